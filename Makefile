@@ -1,0 +1,50 @@
+# tlsgate — the README's commands. CMake does the building; this file is the front door.
+BUILD   ?= build
+ASAN    ?= build-asan
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+HOME_DIR ?= $(CURDIR)/var
+CTEST_FLAGS ?= --output-on-failure -j $(JOBS)
+
+.PHONY: all bootstrap build run test unit asan bench format clean valgrind
+
+all: build
+
+bootstrap:
+	@sh scripts/bootstrap.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: bootstrap $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The main job on the embedded default store (var/ in this checkout unless TLSGATE_HOME is set).
+run: build
+	@TLSGATE_HOME=$${TLSGATE_HOME:-$(HOME_DIR)} sh scripts/run.sh $(BUILD)/tlsgate
+
+test: build
+	cd $(BUILD) && ctest $(CTEST_FLAGS)
+	$(MAKE) --no-print-directory asan
+	$(MAKE) --no-print-directory valgrind
+
+$(ASAN)/CMakeCache.txt:
+	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DTG_SANITIZE=ON
+
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: bootstrap $(ASAN)/CMakeCache.txt
+	cmake --build $(ASAN) -j $(JOBS)
+	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS)
+
+# Memory leaks of the command-line paths, checked by valgrind.
+valgrind: build
+	sh tests/leak/valgrind.sh $(BUILD)/tlsgate
+
+bench: build
+	sh bench/store.sh $(BUILD)/tlsgate
+
+format:
+	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs the Debian packages that building, testing and benchmarking need, once.
+# Safe to run repeatedly: it asks apt only for what dpkg says is missing.
+set -eu
+PKGS="build-essential cmake pkg-config libssl-dev openssl libsqlite3-dev sqlite3 libjansson-dev
+libevent-dev libcurl4-openssl-dev libcmocka-dev python3 python3-cryptography
+default-jre-headless gnutls-bin libnss3-tools clang libclang-rt-14-dev valgrind"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "bootstrap: installing$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq || true
+$SUDO apt-get install -y -qq --no-install-recommends $missing

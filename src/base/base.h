@@ -1,0 +1,78 @@
+/*
+ * base.h — the face of src/base: errors, bounded file I/O, secrets and passphrases.
+ *
+ * Every fallible function in tlsgate returns 0 or a negative TG_E… code and, on failure,
+ * leaves one sentence in the caller's tg_err that says what was wrong and what to do.
+ * No OpenSSL types appear here; the implementation may use OpenSSL only for wiping and
+ * randomness.
+ */
+#ifndef TG_BASE_H
+#define TG_BASE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Error codes. The CLI's exit status is the negated code (README, "Exit statuses"). */
+enum {
+    TG_OK = 0,
+    TG_E_USAGE = -2,    /* the command line itself is wrong */
+    TG_E_INVALID = -3,  /* an input (file, field, value) is malformed or breaks a rule */
+    TG_E_NOTFOUND = -4, /* a named object or a file does not exist */
+    TG_E_CONFLICT = -5, /* the request contradicts the store: duplicate, referenced, refused */
+    TG_E_PASSWORD = -6, /* a password is wrong or could not be obtained */
+    TG_E_STORE = -7,    /* the store cannot be opened, is locked, damaged or tampered with */
+    TG_E_IO = -8,       /* an output file or directory cannot be written */
+    TG_E_INTERNAL = -9  /* a bug or a library failure we did not expect */
+};
+
+#define TG_ERR_MAX 512
+typedef struct tg_err {
+    int code;
+    char msg[TG_ERR_MAX];
+} tg_err;
+
+/* Records code and a printf-style sentence in err (if err is non-NULL); returns code.
+ * An error already recorded is kept: the first, most specific sentence wins. */
+int tg_err_set(tg_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void tg_err_clear(tg_err *err);
+const char *tg_err_name(int code);
+
+/* Largest file any command will read (certificates, keys, bundles, password files). */
+#define TG_FILE_MAX (10u * 1024u * 1024u)
+
+/* Reads a whole regular file of at most max bytes into a new NUL-terminated buffer
+ * (caller frees with tg_free_secret if it may hold a secret, else free). */
+int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outlen, tg_err *err);
+/* Writes data to path atomically (temporary file, fsync, rename) with the given mode. */
+int tg_file_write(const char *path, const void *data, size_t len, unsigned mode, tg_err *err);
+int tg_mkdir_p(const char *path, unsigned mode, tg_err *err);
+
+/* Secrets: wiped before they are freed. */
+void tg_wipe(void *p, size_t len);
+void tg_free_secret(void *p, size_t len);
+int tg_random(void *buf, size_t len, tg_err *err);
+
+/* Where a passphrase comes from (SPEC F4: never from the command line). In order:
+ * the file (first line, without its newline), the environment variable, a prompt on
+ * the controlling terminal. Without any of them the request fails with TG_E_PASSWORD. */
+typedef struct tg_passsrc {
+    const char *file;   /* --password-file / --passphrase-file, or NULL */
+    const char *envvar; /* "TLSGATE_PASSWORD", or NULL to skip */
+    const char *prompt; /* text for the terminal prompt; NULL disables the prompt */
+    int confirm;        /* ask twice on a terminal (for new passphrases) */
+} tg_passsrc;
+
+#define TG_PASS_MAX 1024
+/* Fills buf (NUL-terminated, at most TG_PASS_MAX-1 bytes). */
+int tg_pass_get(const tg_passsrc *src, char *buf, size_t bufsize, size_t *len, tg_err *err);
+
+/* Text helpers. */
+char *tg_strdup(const char *s);
+/* Formats t as "YYYY-MM-DD HH:MM:SS GMT" into buf (at least 32 bytes). */
+void tg_time_fmt(time_t t, char *buf, size_t bufsize);
+void tg_hex(const unsigned char *in, size_t len, char *out /* 2*len+1 */);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * file.c — bounded reads and atomic writes. Every length read from a file is checked
+ * against a cap before anything is allocated for it.
+ */
+#include "base.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outlen, tg_err *err)
+{
+    *out = NULL;
+    *outlen = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int code = errno == ENOENT ? TG_E_NOTFOUND : TG_E_INVALID;
+        return tg_err_set(err, code, "cannot open %s: %s", path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return tg_err_set(err, TG_E_INVALID, "%s is not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        return tg_err_set(err, TG_E_INVALID, "%s is too large (%lld bytes; the limit is %zu)",
+                          path, (long long)st.st_size, max);
+    }
+    size_t cap = (size_t)st.st_size;
+    unsigned char *buf = malloc(cap + 1);
+    if (buf == NULL) {
+        close(fd);
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory reading %s", path);
+    }
+    size_t n = 0;
+    while (n < cap) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = '\0';
+    *out = buf;
+    *outlen = n;
+    return 0;
+}
+
+int tg_file_write(const char *path, const void *data, size_t len, unsigned mode, tg_err *err)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (tmp == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return tg_err_set(err, TG_E_IO, "cannot write %s: %s", path, strerror(e));
+    }
+    int rc = 0;
+    if (fchmod(fd, mode) != 0) rc = -1;
+    const unsigned char *p = data;
+    size_t left = len;
+    while (rc == 0 && left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            rc = -1;
+            break;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (rc == 0 && fsync(fd) != 0) rc = -1;
+    int e = errno;
+    if (close(fd) != 0 && rc == 0) rc = -1, e = errno;
+    if (rc == 0 && rename(tmp, path) != 0) rc = -1, e = errno;
+    if (rc != 0) {
+        unlink(tmp);
+        free(tmp);
+        return tg_err_set(err, TG_E_IO, "cannot write %s: %s", path, strerror(e));
+    }
+    free(tmp);
+    return 0;
+}
+
+int tg_mkdir_p(const char *path, unsigned mode, tg_err *err)
+{
+    char buf[4096];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof(buf))
+        return tg_err_set(err, TG_E_INVALID, "the directory name '%s' is empty or too long", path);
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, mode) != 0 && errno != EEXIST)
+            return tg_err_set(err, TG_E_IO, "cannot create directory %s: %s", buf,
+                              strerror(errno));
+        buf[i] = c;
+    }
+    return 0;
+}

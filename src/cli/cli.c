@@ -1,0 +1,181 @@
+/*
+ * cli.c — entry point of the command line: global options, dispatch, error reporting
+ * and the commands that are not about one kind of object (init, factory-reset).
+ */
+#include "cli_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef TG_VERSION
+#define TG_VERSION "0.1.0"
+#endif
+
+static const char usage_text[] =
+    "usage: tlsgate [--home DIR] [--json] COMMAND [ARGS]\n"
+    "\n"
+    "  init                                  create the store (done on first use too)\n"
+    "  cert create NAME --cn CN [options]    self-signed certificate\n"
+    "  cert import FILE... [--name N] [--key FILE] [--password-file F]\n"
+    "  cert list [--expiring DAYS]           the certificates table\n"
+    "  cert show NAME                        everything about one certificate\n"
+    "  cert export NAME --format pem|der|p12 [--with-key] [--with-chain]\n"
+    "                   [--passphrase-file F] --out FILE\n"
+    "  cert default NAME                     certificate for clients without (matching) SNI\n"
+    "  cert replace NAME FILE [--key FILE]   put FILE in NAME's place; old one -> NAME_REPLACED\n"
+    "  cert delete NAME\n"
+    "  request create NAME --cn CN [options] [--signing]\n"
+    "  request list | show NAME | export NAME [--out F] | delete NAME\n"
+    "  factory-reset --yes                   wipe everything, recreate the default certificate\n"
+    "\n"
+    "subject options: --cn --san DNS:…|IP:…|email:… (repeatable) --country --state --locality\n"
+    "                 --org --ou --email --key rsa:2048|rsa:3072|rsa:4096|ec:p256|ec:p384\n"
+    "                 --days N --no-export\n"
+    "The store lives in --home, else $TLSGATE_HOME, else $XDG_DATA_HOME/tlsgate\n"
+    "(~/.local/share/tlsgate). Passwords come from a file, $TLSGATE_PASSWORD or the terminal.\n";
+
+int cli_usage(cli *c, const char *fmt, ...)
+{
+    if (c->err.code == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        c->err.code = TG_E_USAGE;
+        vsnprintf(c->err.msg, sizeof(c->err.msg), fmt, ap);
+        va_end(ap);
+    }
+    return TG_E_USAGE;
+}
+
+static char *default_home(void)
+{
+    static char buf[4096];
+    const char *h = getenv("TLSGATE_HOME");
+    if (h && *h) return (char *)h;
+    const char *xdg = getenv("XDG_DATA_HOME");
+    if (xdg && *xdg) {
+        snprintf(buf, sizeof(buf), "%s/tlsgate", xdg);
+        return buf;
+    }
+    const char *home = getenv("HOME");
+    snprintf(buf, sizeof(buf), "%s/.local/share/tlsgate", home && *home ? home : ".");
+    return buf;
+}
+
+tg_keyring *cli_open(cli *c)
+{
+    tg_keyring *kr = NULL;
+    if (tg_keyring_open(c->home ? c->home : default_home(), &kr, &c->err) != 0) return NULL;
+    return kr;
+}
+
+void cli_emit(cli *c, json_t *doc, void (*human)(json_t *doc))
+{
+    if (doc == NULL) return;
+    if (c->json) {
+        json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+    } else if (human != NULL) {
+        human(doc);
+    }
+    json_decref(doc);
+}
+
+int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t len, unsigned mode)
+{
+    if (strcmp(path, "-") == 0) {
+        if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
+            return tg_err_set(&c->err, TG_E_IO, "cannot write to standard output");
+        return 0;
+    }
+    return tg_file_write(path, data, len, mode, &c->err);
+}
+
+static void print_init(json_t *doc)
+{
+    printf("%s %s\n", json_is_true(json_object_get(doc, "created")) ? "Created the store" : "The store is ready:",
+           json_string_value(json_object_get(doc, "store")));
+    printf("Default certificate: %s\n", json_string_value(json_object_get(doc, "default")));
+}
+
+static int cmd_init(cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) return cli_usage(c, "init takes no arguments");
+    tg_keyring *kr = cli_open(c);
+    if (kr == NULL) return c->err.code;
+    json_t *doc = NULL;
+    int rc = tg_keyring_init(kr, &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_init);
+    tg_keyring_close(kr);
+    return rc;
+}
+
+static int cmd_factory_reset(cli *c, int argc, char **argv)
+{
+    int yes = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--yes") == 0) yes = 1;
+        else return cli_usage(c, "factory-reset: unknown argument '%s'", argv[i]);
+    }
+    if (!yes)
+        return cli_usage(c, "factory-reset deletes every key, certificate and request; add --yes "
+                            "to confirm");
+    tg_keyring *kr = cli_open(c);
+    if (kr == NULL) return c->err.code;
+    int rc = tg_keyring_factory_reset(kr, &c->err);
+    if (rc == 0 && !c->json) printf("Factory reset done; '%s' is the default certificate again.\n",
+                                    TG_DEFAULT_CERT_NAME);
+    if (rc == 0 && c->json) printf("{\"reset\": true}\n");
+    tg_keyring_close(kr);
+    return rc;
+}
+
+int tg_cli_main(int argc, char **argv)
+{
+    cli c = {0};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--json") == 0) c.json = 1;
+        else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) c.home = argv[++i];
+        else if (strncmp(argv[i], "--home=", 7) == 0) c.home = argv[i] + 7;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("tlsgate %s\n", TG_VERSION);
+            return 0;
+        } else {
+            fprintf(stderr, "tlsgate: unknown option '%s'\n%s", argv[i], usage_text);
+            return -TG_E_USAGE;
+        }
+    }
+    if (i >= argc) {
+        fputs(usage_text, stderr);
+        return -TG_E_USAGE;
+    }
+    const char *cmd = argv[i];
+    int sub_argc = argc - i;
+    char **sub_argv = argv + i;
+    int rc;
+    if (strcmp(cmd, "init") == 0) rc = cmd_init(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "cert") == 0) rc = cmd_cert(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "request") == 0) rc = cmd_request(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "factory-reset") == 0) rc = cmd_factory_reset(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    } else
+        rc = cli_usage(&c, "unknown command '%s' (tlsgate --help lists them)", cmd);
+    fflush(stdout);
+    if (rc != 0) {
+        if (c.err.code == 0) tg_err_set(&c.err, rc, "the operation failed");
+        fprintf(stderr, "tlsgate: %s\n", c.err.msg);
+        if (c.err.code == TG_E_USAGE) fputs("(tlsgate --help shows the commands)\n", stderr);
+        return -c.err.code;
+    }
+    return 0;
+}

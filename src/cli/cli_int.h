@@ -1,0 +1,36 @@
+/*
+ * cli_int.h — shared by the files of src/cli only.
+ */
+#ifndef TG_CLI_INT_H
+#define TG_CLI_INT_H
+
+#include "cli.h"
+#include "../keyring/keyring.h"
+
+#include <getopt.h>
+#include <jansson.h>
+
+typedef struct cli {
+    const char *home;
+    int json;
+    tg_err err;
+} cli;
+
+/* Opens the keyring at cli->home (records an error and returns NULL on failure). */
+tg_keyring *cli_open(cli *c);
+/* Prints doc as JSON (with --json) or through the given human printer; takes ownership. */
+void cli_emit(cli *c, json_t *doc, void (*human)(json_t *doc));
+int cli_usage(cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes an export to path ("-" is standard output) with the given file mode. */
+int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t len, unsigned mode);
+
+void print_cert_table(json_t *rows);
+void print_cert_doc(json_t *doc);
+void print_request_table(json_t *rows);
+void print_request_doc(json_t *doc);
+void print_import(json_t *doc);
+
+int cmd_cert(cli *c, int argc, char **argv);
+int cmd_request(cli *c, int argc, char **argv);
+
+#endif

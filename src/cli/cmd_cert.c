@@ -1,0 +1,158 @@
+/*
+ * cmd_cert.c — "tlsgate cert …": parse, call the keyring, print.
+ */
+#include "opts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int one_name(cli *c, const opts *o, const char *what)
+{
+    if (o->nargs != 1) return cli_usage(c, "cert %s needs exactly one certificate name", what);
+    return 0;
+}
+
+static tg_passsrc passsrc(const opts *o, const char *prompt, int confirm)
+{
+    tg_passsrc p = {.file = o->passfile, .envvar = "TLSGATE_PASSWORD", .prompt = prompt,
+                    .confirm = confirm};
+    return p;
+}
+
+static int cert_create(cli *c, tg_keyring *kr, opts *o)
+{
+    if (one_name(c, o, "create") != 0) return TG_E_USAGE;
+    o->spec.name = o->args[0];
+    json_t *doc = NULL;
+    int rc = tg_keyring_cert_create(kr, &o->spec, &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_cert_doc);
+    return rc;
+}
+
+static int cert_import(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs < 1) return cli_usage(c, "cert import needs at least one file");
+    tg_passsrc pass = passsrc(o, "Password for the file: ", 0);
+    tg_import imp = {.files = (const char *const *)o->args,
+                     .nfiles = (size_t)o->nargs,
+                     .name = o->name,
+                     .keyfile = o->keyfile,
+                     .pass = &pass,
+                     .exportable = o->spec.exportable};
+    json_t *doc = NULL;
+    int rc = tg_keyring_cert_import(kr, &imp, &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_import);
+    return rc;
+}
+
+static int cert_replace(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs != 2) return cli_usage(c, "cert replace needs a certificate name and a file");
+    tg_passsrc pass = passsrc(o, "Password for the file: ", 0);
+    tg_import imp = {.files = (const char *const *)&o->args[1],
+                     .nfiles = 1,
+                     .keyfile = o->keyfile,
+                     .pass = &pass,
+                     .exportable = o->spec.exportable};
+    json_t *doc = NULL;
+    int rc = tg_keyring_cert_replace(kr, o->args[0], &imp, &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_import);
+    return rc;
+}
+
+static int cert_export(cli *c, tg_keyring *kr, opts *o)
+{
+    if (one_name(c, o, "export") != 0) return TG_E_USAGE;
+    if (o->format == NULL) return cli_usage(c, "cert export needs --format pem, der or p12");
+    if (o->out == NULL) return cli_usage(c, "cert export needs --out FILE ('-' for standard output)");
+    tg_export exp = {.with_key = o->with_key, .with_chain = o->with_chain};
+    if (strcmp(o->format, "pem") == 0) exp.format = TG_FMT_PEM;
+    else if (strcmp(o->format, "der") == 0) exp.format = TG_FMT_DER;
+    else if (strcmp(o->format, "p12") == 0 || strcmp(o->format, "pkcs12") == 0) exp.format = TG_FMT_P12;
+    else return cli_usage(c, "unknown --format '%s'; use pem, der or p12", o->format);
+    if (exp.format == TG_FMT_P12 && strcmp(o->out, "-") == 0 && o->with_key)
+        return cli_usage(c, "a key export must go to a file (--out FILE), not standard output");
+    tg_passsrc pass = passsrc(o, "Passphrase for the PKCS#12 file: ", 1);
+    exp.pass = &pass;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int rc = tg_keyring_cert_export(kr, o->args[0], &exp, &data, &len, &c->err);
+    if (rc == 0) rc = cli_write_out(c, o->out, data, len, o->with_key ? 0600 : 0644);
+    if (data) tg_free_secret(data, len);
+    if (rc == 0 && strcmp(o->out, "-") != 0) {
+        if (c->json)
+            printf("{\"exported\": \"%s\", \"bytes\": %zu}\n", o->out, len);
+        else
+            printf("Exported '%s' to %s (%zu bytes)\n", o->args[0], o->out, len);
+    }
+    return rc;
+}
+
+static int cert_list(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs != 0) return cli_usage(c, "cert list takes no names (cert show NAME shows one)");
+    json_t *rows = NULL;
+    int rc = tg_keyring_cert_list(kr, o->expiring, &rows, &c->err);
+    if (rc == 0) cli_emit(c, rows, print_cert_table);
+    return rc;
+}
+
+static int cert_show(cli *c, tg_keyring *kr, opts *o)
+{
+    if (one_name(c, o, "show") != 0) return TG_E_USAGE;
+    json_t *doc = NULL;
+    int rc = tg_keyring_cert_show(kr, o->args[0], &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_cert_doc);
+    return rc;
+}
+
+static int cert_default(cli *c, tg_keyring *kr, opts *o)
+{
+    if (one_name(c, o, "default") != 0) return TG_E_USAGE;
+    int rc = tg_keyring_cert_default(kr, o->args[0], &c->err);
+    if (rc == 0 && !c->json) printf("'%s' is now the default certificate\n", o->args[0]);
+    return rc;
+}
+
+static int cert_delete(cli *c, tg_keyring *kr, opts *o)
+{
+    if (one_name(c, o, "delete") != 0) return TG_E_USAGE;
+    int rc = tg_keyring_cert_delete(kr, o->args[0], &c->err);
+    if (rc == 0 && !c->json) printf("Deleted '%s'\n", o->args[0]);
+    return rc;
+}
+
+int cmd_cert(cli *c, int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        unsigned allowed;
+        int (*fn)(cli *, tg_keyring *, opts *);
+    } subs[] = {
+        {"create", O_NEWCERT, cert_create},
+        {"import", O_NAME | O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_import},
+        {"list", O_EXPIRING, cert_list},
+        {"show", 0, cert_show},
+        {"export", O_FORMAT | O_WITHKEY | O_WITHCHAIN | O_PASSFILE | O_OUT, cert_export},
+        {"default", 0, cert_default},
+        {"replace", O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_replace},
+        {"delete", 0, cert_delete},
+    };
+    if (argc < 2)
+        return cli_usage(c, "cert needs a subcommand: create, import, list, show, export, "
+                            "default, replace or delete");
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        if (strcmp(argv[1], subs[i].name) != 0) continue;
+        opts o;
+        int rc = opts_parse(c, argc - 1, argv + 1, subs[i].allowed, &o);
+        if (rc == 0) {
+            tg_keyring *kr = cli_open(c);
+            rc = kr ? subs[i].fn(c, kr, &o) : c->err.code;
+            tg_keyring_close(kr);
+        }
+        opts_free(&o);
+        return rc;
+    }
+    return cli_usage(c, "unknown subcommand 'cert %s'", argv[1]);
+}

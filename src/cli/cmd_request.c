@@ -1,0 +1,85 @@
+/*
+ * cmd_request.c — "tlsgate request …": certificate requests (CSRs).
+ */
+#include "opts.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int req_create(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs != 1) return cli_usage(c, "request create needs exactly one request name");
+    o->spec.name = o->args[0];
+    json_t *doc = NULL;
+    int rc = tg_keyring_request_create(kr, &o->spec, &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_request_doc);
+    return rc;
+}
+
+static int req_list(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs != 0) return cli_usage(c, "request list takes no arguments");
+    json_t *rows = NULL;
+    int rc = tg_keyring_request_list(kr, &rows, &c->err);
+    if (rc == 0) cli_emit(c, rows, print_request_table);
+    return rc;
+}
+
+static int req_show(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs != 1) return cli_usage(c, "request show needs exactly one request name");
+    json_t *doc = NULL;
+    int rc = tg_keyring_request_show(kr, o->args[0], &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_request_doc);
+    return rc;
+}
+
+static int req_export(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs != 1) return cli_usage(c, "request export needs exactly one request name");
+    json_t *doc = NULL;
+    int rc = tg_keyring_request_show(kr, o->args[0], &doc, &c->err);
+    if (rc != 0) return rc;
+    const char *pem = json_string_value(json_object_get(doc, "pem"));
+    rc = cli_write_out(c, o->out ? o->out : "-", (const unsigned char *)pem, strlen(pem), 0644);
+    if (rc == 0 && o->out && strcmp(o->out, "-") != 0 && !c->json)
+        printf("Exported request '%s' to %s\n", o->args[0], o->out);
+    json_decref(doc);
+    return rc;
+}
+
+static int req_delete(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs != 1) return cli_usage(c, "request delete needs exactly one request name");
+    int rc = tg_keyring_request_delete(kr, o->args[0], &c->err);
+    if (rc == 0 && !c->json) printf("Deleted request '%s'\n", o->args[0]);
+    return rc;
+}
+
+int cmd_request(cli *c, int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        unsigned allowed;
+        int (*fn)(cli *, tg_keyring *, opts *);
+    } subs[] = {
+        {"create", O_NEWCERT | O_SIGNING, req_create}, {"list", 0, req_list},
+        {"show", 0, req_show},                         {"export", O_OUT, req_export},
+        {"delete", 0, req_delete},
+    };
+    if (argc < 2)
+        return cli_usage(c, "request needs a subcommand: create, list, show, export or delete");
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        if (strcmp(argv[1], subs[i].name) != 0) continue;
+        opts o;
+        int rc = opts_parse(c, argc - 1, argv + 1, subs[i].allowed, &o);
+        if (rc == 0) {
+            tg_keyring *kr = cli_open(c);
+            rc = kr ? subs[i].fn(c, kr, &o) : c->err.code;
+            tg_keyring_close(kr);
+        }
+        opts_free(&o);
+        return rc;
+    }
+    return cli_usage(c, "unknown subcommand 'request %s'", argv[1]);
+}

@@ -1,0 +1,115 @@
+/*
+ * opts.c — the shared option parser (see opts.h).
+ */
+#include "opts.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { L_COUNTRY = 256, L_STATE, L_LOCALITY, L_ORG, L_OU, L_EMAIL, L_JSON, L_HOME };
+
+static const struct {
+    struct option opt;
+    unsigned bit;
+} table[] = {
+    {{"cn", required_argument, NULL, 'c'}, O_CN},
+    {{"san", required_argument, NULL, 's'}, O_SAN},
+    {{"country", required_argument, NULL, L_COUNTRY}, O_SUBJ},
+    {{"state", required_argument, NULL, L_STATE}, O_SUBJ},
+    {{"locality", required_argument, NULL, L_LOCALITY}, O_SUBJ},
+    {{"org", required_argument, NULL, L_ORG}, O_SUBJ},
+    {{"ou", required_argument, NULL, L_OU}, O_SUBJ},
+    {{"email", required_argument, NULL, L_EMAIL}, O_SUBJ},
+    {{"key", required_argument, NULL, 'k'}, O_KEYSPEC | O_KEYFILE},
+    {{"days", required_argument, NULL, 'd'}, O_DAYS},
+    {{"no-export", no_argument, NULL, 'X'}, O_NOEXPORT},
+    {{"signing", no_argument, NULL, 'S'}, O_SIGNING},
+    {{"name", required_argument, NULL, 'n'}, O_NAME},
+    {{"password-file", required_argument, NULL, 'p'}, O_PASSFILE},
+    {{"passphrase-file", required_argument, NULL, 'p'}, O_PASSFILE},
+    {{"format", required_argument, NULL, 'f'}, O_FORMAT},
+    {{"with-key", no_argument, NULL, 'K'}, O_WITHKEY},
+    {{"with-chain", no_argument, NULL, 'C'}, O_WITHCHAIN},
+    {{"out", required_argument, NULL, 'o'}, O_OUT},
+    {{"expiring", required_argument, NULL, 'e'}, O_EXPIRING},
+    {{"json", no_argument, NULL, L_JSON}, ~0u},
+    {{"home", required_argument, NULL, L_HOME}, ~0u},
+};
+#define NOPTS (sizeof(table) / sizeof(table[0]))
+
+static int number(cli *c, const char *opt, const char *v, int *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < 0 || n > INT_MAX)
+        return cli_usage(c, "%s needs a whole number of days, not '%s'", opt, v);
+    *out = (int)n;
+    return 0;
+}
+
+int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->spec.exportable = 1;
+    o->expiring = -1;
+    o->sans = calloc((size_t)argc + 1, sizeof(*o->sans));
+    o->args = calloc((size_t)argc + 1, sizeof(*o->args));
+    if (o->sans == NULL || o->args == NULL) return cli_usage(c, "out of memory");
+    struct option longs[NOPTS + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < NOPTS; i++)
+        if (table[i].bit & allowed) longs[n++] = table[i].opt;
+    memset(&longs[n], 0, sizeof(longs[n]));
+    optind = 0; /* GNU: reinitialise; "-" first keeps positional arguments in order */
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "-:", longs, NULL)) != -1) {
+        tg_subject *s = &o->spec.subject;
+        switch (ch) {
+        case 1: o->args[o->nargs++] = optarg; break;
+        case 'c': s->cn = optarg; break;
+        case 's': o->sans[o->spec.nsans++] = optarg; break;
+        case L_COUNTRY: s->country = optarg; break;
+        case L_STATE: s->state = optarg; break;
+        case L_LOCALITY: s->locality = optarg; break;
+        case L_ORG: s->org = optarg; break;
+        case L_OU: s->unit = optarg; break;
+        case L_EMAIL: s->email = optarg; break;
+        case 'k':
+            if (allowed & O_KEYSPEC) o->spec.keyspec = optarg;
+            else o->keyfile = optarg;
+            break;
+        case 'd':
+            if (number(c, "--days", optarg, &o->spec.days) != 0) return TG_E_USAGE;
+            if (o->spec.days == 0) return cli_usage(c, "--days must be at least 1");
+            break;
+        case 'X': o->spec.exportable = 0; break;
+        case 'S': o->spec.signing = 1; break;
+        case 'n': o->name = optarg; break;
+        case 'p': o->passfile = optarg; break;
+        case 'f': o->format = optarg; break;
+        case 'K': o->with_key = 1; break;
+        case 'C': o->with_chain = 1; break;
+        case 'o': o->out = optarg; break;
+        case 'e':
+            if (number(c, "--expiring", optarg, &o->expiring) != 0) return TG_E_USAGE;
+            break;
+        case L_JSON: c->json = 1; break;
+        case L_HOME: c->home = optarg; break;
+        case ':':
+            return cli_usage(c, "%s: option '%s' needs a value", argv[0], argv[optind - 1]);
+        default:
+            return cli_usage(c, "%s: option '%s' is not known here", argv[0], argv[optind - 1]);
+        }
+    }
+    o->spec.sans = o->sans;
+    return 0;
+}
+
+void opts_free(opts *o)
+{
+    free(o->sans);
+    free(o->args);
+}

@@ -1,0 +1,31 @@
+/*
+ * opts.h — one option parser for every subcommand; each subcommand names the options
+ * it accepts, so that a misplaced option is a usage error and not silently ignored.
+ */
+#ifndef TG_CLI_OPTS_H
+#define TG_CLI_OPTS_H
+
+#include "cli_int.h"
+
+enum {
+    O_CN = 1 << 0, O_SAN = 1 << 1, O_SUBJ = 1 << 2, /* country state locality org ou email */
+    O_KEYSPEC = 1 << 3, O_DAYS = 1 << 4, O_NOEXPORT = 1 << 5, O_SIGNING = 1 << 6,
+    O_NAME = 1 << 7, O_KEYFILE = 1 << 8, O_PASSFILE = 1 << 9, O_FORMAT = 1 << 10,
+    O_WITHKEY = 1 << 11, O_WITHCHAIN = 1 << 12, O_OUT = 1 << 13, O_EXPIRING = 1 << 14
+};
+#define O_NEWCERT (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
+
+typedef struct opts {
+    tg_newcert spec;
+    const char **sans;
+    const char *name, *keyfile, *passfile, *format, *out;
+    int with_key, with_chain, expiring, has_days;
+    char **args; /* positional arguments after the subcommand */
+    int nargs;
+} opts;
+
+/* Parses argv[1..] (argv[0] is the subcommand). Returns 0 or TG_E_USAGE. */
+int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o);
+void opts_free(opts *o);
+
+#endif

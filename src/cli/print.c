@@ -1,0 +1,196 @@
+/*
+ * print.c — the human forms of the keyring's documents: tables and detail views.
+ * Column widths are fitted to the content, with long cells cut at a fixed width.
+ */
+#include "cli_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CELL_MAX 48
+
+/* Display width of a UTF-8 string (code points; good enough for names and CNs). */
+static size_t width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80) w++;
+    return w;
+}
+
+static void cell(const char *s, size_t w, int last)
+{
+    size_t n = width(s);
+    if (n > w) {
+        /* cut at a code point boundary and mark the cut */
+        size_t cps = 0, i = 0;
+        for (; s[i] && cps < w - 1; i++)
+            if (((unsigned char)s[i + 1] & 0xc0) != 0x80) cps++;
+        printf("%.*s…", (int)i, s);
+        n = w;
+    } else {
+        fputs(s, stdout);
+    }
+    if (!last) printf("%*s", (int)(w - n + 2), "");
+}
+
+static char *joined(json_t *arr, const char *sep)
+{
+    size_t total = 1;
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) total += strlen(json_string_value(v)) + strlen(sep);
+    char *s = malloc(total);
+    if (s == NULL) return NULL;
+    s[0] = '\0';
+    json_array_foreach(arr, i, v)
+    {
+        if (i > 0) strcat(s, sep);
+        strcat(s, json_string_value(v));
+    }
+    return s;
+}
+
+typedef struct column {
+    const char *title, *key;
+    int kind; /* 0 string, 1 bool Yes/No, 2 list, 3 default marker */
+} column;
+
+static char *cell_text(json_t *row, const column *col)
+{
+    json_t *v = json_object_get(row, col->key);
+    switch (col->kind) {
+    case 1: return tg_strdup(json_is_true(v) ? "Yes" : "No");
+    case 2: return json_array_size(v) ? joined(v, ", ") : tg_strdup("-");
+    case 3: return tg_strdup(json_is_true(v) ? "*" : "");
+    default: return tg_strdup(json_is_string(v) ? json_string_value(v) : "-");
+    }
+}
+
+static void table(json_t *rows, const column *cols, size_t ncols, const char *empty)
+{
+    size_t nrows = json_array_size(rows);
+    if (nrows == 0) {
+        printf("%s\n", empty);
+        return;
+    }
+    size_t w[16] = {0};
+    char **cells = calloc(nrows * ncols, sizeof(*cells));
+    if (cells == NULL) return;
+    for (size_t c = 0; c < ncols; c++) w[c] = width(cols[c].title);
+    for (size_t r = 0; r < nrows; r++)
+        for (size_t c = 0; c < ncols; c++) {
+            char *t = cell_text(json_array_get(rows, r), &cols[c]);
+            cells[r * ncols + c] = t ? t : tg_strdup("");
+            size_t n = width(cells[r * ncols + c]);
+            if (n > w[c]) w[c] = n > CELL_MAX ? CELL_MAX : n;
+        }
+    for (size_t c = 0; c < ncols; c++) cell(cols[c].title, w[c], c + 1 == ncols);
+    putchar('\n');
+    for (size_t r = 0; r < nrows; r++) {
+        for (size_t c = 0; c < ncols; c++) {
+            cell(cells[r * ncols + c] ? cells[r * ncols + c] : "", w[c], c + 1 == ncols);
+            free(cells[r * ncols + c]);
+        }
+        putchar('\n');
+    }
+    free(cells);
+}
+
+void print_cert_table(json_t *rows)
+{
+    static const column cols[] = {
+        {"Friendly Name", "name", 0},       {"Issued To", "issued_to", 0},
+        {"Issued By", "issued_by", 0},      {"Expiration", "expiration", 0},
+        {"Alternative Name(s)", "alternative_names", 2}, {"Private Key?", "private_key", 1},
+        {"Default", "default", 3},          {"Warnings", "warnings", 2},
+    };
+    table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No certificates.");
+}
+
+void print_request_table(json_t *rows)
+{
+    static const column cols[] = {
+        {"Name", "name", 0},   {"Status", "status", 0},
+        {"Subject", "subject", 0}, {"Alternative Name(s)", "alternative_names", 2},
+        {"Key", "key", 0},     {"Certificate", "certificate", 0},
+    };
+    table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No certificate requests.");
+}
+
+static void field(json_t *doc, const char *label, const char *key)
+{
+    json_t *v = json_object_get(doc, key);
+    printf("%-22s ", label);
+    if (json_is_string(v)) printf("%s\n", json_string_value(v));
+    else if (json_is_boolean(v)) printf("%s\n", json_is_true(v) ? "yes" : "no");
+    else if (json_is_array(v)) {
+        char *s = json_array_size(v) ? joined(v, ", ") : NULL;
+        printf("%s\n", s ? s : "-");
+        free(s);
+    } else
+        printf("-\n");
+}
+
+void print_cert_doc(json_t *doc)
+{
+    field(doc, "Friendly name:", "name");
+    field(doc, "Type:", "type");
+    field(doc, "Subject:", "subject");
+    field(doc, "Issuer:", "issuer");
+    field(doc, "Serial:", "serial");
+    field(doc, "Valid from:", "not_before");
+    field(doc, "Valid until:", "not_after");
+    field(doc, "Alternative names:", "alternative_names");
+    field(doc, "Key:", "key");
+    field(doc, "Signature:", "signature_algorithm");
+    field(doc, "SHA-256 fingerprint:", "sha256");
+    field(doc, "Private key:", "key_link");
+    field(doc, "Exportable:", "exportable");
+    field(doc, "Default:", "default");
+    field(doc, "Used by:", "used_by");
+    field(doc, "Request:", "request");
+    field(doc, "Predecessor:", "predecessor");
+    field(doc, "Successor:", "successor");
+    field(doc, "Warnings:", "warnings");
+}
+
+void print_request_doc(json_t *doc)
+{
+    field(doc, "Request:", "name");
+    field(doc, "Status:", "status");
+    field(doc, "Subject:", "subject");
+    field(doc, "Alternative names:", "alternative_names");
+    field(doc, "Key:", "key");
+    field(doc, "Signing (CA):", "signing");
+    field(doc, "Created:", "created");
+    field(doc, "Certificate:", "certificate");
+    json_t *pem = json_object_get(doc, "pem");
+    if (json_is_string(pem)) printf("\n%s", json_string_value(pem));
+}
+
+void print_import(json_t *doc)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(doc, "imported"), i, v)
+    {
+        const char *action = json_string_value(json_object_get(v, "action"));
+        printf("%s: %s", json_string_value(json_object_get(v, "name")), action);
+        json_t *store = json_object_get(v, "store");
+        if (json_is_string(store) && strcmp(json_string_value(store), "ca") == 0)
+            printf(" (CA certificate)");
+        json_t *pk = json_object_get(v, "private_key");
+        if (json_is_boolean(pk) && strcmp(action, "imported") == 0)
+            printf(", private key: %s", json_is_true(pk) ? "yes" : "no");
+        json_t *req = json_object_get(v, "request");
+        if (json_is_string(req)) printf(", completes request '%s'", json_string_value(req));
+        json_t *pred = json_object_get(v, "successor_of");
+        if (json_is_string(pred)) printf(", successor of '%s'", json_string_value(pred));
+        putchar('\n');
+    }
+    json_array_foreach(json_object_get(doc, "skipped"), i, v)
+        printf("%s: skipped, %s\n", json_string_value(json_object_get(v, "name")),
+               json_string_value(json_object_get(v, "reason")));
+}

@@ -1,0 +1,378 @@
+/*
+ * import.c — bringing certificates in (K4, K5) and replacing one in place (K7).
+ *
+ * A certificate finds its key by public key, never by name: a key in the same files,
+ * a key already sealed in the store, or the key of a pending request (which the
+ * import then completes). A certificate for a key we hold with a later expiry than the
+ * newest one we have becomes that one's successor and takes over its references.
+ * All files of one command are decoded before the transaction starts and stored in it.
+ */
+#include "keyring_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct item {
+    tg_cert *cert; /* borrowed from the bundle */
+    const char *file;
+    int leaf; /* the end-entity (or keyed) certificate the command is about */
+} item;
+
+typedef struct loaded {
+    tg_bundle *bundles;
+    size_t nbundles;
+    item *items;
+    size_t nitems;
+    tg_key **keys; /* borrowed */
+    const char **keyfiles;
+    size_t nkeys;
+} loaded;
+
+static void loaded_free(loaded *l)
+{
+    for (size_t i = 0; i < l->nbundles; i++) tg_bundle_clear(&l->bundles[i]);
+    free(l->bundles);
+    free(l->items);
+    free(l->keys);
+    free(l->keyfiles);
+    memset(l, 0, sizeof(*l));
+}
+
+static int load_file(loaded *l, const char *path, const tg_passsrc *pass, int key_only, tg_err *err)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int rc = tg_file_read(path, TG_FILE_MAX, &data, &len, err);
+    if (rc != 0) return rc;
+    tg_bundle b;
+    rc = tg_bundle_decode(data, len, path, pass, &b, err);
+    tg_free_secret(data, len + 1); /* the file may hold a private key */
+    if (rc != 0) return rc;
+    if (key_only && (b.nkeys == 0 || b.ncerts > 0) && b.nkeys != 1) {
+        tg_bundle_clear(&b);
+        return tg_err_set(err, TG_E_INVALID, "%s must hold exactly one private key", path);
+    }
+    if (key_only && b.nkeys == 0) {
+        tg_bundle_clear(&b);
+        return tg_err_set(err, TG_E_INVALID, "%s holds no private key", path);
+    }
+    tg_bundle *nb = realloc(l->bundles, (l->nbundles + 1) * sizeof(*nb));
+    item *ni = realloc(l->items, (l->nitems + b.ncerts + 1) * sizeof(*ni));
+    if (nb) l->bundles = nb;
+    if (ni) l->items = ni;
+    tg_key **nk = realloc(l->keys, (l->nkeys + b.nkeys + 1) * sizeof(*nk));
+    if (nk) l->keys = nk;
+    const char **nf = realloc(l->keyfiles, (l->nkeys + b.nkeys + 1) * sizeof(*nf));
+    if (nf) l->keyfiles = nf;
+    if (!nb || !ni || !nk || !nf) {
+        tg_bundle_clear(&b);
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
+    l->bundles[l->nbundles++] = b;
+    for (size_t i = 0; i < b.ncerts; i++)
+        l->items[l->nitems++] = (item){.cert = b.certs[i], .file = path};
+    for (size_t i = 0; i < b.nkeys; i++) {
+        int rc2 = tg_key_check_strength(b.keys[i], err);
+        if (rc2 != 0) return rc2;
+        l->keyfiles[l->nkeys] = path;
+        l->keys[l->nkeys++] = b.keys[i];
+    }
+    return 0;
+}
+
+static tg_key *bundle_key_for(const loaded *l, const tg_cert *c, int *used)
+{
+    for (size_t i = 0; i < l->nkeys; i++)
+        if (tg_cert_matches_key(c, l->keys[i])) {
+            used[i] = 1;
+            return l->keys[i];
+        }
+    return NULL;
+}
+
+/* Decides which certificates are "the" certificates (leaves) and which are chain. */
+static void mark_leaves(tg_keyring *kr, loaded *l)
+{
+    for (size_t i = 0; i < l->nitems; i++) {
+        tg_certinfo info;
+        int is_ca = 0;
+        if (tg_cert_info(l->items[i].cert, &info, NULL) == 0) {
+            is_ca = info.is_ca;
+            tg_certinfo_clear(&info);
+        }
+        int keyed = 0;
+        for (size_t k = 0; k < l->nkeys && !keyed; k++)
+            keyed = tg_cert_matches_key(l->items[i].cert, l->keys[k]);
+        unsigned char spki[32];
+        tg_store_key sk;
+        if (!keyed && tg_cert_spki_sha256(l->items[i].cert, spki, NULL) == 0)
+            keyed = tg_store_key_find(kr->st, spki, &sk, NULL) == 0;
+        l->items[i].leaf = !is_ca || keyed;
+    }
+    /* A file of CA certificates only (a chain bundle) has no leaf: all go to the CA store. */
+}
+
+typedef struct outcome {
+    json_t *imported, *skipped;
+} outcome;
+
+static int store_one(tg_keyring *kr, const loaded *l, item *it, const char *name, int exportable,
+                     int *keys_used, outcome *o, int64_t *new_id, tg_err *err)
+{
+    tg_store_cert row = {0}, prev = {0}, dup = {0};
+    tg_store_req req = {0};
+    int rc = kr_cert_row(it->cert, &row, err);
+    if (rc != 0) return rc;
+    if (tg_store_cert_by_sha256(kr->st, row.sha256, &dup, NULL) == 0) {
+        /* Already here: a chain certificate is simply shared; a leaf may gain its key. */
+        tg_key *k = dup.key_id == 0 ? bundle_key_for(l, it->cert, keys_used) : NULL;
+        if (k != NULL) {
+            if ((rc = kr_key_put(kr, k, exportable, &dup.key_id, err)) == 0)
+                rc = tg_store_cert_set_key(kr->st, dup.id, dup.key_id, err);
+            if (rc == 0)
+                json_array_append_new(o->imported, json_pack("{s:s, s:s, s:b}", "name", dup.name,
+                                                             "action", "private key added",
+                                                             "private_key", 1));
+        } else {
+            json_array_append_new(o->skipped,
+                                  json_pack("{s:s, s:s}", "name", dup.name, "reason",
+                                            "already in the store"));
+        }
+        *new_id = dup.id;
+        goto end;
+    }
+    strcpy(row.kind, it->leaf ? "cert" : "ca");
+    tg_key *k = bundle_key_for(l, it->cert, keys_used);
+    if (k != NULL) {
+        if ((rc = kr_key_put(kr, k, exportable, &row.key_id, err)) != 0) goto end;
+    } else {
+        tg_store_key sk;
+        if (tg_store_key_find(kr->st, row.spki_sha256, &sk, NULL) == 0) row.key_id = sk.id;
+    }
+    const char *base = name;
+    if (row.key_id != 0 && tg_store_req_pending_for_key(kr->st, row.key_id, &req, NULL) == 0) {
+        row.request_id = req.id;
+        if (base == NULL && !tg_store_name_taken(kr->st, req.name)) base = req.name;
+    }
+    int renew = 0;
+    if (row.key_id != 0 && tg_store_cert_latest_for_spki(kr->st, row.spki_sha256, &prev, NULL) == 0 &&
+        row.not_after > prev.not_after) {
+        row.predecessor_id = prev.id;
+        renew = 1;
+    }
+    char unique[TG_NAME_MAX + 16];
+    if (name != NULL) {
+        if (tg_store_name_taken(kr->st, name)) {
+            rc = tg_err_set(err, TG_E_CONFLICT,
+                            "a certificate named '%s' already exists; choose another --name", name);
+            goto end;
+        }
+        snprintf(unique, sizeof(unique), "%s", name);
+    } else if ((rc = kr_unique_name(kr, base ? base : row.subject_cn[0] ? row.subject_cn : it->file,
+                                    unique, sizeof(unique), err)) != 0) {
+        goto end;
+    }
+    row.name = tg_strdup(unique);
+    if (row.name == NULL || (rc = tg_store_cert_add(kr->st, &row, err)) != 0) {
+        if (rc == 0) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        goto end;
+    }
+    if (req.id != 0 && (rc = tg_store_req_set_cert(kr->st, req.id, row.id, err)) != 0) goto end;
+    if (renew && (rc = tg_store_ref_move(kr->st, prev.id, row.id, err)) != 0) goto end;
+    json_t *entry = json_pack("{s:s, s:s, s:s, s:b}", "name", row.name, "action", "imported",
+                              "store", strcmp(row.kind, "ca") == 0 ? "ca" : "certificates",
+                              "private_key", row.key_id != 0);
+    if (req.id != 0) json_object_set_new(entry, "request", json_string(req.name));
+    if (renew) json_object_set_new(entry, "successor_of", json_string(prev.name));
+    json_array_append_new(o->imported, entry);
+    *new_id = row.id;
+end:
+    tg_store_cert_clear(&row);
+    tg_store_cert_clear(&prev);
+    tg_store_cert_clear(&dup);
+    tg_store_req_clear(&req);
+    return rc;
+}
+
+/* Loads files and the --key file, checks keys against certificates. */
+static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err)
+{
+    memset(l, 0, sizeof(*l));
+    if (imp->nfiles == 0) return tg_err_set(err, TG_E_USAGE, "no file to import");
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < imp->nfiles; i++)
+        rc = load_file(l, imp->files[i], imp->pass, 0, err);
+    if (rc == 0 && imp->keyfile != NULL) rc = load_file(l, imp->keyfile, imp->pass, 1, err);
+    if (rc != 0) return rc;
+    mark_leaves(kr, l);
+    size_t leaves = 0;
+    for (size_t i = 0; i < l->nitems; i++) leaves += l->items[i].leaf;
+    if (imp->name != NULL && leaves > 1)
+        return tg_err_set(err, TG_E_USAGE,
+                          "--name names one certificate, but the files hold %zu end-entity "
+                          "certificates; import them one at a time",
+                          leaves);
+    if (imp->name != NULL && (rc = tg_keyring_name_check(imp->name, err)) != 0) return rc;
+    /* Every key must belong to a certificate in the files or in the store. */
+    for (size_t k = 0; k < l->nkeys; k++) {
+        int match = 0;
+        for (size_t i = 0; i < l->nitems && !match; i++)
+            match = tg_cert_matches_key(l->items[i].cert, l->keys[k]);
+        if (!match && l->nitems > 0)
+            return tg_err_set(err, TG_E_INVALID,
+                              "the private key in %s does not belong to the certificate%s in %s; "
+                              "check that you picked the matching key",
+                              l->keyfiles[k], l->nitems > 1 ? "s" : "", l->items[0].file);
+    }
+    return 0;
+}
+
+/* Keys given without any certificate: link them to the certificates they belong to. */
+static int import_keys_only(tg_keyring *kr, const tg_import *imp, loaded *l, outcome *o,
+                            tg_err *err)
+{
+    for (size_t k = 0; k < l->nkeys; k++) {
+        unsigned char spki[32];
+        int rc = tg_key_spki_sha256(l->keys[k], spki, err);
+        if (rc != 0) return rc;
+        tg_store_cert c;
+        if (tg_store_cert_latest_for_spki(kr->st, spki, &c, NULL) != 0)
+            return tg_err_set(err, TG_E_INVALID,
+                              "the private key in %s belongs to no certificate in the store; import "
+                              "it together with its certificate",
+                              l->keyfiles[k]);
+        int64_t key_id = c.key_id;
+        if (key_id == 0 && (rc = kr_key_put(kr, l->keys[k], imp->exportable, &key_id, err)) == 0)
+            rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
+        json_array_append_new(o->imported, json_pack("{s:s, s:s, s:b}", "name", c.name, "action",
+                                                     c.key_id ? "already had its key"
+                                                              : "private key added",
+                                                     "private_key", 1));
+        tg_store_cert_clear(&c);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_err *err)
+{
+    *out = NULL;
+    loaded l;
+    outcome o = {json_array(), json_array()};
+    int *used = NULL;
+    int rc = load_all(kr, imp, &l, err);
+    if (rc != 0) goto end;
+    used = calloc(l.nkeys + 1, sizeof(*used));
+    if (used == NULL || o.imported == NULL || o.skipped == NULL) {
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        goto end;
+    }
+    if ((rc = tg_store_begin(kr->st, err)) != 0) goto end;
+    if (l.nitems == 0) {
+        rc = import_keys_only(kr, imp, &l, &o, err);
+    } else {
+        /* Chain certificates first, so that a leaf's issuer is in place when it arrives. */
+        for (int pass = 0; rc == 0 && pass < 2; pass++)
+            for (size_t i = 0; rc == 0 && i < l.nitems; i++) {
+                if (l.items[i].leaf != pass) continue;
+                int64_t id;
+                rc = store_one(kr, &l, &l.items[i], pass ? imp->name : NULL, imp->exportable, used,
+                               &o, &id, err);
+            }
+        if (rc == 0 && json_array_size(o.imported) == 0) {
+            json_t *first = json_array_get(o.skipped, 0);
+            rc = tg_err_set(err, TG_E_CONFLICT,
+                            "nothing new to import: the certificate%s already in the store%s%s",
+                            l.nitems > 1 ? "s are" : " is", first ? " as " : "",
+                            first ? json_string_value(json_object_get(first, "name")) : "");
+        }
+    }
+    rc = kr_finish(kr, rc, err);
+end:
+    if (rc == 0) *out = json_pack("{s:o, s:o}", "imported", o.imported, "skipped", o.skipped);
+    else {
+        json_decref(o.imported);
+        json_decref(o.skipped);
+    }
+    free(used);
+    loaded_free(&l);
+    return rc;
+}
+
+int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *imp, json_t **out,
+                            tg_err *err)
+{
+    *out = NULL;
+    loaded l;
+    outcome o = {json_array(), json_array()};
+    tg_store_cert old = {0};
+    int *used = NULL;
+    int rc = load_all(kr, imp, &l, err);
+    if (rc != 0) goto end;
+    item *leaf = NULL;
+    for (size_t i = 0; i < l.nitems; i++)
+        if (l.items[i].leaf) {
+            if (leaf != NULL) {
+                rc = tg_err_set(err, TG_E_USAGE, "the files hold more than one end-entity "
+                                                 "certificate; give the replacement alone");
+                goto end;
+            }
+            leaf = &l.items[i];
+        }
+    if (leaf == NULL && l.nitems == 1) leaf = &l.items[0], leaf->leaf = 1;
+    if (leaf == NULL) {
+        rc = tg_err_set(err, TG_E_INVALID, "the files hold no certificate to put in place of '%s'",
+                        name);
+        goto end;
+    }
+    used = calloc(l.nkeys + 1, sizeof(*used));
+    if (used == NULL || !o.imported || !o.skipped) {
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        goto end;
+    }
+    if ((rc = tg_store_begin(kr->st, err)) != 0) goto end;
+    if ((rc = kr_cert_get(kr, name, &old, err)) != 0) goto tx;
+    /* The new certificate must be servable if the old one was. */
+    unsigned char spki[32];
+    tg_store_key sk;
+    if (old.key_id != 0 && bundle_key_for(&l, leaf->cert, used) == NULL &&
+        (tg_cert_spki_sha256(leaf->cert, spki, err) != 0 ||
+         tg_store_key_find(kr->st, spki, &sk, NULL) != 0)) {
+        rc = tg_err_set(err, TG_E_INVALID,
+                        "the private key of the replacement is neither in the files nor in the "
+                        "store; give it with --key");
+        goto tx;
+    }
+    char moved[TG_NAME_MAX + 32];
+    snprintf(moved, sizeof(moved), "%s_REPLACED", name);
+    for (int i = 2; tg_store_name_taken(kr->st, moved) && i < 1000; i++)
+        snprintf(moved, sizeof(moved), "%s_REPLACED_%d", name, i);
+    if ((rc = tg_store_cert_rename(kr->st, old.id, moved, err)) != 0) goto tx;
+    for (size_t i = 0; rc == 0 && i < l.nitems; i++) {
+        if (&l.items[i] == leaf) continue;
+        int64_t id;
+        rc = store_one(kr, &l, &l.items[i], NULL, imp->exportable, used, &o, &id, err);
+    }
+    int64_t new_id = 0;
+    size_t before = json_array_size(o.imported);
+    if (rc == 0) rc = store_one(kr, &l, leaf, name, imp->exportable, used, &o, &new_id, err);
+    if (rc == 0 && json_array_size(o.imported) == before)
+        rc = tg_err_set(err, TG_E_CONFLICT, "the replacement certificate is already in the store");
+    if (rc == 0) rc = tg_store_ref_move(kr->st, old.id, new_id, err);
+    if (rc == 0)
+        json_array_append_new(o.imported, json_pack("{s:s, s:s}", "name", moved, "action",
+                                                    "replaced (kept under this name)"));
+tx:
+    rc = kr_finish(kr, rc, err);
+end:
+    if (rc == 0) *out = json_pack("{s:o, s:o}", "imported", o.imported, "skipped", o.skipped);
+    else {
+        json_decref(o.imported);
+        json_decref(o.skipped);
+    }
+    tg_store_cert_clear(&old);
+    free(used);
+    loaded_free(&l);
+    return rc;
+}

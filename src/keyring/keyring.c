@@ -1,0 +1,325 @@
+/*
+ * keyring.c — opening the keyring, first-use initialisation (K1), factory reset (K12)
+ * and the helpers every operation shares (key sealing, names, documents).
+ */
+#include "keyring_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int kr_finish(tg_keyring *kr, int rc, tg_err *err)
+{
+    if (rc != 0) {
+        tg_store_rollback(kr->st);
+        return rc;
+    }
+    return tg_store_commit(kr->st, err);
+}
+
+int tg_keyring_name_check(const char *name, tg_err *err)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0) return tg_err_set(err, TG_E_INVALID, "a friendly name must not be empty");
+    if (n > TG_NAME_MAX)
+        return tg_err_set(err, TG_E_INVALID, "the friendly name is too long (%zu bytes; the limit is %d)",
+                          n, TG_NAME_MAX);
+    if (name[0] == ' ' || name[n - 1] == ' ')
+        return tg_err_set(err, TG_E_INVALID, "the friendly name must not begin or end with a space");
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return tg_err_set(err, TG_E_INVALID, "the friendly name must not contain control characters");
+    return 0;
+}
+
+int kr_cert_row(const tg_cert *cert, tg_store_cert *row, tg_err *err)
+{
+    memset(row, 0, sizeof(*row));
+    tg_certinfo info;
+    int rc = tg_cert_info(cert, &info, err);
+    if (rc != 0) return rc;
+    if ((rc = tg_cert_spki_sha256(cert, row->spki_sha256, err)) != 0 ||
+        (rc = tg_cert_to_der(cert, &row->der, &row->derlen, err)) != 0) {
+        tg_certinfo_clear(&info);
+        return rc;
+    }
+    row->subject = info.subject;
+    row->subject_cn = info.subject_cn;
+    row->issuer = info.issuer;
+    row->issuer_cn = info.issuer_cn;
+    row->serial = info.serial;
+    row->sans = info.sans;
+    row->sigalg = info.sigalg;
+    row->key_desc = tg_strdup(info.key_desc);
+    memcpy(row->sha256, info.sha256, sizeof(row->sha256));
+    row->not_before = info.not_before;
+    row->not_after = info.not_after;
+    row->is_ca = info.is_ca;
+    row->self_signed = info.self_signed;
+    strcpy(row->kind, "cert");
+    return row->key_desc ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+}
+
+int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, tg_err *err)
+{
+    tg_store_key k = {0};
+    int rc = tg_key_check_strength(key, err);
+    if (rc == 0) rc = tg_key_spki_sha256(key, k.spki_sha256, err);
+    if (rc != 0) return rc;
+    tg_store_key have;
+    rc = tg_store_key_find(kr->st, k.spki_sha256, &have, err);
+    if (rc == 0) {
+        *id = have.id;
+        return 0;
+    }
+    if (rc != TG_E_NOTFOUND) return rc;
+    tg_key_describe(key, k.descr, sizeof(k.descr));
+    k.exportable = exportable;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    if ((rc = tg_key_to_der(key, &der, &len, err)) != 0) return rc;
+    rc = tg_store_key_add(kr->st, &k, der, len, err);
+    tg_free_secret(der, len);
+    if (rc == 0) *id = k.id;
+    return rc;
+}
+
+int kr_key_load(tg_keyring *kr, int64_t key_id, tg_key **out, tg_err *err)
+{
+    unsigned char *der = NULL;
+    size_t len = 0;
+    int rc = tg_store_key_unseal(kr->st, key_id, &der, &len, err);
+    if (rc != 0) return rc;
+    rc = tg_key_from_der(der, len, out, err);
+    tg_free_secret(der, len);
+    return rc;
+}
+
+int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, tg_err *err)
+{
+    char trimmed[TG_NAME_MAX + 1];
+    snprintf(trimmed, sizeof(trimmed) - 8, "%s", base && base[0] ? base : "certificate");
+    for (int i = 1; i < 100000; i++) {
+        if (i == 1) snprintf(out, outsize, "%s", trimmed);
+        else snprintf(out, outsize, "%s (%d)", trimmed, i);
+        if (!tg_store_name_taken(kr->st, out)) return 0;
+    }
+    return tg_err_set(err, TG_E_CONFLICT, "no free friendly name near '%s'; give one with --name",
+                      trimmed);
+}
+
+int kr_cert_get(tg_keyring *kr, const char *name, tg_store_cert *out, tg_err *err)
+{
+    int rc = tg_store_cert_by_name(kr->st, name, out, err);
+    if (rc == TG_E_NOTFOUND)
+        return tg_err_set(err, TG_E_NOTFOUND,
+                          "no certificate is named '%s' (tlsgate cert list shows the names)", name);
+    return rc;
+}
+
+static int create_default(tg_keyring *kr, tg_err *err)
+{
+    char host[256] = "", hsan[300] = "";
+    const char *sans[4] = {"DNS:localhost", "IP:127.0.0.1", "IP:::1", NULL};
+    size_t nsans = 3;
+    if (gethostname(host, sizeof(host) - 1) == 0 && tg_dns_name_valid(host, 0) &&
+        strcmp(host, "localhost") != 0) {
+        snprintf(hsan, sizeof(hsan), "DNS:%s", host);
+        sans[nsans++] = hsan;
+    }
+    tg_newcert spec = {.name = TG_DEFAULT_CERT_NAME,
+                       .subject = {.cn = "tlsgate appliance", .org = "tlsgate"},
+                       .sans = sans,
+                       .nsans = nsans,
+                       .keyspec = "ec:p256",
+                       .days = 825,
+                       .exportable = 1};
+    int64_t id = 0;
+    int rc = kr_create_tx(kr, &spec, 1, &id, err);
+    if (rc == 0) rc = tg_store_ref_set(kr->st, TG_REF_DEFAULT, id, err);
+    if (rc == 0) rc = tg_store_setting_set(kr->st, "initialised", "1", err);
+    return rc;
+}
+
+/* Initialises the store when it is new; *created says whether it was. */
+static int ensure_init(tg_keyring *kr, int *created, tg_err *err)
+{
+    char v[8];
+    *created = 0;
+    if (tg_store_setting_get(kr->st, "initialised", v, sizeof(v), NULL) == 0) return 0;
+    int rc = tg_store_begin(kr->st, err);
+    if (rc != 0) return rc;
+    if (tg_store_setting_get(kr->st, "initialised", v, sizeof(v), NULL) == 0)
+        return kr_finish(kr, 0, err);
+    rc = create_default(kr, err);
+    if (rc == 0) *created = 1;
+    return kr_finish(kr, rc, err);
+}
+
+int tg_keyring_open(const char *home, tg_keyring **out, tg_err *err)
+{
+    *out = NULL;
+    tg_keyring *kr = calloc(1, sizeof(*kr));
+    if (kr == NULL || (kr->home = tg_strdup(home)) == NULL) {
+        free(kr);
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
+    int created, rc = tg_store_open(home, &kr->st, err);
+    if (rc == 0) rc = ensure_init(kr, &created, err);
+    if (rc != 0) {
+        tg_keyring_close(kr);
+        return rc;
+    }
+    *out = kr;
+    return 0;
+}
+
+void tg_keyring_close(tg_keyring *kr)
+{
+    if (kr == NULL) return;
+    tg_store_close(kr->st);
+    free(kr->home);
+    free(kr);
+}
+
+int tg_keyring_init(tg_keyring *kr, json_t **out, tg_err *err)
+{
+    int created = 0;
+    int rc = ensure_init(kr, &created, err);
+    if (rc != 0) return rc;
+    tg_store_cert def = {0};
+    int64_t id = tg_store_ref_get(kr->st, TG_REF_DEFAULT);
+    if (id != 0) tg_store_cert_get(kr->st, id, &def, NULL);
+    *out = json_pack("{s:s, s:s, s:b, s:s?}", "home", kr->home, "store", tg_store_path(kr->st),
+                     "created", created, "default", def.name);
+    tg_store_cert_clear(&def);
+    return *out ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+}
+
+int tg_keyring_factory_reset(tg_keyring *kr, tg_err *err)
+{
+    int rc = tg_store_begin(kr->st, err);
+    if (rc != 0) return rc;
+    rc = tg_store_wipe(kr->st, err);
+    if (rc == 0) rc = create_default(kr, err);
+    return kr_finish(kr, rc, err);
+}
+
+/* ---- documents ---- */
+
+static json_t *sans_array(const char *sans)
+{
+    json_t *a = json_array();
+    if (sans == NULL || a == NULL) return a;
+    const char *p = sans;
+    while (*p) {
+        const char *e = strstr(p, ", ");
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        json_array_append_new(a, json_stringn(p, n));
+        p += n;
+        if (e) p += 2;
+    }
+    return a;
+}
+
+static json_t *warnings(const tg_store_cert *c, long long now)
+{
+    json_t *w = json_array();
+    long long days = (c->not_after - now) / 86400;
+    if (c->not_after <= now) json_array_append_new(w, json_string("expired"));
+    else if (c->not_before > now) json_array_append_new(w, json_string("not yet valid"));
+    else if (days < 30) {
+        char buf[48];
+        snprintf(buf, sizeof(buf), "expires in %lld day%s", days, days == 1 ? "" : "s");
+        json_array_append_new(w, json_string(buf));
+    }
+    if (c->self_signed && !c->is_ca) json_array_append_new(w, json_string("self-signed"));
+    if (strstr(c->sigalg, "sha1") || strstr(c->sigalg, "SHA1") || strstr(c->sigalg, "md5"))
+        json_array_append_new(w, json_string("weak signature algorithm"));
+    return w;
+}
+
+static const char *classify(const tg_store_cert *c)
+{
+    if (!c->is_ca) return "identity";
+    return c->self_signed ? "root" : "intermediate";
+}
+
+json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long now)
+{
+    char exp[40];
+    tg_time_fmt((time_t)c->not_after, exp, sizeof(exp));
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:b, s:b, s:o, s:s}", "name", c->name,
+                     "type", classify(c), "issued_to", c->subject_cn[0] ? c->subject_cn : c->subject,
+                     "issued_by", c->issuer_cn[0] ? c->issuer_cn : c->issuer, "expiration", exp,
+                     "not_after", (json_int_t)c->not_after, "alternative_names",
+                     sans_array(c->sans), "private_key", c->key_id != 0, "default",
+                     c->id == default_id, "warnings", warnings(c, now), "sha256", c->sha256);
+}
+
+static json_t *name_of(tg_keyring *kr, int64_t id)
+{
+    if (id == 0) return json_null();
+    tg_store_cert c;
+    if (tg_store_cert_get(kr->st, id, &c, NULL) != 0) return json_null();
+    json_t *s = json_string(c.name);
+    tg_store_cert_clear(&c);
+    return s;
+}
+
+json_t *kr_cert_doc(tg_keyring *kr, const tg_store_cert *c)
+{
+    long long now = (long long)time(NULL);
+    int64_t def = tg_store_ref_get(kr->st, TG_REF_DEFAULT);
+    json_t *doc = kr_cert_list_row(c, def, now);
+    if (doc == NULL) return NULL;
+    char nb[40], na[40];
+    tg_time_fmt((time_t)c->not_before, nb, sizeof(nb));
+    tg_time_fmt((time_t)c->not_after, na, sizeof(na));
+    json_object_set_new(doc, "subject", json_string(c->subject));
+    json_object_set_new(doc, "issuer", json_string(c->issuer));
+    json_object_set_new(doc, "serial", json_string(c->serial));
+    json_object_set_new(doc, "not_before", json_string(nb));
+    json_object_set_new(doc, "not_after", json_string(na));
+    json_object_set_new(doc, "not_before_unix", json_integer(c->not_before));
+    json_object_set_new(doc, "not_after_unix", json_integer(c->not_after));
+    json_object_set_new(doc, "key", json_string(c->key_desc));
+    json_object_set_new(doc, "signature_algorithm", json_string(c->sigalg));
+    json_object_set_new(doc, "ca", json_boolean(c->is_ca));
+    json_object_set_new(doc, "self_signed", json_boolean(c->self_signed));
+    json_object_set_new(doc, "store", json_string(strcmp(c->kind, "ca") == 0 ? "ca" : "certificates"));
+    json_object_del(doc, "not_after");
+    json_object_set_new(doc, "not_after", json_string(na));
+    tg_store_key k;
+    if (c->key_id != 0 && tg_store_key_get(kr->st, c->key_id, &k, NULL) == 0) {
+        json_object_set_new(doc, "key_link", json_string("private key held in the store"));
+        json_object_set_new(doc, "exportable", json_boolean(k.exportable));
+    } else {
+        json_object_set_new(doc, "key_link", json_string("no private key"));
+        json_object_set_new(doc, "exportable", json_null());
+    }
+    json_object_set_new(doc, "predecessor", name_of(kr, c->predecessor_id));
+    tg_store_cert succ;
+    if (tg_store_cert_successor(kr->st, c->id, &succ, NULL) == 0) {
+        json_object_set_new(doc, "successor", json_string(succ.name));
+        tg_store_cert_clear(&succ);
+    } else {
+        json_object_set_new(doc, "successor", json_null());
+    }
+    tg_store_req r;
+    if (c->request_id != 0 && tg_store_req_get(kr->st, c->request_id, &r, NULL) == 0) {
+        json_object_set_new(doc, "request", json_string(r.name));
+        tg_store_req_clear(&r);
+    } else {
+        json_object_set_new(doc, "request", json_null());
+    }
+    char holder[128];
+    json_object_set_new(doc, "used_by",
+                        tg_store_ref_holder(kr->st, c->id, holder, sizeof(holder))
+                            ? json_string(holder)
+                            : json_null());
+    json_object_set_new(doc, "protected", json_boolean(c->protected_));
+    return doc;
+}

@@ -1,0 +1,83 @@
+/*
+ * keyring.h — the face of src/keyring: the operations of SPEC K, C and F as transactions.
+ *
+ * This is the only place where X.509 objects (src/x509) meet the store (src/store).
+ * Every operation that writes is one store transaction: it happens whole or not at all.
+ * Read operations return jansson values (the same documents the CLI prints with --json
+ * and the API will serve), so that no face holds a rule the other lacks.
+ */
+#ifndef TG_KEYRING_H
+#define TG_KEYRING_H
+
+#include "../base/base.h"
+#include "../x509/x509.h"
+
+#include <jansson.h>
+
+typedef struct tg_keyring tg_keyring;
+
+#define TG_DEFAULT_CERT_NAME "appliance default"
+#define TG_NAME_MAX 128
+#define TG_DAYS_MAX 36500
+#define TG_PASSPHRASE_MIN 8
+
+/* Opens the store in home and initialises it on first use (K1). */
+int tg_keyring_open(const char *home, tg_keyring **out, tg_err *err);
+void tg_keyring_close(tg_keyring *kr);
+/* {"home", "store", "created": bool, "default": name} */
+int tg_keyring_init(tg_keyring *kr, json_t **out, tg_err *err);
+int tg_keyring_factory_reset(tg_keyring *kr, tg_err *err);
+
+typedef struct tg_newcert {
+    const char *name;
+    tg_subject subject;
+    const char *const *sans;
+    size_t nsans;
+    const char *keyspec; /* NULL: rsa:2048 */
+    int days;            /* 0: 365 */
+    int exportable;
+    int signing; /* requests: ask for a CA certificate */
+} tg_newcert;
+
+/* K2. *out is the new certificate's document (as cert show). */
+int tg_keyring_cert_create(tg_keyring *kr, const tg_newcert *spec, json_t **out, tg_err *err);
+/* K3. *out is the request's document, PEM included. */
+int tg_keyring_request_create(tg_keyring *kr, const tg_newcert *spec, json_t **out, tg_err *err);
+int tg_keyring_request_list(tg_keyring *kr, json_t **out, tg_err *err);
+int tg_keyring_request_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err);
+int tg_keyring_request_delete(tg_keyring *kr, const char *name, tg_err *err);
+
+typedef struct tg_import {
+    const char *const *files;
+    size_t nfiles;
+    const char *name;    /* friendly name for the (single) end-entity certificate */
+    const char *keyfile; /* --key */
+    const tg_passsrc *pass;
+    int exportable; /* for keys imported now */
+} tg_import;
+/* K4, K5. *out: {"imported":[{name, kind, private_key, request, predecessor}], "skipped":[…]} */
+int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_err *err);
+/* K7: FILE (with --key) takes NAME's place and references; the old one becomes NAME_REPLACED. */
+int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *imp, json_t **out,
+                            tg_err *err);
+
+/* K9: every certificate, or those expiring within days (>= 0). Array of rows. */
+int tg_keyring_cert_list(tg_keyring *kr, int expiring_days, json_t **out, tg_err *err);
+int tg_keyring_cert_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err);
+int tg_keyring_cert_default(tg_keyring *kr, const char *name, tg_err *err);
+int tg_keyring_cert_delete(tg_keyring *kr, const char *name, tg_err *err);
+
+typedef enum { TG_FMT_PEM, TG_FMT_DER, TG_FMT_P12 } tg_format;
+typedef struct tg_export {
+    tg_format format;
+    int with_key, with_chain;
+    const tg_passsrc *pass; /* for p12 */
+} tg_export;
+/* F3, K8: the bytes of the export file (caller frees; wipe when with_key). */
+int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *exp,
+                           unsigned char **out, size_t *outlen, tg_err *err);
+
+/* Friendly names: 1-128 bytes of printable UTF-8, no leading or trailing space. */
+int tg_keyring_name_check(const char *name, tg_err *err);
+
+#endif

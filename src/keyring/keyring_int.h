@@ -1,0 +1,41 @@
+/*
+ * keyring_int.h — shared by the files of src/keyring only.
+ */
+#ifndef TG_KEYRING_INT_H
+#define TG_KEYRING_INT_H
+
+#include "keyring.h"
+#include "../store/store.h"
+
+#include <stdint.h>
+
+struct tg_keyring {
+    tg_store *st;
+    char *home;
+};
+
+#define TG_REF_DEFAULT "default certificate"
+
+/* Fills a store row from a certificate (metadata, DER, fingerprints). Caller sets the
+ * name, kind and links, then tg_store_cert_add; tg_store_cert_clear frees. */
+int kr_cert_row(const tg_cert *cert, tg_store_cert *row, tg_err *err);
+/* Seals key into the store (or finds it there already); *id is its row. */
+int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, tg_err *err);
+int kr_key_load(tg_keyring *kr, int64_t key_id, tg_key **out, tg_err *err);
+/* base, or "base (2)", "base (3)", … whichever is free among certificate names. */
+int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, tg_err *err);
+int kr_cert_get(tg_keyring *kr, const char *name, tg_store_cert *out, tg_err *err);
+/* The certificate's document for show / create. */
+json_t *kr_cert_doc(tg_keyring *kr, const tg_store_cert *c);
+/* The row for the certificates table. */
+json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long now);
+/* Issuer chain of c found in the store (not including c), nearest first. */
+int kr_chain(tg_keyring *kr, const tg_cert *leaf, tg_cert ***chain, size_t *n, tg_err *err);
+void kr_chain_free(tg_cert **chain, size_t n);
+/* Validates spec, makes key and self-signed certificate, stores both (inside a
+ * transaction the caller opened). protect marks the factory default (K1). */
+int kr_create_tx(tg_keyring *kr, const tg_newcert *spec, int protect, int64_t *id, tg_err *err);
+/* Ends a write: commit when rc is 0, else roll back. Returns rc or the commit's error. */
+int kr_finish(tg_keyring *kr, int rc, tg_err *err);
+
+#endif

@@ -1,0 +1,352 @@
+/*
+ * db.c — opening the store: pragmas, schema migrations, the master key and data key,
+ * transactions and settings.
+ *
+ * Invariants: the database is in WAL mode with synchronous=FULL (a command that said
+ * "done" survives a crash); PRAGMA user_version is the schema version and every
+ * migration runs inside one transaction; the data key that seals private keys is
+ * itself sealed under the 32-byte master key file (mode 0600) beside the database.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define TG_SCHEMA_VERSION 1
+
+static const char *const migrations[TG_SCHEMA_VERSION] = {
+    /* 0 -> 1 */
+    "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);"
+    "CREATE TABLE settings (k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+    "CREATE TABLE keys ("
+    "  id INTEGER PRIMARY KEY, uid BLOB NOT NULL UNIQUE, spki_sha256 BLOB NOT NULL UNIQUE,"
+    "  descr TEXT NOT NULL, exportable INTEGER NOT NULL, sealed BLOB NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE requests ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    "  key_id INTEGER NOT NULL REFERENCES keys(id), pem TEXT NOT NULL, subject TEXT NOT NULL,"
+    "  sans TEXT NOT NULL, key_desc TEXT NOT NULL, signing INTEGER NOT NULL,"
+    "  cert_id INTEGER REFERENCES certs(id) ON DELETE SET NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE certs ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,"
+    "  der BLOB NOT NULL, sha256 TEXT NOT NULL UNIQUE, spki_sha256 BLOB NOT NULL,"
+    "  key_id INTEGER REFERENCES keys(id),"
+    "  subject TEXT NOT NULL, subject_cn TEXT NOT NULL, issuer TEXT NOT NULL,"
+    "  issuer_cn TEXT NOT NULL, serial TEXT NOT NULL, sans TEXT NOT NULL,"
+    "  key_desc TEXT NOT NULL, sigalg TEXT NOT NULL,"
+    "  not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,"
+    "  is_ca INTEGER NOT NULL, self_signed INTEGER NOT NULL,"
+    "  predecessor_id INTEGER REFERENCES certs(id) ON DELETE SET NULL,"
+    "  request_id INTEGER REFERENCES requests(id) ON DELETE SET NULL,"
+    "  protected INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"
+    "CREATE INDEX certs_spki ON certs(spki_sha256);"
+    "CREATE INDEX certs_key ON certs(key_id);"
+    "CREATE INDEX certs_subject ON certs(subject);"
+    "CREATE INDEX certs_pred ON certs(predecessor_id);"
+    "CREATE INDEX requests_key ON requests(key_id);"
+    "CREATE TABLE refs (holder TEXT PRIMARY KEY,"
+    "  cert_id INTEGER NOT NULL REFERENCES certs(id));"
+    "CREATE INDEX refs_cert ON refs(cert_id);",
+};
+
+int tg_db_err(tg_store *st, tg_err *err, const char *what)
+{
+    int rc = sqlite3_errcode(st->db);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return tg_err_set(err, TG_E_STORE, "%s: the store is busy (another tlsgate holds it); "
+                                           "try again", what);
+    if (rc == SQLITE_CONSTRAINT)
+        return tg_err_set(err, TG_E_CONFLICT, "%s: %s", what, sqlite3_errmsg(st->db));
+    return tg_err_set(err, TG_E_STORE, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+sqlite3_stmt *tg_db_prep(tg_store *st, const char *sql, tg_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        tg_db_err(st, err, "store query");
+        return NULL;
+    }
+    return s;
+}
+
+int tg_db_done(tg_store *st, sqlite3_stmt *s, tg_err *err, const char *what)
+{
+    int rc = sqlite3_step(s);
+    int out = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : tg_db_err(st, err, what);
+    sqlite3_finalize(s);
+    return out;
+}
+
+static int exec(tg_store *st, const char *sql, tg_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = tg_db_err(st, err, "store");
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+int tg_store_begin(tg_store *st, tg_err *err)
+{
+    int rc = exec(st, "BEGIN IMMEDIATE", err);
+    if (rc == 0) st->in_tx = 1;
+    return rc;
+}
+
+int tg_store_commit(tg_store *st, tg_err *err)
+{
+    int rc = exec(st, "COMMIT", err);
+    if (rc == 0) st->in_tx = 0;
+    else tg_store_rollback(st);
+    return rc;
+}
+
+void tg_store_rollback(tg_store *st)
+{
+    if (!st->in_tx) return;
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    st->in_tx = 0;
+}
+
+static int meta_get(tg_store *st, const char *k, unsigned char **v, size_t *vlen, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT v FROM meta WHERE k=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+    int rc = TG_E_NOTFOUND;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(s, 0);
+        *v = malloc(n + 1);
+        if (*v != NULL) {
+            memcpy(*v, sqlite3_column_blob(s, 0), n);
+            *vlen = n;
+            rc = 0;
+        } else rc = TG_E_INTERNAL;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int meta_put(tg_store *st, const char *k, const void *v, size_t vlen, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "INSERT OR REPLACE INTO meta(k,v) VALUES(?,?)", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, v, (int)vlen, SQLITE_STATIC);
+    return tg_db_done(st, s, err, "writing store metadata");
+}
+
+static const char DATAKEY_AAD[] = "tlsgate data key v1";
+
+static int read_master(tg_store *st, unsigned char mk[32], int create, tg_err *err)
+{
+    unsigned char *buf = NULL;
+    size_t n = 0;
+    tg_err tmp = {0};
+    int rc = tg_file_read(st->keypath, 64, &buf, &n, &tmp);
+    if (rc == 0 && n == 32) {
+        memcpy(mk, buf, 32);
+        tg_free_secret(buf, n + 1);
+        return 0;
+    }
+    if (buf != NULL) tg_free_secret(buf, n + 1);
+    if (rc == 0)
+        return tg_err_set(err, TG_E_STORE, "the master key %s is damaged (it must be 32 bytes)",
+                          st->keypath);
+    if (rc != TG_E_NOTFOUND || !create)
+        return tg_err_set(err, TG_E_STORE,
+                          "the master key %s is missing or unreadable: the sealed keys in this "
+                          "store cannot be opened without it",
+                          st->keypath);
+    if ((rc = tg_random(mk, 32, err)) != 0) return rc;
+    return tg_file_write(st->keypath, mk, 32, 0600, err);
+}
+
+/* Creates store id and data key in the migration transaction. */
+static int create_keys(tg_store *st, tg_err *err)
+{
+    unsigned char mk[32], dk[32], aad[sizeof(DATAKEY_AAD) + 16];
+    int rc;
+    if ((rc = tg_random(st->store_id, 16, err)) != 0) return rc;
+    if ((rc = read_master(st, mk, 1, err)) != 0) return rc;
+    if ((rc = tg_random(dk, 32, err)) != 0) goto end;
+    memcpy(aad, DATAKEY_AAD, sizeof(DATAKEY_AAD));
+    memcpy(aad + sizeof(DATAKEY_AAD), st->store_id, 16);
+    unsigned char *sealed = NULL;
+    size_t slen = 0;
+    if ((rc = tg_seal(mk, aad, sizeof(aad), dk, 32, &sealed, &slen, err)) != 0) goto end;
+    rc = meta_put(st, "store_id", st->store_id, 16, err);
+    if (rc == 0) rc = meta_put(st, "data_key", sealed, slen, err);
+    free(sealed);
+end:
+    tg_wipe(mk, sizeof(mk));
+    tg_wipe(dk, sizeof(dk));
+    return rc;
+}
+
+int tg_store_data_key(tg_store *st, tg_err *err)
+{
+    if (st->have_data_key) return 0;
+    unsigned char *id = NULL, *sealed = NULL, *dk = NULL;
+    size_t idlen = 0, slen = 0, dklen = 0;
+    unsigned char mk[32], aad[sizeof(DATAKEY_AAD) + 16];
+    int rc = meta_get(st, "store_id", &id, &idlen, err);
+    if (rc == 0) rc = meta_get(st, "data_key", &sealed, &slen, err);
+    if (rc != 0 || idlen != 16) {
+        rc = tg_err_set(err, TG_E_STORE, "the store's key metadata is missing or damaged");
+        goto end;
+    }
+    memcpy(st->store_id, id, 16);
+    if ((rc = read_master(st, mk, 0, err)) != 0) goto end;
+    memcpy(aad, DATAKEY_AAD, sizeof(DATAKEY_AAD));
+    memcpy(aad + sizeof(DATAKEY_AAD), st->store_id, 16);
+    rc = tg_unseal(mk, aad, sizeof(aad), sealed, slen, &dk, &dklen, err);
+    tg_wipe(mk, sizeof(mk));
+    if (rc == 0 && dklen == 32) {
+        memcpy(st->data_key, dk, 32);
+        st->have_data_key = 1;
+    } else if (rc == 0) {
+        rc = tg_err_set(err, TG_E_STORE, "the store's data key is damaged");
+    }
+    tg_free_secret(dk, dklen);
+end:
+    free(id);
+    free(sealed);
+    return rc;
+}
+
+static int migrate(tg_store *st, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "PRAGMA user_version", err);
+    if (s == NULL) return TG_E_STORE;
+    int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (version == TG_SCHEMA_VERSION) return 0;
+    if (version > TG_SCHEMA_VERSION)
+        return tg_err_set(err, TG_E_STORE,
+                          "the store has schema version %d, newer than this tlsgate knows (%d); "
+                          "use a newer tlsgate",
+                          version, TG_SCHEMA_VERSION);
+    int rc = tg_store_begin(st, err);
+    if (rc != 0) return rc;
+    /* Another process may have migrated while we waited for the lock. */
+    s = tg_db_prep(st, "PRAGMA user_version", err);
+    version = s && sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_finalize(s);
+    for (int v = version; rc == 0 && v < TG_SCHEMA_VERSION; v++) {
+        rc = exec(st, migrations[v], err);
+        if (rc == 0 && v == 0) rc = create_keys(st, err);
+    }
+    if (rc == 0 && version < TG_SCHEMA_VERSION) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", TG_SCHEMA_VERSION);
+        rc = exec(st, sql, err);
+    }
+    if (rc != 0) {
+        tg_store_rollback(st);
+        return rc;
+    }
+    return tg_store_commit(st, err);
+}
+
+static char *join_path(const char *dir, const char *file)
+{
+    size_t n = strlen(dir) + strlen(file) + 2;
+    char *p = malloc(n);
+    if (p != NULL) snprintf(p, n, "%s/%s", dir, file);
+    return p;
+}
+
+int tg_store_open(const char *home, tg_store **out, tg_err *err)
+{
+    *out = NULL;
+    int rc = tg_mkdir_p(home, 0700, err);
+    if (rc != 0) return rc;
+    tg_store *st = calloc(1, sizeof(*st));
+    if (st == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    st->home = tg_strdup(home);
+    st->dbpath = join_path(home, "store.db");
+    st->keypath = join_path(home, "master.key");
+    if (!st->home || !st->dbpath || !st->keypath) {
+        tg_store_close(st);
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
+    mode_t old = umask(077);
+    int src = sqlite3_open_v2(st->dbpath, &st->db,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                              NULL);
+    umask(old);
+    if (src != SQLITE_OK) {
+        rc = tg_err_set(err, TG_E_STORE, "cannot open the store %s: %s", st->dbpath,
+                        st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        tg_store_close(st);
+        return rc;
+    }
+    sqlite3_busy_timeout(st->db, 10000);
+    sqlite3_extended_result_codes(st->db, 0);
+    if ((rc = exec(st, "PRAGMA journal_mode=WAL", err)) != 0 ||
+        (rc = exec(st, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                       "PRAGMA secure_delete=ON",
+                   err)) != 0 ||
+        (rc = migrate(st, err)) != 0) {
+        tg_store_close(st);
+        return rc == TG_E_STORE ? rc : tg_err_set(err, TG_E_STORE, "cannot open the store");
+    }
+    *out = st;
+    return 0;
+}
+
+void tg_store_close(tg_store *st)
+{
+    if (st == NULL) return;
+    tg_store_rollback(st);
+    if (st->db) sqlite3_close(st->db);
+    tg_wipe(st->data_key, sizeof(st->data_key));
+    free(st->home);
+    free(st->dbpath);
+    free(st->keypath);
+    free(st);
+}
+
+const char *tg_store_path(const tg_store *st)
+{
+    return st->dbpath;
+}
+
+int tg_store_setting_get(tg_store *st, const char *k, char *buf, size_t bufsize, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT v FROM settings WHERE k=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+    int rc = TG_E_NOTFOUND;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        snprintf(buf, bufsize, "%s", (const char *)sqlite3_column_text(s, 0));
+        rc = 0;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int tg_store_setting_set(tg_store *st, const char *k, const char *v, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "INSERT OR REPLACE INTO settings(k,v) VALUES(?,?)", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, v, -1, SQLITE_STATIC);
+    return tg_db_done(st, s, err, "writing a setting");
+}
+
+int tg_store_wipe(tg_store *st, tg_err *err)
+{
+    /* Order respects the foreign keys; secure_delete overwrites the freed pages. */
+    return exec(st,
+                "DELETE FROM refs; UPDATE requests SET cert_id=NULL; DELETE FROM certs;"
+                "DELETE FROM requests; DELETE FROM keys; DELETE FROM settings;",
+                err);
+}

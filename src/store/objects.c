@@ -1,0 +1,536 @@
+/*
+ * objects.c — rows of the store: sealed keys, certificates, requests, references.
+ *
+ * Each function does one statement's worth of work inside the caller's transaction.
+ * Strings in returned structs are owned by the struct (…_clear frees them).
+ */
+#include "store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char KEY_AAD[] = "tlsgate key v1";
+
+static char *col_str(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return tg_strdup(t ? (const char *)t : "");
+}
+
+static void key_aad(unsigned char aad[sizeof(KEY_AAD) + 16 + 16 + 32], const unsigned char sid[16],
+                    const unsigned char uid[16], const unsigned char spki[32])
+{
+    memcpy(aad, KEY_AAD, sizeof(KEY_AAD));
+    memcpy(aad + sizeof(KEY_AAD), sid, 16);
+    memcpy(aad + sizeof(KEY_AAD) + 16, uid, 16);
+    memcpy(aad + sizeof(KEY_AAD) + 32, spki, 32);
+}
+#define KEY_AAD_LEN (sizeof(KEY_AAD) + 16 + 16 + 32)
+
+/* ---- keys ---- */
+
+int tg_store_key_add(tg_store *st, tg_store_key *k, const unsigned char *priv, size_t privlen,
+                     tg_err *err)
+{
+    int rc = tg_store_data_key(st, err);
+    if (rc != 0) return rc;
+    unsigned char uid[16], aad[KEY_AAD_LEN];
+    if ((rc = tg_random(uid, sizeof(uid), err)) != 0) return rc;
+    key_aad(aad, st->store_id, uid, k->spki_sha256);
+    unsigned char *sealed = NULL;
+    size_t slen = 0;
+    if ((rc = tg_seal(st->data_key, aad, sizeof(aad), priv, privlen, &sealed, &slen, err)) != 0)
+        return rc;
+    sqlite3_stmt *s = tg_db_prep(st,
+                                 "INSERT INTO keys(uid,spki_sha256,descr,exportable,sealed,created)"
+                                 " VALUES(?,?,?,?,?,?)",
+                                 err);
+    if (s == NULL) {
+        free(sealed);
+        return TG_E_STORE;
+    }
+    sqlite3_bind_blob(s, 1, uid, 16, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, k->spki_sha256, 32, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, k->descr, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, k->exportable);
+    sqlite3_bind_blob(s, 5, sealed, (int)slen, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, (sqlite3_int64)time(NULL));
+    rc = tg_db_done(st, s, err, "storing a key");
+    free(sealed);
+    if (rc == 0) k->id = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+static int key_row(tg_store *st, sqlite3_stmt *s, tg_store_key *out, tg_err *err)
+{
+    if (s == NULL) return TG_E_STORE;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof(*out));
+        out->id = sqlite3_column_int64(s, 0);
+        if (sqlite3_column_bytes(s, 1) == 32) memcpy(out->spki_sha256, sqlite3_column_blob(s, 1), 32);
+        const unsigned char *d = sqlite3_column_text(s, 2);
+        strncpy(out->descr, d ? (const char *)d : "", sizeof(out->descr) - 1);
+        out->exportable = sqlite3_column_int(s, 3);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = TG_E_NOTFOUND;
+    } else {
+        rc = tg_db_err(st, err, "reading a key");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int tg_store_key_get(tg_store *st, int64_t id, tg_store_key *out, tg_err *err)
+{
+    sqlite3_stmt *s =
+        tg_db_prep(st, "SELECT id,spki_sha256,descr,exportable FROM keys WHERE id=?", err);
+    if (s) sqlite3_bind_int64(s, 1, id);
+    return key_row(st, s, out, err);
+}
+
+int tg_store_key_find(tg_store *st, const unsigned char spki[32], tg_store_key *out, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(
+        st, "SELECT id,spki_sha256,descr,exportable FROM keys WHERE spki_sha256=?", err);
+    if (s) sqlite3_bind_blob(s, 1, spki, 32, SQLITE_STATIC);
+    return key_row(st, s, out, err);
+}
+
+int tg_store_key_unseal(tg_store *st, int64_t id, unsigned char **priv, size_t *len, tg_err *err)
+{
+    *priv = NULL;
+    *len = 0;
+    int rc = tg_store_data_key(st, err);
+    if (rc != 0) return rc;
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT uid,spki_sha256,sealed FROM keys WHERE id=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, id);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        return tg_err_set(err, TG_E_NOTFOUND, "the private key is not in the store");
+    }
+    if (sqlite3_column_bytes(s, 0) != 16 || sqlite3_column_bytes(s, 1) != 32) {
+        sqlite3_finalize(s);
+        return tg_err_set(err, TG_E_STORE, "a key row in the store is damaged");
+    }
+    unsigned char aad[KEY_AAD_LEN];
+    key_aad(aad, st->store_id, sqlite3_column_blob(s, 0), sqlite3_column_blob(s, 1));
+    rc = tg_unseal(st->data_key, aad, sizeof(aad), sqlite3_column_blob(s, 2),
+                   (size_t)sqlite3_column_bytes(s, 2), priv, len, err);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int tg_store_key_gc(tg_store *st, int64_t id, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st,
+                                 "DELETE FROM keys WHERE id=?1 AND NOT EXISTS "
+                                 "(SELECT 1 FROM certs WHERE key_id=?1) AND NOT EXISTS "
+                                 "(SELECT 1 FROM requests WHERE key_id=?1)",
+                                 err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, id);
+    return tg_db_done(st, s, err, "deleting a key");
+}
+
+/* ---- certificates ---- */
+
+#define CERT_COLS                                                                                  \
+    "id,name,kind,sha256,spki_sha256,key_id,predecessor_id,request_id,subject,subject_cn,"        \
+    "issuer,issuer_cn,serial,sans,key_desc,sigalg,not_before,not_after,created,is_ca,"             \
+    "self_signed,protected"
+
+void tg_store_cert_clear(tg_store_cert *c)
+{
+    free(c->name);
+    free(c->der);
+    free(c->subject);
+    free(c->subject_cn);
+    free(c->issuer);
+    free(c->issuer_cn);
+    free(c->serial);
+    free(c->sans);
+    free(c->key_desc);
+    free(c->sigalg);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Fills c from a row of CERT_COLS (plus der at column 22 when with_der). */
+static int cert_from_row(sqlite3_stmt *s, tg_store_cert *c, int with_der)
+{
+    memset(c, 0, sizeof(*c));
+    c->id = sqlite3_column_int64(s, 0);
+    c->name = col_str(s, 1);
+    strncpy(c->kind, (const char *)sqlite3_column_text(s, 2), sizeof(c->kind) - 1);
+    strncpy(c->sha256, (const char *)sqlite3_column_text(s, 3), sizeof(c->sha256) - 1);
+    if (sqlite3_column_bytes(s, 4) == 32) memcpy(c->spki_sha256, sqlite3_column_blob(s, 4), 32);
+    c->key_id = sqlite3_column_int64(s, 5);
+    c->predecessor_id = sqlite3_column_int64(s, 6);
+    c->request_id = sqlite3_column_int64(s, 7);
+    c->subject = col_str(s, 8);
+    c->subject_cn = col_str(s, 9);
+    c->issuer = col_str(s, 10);
+    c->issuer_cn = col_str(s, 11);
+    c->serial = col_str(s, 12);
+    c->sans = col_str(s, 13);
+    c->key_desc = col_str(s, 14);
+    c->sigalg = col_str(s, 15);
+    c->not_before = sqlite3_column_int64(s, 16);
+    c->not_after = sqlite3_column_int64(s, 17);
+    c->created = sqlite3_column_int64(s, 18);
+    c->is_ca = sqlite3_column_int(s, 19);
+    c->self_signed = sqlite3_column_int(s, 20);
+    c->protected_ = sqlite3_column_int(s, 21);
+    if (with_der) {
+        c->derlen = (size_t)sqlite3_column_bytes(s, 22);
+        c->der = malloc(c->derlen ? c->derlen : 1);
+        if (c->der) memcpy(c->der, sqlite3_column_blob(s, 22), c->derlen);
+    }
+    if (!c->name || !c->subject || !c->subject_cn || !c->issuer || !c->issuer_cn || !c->serial ||
+        !c->sans || !c->key_desc || !c->sigalg || (with_der && !c->der)) {
+        tg_store_cert_clear(c);
+        return TG_E_INTERNAL;
+    }
+    return 0;
+}
+
+static int cert_one(tg_store *st, sqlite3_stmt *s, tg_store_cert *out, tg_err *err)
+{
+    if (s == NULL) return TG_E_STORE;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        rc = cert_from_row(s, out, 1) == 0 ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    else if (rc == SQLITE_DONE)
+        rc = TG_E_NOTFOUND;
+    else
+        rc = tg_db_err(st, err, "reading a certificate");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int tg_store_cert_add(tg_store *st, tg_store_cert *c, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(
+        st,
+        "INSERT INTO certs(name,kind,sha256,spki_sha256,key_id,predecessor_id,request_id,subject,"
+        "subject_cn,issuer,issuer_cn,serial,sans,key_desc,sigalg,not_before,not_after,created,"
+        "is_ca,self_signed,protected,der) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        err);
+    if (s == NULL) return TG_E_STORE;
+    int i = 1;
+    sqlite3_bind_text(s, i++, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, c->kind[0] ? c->kind : "cert", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, c->sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, i++, c->spki_sha256, 32, SQLITE_STATIC);
+    int64_t ids[3] = {c->key_id, c->predecessor_id, c->request_id};
+    for (int j = 0; j < 3; j++, i++)
+        if (ids[j] > 0) sqlite3_bind_int64(s, i, ids[j]);
+        else sqlite3_bind_null(s, i);
+    const char *texts[] = {c->subject, c->subject_cn, c->issuer, c->issuer_cn,
+                           c->serial,  c->sans,       c->key_desc, c->sigalg};
+    for (size_t j = 0; j < 8; j++) sqlite3_bind_text(s, i++, texts[j] ? texts[j] : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, i++, c->not_before);
+    sqlite3_bind_int64(s, i++, c->not_after);
+    c->created = (long long)time(NULL);
+    sqlite3_bind_int64(s, i++, c->created);
+    sqlite3_bind_int(s, i++, c->is_ca);
+    sqlite3_bind_int(s, i++, c->self_signed);
+    sqlite3_bind_int(s, i++, c->protected_);
+    sqlite3_bind_blob(s, i++, c->der, (int)c->derlen, SQLITE_STATIC);
+    int rc = tg_db_done(st, s, err, "storing a certificate");
+    if (rc == 0) c->id = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+int tg_store_cert_get(tg_store *st, int64_t id, tg_store_cert *out, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT " CERT_COLS ",der FROM certs WHERE id=?", err);
+    if (s) sqlite3_bind_int64(s, 1, id);
+    return cert_one(st, s, out, err);
+}
+
+int tg_store_cert_by_name(tg_store *st, const char *name, tg_store_cert *out, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT " CERT_COLS ",der FROM certs WHERE name=?", err);
+    if (s) sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    return cert_one(st, s, out, err);
+}
+
+int tg_store_cert_by_sha256(tg_store *st, const char *sha256, tg_store_cert *out, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT " CERT_COLS ",der FROM certs WHERE sha256=?", err);
+    if (s) sqlite3_bind_text(s, 1, sha256, -1, SQLITE_STATIC);
+    return cert_one(st, s, out, err);
+}
+
+int tg_store_name_taken(tg_store *st, const char *name)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT 1 FROM certs WHERE name=?", NULL);
+    if (s == NULL) return 1;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int taken = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+    return taken;
+}
+
+int tg_store_cert_latest_for_spki(tg_store *st, const unsigned char spki[32], tg_store_cert *out,
+                                  tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st,
+                                 "SELECT " CERT_COLS ",der FROM certs WHERE spki_sha256=? "
+                                 "ORDER BY not_after DESC, id DESC LIMIT 1",
+                                 err);
+    if (s) sqlite3_bind_blob(s, 1, spki, 32, SQLITE_STATIC);
+    return cert_one(st, s, out, err);
+}
+
+int tg_store_cert_successor(tg_store *st, int64_t id, tg_store_cert *out, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(
+        st, "SELECT " CERT_COLS ",der FROM certs WHERE predecessor_id=? ORDER BY id LIMIT 1", err);
+    if (s) sqlite3_bind_int64(s, 1, id);
+    return cert_one(st, s, out, err);
+}
+
+static int update_one(tg_store *st, const char *sql, int64_t id, int64_t v, const char *text,
+                      tg_err *err, const char *what)
+{
+    sqlite3_stmt *s = tg_db_prep(st, sql, err);
+    if (s == NULL) return TG_E_STORE;
+    if (text != NULL) sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
+    else if (v > 0) sqlite3_bind_int64(s, 1, v);
+    else sqlite3_bind_null(s, 1);
+    sqlite3_bind_int64(s, 2, id);
+    return tg_db_done(st, s, err, what);
+}
+
+int tg_store_cert_set_key(tg_store *st, int64_t id, int64_t key_id, tg_err *err)
+{
+    return update_one(st, "UPDATE certs SET key_id=? WHERE id=?", id, key_id, NULL, err,
+                      "linking a key");
+}
+
+int tg_store_cert_rename(tg_store *st, int64_t id, const char *name, tg_err *err)
+{
+    return update_one(st, "UPDATE certs SET name=? WHERE id=?", id, 0, name, err,
+                      "renaming a certificate");
+}
+
+int tg_store_cert_delete(tg_store *st, int64_t id, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "DELETE FROM certs WHERE id=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, id);
+    return tg_db_done(st, s, err, "deleting a certificate");
+}
+
+static int cert_each(tg_store *st, sqlite3_stmt *s, int with_der, tg_store_cert_fn fn, void *arg,
+                     tg_err *err)
+{
+    if (s == NULL) return TG_E_STORE;
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        tg_store_cert c;
+        if (cert_from_row(s, &c, with_der) != 0) {
+            sqlite3_finalize(s);
+            return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        }
+        stop = fn(&c, arg);
+        tg_store_cert_clear(&c);
+    }
+    int out = stop || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, "listing certificates");
+    sqlite3_finalize(s);
+    return out;
+}
+
+int tg_store_cert_each(tg_store *st, long long before, tg_store_cert_fn fn, void *arg, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(
+        st, "SELECT " CERT_COLS " FROM certs WHERE ?1 = 0 OR not_after < ?1 ORDER BY name", err);
+    if (s) sqlite3_bind_int64(s, 1, before);
+    return cert_each(st, s, 0, fn, arg, err);
+}
+
+int tg_store_cert_each_subject(tg_store *st, const char *subject, tg_store_cert_fn fn, void *arg,
+                               tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(
+        st, "SELECT " CERT_COLS ",der FROM certs WHERE subject=? ORDER BY not_after DESC", err);
+    if (s) sqlite3_bind_text(s, 1, subject, -1, SQLITE_STATIC);
+    return cert_each(st, s, 1, fn, arg, err);
+}
+
+/* ---- requests ---- */
+
+#define REQ_COLS "id,name,key_id,cert_id,pem,subject,sans,key_desc,signing,created"
+
+void tg_store_req_clear(tg_store_req *r)
+{
+    free(r->name);
+    free(r->pem);
+    free(r->subject);
+    free(r->sans);
+    free(r->key_desc);
+    memset(r, 0, sizeof(*r));
+}
+
+static int req_from_row(sqlite3_stmt *s, tg_store_req *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->id = sqlite3_column_int64(s, 0);
+    r->name = col_str(s, 1);
+    r->key_id = sqlite3_column_int64(s, 2);
+    r->cert_id = sqlite3_column_int64(s, 3);
+    r->pem = col_str(s, 4);
+    r->subject = col_str(s, 5);
+    r->sans = col_str(s, 6);
+    r->key_desc = col_str(s, 7);
+    r->signing = sqlite3_column_int(s, 8);
+    r->created = sqlite3_column_int64(s, 9);
+    if (!r->name || !r->pem || !r->subject || !r->sans || !r->key_desc) {
+        tg_store_req_clear(r);
+        return TG_E_INTERNAL;
+    }
+    return 0;
+}
+
+static int req_one(tg_store *st, sqlite3_stmt *s, tg_store_req *out, tg_err *err)
+{
+    if (s == NULL) return TG_E_STORE;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        rc = req_from_row(s, out) == 0 ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    else if (rc == SQLITE_DONE)
+        rc = TG_E_NOTFOUND;
+    else
+        rc = tg_db_err(st, err, "reading a request");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int tg_store_req_add(tg_store *st, tg_store_req *r, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st,
+                                 "INSERT INTO requests(name,key_id,pem,subject,sans,key_desc,"
+                                 "signing,created) VALUES(?,?,?,?,?,?,?,?)",
+                                 err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_text(s, 1, r->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, r->key_id);
+    sqlite3_bind_text(s, 3, r->pem, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, r->subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, r->sans, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, r->key_desc, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 7, r->signing);
+    r->created = (long long)time(NULL);
+    sqlite3_bind_int64(s, 8, r->created);
+    int rc = tg_db_done(st, s, err, "storing a request");
+    if (rc == 0) r->id = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+int tg_store_req_get(tg_store *st, int64_t id, tg_store_req *out, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT " REQ_COLS " FROM requests WHERE id=?", err);
+    if (s) sqlite3_bind_int64(s, 1, id);
+    return req_one(st, s, out, err);
+}
+
+int tg_store_req_by_name(tg_store *st, const char *name, tg_store_req *out, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT " REQ_COLS " FROM requests WHERE name=?", err);
+    if (s) sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    return req_one(st, s, out, err);
+}
+
+int tg_store_req_pending_for_key(tg_store *st, int64_t key_id, tg_store_req *out, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(
+        st,
+        "SELECT " REQ_COLS " FROM requests WHERE key_id=? AND cert_id IS NULL ORDER BY id LIMIT 1",
+        err);
+    if (s) sqlite3_bind_int64(s, 1, key_id);
+    return req_one(st, s, out, err);
+}
+
+int tg_store_req_set_cert(tg_store *st, int64_t id, int64_t cert_id, tg_err *err)
+{
+    return update_one(st, "UPDATE requests SET cert_id=? WHERE id=?", id, cert_id, NULL, err,
+                      "completing a request");
+}
+
+int tg_store_req_delete(tg_store *st, int64_t id, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "DELETE FROM requests WHERE id=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, id);
+    return tg_db_done(st, s, err, "deleting a request");
+}
+
+int tg_store_req_each(tg_store *st, tg_store_req_fn fn, void *arg, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT " REQ_COLS " FROM requests ORDER BY name", err);
+    if (s == NULL) return TG_E_STORE;
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        tg_store_req r;
+        if (req_from_row(s, &r) != 0) {
+            sqlite3_finalize(s);
+            return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        }
+        stop = fn(&r, arg);
+        tg_store_req_clear(&r);
+    }
+    int out = stop || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, "listing requests");
+    sqlite3_finalize(s);
+    return out;
+}
+
+/* ---- references ---- */
+
+int tg_store_ref_set(tg_store *st, const char *holder, int64_t cert_id, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "INSERT OR REPLACE INTO refs(holder,cert_id) VALUES(?,?)", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_text(s, 1, holder, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, cert_id);
+    return tg_db_done(st, s, err, "setting a reference");
+}
+
+int64_t tg_store_ref_get(tg_store *st, const char *holder)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT cert_id FROM refs WHERE holder=?", NULL);
+    if (s == NULL) return 0;
+    sqlite3_bind_text(s, 1, holder, -1, SQLITE_STATIC);
+    int64_t id = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return id;
+}
+
+int tg_store_ref_holder(tg_store *st, int64_t cert_id, char *buf, size_t bufsize)
+{
+    sqlite3_stmt *s =
+        tg_db_prep(st, "SELECT holder FROM refs WHERE cert_id=? ORDER BY holder LIMIT 1", NULL);
+    if (s == NULL) return 0;
+    sqlite3_bind_int64(s, 1, cert_id);
+    int found = 0;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        strncpy(buf, (const char *)sqlite3_column_text(s, 0), bufsize - 1);
+        buf[bufsize - 1] = '\0';
+        found = 1;
+    }
+    sqlite3_finalize(s);
+    return found;
+}
+
+int tg_store_ref_move(tg_store *st, int64_t from, int64_t to, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "UPDATE refs SET cert_id=? WHERE cert_id=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, to);
+    sqlite3_bind_int64(s, 2, from);
+    return tg_db_done(st, s, err, "moving references");
+}

@@ -1,0 +1,123 @@
+/*
+ * store.h — the face of src/store: persistence of keys, certificates, requests and
+ * references in one SQLite database (WAL), with private keys sealed (AES-256-GCM).
+ *
+ * The store knows bytes and the metadata it is handed; it knows nothing of X.509.
+ * Writes happen between tg_store_begin and tg_store_commit; every keyring operation
+ * is exactly one such transaction. Layout: docs/store.md.
+ */
+#ifndef TG_STORE_H
+#define TG_STORE_H
+
+#include "../base/base.h"
+
+#include <stdint.h>
+
+typedef struct tg_store tg_store;
+
+/* Opens (creating when missing) the store in directory home: store.db, master.key. */
+int tg_store_open(const char *home, tg_store **out, tg_err *err);
+void tg_store_close(tg_store *st);
+int tg_store_begin(tg_store *st, tg_err *err);
+int tg_store_commit(tg_store *st, tg_err *err);
+void tg_store_rollback(tg_store *st);
+/* Settings (small text values): "initialised", … */
+int tg_store_setting_get(tg_store *st, const char *k, char *buf, size_t bufsize, tg_err *err);
+int tg_store_setting_set(tg_store *st, const char *k, const char *v, tg_err *err);
+/* Deletes every object (K12); schema, master key and data key stay. */
+int tg_store_wipe(tg_store *st, tg_err *err);
+const char *tg_store_path(const tg_store *st);
+
+/* ---- keys (sealed) ---- */
+typedef struct tg_store_key {
+    int64_t id;
+    unsigned char spki_sha256[32];
+    char descr[32];
+    int exportable;
+} tg_store_key;
+/* Seals priv (PKCS#8 DER) and inserts it; id is set. */
+int tg_store_key_add(tg_store *st, tg_store_key *k, const unsigned char *priv, size_t privlen,
+                     tg_err *err);
+int tg_store_key_get(tg_store *st, int64_t id, tg_store_key *out, tg_err *err);
+int tg_store_key_find(tg_store *st, const unsigned char spki_sha256[32], tg_store_key *out,
+                      tg_err *err);
+/* Unseals the key: *priv is a secret for the caller to tg_free_secret. Fails with
+ * TG_E_STORE when the row was tampered with. */
+int tg_store_key_unseal(tg_store *st, int64_t id, unsigned char **priv, size_t *len, tg_err *err);
+/* Deletes the key if no certificate or request uses it any more. */
+int tg_store_key_gc(tg_store *st, int64_t id, tg_err *err);
+
+/* ---- certificates ---- */
+typedef struct tg_store_cert {
+    int64_t id;
+    char *name;
+    char kind[8]; /* "cert" or "ca" */
+    unsigned char *der;
+    size_t derlen;
+    char sha256[65];
+    unsigned char spki_sha256[32];
+    int64_t key_id, predecessor_id, request_id; /* 0 = none */
+    char *subject, *subject_cn, *issuer, *issuer_cn, *serial, *sans, *key_desc, *sigalg;
+    long long not_before, not_after, created;
+    int is_ca, self_signed, protected_;
+} tg_store_cert;
+void tg_store_cert_clear(tg_store_cert *c);
+/* Inserts; fails with TG_E_CONFLICT on a duplicate name or fingerprint. */
+int tg_store_cert_add(tg_store *st, tg_store_cert *c, tg_err *err);
+int tg_store_cert_get(tg_store *st, int64_t id, tg_store_cert *out, tg_err *err);
+int tg_store_cert_by_name(tg_store *st, const char *name, tg_store_cert *out, tg_err *err);
+int tg_store_cert_by_sha256(tg_store *st, const char *sha256, tg_store_cert *out, tg_err *err);
+int tg_store_name_taken(tg_store *st, const char *name);
+/* The newest (latest notAfter) certificate with this public key, if any. */
+int tg_store_cert_latest_for_spki(tg_store *st, const unsigned char spki[32], tg_store_cert *out,
+                                  tg_err *err);
+int tg_store_cert_successor(tg_store *st, int64_t id, tg_store_cert *out, tg_err *err);
+int tg_store_cert_set_key(tg_store *st, int64_t id, int64_t key_id, tg_err *err);
+int tg_store_cert_rename(tg_store *st, int64_t id, const char *name, tg_err *err);
+int tg_store_cert_delete(tg_store *st, int64_t id, tg_err *err);
+/* Calls fn for every certificate (optionally only those with notAfter < before) in name
+ * order, with DER omitted; stops when fn returns non-zero. */
+typedef int (*tg_store_cert_fn)(const tg_store_cert *c, void *arg);
+int tg_store_cert_each(tg_store *st, long long not_after_before, tg_store_cert_fn fn, void *arg,
+                       tg_err *err);
+/* Certificates whose subject is the given DN (candidates for issuers), DER included. */
+int tg_store_cert_each_subject(tg_store *st, const char *subject, tg_store_cert_fn fn, void *arg,
+                               tg_err *err);
+
+/* ---- requests ---- */
+typedef struct tg_store_req {
+    int64_t id;
+    char *name;
+    int64_t key_id, cert_id; /* cert_id 0 = pending */
+    char *pem, *subject, *sans, *key_desc;
+    int signing;
+    long long created;
+} tg_store_req;
+void tg_store_req_clear(tg_store_req *r);
+int tg_store_req_add(tg_store *st, tg_store_req *r, tg_err *err);
+int tg_store_req_get(tg_store *st, int64_t id, tg_store_req *out, tg_err *err);
+int tg_store_req_by_name(tg_store *st, const char *name, tg_store_req *out, tg_err *err);
+int tg_store_req_pending_for_key(tg_store *st, int64_t key_id, tg_store_req *out, tg_err *err);
+int tg_store_req_set_cert(tg_store *st, int64_t id, int64_t cert_id, tg_err *err);
+int tg_store_req_delete(tg_store *st, int64_t id, tg_err *err);
+typedef int (*tg_store_req_fn)(const tg_store_req *r, void *arg);
+int tg_store_req_each(tg_store *st, tg_store_req_fn fn, void *arg, tg_err *err);
+
+/* ---- references: who uses a certificate ("default certificate", later proxies) ---- */
+int tg_store_ref_set(tg_store *st, const char *holder, int64_t cert_id, tg_err *err);
+/* cert_id of holder, or 0 */
+int64_t tg_store_ref_get(tg_store *st, const char *holder);
+/* The first holder that references cert_id (into buf), or 0 when none does. */
+int tg_store_ref_holder(tg_store *st, int64_t cert_id, char *buf, size_t bufsize);
+int tg_store_ref_move(tg_store *st, int64_t from, int64_t to, tg_err *err);
+
+/* ---- sealing (exposed for tests) ---- */
+#define TG_SEAL_OVERHEAD (1 + 12 + 16)
+int tg_seal(const unsigned char key[32], const unsigned char *aad, size_t aadlen,
+            const unsigned char *pt, size_t ptlen, unsigned char **out, size_t *outlen,
+            tg_err *err);
+int tg_unseal(const unsigned char key[32], const unsigned char *aad, size_t aadlen,
+              const unsigned char *in, size_t inlen, unsigned char **pt, size_t *ptlen,
+              tg_err *err);
+
+#endif

@@ -1,0 +1,299 @@
+/*
+ * decode.c — turns the bytes of any file an operator brings into certificates and keys.
+ *
+ * The format is detected, never asked: PEM blocks in any order with text around them,
+ * or one DER object (certificate, PKCS#12, PKCS#7, private key). A password is
+ * requested only when the content is encrypted, so that "wrong password" is reported
+ * as such and not as a decode error.
+ */
+#include "x509_int.h"
+
+#include <openssl/decoder.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/pkcs7.h>
+#include <openssl/provider.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Password state for one file: fetched at most once, wiped at the end. */
+typedef struct passctx {
+    const tg_passsrc *src;
+    tg_err *err;
+    char buf[TG_PASS_MAX];
+    size_t len;
+    int fetched, failed, asked;
+} passctx;
+
+static int pass_fetch(passctx *pc)
+{
+    if (pc->fetched) return pc->failed ? -1 : 0;
+    pc->fetched = 1;
+    tg_passsrc none = {0};
+    if (tg_pass_get(pc->src ? pc->src : &none, pc->buf, sizeof(pc->buf), &pc->len, pc->err) != 0) {
+        pc->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int pem_cb(char *buf, int size, int rwflag, void *u)
+{
+    (void)rwflag;
+    passctx *pc = u;
+    pc->asked = 1;
+    if (pass_fetch(pc) != 0 || pc->len >= (size_t)size) return -1;
+    memcpy(buf, pc->buf, pc->len);
+    return (int)pc->len;
+}
+
+static int push_cert(tg_bundle *b, X509 *x, tg_err *err)
+{
+    tg_cert **v = realloc(b->certs, (b->ncerts + 1) * sizeof(*v));
+    if (v == NULL) {
+        X509_free(x);
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
+    b->certs = v;
+    if ((v[b->ncerts] = tg_cert_wrap(x)) == NULL) return tg_err_set(err, TG_E_INTERNAL, "oom");
+    b->ncerts++;
+    return 0;
+}
+
+static int push_key(tg_bundle *b, EVP_PKEY *k, tg_err *err)
+{
+    tg_key **v = realloc(b->keys, (b->nkeys + 1) * sizeof(*v));
+    if (v == NULL) {
+        EVP_PKEY_free(k);
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
+    b->keys = v;
+    if ((v[b->nkeys] = tg_key_wrap(k)) == NULL) return tg_err_set(err, TG_E_INTERNAL, "oom");
+    b->nkeys++;
+    return 0;
+}
+
+void tg_bundle_clear(tg_bundle *b)
+{
+    for (size_t i = 0; i < b->ncerts; i++) tg_cert_free(b->certs[i]);
+    for (size_t i = 0; i < b->nkeys; i++) tg_key_free(b->keys[i]);
+    free(b->certs);
+    free(b->keys);
+    memset(b, 0, sizeof(*b));
+}
+
+static int key_failed(passctx *pc, int encrypted, const char *what, tg_err *err)
+{
+    if (pc->failed) return tg_err_set(err, TG_E_PASSWORD, "%s is encrypted: a password is needed", what);
+    ERR_clear_error();
+    if (encrypted || pc->asked)
+        return tg_err_set(err, TG_E_PASSWORD, "the password for %s is wrong", what);
+    return tg_err_set(err, TG_E_INVALID, "%s: the private key is damaged or of an unknown kind",
+                      what);
+}
+
+static int add_p7_certs(tg_bundle *b, PKCS7 *p7, const char *what, tg_err *err)
+{
+    STACK_OF(X509) *certs = NULL;
+    int nid = OBJ_obj2nid(p7->type);
+    if (nid == NID_pkcs7_signed && p7->d.sign != NULL) certs = p7->d.sign->cert;
+    else if (nid == NID_pkcs7_signedAndEnveloped && p7->d.signed_and_enveloped != NULL)
+        certs = p7->d.signed_and_enveloped->cert;
+    else
+        return tg_err_set(err, TG_E_INVALID, "%s is a PKCS#7 file without certificates", what);
+    for (int i = 0; i < sk_X509_num(certs); i++) {
+        X509 *x = sk_X509_value(certs, i);
+        if (!X509_up_ref(x)) return tg_err_set(err, TG_E_INTERNAL, "X509_up_ref failed");
+        int rc = push_cert(b, x, err);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+static int decode_pem_key(tg_bundle *b, const char *name, const char *header,
+                          const unsigned char *data, long len, passctx *pc, const char *what,
+                          tg_err *err)
+{
+    int encrypted = strstr(name, "ENCRYPTED") != NULL || strstr(header, "ENCRYPTED") != NULL;
+    BIO *mem = BIO_new(BIO_s_secmem());
+    if (mem == NULL || !PEM_write_bio(mem, name, header, data, len)) {
+        BIO_free(mem);
+        return tg_ossl_err(err, TG_E_INTERNAL, "cannot re-read a key block");
+    }
+    EVP_PKEY *pkey = PEM_read_bio_PrivateKey_ex(mem, NULL, pem_cb, pc, NULL, NULL);
+    BIO_free(mem);
+    if (pkey == NULL) return key_failed(pc, encrypted, what, err);
+    return push_key(b, pkey, err);
+}
+
+static int decode_pem(tg_bundle *b, const unsigned char *data, size_t len, passctx *pc,
+                      const char *what, tg_err *err)
+{
+    BIO *bio = BIO_new_mem_buf(data, (int)len);
+    if (bio == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    int rc = 0, blocks = 0;
+    for (;;) {
+        char *name = NULL, *header = NULL;
+        unsigned char *body = NULL;
+        long blen = 0;
+        if (!PEM_read_bio_ex(bio, &name, &header, &body, &blen, PEM_FLAG_SECURE)) {
+            unsigned long e = ERR_peek_last_error();
+            ERR_clear_error();
+            if (ERR_GET_REASON(e) != PEM_R_NO_START_LINE)
+                rc = tg_err_set(err, TG_E_INVALID,
+                                "%s: PEM block %d is damaged (bad base64 or a missing END line)",
+                                what, blocks + 1);
+            break;
+        }
+        blocks++;
+        const unsigned char *p = body;
+        if (strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_OLD) == 0 ||
+            strcmp(name, PEM_STRING_X509_TRUSTED) == 0) {
+            X509 *x = strcmp(name, PEM_STRING_X509_TRUSTED) == 0 ? d2i_X509_AUX(NULL, &p, blen)
+                                                                 : d2i_X509(NULL, &p, blen);
+            if (x == NULL)
+                rc = tg_ossl_err(err, TG_E_INVALID, "a certificate in the file is damaged");
+            else
+                rc = push_cert(b, x, err);
+        } else if (strcmp(name, PEM_STRING_PKCS7) == 0 || strcmp(name, "CERTIFICATE CHAIN") == 0) {
+            PKCS7 *p7 = d2i_PKCS7(NULL, &p, blen);
+            rc = p7 ? add_p7_certs(b, p7, what, err)
+                    : tg_ossl_err(err, TG_E_INVALID, "a PKCS#7 block in the file is damaged");
+            PKCS7_free(p7);
+        } else if (strstr(name, "PRIVATE KEY") != NULL) {
+            rc = decode_pem_key(b, name, header, body, blen, pc, what, err);
+        } else if (strstr(name, "CERTIFICATE REQUEST") != NULL) {
+            rc = tg_err_set(err, TG_E_INVALID,
+                            "%s holds a certificate request, not a certificate: have it signed "
+                            "by a CA and import the certificate the CA returns",
+                            what);
+        } /* other blocks (EC PARAMETERS, public keys, DH parameters) are not ours to import */
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_secure_clear_free(body, (size_t)blen);
+        if (rc != 0) break;
+    }
+    BIO_free(bio);
+    return rc;
+}
+
+static OSSL_PROVIDER *legacy;
+
+static void unload_legacy(void)
+{
+    OSSL_PROVIDER_unload(legacy);
+    legacy = NULL;
+}
+
+static void load_legacy_once(void)
+{
+    static int done;
+    if (done) return;
+    done = 1;
+    /* RC2/3DES PKCS#12 files need the legacy provider; without it they fail as undecodable. */
+    legacy = OSSL_PROVIDER_try_load(NULL, "legacy", 1);
+    if (legacy == NULL) ERR_clear_error();
+    else atexit(unload_legacy);
+}
+
+static int decode_p12(tg_bundle *b, PKCS12 *p12, passctx *pc, const char *what, tg_err *err)
+{
+    load_legacy_once();
+    const char *pass = NULL;
+    if (PKCS12_mac_present(p12)) {
+        if (PKCS12_verify_mac(p12, "", 0)) pass = "";
+        else if (PKCS12_verify_mac(p12, NULL, 0)) pass = NULL;
+        else {
+            pc->asked = 1;
+            if (pass_fetch(pc) != 0) return key_failed(pc, 1, what, err);
+            if (!PKCS12_verify_mac(p12, pc->buf, (int)pc->len)) return key_failed(pc, 1, what, err);
+            pass = pc->buf;
+        }
+    }
+    EVP_PKEY *pkey = NULL;
+    X509 *cert = NULL;
+    STACK_OF(X509) *ca = NULL;
+    if (!PKCS12_parse(p12, pass, &pkey, &cert, &ca)) {
+        unsigned long e = ERR_peek_last_error();
+        ERR_clear_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_EVP || ERR_GET_LIB(e) == ERR_LIB_PROV)
+            return tg_err_set(err, TG_E_INVALID,
+                              "%s uses an encryption this system cannot decode", what);
+        return tg_err_set(err, TG_E_INVALID, "%s: the PKCS#12 contents are damaged", what);
+    }
+    int rc = 0;
+    if (pkey != NULL) rc = push_key(b, pkey, err);
+    if (rc == 0 && cert != NULL) rc = push_cert(b, cert, err), cert = NULL;
+    while (rc == 0 && sk_X509_num(ca) > 0) rc = push_cert(b, sk_X509_shift(ca), err);
+    X509_free(cert);
+    sk_X509_pop_free(ca, X509_free);
+    return rc;
+}
+
+static int decode_der(tg_bundle *b, const unsigned char *data, size_t len, passctx *pc,
+                      const char *what, tg_err *err)
+{
+    const unsigned char *p = data;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (x != NULL && p == data + len) return push_cert(b, x, err);
+    X509_free(x);
+    p = data;
+    PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len);
+    if (p12 != NULL && p == data + len) {
+        int rc = decode_p12(b, p12, pc, what, err);
+        PKCS12_free(p12);
+        return rc;
+    }
+    PKCS12_free(p12);
+    p = data;
+    PKCS7 *p7 = d2i_PKCS7(NULL, &p, (long)len);
+    if (p7 != NULL && p == data + len) {
+        int rc = add_p7_certs(b, p7, what, err);
+        PKCS7_free(p7);
+        return rc;
+    }
+    PKCS7_free(p7);
+    p = data;
+    X509_SIG *sig = d2i_X509_SIG(NULL, &p, (long)len);
+    int encrypted = sig != NULL && p == data + len;
+    X509_SIG_free(sig);
+    ERR_clear_error();
+
+    EVP_PKEY *pkey = NULL;
+    OSSL_DECODER_CTX *ctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", NULL, NULL,
+                                                          EVP_PKEY_KEYPAIR, NULL, NULL);
+    if (ctx == NULL) return tg_ossl_err(err, TG_E_INTERNAL, "no key decoder");
+    OSSL_DECODER_CTX_set_pem_password_cb(ctx, pem_cb, pc);
+    p = data;
+    size_t left = len;
+    int ok = OSSL_DECODER_from_data(ctx, &p, &left) == 1 && pkey != NULL && left == 0;
+    OSSL_DECODER_CTX_free(ctx);
+    if (ok) return push_key(b, pkey, err);
+    EVP_PKEY_free(pkey);
+    if (encrypted) return key_failed(pc, 1, what, err);
+    ERR_clear_error();
+    return tg_err_set(err, TG_E_INVALID,
+                      "%s is not a certificate or key this program reads (PEM, DER, PKCS#7, "
+                      "PKCS#8 or PKCS#12); is the file complete?",
+                      what);
+}
+
+int tg_bundle_decode(const unsigned char *data, size_t len, const char *what,
+                     const tg_passsrc *pass, tg_bundle *out, tg_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (len == 0) return tg_err_set(err, TG_E_INVALID, "%s is empty", what);
+    if (len > TG_FILE_MAX) return tg_err_set(err, TG_E_INVALID, "%s is too large", what);
+    passctx pc = {.src = pass, .err = err};
+    int is_pem = memmem(data, len, "-----BEGIN ", 11) != NULL;
+    int rc = is_pem ? decode_pem(out, data, len, &pc, what, err)
+                    : decode_der(out, data, len, &pc, what, err);
+    tg_wipe(pc.buf, sizeof(pc.buf));
+    ERR_clear_error();
+    if (rc == 0 && out->ncerts == 0 && out->nkeys == 0)
+        rc = tg_err_set(err, TG_E_INVALID, "%s holds no certificate or private key", what);
+    if (rc != 0) tg_bundle_clear(out);
+    return rc;
+}

@@ -1,0 +1,114 @@
+/*
+ * x509.h — the face of src/x509: PKI primitives over OpenSSL 3 (EVP and provider APIs).
+ *
+ * Keys, subject names and their rules, certificate requests, self-signed certificates,
+ * descriptions, file decoding and PKCS#12. Nothing here knows about the store: objects
+ * go in and out as opaque handles, DER bytes or plain C structs. Private key bytes that
+ * leave this module (tg_key_to_der) are the caller's to wipe.
+ */
+#ifndef TG_X509_H
+#define TG_X509_H
+
+#include "../base/base.h"
+
+typedef struct tg_key tg_key;   /* a private key (later possibly a token-held one, K13) */
+typedef struct tg_cert tg_cert; /* one X.509 certificate */
+
+/* ---- keys ---------------------------------------------------------------------- */
+typedef struct tg_keyspec {
+    int rsa;          /* 1: RSA, 0: EC */
+    int bits;         /* RSA modulus size */
+    const char *group; /* EC group: "P-256" or "P-384" */
+} tg_keyspec;
+
+/* Parses "rsa:2048|rsa:3072|rsa:4096|ec:p256|ec:p384" (NULL gives rsa:2048). */
+int tg_keyspec_parse(const char *s, tg_keyspec *out, tg_err *err);
+int tg_key_generate(const tg_keyspec *spec, tg_key **out, tg_err *err);
+void tg_key_free(tg_key *key);
+/* Unencrypted PKCS#8 DER of the private key: the caller wipes and frees it (tg_free_secret). */
+int tg_key_to_der(const tg_key *key, unsigned char **der, size_t *len, tg_err *err);
+int tg_key_from_der(const unsigned char *der, size_t len, tg_key **out, tg_err *err);
+/* SHA-256 of the DER SubjectPublicKeyInfo: how certificates, requests and keys find each other. */
+int tg_key_spki_sha256(const tg_key *key, unsigned char out[32], tg_err *err);
+/* "RSA 2048", "EC P-256" */
+void tg_key_describe(const tg_key *key, char *buf, size_t bufsize);
+/* Refuses keys an appliance must not use (RSA below 2048). */
+int tg_key_check_strength(const tg_key *key, tg_err *err);
+
+/* ---- names ----------------------------------------------------------------------- */
+typedef struct tg_subject {
+    const char *country, *state, *locality, *org, *unit, *cn, *email;
+} tg_subject;
+
+/* A list of owned strings, for SANs ("DNS:name", "IP:addr", "email:addr"). */
+typedef struct tg_strlist {
+    char **v;
+    size_t n;
+} tg_strlist;
+int tg_strlist_add(tg_strlist *l, const char *s);
+void tg_strlist_free(tg_strlist *l);
+/* "a, b, c" (new string) */
+char *tg_strlist_join(const tg_strlist *l, const char *sep);
+
+int tg_subject_check(const tg_subject *subj, tg_err *err);
+/* The subject as RFC 2253 text (new string), as certificates from it will show it. */
+char *tg_subject_text(const tg_subject *subj);
+/* Validates one SAN ("DNS:…", "IP:…", "email:…"; a bare value is a DNS name or an IP
+ * address) and writes its canonical form (lower-case DNS, canonical IP) into out. */
+int tg_san_normalize(const char *in, char *out, size_t outsize, tg_err *err);
+/* The SAN list for a new certificate or request: the CN first when it is a DNS name or
+ * an IP address, then the given ones, canonical and without duplicates. */
+int tg_sans_build(const tg_subject *subj, const char *const *sans, size_t n, tg_strlist *out,
+                  tg_err *err);
+/* Is s a valid DNS name (wildcard allowed only as the whole leftmost label)? */
+int tg_dns_name_valid(const char *s, int allow_wildcard);
+
+/* ---- certificates and requests -------------------------------------------------- */
+int tg_cert_selfsign(const tg_key *key, const tg_subject *subj, const tg_strlist *sans,
+                     int days, int is_ca, tg_cert **out, tg_err *err);
+/* A PKCS#10 request in PEM (new NUL-terminated string). signing=1 asks for a CA. */
+int tg_csr_create(const tg_key *key, const tg_subject *subj, const tg_strlist *sans, int signing,
+                  char **pem, tg_err *err);
+
+int tg_cert_from_der(const unsigned char *der, size_t len, tg_cert **out, tg_err *err);
+int tg_cert_to_der(const tg_cert *cert, unsigned char **der, size_t *len, tg_err *err);
+int tg_cert_to_pem(const tg_cert *cert, char **pem, size_t *len, tg_err *err);
+void tg_cert_free(tg_cert *cert);
+int tg_cert_spki_sha256(const tg_cert *cert, unsigned char out[32], tg_err *err);
+int tg_cert_matches_key(const tg_cert *cert, const tg_key *key);
+/* 1 when parent's subject is child's issuer and parent's key verifies child's signature. */
+int tg_cert_issued_by(const tg_cert *child, const tg_cert *parent);
+
+typedef struct tg_certinfo {
+    char *subject, *subject_cn, *issuer, *issuer_cn; /* DN as RFC 2253 UTF-8; CN or "" */
+    char *serial;                                     /* upper-case hex */
+    char *sans;                                       /* "DNS:a, IP:b" or "" */
+    char *sigalg;
+    char key_desc[32];
+    char sha256[65]; /* fingerprint of the DER, upper-case hex */
+    long long not_before, not_after;
+    int is_ca, self_signed;
+} tg_certinfo;
+int tg_cert_info(const tg_cert *cert, tg_certinfo *out, tg_err *err);
+void tg_certinfo_clear(tg_certinfo *info);
+
+/* ---- files ------------------------------------------------------------------------ */
+typedef struct tg_bundle {
+    tg_cert **certs;
+    size_t ncerts;
+    tg_key **keys;
+    size_t nkeys;
+} tg_bundle;
+/* Decodes a file's bytes: PEM (any number of certificates and keys, text around them),
+ * DER certificate, DER key (PKCS#8 plain or encrypted, traditional), or PKCS#12.
+ * pass is asked only when the content is encrypted. what names the file in errors. */
+int tg_bundle_decode(const unsigned char *data, size_t len, const char *what,
+                     const tg_passsrc *pass, tg_bundle *out, tg_err *err);
+void tg_bundle_clear(tg_bundle *b);
+
+/* PKCS#12 (AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC). key may be NULL. */
+int tg_p12_create(const tg_cert *cert, const tg_key *key, tg_cert *const *chain, size_t nchain,
+                  const char *friendly, const char *pass, unsigned char **out, size_t *outlen,
+                  tg_err *err);
+
+#endif

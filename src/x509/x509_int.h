@@ -1,0 +1,27 @@
+/*
+ * x509_int.h — what the files of src/x509 share and nobody else sees.
+ */
+#ifndef TG_X509_INT_H
+#define TG_X509_INT_H
+
+#include "x509.h"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+struct tg_key {
+    EVP_PKEY *pkey;
+};
+struct tg_cert {
+    X509 *x;
+};
+
+/* Records a sentence plus the most relevant OpenSSL reason, and drains the queue. */
+int tg_ossl_err(tg_err *err, int code, const char *what);
+tg_cert *tg_cert_wrap(X509 *x);
+tg_key *tg_key_wrap(EVP_PKEY *pkey);
+int tg_x509_add_subject(X509_NAME *name, const tg_subject *subj, tg_err *err);
+int tg_x509_sans_ext(const tg_strlist *sans, X509_EXTENSION **out, tg_err *err);
+void tg_x509_describe_pub(const X509 *x, char *buf, size_t bufsize);
+
+#endif

@@ -1,0 +1,45 @@
+#!/bin/sh
+# Runs the command-line paths under valgrind and fails on any leak or memory error.
+# Kept small (one run per path) because valgrind is slow; ASan covers the whole suite.
+set -eu
+BIN=$(realpath "$1")
+command -v valgrind >/dev/null || { echo "valgrind missing (make bootstrap)"; exit 1; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export TLSGATE_HOME="$T/home"
+VG="valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99"
+run() { # expected-status command...
+    want=$1; shift
+    set +e
+    $VG "$BIN" "$@" >"$T/out" 2>"$T/err"
+    got=$?
+    set -e
+    if [ "$got" != "$want" ]; then
+        echo "valgrind: tlsgate $* exited $got (wanted $want)"; cat "$T/err"; exit 1
+    fi
+}
+cd "$T"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -subj "/CN=VG Root" -days 30 2>/dev/null
+run 0 init
+run 0 cert create vg --cn vg.example.com --san DNS:a.example.com --key ec:p256 --days 30
+run 0 request create vgreq --cn req.example.com --key rsa:2048
+run 0 request export vgreq --out req.pem
+openssl x509 -req -in req.pem -CA ca.pem -CAkey ca.key -CAcreateserial -days 10 -out signed.pem 2>/dev/null
+run 0 cert import signed.pem ca.pem
+run 0 --json cert list
+run 0 cert show vg
+run 0 request list
+printf 'valgrind-pass\n' > pass.txt
+run 0 cert export vg --format p12 --with-key --with-chain --passphrase-file pass.txt --out vg.p12
+run 0 --home "$T/home2" cert import vg.p12 --name vg-copy --password-file pass.txt
+run 0 cert export vgreq --format pem --with-chain --out chain.pem
+run 0 cert default vgreq
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout new.key -out new.pem -subj "/CN=new.example.com" -days 5 2>/dev/null
+run 0 cert replace vgreq new.pem --key new.key
+run 3 cert create bad --cn x --key rsa:1024
+run 4 cert show nothing
+run 5 cert delete "appliance default"
+run 3 cert import pass.txt
+run 0 cert delete vg
+run 0 factory-reset --yes
+echo "valgrind: no leaks or memory errors in the CLI paths"
