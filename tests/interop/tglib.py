@@ -1,0 +1,94 @@
+"""Shared helpers for the interop tests: run the tlsgate binary on a temporary store.
+
+Every test gets its own TLSGATE_HOME. Outputs are checked with tools we did not write
+(the openssl CLI, Python cryptography, keytool); this module only runs things.
+"""
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BIN = os.environ.get("TLSGATE_BIN") or os.path.join(ROOT, "build", "tlsgate")
+
+# Exit statuses (README, "Exit statuses").
+OK, USAGE, INVALID, NOTFOUND, CONFLICT, PASSWORD, STORE, IO, INTERNAL = 0, 2, 3, 4, 5, 6, 7, 8, 9
+
+
+class Result:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def json(self):
+        return json.loads(self.out)
+
+    def __repr__(self):
+        return f"<rc={self.rc} out={self.out[:400]!r} err={self.err[:400]!r}>"
+
+
+class TgCase(unittest.TestCase):
+    """A test case with a fresh store (self.home) and a scratch directory (self.dir)."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="tg-test-")
+        self.home = os.path.join(self.dir, "home")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def tg(self, *args, env=None, stdin=None, home=None, timeout=120):
+        e = dict(os.environ)
+        e.pop("TLSGATE_PASSWORD", None)
+        e["TLSGATE_HOME"] = home or self.home
+        if env:
+            e.update(env)
+        proc = subprocess.run([BIN, *args], capture_output=True, text=True, env=e,
+                              stdin=subprocess.DEVNULL if stdin is None else stdin,
+                              timeout=timeout)
+        return Result(proc)
+
+    def ok(self, *args, **kw):
+        r = self.tg(*args, **kw)
+        self.assertEqual(r.rc, 0, f"tlsgate {' '.join(args)} failed: {r}")
+        return r
+
+    def fails(self, status, *args, **kw):
+        r = self.tg(*args, **kw)
+        self.assertEqual(r.rc, status, f"tlsgate {' '.join(args)}: wanted exit {status}: {r}")
+        self.assertTrue(r.err.startswith("tlsgate: ") and len(r.err.strip()) > 20,
+                        f"no clear message: {r.err!r}")
+        return r
+
+    def sh(self, *cmd, check=True, **kw):
+        proc = subprocess.run(list(cmd), capture_output=True, text=True, cwd=self.dir, **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed: {proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def write(self, name, data, mode="w"):
+        p = self.path(name)
+        with open(p, mode) as f:
+            f.write(data)
+        return p
+
+    def dump(self, home=None):
+        """The store's content as SQL text (compare before/after a failing command)."""
+        db = os.path.join(home or self.home, "store.db")
+        con = sqlite3.connect(db)
+        try:
+            return "\n".join(con.iterdump())
+        finally:
+            con.close()
+
+
+def main():
+    unittest.main(verbosity=2)
