@@ -1,0 +1,176 @@
+/*
+ * test_store.c — sealing (tampering is refused), transactions, reopening.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+static char home[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(home, sizeof home, "/tmp/tg-unit-store-XXXXXX");
+    return mkdtemp(home) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
+    return system(cmd);
+}
+
+static void seal_roundtrip_and_tamper(void **state)
+{
+    (void)state;
+    unsigned char key[32] = {1, 2, 3}, *sealed, *pt;
+    size_t slen, plen;
+    const unsigned char msg[] = "private key bytes";
+    assert_int_equal(tg_seal(key, (const unsigned char *)"row-1", 5, msg, sizeof msg, &sealed, &slen, NULL), 0);
+    assert_int_equal(slen, sizeof msg + TG_SEAL_OVERHEAD);
+    assert_null(memmem(sealed, slen, msg, sizeof msg - 1));
+    assert_int_equal(tg_unseal(key, (const unsigned char *)"row-1", 5, sealed, slen, &pt, &plen, NULL), 0);
+    assert_memory_equal(pt, msg, sizeof msg);
+    tg_free_secret(pt, plen);
+    /* another row's identity */
+    tg_err e = {0};
+    assert_int_equal(tg_unseal(key, (const unsigned char *)"row-2", 5, sealed, slen, &pt, &plen, &e), TG_E_STORE);
+    assert_non_null(strstr(e.msg, "integrity"));
+    /* every single flipped byte is detected */
+    for (size_t i = 0; i < slen; i++) {
+        sealed[i] ^= 0x40;
+        assert_int_not_equal(tg_unseal(key, (const unsigned char *)"row-1", 5, sealed, slen, &pt, &plen, NULL), 0);
+        assert_null(pt);
+        sealed[i] ^= 0x40;
+    }
+    /* a different key */
+    key[0] ^= 1;
+    assert_int_equal(tg_unseal(key, (const unsigned char *)"row-1", 5, sealed, slen, &pt, &plen, NULL), TG_E_STORE);
+    free(sealed);
+}
+
+static void add_key(tg_store *st, unsigned char fill, int64_t *id)
+{
+    tg_store_key k = {.exportable = 1};
+    memset(k.spki_sha256, fill, 32);
+    strcpy(k.descr, "EC P-256");
+    unsigned char priv[40];
+    memset(priv, fill, sizeof priv);
+    assert_int_equal(tg_store_key_add(st, &k, priv, sizeof priv, NULL), 0);
+    *id = k.id;
+}
+
+static void tampered_key_row_refused(void **state)
+{
+    (void)state;
+    tg_store *st = NULL;
+    assert_int_equal(tg_store_open(home, &st, NULL), 0);
+    int64_t a, b;
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    add_key(st, 0xA1, &a);
+    add_key(st, 0xB2, &b);
+    assert_int_equal(tg_store_commit(st, NULL), 0);
+    unsigned char *priv;
+    size_t len;
+    assert_int_equal(tg_store_key_unseal(st, a, &priv, &len, NULL), 0);
+    assert_int_equal(len, 40);
+    assert_int_equal(priv[0], 0xA1);
+    tg_free_secret(priv, len);
+    tg_store_close(st);
+
+    /* swap the sealed blobs of the two rows behind the store's back */
+    char db[300];
+    snprintf(db, sizeof db, "%s/store.db", home);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "CREATE TEMP TABLE t AS SELECT id, sealed FROM keys;"
+                                  "UPDATE keys SET sealed = (SELECT sealed FROM t WHERE t.id = 3 - keys.id)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(tg_store_open(home, &st, NULL), 0);
+    tg_err e = {0};
+    assert_int_equal(tg_store_key_unseal(st, a, &priv, &len, &e), TG_E_STORE);
+    assert_null(priv);
+    assert_int_equal(tg_store_key_unseal(st, b, &priv, &len, NULL), TG_E_STORE);
+    tg_store_close(st);
+}
+
+static void rollback_leaves_nothing(void **state)
+{
+    (void)state;
+    tg_store *st = NULL;
+    assert_int_equal(tg_store_open(home, &st, NULL), 0);
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    int64_t id;
+    add_key(st, 0xC3, &id);
+    assert_int_equal(tg_store_setting_set(st, "probe", "1", NULL), 0);
+    tg_store_rollback(st);
+    tg_store_key k;
+    unsigned char spki[32];
+    memset(spki, 0xC3, 32);
+    assert_int_equal(tg_store_key_find(st, spki, &k, NULL), TG_E_NOTFOUND);
+    char v[8];
+    assert_int_equal(tg_store_setting_get(st, "probe", v, sizeof v, NULL), TG_E_NOTFOUND);
+    /* a duplicate is a conflict, not a crash, and the transaction can still roll back */
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    tg_store_key dup = {.exportable = 1};
+    memset(dup.spki_sha256, 0xA1, 32); /* exists from the previous test */
+    tg_store_key have;
+    if (tg_store_key_find(st, dup.spki_sha256, &have, NULL) == 0) {
+        unsigned char priv[4] = {0};
+        tg_err e = {0};
+        assert_int_equal(tg_store_key_add(st, &dup, priv, sizeof priv, &e), TG_E_CONFLICT);
+    }
+    tg_store_rollback(st);
+    tg_store_close(st);
+}
+
+static void master_key_file(void **state)
+{
+    (void)state;
+    char path[300], moved[300];
+    snprintf(path, sizeof path, "%s/master.key", home);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(sb.st_size, 32);
+    snprintf(moved, sizeof moved, "%s/master.key.away", home);
+    assert_int_equal(rename(path, moved), 0);
+    tg_store *st = NULL;
+    assert_int_equal(tg_store_open(home, &st, NULL), 0);
+    unsigned char *priv;
+    size_t len;
+    tg_err e = {0};
+    /* without the master key no sealed key opens, and no new master key is made */
+    assert_int_equal(tg_store_key_unseal(st, 1, &priv, &len, &e), TG_E_STORE);
+    assert_non_null(strstr(e.msg, "master key"));
+    assert_int_not_equal(stat(path, &sb), 0);
+    tg_store_close(st);
+    assert_int_equal(rename(moved, path), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(seal_roundtrip_and_tamper),
+        cmocka_unit_test(tampered_key_row_refused),
+        cmocka_unit_test(rollback_leaves_nothing),
+        cmocka_unit_test(master_key_file),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

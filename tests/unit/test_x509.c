@@ -1,0 +1,271 @@
+/*
+ * test_x509.c — names and SAN rules, key specs, certificates and requests, decoding.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "x509/x509.h"
+
+static void san_rules(void **state)
+{
+    (void)state;
+    char out[320];
+    tg_err err = {0};
+    assert_int_equal(tg_san_normalize("DNS:WWW.Example.COM", out, sizeof out, &err), 0);
+    assert_string_equal(out, "DNS:www.example.com");
+    assert_int_equal(tg_san_normalize("*.example.com", out, sizeof out, NULL), 0);
+    assert_string_equal(out, "DNS:*.example.com");
+    assert_int_equal(tg_san_normalize("10.0.0.1", out, sizeof out, NULL), 0);
+    assert_string_equal(out, "IP:10.0.0.1");
+    assert_int_equal(tg_san_normalize("IP:2001:DB8::0:1", out, sizeof out, NULL), 0);
+    assert_string_equal(out, "IP:2001:db8::1");
+    assert_int_equal(tg_san_normalize("email:ops@example.com", out, sizeof out, NULL), 0);
+    assert_string_equal(out, "email:ops@example.com");
+    assert_int_equal(tg_san_normalize("DNS:xn--bcher-kva.example", out, sizeof out, NULL), 0);
+
+    const char *bad[] = {"www.*.example.com", "w*.example.com", "*.com", "*",  "**.example.com",
+                         "-a.example.com",    "a..example.com", "a.example.com.", "bücher.de",
+                         "IP:300.1.1.1",      "email:nobody",   "a_b.example.com", "URI:x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tg_err e = {0};
+        assert_int_equal(tg_san_normalize(bad[i], out, sizeof out, &e), TG_E_INVALID);
+        assert_true(strlen(e.msg) > 10);
+    }
+    tg_err e = {0};
+    tg_san_normalize("bücher.de", out, sizeof out, &e);
+    assert_non_null(strstr(e.msg, "xn--"));
+    e.code = 0;
+    tg_san_normalize("www.*.example.com", out, sizeof out, &e);
+    assert_non_null(strstr(e.msg, "leftmost"));
+}
+
+static void cn_becomes_first_san(void **state)
+{
+    (void)state;
+    tg_subject s = {.cn = "Shop.Example.com"};
+    const char *sans[] = {"DNS:a.example.com", "shop.example.com", "10.1.1.1"};
+    tg_strlist l;
+    assert_int_equal(tg_sans_build(&s, sans, 3, &l, NULL), 0);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.v[0], "DNS:shop.example.com");
+    assert_string_equal(l.v[1], "DNS:a.example.com");
+    assert_string_equal(l.v[2], "IP:10.1.1.1");
+    tg_strlist_free(&l);
+
+    tg_subject label = {.cn = "My Appliance"};
+    assert_int_equal(tg_sans_build(&label, NULL, 0, &l, NULL), 0);
+    assert_int_equal(l.n, 0);
+    tg_strlist_free(&l);
+}
+
+static void subject_rules(void **state)
+{
+    (void)state;
+    tg_subject ok = {.cn = "x", .country = "de", .org = "O", .email = "a@example.com"};
+    assert_int_equal(tg_subject_check(&ok, NULL), 0);
+    const char *countries[] = {"XX", "USA", "U", "1A", "ZZ"};
+    for (size_t i = 0; i < 5; i++) {
+        tg_subject s = {.cn = "x", .country = countries[i]};
+        tg_err e = {0};
+        assert_int_equal(tg_subject_check(&s, &e), TG_E_INVALID);
+        assert_non_null(strstr(e.msg, "ISO 3166"));
+    }
+    tg_subject nocn = {.org = "O"};
+    assert_int_equal(tg_subject_check(&nocn, NULL), TG_E_INVALID);
+    char longcn[80];
+    memset(longcn, 'a', sizeof longcn - 1);
+    longcn[sizeof longcn - 1] = '\0';
+    tg_subject toolong = {.cn = longcn};
+    assert_int_equal(tg_subject_check(&toolong, NULL), TG_E_INVALID);
+    tg_subject badwild = {.cn = "a.*.example.com"};
+    assert_int_equal(tg_subject_check(&badwild, NULL), TG_E_INVALID);
+    tg_subject ctrl = {.cn = "a\tb"};
+    assert_int_equal(tg_subject_check(&ctrl, NULL), TG_E_INVALID);
+}
+
+static void keyspecs(void **state)
+{
+    (void)state;
+    tg_keyspec ks;
+    assert_int_equal(tg_keyspec_parse(NULL, &ks, NULL), 0);
+    assert_true(ks.rsa && ks.bits == 2048);
+    assert_int_equal(tg_keyspec_parse("ec:p384", &ks, NULL), 0);
+    assert_false(ks.rsa);
+    assert_string_equal(ks.group, "P-384");
+    tg_err e = {0};
+    assert_int_equal(tg_keyspec_parse("rsa:1024", &ks, &e), TG_E_INVALID);
+    assert_non_null(strstr(e.msg, "2048"));
+    assert_int_equal(tg_keyspec_parse("rsa:5000", &ks, NULL), TG_E_INVALID);
+    assert_int_equal(tg_keyspec_parse("dsa:1024", &ks, NULL), TG_E_INVALID);
+}
+
+static void selfsign_describe_roundtrip(void **state)
+{
+    (void)state;
+    tg_keyspec ks;
+    tg_key *key = NULL;
+    tg_cert *cert = NULL, *back = NULL;
+    assert_int_equal(tg_keyspec_parse("ec:p256", &ks, NULL), 0);
+    assert_int_equal(tg_key_generate(&ks, &key, NULL), 0);
+    tg_subject s = {.cn = "web.example.com", .country = "US", .org = "Example"};
+    tg_strlist sans;
+    const char *extra[] = {"IP:192.0.2.1"};
+    assert_int_equal(tg_sans_build(&s, extra, 1, &sans, NULL), 0);
+    assert_int_equal(tg_cert_selfsign(key, &s, &sans, 30, 0, &cert, NULL), 0);
+    tg_certinfo info;
+    assert_int_equal(tg_cert_info(cert, &info, NULL), 0);
+    assert_string_equal(info.subject_cn, "web.example.com");
+    assert_string_equal(info.sans, "DNS:web.example.com, IP:192.0.2.1");
+    assert_string_equal(info.key_desc, "EC P-256");
+    assert_true(info.self_signed);
+    assert_false(info.is_ca);
+    long long days = (info.not_after - info.not_before) / 86400;
+    assert_int_equal(days, 30);
+    assert_true(tg_cert_matches_key(cert, key));
+
+    unsigned char *der;
+    size_t len;
+    assert_int_equal(tg_cert_to_der(cert, &der, &len, NULL), 0);
+    assert_int_equal(tg_cert_from_der(der, len, &back, NULL), 0);
+    tg_certinfo info2;
+    assert_int_equal(tg_cert_info(back, &info2, NULL), 0);
+    assert_string_equal(info.sha256, info2.sha256);
+    /* a truncated DER is refused */
+    tg_cert *trunc = NULL;
+    assert_int_equal(tg_cert_from_der(der, len - 1, &trunc, NULL), TG_E_INVALID);
+    assert_null(trunc);
+
+    /* the private key survives PKCS#8 DER and keeps its identity */
+    unsigned char *priv;
+    size_t plen;
+    unsigned char a[32], b[32];
+    tg_key *key2 = NULL;
+    assert_int_equal(tg_key_to_der(key, &priv, &plen, NULL), 0);
+    assert_int_equal(tg_key_from_der(priv, plen, &key2, NULL), 0);
+    assert_int_equal(tg_key_spki_sha256(key, a, NULL), 0);
+    assert_int_equal(tg_cert_spki_sha256(cert, b, NULL), 0);
+    assert_memory_equal(a, b, 32);
+    assert_int_equal(tg_key_spki_sha256(key2, b, NULL), 0);
+    assert_memory_equal(a, b, 32);
+    tg_free_secret(priv, plen);
+
+    tg_certinfo_clear(&info);
+    tg_certinfo_clear(&info2);
+    free(der);
+    tg_strlist_free(&sans);
+    tg_cert_free(cert);
+    tg_cert_free(back);
+    tg_key_free(key);
+    tg_key_free(key2);
+}
+
+static void csr_and_decode(void **state)
+{
+    (void)state;
+    tg_keyspec ks;
+    tg_key *key = NULL;
+    assert_int_equal(tg_keyspec_parse("ec:p256", &ks, NULL), 0);
+    assert_int_equal(tg_key_generate(&ks, &key, NULL), 0);
+    tg_subject s = {.cn = "req.example.com"};
+    tg_strlist sans;
+    assert_int_equal(tg_sans_build(&s, NULL, 0, &sans, NULL), 0);
+    char *pem = NULL;
+    assert_int_equal(tg_csr_create(key, &s, &sans, 1, &pem, NULL), 0);
+    assert_non_null(strstr(pem, "BEGIN CERTIFICATE REQUEST"));
+    /* a CSR is not a certificate: the decoder says what it is */
+    tg_bundle b;
+    tg_err e = {0};
+    assert_int_equal(tg_bundle_decode((unsigned char *)pem, strlen(pem), "req.pem", NULL, &b, &e),
+                     TG_E_INVALID);
+    assert_non_null(strstr(e.msg, "request"));
+
+    /* a PEM with a certificate and a key, text around them */
+    tg_cert *cert = NULL;
+    assert_int_equal(tg_cert_selfsign(key, &s, &sans, 5, 0, &cert, NULL), 0);
+    char *cpem;
+    size_t clen;
+    assert_int_equal(tg_cert_to_pem(cert, &cpem, &clen, NULL), 0);
+    unsigned char *kder;
+    size_t klen;
+    assert_int_equal(tg_key_to_der(key, &kder, &klen, NULL), 0);
+    char buf[8192];
+    int n = snprintf(buf, sizeof buf, "Bag Attributes\n  friendlyName: x\n%sjunk line\n", cpem);
+    assert_int_equal(tg_bundle_decode((unsigned char *)buf, (size_t)n, "mix.pem", NULL, &b, NULL), 0);
+    assert_int_equal(b.ncerts, 1);
+    assert_int_equal(b.nkeys, 0);
+    tg_bundle_clear(&b);
+    /* DER key (PKCS#8) */
+    assert_int_equal(tg_bundle_decode(kder, klen, "key.der", NULL, &b, NULL), 0);
+    assert_int_equal(b.nkeys, 1);
+    assert_true(tg_cert_matches_key(cert, b.keys[0]));
+    tg_bundle_clear(&b);
+    /* empty and garbage */
+    e.code = 0;
+    assert_int_equal(tg_bundle_decode((unsigned char *)"", 0, "empty", NULL, &b, &e), TG_E_INVALID);
+    assert_non_null(strstr(e.msg, "empty"));
+    unsigned char junk[512];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)(i * 37 + 11);
+    assert_int_equal(tg_bundle_decode(junk, sizeof junk, "junk", NULL, &b, NULL), TG_E_INVALID);
+
+    tg_free_secret(kder, klen);
+    free(cpem);
+    free(pem);
+    tg_cert_free(cert);
+    tg_strlist_free(&sans);
+    tg_key_free(key);
+}
+
+static void p12_wrong_password(void **state)
+{
+    (void)state;
+    tg_keyspec ks;
+    tg_key *key = NULL;
+    tg_cert *cert = NULL;
+    tg_subject s = {.cn = "p12.example.com"};
+    tg_strlist sans;
+    assert_int_equal(tg_keyspec_parse("ec:p256", &ks, NULL), 0);
+    assert_int_equal(tg_key_generate(&ks, &key, NULL), 0);
+    assert_int_equal(tg_sans_build(&s, NULL, 0, &sans, NULL), 0);
+    assert_int_equal(tg_cert_selfsign(key, &s, &sans, 5, 0, &cert, NULL), 0);
+    unsigned char *p12;
+    size_t len;
+    assert_int_equal(tg_p12_create(cert, key, NULL, 0, "x", "right-password", &p12, &len, NULL), 0);
+    setenv("TG_TEST_PW", "wrong-password", 1);
+    tg_passsrc wrong = {.envvar = "TG_TEST_PW"};
+    tg_bundle b;
+    tg_err e = {0};
+    assert_int_equal(tg_bundle_decode(p12, len, "x.p12", &wrong, &b, &e), TG_E_PASSWORD);
+    assert_non_null(strstr(e.msg, "wrong"));
+    setenv("TG_TEST_PW", "right-password", 1);
+    assert_int_equal(tg_bundle_decode(p12, len, "x.p12", &wrong, &b, NULL), 0);
+    assert_int_equal(b.ncerts, 1);
+    assert_int_equal(b.nkeys, 1);
+    assert_true(tg_cert_matches_key(b.certs[0], b.keys[0]));
+    tg_bundle_clear(&b);
+    /* no password source at all */
+    tg_passsrc none = {0};
+    e.code = 0;
+    assert_int_equal(tg_bundle_decode(p12, len, "x.p12", &none, &b, &e), TG_E_PASSWORD);
+    free(p12);
+    tg_strlist_free(&sans);
+    tg_cert_free(cert);
+    tg_key_free(key);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(san_rules),          cmocka_unit_test(cn_becomes_first_san),
+        cmocka_unit_test(subject_rules),      cmocka_unit_test(keyspecs),
+        cmocka_unit_test(selfsign_describe_roundtrip), cmocka_unit_test(csr_and_decode),
+        cmocka_unit_test(p12_wrong_password),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
