@@ -35,8 +35,7 @@ typedef struct tg_err {
 
 /* Records code and a printf-style sentence in err (if err is non-NULL); returns code.
  * An error already recorded is kept: the first, most specific sentence wins. */
-int tg_err_set(tg_err *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int tg_err_set(tg_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void tg_err_clear(tg_err *err);
 const char *tg_err_name(int code);
 

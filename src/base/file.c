@@ -28,8 +28,8 @@ int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outl
     }
     if ((uint64_t)st.st_size > max) {
         close(fd);
-        return tg_err_set(err, TG_E_INVALID, "%s is too large (%lld bytes; the limit is %zu)",
-                          path, (long long)st.st_size, max);
+        return tg_err_set(err, TG_E_INVALID, "%s is too large (%lld bytes; the limit is %zu)", path,
+                          (long long)st.st_size, max);
     }
     size_t cap = (size_t)st.st_size;
     unsigned char *buf = malloc(cap + 1);
@@ -102,8 +102,7 @@ int tg_mkdir_p(const char *path, unsigned mode, tg_err *err)
         char c = buf[i];
         buf[i] = '\0';
         if (mkdir(buf, mode) != 0 && errno != EEXIST)
-            return tg_err_set(err, TG_E_IO, "cannot create directory %s: %s", buf,
-                              strerror(errno));
+            return tg_err_set(err, TG_E_IO, "cannot create directory %s: %s", buf, strerror(errno));
         buf[i] = c;
     }
     return 0;

@@ -38,7 +38,8 @@ int tg_random(void *buf, size_t len, tg_err *err)
 static size_t first_line(char *s, size_t n)
 {
     size_t i = 0;
-    while (i < n && s[i] != '\n' && s[i] != '\r') i++;
+    while (i < n && s[i] != '\n' && s[i] != '\r')
+        i++;
     s[i] = '\0';
     return i;
 }
@@ -92,8 +93,9 @@ int tg_pass_get(const tg_passsrc *src, char *buf, size_t bufsize, size_t *len, t
         size_t l = first_line((char *)data, n);
         if (l + 1 > bufsize) {
             tg_free_secret(data, n + 1);
-            return tg_err_set(err, TG_E_PASSWORD, "the password in %s is too long (limit %zu bytes)",
-                              src->file, bufsize - 1);
+            return tg_err_set(err, TG_E_PASSWORD,
+                              "the password in %s is too long (limit %zu bytes)", src->file,
+                              bufsize - 1);
         }
         memcpy(buf, data, l + 1);
         tg_free_secret(data, n + 1);

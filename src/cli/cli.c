@@ -96,7 +96,9 @@ int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t le
 
 static void print_init(json_t *doc)
 {
-    printf("%s %s\n", json_is_true(json_object_get(doc, "created")) ? "Created the store" : "The store is ready:",
+    printf("%s %s\n",
+           json_is_true(json_object_get(doc, "created")) ? "Created the store"
+                                                         : "The store is ready:",
            json_string_value(json_object_get(doc, "store")));
     printf("Default certificate: %s\n", json_string_value(json_object_get(doc, "default")));
 }
@@ -118,8 +120,10 @@ static int cmd_factory_reset(cli *c, int argc, char **argv)
 {
     int yes = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--yes") == 0) yes = 1;
-        else return cli_usage(c, "factory-reset: unknown argument '%s'", argv[i]);
+        if (strcmp(argv[i], "--yes") == 0)
+            yes = 1;
+        else
+            return cli_usage(c, "factory-reset: unknown argument '%s'", argv[i]);
     }
     if (!yes)
         return cli_usage(c, "factory-reset deletes every key, certificate and request; add --yes "
@@ -127,8 +131,9 @@ static int cmd_factory_reset(cli *c, int argc, char **argv)
     tg_keyring *kr = cli_open(c);
     if (kr == NULL) return c->err.code;
     int rc = tg_keyring_factory_reset(kr, &c->err);
-    if (rc == 0 && !c->json) printf("Factory reset done; '%s' is the default certificate again.\n",
-                                    TG_DEFAULT_CERT_NAME);
+    if (rc == 0 && !c->json)
+        printf("Factory reset done; '%s' is the default certificate again.\n",
+               TG_DEFAULT_CERT_NAME);
     if (rc == 0 && c->json) printf("{\"reset\": true}\n");
     tg_keyring_close(kr);
     return rc;
@@ -139,9 +144,12 @@ int tg_cli_main(int argc, char **argv)
     cli c = {0};
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "--json") == 0) c.json = 1;
-        else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) c.home = argv[++i];
-        else if (strncmp(argv[i], "--home=", 7) == 0) c.home = argv[i] + 7;
+        if (strcmp(argv[i], "--json") == 0)
+            c.json = 1;
+        else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc)
+            c.home = argv[++i];
+        else if (strncmp(argv[i], "--home=", 7) == 0)
+            c.home = argv[i] + 7;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage_text, stdout);
             return 0;
@@ -161,10 +169,14 @@ int tg_cli_main(int argc, char **argv)
     int sub_argc = argc - i;
     char **sub_argv = argv + i;
     int rc;
-    if (strcmp(cmd, "init") == 0) rc = cmd_init(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "cert") == 0) rc = cmd_cert(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "request") == 0) rc = cmd_request(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "factory-reset") == 0) rc = cmd_factory_reset(&c, sub_argc, sub_argv);
+    if (strcmp(cmd, "init") == 0)
+        rc = cmd_init(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "cert") == 0)
+        rc = cmd_cert(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "request") == 0)
+        rc = cmd_request(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "factory-reset") == 0)
+        rc = cmd_factory_reset(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "help") == 0) {
         fputs(usage_text, stdout);
         return 0;

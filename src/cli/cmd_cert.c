@@ -15,8 +15,8 @@ static int one_name(cli *c, const opts *o, const char *what)
 
 static tg_passsrc passsrc(const opts *o, const char *prompt, int confirm)
 {
-    tg_passsrc p = {.file = o->passfile, .envvar = "TLSGATE_PASSWORD", .prompt = prompt,
-                    .confirm = confirm};
+    tg_passsrc p = {
+        .file = o->passfile, .envvar = "TLSGATE_PASSWORD", .prompt = prompt, .confirm = confirm};
     return p;
 }
 
@@ -65,12 +65,17 @@ static int cert_export(cli *c, tg_keyring *kr, opts *o)
 {
     if (one_name(c, o, "export") != 0) return TG_E_USAGE;
     if (o->format == NULL) return cli_usage(c, "cert export needs --format pem, der or p12");
-    if (o->out == NULL) return cli_usage(c, "cert export needs --out FILE ('-' for standard output)");
+    if (o->out == NULL)
+        return cli_usage(c, "cert export needs --out FILE ('-' for standard output)");
     tg_export exp = {.with_key = o->with_key, .with_chain = o->with_chain};
-    if (strcmp(o->format, "pem") == 0) exp.format = TG_FMT_PEM;
-    else if (strcmp(o->format, "der") == 0) exp.format = TG_FMT_DER;
-    else if (strcmp(o->format, "p12") == 0 || strcmp(o->format, "pkcs12") == 0) exp.format = TG_FMT_P12;
-    else return cli_usage(c, "unknown --format '%s'; use pem, der or p12", o->format);
+    if (strcmp(o->format, "pem") == 0)
+        exp.format = TG_FMT_PEM;
+    else if (strcmp(o->format, "der") == 0)
+        exp.format = TG_FMT_DER;
+    else if (strcmp(o->format, "p12") == 0 || strcmp(o->format, "pkcs12") == 0)
+        exp.format = TG_FMT_P12;
+    else
+        return cli_usage(c, "unknown --format '%s'; use pem, der or p12", o->format);
     if (exp.format == TG_FMT_P12 && strcmp(o->out, "-") == 0 && o->with_key)
         return cli_usage(c, "a key export must go to a file (--out FILE), not standard output");
     tg_passsrc pass = passsrc(o, "Passphrase for the PKCS#12 file: ", 1);

@@ -63,8 +63,10 @@ int cmd_request(cli *c, int argc, char **argv)
         unsigned allowed;
         int (*fn)(cli *, tg_keyring *, opts *);
     } subs[] = {
-        {"create", O_NEWCERT | O_SIGNING, req_create}, {"list", 0, req_list},
-        {"show", 0, req_show},                         {"export", O_OUT, req_export},
+        {"create", O_NEWCERT | O_SIGNING, req_create},
+        {"list", 0, req_list},
+        {"show", 0, req_show},
+        {"export", O_OUT, req_export},
         {"delete", 0, req_delete},
     };
     if (argc < 2)

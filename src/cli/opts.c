@@ -68,36 +68,76 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
     while ((ch = getopt_long(argc, argv, "-:", longs, NULL)) != -1) {
         tg_subject *s = &o->spec.subject;
         switch (ch) {
-        case 1: o->args[o->nargs++] = optarg; break;
-        case 'c': s->cn = optarg; break;
-        case 's': o->sans[o->spec.nsans++] = optarg; break;
-        case L_COUNTRY: s->country = optarg; break;
-        case L_STATE: s->state = optarg; break;
-        case L_LOCALITY: s->locality = optarg; break;
-        case L_ORG: s->org = optarg; break;
-        case L_OU: s->unit = optarg; break;
-        case L_EMAIL: s->email = optarg; break;
+        case 1:
+            o->args[o->nargs++] = optarg;
+            break;
+        case 'c':
+            s->cn = optarg;
+            break;
+        case 's':
+            o->sans[o->spec.nsans++] = optarg;
+            break;
+        case L_COUNTRY:
+            s->country = optarg;
+            break;
+        case L_STATE:
+            s->state = optarg;
+            break;
+        case L_LOCALITY:
+            s->locality = optarg;
+            break;
+        case L_ORG:
+            s->org = optarg;
+            break;
+        case L_OU:
+            s->unit = optarg;
+            break;
+        case L_EMAIL:
+            s->email = optarg;
+            break;
         case 'k':
-            if (allowed & O_KEYSPEC) o->spec.keyspec = optarg;
-            else o->keyfile = optarg;
+            if (allowed & O_KEYSPEC)
+                o->spec.keyspec = optarg;
+            else
+                o->keyfile = optarg;
             break;
         case 'd':
             if (number(c, "--days", optarg, &o->spec.days) != 0) return TG_E_USAGE;
             if (o->spec.days == 0) return cli_usage(c, "--days must be at least 1");
             break;
-        case 'X': o->spec.exportable = 0; break;
-        case 'S': o->spec.signing = 1; break;
-        case 'n': o->name = optarg; break;
-        case 'p': o->passfile = optarg; break;
-        case 'f': o->format = optarg; break;
-        case 'K': o->with_key = 1; break;
-        case 'C': o->with_chain = 1; break;
-        case 'o': o->out = optarg; break;
+        case 'X':
+            o->spec.exportable = 0;
+            break;
+        case 'S':
+            o->spec.signing = 1;
+            break;
+        case 'n':
+            o->name = optarg;
+            break;
+        case 'p':
+            o->passfile = optarg;
+            break;
+        case 'f':
+            o->format = optarg;
+            break;
+        case 'K':
+            o->with_key = 1;
+            break;
+        case 'C':
+            o->with_chain = 1;
+            break;
+        case 'o':
+            o->out = optarg;
+            break;
         case 'e':
             if (number(c, "--expiring", optarg, &o->expiring) != 0) return TG_E_USAGE;
             break;
-        case L_JSON: c->json = 1; break;
-        case L_HOME: c->home = optarg; break;
+        case L_JSON:
+            c->json = 1;
+            break;
+        case L_HOME:
+            c->home = optarg;
+            break;
         case ':':
             return cli_usage(c, "%s: option '%s' needs a value", argv[0], argv[optind - 1]);
         default:

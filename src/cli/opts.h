@@ -8,10 +8,21 @@
 #include "cli_int.h"
 
 enum {
-    O_CN = 1 << 0, O_SAN = 1 << 1, O_SUBJ = 1 << 2, /* country state locality org ou email */
-    O_KEYSPEC = 1 << 3, O_DAYS = 1 << 4, O_NOEXPORT = 1 << 5, O_SIGNING = 1 << 6,
-    O_NAME = 1 << 7, O_KEYFILE = 1 << 8, O_PASSFILE = 1 << 9, O_FORMAT = 1 << 10,
-    O_WITHKEY = 1 << 11, O_WITHCHAIN = 1 << 12, O_OUT = 1 << 13, O_EXPIRING = 1 << 14
+    O_CN = 1 << 0,
+    O_SAN = 1 << 1,
+    O_SUBJ = 1 << 2, /* country state locality org ou email */
+    O_KEYSPEC = 1 << 3,
+    O_DAYS = 1 << 4,
+    O_NOEXPORT = 1 << 5,
+    O_SIGNING = 1 << 6,
+    O_NAME = 1 << 7,
+    O_KEYFILE = 1 << 8,
+    O_PASSFILE = 1 << 9,
+    O_FORMAT = 1 << 10,
+    O_WITHKEY = 1 << 11,
+    O_WITHCHAIN = 1 << 12,
+    O_OUT = 1 << 13,
+    O_EXPIRING = 1 << 14
 };
 #define O_NEWCERT (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
 

@@ -61,10 +61,14 @@ static char *cell_text(json_t *row, const column *col)
 {
     json_t *v = json_object_get(row, col->key);
     switch (col->kind) {
-    case 1: return tg_strdup(json_is_true(v) ? "Yes" : "No");
-    case 2: return json_array_size(v) ? joined(v, ", ") : tg_strdup("-");
-    case 3: return tg_strdup(json_is_true(v) ? "*" : "");
-    default: return tg_strdup(json_is_string(v) ? json_string_value(v) : "-");
+    case 1:
+        return tg_strdup(json_is_true(v) ? "Yes" : "No");
+    case 2:
+        return json_array_size(v) ? joined(v, ", ") : tg_strdup("-");
+    case 3:
+        return tg_strdup(json_is_true(v) ? "*" : "");
+    default:
+        return tg_strdup(json_is_string(v) ? json_string_value(v) : "-");
     }
 }
 
@@ -78,7 +82,8 @@ static void table(json_t *rows, const column *cols, size_t ncols, const char *em
     size_t w[16] = {0};
     char **cells = calloc(nrows * ncols, sizeof(*cells));
     if (cells == NULL) return;
-    for (size_t c = 0; c < ncols; c++) w[c] = width(cols[c].title);
+    for (size_t c = 0; c < ncols; c++)
+        w[c] = width(cols[c].title);
     for (size_t r = 0; r < nrows; r++)
         for (size_t c = 0; c < ncols; c++) {
             char *t = cell_text(json_array_get(rows, r), &cols[c]);
@@ -86,7 +91,8 @@ static void table(json_t *rows, const column *cols, size_t ncols, const char *em
             size_t n = width(cells[r * ncols + c]);
             if (n > w[c]) w[c] = n > CELL_MAX ? CELL_MAX : n;
         }
-    for (size_t c = 0; c < ncols; c++) cell(cols[c].title, w[c], c + 1 == ncols);
+    for (size_t c = 0; c < ncols; c++)
+        cell(cols[c].title, w[c], c + 1 == ncols);
     putchar('\n');
     for (size_t r = 0; r < nrows; r++) {
         for (size_t c = 0; c < ncols; c++) {
@@ -101,10 +107,14 @@ static void table(json_t *rows, const column *cols, size_t ncols, const char *em
 void print_cert_table(json_t *rows)
 {
     static const column cols[] = {
-        {"Friendly Name", "name", 0},       {"Issued To", "issued_to", 0},
-        {"Issued By", "issued_by", 0},      {"Expiration", "expiration", 0},
-        {"Alternative Name(s)", "alternative_names", 2}, {"Private Key?", "private_key", 1},
-        {"Default", "default", 3},          {"Warnings", "warnings", 2},
+        {"Friendly Name", "name", 0},
+        {"Issued To", "issued_to", 0},
+        {"Issued By", "issued_by", 0},
+        {"Expiration", "expiration", 0},
+        {"Alternative Name(s)", "alternative_names", 2},
+        {"Private Key?", "private_key", 1},
+        {"Default", "default", 3},
+        {"Warnings", "warnings", 2},
     };
     table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No certificates.");
 }
@@ -112,9 +122,9 @@ void print_cert_table(json_t *rows)
 void print_request_table(json_t *rows)
 {
     static const column cols[] = {
-        {"Name", "name", 0},   {"Status", "status", 0},
+        {"Name", "name", 0},       {"Status", "status", 0},
         {"Subject", "subject", 0}, {"Alternative Name(s)", "alternative_names", 2},
-        {"Key", "key", 0},     {"Certificate", "certificate", 0},
+        {"Key", "key", 0},         {"Certificate", "certificate", 0},
     };
     table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No certificate requests.");
 }
@@ -123,8 +133,10 @@ static void field(json_t *doc, const char *label, const char *key)
 {
     json_t *v = json_object_get(doc, key);
     printf("%-22s ", label);
-    if (json_is_string(v)) printf("%s\n", json_string_value(v));
-    else if (json_is_boolean(v)) printf("%s\n", json_is_true(v) ? "yes" : "no");
+    if (json_is_string(v))
+        printf("%s\n", json_string_value(v));
+    else if (json_is_boolean(v))
+        printf("%s\n", json_is_true(v) ? "yes" : "no");
     else if (json_is_array(v)) {
         char *s = json_array_size(v) ? joined(v, ", ") : NULL;
         printf("%s\n", s ? s : "-");

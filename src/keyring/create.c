@@ -41,12 +41,13 @@ int kr_create_tx(tg_keyring *kr, const tg_newcert *spec, int protect, int64_t *i
     tg_cert *cert = NULL;
     tg_store_cert row = {0};
     if (tg_store_name_taken(kr->st, spec->name)) {
-        rc = tg_err_set(err, TG_E_CONFLICT, "a certificate named '%s' already exists; choose another name",
-                        spec->name);
+        rc = tg_err_set(err, TG_E_CONFLICT,
+                        "a certificate named '%s' already exists; choose another name", spec->name);
         goto end;
     }
     if ((rc = tg_key_generate(&p.ks, &key, err)) != 0 ||
-        (rc = tg_cert_selfsign(key, &spec->subject, &p.sans, p.days, spec->signing, &cert, err)) != 0 ||
+        (rc = tg_cert_selfsign(key, &spec->subject, &p.sans, p.days, spec->signing, &cert, err)) !=
+            0 ||
         (rc = kr_cert_row(cert, &row, err)) != 0 ||
         (rc = kr_key_put(kr, key, spec->exportable, &row.key_id, err)) != 0)
         goto end;
@@ -106,8 +107,8 @@ static json_t *req_doc(tg_keyring *kr, const tg_store_req *r, int with_pem)
     }
     json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:s, s:o}", "name", r->name, "status",
                             r->cert_id ? "completed" : "pending", "subject", r->subject,
-                            "alternative_names", sans, "key", r->key_desc, "signing",
-                            r->signing, "created", created, "certificate", cert);
+                            "alternative_names", sans, "key", r->key_desc, "signing", r->signing,
+                            "created", created, "certificate", cert);
     if (doc && with_pem) json_object_set_new(doc, "pem", json_string(r->pem));
     return doc;
 }
@@ -126,8 +127,8 @@ int tg_keyring_request_create(tg_keyring *kr, const tg_newcert *spec, json_t **o
     tg_store_req existing;
     if (tg_store_req_by_name(kr->st, spec->name, &existing, NULL) == 0) {
         tg_store_req_clear(&existing);
-        rc = tg_err_set(err, TG_E_CONFLICT, "a request named '%s' already exists; choose another name",
-                        spec->name);
+        rc = tg_err_set(err, TG_E_CONFLICT,
+                        "a request named '%s' already exists; choose another name", spec->name);
         goto end;
     }
     if ((rc = tg_key_generate(&p.ks, &key, err)) != 0 ||
@@ -204,7 +205,8 @@ int tg_keyring_request_delete(tg_keyring *kr, const char *name, tg_err *err)
     int rc = tg_store_begin(kr->st, err);
     if (rc != 0) return rc;
     tg_store_req r = {0};
-    if ((rc = req_get(kr, name, &r, err)) == 0 && (rc = tg_store_req_delete(kr->st, r.id, err)) == 0)
+    if ((rc = req_get(kr, name, &r, err)) == 0 &&
+        (rc = tg_store_req_delete(kr->st, r.id, err)) == 0)
         rc = tg_store_key_gc(kr->st, r.key_id, err); /* a pending request's key goes with it */
     tg_store_req_clear(&r);
     return kr_finish(kr, rc, err);

@@ -31,7 +31,8 @@ typedef struct loaded {
 
 static void loaded_free(loaded *l)
 {
-    for (size_t i = 0; i < l->nbundles; i++) tg_bundle_clear(&l->bundles[i]);
+    for (size_t i = 0; i < l->nbundles; i++)
+        tg_bundle_clear(&l->bundles[i]);
     free(l->bundles);
     free(l->items);
     free(l->keys);
@@ -131,13 +132,12 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const char *name
             if ((rc = kr_key_put(kr, k, exportable, &dup.key_id, err)) == 0)
                 rc = tg_store_cert_set_key(kr->st, dup.id, dup.key_id, err);
             if (rc == 0)
-                json_array_append_new(o->imported, json_pack("{s:s, s:s, s:b}", "name", dup.name,
-                                                             "action", "private key added",
-                                                             "private_key", 1));
+                json_array_append_new(o->imported,
+                                      json_pack("{s:s, s:s, s:b}", "name", dup.name, "action",
+                                                "private key added", "private_key", 1));
         } else {
-            json_array_append_new(o->skipped,
-                                  json_pack("{s:s, s:s}", "name", dup.name, "reason",
-                                            "already in the store"));
+            json_array_append_new(o->skipped, json_pack("{s:s, s:s}", "name", dup.name, "reason",
+                                                        "already in the store"));
         }
         *new_id = dup.id;
         goto end;
@@ -156,7 +156,8 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const char *name
         if (base == NULL && !tg_store_name_taken(kr->st, req.name)) base = req.name;
     }
     int renew = 0;
-    if (row.key_id != 0 && tg_store_cert_latest_for_spki(kr->st, row.spki_sha256, &prev, NULL) == 0 &&
+    if (row.key_id != 0 &&
+        tg_store_cert_latest_for_spki(kr->st, row.spki_sha256, &prev, NULL) == 0 &&
         row.not_after > prev.not_after) {
         row.predecessor_id = prev.id;
         renew = 1;
@@ -169,7 +170,10 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const char *name
             goto end;
         }
         snprintf(unique, sizeof(unique), "%s", name);
-    } else if ((rc = kr_unique_name(kr, base ? base : row.subject_cn[0] ? row.subject_cn : it->file,
+    } else if ((rc = kr_unique_name(kr,
+                                    base                ? base
+                                    : row.subject_cn[0] ? row.subject_cn
+                                                        : it->file,
                                     unique, sizeof(unique), err)) != 0) {
         goto end;
     }
@@ -207,7 +211,8 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
     if (rc != 0) return rc;
     mark_leaves(kr, l);
     size_t leaves = 0;
-    for (size_t i = 0; i < l->nitems; i++) leaves += l->items[i].leaf;
+    for (size_t i = 0; i < l->nitems; i++)
+        leaves += l->items[i].leaf;
     if (imp->name != NULL && leaves > 1)
         return tg_err_set(err, TG_E_USAGE,
                           "--name names one certificate, but the files hold %zu end-entity "
@@ -238,17 +243,18 @@ static int import_keys_only(tg_keyring *kr, const tg_import *imp, loaded *l, out
         if (rc != 0) return rc;
         tg_store_cert c;
         if (tg_store_cert_latest_for_spki(kr->st, spki, &c, NULL) != 0)
-            return tg_err_set(err, TG_E_INVALID,
-                              "the private key in %s belongs to no certificate in the store; import "
-                              "it together with its certificate",
-                              l->keyfiles[k]);
+            return tg_err_set(
+                err, TG_E_INVALID,
+                "the private key in %s belongs to no certificate in the store; import "
+                "it together with its certificate",
+                l->keyfiles[k]);
         int64_t key_id = c.key_id;
         if (key_id == 0 && (rc = kr_key_put(kr, l->keys[k], imp->exportable, &key_id, err)) == 0)
             rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
-        json_array_append_new(o->imported, json_pack("{s:s, s:s, s:b}", "name", c.name, "action",
-                                                     c.key_id ? "already had its key"
-                                                              : "private key added",
-                                                     "private_key", 1));
+        json_array_append_new(o->imported,
+                              json_pack("{s:s, s:s, s:b}", "name", c.name, "action",
+                                        c.key_id ? "already had its key" : "private key added",
+                                        "private_key", 1));
         tg_store_cert_clear(&c);
         if (rc != 0) return rc;
     }
@@ -290,7 +296,8 @@ int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, t
     }
     rc = kr_finish(kr, rc, err);
 end:
-    if (rc == 0) *out = json_pack("{s:o, s:o}", "imported", o.imported, "skipped", o.skipped);
+    if (rc == 0)
+        *out = json_pack("{s:o, s:o}", "imported", o.imported, "skipped", o.skipped);
     else {
         json_decref(o.imported);
         json_decref(o.skipped);
@@ -314,8 +321,9 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     for (size_t i = 0; i < l.nitems; i++)
         if (l.items[i].leaf) {
             if (leaf != NULL) {
-                rc = tg_err_set(err, TG_E_USAGE, "the files hold more than one end-entity "
-                                                 "certificate; give the replacement alone");
+                rc = tg_err_set(err, TG_E_USAGE,
+                                "the files hold more than one end-entity "
+                                "certificate; give the replacement alone");
                 goto end;
             }
             leaf = &l.items[i];
@@ -366,7 +374,8 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
 tx:
     rc = kr_finish(kr, rc, err);
 end:
-    if (rc == 0) *out = json_pack("{s:o, s:o}", "imported", o.imported, "skipped", o.skipped);
+    if (rc == 0)
+        *out = json_pack("{s:o, s:o}", "imported", o.imported, "skipped", o.skipped);
     else {
         json_decref(o.imported);
         json_decref(o.skipped);

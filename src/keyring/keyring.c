@@ -24,13 +24,16 @@ int tg_keyring_name_check(const char *name, tg_err *err)
     size_t n = name ? strlen(name) : 0;
     if (n == 0) return tg_err_set(err, TG_E_INVALID, "a friendly name must not be empty");
     if (n > TG_NAME_MAX)
-        return tg_err_set(err, TG_E_INVALID, "the friendly name is too long (%zu bytes; the limit is %d)",
-                          n, TG_NAME_MAX);
+        return tg_err_set(err, TG_E_INVALID,
+                          "the friendly name is too long (%zu bytes; the limit is %d)", n,
+                          TG_NAME_MAX);
     if (name[0] == ' ' || name[n - 1] == ' ')
-        return tg_err_set(err, TG_E_INVALID, "the friendly name must not begin or end with a space");
+        return tg_err_set(err, TG_E_INVALID,
+                          "the friendly name must not begin or end with a space");
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
-            return tg_err_set(err, TG_E_INVALID, "the friendly name must not contain control characters");
+            return tg_err_set(err, TG_E_INVALID,
+                              "the friendly name must not contain control characters");
     return 0;
 }
 
@@ -102,8 +105,10 @@ int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, 
     char trimmed[TG_NAME_MAX + 1];
     snprintf(trimmed, sizeof(trimmed) - 8, "%s", base && base[0] ? base : "certificate");
     for (int i = 1; i < 100000; i++) {
-        if (i == 1) snprintf(out, outsize, "%s", trimmed);
-        else snprintf(out, outsize, "%s (%d)", trimmed, i);
+        if (i == 1)
+            snprintf(out, outsize, "%s", trimmed);
+        else
+            snprintf(out, outsize, "%s (%d)", trimmed, i);
         if (!tg_store_name_taken(kr->st, out)) return 0;
     }
     return tg_err_set(err, TG_E_CONFLICT, "no free friendly name near '%s'; give one with --name",
@@ -228,8 +233,10 @@ static json_t *warnings(const tg_store_cert *c, long long now)
 {
     json_t *w = json_array();
     long long days = (c->not_after - now) / 86400;
-    if (c->not_after <= now) json_array_append_new(w, json_string("expired"));
-    else if (c->not_before > now) json_array_append_new(w, json_string("not yet valid"));
+    if (c->not_after <= now)
+        json_array_append_new(w, json_string("expired"));
+    else if (c->not_before > now)
+        json_array_append_new(w, json_string("not yet valid"));
     else if (days < 30) {
         char buf[48];
         snprintf(buf, sizeof(buf), "expires in %lld day%s", days, days == 1 ? "" : "s");
@@ -252,11 +259,12 @@ json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long n
     char exp[40];
     tg_time_fmt((time_t)c->not_after, exp, sizeof(exp));
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:b, s:b, s:o, s:s}", "name", c->name,
-                     "type", classify(c), "issued_to", c->subject_cn[0] ? c->subject_cn : c->subject,
-                     "issued_by", c->issuer_cn[0] ? c->issuer_cn : c->issuer, "expiration", exp,
-                     "not_after", (json_int_t)c->not_after, "alternative_names",
-                     sans_array(c->sans), "private_key", c->key_id != 0, "default",
-                     c->id == default_id, "warnings", warnings(c, now), "sha256", c->sha256);
+                     "type", classify(c), "issued_to",
+                     c->subject_cn[0] ? c->subject_cn : c->subject, "issued_by",
+                     c->issuer_cn[0] ? c->issuer_cn : c->issuer, "expiration", exp, "not_after",
+                     (json_int_t)c->not_after, "alternative_names", sans_array(c->sans),
+                     "private_key", c->key_id != 0, "default", c->id == default_id, "warnings",
+                     warnings(c, now), "sha256", c->sha256);
 }
 
 static json_t *name_of(tg_keyring *kr, int64_t id)
@@ -289,7 +297,8 @@ json_t *kr_cert_doc(tg_keyring *kr, const tg_store_cert *c)
     json_object_set_new(doc, "signature_algorithm", json_string(c->sigalg));
     json_object_set_new(doc, "ca", json_boolean(c->is_ca));
     json_object_set_new(doc, "self_signed", json_boolean(c->self_signed));
-    json_object_set_new(doc, "store", json_string(strcmp(c->kind, "ca") == 0 ? "ca" : "certificates"));
+    json_object_set_new(doc, "store",
+                        json_string(strcmp(c->kind, "ca") == 0 ? "ca" : "certificates"));
     json_object_del(doc, "not_after");
     json_object_set_new(doc, "not_after", json_string(na));
     tg_store_key k;

@@ -17,9 +17,9 @@
 typedef struct tg_keyring tg_keyring;
 
 #define TG_DEFAULT_CERT_NAME "appliance default"
-#define TG_NAME_MAX 128
-#define TG_DAYS_MAX 36500
-#define TG_PASSPHRASE_MIN 8
+#define TG_NAME_MAX          128
+#define TG_DAYS_MAX          36500
+#define TG_PASSPHRASE_MIN    8
 
 /* Opens the store in home and initialises it on first use (K1). */
 int tg_keyring_open(const char *home, tg_keyring **out, tg_err *err);

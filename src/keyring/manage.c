@@ -95,7 +95,8 @@ end:
 
 void kr_chain_free(tg_cert **chain, size_t n)
 {
-    for (size_t i = 0; i < n; i++) tg_cert_free(chain[i]);
+    for (size_t i = 0; i < n; i++)
+        tg_cert_free(chain[i]);
     free(chain);
 }
 
@@ -127,7 +128,8 @@ int kr_chain(tg_keyring *kr, const tg_cert *leaf, tg_cert ***chain, size_t *n, t
         int rc = tg_cert_info(cur, &info, err);
         if (rc != 0) break;
         findctx f = {cur, NULL};
-        if (!info.self_signed) rc = tg_store_cert_each_subject(kr->st, info.issuer, find_issuer, &f, err);
+        if (!info.self_signed)
+            rc = tg_store_cert_each_subject(kr->st, info.issuer, find_issuer, &f, err);
         tg_certinfo_clear(&info);
         if (rc != 0 || f.found == NULL) {
             if (rc != 0) {
@@ -183,11 +185,13 @@ int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *ex
     *out = NULL;
     *outlen = 0;
     if (exp->with_key && exp->format != TG_FMT_P12)
-        return tg_err_set(err, TG_E_USAGE, "the private key is exported only inside PKCS#12: use "
-                                           "--format p12 --with-key");
+        return tg_err_set(err, TG_E_USAGE,
+                          "the private key is exported only inside PKCS#12: use "
+                          "--format p12 --with-key");
     if (exp->with_chain && exp->format == TG_FMT_DER)
-        return tg_err_set(err, TG_E_USAGE, "DER holds one certificate; use --format pem or p12 "
-                                           "for the chain");
+        return tg_err_set(err, TG_E_USAGE,
+                          "DER holds one certificate; use --format pem or p12 "
+                          "for the chain");
     tg_store_cert row = {0};
     tg_cert *cert = NULL, **chain = NULL;
     size_t nchain = 0;

@@ -56,8 +56,10 @@ int tg_db_err(tg_store *st, tg_err *err, const char *what)
 {
     int rc = sqlite3_errcode(st->db);
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return tg_err_set(err, TG_E_STORE, "%s: the store is busy (another tlsgate holds it); "
-                                           "try again", what);
+        return tg_err_set(err, TG_E_STORE,
+                          "%s: the store is busy (another tlsgate holds it); "
+                          "try again",
+                          what);
     if (rc == SQLITE_CONSTRAINT)
         return tg_err_set(err, TG_E_CONFLICT, "%s: %s", what, sqlite3_errmsg(st->db));
     return tg_err_set(err, TG_E_STORE, "%s: %s", what, sqlite3_errmsg(st->db));
@@ -102,8 +104,10 @@ int tg_store_begin(tg_store *st, tg_err *err)
 int tg_store_commit(tg_store *st, tg_err *err)
 {
     int rc = exec(st, "COMMIT", err);
-    if (rc == 0) st->in_tx = 0;
-    else tg_store_rollback(st);
+    if (rc == 0)
+        st->in_tx = 0;
+    else
+        tg_store_rollback(st);
     return rc;
 }
 
@@ -127,7 +131,8 @@ static int meta_get(tg_store *st, const char *k, unsigned char **v, size_t *vlen
             memcpy(*v, sqlite3_column_blob(s, 0), n);
             *vlen = n;
             rc = 0;
-        } else rc = TG_E_INTERNAL;
+        } else
+            rc = TG_E_INTERNAL;
     }
     sqlite3_finalize(s);
     return rc;
@@ -278,9 +283,9 @@ int tg_store_open(const char *home, tg_store **out, tg_err *err)
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
     mode_t old = umask(077);
-    int src = sqlite3_open_v2(st->dbpath, &st->db,
-                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                              NULL);
+    int src =
+        sqlite3_open_v2(st->dbpath, &st->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     umask(old);
     if (src != SQLITE_OK) {
         rc = tg_err_set(err, TG_E_STORE, "cannot open the store %s: %s", st->dbpath,
@@ -291,8 +296,9 @@ int tg_store_open(const char *home, tg_store **out, tg_err *err)
     sqlite3_busy_timeout(st->db, 10000);
     sqlite3_extended_result_codes(st->db, 0);
     if ((rc = exec(st, "PRAGMA journal_mode=WAL", err)) != 0 ||
-        (rc = exec(st, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-                       "PRAGMA secure_delete=ON",
+        (rc = exec(st,
+                   "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                   "PRAGMA secure_delete=ON",
                    err)) != 0 ||
         (rc = migrate(st, err)) != 0) {
         tg_store_close(st);

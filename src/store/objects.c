@@ -69,7 +69,8 @@ static int key_row(tg_store *st, sqlite3_stmt *s, tg_store_key *out, tg_err *err
     if (rc == SQLITE_ROW) {
         memset(out, 0, sizeof(*out));
         out->id = sqlite3_column_int64(s, 0);
-        if (sqlite3_column_bytes(s, 1) == 32) memcpy(out->spki_sha256, sqlite3_column_blob(s, 1), 32);
+        if (sqlite3_column_bytes(s, 1) == 32)
+            memcpy(out->spki_sha256, sqlite3_column_blob(s, 1), 32);
         const unsigned char *d = sqlite3_column_text(s, 2);
         strncpy(out->descr, d ? (const char *)d : "", sizeof(out->descr) - 1);
         out->exportable = sqlite3_column_int(s, 3);
@@ -93,8 +94,8 @@ int tg_store_key_get(tg_store *st, int64_t id, tg_store_key *out, tg_err *err)
 
 int tg_store_key_find(tg_store *st, const unsigned char spki[32], tg_store_key *out, tg_err *err)
 {
-    sqlite3_stmt *s = tg_db_prep(
-        st, "SELECT id,spki_sha256,descr,exportable FROM keys WHERE spki_sha256=?", err);
+    sqlite3_stmt *s =
+        tg_db_prep(st, "SELECT id,spki_sha256,descr,exportable FROM keys WHERE spki_sha256=?", err);
     if (s) sqlite3_bind_blob(s, 1, spki, 32, SQLITE_STATIC);
     return key_row(st, s, out, err);
 }
@@ -139,7 +140,7 @@ int tg_store_key_gc(tg_store *st, int64_t id, tg_err *err)
 /* ---- certificates ---- */
 
 #define CERT_COLS                                                                                  \
-    "id,name,kind,sha256,spki_sha256,key_id,predecessor_id,request_id,subject,subject_cn,"        \
+    "id,name,kind,sha256,spki_sha256,key_id,predecessor_id,request_id,subject,subject_cn,"         \
     "issuer,issuer_cn,serial,sans,key_desc,sigalg,not_before,not_after,created,is_ca,"             \
     "self_signed,protected"
 
@@ -227,11 +228,14 @@ int tg_store_cert_add(tg_store *st, tg_store_cert *c, tg_err *err)
     sqlite3_bind_blob(s, i++, c->spki_sha256, 32, SQLITE_STATIC);
     int64_t ids[3] = {c->key_id, c->predecessor_id, c->request_id};
     for (int j = 0; j < 3; j++, i++)
-        if (ids[j] > 0) sqlite3_bind_int64(s, i, ids[j]);
-        else sqlite3_bind_null(s, i);
-    const char *texts[] = {c->subject, c->subject_cn, c->issuer, c->issuer_cn,
+        if (ids[j] > 0)
+            sqlite3_bind_int64(s, i, ids[j]);
+        else
+            sqlite3_bind_null(s, i);
+    const char *texts[] = {c->subject, c->subject_cn, c->issuer,   c->issuer_cn,
                            c->serial,  c->sans,       c->key_desc, c->sigalg};
-    for (size_t j = 0; j < 8; j++) sqlite3_bind_text(s, i++, texts[j] ? texts[j] : "", -1, SQLITE_STATIC);
+    for (size_t j = 0; j < 8; j++)
+        sqlite3_bind_text(s, i++, texts[j] ? texts[j] : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, i++, c->not_before);
     sqlite3_bind_int64(s, i++, c->not_after);
     c->created = (long long)time(NULL);
@@ -300,9 +304,12 @@ static int update_one(tg_store *st, const char *sql, int64_t id, int64_t v, cons
 {
     sqlite3_stmt *s = tg_db_prep(st, sql, err);
     if (s == NULL) return TG_E_STORE;
-    if (text != NULL) sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
-    else if (v > 0) sqlite3_bind_int64(s, 1, v);
-    else sqlite3_bind_null(s, 1);
+    if (text != NULL)
+        sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
+    else if (v > 0)
+        sqlite3_bind_int64(s, 1, v);
+    else
+        sqlite3_bind_null(s, 1);
     sqlite3_bind_int64(s, 2, id);
     return tg_db_done(st, s, err, what);
 }
@@ -493,7 +500,8 @@ int tg_store_req_each(tg_store *st, tg_store_req_fn fn, void *arg, tg_err *err)
 
 int tg_store_ref_set(tg_store *st, const char *holder, int64_t cert_id, tg_err *err)
 {
-    sqlite3_stmt *s = tg_db_prep(st, "INSERT OR REPLACE INTO refs(holder,cert_id) VALUES(?,?)", err);
+    sqlite3_stmt *s =
+        tg_db_prep(st, "INSERT OR REPLACE INTO refs(holder,cert_id) VALUES(?,?)", err);
     if (s == NULL) return TG_E_STORE;
     sqlite3_bind_text(s, 1, holder, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, cert_id);

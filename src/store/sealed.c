@@ -30,8 +30,7 @@ static int gcm(int enc, const unsigned char key[32], const unsigned char nonce[1
 }
 
 int tg_seal(const unsigned char key[32], const unsigned char *aad, size_t aadlen,
-            const unsigned char *pt, size_t ptlen, unsigned char **out, size_t *outlen,
-            tg_err *err)
+            const unsigned char *pt, size_t ptlen, unsigned char **out, size_t *outlen, tg_err *err)
 {
     size_t n = ptlen + TG_SEAL_OVERHEAD;
     unsigned char *b = malloc(n);
@@ -51,8 +50,7 @@ int tg_seal(const unsigned char key[32], const unsigned char *aad, size_t aadlen
 }
 
 int tg_unseal(const unsigned char key[32], const unsigned char *aad, size_t aadlen,
-              const unsigned char *in, size_t inlen, unsigned char **pt, size_t *ptlen,
-              tg_err *err)
+              const unsigned char *in, size_t inlen, unsigned char **pt, size_t *ptlen, tg_err *err)
 {
     *pt = NULL;
     *ptlen = 0;

@@ -44,8 +44,12 @@ int tg_x509_add_subject(X509_NAME *name, const tg_subject *s, tg_err *err)
     }
     const struct {
         const char *field, *value;
-    } parts[] = {{"C", s->country ? cc : NULL}, {"ST", s->state},  {"L", s->locality},
-                 {"O", s->org},                 {"OU", s->unit},   {"CN", s->cn},
+    } parts[] = {{"C", s->country ? cc : NULL},
+                 {"ST", s->state},
+                 {"L", s->locality},
+                 {"O", s->org},
+                 {"OU", s->unit},
+                 {"CN", s->cn},
                  {"emailAddress", s->email}};
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
         if (parts[i].value == NULL) continue;
@@ -312,7 +316,8 @@ static char *safe_copy(const unsigned char *p, int n)
 {
     char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
     if (s == NULL) return NULL;
-    for (int i = 0; i < n; i++) s[i] = (p[i] < 0x20 || p[i] == 0x7f) ? '?' : (char)p[i];
+    for (int i = 0; i < n; i++)
+        s[i] = (p[i] < 0x20 || p[i] == 0x7f) ? '?' : (char)p[i];
     s[n < 0 ? 0 : n] = '\0';
     return s;
 }
@@ -338,9 +343,12 @@ static char *sans_string(const X509 *x)
         char buf[320];
         const char *prefix = NULL;
         const ASN1_STRING *str = NULL;
-        if (g->type == GEN_DNS) prefix = "DNS:", str = g->d.dNSName;
-        else if (g->type == GEN_EMAIL) prefix = "email:", str = g->d.rfc822Name;
-        else if (g->type == GEN_URI) prefix = "URI:", str = g->d.uniformResourceIdentifier;
+        if (g->type == GEN_DNS)
+            prefix = "DNS:", str = g->d.dNSName;
+        else if (g->type == GEN_EMAIL)
+            prefix = "email:", str = g->d.rfc822Name;
+        else if (g->type == GEN_URI)
+            prefix = "URI:", str = g->d.uniformResourceIdentifier;
         if (prefix != NULL) {
             char *v = safe_copy(ASN1_STRING_get0_data(str), ASN1_STRING_length(str));
             snprintf(buf, sizeof(buf), "%s%s", prefix, v ? v : "");
@@ -371,7 +379,6 @@ static long long asn1_time(const ASN1_TIME *t)
     if (t == NULL || !ASN1_TIME_to_tm(t, &tm)) return 0;
     return (long long)timegm(&tm);
 }
-
 
 int tg_cert_info(const tg_cert *cert, tg_certinfo *out, tg_err *err)
 {

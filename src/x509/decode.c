@@ -77,8 +77,10 @@ static int push_key(tg_bundle *b, EVP_PKEY *k, tg_err *err)
 
 void tg_bundle_clear(tg_bundle *b)
 {
-    for (size_t i = 0; i < b->ncerts; i++) tg_cert_free(b->certs[i]);
-    for (size_t i = 0; i < b->nkeys; i++) tg_key_free(b->keys[i]);
+    for (size_t i = 0; i < b->ncerts; i++)
+        tg_cert_free(b->certs[i]);
+    for (size_t i = 0; i < b->nkeys; i++)
+        tg_key_free(b->keys[i]);
     free(b->certs);
     free(b->keys);
     memset(b, 0, sizeof(*b));
@@ -86,7 +88,8 @@ void tg_bundle_clear(tg_bundle *b)
 
 static int key_failed(passctx *pc, int encrypted, const char *what, tg_err *err)
 {
-    if (pc->failed) return tg_err_set(err, TG_E_PASSWORD, "%s is encrypted: a password is needed", what);
+    if (pc->failed)
+        return tg_err_set(err, TG_E_PASSWORD, "%s is encrypted: a password is needed", what);
     ERR_clear_error();
     if (encrypted || pc->asked)
         return tg_err_set(err, TG_E_PASSWORD, "the password for %s is wrong", what);
@@ -98,7 +101,8 @@ static int add_p7_certs(tg_bundle *b, PKCS7 *p7, const char *what, tg_err *err)
 {
     STACK_OF(X509) *certs = NULL;
     int nid = OBJ_obj2nid(p7->type);
-    if (nid == NID_pkcs7_signed && p7->d.sign != NULL) certs = p7->d.sign->cert;
+    if (nid == NID_pkcs7_signed && p7->d.sign != NULL)
+        certs = p7->d.sign->cert;
     else if (nid == NID_pkcs7_signedAndEnveloped && p7->d.signed_and_enveloped != NULL)
         certs = p7->d.signed_and_enveloped->cert;
     else
@@ -194,8 +198,10 @@ static void load_legacy_once(void)
     done = 1;
     /* RC2/3DES PKCS#12 files need the legacy provider; without it they fail as undecodable. */
     legacy = OSSL_PROVIDER_try_load(NULL, "legacy", 1);
-    if (legacy == NULL) ERR_clear_error();
-    else atexit(unload_legacy);
+    if (legacy == NULL)
+        ERR_clear_error();
+    else
+        atexit(unload_legacy);
 }
 
 static int decode_p12(tg_bundle *b, PKCS12 *p12, passctx *pc, const char *what, tg_err *err)
@@ -203,8 +209,10 @@ static int decode_p12(tg_bundle *b, PKCS12 *p12, passctx *pc, const char *what, 
     load_legacy_once();
     const char *pass = NULL;
     if (PKCS12_mac_present(p12)) {
-        if (PKCS12_verify_mac(p12, "", 0)) pass = "";
-        else if (PKCS12_verify_mac(p12, NULL, 0)) pass = NULL;
+        if (PKCS12_verify_mac(p12, "", 0))
+            pass = "";
+        else if (PKCS12_verify_mac(p12, NULL, 0))
+            pass = NULL;
         else {
             pc->asked = 1;
             if (pass_fetch(pc) != 0) return key_failed(pc, 1, what, err);
@@ -219,14 +227,15 @@ static int decode_p12(tg_bundle *b, PKCS12 *p12, passctx *pc, const char *what, 
         unsigned long e = ERR_peek_last_error();
         ERR_clear_error();
         if (ERR_GET_LIB(e) == ERR_LIB_EVP || ERR_GET_LIB(e) == ERR_LIB_PROV)
-            return tg_err_set(err, TG_E_INVALID,
-                              "%s uses an encryption this system cannot decode", what);
+            return tg_err_set(err, TG_E_INVALID, "%s uses an encryption this system cannot decode",
+                              what);
         return tg_err_set(err, TG_E_INVALID, "%s: the PKCS#12 contents are damaged", what);
     }
     int rc = 0;
     if (pkey != NULL) rc = push_key(b, pkey, err);
     if (rc == 0 && cert != NULL) rc = push_cert(b, cert, err), cert = NULL;
-    while (rc == 0 && sk_X509_num(ca) > 0) rc = push_cert(b, sk_X509_shift(ca), err);
+    while (rc == 0 && sk_X509_num(ca) > 0)
+        rc = push_cert(b, sk_X509_shift(ca), err);
     X509_free(cert);
     sk_X509_pop_free(ca, X509_free);
     return rc;
@@ -262,8 +271,8 @@ static int decode_der(tg_bundle *b, const unsigned char *data, size_t len, passc
     ERR_clear_error();
 
     EVP_PKEY *pkey = NULL;
-    OSSL_DECODER_CTX *ctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", NULL, NULL,
-                                                          EVP_PKEY_KEYPAIR, NULL, NULL);
+    OSSL_DECODER_CTX *ctx =
+        OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", NULL, NULL, EVP_PKEY_KEYPAIR, NULL, NULL);
     if (ctx == NULL) return tg_ossl_err(err, TG_E_INTERNAL, "no key decoder");
     OSSL_DECODER_CTX_set_pem_password_cb(ctx, pem_cb, pc);
     p = data;

@@ -54,7 +54,8 @@ int tg_keyspec_parse(const char *s, tg_keyspec *out, tg_err *err)
         char *end;
         long bits = strtol(s + 4, &end, 10);
         if (*end != '\0' || end == s + 4)
-            return tg_err_set(err, TG_E_INVALID, "key '%s': give rsa:2048, rsa:3072 or rsa:4096", s);
+            return tg_err_set(err, TG_E_INVALID, "key '%s': give rsa:2048, rsa:3072 or rsa:4096",
+                              s);
         if (bits < 2048)
             return tg_err_set(err, TG_E_INVALID,
                               "RSA keys below 2048 bits are refused; use rsa:2048 or larger");
@@ -94,8 +95,8 @@ int tg_key_to_der(const tg_key *key, unsigned char **der, size_t *len, tg_err *e
 {
     *der = NULL;
     *len = 0;
-    OSSL_ENCODER_CTX *ctx = OSSL_ENCODER_CTX_new_for_pkey(key->pkey, EVP_PKEY_KEYPAIR, "DER",
-                                                          "PrivateKeyInfo", NULL);
+    OSSL_ENCODER_CTX *ctx =
+        OSSL_ENCODER_CTX_new_for_pkey(key->pkey, EVP_PKEY_KEYPAIR, "DER", "PrivateKeyInfo", NULL);
     unsigned char *data = NULL;
     size_t dlen = 0;
     int ok = ctx != NULL && OSSL_ENCODER_CTX_get_num_encoders(ctx) > 0 &&
@@ -150,7 +151,8 @@ int tg_key_spki_sha256(const tg_key *key, unsigned char out[32], tg_err *err)
 int tg_cert_spki_sha256(const tg_cert *cert, unsigned char out[32], tg_err *err)
 {
     EVP_PKEY *pub = X509_get0_pubkey(cert->x);
-    if (pub == NULL) return tg_ossl_err(err, TG_E_INVALID, "the certificate's public key is unusable");
+    if (pub == NULL)
+        return tg_ossl_err(err, TG_E_INVALID, "the certificate's public key is unusable");
     return spki_sha256(pub, out, err);
 }
 
@@ -169,9 +171,12 @@ static void describe_pkey(const EVP_PKEY *pkey, char *buf, size_t bufsize)
         EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
                                        &glen);
         const char *nice = group;
-        if (strcmp(group, "prime256v1") == 0) nice = "P-256";
-        else if (strcmp(group, "secp384r1") == 0) nice = "P-384";
-        else if (strcmp(group, "secp521r1") == 0) nice = "P-521";
+        if (strcmp(group, "prime256v1") == 0)
+            nice = "P-256";
+        else if (strcmp(group, "secp384r1") == 0)
+            nice = "P-384";
+        else if (strcmp(group, "secp521r1") == 0)
+            nice = "P-521";
         snprintf(buf, bufsize, "EC %s", nice[0] ? nice : "?");
     } else {
         snprintf(buf, bufsize, "%s %d", EVP_PKEY_get0_type_name(pkey), EVP_PKEY_get_bits(pkey));

@@ -37,7 +37,8 @@ int tg_strlist_add(tg_strlist *l, const char *s)
 
 void tg_strlist_free(tg_strlist *l)
 {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
     free(l->v);
     l->v = NULL;
     l->n = 0;
@@ -46,7 +47,8 @@ void tg_strlist_free(tg_strlist *l)
 char *tg_strlist_join(const tg_strlist *l, const char *sep)
 {
     size_t total = 1, seplen = strlen(sep);
-    for (size_t i = 0; i < l->n; i++) total += strlen(l->v[i]) + seplen;
+    for (size_t i = 0; i < l->n; i++)
+        total += strlen(l->v[i]) + seplen;
     char *s = malloc(total);
     if (s == NULL) return NULL;
     s[0] = '\0';
@@ -66,8 +68,11 @@ static int utf8_valid_printable(const char *s)
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         if (*p < 0x20 || *p == 0x7f) return 0;
-        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
-                                                    : (*p & 0xf8) == 0xf0 ? 3 : -1;
+        int n = *p < 0x80             ? 0
+                : (*p & 0xe0) == 0xc0 ? 1
+                : (*p & 0xf0) == 0xe0 ? 2
+                : (*p & 0xf8) == 0xf0 ? 3
+                                      : -1;
         if (n < 0 || (n == 1 && *p < 0xc2)) return 0;
         p++;
         for (int i = 0; i < n; i++, p++)
@@ -139,27 +144,33 @@ static int email_valid(const char *s)
 
 static void lower(char *s)
 {
-    for (; *s; s++) *s = (char)tolower((unsigned char)*s);
+    for (; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
 }
 
 int tg_san_normalize(const char *in, char *out, size_t outsize, tg_err *err)
 {
     const char *value = in;
     enum { ANY, DNS, IP, EMAIL } kind = ANY;
-    if (strncasecmp(in, "DNS:", 4) == 0) kind = DNS, value = in + 4;
-    else if (strncasecmp(in, "IP:", 3) == 0) kind = IP, value = in + 3;
-    else if (strncasecmp(in, "email:", 6) == 0) kind = EMAIL, value = in + 6;
-    else if (strchr(in, ':') != NULL && strchr(in, '.') != NULL && strchr(in, ':') < strchr(in, '.'))
-        return tg_err_set(err, TG_E_INVALID,
-                          "subject alternative name '%s' has an unknown type; use DNS:, IP: or email:",
-                          in);
+    if (strncasecmp(in, "DNS:", 4) == 0)
+        kind = DNS, value = in + 4;
+    else if (strncasecmp(in, "IP:", 3) == 0)
+        kind = IP, value = in + 3;
+    else if (strncasecmp(in, "email:", 6) == 0)
+        kind = EMAIL, value = in + 6;
+    else if (strchr(in, ':') != NULL && strchr(in, '.') != NULL &&
+             strchr(in, ':') < strchr(in, '.'))
+        return tg_err_set(
+            err, TG_E_INVALID,
+            "subject alternative name '%s' has an unknown type; use DNS:, IP: or email:", in);
     char tmp[300];
     if (strlen(value) >= sizeof(tmp))
         return tg_err_set(err, TG_E_INVALID, "subject alternative name '%.40s…' is too long", in);
     unsigned char addr[16];
     if (kind == IP || kind == ANY) {
         int fam = inet_pton(AF_INET, value, addr) == 1    ? AF_INET
-                  : inet_pton(AF_INET6, value, addr) == 1 ? AF_INET6 : 0;
+                  : inet_pton(AF_INET6, value, addr) == 1 ? AF_INET6
+                                                          : 0;
         if (fam != 0) {
             char buf[INET6_ADDRSTRLEN];
             inet_ntop(fam, addr, buf, sizeof(buf));
@@ -172,7 +183,8 @@ int tg_san_normalize(const char *in, char *out, size_t outsize, tg_err *err)
     if (kind == EMAIL || (kind == ANY && strchr(value, '@') != NULL)) {
         if (!email_valid(value))
             return tg_err_set(err, TG_E_INVALID,
-                              "'%s' is not a valid e-mail address (local-part@domain, ASCII)", value);
+                              "'%s' is not a valid e-mail address (local-part@domain, ASCII)",
+                              value);
         snprintf(out, outsize, "email:%s", value);
         return 0;
     }
@@ -224,7 +236,8 @@ int tg_subject_check(const tg_subject *s, tg_err *err)
         return rc;
     if (s->email != NULL && !email_valid(s->email))
         return tg_err_set(err, TG_E_INVALID,
-                          "'%s' is not a valid e-mail address (local-part@domain, ASCII)", s->email);
+                          "'%s' is not a valid e-mail address (local-part@domain, ASCII)",
+                          s->email);
     /* A CN that looks like a host name must be a valid one: it becomes the first SAN. */
     if (strchr(s->cn, '*') != NULL && !tg_dns_name_valid(s->cn, 1)) return dns_error(s->cn, err);
     return 0;
@@ -242,7 +255,8 @@ static void cn_as_san(const char *cn, char *out, size_t outsize)
     char tmp[300];
     snprintf(tmp, sizeof(tmp), "%s", cn);
     lower(tmp);
-    if (strchr(tmp, '.') != NULL && tg_dns_name_valid(tmp, 1)) snprintf(out, outsize, "DNS:%s", tmp);
+    if (strchr(tmp, '.') != NULL && tg_dns_name_valid(tmp, 1))
+        snprintf(out, outsize, "DNS:%s", tmp);
 }
 
 int tg_sans_build(const tg_subject *subj, const char *const *sans, size_t n, tg_strlist *out,
@@ -262,7 +276,8 @@ int tg_sans_build(const tg_subject *subj, const char *const *sans, size_t n, tg_
             return rc;
         }
         int dup = 0;
-        for (size_t j = 0; j < out->n && !dup; j++) dup = strcmp(out->v[j], buf) == 0;
+        for (size_t j = 0; j < out->n && !dup; j++)
+            dup = strcmp(out->v[j], buf) == 0;
         if (!dup && tg_strlist_add(out, buf) != 0) goto oom;
     }
     if (out->n > 1000) {

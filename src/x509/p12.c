@@ -19,13 +19,13 @@ int tg_p12_create(const tg_cert *cert, const tg_key *key, tg_cert *const *chain,
     *outlen = 0;
     STACK_OF(X509) *ca = sk_X509_new_null();
     if (ca == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    for (size_t i = 0; i < nchain; i++) sk_X509_push(ca, chain[i]->x);
-    PKCS12 *p12 = PKCS12_create_ex((char *)pass, (char *)friendly, key ? key->pkey : NULL,
-                                   cert->x, ca, NID_aes_256_cbc, NID_aes_256_cbc, TG_P12_ITER, -1,
-                                   0, NULL, NULL);
+    for (size_t i = 0; i < nchain; i++)
+        sk_X509_push(ca, chain[i]->x);
+    PKCS12 *p12 =
+        PKCS12_create_ex((char *)pass, (char *)friendly, key ? key->pkey : NULL, cert->x, ca,
+                         NID_aes_256_cbc, NID_aes_256_cbc, TG_P12_ITER, -1, 0, NULL, NULL);
     sk_X509_free(ca);
-    if (p12 == NULL ||
-        !PKCS12_set_mac(p12, pass, -1, NULL, 0, TG_P12_ITER, EVP_sha256())) {
+    if (p12 == NULL || !PKCS12_set_mac(p12, pass, -1, NULL, 0, TG_P12_ITER, EVP_sha256())) {
         PKCS12_free(p12);
         return tg_ossl_err(err, TG_E_INTERNAL, "cannot build the PKCS#12 file");
     }

@@ -16,8 +16,8 @@ typedef struct tg_cert tg_cert; /* one X.509 certificate */
 
 /* ---- keys ---------------------------------------------------------------------- */
 typedef struct tg_keyspec {
-    int rsa;          /* 1: RSA, 0: EC */
-    int bits;         /* RSA modulus size */
+    int rsa;           /* 1: RSA, 0: EC */
+    int bits;          /* RSA modulus size */
     const char *group; /* EC group: "P-256" or "P-384" */
 } tg_keyspec;
 
@@ -64,8 +64,8 @@ int tg_sans_build(const tg_subject *subj, const char *const *sans, size_t n, tg_
 int tg_dns_name_valid(const char *s, int allow_wildcard);
 
 /* ---- certificates and requests -------------------------------------------------- */
-int tg_cert_selfsign(const tg_key *key, const tg_subject *subj, const tg_strlist *sans,
-                     int days, int is_ca, tg_cert **out, tg_err *err);
+int tg_cert_selfsign(const tg_key *key, const tg_subject *subj, const tg_strlist *sans, int days,
+                     int is_ca, tg_cert **out, tg_err *err);
 /* A PKCS#10 request in PEM (new NUL-terminated string). signing=1 asks for a CA. */
 int tg_csr_create(const tg_key *key, const tg_subject *subj, const tg_strlist *sans, int signing,
                   char **pem, tg_err *err);
@@ -81,8 +81,8 @@ int tg_cert_issued_by(const tg_cert *child, const tg_cert *parent);
 
 typedef struct tg_certinfo {
     char *subject, *subject_cn, *issuer, *issuer_cn; /* DN as RFC 2253 UTF-8; CN or "" */
-    char *serial;                                     /* upper-case hex */
-    char *sans;                                       /* "DNS:a, IP:b" or "" */
+    char *serial;                                    /* upper-case hex */
+    char *sans;                                      /* "DNS:a, IP:b" or "" */
     char *sigalg;
     char key_desc[32];
     char sha256[65]; /* fingerprint of the DER, upper-case hex */

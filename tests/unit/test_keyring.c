@@ -121,11 +121,13 @@ static void failing_import_rolls_back(void **state)
     assert_non_null(strstr(e.msg, "does not belong"));
     assert_int_equal(count(kr), before);
     /* the good file alone works, and again is a conflict that changes nothing */
-    assert_int_equal(tg_keyring_cert_import(kr, &(tg_import){.files = one, .nfiles = 1}, &out, NULL), 0);
+    assert_int_equal(
+        tg_keyring_cert_import(kr, &(tg_import){.files = one, .nfiles = 1}, &out, NULL), 0);
     json_decref(out);
     assert_int_equal(count(kr), before + 1);
-    assert_int_equal(tg_keyring_cert_import(kr, &(tg_import){.files = one, .nfiles = 1}, &out, NULL),
-                     TG_E_CONFLICT);
+    assert_int_equal(
+        tg_keyring_cert_import(kr, &(tg_import){.files = one, .nfiles = 1}, &out, NULL),
+        TG_E_CONFLICT);
     assert_int_equal(count(kr), before + 1);
     tg_keyring_close(kr);
 }
@@ -143,20 +145,24 @@ static void failing_replace_and_delete_change_nothing(void **state)
     /* the default has a key; a replacement without one is refused, nothing renamed */
     const char *files[] = {other};
     tg_import imp = {.files = files, .nfiles = 1};
-    assert_int_equal(tg_keyring_cert_replace(kr, TG_DEFAULT_CERT_NAME, &imp, &out, &e), TG_E_INVALID);
+    assert_int_equal(tg_keyring_cert_replace(kr, TG_DEFAULT_CERT_NAME, &imp, &out, &e),
+                     TG_E_INVALID);
     assert_non_null(strstr(e.msg, "--key"));
     json_t *doc = NULL;
     assert_int_equal(tg_keyring_cert_show(kr, TG_DEFAULT_CERT_NAME, &doc, NULL), 0);
     json_decref(doc);
-    assert_int_equal(tg_keyring_cert_show(kr, TG_DEFAULT_CERT_NAME "_REPLACED", &doc, NULL), TG_E_NOTFOUND);
+    assert_int_equal(tg_keyring_cert_show(kr, TG_DEFAULT_CERT_NAME "_REPLACED", &doc, NULL),
+                     TG_E_NOTFOUND);
     assert_int_equal(count(kr), before);
     /* the default is protected and referenced */
     e.code = 0;
     assert_int_equal(tg_keyring_cert_delete(kr, TG_DEFAULT_CERT_NAME, &e), TG_E_CONFLICT);
     assert_int_equal(count(kr), before);
     /* a duplicate name on create */
-    tg_newcert spec = {.name = TG_DEFAULT_CERT_NAME, .subject = {.cn = "x.example.com"},
-                       .keyspec = "ec:p256", .exportable = 1};
+    tg_newcert spec = {.name = TG_DEFAULT_CERT_NAME,
+                       .subject = {.cn = "x.example.com"},
+                       .keyspec = "ec:p256",
+                       .exportable = 1};
     e.code = 0;
     assert_int_equal(tg_keyring_cert_create(kr, &spec, &out, &e), TG_E_CONFLICT);
     assert_int_equal(count(kr), before);
@@ -168,8 +174,10 @@ static void request_lifecycle(void **state)
     (void)state;
     tg_keyring *kr = NULL;
     assert_int_equal(tg_keyring_open(home, &kr, NULL), 0);
-    tg_newcert spec = {.name = "req", .subject = {.cn = "req.example.com", .country = "FR"},
-                       .keyspec = "ec:p256", .exportable = 1};
+    tg_newcert spec = {.name = "req",
+                       .subject = {.cn = "req.example.com", .country = "FR"},
+                       .keyspec = "ec:p256",
+                       .exportable = 1};
     json_t *doc = NULL;
     assert_int_equal(tg_keyring_request_create(kr, &spec, &doc, NULL), 0);
     assert_string_equal(json_string_value(json_object_get(doc, "status")), "pending");

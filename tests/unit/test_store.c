@@ -39,26 +39,33 @@ static void seal_roundtrip_and_tamper(void **state)
     unsigned char key[32] = {1, 2, 3}, *sealed, *pt;
     size_t slen, plen;
     const unsigned char msg[] = "private key bytes";
-    assert_int_equal(tg_seal(key, (const unsigned char *)"row-1", 5, msg, sizeof msg, &sealed, &slen, NULL), 0);
+    assert_int_equal(
+        tg_seal(key, (const unsigned char *)"row-1", 5, msg, sizeof msg, &sealed, &slen, NULL), 0);
     assert_int_equal(slen, sizeof msg + TG_SEAL_OVERHEAD);
     assert_null(memmem(sealed, slen, msg, sizeof msg - 1));
-    assert_int_equal(tg_unseal(key, (const unsigned char *)"row-1", 5, sealed, slen, &pt, &plen, NULL), 0);
+    assert_int_equal(
+        tg_unseal(key, (const unsigned char *)"row-1", 5, sealed, slen, &pt, &plen, NULL), 0);
     assert_memory_equal(pt, msg, sizeof msg);
     tg_free_secret(pt, plen);
     /* another row's identity */
     tg_err e = {0};
-    assert_int_equal(tg_unseal(key, (const unsigned char *)"row-2", 5, sealed, slen, &pt, &plen, &e), TG_E_STORE);
+    assert_int_equal(
+        tg_unseal(key, (const unsigned char *)"row-2", 5, sealed, slen, &pt, &plen, &e),
+        TG_E_STORE);
     assert_non_null(strstr(e.msg, "integrity"));
     /* every single flipped byte is detected */
     for (size_t i = 0; i < slen; i++) {
         sealed[i] ^= 0x40;
-        assert_int_not_equal(tg_unseal(key, (const unsigned char *)"row-1", 5, sealed, slen, &pt, &plen, NULL), 0);
+        assert_int_not_equal(
+            tg_unseal(key, (const unsigned char *)"row-1", 5, sealed, slen, &pt, &plen, NULL), 0);
         assert_null(pt);
         sealed[i] ^= 0x40;
     }
     /* a different key */
     key[0] ^= 1;
-    assert_int_equal(tg_unseal(key, (const unsigned char *)"row-1", 5, sealed, slen, &pt, &plen, NULL), TG_E_STORE);
+    assert_int_equal(
+        tg_unseal(key, (const unsigned char *)"row-1", 5, sealed, slen, &pt, &plen, NULL),
+        TG_E_STORE);
     free(sealed);
 }
 
@@ -96,11 +103,12 @@ static void tampered_key_row_refused(void **state)
     snprintf(db, sizeof db, "%s/store.db", home);
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h,
-                                  "CREATE TEMP TABLE t AS SELECT id, sealed FROM keys;"
-                                  "UPDATE keys SET sealed = (SELECT sealed FROM t WHERE t.id = 3 - keys.id)",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(h,
+                     "CREATE TEMP TABLE t AS SELECT id, sealed FROM keys;"
+                     "UPDATE keys SET sealed = (SELECT sealed FROM t WHERE t.id = 3 - keys.id)",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(h);
     assert_int_equal(tg_store_open(home, &st, NULL), 0);
     tg_err e = {0};

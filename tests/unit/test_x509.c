@@ -30,9 +30,10 @@ static void san_rules(void **state)
     assert_string_equal(out, "email:ops@example.com");
     assert_int_equal(tg_san_normalize("DNS:xn--bcher-kva.example", out, sizeof out, NULL), 0);
 
-    const char *bad[] = {"www.*.example.com", "w*.example.com", "*.com", "*",  "**.example.com",
-                         "-a.example.com",    "a..example.com", "a.example.com.", "bücher.de",
-                         "IP:300.1.1.1",      "email:nobody",   "a_b.example.com", "URI:x"};
+    const char *bad[] = {
+        "www.*.example.com", "w*.example.com",  "*.com",          "*",         "**.example.com",
+        "-a.example.com",    "a..example.com",  "a.example.com.", "bücher.de", "IP:300.1.1.1",
+        "email:nobody",      "a_b.example.com", "URI:x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tg_err e = {0};
         assert_int_equal(tg_san_normalize(bad[i], out, sizeof out, &e), TG_E_INVALID);
@@ -197,7 +198,8 @@ static void csr_and_decode(void **state)
     assert_int_equal(tg_key_to_der(key, &kder, &klen, NULL), 0);
     char buf[8192];
     int n = snprintf(buf, sizeof buf, "Bag Attributes\n  friendlyName: x\n%sjunk line\n", cpem);
-    assert_int_equal(tg_bundle_decode((unsigned char *)buf, (size_t)n, "mix.pem", NULL, &b, NULL), 0);
+    assert_int_equal(tg_bundle_decode((unsigned char *)buf, (size_t)n, "mix.pem", NULL, &b, NULL),
+                     0);
     assert_int_equal(b.ncerts, 1);
     assert_int_equal(b.nkeys, 0);
     tg_bundle_clear(&b);
@@ -211,7 +213,8 @@ static void csr_and_decode(void **state)
     assert_int_equal(tg_bundle_decode((unsigned char *)"", 0, "empty", NULL, &b, &e), TG_E_INVALID);
     assert_non_null(strstr(e.msg, "empty"));
     unsigned char junk[512];
-    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)(i * 37 + 11);
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (unsigned char)(i * 37 + 11);
     assert_int_equal(tg_bundle_decode(junk, sizeof junk, "junk", NULL, &b, NULL), TG_E_INVALID);
 
     tg_free_secret(kder, klen);
@@ -262,9 +265,12 @@ static void p12_wrong_password(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(san_rules),          cmocka_unit_test(cn_becomes_first_san),
-        cmocka_unit_test(subject_rules),      cmocka_unit_test(keyspecs),
-        cmocka_unit_test(selfsign_describe_roundtrip), cmocka_unit_test(csr_and_decode),
+        cmocka_unit_test(san_rules),
+        cmocka_unit_test(cn_becomes_first_san),
+        cmocka_unit_test(subject_rules),
+        cmocka_unit_test(keyspecs),
+        cmocka_unit_test(selfsign_describe_roundtrip),
+        cmocka_unit_test(csr_and_decode),
         cmocka_unit_test(p12_wrong_password),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
