@@ -130,11 +130,7 @@ static int cert_delete(cli *c, tg_keyring *kr, opts *o)
 
 int cmd_cert(cli *c, int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        unsigned allowed;
-        int (*fn)(cli *, tg_keyring *, opts *);
-    } subs[] = {
+    static const cli_sub subs[] = {
         {"create", O_NEWCERT, cert_create},
         {"import", O_NAME | O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_import},
         {"list", O_EXPIRING, cert_list},
@@ -144,20 +140,5 @@ int cmd_cert(cli *c, int argc, char **argv)
         {"replace", O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_replace},
         {"delete", 0, cert_delete},
     };
-    if (argc < 2)
-        return cli_usage(c, "cert needs a subcommand: create, import, list, show, export, "
-                            "default, replace or delete");
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-        if (strcmp(argv[1], subs[i].name) != 0) continue;
-        opts o;
-        int rc = opts_parse(c, argc - 1, argv + 1, subs[i].allowed, &o);
-        if (rc == 0) {
-            tg_keyring *kr = cli_open(c);
-            rc = kr ? subs[i].fn(c, kr, &o) : c->err.code;
-            tg_keyring_close(kr);
-        }
-        opts_free(&o);
-        return rc;
-    }
-    return cli_usage(c, "unknown subcommand 'cert %s'", argv[1]);
+    return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
 }

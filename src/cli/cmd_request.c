@@ -58,30 +58,12 @@ static int req_delete(cli *c, tg_keyring *kr, opts *o)
 
 int cmd_request(cli *c, int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        unsigned allowed;
-        int (*fn)(cli *, tg_keyring *, opts *);
-    } subs[] = {
+    static const cli_sub subs[] = {
         {"create", O_NEWCERT | O_SIGNING, req_create},
         {"list", 0, req_list},
         {"show", 0, req_show},
         {"export", O_OUT, req_export},
         {"delete", 0, req_delete},
     };
-    if (argc < 2)
-        return cli_usage(c, "request needs a subcommand: create, list, show, export or delete");
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-        if (strcmp(argv[1], subs[i].name) != 0) continue;
-        opts o;
-        int rc = opts_parse(c, argc - 1, argv + 1, subs[i].allowed, &o);
-        if (rc == 0) {
-            tg_keyring *kr = cli_open(c);
-            rc = kr ? subs[i].fn(c, kr, &o) : c->err.code;
-            tg_keyring_close(kr);
-        }
-        opts_free(&o);
-        return rc;
-    }
-    return cli_usage(c, "unknown subcommand 'request %s'", argv[1]);
+    return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
 }

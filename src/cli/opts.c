@@ -153,3 +153,27 @@ void opts_free(opts *o)
     free(o->sans);
     free(o->args);
 }
+
+int cli_dispatch(cli *c, int argc, char **argv, const cli_sub *subs, size_t nsubs)
+{
+    if (argc < 2) {
+        char names[256] = "";
+        for (size_t i = 0; i < nsubs; i++)
+            snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
+                     subs[i].name);
+        return cli_usage(c, "%s needs a subcommand: %s", argv[0], names);
+    }
+    for (size_t i = 0; i < nsubs; i++) {
+        if (strcmp(argv[1], subs[i].name) != 0) continue;
+        opts o;
+        int rc = opts_parse(c, argc - 1, argv + 1, subs[i].allowed, &o);
+        if (rc == 0) {
+            tg_keyring *kr = cli_open(c);
+            rc = kr ? subs[i].fn(c, kr, &o) : c->err.code;
+            tg_keyring_close(kr);
+        }
+        opts_free(&o);
+        return rc;
+    }
+    return cli_usage(c, "unknown subcommand '%s %s'", argv[0], argv[1]);
+}

@@ -39,4 +39,13 @@ typedef struct opts {
 int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o);
 void opts_free(opts *o);
 
+/* One subcommand of a group ("cert", "request"): its options and its handler. */
+typedef struct cli_sub {
+    const char *name;
+    unsigned allowed;
+    int (*fn)(cli *, tg_keyring *, opts *);
+} cli_sub;
+/* Finds argv[1] among subs, parses its options, opens the keyring and runs it. */
+int cli_dispatch(cli *c, int argc, char **argv, const cli_sub *subs, size_t nsubs);
+
 #endif
