@@ -171,8 +171,8 @@ int tg_keyring_open(const char *home, tg_keyring **out, tg_err *err)
         free(kr);
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
-    int created, rc = tg_store_open(home, &kr->st, err);
-    if (rc == 0) rc = ensure_init(kr, &created, err);
+    int rc = tg_store_open(home, &kr->st, err);
+    if (rc == 0) rc = ensure_init(kr, &kr->created, err);
     if (rc != 0) {
         tg_keyring_close(kr);
         return rc;
@@ -194,6 +194,7 @@ int tg_keyring_init(tg_keyring *kr, json_t **out, tg_err *err)
     int created = 0;
     int rc = ensure_init(kr, &created, err);
     if (rc != 0) return rc;
+    created |= kr->created;
     tg_store_cert def = {0};
     int64_t id = tg_store_ref_get(kr->st, TG_REF_DEFAULT);
     if (id != 0) tg_store_cert_get(kr->st, id, &def, NULL);

@@ -12,6 +12,7 @@
 struct tg_keyring {
     tg_store *st;
     char *home;
+    int created; /* this open initialised the store */
 };
 
 #define TG_REF_DEFAULT "default certificate"
