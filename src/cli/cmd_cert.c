@@ -64,27 +64,30 @@ static int cert_replace(cli *c, tg_keyring *kr, opts *o)
 static int cert_export(cli *c, tg_keyring *kr, opts *o)
 {
     if (one_name(c, o, "export") != 0) return TG_E_USAGE;
-    if (o->format == NULL) return cli_usage(c, "cert export needs --format pem, der or p12");
+    tg_export exp = {.with_key = o->with_key,
+                     .with_chain = o->with_chain,
+                     .support_bundle = o->support_bundle,
+                     .no_passphrase = o->no_passphrase};
+    if (o->format == NULL && !o->support_bundle)
+        return cli_usage(c, "cert export needs --format pem, der, p7b, p8, pkcs1 or p12");
     if (o->out == NULL)
         return cli_usage(c, "cert export needs --out FILE ('-' for standard output)");
-    tg_export exp = {.with_key = o->with_key, .with_chain = o->with_chain};
-    if (strcmp(o->format, "pem") == 0)
-        exp.format = TG_FMT_PEM;
-    else if (strcmp(o->format, "der") == 0)
-        exp.format = TG_FMT_DER;
-    else if (strcmp(o->format, "p12") == 0 || strcmp(o->format, "pkcs12") == 0)
-        exp.format = TG_FMT_P12;
-    else
-        return cli_usage(c, "unknown --format '%s'; use pem, der or p12", o->format);
-    if (exp.format == TG_FMT_P12 && strcmp(o->out, "-") == 0 && o->with_key)
+    int rc;
+    if ((o->format && (rc = tg_export_format_parse(o->format, &exp.format, &c->err)) != 0) ||
+        (rc = tg_export_profile_parse(o->profile, &exp.profile, &c->err)) != 0)
+        return rc;
+    if (o->profile && exp.format != TG_FMT_P12)
+        return cli_usage(c, "--p12-profile goes with --format p12");
+    int keyout = exp.with_key || exp.format == TG_FMT_P8 || exp.format == TG_FMT_PKCS1;
+    if (keyout && strcmp(o->out, "-") == 0)
         return cli_usage(c, "a key export must go to a file (--out FILE), not standard output");
-    tg_passsrc pass = passsrc(o, "Passphrase for the PKCS#12 file: ", 1);
+    tg_passsrc pass = passsrc(o, "Export passphrase: ", 1);
     exp.pass = &pass;
     unsigned char *data = NULL;
     size_t len = 0;
-    int rc = tg_keyring_cert_export(kr, o->args[0], &exp, &data, &len, &c->err);
-    if (rc == 0) rc = cli_write_out(c, o->out, data, len, o->with_key ? 0600 : 0644);
-    if (data) tg_free_secret(data, len);
+    rc = tg_keyring_cert_export(kr, o->args[0], &exp, &data, &len, &c->err);
+    if (rc == 0) rc = cli_write_out(c, o->out, data, len, keyout ? 0600 : 0644);
+    tg_free_secret(data, len);
     if (rc == 0 && strcmp(o->out, "-") != 0) {
         if (c->json)
             printf("{\"exported\": \"%s\", \"bytes\": %zu}\n", o->out, len);
@@ -135,7 +138,8 @@ int cmd_cert(cli *c, int argc, char **argv)
         {"import", O_NAME | O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_import},
         {"list", O_EXPIRING, cert_list},
         {"show", 0, cert_show},
-        {"export", O_FORMAT | O_WITHKEY | O_WITHCHAIN | O_PASSFILE | O_OUT, cert_export},
+        {"export", O_FORMAT | O_WITHKEY | O_WITHCHAIN | O_PASSFILE | O_OUT | O_EXPORTX,
+         cert_export},
         {"default", 0, cert_default},
         {"replace", O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_replace},
         {"delete", 0, cert_delete},

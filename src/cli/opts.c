@@ -34,8 +34,11 @@ static const struct {
     {{"with-chain", no_argument, NULL, 'C'}, O_WITHCHAIN},
     {{"out", required_argument, NULL, 'o'}, O_OUT},
     {{"expiring", required_argument, NULL, 'e'}, O_EXPIRING},
-    {{"json", no_argument, NULL, L_JSON}, ~0u},
-    {{"home", required_argument, NULL, L_HOME}, ~0u},
+    {{"p12-profile", required_argument, NULL, 'P'}, O_EXPORTX},
+    {{"support-bundle", no_argument, NULL, 'B'}, O_EXPORTX},
+    {{"no-passphrase", no_argument, NULL, 'N'}, O_EXPORTX},
+    {{"json", no_argument, NULL, L_JSON}, O_ALWAYS},
+    {{"home", required_argument, NULL, L_HOME}, O_ALWAYS},
 };
 #define NOPTS (sizeof(table) / sizeof(table[0]))
 
@@ -60,7 +63,7 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
     struct option longs[NOPTS + 1];
     size_t n = 0;
     for (size_t i = 0; i < NOPTS; i++)
-        if (table[i].bit & allowed) longs[n++] = table[i].opt;
+        if (table[i].bit == O_ALWAYS || (table[i].bit & allowed)) longs[n++] = table[i].opt;
     memset(&longs[n], 0, sizeof(longs[n]));
     optind = 0; /* GNU: reinitialise; "-" first keeps positional arguments in order */
     opterr = 0;
@@ -128,6 +131,15 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
             break;
         case 'o':
             o->out = optarg;
+            break;
+        case 'P':
+            o->profile = optarg;
+            break;
+        case 'B':
+            o->support_bundle = 1;
+            break;
+        case 'N':
+            o->no_passphrase = 1;
             break;
         case 'e':
             if (number(c, "--expiring", optarg, &o->expiring) != 0) return TG_E_USAGE;

@@ -22,7 +22,9 @@ enum {
     O_WITHKEY = 1 << 11,
     O_WITHCHAIN = 1 << 12,
     O_OUT = 1 << 13,
-    O_EXPIRING = 1 << 14
+    O_EXPIRING = 1 << 14,
+    O_EXPORTX = 1 << 15, /* --p12-profile --support-bundle --no-passphrase */
+    O_ALWAYS = ~0u       /* --json --home */
 };
 #define O_NEWCERT (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
 
@@ -30,7 +32,8 @@ typedef struct opts {
     tg_newcert spec;
     const char **sans;
     const char *name, *keyfile, *passfile, *format, *out;
-    int with_key, with_chain, expiring, has_days;
+    const char *profile;
+    int with_key, with_chain, expiring, support_bundle, no_passphrase;
     char **args; /* positional arguments after the subcommand */
     int nargs;
 } opts;

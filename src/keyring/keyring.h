@@ -67,13 +67,20 @@ int tg_keyring_cert_show(tg_keyring *kr, const char *name, json_t **out, tg_err 
 int tg_keyring_cert_default(tg_keyring *kr, const char *name, tg_err *err);
 int tg_keyring_cert_delete(tg_keyring *kr, const char *name, tg_err *err);
 
-typedef enum { TG_FMT_PEM, TG_FMT_DER, TG_FMT_P12 } tg_format;
+typedef enum { TG_FMT_PEM, TG_FMT_DER, TG_FMT_P7B, TG_FMT_P8, TG_FMT_PKCS1, TG_FMT_P12 } tg_format;
 typedef struct tg_export {
     tg_format format;
-    int with_key, with_chain;
-    const tg_passsrc *pass; /* for p12 */
+    int with_key;       /* p12: include the private key */
+    int with_chain;     /* pem, p7b, p12: include the issuers found in the store */
+    int support_bundle; /* certificate + chain as PEM and PKCS#7, never a key */
+    int no_passphrase;  /* p8, pkcs1: the operator asked for an unencrypted key */
+    tg_p12_profile profile;
+    const tg_passsrc *pass;
 } tg_export;
-/* F3, K8: the bytes of the export file (caller frees; wipe when with_key). */
+/* Parses a --format or --p12-profile name. */
+int tg_export_format_parse(const char *s, tg_format *out, tg_err *err);
+int tg_export_profile_parse(const char *s, tg_p12_profile *out, tg_err *err);
+/* F3, K8: the bytes of the export file (caller frees with tg_free_secret: it may hold a key). */
 int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *exp,
                            unsigned char **out, size_t *outlen, tg_err *err);
 

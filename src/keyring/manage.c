@@ -154,6 +154,38 @@ int kr_chain(tg_keyring *kr, const tg_cert *leaf, tg_cert ***chain, size_t *n, t
 
 /* ---- export ---- */
 
+int tg_export_format_parse(const char *s, tg_format *out, tg_err *err)
+{
+    static const struct {
+        const char *name;
+        tg_format f;
+    } names[] = {{"pem", TG_FMT_PEM}, {"der", TG_FMT_DER},  {"cer", TG_FMT_DER},
+                 {"p7b", TG_FMT_P7B}, {"p7c", TG_FMT_P7B},  {"pkcs7", TG_FMT_P7B},
+                 {"p8", TG_FMT_P8},   {"pkcs8", TG_FMT_P8}, {"pkcs1", TG_FMT_PKCS1},
+                 {"p12", TG_FMT_P12}, {"pfx", TG_FMT_P12},  {"pkcs12", TG_FMT_P12}};
+    for (size_t i = 0; s && i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].f;
+            return 0;
+        }
+    return tg_err_set(err, TG_E_USAGE, "unknown format '%s'; use pem, der, p7b, p8, pkcs1 or p12",
+                      s ? s : "");
+}
+
+int tg_export_profile_parse(const char *s, tg_p12_profile *out, tg_err *err)
+{
+    if (s == NULL || strcmp(s, "modern") == 0)
+        *out = TG_P12_MODERN;
+    else if (strcmp(s, "legacy-des") == 0)
+        *out = TG_P12_LEGACY_DES;
+    else if (strcmp(s, "legacy-rc2") == 0)
+        *out = TG_P12_LEGACY_RC2;
+    else
+        return tg_err_set(err, TG_E_USAGE,
+                          "unknown PKCS#12 profile '%s'; use modern, legacy-des or legacy-rc2", s);
+    return 0;
+}
+
 static int get_passphrase(const tg_passsrc *src, char *buf, size_t *len, tg_err *err)
 {
     tg_passsrc none = {0};
@@ -179,30 +211,70 @@ static int append(unsigned char **out, size_t *outlen, const void *data, size_t 
     return 0;
 }
 
+static int append_pems(tg_cert *const *certs, size_t n, unsigned char **out, size_t *outlen,
+                       tg_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char *pem = NULL;
+        size_t len = 0;
+        if ((rc = tg_cert_to_pem(certs[i], &pem, &len, err)) == 0)
+            rc = append(out, outlen, pem, len) == 0
+                     ? 0
+                     : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        free(pem);
+    }
+    return rc;
+}
+
+/* Checks the options against each other before anything is read. */
+static int export_check(const tg_export *exp, tg_err *err)
+{
+    int keyfmt = exp->format == TG_FMT_P8 || exp->format == TG_FMT_PKCS1;
+    if (exp->support_bundle && (exp->with_key || keyfmt))
+        return tg_err_set(err, TG_E_USAGE, "a support bundle never contains a private key");
+    if (exp->with_key && exp->format != TG_FMT_P12 && !keyfmt)
+        return tg_err_set(err, TG_E_USAGE,
+                          "the private key is exported as p8, pkcs1 or inside p12 (--format p12 "
+                          "--with-key)");
+    if (exp->with_chain && (exp->format == TG_FMT_DER || keyfmt))
+        return tg_err_set(err, TG_E_USAGE, "--with-chain needs --format pem, p7b or p12");
+    if (exp->no_passphrase && !keyfmt)
+        return tg_err_set(err, TG_E_USAGE,
+                          "--no-passphrase is only for p8 and pkcs1; a PKCS#12 always has one");
+    return 0;
+}
+
 int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *exp,
                            unsigned char **out, size_t *outlen, tg_err *err)
 {
     *out = NULL;
     *outlen = 0;
-    if (exp->with_key && exp->format != TG_FMT_P12)
-        return tg_err_set(err, TG_E_USAGE,
-                          "the private key is exported only inside PKCS#12: use "
-                          "--format p12 --with-key");
-    if (exp->with_chain && exp->format == TG_FMT_DER)
-        return tg_err_set(err, TG_E_USAGE,
-                          "DER holds one certificate; use --format pem or p12 "
-                          "for the chain");
+    int rc = export_check(exp, err);
+    if (rc != 0) return rc;
+    int wants_key = exp->with_key || exp->format == TG_FMT_P8 || exp->format == TG_FMT_PKCS1;
     tg_store_cert row = {0};
-    tg_cert *cert = NULL, **chain = NULL;
+    tg_cert *cert = NULL, **chain = NULL, **all = NULL;
     size_t nchain = 0;
     tg_key *key = NULL;
     char pass[TG_PASS_MAX];
     size_t plen = 0;
-    int rc = kr_cert_get(kr, name, &row, err);
-    if (rc != 0) return rc;
+    char *pem = NULL;
+    size_t pemlen = 0;
+    if ((rc = kr_cert_get(kr, name, &row, err)) != 0) return rc;
     if ((rc = tg_cert_from_der(row.der, row.derlen, &cert, err)) != 0) goto end;
-    if (exp->with_chain && (rc = kr_chain(kr, cert, &chain, &nchain, err)) != 0) goto end;
-    if (exp->with_key) {
+    if ((exp->with_chain || exp->support_bundle) &&
+        (rc = kr_chain(kr, cert, &chain, &nchain, err)) != 0)
+        goto end;
+    all = calloc(nchain + 1, sizeof(*all));
+    if (all == NULL) {
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        goto end;
+    }
+    all[0] = cert;
+    for (size_t i = 0; i < nchain; i++)
+        all[i + 1] = chain[i];
+    if (wants_key) {
         tg_store_key k;
         if (row.key_id == 0 || tg_store_key_get(kr->st, row.key_id, &k, NULL) != 0) {
             rc = tg_err_set(err, TG_E_NOTFOUND, "'%s' has no private key in the store", name);
@@ -211,35 +283,57 @@ int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *ex
         if (!k.exportable) {
             rc = tg_err_set(err, TG_E_CONFLICT,
                             "the private key of '%s' is marked non-exportable; it never leaves the "
-                            "store (export the certificate without --with-key)",
+                            "store (export the certificate without its key)",
                             name);
             goto end;
         }
     }
-    if (exp->format == TG_FMT_DER) {
-        rc = append(out, outlen, row.der, row.derlen);
-    } else if (exp->format == TG_FMT_PEM) {
-        for (size_t i = 0; rc == 0 && i <= nchain; i++) {
-            char *pem = NULL;
-            size_t n = 0;
-            if ((rc = tg_cert_to_pem(i == 0 ? cert : chain[i - 1], &pem, &n, err)) == 0)
-                rc = append(out, outlen, pem, n);
-            free(pem);
-        }
-    } else {
+    if (exp->format == TG_FMT_P12 || (wants_key && !exp->no_passphrase))
         if ((rc = get_passphrase(exp->pass, pass, &plen, err)) != 0) goto end;
-        if (exp->with_key && (rc = kr_key_load(kr, row.key_id, &key, err)) != 0) goto end;
-        rc = tg_p12_create(cert, key, chain, nchain, row.name, pass, out, outlen, err);
+    if (wants_key && (rc = kr_key_load(kr, row.key_id, &key, err)) != 0) goto end;
+
+    if (exp->support_bundle) {
+        unsigned char *p7 = NULL;
+        size_t p7len = 0;
+        if ((rc = append_pems(all, nchain + 1, out, outlen, err)) == 0 &&
+            (rc = tg_p7_create(all, nchain + 1, 1, &p7, &p7len, err)) == 0)
+            rc = append(out, outlen, p7, p7len);
+        free(p7);
+    } else {
+        switch (exp->format) {
+        case TG_FMT_DER:
+            rc = append(out, outlen, row.der, row.derlen);
+            break;
+        case TG_FMT_PEM:
+            rc = append_pems(all, exp->with_chain ? nchain + 1 : 1, out, outlen, err);
+            break;
+        case TG_FMT_P7B:
+            rc = tg_p7_create(all, exp->with_chain ? nchain + 1 : 1, 0, out, outlen, err);
+            break;
+        case TG_FMT_P8:
+        case TG_FMT_PKCS1:
+            if ((rc = tg_key_export_pem(key, exp->format == TG_FMT_PKCS1,
+                                        exp->no_passphrase ? NULL : pass, &pem, &pemlen, err)) == 0)
+                rc = append(out, outlen, pem, pemlen);
+            break;
+        case TG_FMT_P12:
+            rc =
+                tg_p12_create(cert, exp->with_key ? key : NULL, chain, exp->with_chain ? nchain : 0,
+                              row.name, pass, exp->profile, out, outlen, err);
+            break;
+        }
     }
-    if (rc == TG_E_INTERNAL && err && err->code == 0) rc = tg_err_set(err, rc, "out of memory");
+    if (rc == TG_E_INTERNAL) tg_err_set(err, rc, "out of memory");
 end:
     tg_wipe(pass, sizeof(pass));
+    tg_free_secret(pem, pemlen);
     tg_key_free(key);
+    free(all);
     tg_cert_free(cert);
     kr_chain_free(chain, nchain);
     tg_store_cert_clear(&row);
     if (rc != 0) {
-        free(*out);
+        tg_free_secret(*out, *outlen);
         *out = NULL;
         *outlen = 0;
     }

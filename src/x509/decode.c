@@ -191,22 +191,24 @@ static void unload_legacy(void)
     legacy = NULL;
 }
 
-static void load_legacy_once(void)
+int tg_x509_legacy_provider(void)
 {
     static int done;
-    if (done) return;
+    if (done) return legacy != NULL;
     done = 1;
-    /* RC2/3DES PKCS#12 files need the legacy provider; without it they fail as undecodable. */
+    /* RC2 PKCS#12 files need the legacy provider; without it they fail as undecodable.
+     * try_load keeps the default provider available beside it. */
     legacy = OSSL_PROVIDER_try_load(NULL, "legacy", 1);
     if (legacy == NULL)
         ERR_clear_error();
     else
         atexit(unload_legacy);
+    return legacy != NULL;
 }
 
 static int decode_p12(tg_bundle *b, PKCS12 *p12, passctx *pc, const char *what, tg_err *err)
 {
-    load_legacy_once();
+    tg_x509_legacy_provider();
     const char *pass = NULL;
     if (PKCS12_mac_present(p12)) {
         if (PKCS12_verify_mac(p12, "", 0))

@@ -106,9 +106,20 @@ int tg_bundle_decode(const unsigned char *data, size_t len, const char *what,
                      const tg_passsrc *pass, tg_bundle *out, tg_err *err);
 void tg_bundle_clear(tg_bundle *b);
 
-/* PKCS#12 (AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC). key may be NULL. */
+/* PKCS#12 profiles: modern (AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC), and two for
+ * clients that reject it as a "wrong password" (Windows Server 2016, old macOS, Java 8):
+ * 3DES everywhere with a SHA-1 MAC, or RC2-40 certificates with a 3DES key. */
+typedef enum { TG_P12_MODERN, TG_P12_LEGACY_DES, TG_P12_LEGACY_RC2 } tg_p12_profile;
+/* key may be NULL (certificates only). */
 int tg_p12_create(const tg_cert *cert, const tg_key *key, tg_cert *const *chain, size_t nchain,
-                  const char *friendly, const char *pass, unsigned char **out, size_t *outlen,
-                  tg_err *err);
+                  const char *friendly, const char *pass, tg_p12_profile profile,
+                  unsigned char **out, size_t *outlen, tg_err *err);
+/* The private key alone as PEM: PKCS#8, or the traditional PKCS#1 (RSA) / SEC1 (EC) form.
+ * Encrypted (AES-256-CBC; PBKDF2 for PKCS#8) when pass is non-NULL. *pem is a secret. */
+int tg_key_export_pem(const tg_key *key, int traditional, const char *pass, char **pem, size_t *len,
+                      tg_err *err);
+/* A degenerate PKCS#7 SignedData holding the certificates, as DER or PEM. */
+int tg_p7_create(tg_cert *const *certs, size_t n, int pem, unsigned char **out, size_t *outlen,
+                 tg_err *err);
 
 #endif

@@ -239,7 +239,9 @@ static void p12_wrong_password(void **state)
     assert_int_equal(tg_cert_selfsign(key, &s, &sans, 5, 0, &cert, NULL), 0);
     unsigned char *p12;
     size_t len;
-    assert_int_equal(tg_p12_create(cert, key, NULL, 0, "x", "right-password", &p12, &len, NULL), 0);
+    assert_int_equal(
+        tg_p12_create(cert, key, NULL, 0, "x", "right-password", TG_P12_MODERN, &p12, &len, NULL),
+        0);
     setenv("TG_TEST_PW", "wrong-password", 1);
     tg_passsrc wrong = {.envvar = "TG_TEST_PW"};
     tg_bundle b;
