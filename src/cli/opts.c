@@ -46,8 +46,8 @@ static int number(cli *c, const char *opt, const char *v, int *out)
 {
     char *end;
     long n = strtol(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || n < 0 || n > INT_MAX)
-        return cli_usage(c, "%s needs a whole number of days, not '%s'", opt, v);
+    if (*v == '\0' || *end != '\0' || n < INT_MIN || n > INT_MAX)
+        return cli_usage(c, "%s needs a whole number, not '%s'", opt, v);
     *out = (int)n;
     return 0;
 }
@@ -56,6 +56,7 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->spec.exportable = 1;
+    o->spec.days = TG_DAYS_DEFAULT;
     o->expiring = -1;
     o->sans = calloc((size_t)argc + 1, sizeof(*o->sans));
     o->args = calloc((size_t)argc + 1, sizeof(*o->args));
@@ -106,7 +107,6 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
             break;
         case 'd':
             if (number(c, "--days", optarg, &o->spec.days) != 0) return TG_E_USAGE;
-            if (o->spec.days == 0) return cli_usage(c, "--days must be at least 1");
             break;
         case 'X':
             o->spec.exportable = 0;

@@ -26,7 +26,7 @@ static int prepare(const tg_newcert *spec, prepared *p, tg_err *err)
         (rc = tg_subject_check(&spec->subject, err)) != 0 ||
         (rc = tg_keyspec_parse(spec->keyspec, &p->ks, err)) != 0)
         return rc;
-    p->days = spec->days == 0 ? 365 : spec->days;
+    p->days = spec->days;
     if (p->days < 1 || p->days > TG_DAYS_MAX)
         return tg_err_set(err, TG_E_INVALID, "--days must be between 1 and %d", TG_DAYS_MAX);
     return tg_sans_build(&spec->subject, spec->sans, spec->nsans, &p->sans, err);
@@ -53,6 +53,9 @@ int kr_create_tx(tg_keyring *kr, const tg_newcert *spec, int protect, int64_t *i
         goto end;
     row.name = tg_strdup(spec->name);
     row.protected_ = protect;
+    if ((rc = kr_chain_status(kr, cert, row.key_id, row.spki_sha256, row.status, sizeof(row.status),
+                              err)) != 0)
+        goto end;
     if (row.name == NULL) {
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
         goto end;

@@ -16,7 +16,10 @@
 typedef struct item {
     tg_cert *cert; /* borrowed from the bundle */
     const char *file;
-    int leaf; /* the end-entity (or keyed) certificate the command is about */
+    const char *alias; /* PKCS#12 friendly name, or NULL */
+    int leaf;          /* an end-entity (or keyed) certificate the command is about */
+    char *name;        /* the name chosen for it before storing (NULL: derive) */
+    int explicit_name; /* name came from --name: taken is a conflict, not a suffix */
 } item;
 
 typedef struct loaded {
@@ -34,6 +37,8 @@ static void loaded_free(loaded *l)
     for (size_t i = 0; i < l->nbundles; i++)
         tg_bundle_clear(&l->bundles[i]);
     free(l->bundles);
+    for (size_t i = 0; i < l->nitems; i++)
+        free(l->items[i].name);
     free(l->items);
     free(l->keys);
     free(l->keyfiles);
@@ -72,7 +77,7 @@ static int load_file(loaded *l, const char *path, const tg_passsrc *pass, int ke
     }
     l->bundles[l->nbundles++] = b;
     for (size_t i = 0; i < b.ncerts; i++)
-        l->items[l->nitems++] = (item){.cert = b.certs[i], .file = path};
+        l->items[l->nitems++] = (item){.cert = b.certs[i], .file = path, .alias = b.aliases[i]};
     for (size_t i = 0; i < b.nkeys; i++) {
         int rc2 = tg_key_check_strength(b.keys[i], err);
         if (rc2 != 0) return rc2;
@@ -116,11 +121,13 @@ static void mark_leaves(tg_keyring *kr, loaded *l)
 
 typedef struct outcome {
     json_t *imported, *skipped;
+    int new_ca; /* a CA certificate arrived: every chain status may change */
 } outcome;
 
-static int store_one(tg_keyring *kr, const loaded *l, item *it, const char *name, int exportable,
-                     int *keys_used, outcome *o, int64_t *new_id, tg_err *err)
+static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, int *keys_used,
+                     outcome *o, int64_t *new_id, tg_err *err)
 {
+    const char *name = it->explicit_name ? it->name : NULL;
     tg_store_cert row = {0}, prev = {0}, dup = {0};
     tg_store_req req = {0};
     int rc = kr_cert_row(it->cert, &row, err);
@@ -142,7 +149,6 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const char *name
         *new_id = dup.id;
         goto end;
     }
-    strcpy(row.kind, it->leaf ? "cert" : "ca");
     tg_key *k = bundle_key_for(l, it->cert, keys_used);
     if (k != NULL) {
         if ((rc = kr_key_put(kr, k, exportable, &row.key_id, err)) != 0) goto end;
@@ -150,7 +156,7 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const char *name
         tg_store_key sk;
         if (tg_store_key_find(kr->st, row.spki_sha256, &sk, NULL) == 0) row.key_id = sk.id;
     }
-    const char *base = name;
+    const char *base = it->name;
     if (row.key_id != 0 && tg_store_req_pending_for_key(kr->st, row.key_id, &req, NULL) == 0) {
         row.request_id = req.id;
         if (base == NULL && !tg_store_name_taken(kr->st, req.name)) base = req.name;
@@ -162,7 +168,12 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const char *name
         row.predecessor_id = prev.id;
         renew = 1;
     }
-    char unique[TG_NAME_MAX + 16];
+    if ((rc = kr_chain_status(kr, it->cert, row.key_id, row.spki_sha256, row.status,
+                              sizeof(row.status), err)) != 0)
+        goto end;
+    char unique[TG_NAME_MAX + 16], clean[TG_NAME_MAX + 1];
+    if (base == NULL) base = row.subject_cn[0] ? row.subject_cn : it->file;
+    if (row.is_ca && name == NULL) base = kr_ca_name_from(base, clean, sizeof(clean));
     if (name != NULL) {
         if (tg_store_name_taken(kr->st, name)) {
             rc = tg_err_set(err, TG_E_CONFLICT,
@@ -170,11 +181,7 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const char *name
             goto end;
         }
         snprintf(unique, sizeof(unique), "%s", name);
-    } else if ((rc = kr_unique_name(kr,
-                                    base                ? base
-                                    : row.subject_cn[0] ? row.subject_cn
-                                                        : it->file,
-                                    unique, sizeof(unique), err)) != 0) {
+    } else if ((rc = kr_unique_name(kr, base, unique, sizeof(unique), err)) != 0) {
         goto end;
     }
     row.name = tg_strdup(unique);
@@ -184,12 +191,13 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const char *name
     }
     if (req.id != 0 && (rc = tg_store_req_set_cert(kr->st, req.id, row.id, err)) != 0) goto end;
     if (renew && (rc = tg_store_ref_move(kr->st, prev.id, row.id, err)) != 0) goto end;
-    json_t *entry = json_pack("{s:s, s:s, s:s, s:b}", "name", row.name, "action", "imported",
-                              "store", strcmp(row.kind, "ca") == 0 ? "ca" : "certificates",
-                              "private_key", row.key_id != 0);
+    json_t *entry =
+        json_pack("{s:s, s:s, s:s, s:b}", "name", row.name, "action", "imported", "store",
+                  row.is_ca ? "ca" : "certificates", "private_key", row.key_id != 0);
     if (req.id != 0) json_object_set_new(entry, "request", json_string(req.name));
     if (renew) json_object_set_new(entry, "successor_of", json_string(prev.name));
     json_array_append_new(o->imported, entry);
+    if (row.is_ca) o->new_ca = 1;
     *new_id = row.id;
 end:
     tg_store_cert_clear(&row);
@@ -197,6 +205,58 @@ end:
     tg_store_cert_clear(&dup);
     tg_store_req_clear(&req);
     return rc;
+}
+
+static char *base_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *b = tg_strdup(slash ? slash + 1 : path);
+    char *dot = b ? strrchr(b, '.') : NULL;
+    if (dot != NULL && dot != b) *dot = '\0';
+    return b;
+}
+
+/* Names decided before storing: --name for the one end-entity certificate, or, for a
+ * PKCS#12 holding several, "BASE-ALIAS" where BASE is --name or the file's base name. */
+static int assign_names(loaded *l, const char *name, tg_err *err)
+{
+    size_t leaves = 0;
+    for (size_t i = 0; i < l->nitems; i++)
+        leaves += l->items[i].leaf;
+    int rc;
+    if (name != NULL && (rc = tg_keyring_name_check(name, err)) != 0) return rc;
+    for (size_t i = 0; i < l->nitems; i++) {
+        item *it = &l->items[i];
+        if (!it->leaf) continue;
+        size_t in_file = 0, aliased = 0;
+        for (size_t j = 0; j < l->nitems; j++)
+            if (l->items[j].leaf && l->items[j].file == it->file) {
+                in_file++;
+                aliased += l->items[j].alias != NULL;
+            }
+        if (in_file > 1 && aliased == in_file) {
+            char *base = name ? tg_strdup(name) : base_of(it->file);
+            size_t n = (base ? strlen(base) : 0) + strlen(it->alias) + 2;
+            it->name = base ? malloc(n) : NULL;
+            if (it->name == NULL) {
+                free(base);
+                return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+            }
+            snprintf(it->name, n, "%s-%s", base, it->alias);
+            free(base);
+            if ((rc = tg_keyring_name_check(it->name, err)) != 0) return rc;
+        } else if (name != NULL) {
+            if (leaves > 1)
+                return tg_err_set(err, TG_E_USAGE,
+                                  "--name names one certificate, but the files hold %zu "
+                                  "end-entity certificates; import them one at a time",
+                                  leaves);
+            if ((it->name = tg_strdup(name)) == NULL)
+                return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+            it->explicit_name = 1;
+        }
+    }
+    return 0;
 }
 
 /* Loads files and the --key file, checks keys against certificates. */
@@ -210,15 +270,7 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
     if (rc == 0 && imp->keyfile != NULL) rc = load_file(l, imp->keyfile, imp->pass, 1, err);
     if (rc != 0) return rc;
     mark_leaves(kr, l);
-    size_t leaves = 0;
-    for (size_t i = 0; i < l->nitems; i++)
-        leaves += l->items[i].leaf;
-    if (imp->name != NULL && leaves > 1)
-        return tg_err_set(err, TG_E_USAGE,
-                          "--name names one certificate, but the files hold %zu end-entity "
-                          "certificates; import them one at a time",
-                          leaves);
-    if (imp->name != NULL && (rc = tg_keyring_name_check(imp->name, err)) != 0) return rc;
+    if ((rc = assign_names(l, imp->name, err)) != 0) return rc;
     /* Every key must belong to a certificate in the files or in the store. */
     for (size_t k = 0; k < l->nkeys; k++) {
         int match = 0;
@@ -283,9 +335,9 @@ int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, t
             for (size_t i = 0; rc == 0 && i < l.nitems; i++) {
                 if (l.items[i].leaf != pass) continue;
                 int64_t id;
-                rc = store_one(kr, &l, &l.items[i], pass ? imp->name : NULL, imp->exportable, used,
-                               &o, &id, err);
+                rc = store_one(kr, &l, &l.items[i], imp->exportable, used, &o, &id, err);
             }
+        if (rc == 0 && o.new_ca) rc = kr_refresh_tx(kr, NULL, err);
         if (rc == 0 && json_array_size(o.imported) == 0) {
             json_t *first = json_array_get(o.skipped, 0);
             rc = tg_err_set(err, TG_E_CONFLICT,
@@ -360,14 +412,19 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     for (size_t i = 0; rc == 0 && i < l.nitems; i++) {
         if (&l.items[i] == leaf) continue;
         int64_t id;
-        rc = store_one(kr, &l, &l.items[i], NULL, imp->exportable, used, &o, &id, err);
+        rc = store_one(kr, &l, &l.items[i], imp->exportable, used, &o, &id, err);
     }
     int64_t new_id = 0;
     size_t before = json_array_size(o.imported);
-    if (rc == 0) rc = store_one(kr, &l, leaf, name, imp->exportable, used, &o, &new_id, err);
+    free(leaf->name);
+    leaf->name = tg_strdup(name);
+    leaf->explicit_name = 1;
+    if (rc == 0 && leaf->name == NULL) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc == 0) rc = store_one(kr, &l, leaf, imp->exportable, used, &o, &new_id, err);
     if (rc == 0 && json_array_size(o.imported) == before)
         rc = tg_err_set(err, TG_E_CONFLICT, "the replacement certificate is already in the store");
     if (rc == 0) rc = tg_store_ref_move(kr->st, old.id, new_id, err);
+    if (rc == 0 && (o.new_ca || old.is_ca)) rc = kr_refresh_tx(kr, NULL, err);
     if (rc == 0)
         json_array_append_new(o.imported, json_pack("{s:s, s:s}", "name", moved, "action",
                                                     "replaced (kept under this name)"));

@@ -4,7 +4,9 @@
  */
 #include "keyring_int.h"
 
+#include <ctype.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,7 +63,6 @@ int kr_cert_row(const tg_cert *cert, tg_store_cert *row, tg_err *err)
     row->not_after = info.not_after;
     row->is_ca = info.is_ca;
     row->self_signed = info.self_signed;
-    strcpy(row->kind, "cert");
     return row->key_desc ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
 }
 
@@ -108,11 +109,40 @@ int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, 
         if (i == 1)
             snprintf(out, outsize, "%s", trimmed);
         else
-            snprintf(out, outsize, "%s (%d)", trimmed, i);
+            snprintf(out, outsize, "%s-%d", trimmed, i);
         if (!tg_store_name_taken(kr->st, out)) return 0;
     }
     return tg_err_set(err, TG_E_CONFLICT, "no free friendly name near '%s'; give one with --name",
                       trimmed);
+}
+
+int kr_ca_name_check(const char *name, tg_err *err)
+{
+    int rc = tg_keyring_name_check(name, err);
+    if (rc != 0) return rc;
+    if (strcasecmp(name, "ca") == 0)
+        return tg_err_set(err, TG_E_INVALID, "'ca' is a reserved name; choose another");
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != ' ')
+            return tg_err_set(err, TG_E_INVALID,
+                              "a CA certificate's name may hold letters, digits, hyphens, "
+                              "underscores and spaces only ('%s' does not)",
+                              name);
+    return 0;
+}
+
+const char *kr_ca_name_from(const char *base, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = base; *p && n + 1 < size; p++) {
+        unsigned char c = (unsigned char)*p;
+        out[n++] = (isalnum(c) || c == '-' || c == '_' || c == ' ') && c < 0x80 ? (char)c : '-';
+    }
+    out[n] = '\0';
+    while (n > 0 && out[n - 1] == ' ')
+        out[--n] = '\0';
+    if (n == 0 || strcasecmp(out, "ca") == 0) snprintf(out, size, "CA certificate");
+    return out;
 }
 
 int kr_cert_get(tg_keyring *kr, const char *name, tg_store_cert *out, tg_err *err)
@@ -244,6 +274,18 @@ static json_t *warnings(const tg_store_cert *c, long long now)
         json_array_append_new(w, json_string(buf));
     }
     if (c->self_signed && !c->is_ca) json_array_append_new(w, json_string("self-signed"));
+    /* the chain status (C2), unless the certificate's own validity already said it */
+    if (c->status[0] && strcmp(c->status, "valid") != 0 &&
+        !(c->not_after <= now && strcmp(c->status, "expired") == 0) &&
+        !(c->not_before > now && strcmp(c->status, "not yet valid") == 0)) {
+        char buf[48];
+        snprintf(buf, sizeof(buf), "%s%s", strcmp(c->status, "expired") == 0 ? "chain " : "",
+                 c->status);
+        json_array_append_new(w, json_string(buf));
+    }
+    int bits = 0;
+    if (sscanf(c->key_desc, "RSA %d", &bits) == 1 && bits < 2048)
+        json_array_append_new(w, json_string("weak key"));
     if (strstr(c->sigalg, "sha1") || strstr(c->sigalg, "SHA1") || strstr(c->sigalg, "md5"))
         json_array_append_new(w, json_string("weak signature algorithm"));
     return w;
@@ -298,8 +340,8 @@ json_t *kr_cert_doc(tg_keyring *kr, const tg_store_cert *c)
     json_object_set_new(doc, "signature_algorithm", json_string(c->sigalg));
     json_object_set_new(doc, "ca", json_boolean(c->is_ca));
     json_object_set_new(doc, "self_signed", json_boolean(c->self_signed));
-    json_object_set_new(doc, "store",
-                        json_string(strcmp(c->kind, "ca") == 0 ? "ca" : "certificates"));
+    json_object_set_new(doc, "chain_status", json_string(c->status));
+    json_object_set_new(doc, "chain", kr_chain_doc(kr, c));
     json_object_del(doc, "not_after");
     json_object_set_new(doc, "not_after", json_string(na));
     tg_store_key k;

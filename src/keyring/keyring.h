@@ -19,6 +19,7 @@ typedef struct tg_keyring tg_keyring;
 #define TG_DEFAULT_CERT_NAME "appliance default"
 #define TG_NAME_MAX          128
 #define TG_DAYS_MAX          36500
+#define TG_DAYS_DEFAULT      365
 #define TG_PASSPHRASE_MIN    8
 
 /* Opens the store in home and initialises it on first use (K1). */
@@ -34,7 +35,7 @@ typedef struct tg_newcert {
     const char *const *sans;
     size_t nsans;
     const char *keyspec; /* NULL: rsa:2048 */
-    int days;            /* 0: 365 */
+    int days;            /* validity, 1..TG_DAYS_MAX (TG_DAYS_DEFAULT when not asked) */
     int exportable;
     int signing; /* requests: ask for a CA certificate */
 } tg_newcert;
@@ -84,7 +85,11 @@ int tg_export_profile_parse(const char *s, tg_p12_profile *out, tg_err *err);
 int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *exp,
                            unsigned char **out, size_t *outlen, tg_err *err);
 
+/* C2: recomputes every certificate's chain status. {"changed": N} */
+int tg_keyring_refresh(tg_keyring *kr, json_t **out, tg_err *err);
+
 /* Friendly names: 1-128 bytes of printable UTF-8, no leading or trailing space. */
 int tg_keyring_name_check(const char *name, tg_err *err);
+
 
 #endif

@@ -25,6 +25,10 @@ int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, t
 int kr_key_load(tg_keyring *kr, int64_t key_id, tg_key **out, tg_err *err);
 /* base, or "base (2)", "base (3)", … whichever is free among certificate names. */
 int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, tg_err *err);
+/* C3: letters, digits, hyphen, underscore, space; "ca" is reserved. */
+int kr_ca_name_check(const char *name, tg_err *err);
+/* A CA name made from base (a CN): other characters become '-'. Returns out. */
+const char *kr_ca_name_from(const char *base, char *out, size_t size);
 int kr_cert_get(tg_keyring *kr, const char *name, tg_store_cert *out, tg_err *err);
 /* The certificate's document for show / create. */
 json_t *kr_cert_doc(tg_keyring *kr, const tg_store_cert *c);
@@ -33,6 +37,13 @@ json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long n
 /* Issuer chain of c found in the store (not including c), nearest first. */
 int kr_chain(tg_keyring *kr, const tg_cert *leaf, tg_cert ***chain, size_t *n, tg_err *err);
 void kr_chain_free(tg_cert **chain, size_t n);
+/* C2: the chain status of one certificate (see chain.c) into status. */
+int kr_chain_status(tg_keyring *kr, const tg_cert *cert, int64_t key_id,
+                    const unsigned char spki[32], char *status, size_t size, tg_err *err);
+/* Recomputes every certificate's status inside the caller's transaction. */
+int kr_refresh_tx(tg_keyring *kr, size_t *changed, tg_err *err);
+/* The built chain as [{subject, type, expires, sha256}], the certificate first. */
+json_t *kr_chain_doc(tg_keyring *kr, const tg_store_cert *c);
 /* Validates spec, makes key and self-signed certificate, stores both (inside a
  * transaction the caller opened). protect marks the factory default (K1). */
 int kr_create_tx(tg_keyring *kr, const tg_newcert *spec, int protect, int64_t *id, tg_err *err);

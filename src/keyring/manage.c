@@ -25,9 +25,11 @@ static int add_row(const tg_store_cert *c, void *arg)
 int tg_keyring_cert_list(tg_keyring *kr, int expiring_days, json_t **out, tg_err *err)
 {
     listctx l = {json_array(), tg_store_ref_get(kr->st, TG_REF_DEFAULT), (long long)time(NULL)};
+    if (expiring_days < -1)
+        return tg_err_set(err, TG_E_INVALID, "--expiring needs a number of days, 0 or more");
     if (expiring_days > TG_DAYS_MAX) expiring_days = TG_DAYS_MAX;
     long long before = expiring_days >= 0 ? l.now + (long long)expiring_days * 86400 + 1 : 0;
-    int rc = tg_store_cert_each(kr->st, before, add_row, &l, err);
+    int rc = tg_store_cert_each(kr->st, 0, before, add_row, &l, err);
     if (rc != 0) {
         json_decref(l.rows);
         return rc;
@@ -89,67 +91,6 @@ int tg_keyring_cert_delete(tg_keyring *kr, const char *name, tg_err *err)
 end:
     tg_store_cert_clear(&c);
     return kr_finish(kr, rc, err);
-}
-
-/* ---- chains ---- */
-
-void kr_chain_free(tg_cert **chain, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        tg_cert_free(chain[i]);
-    free(chain);
-}
-
-typedef struct findctx {
-    const tg_cert *child;
-    tg_cert *found;
-} findctx;
-
-static int find_issuer(const tg_store_cert *c, void *arg)
-{
-    findctx *f = arg;
-    tg_cert *cand = NULL;
-    if (tg_cert_from_der(c->der, c->derlen, &cand, NULL) != 0) return 0;
-    if (tg_cert_issued_by(f->child, cand)) {
-        f->found = cand;
-        return 1;
-    }
-    tg_cert_free(cand);
-    return 0;
-}
-
-int kr_chain(tg_keyring *kr, const tg_cert *leaf, tg_cert ***chain, size_t *n, tg_err *err)
-{
-    *chain = NULL;
-    *n = 0;
-    const tg_cert *cur = leaf;
-    for (int depth = 0; depth < 8; depth++) {
-        tg_certinfo info;
-        int rc = tg_cert_info(cur, &info, err);
-        if (rc != 0) break;
-        findctx f = {cur, NULL};
-        if (!info.self_signed)
-            rc = tg_store_cert_each_subject(kr->st, info.issuer, find_issuer, &f, err);
-        tg_certinfo_clear(&info);
-        if (rc != 0 || f.found == NULL) {
-            if (rc != 0) {
-                kr_chain_free(*chain, *n);
-                *chain = NULL;
-                *n = 0;
-                return rc;
-            }
-            break;
-        }
-        tg_cert **v = realloc(*chain, (*n + 1) * sizeof(*v));
-        if (v == NULL) {
-            tg_cert_free(f.found);
-            break;
-        }
-        *chain = v;
-        v[(*n)++] = f.found;
-        cur = f.found;
-    }
-    return 0;
 }
 
 /* ---- export ---- */

@@ -31,7 +31,7 @@ static const char *const migrations[TG_SCHEMA_VERSION] = {
     "  sans TEXT NOT NULL, key_desc TEXT NOT NULL, signing INTEGER NOT NULL,"
     "  cert_id INTEGER REFERENCES certs(id) ON DELETE SET NULL, created INTEGER NOT NULL);"
     "CREATE TABLE certs ("
-    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,"
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     "  der BLOB NOT NULL, sha256 TEXT NOT NULL UNIQUE, spki_sha256 BLOB NOT NULL,"
     "  key_id INTEGER REFERENCES keys(id),"
     "  subject TEXT NOT NULL, subject_cn TEXT NOT NULL, issuer TEXT NOT NULL,"
@@ -41,15 +41,26 @@ static const char *const migrations[TG_SCHEMA_VERSION] = {
     "  is_ca INTEGER NOT NULL, self_signed INTEGER NOT NULL,"
     "  predecessor_id INTEGER REFERENCES certs(id) ON DELETE SET NULL,"
     "  request_id INTEGER REFERENCES requests(id) ON DELETE SET NULL,"
-    "  protected INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"
+    "  protected INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT '',"
+    "  created INTEGER NOT NULL);"
     "CREATE INDEX certs_spki ON certs(spki_sha256);"
     "CREATE INDEX certs_key ON certs(key_id);"
     "CREATE INDEX certs_subject ON certs(subject);"
     "CREATE INDEX certs_pred ON certs(predecessor_id);"
     "CREATE INDEX requests_key ON requests(key_id);"
-    "CREATE TABLE refs (holder TEXT PRIMARY KEY,"
-    "  cert_id INTEGER NOT NULL REFERENCES certs(id));"
-    "CREATE INDEX refs_cert ON refs(cert_id);",
+    "CREATE TABLE refs (holder TEXT NOT NULL,"
+    "  cert_id INTEGER NOT NULL REFERENCES certs(id), PRIMARY KEY (holder, cert_id));"
+    "CREATE INDEX refs_cert ON refs(cert_id);"
+    "CREATE TABLE truststores ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL,"
+    "  include_defaults INTEGER NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE truststore_cas ("
+    "  truststore_id INTEGER NOT NULL REFERENCES truststores(id) ON DELETE CASCADE,"
+    "  cert_id INTEGER NOT NULL REFERENCES certs(id), PRIMARY KEY (truststore_id, cert_id));"
+    "CREATE INDEX truststore_cas_cert ON truststore_cas(cert_id);"
+    "CREATE TABLE default_cas (sha256 TEXT PRIMARY KEY, subject TEXT NOT NULL,"
+    "  der BLOB NOT NULL);"
+    "CREATE INDEX default_cas_subject ON default_cas(subject);",
 };
 
 int tg_db_err(tg_store *st, tg_err *err, const char *what)
@@ -351,8 +362,10 @@ int tg_store_setting_set(tg_store *st, const char *k, const char *v, tg_err *err
 int tg_store_wipe(tg_store *st, tg_err *err)
 {
     /* Order respects the foreign keys; secure_delete overwrites the freed pages. */
-    return exec(st,
-                "DELETE FROM refs; UPDATE requests SET cert_id=NULL; DELETE FROM certs;"
-                "DELETE FROM requests; DELETE FROM keys; DELETE FROM settings;",
-                err);
+    return exec(
+        st,
+        "DELETE FROM refs; DELETE FROM truststore_cas; DELETE FROM truststores;"
+        "UPDATE requests SET cert_id=NULL; DELETE FROM certs;"
+        "DELETE FROM requests; DELETE FROM keys; DELETE FROM settings; DELETE FROM default_cas;",
+        err);
 }

@@ -140,7 +140,7 @@ int tg_store_key_gc(tg_store *st, int64_t id, tg_err *err)
 /* ---- certificates ---- */
 
 #define CERT_COLS                                                                                  \
-    "id,name,kind,sha256,spki_sha256,key_id,predecessor_id,request_id,subject,subject_cn,"         \
+    "id,name,status,sha256,spki_sha256,key_id,predecessor_id,request_id,subject,subject_cn,"       \
     "issuer,issuer_cn,serial,sans,key_desc,sigalg,not_before,not_after,created,is_ca,"             \
     "self_signed,protected"
 
@@ -165,7 +165,7 @@ static int cert_from_row(sqlite3_stmt *s, tg_store_cert *c, int with_der)
     memset(c, 0, sizeof(*c));
     c->id = sqlite3_column_int64(s, 0);
     c->name = col_str(s, 1);
-    strncpy(c->kind, (const char *)sqlite3_column_text(s, 2), sizeof(c->kind) - 1);
+    strncpy(c->status, (const char *)sqlite3_column_text(s, 2), sizeof(c->status) - 1);
     strncpy(c->sha256, (const char *)sqlite3_column_text(s, 3), sizeof(c->sha256) - 1);
     if (sqlite3_column_bytes(s, 4) == 32) memcpy(c->spki_sha256, sqlite3_column_blob(s, 4), 32);
     c->key_id = sqlite3_column_int64(s, 5);
@@ -216,14 +216,14 @@ int tg_store_cert_add(tg_store *st, tg_store_cert *c, tg_err *err)
 {
     sqlite3_stmt *s = tg_db_prep(
         st,
-        "INSERT INTO certs(name,kind,sha256,spki_sha256,key_id,predecessor_id,request_id,subject,"
+        "INSERT INTO certs(name,status,sha256,spki_sha256,key_id,predecessor_id,request_id,subject,"
         "subject_cn,issuer,issuer_cn,serial,sans,key_desc,sigalg,not_before,not_after,created,"
         "is_ca,self_signed,protected,der) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         err);
     if (s == NULL) return TG_E_STORE;
     int i = 1;
     sqlite3_bind_text(s, i++, c->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, c->kind[0] ? c->kind : "cert", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, c->status, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, i++, c->sha256, -1, SQLITE_STATIC);
     sqlite3_bind_blob(s, i++, c->spki_sha256, 32, SQLITE_STATIC);
     int64_t ids[3] = {c->key_id, c->predecessor_id, c->request_id};
@@ -353,12 +353,34 @@ static int cert_each(tg_store *st, sqlite3_stmt *s, int with_der, tg_store_cert_
     return out;
 }
 
-int tg_store_cert_each(tg_store *st, long long before, tg_store_cert_fn fn, void *arg, tg_err *err)
+int tg_store_cert_each(tg_store *st, int only_ca, long long before, tg_store_cert_fn fn, void *arg,
+                       tg_err *err)
 {
-    sqlite3_stmt *s = tg_db_prep(
-        st, "SELECT " CERT_COLS " FROM certs WHERE ?1 = 0 OR not_after < ?1 ORDER BY name", err);
-    if (s) sqlite3_bind_int64(s, 1, before);
+    sqlite3_stmt *s = tg_db_prep(st,
+                                 "SELECT " CERT_COLS " FROM certs WHERE (?1 = 0 OR not_after < ?1)"
+                                 " AND (?2 = 0 OR is_ca = 1) ORDER BY name",
+                                 err);
+    if (s) {
+        sqlite3_bind_int64(s, 1, before);
+        sqlite3_bind_int(s, 2, only_ca);
+    }
     return cert_each(st, s, 0, fn, arg, err);
+}
+
+int tg_store_cert_each_with_der(tg_store *st, tg_store_cert_fn fn, void *arg, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT " CERT_COLS ",der FROM certs ORDER BY id", err);
+    return cert_each(st, s, 1, fn, arg, err);
+}
+
+int tg_store_ts_cas_each(tg_store *st, int64_t ts, tg_store_cert_fn fn, void *arg, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st,
+                                 "SELECT " CERT_COLS ",der FROM certs WHERE id IN (SELECT cert_id "
+                                 "FROM truststore_cas WHERE truststore_id=?) ORDER BY name",
+                                 err);
+    if (s) sqlite3_bind_int64(s, 1, ts);
+    return cert_each(st, s, 1, fn, arg, err);
 }
 
 int tg_store_cert_each_subject(tg_store *st, const char *subject, tg_store_cert_fn fn, void *arg,
@@ -500,8 +522,13 @@ int tg_store_req_each(tg_store *st, tg_store_req_fn fn, void *arg, tg_err *err)
 
 int tg_store_ref_set(tg_store *st, const char *holder, int64_t cert_id, tg_err *err)
 {
-    sqlite3_stmt *s =
-        tg_db_prep(st, "INSERT OR REPLACE INTO refs(holder,cert_id) VALUES(?,?)", err);
+    /* A holder such as the default certificate refers to one certificate at a time. */
+    sqlite3_stmt *d = tg_db_prep(st, "DELETE FROM refs WHERE holder=?", err);
+    if (d == NULL) return TG_E_STORE;
+    sqlite3_bind_text(d, 1, holder, -1, SQLITE_STATIC);
+    int rc = tg_db_done(st, d, err, "setting a reference");
+    if (rc != 0) return rc;
+    sqlite3_stmt *s = tg_db_prep(st, "INSERT INTO refs(holder,cert_id) VALUES(?,?)", err);
     if (s == NULL) return TG_E_STORE;
     sqlite3_bind_text(s, 1, holder, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, cert_id);
@@ -536,9 +563,20 @@ int tg_store_ref_holder(tg_store *st, int64_t cert_id, char *buf, size_t bufsize
 
 int tg_store_ref_move(tg_store *st, int64_t from, int64_t to, tg_err *err)
 {
-    sqlite3_stmt *s = tg_db_prep(st, "UPDATE refs SET cert_id=? WHERE cert_id=?", err);
+    sqlite3_stmt *s = tg_db_prep(st, "UPDATE OR IGNORE refs SET cert_id=? WHERE cert_id=?", err);
     if (s == NULL) return TG_E_STORE;
     sqlite3_bind_int64(s, 1, to);
     sqlite3_bind_int64(s, 2, from);
+    int rc = tg_db_done(st, s, err, "moving references");
+    if (rc != 0) return rc;
+    s = tg_db_prep(st, "DELETE FROM refs WHERE cert_id=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, from);
     return tg_db_done(st, s, err, "moving references");
+}
+
+int tg_store_cert_set_status(tg_store *st, int64_t id, const char *status, tg_err *err)
+{
+    return update_one(st, "UPDATE certs SET status=? WHERE id=? AND status IS NOT ?1", id, 0,
+                      status, err, "recording a chain status");
 }

@@ -51,7 +51,7 @@ int tg_store_key_gc(tg_store *st, int64_t id, tg_err *err);
 typedef struct tg_store_cert {
     int64_t id;
     char *name;
-    char kind[8]; /* "cert" or "ca" */
+    char status[24]; /* chain status (C2), computed by the keyring */
     unsigned char *der;
     size_t derlen;
     char sha256[65];
@@ -75,11 +75,14 @@ int tg_store_cert_successor(tg_store *st, int64_t id, tg_store_cert *out, tg_err
 int tg_store_cert_set_key(tg_store *st, int64_t id, int64_t key_id, tg_err *err);
 int tg_store_cert_rename(tg_store *st, int64_t id, const char *name, tg_err *err);
 int tg_store_cert_delete(tg_store *st, int64_t id, tg_err *err);
-/* Calls fn for every certificate (optionally only those with notAfter < before) in name
- * order, with DER omitted; stops when fn returns non-zero. */
+/* Calls fn for every certificate (only CA certificates when only_ca; only those with
+ * notAfter < before when before > 0) in name order, DER omitted; stops when fn returns
+ * non-zero. */
 typedef int (*tg_store_cert_fn)(const tg_store_cert *c, void *arg);
-int tg_store_cert_each(tg_store *st, long long not_after_before, tg_store_cert_fn fn, void *arg,
+int tg_store_cert_each(tg_store *st, int only_ca, long long before, tg_store_cert_fn fn, void *arg,
                        tg_err *err);
+/* Every certificate with its DER, in insertion order (for recomputing chain status). */
+int tg_store_cert_each_with_der(tg_store *st, tg_store_cert_fn fn, void *arg, tg_err *err);
 /* Certificates whose subject is the given DN (candidates for issuers), DER included. */
 int tg_store_cert_each_subject(tg_store *st, const char *subject, tg_store_cert_fn fn, void *arg,
                                tg_err *err);
@@ -110,6 +113,38 @@ int64_t tg_store_ref_get(tg_store *st, const char *holder);
 /* The first holder that references cert_id (into buf), or 0 when none does. */
 int tg_store_ref_holder(tg_store *st, int64_t cert_id, char *buf, size_t bufsize);
 int tg_store_ref_move(tg_store *st, int64_t from, int64_t to, tg_err *err);
+int tg_store_cert_set_status(tg_store *st, int64_t id, const char *status, tg_err *err);
+
+/* ---- trust stores (C4) ---- */
+typedef struct tg_store_ts {
+    int64_t id;
+    char *name, *description;
+    int include_defaults;
+    long long created;
+} tg_store_ts;
+void tg_store_ts_clear(tg_store_ts *t);
+int tg_store_ts_add(tg_store *st, tg_store_ts *t, tg_err *err);
+int tg_store_ts_by_name(tg_store *st, const char *name, tg_store_ts *out, tg_err *err);
+int tg_store_ts_delete(tg_store *st, int64_t id, tg_err *err);
+typedef int (*tg_store_ts_fn)(const tg_store_ts *t, void *arg);
+int tg_store_ts_each(tg_store *st, tg_store_ts_fn fn, void *arg, tg_err *err);
+/* Adds (idempotently) or removes one CA certificate of a trust store. */
+int tg_store_ts_add_ca(tg_store *st, int64_t ts, int64_t cert_id, tg_err *err);
+int tg_store_ts_remove_ca(tg_store *st, int64_t ts, int64_t cert_id, tg_err *err);
+/* The trust store's CA certificates (DER included), in name order. */
+int tg_store_ts_cas_each(tg_store *st, int64_t ts, tg_store_cert_fn fn, void *arg, tg_err *err);
+/* The first trust store holding cert_id (into buf), or 0 when none does. */
+int tg_store_ts_holding(tg_store *st, int64_t cert_id, char *buf, size_t bufsize);
+
+/* ---- the default CA package: the system's public roots, loaded as one unit ---- */
+typedef int (*tg_store_blob_fn)(const unsigned char *der, size_t len, void *arg);
+int tg_store_defcas_clear(tg_store *st, tg_err *err);
+int tg_store_defcas_add(tg_store *st, const char *sha256, const char *subject,
+                        const unsigned char *der, size_t len, tg_err *err);
+long long tg_store_defcas_count(tg_store *st);
+/* All of them, or (subject non-NULL) those with this subject DN. */
+int tg_store_defcas_each(tg_store *st, const char *subject, tg_store_blob_fn fn, void *arg,
+                         tg_err *err);
 
 /* ---- sealing (exposed for tests) ---- */
 #define TG_SEAL_OVERHEAD (1 + 12 + 16)

@@ -380,6 +380,43 @@ static long long asn1_time(const ASN1_TIME *t)
     return (long long)timegm(&tm);
 }
 
+char *tg_cert_issuer_text(const tg_cert *cert)
+{
+    return name_string(X509_get_issuer_name(cert->x));
+}
+
+int tg_cert_self_signed(const tg_cert *cert)
+{
+    return tg_cert_issued_by(cert, cert);
+}
+
+void tg_cert_validity(const tg_cert *cert, long long *not_before, long long *not_after)
+{
+    *not_before = asn1_time(X509_get0_notBefore(cert->x));
+    *not_after = asn1_time(X509_get0_notAfter(cert->x));
+}
+
+int tg_cert_reissue(const tg_cert *old, const tg_key *key, int days, tg_cert **out, tg_err *err)
+{
+    *out = NULL;
+    if (!tg_cert_matches_key(old, key))
+        return tg_err_set(err, TG_E_INVALID, "the key does not belong to the certificate");
+    X509 *x = X509_dup(old->x);
+    if (x == NULL) return tg_ossl_err(err, TG_E_INTERNAL, "cannot copy the certificate");
+    int rc = random_serial(X509_get_serialNumber(x), err);
+    if (rc == 0 && (!X509_gmtime_adj(X509_getm_notBefore(x), 0) ||
+                    !X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL)))
+        rc = tg_ossl_err(err, TG_E_INVALID, "the validity period is out of range");
+    if (rc == 0 && X509_sign(x, key->pkey, digest_for(key->pkey)) <= 0)
+        rc = tg_ossl_err(err, TG_E_INTERNAL, "signing the certificate failed");
+    if (rc != 0) {
+        X509_free(x);
+        return rc;
+    }
+    *out = tg_cert_wrap(x);
+    return *out ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+}
+
 int tg_cert_info(const tg_cert *cert, tg_certinfo *out, tg_err *err)
 {
     X509 *x = cert->x;

@@ -49,17 +49,28 @@ static int pem_cb(char *buf, int size, int rwflag, void *u)
     return (int)pc->len;
 }
 
-static int push_cert(tg_bundle *b, X509 *x, tg_err *err)
+static int push_cert_alias(tg_bundle *b, X509 *x, const char *alias, tg_err *err)
 {
     tg_cert **v = realloc(b->certs, (b->ncerts + 1) * sizeof(*v));
-    if (v == NULL) {
+    if (v != NULL) b->certs = v;
+    char **a = realloc(b->aliases, (b->ncerts + 1) * sizeof(*a));
+    if (a != NULL) b->aliases = a;
+    if (v == NULL || a == NULL) {
         X509_free(x);
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
-    b->certs = v;
-    if ((v[b->ncerts] = tg_cert_wrap(x)) == NULL) return tg_err_set(err, TG_E_INTERNAL, "oom");
+    a[b->ncerts] = alias ? tg_strdup(alias) : NULL;
+    if ((v[b->ncerts] = tg_cert_wrap(x)) == NULL) {
+        free(a[b->ncerts]);
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
     b->ncerts++;
     return 0;
+}
+
+static int push_cert(tg_bundle *b, X509 *x, tg_err *err)
+{
+    return push_cert_alias(b, x, NULL, err);
 }
 
 static int push_key(tg_bundle *b, EVP_PKEY *k, tg_err *err)
@@ -77,10 +88,13 @@ static int push_key(tg_bundle *b, EVP_PKEY *k, tg_err *err)
 
 void tg_bundle_clear(tg_bundle *b)
 {
-    for (size_t i = 0; i < b->ncerts; i++)
+    for (size_t i = 0; i < b->ncerts; i++) {
         tg_cert_free(b->certs[i]);
+        free(b->aliases[i]);
+    }
     for (size_t i = 0; i < b->nkeys; i++)
         tg_key_free(b->keys[i]);
+    free(b->aliases);
     free(b->certs);
     free(b->keys);
     memset(b, 0, sizeof(*b));
@@ -206,11 +220,88 @@ int tg_x509_legacy_provider(void)
     return legacy != NULL;
 }
 
+/* Walks the safe bags: every certificate (with its alias) and every key, not only the
+ * first pair that PKCS12_parse would return. */
+static int p12_bags(tg_bundle *b, const STACK_OF(PKCS12_SAFEBAG) * bags, const char *pass,
+                    int depth, const char *what, tg_err *err)
+{
+    if (depth > 3) return tg_err_set(err, TG_E_INVALID, "%s: PKCS#12 bags nest too deeply", what);
+    int passlen = pass ? (int)strlen(pass) : 0;
+    for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); i++) {
+        const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, i);
+        int rc = 0;
+        switch (PKCS12_SAFEBAG_get_nid(bag)) {
+        case NID_keyBag:
+        case NID_pkcs8ShroudedKeyBag: {
+            EVP_PKEY *pkey;
+            if (PKCS12_SAFEBAG_get_nid(bag) == NID_keyBag) {
+                pkey = EVP_PKCS82PKEY(PKCS12_SAFEBAG_get0_p8inf(bag));
+            } else {
+                PKCS8_PRIV_KEY_INFO *p8 = PKCS12_decrypt_skey(bag, pass, passlen);
+                pkey = p8 ? EVP_PKCS82PKEY(p8) : NULL;
+                PKCS8_PRIV_KEY_INFO_free(p8);
+            }
+            rc = pkey ? push_key(b, pkey, err)
+                      : tg_ossl_err(err, TG_E_INVALID,
+                                    "a private key in the PKCS#12 file is damaged");
+            break;
+        }
+        case NID_certBag:
+            if (PKCS12_SAFEBAG_get_bag_nid(bag) == NID_x509Certificate) {
+                X509 *x = PKCS12_SAFEBAG_get1_cert(bag);
+                char *alias = PKCS12_get_friendlyname((PKCS12_SAFEBAG *)bag);
+                rc = x ? push_cert_alias(b, x, alias, err)
+                       : tg_ossl_err(err, TG_E_INVALID,
+                                     "a certificate in the PKCS#12 file is damaged");
+                OPENSSL_free(alias);
+            }
+            break;
+        case NID_safeContentsBag:
+            rc = p12_bags(b, PKCS12_SAFEBAG_get0_safes(bag), pass, depth + 1, what, err);
+            break;
+        default: /* CRL and secret bags are not ours to import */
+            break;
+        }
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+static int p12_contents(tg_bundle *b, PKCS12 *p12, const char *pass, const char *what, tg_err *err)
+{
+    STACK_OF(PKCS7) *safes = PKCS12_unpack_authsafes(p12);
+    if (safes == NULL) return tg_ossl_err(err, TG_E_INVALID, "the PKCS#12 contents are damaged");
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < sk_PKCS7_num(safes); i++) {
+        PKCS7 *p7 = sk_PKCS7_value(safes, i);
+        int nid = OBJ_obj2nid(p7->type);
+        STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
+        if (nid == NID_pkcs7_data)
+            bags = PKCS12_unpack_p7data(p7);
+        else if (nid == NID_pkcs7_encrypted)
+            bags = PKCS12_unpack_p7encdata(p7, pass, pass ? (int)strlen(pass) : 0);
+        if (bags == NULL) {
+            unsigned long e = ERR_peek_last_error();
+            ERR_clear_error();
+            rc = ERR_GET_LIB(e) == ERR_LIB_EVP || ERR_GET_LIB(e) == ERR_LIB_PROV
+                     ? tg_err_set(err, TG_E_INVALID,
+                                  "%s uses an encryption this system cannot decode", what)
+                     : tg_err_set(err, TG_E_INVALID, "%s: the PKCS#12 contents are damaged", what);
+            break;
+        }
+        rc = p12_bags(b, bags, pass, 0, what, err);
+        sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+    }
+    sk_PKCS7_pop_free(safes, PKCS7_free);
+    return rc;
+}
+
 static int decode_p12(tg_bundle *b, PKCS12 *p12, passctx *pc, const char *what, tg_err *err)
 {
     tg_x509_legacy_provider();
-    const char *pass = NULL;
     if (PKCS12_mac_present(p12)) {
+        /* The MAC tells a wrong password apart from damaged contents. */
+        const char *pass = "";
         if (PKCS12_verify_mac(p12, "", 0))
             pass = "";
         else if (PKCS12_verify_mac(p12, NULL, 0))
@@ -221,26 +312,24 @@ static int decode_p12(tg_bundle *b, PKCS12 *p12, passctx *pc, const char *what, 
             if (!PKCS12_verify_mac(p12, pc->buf, (int)pc->len)) return key_failed(pc, 1, what, err);
             pass = pc->buf;
         }
+        return p12_contents(b, p12, pass, what, err);
     }
-    EVP_PKEY *pkey = NULL;
-    X509 *cert = NULL;
-    STACK_OF(X509) *ca = NULL;
-    if (!PKCS12_parse(p12, pass, &pkey, &cert, &ca)) {
-        unsigned long e = ERR_peek_last_error();
-        ERR_clear_error();
-        if (ERR_GET_LIB(e) == ERR_LIB_EVP || ERR_GET_LIB(e) == ERR_LIB_PROV)
-            return tg_err_set(err, TG_E_INVALID, "%s uses an encryption this system cannot decode",
-                              what);
-        return tg_err_set(err, TG_E_INVALID, "%s: the PKCS#12 contents are damaged", what);
-    }
-    int rc = 0;
-    if (pkey != NULL) rc = push_key(b, pkey, err);
-    if (rc == 0 && cert != NULL) rc = push_cert(b, cert, err), cert = NULL;
-    while (rc == 0 && sk_X509_num(ca) > 0)
-        rc = push_cert(b, sk_X509_shift(ca), err);
-    X509_free(cert);
-    sk_X509_pop_free(ca, X509_free);
-    return rc;
+    /* No MAC (openssl pkcs12 -nomac): try no password, then ask; a failure to decrypt
+     * with the operator's password is then the best sign that it is wrong. */
+    tg_err quiet = {0};
+    if (p12_contents(b, p12, "", what, &quiet) == 0 && (b->ncerts > 0 || b->nkeys > 0)) return 0;
+    tg_bundle_clear(b);
+    pc->asked = 1;
+    if (pass_fetch(pc) != 0) return key_failed(pc, 1, what, err);
+    tg_err inner = {0};
+    if (p12_contents(b, p12, pc->buf, what, &inner) == 0) return 0;
+    tg_bundle_clear(b);
+    ERR_clear_error();
+    return tg_err_set(
+        err, TG_E_PASSWORD,
+        "the password for %s is wrong (this file carries no integrity check, so check "
+        "the file too if the password is right)",
+        what);
 }
 
 static int decode_der(tg_bundle *b, const unsigned char *data, size_t len, passctx *pc,

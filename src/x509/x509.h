@@ -79,6 +79,15 @@ int tg_cert_matches_key(const tg_cert *cert, const tg_key *key);
 /* 1 when parent's subject is child's issuer and parent's key verifies child's signature. */
 int tg_cert_issued_by(const tg_cert *child, const tg_cert *parent);
 
+/* Cheap accessors for path building: issuer DN (RFC 2253, new string), self-signature,
+ * validity (Unix times). */
+char *tg_cert_issuer_text(const tg_cert *cert);
+int tg_cert_self_signed(const tg_cert *cert);
+void tg_cert_validity(const tg_cert *cert, long long *not_before, long long *not_after);
+/* K10: the same certificate (subject, key, extensions) with a new serial and validity,
+ * signed again by key. */
+int tg_cert_reissue(const tg_cert *old, const tg_key *key, int days, tg_cert **out, tg_err *err);
+
 typedef struct tg_certinfo {
     char *subject, *subject_cn, *issuer, *issuer_cn; /* DN as RFC 2253 UTF-8; CN or "" */
     char *serial;                                    /* upper-case hex */
@@ -95,6 +104,7 @@ void tg_certinfo_clear(tg_certinfo *info);
 /* ---- files ------------------------------------------------------------------------ */
 typedef struct tg_bundle {
     tg_cert **certs;
+    char **aliases; /* per certificate: its PKCS#12 friendly name (alias), or NULL */
     size_t ncerts;
     tg_key **keys;
     size_t nkeys;
@@ -121,5 +131,6 @@ int tg_key_export_pem(const tg_key *key, int traditional, const char *pass, char
 /* A degenerate PKCS#7 SignedData holding the certificates, as DER or PEM. */
 int tg_p7_create(tg_cert *const *certs, size_t n, int pem, unsigned char **out, size_t *outlen,
                  tg_err *err);
+
 
 #endif

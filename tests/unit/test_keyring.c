@@ -167,6 +167,7 @@ static void failing_replace_and_delete_change_nothing(void **state)
     tg_newcert spec = {.name = TG_DEFAULT_CERT_NAME,
                        .subject = {.cn = "x.example.com"},
                        .keyspec = "ec:p256",
+                       .days = 30,
                        .exportable = 1};
     e.code = 0;
     assert_int_equal(tg_keyring_cert_create(kr, &spec, &out, &e), TG_E_CONFLICT);
@@ -182,6 +183,7 @@ static void request_lifecycle(void **state)
     tg_newcert spec = {.name = "req",
                        .subject = {.cn = "req.example.com", .country = "FR"},
                        .keyspec = "ec:p256",
+                       .days = 30,
                        .exportable = 1};
     json_t *doc = NULL;
     assert_int_equal(tg_keyring_request_create(kr, &spec, &doc, NULL), 0);
