@@ -23,13 +23,19 @@ static const char usage_text[] =
     "  cert import FILE... [--name N] [--key FILE] [--password-file F]\n"
     "  cert list [--expiring DAYS]           the certificates table\n"
     "  cert show NAME                        everything about one certificate\n"
-    "  cert export NAME --format pem|der|p12 [--with-key] [--with-chain]\n"
-    "                   [--passphrase-file F] --out FILE\n"
+    "  cert export NAME --format pem|der|p7b|p8|pkcs1|p12 [--with-key] [--with-chain]\n"
+    "                   [--p12-profile modern|legacy-des|legacy-rc2] [--no-passphrase]\n"
+    "                   [--support-bundle] [--passphrase-file F] --out FILE\n"
     "  cert default NAME                     certificate for clients without (matching) SNI\n"
     "  cert replace NAME FILE [--key FILE]   put FILE in NAME's place; old one -> NAME_REPLACED\n"
     "  cert delete NAME\n"
     "  request create NAME --cn CN [options] [--signing]\n"
     "  request list | show NAME | export NAME [--out F] | delete NAME\n"
+    "  ca import FILE... [--name N] | list | show NAME | export NAME --format … --out F\n"
+    "  ca replace NAME FILE | delete NAME | reissue NAME --days N [--name NEW]\n"
+    "  truststore create NAME [--description D] [--include-defaults]\n"
+    "  truststore add|remove NAME CA... | list | show NAME | delete NAME | update-defaults\n"
+    "  refresh                               recompute every certificate's chain status\n"
     "  factory-reset --yes                   wipe everything, recreate the default certificate\n"
     "\n"
     "subject options: --cn --san DNS:…|IP:…|email:… (repeatable) --country --state --locality\n"
@@ -175,6 +181,12 @@ int tg_cli_main(int argc, char **argv)
         rc = cmd_cert(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "request") == 0)
         rc = cmd_request(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "ca") == 0)
+        rc = cmd_ca(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "truststore") == 0)
+        rc = cmd_truststore(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "refresh") == 0)
+        rc = cmd_refresh(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "factory-reset") == 0)
         rc = cmd_factory_reset(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "help") == 0) {
@@ -183,6 +195,7 @@ int tg_cli_main(int argc, char **argv)
     } else
         rc = cli_usage(&c, "unknown command '%s' (tlsgate --help lists them)", cmd);
     fflush(stdout);
+    if (rc > 0) return rc; /* a verdict (verify: 1 = invalid), not an error */
     if (rc != 0) {
         if (c.err.code == 0) tg_err_set(&c.err, rc, "the operation failed");
         fprintf(stderr, "tlsgate: %s\n", c.err.msg);

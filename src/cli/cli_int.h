@@ -31,6 +31,13 @@ void print_request_doc(json_t *doc);
 void print_import(json_t *doc);
 
 int cmd_cert(cli *c, int argc, char **argv);
+int cmd_ca(cli *c, int argc, char **argv);
+int cmd_truststore(cli *c, int argc, char **argv);
+int cmd_refresh(cli *c, int argc, char **argv);
+void print_ts_table(json_t *rows);
+void print_ts_doc(json_t *doc);
 int cmd_request(cli *c, int argc, char **argv);
+/* Returns 0 (valid), 1 (invalid: a verdict, passed through as the exit status) or TG_E_…. */
+int cmd_verify(cli *c, int argc, char **argv);
 
 #endif

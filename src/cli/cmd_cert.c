@@ -61,7 +61,7 @@ static int cert_replace(cli *c, tg_keyring *kr, opts *o)
     return rc;
 }
 
-static int cert_export(cli *c, tg_keyring *kr, opts *o)
+int cli_cert_export(cli *c, tg_keyring *kr, opts *o)
 {
     if (one_name(c, o, "export") != 0) return TG_E_USAGE;
     tg_export exp = {.with_key = o->with_key,
@@ -139,7 +139,7 @@ int cmd_cert(cli *c, int argc, char **argv)
         {"list", O_EXPIRING, cert_list},
         {"show", 0, cert_show},
         {"export", O_FORMAT | O_WITHKEY | O_WITHCHAIN | O_PASSFILE | O_OUT | O_EXPORTX,
-         cert_export},
+         cli_cert_export},
         {"default", 0, cert_default},
         {"replace", O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_replace},
         {"delete", 0, cert_delete},

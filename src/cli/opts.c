@@ -37,6 +37,8 @@ static const struct {
     {{"p12-profile", required_argument, NULL, 'P'}, O_EXPORTX},
     {{"support-bundle", no_argument, NULL, 'B'}, O_EXPORTX},
     {{"no-passphrase", no_argument, NULL, 'N'}, O_EXPORTX},
+    {{"description", required_argument, NULL, 'D'}, O_TRUST},
+    {{"include-defaults", no_argument, NULL, 'I'}, O_TRUST},
     {{"json", no_argument, NULL, L_JSON}, O_ALWAYS},
     {{"home", required_argument, NULL, L_HOME}, O_ALWAYS},
 };
@@ -107,6 +109,7 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
             break;
         case 'd':
             if (number(c, "--days", optarg, &o->spec.days) != 0) return TG_E_USAGE;
+            o->days_given = 1;
             break;
         case 'X':
             o->spec.exportable = 0;
@@ -140,6 +143,12 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
             break;
         case 'N':
             o->no_passphrase = 1;
+            break;
+        case 'D':
+            o->description = optarg;
+            break;
+        case 'I':
+            o->include_defaults = 1;
             break;
         case 'e':
             if (number(c, "--expiring", optarg, &o->expiring) != 0) return TG_E_USAGE;

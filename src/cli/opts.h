@@ -24,6 +24,7 @@ enum {
     O_OUT = 1 << 13,
     O_EXPIRING = 1 << 14,
     O_EXPORTX = 1 << 15, /* --p12-profile --support-bundle --no-passphrase */
+    O_TRUST = 1 << 16,   /* --description --include-defaults */
     O_ALWAYS = ~0u       /* --json --home */
 };
 #define O_NEWCERT (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
@@ -32,7 +33,8 @@ typedef struct opts {
     tg_newcert spec;
     const char **sans;
     const char *name, *keyfile, *passfile, *format, *out;
-    const char *profile;
+    const char *profile, *description;
+    int include_defaults, days_given;
     int with_key, with_chain, expiring, support_bundle, no_passphrase;
     char **args; /* positional arguments after the subcommand */
     int nargs;
@@ -49,6 +51,8 @@ typedef struct cli_sub {
     int (*fn)(cli *, tg_keyring *, opts *);
 } cli_sub;
 /* Finds argv[1] among subs, parses its options, opens the keyring and runs it. */
+/* cert export, shared with ca export. */
+int cli_cert_export(cli *c, tg_keyring *kr, opts *o);
 int cli_dispatch(cli *c, int argc, char **argv, const cli_sub *subs, size_t nsubs);
 
 #endif

@@ -54,7 +54,7 @@ static char *joined(json_t *arr, const char *sep)
 
 typedef struct column {
     const char *title, *key;
-    int kind; /* 0 string, 1 bool Yes/No, 2 list, 3 default marker */
+    int kind; /* 0 string, 1 bool Yes/No, 2 list, 3 default marker, 4 number */
 } column;
 
 static char *cell_text(json_t *row, const column *col)
@@ -67,6 +67,11 @@ static char *cell_text(json_t *row, const column *col)
         return json_array_size(v) ? joined(v, ", ") : tg_strdup("-");
     case 3:
         return tg_strdup(json_is_true(v) ? "*" : "");
+    case 4: {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+        return tg_strdup(buf);
+    }
     default:
         return tg_strdup(json_is_string(v) ? json_string_value(v) : "-");
     }
@@ -166,6 +171,42 @@ void print_cert_doc(json_t *doc)
     field(doc, "Predecessor:", "predecessor");
     field(doc, "Successor:", "successor");
     field(doc, "Warnings:", "warnings");
+    field(doc, "Chain status:", "chain_status");
+    json_t *chain = json_object_get(doc, "chain");
+    size_t i;
+    json_t *v;
+    json_array_foreach(chain, i, v)
+    {
+        printf("  %zu %-13s %s (expires %s)\n", i, json_string_value(json_object_get(v, "type")),
+               json_string_value(json_object_get(v, "subject")),
+               json_string_value(json_object_get(v, "expires")));
+    }
+}
+
+void print_ts_table(json_t *rows)
+{
+    static const column cols[] = {
+        {"Name", "name", 0},
+        {"Description", "description", 0},
+        {"CA certificates", "cas", 4},
+        {"Default CA package", "include_defaults", 1},
+    };
+    table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No trust stores.");
+}
+
+void print_ts_doc(json_t *doc)
+{
+    field(doc, "Trust store:", "name");
+    field(doc, "Description:", "description");
+    field(doc, "Created:", "created");
+    static const column cols[] = {
+        {"Entry", "name", 0},
+        {"Subject", "subject", 0},
+        {"Expiration", "expiration", 0},
+    };
+    putchar('\n');
+    table(json_object_get(doc, "entries"), cols, sizeof(cols) / sizeof(cols[0]),
+          "No CA certificates yet (tlsgate truststore add NAME CA…).");
 }
 
 void print_request_doc(json_t *doc)

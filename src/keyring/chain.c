@@ -75,9 +75,9 @@ int kr_chain(tg_keyring *kr, const tg_cert *leaf, tg_cert ***chain, size_t *n, t
         }
         if (f.found == NULL) break;
         /* a loop of cross-signed CAs ends here */
-        int seen = 0;
+        int seen = tg_cert_equal(f.found, leaf);
         for (size_t i = 0; i < *n && !seen; i++)
-            seen = tg_cert_issued_by((*chain)[i], f.found) && tg_cert_issued_by(f.found, f.found);
+            seen = tg_cert_equal((*chain)[i], f.found);
         tg_cert **v = realloc(*chain, (*n + 1) * sizeof(*v));
         if (v == NULL || seen) {
             tg_cert_free(f.found);

@@ -270,6 +270,19 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
     if (rc == 0 && imp->keyfile != NULL) rc = load_file(l, imp->keyfile, imp->pass, 1, err);
     if (rc != 0) return rc;
     mark_leaves(kr, l);
+    if (imp->ca_only)
+        for (size_t i = 0; i < l->nitems; i++) {
+            tg_certinfo info;
+            if ((rc = tg_cert_info(l->items[i].cert, &info, err)) != 0) return rc;
+            int ca = info.is_ca;
+            tg_certinfo_clear(&info);
+            if (!ca)
+                return tg_err_set(err, TG_E_INVALID,
+                                  "%s holds a certificate that is not a CA (no CA:TRUE); import "
+                                  "it with tlsgate cert import",
+                                  l->items[i].file);
+            l->items[i].leaf = l->nitems == 1; /* --name names a single CA */
+        }
     if ((rc = assign_names(l, imp->name, err)) != 0) return rc;
     /* Every key must belong to a certificate in the files or in the store. */
     for (size_t k = 0; k < l->nkeys; k++) {

@@ -55,6 +55,7 @@ typedef struct tg_import {
     const char *keyfile; /* --key */
     const tg_passsrc *pass;
     int exportable; /* for keys imported now */
+    int ca_only;    /* tlsgate ca import: every certificate must be a CA */
 } tg_import;
 /* K4, K5. *out: {"imported":[{name, kind, private_key, request, predecessor}], "skipped":[…]} */
 int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_err *err);
@@ -84,6 +85,37 @@ int tg_export_profile_parse(const char *s, tg_p12_profile *out, tg_err *err);
 /* F3, K8: the bytes of the export file (caller frees with tg_free_secret: it may hold a key). */
 int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *exp,
                            unsigned char **out, size_t *outlen, tg_err *err);
+
+/* C3: CA certificates on their own. Export goes through tg_keyring_cert_export after
+ * tg_keyring_ca_check; deletion through tg_keyring_cert_delete (both refuse what is in use). */
+int tg_keyring_ca_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_err *err);
+int tg_keyring_ca_list(tg_keyring *kr, json_t **out, tg_err *err);
+int tg_keyring_ca_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err);
+int tg_keyring_ca_check(tg_keyring *kr, const char *name, tg_err *err);
+int tg_keyring_ca_replace(tg_keyring *kr, const char *name, const tg_import *imp, json_t **out,
+                          tg_err *err);
+/* K10: same key and subject, new validity; both copies kept, the new one the successor.
+ * newname NULL: "NAME until YYYY-MM-DD". */
+int tg_keyring_ca_reissue(tg_keyring *kr, const char *name, int days, const char *newname,
+                          json_t **out, tg_err *err);
+
+/* C4: trust stores. */
+#define TG_TRUSTSTORE_NAME_MAX 64
+#define TG_TRUSTSTORE_DESC_MAX 512
+int tg_keyring_ts_create(tg_keyring *kr, const char *name, const char *description,
+                         int include_defaults, json_t **out, tg_err *err);
+/* Adds (add=1) or removes CA certificates, by name. */
+int tg_keyring_ts_change(tg_keyring *kr, const char *name, const char *const *cas, size_t n,
+                         int add, json_t **out, tg_err *err);
+int tg_keyring_ts_list(tg_keyring *kr, json_t **out, tg_err *err);
+int tg_keyring_ts_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err);
+int tg_keyring_ts_delete(tg_keyring *kr, const char *name, tg_err *err);
+/* (Re)loads the default CA package from the system bundle ($TLSGATE_CA_BUNDLE, else
+ * /etc/ssl/certs/ca-certificates.crt). */
+int tg_keyring_ts_update_defaults(tg_keyring *kr, json_t **out, tg_err *err);
+/* The trust anchors of a trust store (its CAs, plus the default package if included). */
+int tg_keyring_ts_anchors(tg_keyring *kr, const char *name, tg_cert ***anchors, size_t *n,
+                          tg_err *err);
 
 /* C2: recomputes every certificate's chain status. {"changed": N} */
 int tg_keyring_refresh(tg_keyring *kr, json_t **out, tg_err *err);

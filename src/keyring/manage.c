@@ -86,8 +86,15 @@ int tg_keyring_cert_delete(tg_keyring *kr, const char *name, tg_err *err)
                         holder);
         goto end;
     }
+    if (tg_store_ts_holding(kr->st, c.id, holder, sizeof(holder))) {
+        rc =
+            tg_err_set(err, TG_E_CONFLICT,
+                       "'%s' is in the trust store '%s'; remove it from there first", name, holder);
+        goto end;
+    }
     if ((rc = tg_store_cert_delete(kr->st, c.id, err)) == 0 && c.key_id != 0)
         rc = tg_store_key_gc(kr->st, c.key_id, err);
+    if (rc == 0 && c.is_ca) rc = kr_refresh_tx(kr, NULL, err); /* its children lost an issuer */
 end:
     tg_store_cert_clear(&c);
     return kr_finish(kr, rc, err);

@@ -385,6 +385,11 @@ char *tg_cert_issuer_text(const tg_cert *cert)
     return name_string(X509_get_issuer_name(cert->x));
 }
 
+int tg_cert_equal(const tg_cert *a, const tg_cert *b)
+{
+    return X509_cmp(a->x, b->x) == 0;
+}
+
 int tg_cert_self_signed(const tg_cert *cert)
 {
     return tg_cert_issued_by(cert, cert);

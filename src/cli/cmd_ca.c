@@ -1,0 +1,104 @@
+/*
+ * cmd_ca.c — "tlsgate ca …": CA certificates on their own (C3) and rollover (K10).
+ */
+#include "opts.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int one(cli *c, const opts *o, const char *what)
+{
+    if (o->nargs != 1) return cli_usage(c, "ca %s needs exactly one CA name", what);
+    return 0;
+}
+
+static tg_import import_of(const opts *o, tg_passsrc *pass, char **files, size_t n)
+{
+    *pass = (tg_passsrc){
+        .file = o->passfile, .envvar = "TLSGATE_PASSWORD", .prompt = "Password for the file: "};
+    return (tg_import){.files = (const char *const *)files,
+                       .nfiles = n,
+                       .name = o->name,
+                       .pass = pass,
+                       .exportable = o->spec.exportable};
+}
+
+static int ca_import(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs < 1) return cli_usage(c, "ca import needs at least one file");
+    tg_passsrc pass;
+    tg_import imp = import_of(o, &pass, o->args, (size_t)o->nargs);
+    json_t *doc = NULL;
+    int rc = tg_keyring_ca_import(kr, &imp, &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_import);
+    return rc;
+}
+
+static int ca_list(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs != 0) return cli_usage(c, "ca list takes no arguments");
+    json_t *rows = NULL;
+    int rc = tg_keyring_ca_list(kr, &rows, &c->err);
+    if (rc == 0) cli_emit(c, rows, print_cert_table);
+    return rc;
+}
+
+static int ca_show(cli *c, tg_keyring *kr, opts *o)
+{
+    if (one(c, o, "show") != 0) return TG_E_USAGE;
+    json_t *doc = NULL;
+    int rc = tg_keyring_ca_show(kr, o->args[0], &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_cert_doc);
+    return rc;
+}
+
+static int ca_export(cli *c, tg_keyring *kr, opts *o)
+{
+    if (one(c, o, "export") != 0) return TG_E_USAGE;
+    int rc = tg_keyring_ca_check(kr, o->args[0], &c->err);
+    return rc != 0 ? rc : cli_cert_export(c, kr, o);
+}
+
+static int ca_replace(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs != 2) return cli_usage(c, "ca replace needs a CA name and a file");
+    tg_passsrc pass;
+    tg_import imp = import_of(o, &pass, &o->args[1], 1);
+    json_t *doc = NULL;
+    int rc = tg_keyring_ca_replace(kr, o->args[0], &imp, &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_import);
+    return rc;
+}
+
+static int ca_delete(cli *c, tg_keyring *kr, opts *o)
+{
+    if (one(c, o, "delete") != 0) return TG_E_USAGE;
+    int rc = tg_keyring_ca_check(kr, o->args[0], &c->err);
+    if (rc == 0) rc = tg_keyring_cert_delete(kr, o->args[0], &c->err);
+    if (rc == 0 && !c->json) printf("Deleted CA certificate '%s'\n", o->args[0]);
+    return rc;
+}
+
+static int ca_reissue(cli *c, tg_keyring *kr, opts *o)
+{
+    if (one(c, o, "reissue") != 0) return TG_E_USAGE;
+    if (!o->days_given) return cli_usage(c, "ca reissue needs --days N (the new validity)");
+    json_t *doc = NULL;
+    int rc = tg_keyring_ca_reissue(kr, o->args[0], o->spec.days, o->name, &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_cert_doc);
+    return rc;
+}
+
+int cmd_ca(cli *c, int argc, char **argv)
+{
+    static const cli_sub subs[] = {
+        {"import", O_NAME | O_PASSFILE | O_NOEXPORT, ca_import},
+        {"list", 0, ca_list},
+        {"show", 0, ca_show},
+        {"export", O_FORMAT | O_WITHKEY | O_WITHCHAIN | O_PASSFILE | O_OUT | O_EXPORTX, ca_export},
+        {"replace", O_PASSFILE | O_NOEXPORT, ca_replace},
+        {"delete", 0, ca_delete},
+        {"reissue", O_DAYS | O_NAME, ca_reissue},
+    };
+    return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
+}

@@ -1,0 +1,158 @@
+/*
+ * ca.c — CA certificates on their own (SPEC C3) and root CA rollover (K10).
+ *
+ * CA certificates live in the same table as the others (a CA is a certificate with
+ * CA:TRUE); these operations add the CA-only rules: names of letters, digits, hyphen,
+ * underscore and space ("ca" reserved), and refusal of non-CA certificates.
+ */
+#include "keyring_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int require_ca(tg_keyring *kr, const char *name, tg_store_cert *c, tg_err *err)
+{
+    int rc = tg_store_cert_by_name(kr->st, name, c, err);
+    if (rc == 0 && !c->is_ca) {
+        tg_store_cert_clear(c);
+        rc = TG_E_NOTFOUND;
+    }
+    if (rc == TG_E_NOTFOUND)
+        return tg_err_set(err, TG_E_NOTFOUND,
+                          "no CA certificate is named '%s' (tlsgate ca list shows the names)",
+                          name);
+    return rc;
+}
+
+int tg_keyring_ca_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_err *err)
+{
+    int rc;
+    if (imp->name != NULL && (rc = kr_ca_name_check(imp->name, err)) != 0) return rc;
+    tg_import ca = *imp;
+    ca.ca_only = 1;
+    return tg_keyring_cert_import(kr, &ca, out, err);
+}
+
+typedef struct listctx {
+    json_t *rows;
+    int64_t def;
+    long long now;
+} listctx;
+
+static int add_row(const tg_store_cert *c, void *arg)
+{
+    listctx *l = arg;
+    json_array_append_new(l->rows, kr_cert_list_row(c, l->def, l->now));
+    return 0;
+}
+
+int tg_keyring_ca_list(tg_keyring *kr, json_t **out, tg_err *err)
+{
+    listctx l = {json_array(), 0, (long long)time(NULL)};
+    int rc = tg_store_cert_each(kr->st, 1, 0, add_row, &l, err);
+    if (rc != 0) {
+        json_decref(l.rows);
+        return rc;
+    }
+    *out = l.rows;
+    return 0;
+}
+
+int tg_keyring_ca_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err)
+{
+    tg_store_cert c;
+    int rc = require_ca(kr, name, &c, err);
+    if (rc != 0) return rc;
+    *out = kr_cert_doc(kr, &c);
+    tg_store_cert_clear(&c);
+    return *out ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+}
+
+int tg_keyring_ca_check(tg_keyring *kr, const char *name, tg_err *err)
+{
+    tg_store_cert c;
+    int rc = require_ca(kr, name, &c, err);
+    if (rc == 0) tg_store_cert_clear(&c);
+    return rc;
+}
+
+int tg_keyring_ca_replace(tg_keyring *kr, const char *name, const tg_import *imp, json_t **out,
+                          tg_err *err)
+{
+    int rc = tg_keyring_ca_check(kr, name, err);
+    if (rc != 0) return rc;
+    tg_import ca = *imp;
+    ca.ca_only = 1;
+    return tg_keyring_cert_replace(kr, name, &ca, out, err);
+}
+
+int tg_keyring_ca_reissue(tg_keyring *kr, const char *name, int days, const char *newname,
+                          json_t **out, tg_err *err)
+{
+    *out = NULL;
+    if (days < 1 || days > TG_DAYS_MAX)
+        return tg_err_set(err, TG_E_INVALID, "--days must be between 1 and %d", TG_DAYS_MAX);
+    int rc = tg_store_begin(kr->st, err);
+    if (rc != 0) return rc;
+    tg_store_cert old = {0}, row = {0};
+    tg_cert *cert = NULL, *fresh = NULL;
+    tg_key *key = NULL;
+    if ((rc = require_ca(kr, name, &old, err)) != 0) goto end;
+    if (old.key_id == 0) {
+        rc = tg_err_set(err, TG_E_CONFLICT,
+                        "'%s' has no private key in the store; only a CA whose key we hold can be "
+                        "reissued",
+                        name);
+        goto end;
+    }
+    if (!old.self_signed) {
+        rc = tg_err_set(err, TG_E_CONFLICT,
+                        "'%s' is an intermediate: its issuer must reissue it; only root CAs are "
+                        "reissued here",
+                        name);
+        goto end;
+    }
+    if ((rc = tg_cert_from_der(old.der, old.derlen, &cert, err)) != 0 ||
+        (rc = kr_key_load(kr, old.key_id, &key, err)) != 0 ||
+        (rc = tg_cert_reissue(cert, key, days, &fresh, err)) != 0 ||
+        (rc = kr_cert_row(fresh, &row, err)) != 0)
+        goto end;
+    char buf[TG_NAME_MAX + 64], date[40];
+    if (newname != NULL) {
+        if ((rc = kr_ca_name_check(newname, err)) != 0) goto end;
+        if (tg_store_name_taken(kr->st, newname)) {
+            rc = tg_err_set(err, TG_E_CONFLICT, "a certificate named '%s' already exists", newname);
+            goto end;
+        }
+        snprintf(buf, sizeof(buf), "%s", newname);
+    } else {
+        time_t na = (time_t)row.not_after;
+        struct tm tm;
+        gmtime_r(&na, &tm);
+        strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+        char base[TG_NAME_MAX + 64];
+        snprintf(base, sizeof(base), "%.100s until %s", name, date);
+        if ((rc = kr_unique_name(kr, base, buf, sizeof(buf), err)) != 0) goto end;
+    }
+    row.name = tg_strdup(buf);
+    row.key_id = old.key_id;
+    row.predecessor_id = old.id;
+    strcpy(row.status, "valid");
+    if (row.name == NULL) {
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        goto end;
+    }
+    if ((rc = tg_store_cert_add(kr->st, &row, err)) != 0) goto end;
+    rc = kr_refresh_tx(kr, NULL, err);
+end:
+    rc = kr_finish(kr, rc, err);
+    if (rc == 0) *out = kr_cert_doc(kr, &row);
+    tg_store_cert_clear(&old);
+    tg_store_cert_clear(&row);
+    tg_cert_free(cert);
+    tg_cert_free(fresh);
+    tg_key_free(key);
+    return rc;
+}
