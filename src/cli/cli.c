@@ -31,6 +31,8 @@ static const char usage_text[] =
     "  cert delete NAME\n"
     "  request create NAME --cn CN [options] [--signing]\n"
     "  request list | show NAME | export NAME [--out F] | delete NAME\n"
+    "  verify LEAF --ca-file FILE [--chain FILE] [--host NAME] [--at UNIX_TIME]\n"
+    "         [--purpose server|client]      check path and host name (exit 1: invalid)\n"
     "  ca import FILE... [--name N] | list | show NAME | export NAME --format … --out F\n"
     "  ca replace NAME FILE | delete NAME | reissue NAME --days N [--name NEW]\n"
     "  truststore create NAME [--description D] [--include-defaults]\n"
@@ -181,6 +183,8 @@ int tg_cli_main(int argc, char **argv)
         rc = cmd_cert(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "request") == 0)
         rc = cmd_request(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "verify") == 0)
+        rc = cmd_verify(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "ca") == 0)
         rc = cmd_ca(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "truststore") == 0)

@@ -120,8 +120,33 @@ int tg_keyring_ts_anchors(tg_keyring *kr, const char *name, tg_cert ***anchors, 
 /* C2: recomputes every certificate's chain status. {"changed": N} */
 int tg_keyring_refresh(tg_keyring *kr, json_t **out, tg_err *err);
 
+/* ---- serving (S1–S3): what the TLS front end needs, without TLS ---- */
+typedef struct tg_servable {
+    int64_t id;
+    const char *sans; /* "DNS:a, IP:b" (borrowed) */
+    const char *cn;
+    int ecdsa; /* 1: EC key, 0: RSA (or other) */
+    long long not_before, not_after;
+} tg_servable;
+/* Every certificate whose key is held; *default_id is the default certificate. */
+int tg_keyring_servables(tg_keyring *kr, int (*fn)(const tg_servable *s, void *arg), void *arg,
+                         int64_t *default_id, tg_err *err);
+/* One served certificate: itself, its chain from the store, its key (unsealed), its name. */
+typedef struct tg_served {
+    tg_cert *cert;
+    tg_cert **chain;
+    size_t nchain;
+    tg_key *key;
+    char *name;
+} tg_served;
+int tg_keyring_serve_load(tg_keyring *kr, int64_t id, tg_served *out, tg_err *err);
+void tg_served_clear(tg_served *s);
+/* A number that changes when another process changes the store. */
+long long tg_keyring_version(tg_keyring *kr);
+
 /* Friendly names: 1-128 bytes of printable UTF-8, no leading or trailing space. */
 int tg_keyring_name_check(const char *name, tg_err *err);
 
+#include "verify.h"
 
 #endif

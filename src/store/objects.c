@@ -392,6 +392,38 @@ int tg_store_cert_each_subject(tg_store *st, const char *subject, tg_store_cert_
     return cert_each(st, s, 1, fn, arg, err);
 }
 
+int tg_store_servable_each(tg_store *st, tg_store_servable_fn fn, void *arg, tg_err *err)
+{
+    sqlite3_stmt *s =
+        tg_db_prep(st,
+                   "SELECT id,sans,subject_cn,key_desc,not_before,not_after FROM certs"
+                   " WHERE key_id IS NOT NULL",
+                   err);
+    if (s == NULL) return TG_E_STORE;
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        tg_store_servable v = {sqlite3_column_int64(s, 0),
+                               (const char *)sqlite3_column_text(s, 1),
+                               (const char *)sqlite3_column_text(s, 2),
+                               (const char *)sqlite3_column_text(s, 3),
+                               sqlite3_column_int64(s, 4),
+                               sqlite3_column_int64(s, 5)};
+        stop = fn(&v, arg);
+    }
+    int out = stop || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, "reading certificates");
+    sqlite3_finalize(s);
+    return out;
+}
+
+long long tg_store_data_version(tg_store *st)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "PRAGMA data_version", NULL);
+    if (s == NULL) return -1;
+    long long v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    return v;
+}
+
 /* ---- requests ---- */
 
 #define REQ_COLS "id,name,key_id,cert_id,pem,subject,sans,key_desc,signing,created"

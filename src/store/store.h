@@ -87,6 +87,18 @@ int tg_store_cert_each_with_der(tg_store *st, tg_store_cert_fn fn, void *arg, tg
 int tg_store_cert_each_subject(tg_store *st, const char *subject, tg_store_cert_fn fn, void *arg,
                                tg_err *err);
 
+/* Certificates that can be served (a key is held), with what the name index needs,
+ * strings borrowed for the duration of the call. */
+typedef struct tg_store_servable {
+    int64_t id;
+    const char *sans, *cn, *key_desc;
+    long long not_before, not_after;
+} tg_store_servable;
+typedef int (*tg_store_servable_fn)(const tg_store_servable *s, void *arg);
+int tg_store_servable_each(tg_store *st, tg_store_servable_fn fn, void *arg, tg_err *err);
+/* Changes whenever another connection commits (PRAGMA data_version). */
+long long tg_store_data_version(tg_store *st);
+
 /* ---- requests ---- */
 typedef struct tg_store_req {
     int64_t id;

@@ -5,6 +5,7 @@
  * (SHA-384 for P-384 keys), SKI/AKI, and the SANs the caller validated with names.c.
  */
 #include "x509_int.h"
+#include "ossl.h"
 
 #include <arpa/inet.h>
 #include <openssl/bn.h>
@@ -469,4 +470,14 @@ void tg_certinfo_clear(tg_certinfo *i)
     free(i->sans);
     free(i->sigalg);
     memset(i, 0, sizeof(*i));
+}
+
+X509 *tg_cert_x509(const tg_cert *cert)
+{
+    return cert->x;
+}
+
+EVP_PKEY *tg_key_pkey(const tg_key *key)
+{
+    return key->pkey;
 }

@@ -133,5 +133,6 @@ int tg_key_export_pem(const tg_key *key, int traditional, const char *pass, char
 int tg_p7_create(tg_cert *const *certs, size_t n, int pem, unsigned char **out, size_t *outlen,
                  tg_err *err);
 
+#include "verify.h"
 
 #endif

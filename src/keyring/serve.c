@@ -1,0 +1,72 @@
+/*
+ * serve.c — the keyring as the TLS front end sees it (SPEC S1–S3): the list of
+ * servable certificates for the name index, and one certificate with chain and key on
+ * demand. The index is built from stored metadata only; no certificate is parsed and
+ * no key unsealed until a client asks for it.
+ */
+#include "keyring_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct servctx {
+    int (*fn)(const tg_servable *s, void *arg);
+    void *arg;
+} servctx;
+
+static int one(const tg_store_servable *r, void *arg)
+{
+    servctx *c = arg;
+    tg_servable s = {r->id,
+                     r->sans ? r->sans : "",
+                     r->cn ? r->cn : "",
+                     r->key_desc && strncmp(r->key_desc, "EC", 2) == 0,
+                     r->not_before,
+                     r->not_after};
+    return c->fn(&s, c->arg);
+}
+
+int tg_keyring_servables(tg_keyring *kr, int (*fn)(const tg_servable *s, void *arg), void *arg,
+                         int64_t *default_id, tg_err *err)
+{
+    servctx c = {fn, arg};
+    *default_id = tg_store_ref_get(kr->st, TG_REF_DEFAULT);
+    return tg_store_servable_each(kr->st, one, &c, err);
+}
+
+void tg_served_clear(tg_served *s)
+{
+    tg_cert_free(s->cert);
+    kr_chain_free(s->chain, s->nchain);
+    tg_key_free(s->key);
+    free(s->name);
+    memset(s, 0, sizeof(*s));
+}
+
+int tg_keyring_serve_load(tg_keyring *kr, int64_t id, tg_served *out, tg_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    tg_store_cert row;
+    int rc = tg_store_cert_get(kr->st, id, &row, err);
+    if (rc == TG_E_NOTFOUND)
+        return tg_err_set(err, rc, "the certificate is no longer in the store");
+    if (rc != 0) return rc;
+    if (row.key_id == 0) rc = tg_err_set(err, TG_E_NOTFOUND, "'%s' has no private key", row.name);
+    if (rc == 0) rc = tg_cert_from_der(row.der, row.derlen, &out->cert, err);
+    if (rc == 0) rc = kr_chain(kr, out->cert, &out->chain, &out->nchain, err);
+    if (rc == 0) rc = kr_key_load(kr, row.key_id, &out->key, err);
+    /* the served chain stops below the root: clients have their roots */
+    if (rc == 0 && out->nchain > 0 && tg_cert_self_signed(out->chain[out->nchain - 1])) {
+        tg_cert_free(out->chain[--out->nchain]);
+    }
+    if (rc == 0 && (out->name = tg_strdup(row.name)) == NULL)
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    tg_store_cert_clear(&row);
+    if (rc != 0) tg_served_clear(out);
+    return rc;
+}
+
+long long tg_keyring_version(tg_keyring *kr)
+{
+    return tg_store_data_version(kr->st);
+}
