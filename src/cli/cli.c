@@ -37,6 +37,8 @@ static const char usage_text[] =
     "  ca replace NAME FILE | delete NAME | reissue NAME --days N [--name NEW]\n"
     "  truststore create NAME [--description D] [--include-defaults]\n"
     "  truststore add|remove NAME CA... | list | show NAME | delete NAME | update-defaults\n"
+    "  serve [--listen ADDR:PORT]... [--backend ADDR:PORT] [--threads N] [--no-tickets]\n"
+    "        [--cache N] [--quiet]           TLS front end: certificates chosen by SNI\n"
     "  refresh                               recompute every certificate's chain status\n"
     "  factory-reset --yes                   wipe everything, recreate the default certificate\n"
     "\n"
@@ -73,10 +75,15 @@ static char *default_home(void)
     return buf;
 }
 
+const char *cli_home(cli *c)
+{
+    return c->home ? c->home : default_home();
+}
+
 tg_keyring *cli_open(cli *c)
 {
     tg_keyring *kr = NULL;
-    if (tg_keyring_open(c->home ? c->home : default_home(), &kr, &c->err) != 0) return NULL;
+    if (tg_keyring_open(cli_home(c), &kr, &c->err) != 0) return NULL;
     return kr;
 }
 
@@ -189,6 +196,8 @@ int tg_cli_main(int argc, char **argv)
         rc = cmd_ca(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "truststore") == 0)
         rc = cmd_truststore(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "serve") == 0)
+        rc = cmd_serve(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "refresh") == 0)
         rc = cmd_refresh(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "factory-reset") == 0)

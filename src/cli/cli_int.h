@@ -18,6 +18,8 @@ typedef struct cli {
 
 /* Opens the keyring at cli->home (records an error and returns NULL on failure). */
 tg_keyring *cli_open(cli *c);
+/* The store directory: --home, $TLSGATE_HOME, else the per-user default. */
+const char *cli_home(cli *c);
 /* Prints doc as JSON (with --json) or through the given human printer; takes ownership. */
 void cli_emit(cli *c, json_t *doc, void (*human)(json_t *doc));
 int cli_usage(cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -34,6 +36,7 @@ int cmd_cert(cli *c, int argc, char **argv);
 int cmd_ca(cli *c, int argc, char **argv);
 int cmd_truststore(cli *c, int argc, char **argv);
 int cmd_refresh(cli *c, int argc, char **argv);
+int cmd_serve(cli *c, int argc, char **argv);
 void print_ts_table(json_t *rows);
 void print_ts_doc(json_t *doc);
 int cmd_request(cli *c, int argc, char **argv);

@@ -1,0 +1,215 @@
+/*
+ * index.c — the SNI name index (SPEC S1, S3).
+ *
+ * One sorted array of (name, certificate) pairs, names lower-case in one arena, looked
+ * up with bsearch: compact enough for hundreds of thousands of certificates and built
+ * from stored metadata only. Names are the DNS SANs, or the CN when there are none.
+ * A wildcard "*.example.com" is stored as is and covers exactly one label.
+ *
+ * Choice among several certificates for a name: a currently valid one before an
+ * expired or not-yet-valid one; then the key type the client can use (ECDSA preferred
+ * when it can); then the latest expiry.
+ */
+#include "tls_int.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct icert {
+    int64_t id;
+    long long nb, na;
+    int ecdsa;
+} icert;
+
+typedef struct iname {
+    uint32_t off;  /* into the arena */
+    uint32_t cert; /* index into certs */
+} iname;
+
+struct tg_index {
+    icert *certs;
+    size_t ncerts, capcerts;
+    iname *names;
+    size_t nnames, capnames;
+    char *arena;
+    size_t arenalen, arenacap;
+    int64_t default_id;
+    int failed;
+};
+
+static int add_name(tg_index *x, const char *name, size_t len, uint32_t cert)
+{
+    if (len == 0 || len > 253) return 0;
+    if (x->arenalen + len + 1 > x->arenacap) {
+        size_t cap = x->arenacap ? x->arenacap * 2 : 1 << 16;
+        while (cap < x->arenalen + len + 1)
+            cap *= 2;
+        char *a = realloc(x->arena, cap);
+        if (a == NULL) return -1;
+        x->arena = a;
+        x->arenacap = cap;
+    }
+    if (x->nnames == x->capnames) {
+        size_t cap = x->capnames ? x->capnames * 2 : 1024;
+        iname *v = realloc(x->names, cap * sizeof(*v));
+        if (v == NULL) return -1;
+        x->names = v;
+        x->capnames = cap;
+    }
+    char *dst = x->arena + x->arenalen;
+    for (size_t i = 0; i < len; i++)
+        dst[i] = (char)tolower((unsigned char)name[i]);
+    dst[len] = '\0';
+    x->names[x->nnames++] = (iname){(uint32_t)x->arenalen, cert};
+    x->arenalen += len + 1;
+    return 0;
+}
+
+static int collect(const tg_servable *s, void *arg)
+{
+    tg_index *x = arg;
+    if (x->ncerts == x->capcerts) {
+        size_t cap = x->capcerts ? x->capcerts * 2 : 1024;
+        icert *v = realloc(x->certs, cap * sizeof(*v));
+        if (v == NULL) {
+            x->failed = 1;
+            return 1;
+        }
+        x->certs = v;
+        x->capcerts = cap;
+    }
+    uint32_t ci = (uint32_t)x->ncerts;
+    x->certs[x->ncerts++] = (icert){s->id, s->not_before, s->not_after, s->ecdsa};
+    int dns = 0;
+    for (const char *p = s->sans; *p;) {
+        const char *end = strstr(p, ", ");
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > 4 && strncmp(p, "DNS:", 4) == 0) {
+            dns = 1;
+            if (add_name(x, p + 4, n - 4, ci) != 0) x->failed = 1;
+        }
+        p += n + (end ? 2 : 0);
+    }
+    if (!dns && s->cn[0] && tg_dns_name_valid(s->cn, 1) &&
+        add_name(x, s->cn, strlen(s->cn), ci) != 0)
+        x->failed = 1;
+    return x->failed;
+}
+
+static const char *arena;
+
+static int by_name(const void *a, const void *b)
+{
+    const iname *x = a, *y = b;
+    int c = strcmp(arena + x->off, arena + y->off);
+    return c ? c : (x->cert > y->cert) - (x->cert < y->cert);
+}
+
+int tg_index_build(tg_keyring *kr, tg_index **out, tg_err *err)
+{
+    *out = NULL;
+    tg_index *x = calloc(1, sizeof(*x));
+    if (x == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    int rc = tg_keyring_servables(kr, collect, x, &x->default_id, err);
+    if (rc == 0 && x->failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc != 0) {
+        tg_index_free(x);
+        return rc;
+    }
+    /* qsort has no context argument: the arena is borrowed for the duration of the
+     * sort, which the callers serialise (one build at a time, tls_int.h). */
+    arena = x->arena;
+    if (x->nnames) qsort(x->names, x->nnames, sizeof(*x->names), by_name);
+    arena = NULL;
+    *out = x;
+    return 0;
+}
+
+void tg_index_free(tg_index *x)
+{
+    if (x == NULL) return;
+    free(x->certs);
+    free(x->names);
+    free(x->arena);
+    free(x);
+}
+
+size_t tg_index_size(const tg_index *x, size_t *names)
+{
+    if (names) *names = x->nnames;
+    return x->ncerts;
+}
+
+/* First position whose name is >= key (lower bound). */
+static size_t lower_bound(const tg_index *x, const char *key)
+{
+    size_t lo = 0, hi = x->nnames;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(x->arena + x->names[mid].off, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int better(const icert *a, const icert *b, int ecdsa_ok, long long now)
+{
+    int va = a->nb <= now && now < a->na, vb = b->nb <= now && now < b->na;
+    if (va != vb) return va > vb;
+    int ka = a->ecdsa == ecdsa_ok, kb = b->ecdsa == ecdsa_ok;
+    if (!ecdsa_ok) ka = !a->ecdsa, kb = !b->ecdsa;
+    if (ka != kb) return ka > kb;
+    return a->na > b->na;
+}
+
+/* Best certificate for exactly this index key, or NULL. */
+static const icert *best(const tg_index *x, const char *key, int ecdsa_ok, long long now)
+{
+    const icert *pick = NULL;
+    for (size_t i = lower_bound(x, key);
+         i < x->nnames && strcmp(x->arena + x->names[i].off, key) == 0; i++) {
+        const icert *c = &x->certs[x->names[i].cert];
+        if (pick == NULL || better(c, pick, ecdsa_ok, now)) pick = c;
+    }
+    return pick;
+}
+
+static int valid(const icert *c, long long now)
+{
+    return c->nb <= now && now < c->na;
+}
+
+int64_t tg_index_pick(const tg_index *x, const char *sni, int ecdsa_ok, long long now, int *how)
+{
+    *how = TG_PICK_NONE;
+    char key[256];
+    size_t n = sni ? strlen(sni) : 0;
+    while (n > 0 && sni[n - 1] == '.')
+        n--; /* an absolute name matches the same certificates */
+    if (n > 0 && n < 254) {
+        for (size_t i = 0; i < n; i++)
+            key[i] = (char)tolower((unsigned char)sni[i]);
+        key[n] = '\0';
+        const icert *exact = best(x, key, ecdsa_ok, now), *wild = NULL;
+        const char *dot = strchr(key, '.');
+        if ((exact == NULL || !valid(exact, now)) && dot != NULL && dot != key &&
+            strchr(dot + 1, '.') != NULL) {
+            char wkey[258];
+            snprintf(wkey, sizeof(wkey), "*%s", dot);
+            wild = best(x, wkey, ecdsa_ok, now);
+        }
+        if (exact != NULL && (valid(exact, now) || wild == NULL || !valid(wild, now))) {
+            *how = TG_PICK_EXACT;
+            return exact->id;
+        }
+        if (wild != NULL) {
+            *how = TG_PICK_WILDCARD;
+            return wild->id;
+        }
+    }
+    if (x->default_id != 0) *how = TG_PICK_DEFAULT;
+    return x->default_id;
+}

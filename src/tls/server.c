@@ -1,0 +1,531 @@
+/*
+ * server.c — "tlsgate serve": listeners, connections and live reload (SPEC S1–S3).
+ *
+ * One libevent loop per thread; each thread binds its own socket to every --listen
+ * address (SO_REUSEPORT) and has its own keyring connection for certificate loads.
+ * Thread 0 also runs the timers: every TG_SERVE_RELOAD_MS it asks the store whether
+ * another process committed, and if so builds a new name index outside the lock, swaps
+ * it in and empties the certificate cache (an id may have been reused); connections
+ * already open keep the certificate they were given. SIGHUP forces that reload;
+ * SIGTERM/SIGINT stop accepting and give open connections TG_SERVE_DRAIN_SECS.
+ *
+ * After the handshake a connection is either piped to --backend (a TLS-terminating
+ * TCP proxy, with backpressure) or answered by a small HTTP responder: GET /healthz,
+ * and a status page naming the certificate served.
+ */
+#include "tls_int.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PIPE_HIGH (256 * 1024) /* bytes queued towards one side before reading pauses */
+
+typedef struct server server;
+
+typedef struct worker {
+    server *srv;
+    struct event_base *base;
+    tg_keyring *kr;
+    struct evconnlistener **listeners;
+    size_t nlisteners;
+    struct event *stop_ev;
+    pthread_t thread;
+} worker;
+
+struct server {
+    const tg_serve_opts *o;
+    tg_selector sel;
+    tg_tlsctx *tls;
+    worker *workers;
+    int nworkers;
+    struct sockaddr_storage backend;
+    int backend_len;
+    atomic_int conns;
+    atomic_int stopping;
+    long long version;
+    long long drain_deadline;
+    tg_keyring *watch;
+    struct event *reload_ev, *hup_ev, *term_ev, *int_ev, *ticket_ev, *drain_ev;
+};
+
+typedef struct conn {
+    worker *w;
+    struct bufferevent *tls, *up;
+    int closing;
+} conn;
+
+static void say(const server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const server *s, const char *fmt, ...)
+{
+    if (s->o->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("tlsgate serve: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- connections ---- */
+
+static void conn_free(conn *c)
+{
+    if (c->tls) {
+        SSL *ssl = bufferevent_openssl_get_ssl(c->tls);
+        if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no close_notify wait */
+        bufferevent_free(c->tls);
+    }
+    if (c->up) bufferevent_free(c->up);
+    atomic_fetch_sub(&c->w->srv->conns, 1);
+    free(c);
+}
+
+static void close_when_written(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_free(arg);
+}
+
+/* Closes once whatever is queued towards the side still open has been written. */
+static void conn_finish(conn *c, struct bufferevent *still_open)
+{
+    if (still_open == NULL || evbuffer_get_length(bufferevent_get_output(still_open)) == 0) {
+        conn_free(c);
+        return;
+    }
+    c->closing = 1;
+    bufferevent_disable(still_open, EV_READ);
+    bufferevent_setcb(still_open, NULL, close_when_written, NULL, c);
+}
+
+static const struct timeval *secs(int s)
+{
+    static __thread struct timeval tv;
+    tv.tv_sec = s;
+    tv.tv_usec = 0;
+    return &tv;
+}
+
+/* ---- the built-in responder ---- */
+
+static void respond(conn *c, int status, const char *reason, const char *type, const char *body,
+                    int head_only)
+{
+    struct evbuffer *out = bufferevent_get_output(c->tls);
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                        "Connection: close\r\nCache-Control: no-store\r\n\r\n",
+                        status, reason, type, strlen(body));
+    if (!head_only) evbuffer_add(out, body, strlen(body));
+    bufferevent_disable(c->tls, EV_READ);
+    bufferevent_setcb(c->tls, NULL, close_when_written, NULL, c);
+}
+
+static void html_escape(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    for (; *in && n + 7 < size; in++) {
+        const char *rep = *in == '<'   ? "&lt;"
+                          : *in == '>' ? "&gt;"
+                          : *in == '&' ? "&amp;"
+                          : *in == '"' ? "&quot;"
+                                       : NULL;
+        if (rep)
+            n += (size_t)snprintf(out + n, size - n, "%s", rep);
+        else
+            out[n++] = *in;
+    }
+    out[n] = '\0';
+}
+
+static void http_read(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+    if (end.pos < 0) {
+        if (evbuffer_get_length(in) > TG_SERVE_REQUEST_MAX)
+            respond(c, 431, "Request Header Fields Too Large", "text/plain",
+                    "request head too large\n", 0);
+        return;
+    }
+    size_t n = 0;
+    char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+    char method[8] = "", path[256] = "";
+    if (line == NULL || sscanf(line, "%7s %255s HTTP/1.", method, path) != 2) {
+        free(line);
+        respond(c, 400, "Bad Request", "text/plain", "bad request\n", 0);
+        return;
+    }
+    free(line);
+    int head = strcmp(method, "HEAD") == 0;
+    if (!head && strcmp(method, "GET") != 0) {
+        respond(c, 405, "Method Not Allowed", "text/plain", "only GET and HEAD\n", 0);
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        respond(c, 200, "OK", "text/plain", "ok\n", head);
+        return;
+    }
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    char name[512], esni[600], body[2048];
+    html_escape(tg_ssl_served_name(ssl), name, sizeof(name));
+    html_escape(sni ? sni : "(none)", esni, sizeof(esni));
+    snprintf(body, sizeof(body),
+             "<!doctype html><html><head><title>tlsgate</title></head><body>"
+             "<h1>tlsgate</h1><table>"
+             "<tr><th>Certificate served</th><td id=\"certificate\">%s</td></tr>"
+             "<tr><th>Chosen by</th><td id=\"match\">%s</td></tr>"
+             "<tr><th>Server name (SNI)</th><td id=\"sni\">%s</td></tr>"
+             "<tr><th>Protocol</th><td>%s</td></tr><tr><th>Cipher</th><td>%s</td></tr>"
+             "</table></body></html>\n",
+             name, tg_ssl_pick_how(ssl), esni, SSL_get_version(ssl),
+             SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)));
+    respond(c, 200, "OK", "text/html; charset=utf-8", body, head);
+}
+
+/* ---- the backend pipe ---- */
+
+static void pipe_read(struct bufferevent *from, void *arg)
+{
+    conn *c = arg;
+    struct bufferevent *to = from == c->tls ? c->up : c->tls;
+    if (to == NULL) return;
+    evbuffer_add_buffer(bufferevent_get_output(to), bufferevent_get_input(from));
+    if (evbuffer_get_length(bufferevent_get_output(to)) >= PIPE_HIGH) {
+        bufferevent_disable(from, EV_READ); /* backpressure until 'to' drains */
+        bufferevent_setwatermark(to, EV_WRITE, PIPE_HIGH / 2, 0);
+    }
+}
+
+static void pipe_drained(struct bufferevent *to, void *arg)
+{
+    conn *c = arg;
+    if (c->closing) return;
+    struct bufferevent *from = to == c->tls ? c->up : c->tls;
+    if (from) bufferevent_enable(from, EV_READ);
+    bufferevent_setwatermark(to, EV_WRITE, 0, 0);
+}
+
+static void pipe_event(struct bufferevent *bev, short what, void *arg)
+{
+    conn *c = arg;
+    if (what & BEV_EVENT_CONNECTED) return;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        struct bufferevent *other = bev == c->tls ? c->up : c->tls;
+        if (bev == c->tls)
+            c->tls = NULL;
+        else
+            c->up = NULL;
+        /* pass on what the closing side still had */
+        if (other) evbuffer_add_buffer(bufferevent_get_output(other), bufferevent_get_input(bev));
+        if (bev == c->up || bev != c->tls) {
+            SSL *ssl = bufferevent_openssl_get_ssl(bev);
+            if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN);
+        }
+        bufferevent_free(bev);
+        conn_finish(c, other);
+    }
+}
+
+static void start_pipe(conn *c)
+{
+    server *s = c->w->srv;
+    c->up = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (c->up == NULL ||
+        bufferevent_socket_connect(c->up, (struct sockaddr *)&s->backend, s->backend_len) != 0) {
+        conn_free(c);
+        return;
+    }
+    bufferevent_setcb(c->up, pipe_read, pipe_drained, pipe_event, c);
+    bufferevent_setcb(c->tls, pipe_read, pipe_drained, pipe_event, c);
+    bufferevent_set_timeouts(c->up, secs(TG_SERVE_IDLE_SECS), secs(TG_SERVE_IDLE_SECS));
+    bufferevent_enable(c->up, EV_READ | EV_WRITE);
+    pipe_read(c->tls, c); /* bytes that came with the handshake */
+}
+
+/* ---- handshakes ---- */
+
+static void tls_event(struct bufferevent *bev, short what, void *arg)
+{
+    conn *c = arg;
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        bufferevent_set_timeouts(c->tls, secs(TG_SERVE_IDLE_SECS), secs(TG_SERVE_IDLE_SECS));
+        if (c->w->srv->backend_len > 0) {
+            start_pipe(c);
+        } else {
+            bufferevent_setcb(c->tls, http_read, NULL, tls_event, c);
+            http_read(c->tls, c);
+        }
+        return;
+    }
+    ERR_clear_error(); /* a failed handshake is the client's business, not ours */
+    conn_free(c);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+    (void)l, (void)sa, (void)salen;
+    worker *w = arg;
+    server *s = w->srv;
+    if (atomic_load(&s->conns) >= TG_SERVE_MAX_CONNS || atomic_load(&s->stopping)) {
+        evutil_closesocket(fd);
+        return;
+    }
+    conn *c = calloc(1, sizeof(*c));
+    SSL *ssl = c ? tg_tlsctx_ssl(s->tls, w->kr) : NULL;
+    struct bufferevent *bev =
+        ssl ? bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                             BEV_OPT_CLOSE_ON_FREE)
+            : NULL;
+    if (bev == NULL) {
+        if (ssl) SSL_free(ssl);
+        free(c);
+        evutil_closesocket(fd);
+        return;
+    }
+    atomic_fetch_add(&s->conns, 1);
+    c->w = w;
+    c->tls = bev;
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    bufferevent_setcb(bev, NULL, NULL, tls_event, c);
+    bufferevent_set_timeouts(bev, secs(TG_SERVE_HANDSHAKE_SECS), secs(TG_SERVE_HANDSHAKE_SECS));
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+/* ---- reload, tickets, shutdown ---- */
+
+static int reload(server *s, const char *why)
+{
+    long long t0 = now_ms();
+    tg_index *idx = NULL;
+    tg_err err = {0};
+    long long v = tg_keyring_version(s->watch);
+    if (tg_index_build(s->watch, &idx, &err) != 0) {
+        say(s, "reload failed, still serving the previous certificates: %s", err.msg);
+        return -1;
+    }
+    pthread_mutex_lock(&s->sel.lock);
+    tg_index *old = s->sel.index;
+    s->sel.index = idx;
+    pthread_mutex_unlock(&s->sel.lock);
+    tg_certcache_flush(s->sel.cache);
+    tg_index_free(old);
+    s->version = v;
+    size_t names, certs = tg_index_size(idx, &names);
+    say(s, "%s: %zu certificates, %zu names indexed in %lld ms", why, certs, names, now_ms() - t0);
+    return 0;
+}
+
+static void on_reload_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    server *s = arg;
+    if (tg_keyring_version(s->watch) != s->version) reload(s, "store changed");
+}
+
+static void on_hup(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    reload(arg, "SIGHUP");
+}
+
+static void on_ticket_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    server *s = arg;
+    tg_tlsctx_rotate_tickets(s->tls);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    worker *w = arg;
+    for (size_t i = 0; i < w->nlisteners; i++)
+        evconnlistener_free(w->listeners[i]);
+    w->nlisteners = 0;
+}
+
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    server *s = arg;
+    if (atomic_load(&s->conns) > 0 && now_ms() < s->drain_deadline) return;
+    say(s, "stopped (%d connections left)", atomic_load(&s->conns));
+    for (int i = 0; i < s->nworkers; i++)
+        event_base_loopexit(s->workers[i].base, NULL);
+}
+
+static void on_term(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    server *s = arg;
+    if (atomic_exchange(&s->stopping, 1)) return;
+    say(s, "stopping: no new connections; draining %d", atomic_load(&s->conns));
+    for (int i = 0; i < s->nworkers; i++)
+        event_active(s->workers[i].stop_ev, EV_READ, 0);
+    s->drain_deadline = now_ms() + TG_SERVE_DRAIN_SECS * 1000;
+    struct timeval tv = {0, 100000};
+    event_add(s->drain_ev, &tv);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+/* ---- setup ---- */
+
+static int bind_all(server *s, worker *w, tg_err *err)
+{
+    w->listeners = calloc(s->o->nlisten, sizeof(*w->listeners));
+    if (w->listeners == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    for (size_t i = 0; i < s->o->nlisten; i++) {
+        struct sockaddr_storage ss;
+        int len = sizeof(ss);
+        if (evutil_parse_sockaddr_port(s->o->listen[i], (struct sockaddr *)&ss, &len) != 0)
+            return tg_err_set(err, TG_E_USAGE,
+                              "--listen '%s' is not ADDRESS:PORT (for example 127.0.0.1:8443 or "
+                              "[::1]:8443)",
+                              s->o->listen[i]);
+        struct evconnlistener *l =
+            evconnlistener_new_bind(w->base, on_accept, w,
+                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                        LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
+                                    1024, (struct sockaddr *)&ss, len);
+        if (l == NULL)
+            return tg_err_set(err, TG_E_IO, "cannot listen on %s: %s", s->o->listen[i],
+                              strerror(errno));
+        w->listeners[w->nlisteners++] = l;
+    }
+    return 0;
+}
+
+static void teardown(server *s)
+{
+    for (int i = 0; i < s->nworkers; i++) {
+        worker *w = &s->workers[i];
+        for (size_t j = 0; j < w->nlisteners; j++)
+            evconnlistener_free(w->listeners[j]);
+        free(w->listeners);
+        if (w->stop_ev) event_free(w->stop_ev);
+        tg_keyring_close(w->kr);
+    }
+    struct event *evs[] = {s->reload_ev, s->hup_ev,    s->term_ev,
+                           s->int_ev,    s->ticket_ev, s->drain_ev};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i]) event_free(evs[i]);
+    for (int i = 0; i < s->nworkers; i++)
+        if (s->workers[i].base) event_base_free(s->workers[i].base);
+    free(s->workers);
+    tg_tlsctx_free(s->tls);
+    tg_index_free(s->sel.index);
+    tg_certcache_free(s->sel.cache);
+    tg_keyring_close(s->watch);
+    pthread_mutex_destroy(&s->sel.lock);
+}
+
+int tg_serve_run(const tg_serve_opts *o, tg_err *err)
+{
+    server s = {.o = o};
+    pthread_mutex_init(&s.sel.lock, NULL);
+    int rc = 0;
+    if (o->nlisten == 0) return tg_err_set(err, TG_E_USAGE, "serve needs at least one --listen");
+    if (o->backend != NULL) {
+        int len = sizeof(s.backend);
+        if (evutil_parse_sockaddr_port(o->backend, (struct sockaddr *)&s.backend, &len) != 0)
+            return tg_err_set(err, TG_E_USAGE, "--backend '%s' is not ADDRESS:PORT", o->backend);
+        s.backend_len = len;
+    }
+    evthread_use_pthreads();
+    signal(SIGPIPE, SIG_IGN);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    s.nworkers = o->threads > 0 ? o->threads : (int)(cores > 0 ? cores : 1);
+    if (s.nworkers > 64) s.nworkers = 64;
+    s.sel.cache = tg_certcache_new(o->cache);
+    s.workers = calloc((size_t)s.nworkers, sizeof(*s.workers));
+    if (s.sel.cache == NULL || s.workers == NULL) {
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        goto end;
+    }
+    if ((rc = tg_keyring_open(o->home, &s.watch, err)) != 0) goto end;
+    if (reload(&s, "started") != 0) {
+        rc = tg_err_set(err, TG_E_STORE, "cannot read the certificates from the store");
+        goto end;
+    }
+    if ((s.tls = tg_tlsctx_new(&s.sel, o->tickets, err)) == NULL) {
+        rc = TG_E_INTERNAL;
+        goto end;
+    }
+    for (int i = 0; i < s.nworkers; i++) {
+        worker *w = &s.workers[i];
+        w->srv = &s;
+        if ((w->base = event_base_new()) == NULL ||
+            (w->stop_ev = event_new(w->base, -1, 0, on_stop, w)) == NULL) {
+            rc = tg_err_set(err, TG_E_INTERNAL, "cannot create an event loop");
+            goto end;
+        }
+        if ((rc = tg_keyring_open(o->home, &w->kr, err)) != 0 || (rc = bind_all(&s, w, err)) != 0)
+            goto end;
+    }
+    struct event_base *b0 = s.workers[0].base;
+    s.reload_ev = event_new(b0, -1, EV_PERSIST, on_reload_timer, &s);
+    s.ticket_ev = event_new(b0, -1, EV_PERSIST, on_ticket_timer, &s);
+    s.drain_ev = event_new(b0, -1, EV_PERSIST, on_drain, &s);
+    s.hup_ev = evsignal_new(b0, SIGHUP, on_hup, &s);
+    s.term_ev = evsignal_new(b0, SIGTERM, on_term, &s);
+    s.int_ev = evsignal_new(b0, SIGINT, on_term, &s);
+    struct timeval reload_tv = {0, TG_SERVE_RELOAD_MS * 1000},
+                   ticket_tv = {TG_SERVE_TICKET_ROTATE_SECS, 0};
+    if (!s.reload_ev || !s.ticket_ev || !s.drain_ev || !s.hup_ev || !s.term_ev || !s.int_ev ||
+        event_add(s.reload_ev, &reload_tv) || event_add(s.ticket_ev, &ticket_tv) ||
+        event_add(s.hup_ev, NULL) || event_add(s.term_ev, NULL) || event_add(s.int_ev, NULL)) {
+        rc = tg_err_set(err, TG_E_INTERNAL, "cannot set up timers and signals");
+        goto end;
+    }
+    for (size_t i = 0; i < o->nlisten; i++)
+        say(&s, "listening on %s (%d thread%s)%s%s", o->listen[i], s.nworkers,
+            s.nworkers == 1 ? "" : "s", o->backend ? ", forwarding to " : "",
+            o->backend ? o->backend : "");
+    for (int i = 1; i < s.nworkers; i++)
+        if (pthread_create(&s.workers[i].thread, NULL, worker_main, &s.workers[i]) != 0) {
+            rc = tg_err_set(err, TG_E_INTERNAL, "cannot start a thread");
+            s.nworkers = i; /* the ones started are stopped below */
+            on_term(-1, 0, &s);
+            break;
+        }
+    event_base_dispatch(b0);
+    for (int i = 1; i < s.nworkers; i++)
+        pthread_join(s.workers[i].thread, NULL);
+end:
+    teardown(&s);
+    return rc;
+}

@@ -1,0 +1,52 @@
+/*
+ * tls.h — the face of src/tls: the TLS front end (SPEC S1–S3).
+ *
+ * Listeners on libevent, one event loop per thread; the certificate for each handshake
+ * is chosen by SNI from a compact in-memory name index, and loaded (certificate, chain,
+ * key) on first use into a bounded cache. Store changes made by the CLI while serving
+ * are picked up within a second without dropping connections.
+ */
+#ifndef TG_TLS_H
+#define TG_TLS_H
+
+#include "../base/base.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TG_SERVE_DEFAULT_LISTEN     "127.0.0.1:8443"
+#define TG_SERVE_CACHE_DEFAULT      10000 /* loaded certificates kept in memory */
+#define TG_SERVE_MAX_CONNS          10000 /* concurrent connections; more are refused */
+#define TG_SERVE_HANDSHAKE_SECS     10    /* a handshake must finish within this */
+#define TG_SERVE_IDLE_SECS          60    /* a quiet connection is closed after this */
+#define TG_SERVE_DRAIN_SECS         10    /* SIGTERM: time given to open connections */
+#define TG_SERVE_RELOAD_MS          250   /* how often the store is checked for changes */
+#define TG_SERVE_REQUEST_MAX        8192  /* built-in responder: largest request head */
+#define TG_SERVE_TICKET_ROTATE_SECS 3600
+
+typedef struct tg_serve_opts {
+    const char *home;
+    const char *const *listen; /* "ADDR:PORT", at least one */
+    size_t nlisten;
+    const char *backend; /* "ADDR:PORT" or NULL for the built-in responder */
+    int threads;         /* 0: one per core */
+    int tickets;         /* session tickets (rotating keys) */
+    size_t cache;        /* 0: TG_SERVE_CACHE_DEFAULT */
+    int quiet;
+} tg_serve_opts;
+
+/* Runs until SIGTERM/SIGINT (then drains) and returns 0, or fails to start. */
+int tg_serve_run(const tg_serve_opts *o, tg_err *err);
+
+/* ---- the name index, exposed for tests ---- */
+typedef struct tg_index tg_index;
+typedef struct tg_keyring tg_keyring;
+int tg_index_build(tg_keyring *kr, tg_index **out, tg_err *err);
+void tg_index_free(tg_index *idx);
+size_t tg_index_size(const tg_index *idx, size_t *names);
+enum { TG_PICK_NONE, TG_PICK_EXACT, TG_PICK_WILDCARD, TG_PICK_DEFAULT };
+/* The certificate for a ClientHello: sni may be NULL; ecdsa_ok says the client can
+ * take an ECDSA certificate. Returns the certificate id (0: none) and how it matched. */
+int64_t tg_index_pick(const tg_index *idx, const char *sni, int ecdsa_ok, long long now, int *how);
+
+#endif

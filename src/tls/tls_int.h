@@ -1,0 +1,49 @@
+/*
+ * tls_int.h — shared by the files of src/tls only.
+ */
+#ifndef TG_TLS_INT_H
+#define TG_TLS_INT_H
+
+#include "tls.h"
+#include "../keyring/keyring.h"
+#include "../x509/ossl.h"
+
+#include <openssl/ssl.h>
+#include <pthread.h>
+
+/* ---- cache.c: loaded certificates by id, least recently used evicted ---- */
+typedef struct tg_certcache tg_certcache;
+typedef struct tg_loaded {
+    X509 *cert;
+    STACK_OF(X509) * chain;
+    EVP_PKEY *key;
+    char *name;
+} tg_loaded;
+tg_certcache *tg_certcache_new(size_t capacity);
+void tg_certcache_free(tg_certcache *c);
+/* Copies the entry for id into *out with new references (tg_loaded_clear releases);
+ * loads it through kr on a miss. */
+int tg_certcache_get(tg_certcache *c, tg_keyring *kr, int64_t id, tg_loaded *out, tg_err *err);
+void tg_certcache_flush(tg_certcache *c);
+void tg_loaded_clear(tg_loaded *l);
+size_t tg_certcache_count(tg_certcache *c);
+
+/* ---- context.c: the one SSL_CTX every listener uses ---- */
+typedef struct tg_tlsctx tg_tlsctx;
+/* What the ClientHello callback needs: the current index (swapped on reload), the
+ * cache, and a keyring for misses (per thread, passed through SSL ex_data). */
+typedef struct tg_selector {
+    pthread_mutex_t lock; /* guards index swaps and the build's qsort */
+    tg_index *index;
+    tg_certcache *cache;
+} tg_selector;
+tg_tlsctx *tg_tlsctx_new(tg_selector *sel, int tickets, tg_err *err);
+void tg_tlsctx_free(tg_tlsctx *t);
+SSL *tg_tlsctx_ssl(tg_tlsctx *t, tg_keyring *kr);
+void tg_tlsctx_rotate_tickets(tg_tlsctx *t);
+/* After the handshake: the friendly name of the certificate served and how it was
+ * chosen ("exact", "wildcard", "default"). */
+const char *tg_ssl_served_name(SSL *ssl);
+const char *tg_ssl_pick_how(SSL *ssl);
+
+#endif
