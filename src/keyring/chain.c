@@ -8,8 +8,8 @@
  * all whenever CA certificates change (and on "tlsgate refresh").
  *
  * Status: "valid" (the chain ends at a self-signed certificate we hold), "missing
- * intermediate" (no issuer for the certificate itself), "no trust anchor" (the chain
- * stops at an intermediate whose issuer we lack), "expired" / "not yet valid" (for any
+ * intermediate" (no issuer for an end-entity certificate), "no trust anchor" (the
+ * chain stops at a CA certificate whose issuer we lack), "expired" / "not yet valid" (for any
  * certificate of the chain), "key mismatch" (the linked key is not the certificate's).
  */
 #include "keyring_int.h"
@@ -113,9 +113,10 @@ int kr_chain_status(tg_keyring *kr, const tg_cert *cert, int64_t key_id,
     }
     if (s == NULL) {
         const tg_cert *top = n ? chain[n - 1] : cert;
-        s = tg_cert_self_signed(top) ? "valid"
-            : n == 0                 ? "missing intermediate"
-                                     : "no trust anchor";
+        /* what is missing above a leaf is most likely an intermediate; above a CA, a root */
+        s = tg_cert_self_signed(top)         ? "valid"
+            : n == 0 && !tg_cert_is_ca(cert) ? "missing intermediate"
+                                             : "no trust anchor";
     }
     snprintf(status, size, "%s", s);
     kr_chain_free(chain, n);

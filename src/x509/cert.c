@@ -391,6 +391,11 @@ int tg_cert_equal(const tg_cert *a, const tg_cert *b)
     return X509_cmp(a->x, b->x) == 0;
 }
 
+int tg_cert_is_ca(const tg_cert *cert)
+{
+    return (X509_get_extension_flags(cert->x) & EXFLAG_CA) != 0;
+}
+
 int tg_cert_self_signed(const tg_cert *cert)
 {
     return tg_cert_issued_by(cert, cert);

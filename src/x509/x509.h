@@ -83,6 +83,7 @@ int tg_cert_issued_by(const tg_cert *child, const tg_cert *parent);
  * validity (Unix times). */
 char *tg_cert_issuer_text(const tg_cert *cert);
 int tg_cert_self_signed(const tg_cert *cert);
+int tg_cert_is_ca(const tg_cert *cert);
 int tg_cert_equal(const tg_cert *a, const tg_cert *b);
 void tg_cert_validity(const tg_cert *cert, long long *not_before, long long *not_after);
 /* K10: the same certificate (subject, key, extensions) with a new serial and validity,
