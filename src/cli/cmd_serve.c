@@ -39,7 +39,7 @@ int cmd_serve(cli *c, int argc, char **argv)
     if (listen == NULL) return tg_err_set(&c->err, TG_E_INTERNAL, "out of memory");
     tg_serve_opts o = {.listen = listen, .tickets = 1};
     int rc = 0, ch;
-    long n;
+    long n = 0;
     optind = 0;
     opterr = 0;
     while (rc == 0 && (ch = getopt_long(argc, argv, "-:", longs, NULL)) != -1) {

@@ -121,7 +121,16 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     tg_keyring *kr = SSL_get_ex_data(ssl, ex_kr);
     tg_loaded l;
     tg_err err = {0};
-    if (id == 0 || kr == NULL || tg_certcache_get(t->sel->cache, kr, id, &l, &err) != 0) {
+    int got = id != 0 && kr != NULL && tg_certcache_get(t->sel->cache, kr, id, &l, &err) == 0;
+    if (!got && kr != NULL && how != TG_PICK_DEFAULT) {
+        /* deleted a moment ago, before the index caught up: serve the default instead */
+        pthread_mutex_lock(&t->sel->lock);
+        id = t->sel->index ? tg_index_pick(t->sel->index, NULL, ecdsa_ok, 0, &how) : 0;
+        pthread_mutex_unlock(&t->sel->lock);
+        tg_err_clear(&err);
+        got = id != 0 && tg_certcache_get(t->sel->cache, kr, id, &l, &err) == 0;
+    }
+    if (!got) {
         *alert = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_CLIENT_HELLO_ERROR;
     }

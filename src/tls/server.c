@@ -38,8 +38,11 @@
 
 typedef struct server server;
 
+typedef struct conn conn;
+
 typedef struct worker {
     server *srv;
+    conn *conns; /* open connections of this thread (freed at exit if still open) */
     struct event_base *base;
     tg_keyring *kr;
     struct evconnlistener **listeners;
@@ -64,11 +67,12 @@ struct server {
     struct event *reload_ev, *hup_ev, *term_ev, *int_ev, *ticket_ev, *drain_ev;
 };
 
-typedef struct conn {
+struct conn {
     worker *w;
+    conn *prev, *next;
     struct bufferevent *tls, *up;
     int closing;
-} conn;
+};
 
 static void say(const server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const server *s, const char *fmt, ...)
@@ -99,6 +103,9 @@ static void conn_free(conn *c)
         bufferevent_free(c->tls);
     }
     if (c->up) bufferevent_free(c->up);
+    if (c->prev) c->prev->next = c->next;
+    else c->w->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
     atomic_fetch_sub(&c->w->srv->conns, 1);
     free(c);
 }
@@ -313,6 +320,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     atomic_fetch_add(&s->conns, 1);
     c->w = w;
     c->tls = bev;
+    c->next = w->conns;
+    if (w->conns) w->conns->prev = c;
+    w->conns = c;
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     bufferevent_setcb(bev, NULL, NULL, tls_event, c);
     bufferevent_set_timeouts(bev, secs(TG_SERVE_HANDSHAKE_SECS), secs(TG_SERVE_HANDSHAKE_SECS));
@@ -433,6 +443,8 @@ static void teardown(server *s)
 {
     for (int i = 0; i < s->nworkers; i++) {
         worker *w = &s->workers[i];
+        while (w->conns) /* past the drain time: closed, not leaked */
+            conn_free(w->conns);
         for (size_t j = 0; j < w->nlisteners; j++)
             evconnlistener_free(w->listeners[j]);
         free(w->listeners);
