@@ -78,19 +78,43 @@ int tg_db_err(tg_store *st, tg_err *err, const char *what)
 
 sqlite3_stmt *tg_db_prep(tg_store *st, const char *sql, tg_err *err)
 {
+    tg_stmt_slot *free_slot = NULL;
+    for (int i = 0; i < TG_STMT_CACHE; i++) {
+        tg_stmt_slot *slot = &st->stmts[i];
+        if (slot->sql == sql && !slot->busy) {
+            slot->busy = 1;
+            return slot->stmt;
+        }
+        if (slot->sql == NULL && free_slot == NULL) free_slot = slot;
+    }
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v3(st->db, sql, -1, free_slot ? SQLITE_PREPARE_PERSISTENT : 0, &s, NULL) !=
+        SQLITE_OK) {
         tg_db_err(st, err, "store query");
         return NULL;
     }
+    if (free_slot != NULL) *free_slot = (tg_stmt_slot){sql, s, 1};
     return s;
+}
+
+void tg_db_release(tg_store *st, sqlite3_stmt *s)
+{
+    if (s == NULL) return;
+    for (int i = 0; i < TG_STMT_CACHE; i++)
+        if (st->stmts[i].stmt == s) {
+            sqlite3_reset(s);
+            sqlite3_clear_bindings(s);
+            st->stmts[i].busy = 0;
+            return;
+        }
+    sqlite3_finalize(s);
 }
 
 int tg_db_done(tg_store *st, sqlite3_stmt *s, tg_err *err, const char *what)
 {
     int rc = sqlite3_step(s);
     int out = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : tg_db_err(st, err, what);
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return out;
 }
 
@@ -145,7 +169,7 @@ static int meta_get(tg_store *st, const char *k, unsigned char **v, size_t *vlen
         } else
             rc = TG_E_INTERNAL;
     }
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return rc;
 }
 
@@ -242,7 +266,7 @@ static int migrate(tg_store *st, tg_err *err)
     sqlite3_stmt *s = tg_db_prep(st, "PRAGMA user_version", err);
     if (s == NULL) return TG_E_STORE;
     int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     if (version == TG_SCHEMA_VERSION) return 0;
     if (version > TG_SCHEMA_VERSION)
         return tg_err_set(err, TG_E_STORE,
@@ -254,7 +278,7 @@ static int migrate(tg_store *st, tg_err *err)
     /* Another process may have migrated while we waited for the lock. */
     s = tg_db_prep(st, "PRAGMA user_version", err);
     version = s && sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     for (int v = version; rc == 0 && v < TG_SCHEMA_VERSION; v++) {
         rc = exec(st, migrations[v], err);
         if (rc == 0 && v == 0) rc = create_keys(st, err);
@@ -323,6 +347,8 @@ void tg_store_close(tg_store *st)
 {
     if (st == NULL) return;
     tg_store_rollback(st);
+    for (int i = 0; i < TG_STMT_CACHE; i++)
+        if (st->stmts[i].stmt) sqlite3_finalize(st->stmts[i].stmt);
     if (st->db) sqlite3_close(st->db);
     tg_wipe(st->data_key, sizeof(st->data_key));
     free(st->home);
@@ -346,7 +372,7 @@ int tg_store_setting_get(tg_store *st, const char *k, char *buf, size_t bufsize,
         snprintf(buf, bufsize, "%s", (const char *)sqlite3_column_text(s, 0));
         rc = 0;
     }
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return rc;
 }
 

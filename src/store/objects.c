@@ -80,7 +80,7 @@ static int key_row(tg_store *st, sqlite3_stmt *s, tg_store_key *out, tg_err *err
     } else {
         rc = tg_db_err(st, err, "reading a key");
     }
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return rc;
 }
 
@@ -110,18 +110,18 @@ int tg_store_key_unseal(tg_store *st, int64_t id, unsigned char **priv, size_t *
     if (s == NULL) return TG_E_STORE;
     sqlite3_bind_int64(s, 1, id);
     if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
+        tg_db_release(st, s);
         return tg_err_set(err, TG_E_NOTFOUND, "the private key is not in the store");
     }
     if (sqlite3_column_bytes(s, 0) != 16 || sqlite3_column_bytes(s, 1) != 32) {
-        sqlite3_finalize(s);
+        tg_db_release(st, s);
         return tg_err_set(err, TG_E_STORE, "a key row in the store is damaged");
     }
     unsigned char aad[KEY_AAD_LEN];
     key_aad(aad, st->store_id, sqlite3_column_blob(s, 0), sqlite3_column_blob(s, 1));
     rc = tg_unseal(st->data_key, aad, sizeof(aad), sqlite3_column_blob(s, 2),
                    (size_t)sqlite3_column_bytes(s, 2), priv, len, err);
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return rc;
 }
 
@@ -208,7 +208,7 @@ static int cert_one(tg_store *st, sqlite3_stmt *s, tg_store_cert *out, tg_err *e
         rc = TG_E_NOTFOUND;
     else
         rc = tg_db_err(st, err, "reading a certificate");
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return rc;
 }
 
@@ -276,7 +276,7 @@ int tg_store_name_taken(tg_store *st, const char *name)
     if (s == NULL) return 1;
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
     int taken = sqlite3_step(s) == SQLITE_ROW;
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return taken;
 }
 
@@ -342,14 +342,14 @@ static int cert_each(tg_store *st, sqlite3_stmt *s, int with_der, tg_store_cert_
     while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         tg_store_cert c;
         if (cert_from_row(s, &c, with_der) != 0) {
-            sqlite3_finalize(s);
+            tg_db_release(st, s);
             return tg_err_set(err, TG_E_INTERNAL, "out of memory");
         }
         stop = fn(&c, arg);
         tg_store_cert_clear(&c);
     }
     int out = stop || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, "listing certificates");
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return out;
 }
 
@@ -411,7 +411,7 @@ int tg_store_servable_each(tg_store *st, tg_store_servable_fn fn, void *arg, tg_
         stop = fn(&v, arg);
     }
     int out = stop || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, "reading certificates");
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return out;
 }
 
@@ -420,7 +420,7 @@ long long tg_store_data_version(tg_store *st)
     sqlite3_stmt *s = tg_db_prep(st, "PRAGMA data_version", NULL);
     if (s == NULL) return -1;
     long long v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return v;
 }
 
@@ -468,7 +468,7 @@ static int req_one(tg_store *st, sqlite3_stmt *s, tg_store_req *out, tg_err *err
         rc = TG_E_NOTFOUND;
     else
         rc = tg_db_err(st, err, "reading a request");
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return rc;
 }
 
@@ -539,14 +539,14 @@ int tg_store_req_each(tg_store *st, tg_store_req_fn fn, void *arg, tg_err *err)
     while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         tg_store_req r;
         if (req_from_row(s, &r) != 0) {
-            sqlite3_finalize(s);
+            tg_db_release(st, s);
             return tg_err_set(err, TG_E_INTERNAL, "out of memory");
         }
         stop = fn(&r, arg);
         tg_store_req_clear(&r);
     }
     int out = stop || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, "listing requests");
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return out;
 }
 
@@ -573,7 +573,7 @@ int64_t tg_store_ref_get(tg_store *st, const char *holder)
     if (s == NULL) return 0;
     sqlite3_bind_text(s, 1, holder, -1, SQLITE_STATIC);
     int64_t id = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return id;
 }
 
@@ -589,7 +589,7 @@ int tg_store_ref_holder(tg_store *st, int64_t cert_id, char *buf, size_t bufsize
         buf[bufsize - 1] = '\0';
         found = 1;
     }
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return found;
 }
 

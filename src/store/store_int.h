@@ -8,8 +8,19 @@
 
 #include <sqlite3.h>
 
+/* Prepared statements are kept per SQL text (string literals: compared by address),
+ * so that a bulk import does not compile the same statements for every row. A
+ * statement handed out is busy until released, so nested iteration gets its own. */
+#define TG_STMT_CACHE 48
+typedef struct tg_stmt_slot {
+    const char *sql;
+    sqlite3_stmt *stmt;
+    int busy;
+} tg_stmt_slot;
+
 struct tg_store {
     sqlite3 *db;
+    tg_stmt_slot stmts[TG_STMT_CACHE];
     char *home, *dbpath, *keypath;
     unsigned char store_id[16];
     unsigned char data_key[32];
@@ -17,9 +28,11 @@ struct tg_store {
 };
 
 int tg_db_err(tg_store *st, tg_err *err, const char *what);
-/* Prepares sql or records an error. */
+/* Prepares sql (a string literal) or records an error. */
 sqlite3_stmt *tg_db_prep(tg_store *st, const char *sql, tg_err *err);
-/* Steps a statement that returns no row; finalizes it. */
+/* Gives a statement from tg_db_prep back (reset for reuse, or finalized). */
+void tg_db_release(tg_store *st, sqlite3_stmt *s);
+/* Steps a statement that returns no row; releases it. */
 int tg_db_done(tg_store *st, sqlite3_stmt *s, tg_err *err, const char *what);
 int tg_store_data_key(tg_store *st, tg_err *err);
 

@@ -64,7 +64,7 @@ int tg_store_ts_by_name(tg_store *st, const char *name, tg_store_ts *out, tg_err
         rc = TG_E_NOTFOUND;
     else
         rc = tg_db_err(st, err, "reading a trust store");
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return rc;
 }
 
@@ -86,14 +86,14 @@ int tg_store_ts_each(tg_store *st, tg_store_ts_fn fn, void *arg, tg_err *err)
     while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         tg_store_ts t;
         if (ts_from_row(s, &t) != 0) {
-            sqlite3_finalize(s);
+            tg_db_release(st, s);
             return tg_err_set(err, TG_E_INTERNAL, "out of memory");
         }
         stop = fn(&t, arg);
         tg_store_ts_clear(&t);
     }
     int out = stop || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, "listing trust stores");
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return out;
 }
 
@@ -132,7 +132,7 @@ int tg_store_ts_holding(tg_store *st, int64_t cert_id, char *buf, size_t bufsize
         buf[bufsize - 1] = '\0';
         found = 1;
     }
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return found;
 }
 
@@ -159,7 +159,7 @@ long long tg_store_defcas_count(tg_store *st)
     sqlite3_stmt *s = tg_db_prep(st, "SELECT count(*) FROM default_cas", NULL);
     if (s == NULL) return 0;
     long long n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return n;
 }
 
@@ -174,6 +174,6 @@ int tg_store_defcas_each(tg_store *st, const char *subject, tg_store_blob_fn fn,
     while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW)
         stop = fn(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), arg);
     int out = stop || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, "reading the default CA package");
-    sqlite3_finalize(s);
+    tg_db_release(st, s);
     return out;
 }

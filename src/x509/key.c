@@ -150,10 +150,14 @@ int tg_key_spki_sha256(const tg_key *key, unsigned char out[32], tg_err *err)
 
 int tg_cert_spki_sha256(const tg_cert *cert, unsigned char out[32], tg_err *err)
 {
-    EVP_PKEY *pub = X509_get0_pubkey(cert->x);
-    if (pub == NULL)
-        return tg_ossl_err(err, TG_E_INVALID, "the certificate's public key is unusable");
-    return spki_sha256(pub, out, err);
+    /* The certificate's own SubjectPublicKeyInfo bytes: no key decode, no encoder. */
+    unsigned char *der = NULL;
+    int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert->x), &der);
+    if (n <= 0) return tg_ossl_err(err, TG_E_INVALID, "the certificate's public key is unusable");
+    unsigned int mdlen = 0;
+    int ok = EVP_Digest(der, (size_t)n, out, &mdlen, EVP_sha256(), NULL) == 1;
+    OPENSSL_free(der);
+    return ok ? 0 : tg_ossl_err(err, TG_E_INTERNAL, "SHA-256 failed");
 }
 
 static void describe_pkey(const EVP_PKEY *pkey, char *buf, size_t bufsize)
