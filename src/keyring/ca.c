@@ -35,29 +35,9 @@ int tg_keyring_ca_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_
     return tg_keyring_cert_import(kr, &ca, out, err);
 }
 
-typedef struct listctx {
-    json_t *rows;
-    int64_t def;
-    long long now;
-} listctx;
-
-static int add_row(const tg_store_cert *c, void *arg)
-{
-    listctx *l = arg;
-    json_array_append_new(l->rows, kr_cert_list_row(c, l->def, l->now));
-    return 0;
-}
-
 int tg_keyring_ca_list(tg_keyring *kr, json_t **out, tg_err *err)
 {
-    listctx l = {json_array(), 0, (long long)time(NULL)};
-    int rc = tg_store_cert_each(kr->st, 1, 0, add_row, &l, err);
-    if (rc != 0) {
-        json_decref(l.rows);
-        return rc;
-    }
-    *out = l.rows;
-    return 0;
+    return kr_cert_rows(kr, 1, 0, out, err);
 }
 
 int tg_keyring_ca_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err)

@@ -259,6 +259,17 @@ static int assign_names(loaded *l, const char *name, tg_err *err)
     return 0;
 }
 
+/* Hands the report over on success, drops it on failure. */
+static void outcome_end(int rc, outcome *o, json_t **out)
+{
+    if (rc == 0) {
+        *out = json_pack("{s:o, s:o}", "imported", o->imported, "skipped", o->skipped);
+    } else {
+        json_decref(o->imported);
+        json_decref(o->skipped);
+    }
+}
+
 /* Loads files and the --key file, checks keys against certificates. */
 static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err)
 {
@@ -361,12 +372,7 @@ int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, t
     }
     rc = kr_finish(kr, rc, err);
 end:
-    if (rc == 0)
-        *out = json_pack("{s:o, s:o}", "imported", o.imported, "skipped", o.skipped);
-    else {
-        json_decref(o.imported);
-        json_decref(o.skipped);
-    }
+    outcome_end(rc, &o, out);
     free(used);
     loaded_free(&l);
     return rc;
@@ -444,12 +450,7 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
 tx:
     rc = kr_finish(kr, rc, err);
 end:
-    if (rc == 0)
-        *out = json_pack("{s:o, s:o}", "imported", o.imported, "skipped", o.skipped);
-    else {
-        json_decref(o.imported);
-        json_decref(o.skipped);
-    }
+    outcome_end(rc, &o, out);
     tg_store_cert_clear(&old);
     free(used);
     loaded_free(&l);

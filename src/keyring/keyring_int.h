@@ -32,6 +32,9 @@ const char *kr_ca_name_from(const char *base, char *out, size_t size);
 int kr_cert_get(tg_keyring *kr, const char *name, tg_store_cert *out, tg_err *err);
 /* The certificate's document for show / create. */
 json_t *kr_cert_doc(tg_keyring *kr, const tg_store_cert *c);
+/* The certificates table (only CA certificates when only_ca; notAfter < before when
+ * before > 0). */
+int kr_cert_rows(tg_keyring *kr, int only_ca, long long before, json_t **out, tg_err *err);
 /* The row for the certificates table. */
 json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long now);
 /* Issuer chain of c found in the store (not including c), nearest first. */

@@ -22,20 +22,27 @@ static int add_row(const tg_store_cert *c, void *arg)
     return 0;
 }
 
-int tg_keyring_cert_list(tg_keyring *kr, int expiring_days, json_t **out, tg_err *err)
+int kr_cert_rows(tg_keyring *kr, int only_ca, long long before, json_t **out, tg_err *err)
 {
     listctx l = {json_array(), tg_store_ref_get(kr->st, TG_REF_DEFAULT), (long long)time(NULL)};
-    if (expiring_days < -1)
-        return tg_err_set(err, TG_E_INVALID, "--expiring needs a number of days, 0 or more");
-    if (expiring_days > TG_DAYS_MAX) expiring_days = TG_DAYS_MAX;
-    long long before = expiring_days >= 0 ? l.now + (long long)expiring_days * 86400 + 1 : 0;
-    int rc = tg_store_cert_each(kr->st, 0, before, add_row, &l, err);
+    if (l.rows == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    int rc = tg_store_cert_each(kr->st, only_ca, before, add_row, &l, err);
     if (rc != 0) {
         json_decref(l.rows);
         return rc;
     }
     *out = l.rows;
     return 0;
+}
+
+int tg_keyring_cert_list(tg_keyring *kr, int expiring_days, json_t **out, tg_err *err)
+{
+    if (expiring_days < -1)
+        return tg_err_set(err, TG_E_INVALID, "--expiring needs a number of days, 0 or more");
+    if (expiring_days > TG_DAYS_MAX) expiring_days = TG_DAYS_MAX;
+    long long before =
+        expiring_days >= 0 ? (long long)time(NULL) + (long long)expiring_days * 86400 + 1 : 0;
+    return kr_cert_rows(kr, 0, before, out, err);
 }
 
 int tg_keyring_cert_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err)
