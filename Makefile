@@ -26,6 +26,7 @@ test: build
 	cd $(BUILD) && ctest $(CTEST_FLAGS)
 	$(MAKE) --no-print-directory asan
 	$(MAKE) --no-print-directory valgrind
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
 
 $(ASAN)/CMakeCache.txt:
 	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DTG_SANITIZE=ON
@@ -48,3 +49,13 @@ format:
 
 clean:
 	rm -rf $(BUILD) $(ASAN)
+	rm -rf $(FUZZ_BUILD)
+
+# Fuzz targets (tests/fuzz/README.md): libFuzzer + ASan + UBSan on the decoders, built with
+# clang in $(FUZZ_BUILD); each runs FUZZ_SECONDS; any crash, leak or timeout fails.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 20
+.PHONY: fuzz
+fuzz: bootstrap
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_JOBS=$(JOBS) sh tests/fuzz/run.sh $(FUZZ_SECONDS)
