@@ -130,11 +130,79 @@ static int add_p7_certs(tg_bundle *b, PKCS7 *p7, const char *what, tg_err *err)
     return 0;
 }
 
+/* Password-based encryption names its own cost. A file may not make us spend more than
+ * TG_KDF_ITER_MAX PBKDF2/PKCS#12 iterations or an scrypt N above TG_SCRYPT_N_MAX: a
+ * 240-byte file asking for 2^31 iterations would take minutes of CPU to open. */
+#define TG_KDF_ITER_MAX 1000000L
+#define TG_SCRYPT_N_MAX (1L << 20)
+
+static long kdf_cost(const X509_ALGOR *alg, int *scrypt)
+{
+    *scrypt = 0;
+    if (alg == NULL || alg->parameter == NULL) return 0;
+    long cost = 0;
+    if (OBJ_obj2nid(alg->algorithm) == NID_pbes2) {
+        PBE2PARAM *p2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter);
+        if (p2 == NULL || p2->keyfunc == NULL) {
+            PBE2PARAM_free(p2);
+            return 0;
+        }
+        int kdf = OBJ_obj2nid(p2->keyfunc->algorithm);
+        if (kdf == NID_id_pbkdf2) {
+            PBKDF2PARAM *k =
+                ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), p2->keyfunc->parameter);
+            if (k != NULL) cost = ASN1_INTEGER_get(k->iter);
+            PBKDF2PARAM_free(k);
+        } else if (kdf == NID_id_scrypt) {
+            SCRYPT_PARAMS *sp =
+                ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(SCRYPT_PARAMS), p2->keyfunc->parameter);
+            if (sp != NULL) cost = ASN1_INTEGER_get(sp->costParameter);
+            SCRYPT_PARAMS_free(sp);
+            *scrypt = 1;
+        }
+        PBE2PARAM_free(p2);
+    } else {
+        PBEPARAM *pp = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), alg->parameter);
+        if (pp != NULL) cost = ASN1_INTEGER_get(pp->iter);
+        PBEPARAM_free(pp);
+    }
+    ERR_clear_error();
+    return cost; /* -1: does not fit a long */
+}
+
+static int kdf_check(const X509_ALGOR *alg, const char *what, tg_err *err)
+{
+    int scrypt;
+    long cost = kdf_cost(alg, &scrypt);
+    long max = scrypt ? TG_SCRYPT_N_MAX : TG_KDF_ITER_MAX;
+    if (cost >= 0 && cost <= max) return 0;
+    return tg_err_set(err, TG_E_INVALID,
+                      "%s asks for a password-hashing cost above %ld %s; such a file is refused "
+                      "(re-export it with the usual settings)",
+                      what, max, scrypt ? "(scrypt N)" : "iterations");
+}
+
+static int sig_check(const unsigned char *der, long len, const char *what, tg_err *err)
+{
+    const unsigned char *p = der;
+    X509_SIG *sig = d2i_X509_SIG(NULL, &p, len);
+    const X509_ALGOR *alg = NULL;
+    if (sig != NULL) X509_SIG_get0(sig, &alg, NULL);
+    int rc = sig ? kdf_check(alg, what, err) : 0;
+    X509_SIG_free(sig);
+    ERR_clear_error();
+    return rc;
+}
+
 static int decode_pem_key(tg_bundle *b, const char *name, const char *header,
                           const unsigned char *data, long len, passctx *pc, const char *what,
                           tg_err *err)
 {
     int encrypted = strstr(name, "ENCRYPTED") != NULL || strstr(header, "ENCRYPTED") != NULL;
+    if (strcmp(name, PEM_STRING_PKCS8) == 0) {
+        int rc = sig_check(data, len, what, err);
+        if (rc != 0) return rc;
+    }
     BIO *mem = BIO_new(BIO_s_secmem());
     if (mem == NULL || !PEM_write_bio(mem, name, header, data, len)) {
         BIO_free(mem);
@@ -237,6 +305,9 @@ static int p12_bags(tg_bundle *b, const STACK_OF(PKCS12_SAFEBAG) * bags, const c
             if (PKCS12_SAFEBAG_get_nid(bag) == NID_keyBag) {
                 pkey = EVP_PKCS82PKEY(PKCS12_SAFEBAG_get0_p8inf(bag));
             } else {
+                const X509_ALGOR *alg = NULL;
+                X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &alg, NULL);
+                if ((rc = kdf_check(alg, what, err)) != 0) return rc;
                 PKCS8_PRIV_KEY_INFO *p8 = PKCS12_decrypt_skey(bag, pass, passlen);
                 pkey = p8 ? EVP_PKCS82PKEY(p8) : NULL;
                 PKCS8_PRIV_KEY_INFO_free(p8);
@@ -278,8 +349,13 @@ static int p12_contents(tg_bundle *b, PKCS12 *p12, const char *pass, const char 
         STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
         if (nid == NID_pkcs7_data)
             bags = PKCS12_unpack_p7data(p7);
-        else if (nid == NID_pkcs7_encrypted)
+        else if (nid == NID_pkcs7_encrypted) {
+            const X509_ALGOR *alg = p7->d.encrypted && p7->d.encrypted->enc_data
+                                        ? p7->d.encrypted->enc_data->algorithm
+                                        : NULL;
+            if ((rc = kdf_check(alg, what, err)) != 0) break;
             bags = PKCS12_unpack_p7encdata(p7, pass, pass ? (int)strlen(pass) : 0);
+        }
         if (bags == NULL) {
             unsigned long e = ERR_peek_last_error();
             ERR_clear_error();
@@ -300,6 +376,14 @@ static int decode_p12(tg_bundle *b, PKCS12 *p12, passctx *pc, const char *what, 
 {
     tg_x509_legacy_provider();
     if (PKCS12_mac_present(p12)) {
+        const ASN1_INTEGER *iter = NULL;
+        PKCS12_get0_mac(NULL, NULL, NULL, &iter, p12);
+        long n = iter ? ASN1_INTEGER_get(iter) : 1;
+        if (n < 0 || n > TG_KDF_ITER_MAX)
+            return tg_err_set(err, TG_E_INVALID,
+                              "%s asks for more than %ld MAC iterations; such a file is refused "
+                              "(re-export it with the usual settings)",
+                              what, TG_KDF_ITER_MAX);
         /* The MAC tells a wrong password apart from damaged contents. */
         const char *pass = "";
         if (PKCS12_verify_mac(p12, "", 0))
@@ -360,6 +444,10 @@ static int decode_der(tg_bundle *b, const unsigned char *data, size_t len, passc
     int encrypted = sig != NULL && p == data + len;
     X509_SIG_free(sig);
     ERR_clear_error();
+    if (encrypted) {
+        int rc = sig_check(data, (long)len, what, err);
+        if (rc != 0) return rc;
+    }
 
     EVP_PKEY *pkey = NULL;
     OSSL_DECODER_CTX *ctx =
