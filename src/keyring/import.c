@@ -16,10 +16,11 @@
 typedef struct item {
     tg_cert *cert; /* borrowed from the bundle */
     const char *file;
-    const char *alias; /* PKCS#12 friendly name, or NULL */
-    int leaf;          /* an end-entity (or keyed) certificate the command is about */
-    char *name;        /* the name chosen for it before storing (NULL: derive) */
-    int explicit_name; /* name came from --name: taken is a conflict, not a suffix */
+    const char *alias;      /* PKCS#12 friendly name, or NULL */
+    int leaf;               /* an end-entity (or keyed) certificate the command is about */
+    char *name;             /* the name chosen for it before storing (NULL: derive) */
+    unsigned char spki[32]; /* SHA-256 of its public key: how keys are matched */
+    int explicit_name;      /* name came from --name: taken is a conflict, not a suffix */
 } item;
 
 typedef struct loaded {
@@ -28,6 +29,7 @@ typedef struct loaded {
     item *items;
     size_t nitems;
     tg_key **keys; /* borrowed */
+    unsigned char (*keyspki)[32];
     const char **keyfiles;
     size_t nkeys;
 } loaded;
@@ -41,6 +43,7 @@ static void loaded_free(loaded *l)
         free(l->items[i].name);
     free(l->items);
     free(l->keys);
+    free(l->keyspki);
     free(l->keyfiles);
     memset(l, 0, sizeof(*l));
 }
@@ -69,29 +72,36 @@ static int load_file(loaded *l, const char *path, const tg_passsrc *pass, int ke
     if (ni) l->items = ni;
     tg_key **nk = realloc(l->keys, (l->nkeys + b.nkeys + 1) * sizeof(*nk));
     if (nk) l->keys = nk;
+    unsigned char(*ns)[32] = realloc(l->keyspki, (l->nkeys + b.nkeys + 1) * sizeof(*ns));
+    if (ns) l->keyspki = ns;
     const char **nf = realloc(l->keyfiles, (l->nkeys + b.nkeys + 1) * sizeof(*nf));
     if (nf) l->keyfiles = nf;
-    if (!nb || !ni || !nk || !nf) {
+    if (!nb || !ni || !nk || !ns || !nf) {
         tg_bundle_clear(&b);
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
     l->bundles[l->nbundles++] = b;
-    for (size_t i = 0; i < b.ncerts; i++)
-        l->items[l->nitems++] = (item){.cert = b.certs[i], .file = path, .alias = b.aliases[i]};
+    for (size_t i = 0; i < b.ncerts; i++) {
+        item *it = &l->items[l->nitems++];
+        *it = (item){.cert = b.certs[i], .file = path, .alias = b.aliases[i]};
+        if ((rc = tg_cert_spki_sha256(it->cert, it->spki, err)) != 0) return rc;
+    }
     for (size_t i = 0; i < b.nkeys; i++) {
-        int rc2 = tg_key_check_strength(b.keys[i], err);
-        if (rc2 != 0) return rc2;
+        if ((rc = tg_key_check_strength(b.keys[i], err)) != 0 ||
+            (rc = tg_key_spki_sha256(b.keys[i], l->keyspki[l->nkeys], err)) != 0)
+            return rc;
         l->keyfiles[l->nkeys] = path;
         l->keys[l->nkeys++] = b.keys[i];
     }
     return 0;
 }
 
-static tg_key *bundle_key_for(const loaded *l, const tg_cert *c, int *used)
+/* The key among the files' keys that belongs to it (matched by public-key hash). */
+static tg_key *bundle_key_for(const loaded *l, const item *it, int *used)
 {
     for (size_t i = 0; i < l->nkeys; i++)
-        if (tg_cert_matches_key(c, l->keys[i])) {
-            used[i] = 1;
+        if (memcmp(l->keyspki[i], it->spki, 32) == 0) {
+            if (used) used[i] = 1;
             return l->keys[i];
         }
     return NULL;
@@ -107,13 +117,9 @@ static void mark_leaves(tg_keyring *kr, loaded *l)
             is_ca = info.is_ca;
             tg_certinfo_clear(&info);
         }
-        int keyed = 0;
-        for (size_t k = 0; k < l->nkeys && !keyed; k++)
-            keyed = tg_cert_matches_key(l->items[i].cert, l->keys[k]);
-        unsigned char spki[32];
         tg_store_key sk;
-        if (!keyed && tg_cert_spki_sha256(l->items[i].cert, spki, NULL) == 0)
-            keyed = tg_store_key_find(kr->st, spki, &sk, NULL) == 0;
+        int keyed = bundle_key_for(l, &l->items[i], NULL) != NULL ||
+                    tg_store_key_find(kr->st, l->items[i].spki, &sk, NULL) == 0;
         l->items[i].leaf = !is_ca || keyed;
     }
     /* A file of CA certificates only (a chain bundle) has no leaf: all go to the CA store. */
@@ -134,7 +140,7 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
     if (rc != 0) return rc;
     if (tg_store_cert_by_sha256(kr->st, row.sha256, &dup, NULL) == 0) {
         /* Already here: a chain certificate is simply shared; a leaf may gain its key. */
-        tg_key *k = dup.key_id == 0 ? bundle_key_for(l, it->cert, keys_used) : NULL;
+        tg_key *k = dup.key_id == 0 ? bundle_key_for(l, it, keys_used) : NULL;
         if (k != NULL) {
             if ((rc = kr_key_put(kr, k, exportable, &dup.key_id, err)) == 0)
                 rc = tg_store_cert_set_key(kr->st, dup.id, dup.key_id, err);
@@ -149,7 +155,7 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
         *new_id = dup.id;
         goto end;
     }
-    tg_key *k = bundle_key_for(l, it->cert, keys_used);
+    tg_key *k = bundle_key_for(l, it, keys_used);
     if (k != NULL) {
         if ((rc = kr_key_put(kr, k, exportable, &row.key_id, err)) != 0) goto end;
     } else {
@@ -299,7 +305,7 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
     for (size_t k = 0; k < l->nkeys; k++) {
         int match = 0;
         for (size_t i = 0; i < l->nitems && !match; i++)
-            match = tg_cert_matches_key(l->items[i].cert, l->keys[k]);
+            match = memcmp(l->items[i].spki, l->keyspki[k], 32) == 0;
         if (!match && l->nitems > 0)
             return tg_err_set(err, TG_E_INVALID,
                               "the private key in %s does not belong to the certificate%s in %s; "
@@ -413,11 +419,9 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     if ((rc = tg_store_begin(kr->st, err)) != 0) goto end;
     if ((rc = kr_cert_get(kr, name, &old, err)) != 0) goto tx;
     /* The new certificate must be servable if the old one was. */
-    unsigned char spki[32];
     tg_store_key sk;
-    if (old.key_id != 0 && bundle_key_for(&l, leaf->cert, used) == NULL &&
-        (tg_cert_spki_sha256(leaf->cert, spki, err) != 0 ||
-         tg_store_key_find(kr->st, spki, &sk, NULL) != 0)) {
+    if (old.key_id != 0 && bundle_key_for(&l, leaf, used) == NULL &&
+        tg_store_key_find(kr->st, leaf->spki, &sk, NULL) != 0) {
         rc = tg_err_set(err, TG_E_INVALID,
                         "the private key of the replacement is neither in the files nor in the "
                         "store; give it with --key");

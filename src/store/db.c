@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define TG_SCHEMA_VERSION 1
+#define TG_SCHEMA_VERSION 2
 
 static const char *const migrations[TG_SCHEMA_VERSION] = {
     /* 0 -> 1 */
@@ -61,6 +61,10 @@ static const char *const migrations[TG_SCHEMA_VERSION] = {
     "CREATE TABLE default_cas (sha256 TEXT PRIMARY KEY, subject TEXT NOT NULL,"
     "  der BLOB NOT NULL);"
     "CREATE INDEX default_cas_subject ON default_cas(subject);",
+    /* 1 -> 2: the newest certificate of a key is found without sorting all of them
+     * (a renewal check on every import; quadratic with many certificates per key) */
+    "CREATE INDEX certs_spki_after ON certs(spki_sha256, not_after);"
+    "DROP INDEX certs_spki;",
 };
 
 int tg_db_err(tg_store *st, tg_err *err, const char *what)

@@ -28,6 +28,9 @@ void tg_key_free(tg_key *key);
 /* Unencrypted PKCS#8 DER of the private key: the caller wipes and frees it (tg_free_secret). */
 int tg_key_to_der(const tg_key *key, unsigned char **der, size_t *len, tg_err *err);
 int tg_key_from_der(const unsigned char *der, size_t len, tg_key **out, tg_err *err);
+/* Frees this thread's cached key decoder (done by itself when a thread exits, and for
+ * the main thread at exit). */
+void tg_x509_thread_done(void);
 /* SHA-256 of the DER SubjectPublicKeyInfo: how certificates, requests and keys find each other. */
 int tg_key_spki_sha256(const tg_key *key, unsigned char out[32], tg_err *err);
 /* "RSA 2048", "EC P-256" */

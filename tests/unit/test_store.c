@@ -172,6 +172,66 @@ static void master_key_file(void **state)
     assert_int_equal(rename(moved, path), 0);
 }
 
+static int pragma_int(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    sqlite3_stmt *s;
+    int v = -1;
+    if (sqlite3_open(db, &h) != SQLITE_OK) return -1;
+    if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+    return v;
+}
+
+static void migrations(void **state)
+{
+    (void)state;
+    char db[300];
+    snprintf(db, sizeof db, "%s/store.db", home);
+    tg_store *st = NULL;
+    int64_t id;
+    assert_int_equal(tg_store_open(home, &st, NULL), 0);
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    add_key(st, 0xD4, &id);
+    assert_int_equal(tg_store_commit(st, NULL), 0);
+    tg_store_close(st);
+    int current = pragma_int(db, "PRAGMA user_version");
+    assert_true(current >= 2);
+    /* a version-1 store (its index as it was) is migrated on open, keys intact */
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "DROP INDEX certs_spki_after;"
+                                  "CREATE INDEX certs_spki ON certs(spki_sha256);"
+                                  "PRAGMA user_version=1;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(tg_store_open(home, &st, NULL), 0);
+    unsigned char *priv;
+    size_t len;
+    assert_int_equal(tg_store_key_unseal(st, id, &priv, &len, NULL), 0);
+    assert_int_equal(priv[0], 0xD4);
+    tg_free_secret(priv, len);
+    tg_store_close(st);
+    assert_int_equal(pragma_int(db, "PRAGMA user_version"), current);
+    assert_int_equal(
+        pragma_int(db, "SELECT count(*) FROM sqlite_master WHERE name='certs_spki_after'"), 1);
+    /* a store from a newer tlsgate is refused, not rewritten */
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    tg_err e = {0};
+    assert_int_equal(tg_store_open(home, &st, &e), TG_E_STORE);
+    assert_non_null(strstr(e.msg, "newer"));
+    assert_int_equal(pragma_int(db, "PRAGMA user_version"), 99);
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    sqlite3_exec(h, "PRAGMA user_version=2", NULL, NULL, NULL);
+    sqlite3_close(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +239,7 @@ int main(void)
         cmocka_unit_test(tampered_key_row_refused),
         cmocka_unit_test(rollback_leaves_nothing),
         cmocka_unit_test(master_key_file),
+        cmocka_unit_test(migrations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
