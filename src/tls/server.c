@@ -103,8 +103,10 @@ static void conn_free(conn *c)
         bufferevent_free(c->tls);
     }
     if (c->up) bufferevent_free(c->up);
-    if (c->prev) c->prev->next = c->next;
-    else c->w->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     atomic_fetch_sub(&c->w->srv->conns, 1);
     free(c);
@@ -113,6 +115,13 @@ static void conn_free(conn *c)
 static void close_when_written(struct bufferevent *bev, void *arg)
 {
     (void)bev;
+    conn_free(arg);
+}
+
+/* While a last answer drains: a peer that errs or stops reading (timeout) ends it too. */
+static void close_on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev, (void)what;
     conn_free(arg);
 }
 
@@ -125,7 +134,7 @@ static void conn_finish(conn *c, struct bufferevent *still_open)
     }
     c->closing = 1;
     bufferevent_disable(still_open, EV_READ);
-    bufferevent_setcb(still_open, NULL, close_when_written, NULL, c);
+    bufferevent_setcb(still_open, NULL, close_when_written, close_on_event, c);
 }
 
 static const struct timeval *secs(int s)
@@ -148,7 +157,7 @@ static void respond(conn *c, int status, const char *reason, const char *type, c
                         status, reason, type, strlen(body));
     if (!head_only) evbuffer_add(out, body, strlen(body));
     bufferevent_disable(c->tls, EV_READ);
-    bufferevent_setcb(c->tls, NULL, close_when_written, NULL, c);
+    bufferevent_setcb(c->tls, NULL, close_when_written, close_on_event, c);
 }
 
 static void html_escape(const char *in, char *out, size_t size)
@@ -250,10 +259,8 @@ static void pipe_event(struct bufferevent *bev, short what, void *arg)
             c->up = NULL;
         /* pass on what the closing side still had */
         if (other) evbuffer_add_buffer(bufferevent_get_output(other), bufferevent_get_input(bev));
-        if (bev == c->up || bev != c->tls) {
-            SSL *ssl = bufferevent_openssl_get_ssl(bev);
-            if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN);
-        }
+        SSL *ssl = bufferevent_openssl_get_ssl(bev); /* NULL for the backend socket */
+        if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN);
         bufferevent_free(bev);
         conn_finish(c, other);
     }
