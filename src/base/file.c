@@ -56,7 +56,10 @@ int tg_file_write(const char *path, const void *data, size_t len, unsigned mode,
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (tmp == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
+    /* mkstemp's template: ".tmp" and six X's it replaces */
+    snprintf(tmp, plen + 16, "%s.tmp", path);
+    memset(tmp + plen + 4, 'X', 6);
+    tmp[plen + 10] = '\0';
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
