@@ -114,6 +114,18 @@ void tg_db_release(tg_store *st, sqlite3_stmt *s)
     sqlite3_finalize(s);
 }
 
+int tg_db_each(tg_store *st, sqlite3_stmt *s, tg_db_row_fn row, void *arg, tg_err *err,
+               const char *what)
+{
+    if (s == NULL) return TG_E_STORE;
+    int rc, stop = 0;
+    while (stop == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        stop = row(s, arg, err);
+    int out = stop < 0 ? stop : stop > 0 || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, what);
+    tg_db_release(st, s);
+    return out;
+}
+
 int tg_db_done(tg_store *st, sqlite3_stmt *s, tg_err *err, const char *what)
 {
     int rc = sqlite3_step(s);

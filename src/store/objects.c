@@ -334,23 +334,28 @@ int tg_store_cert_delete(tg_store *st, int64_t id, tg_err *err)
     return tg_db_done(st, s, err, "deleting a certificate");
 }
 
+typedef struct cert_iter {
+    tg_store_cert_fn fn;
+    void *arg;
+    int with_der;
+} cert_iter;
+
+static int cert_row(sqlite3_stmt *s, void *arg, tg_err *err)
+{
+    cert_iter *it = arg;
+    tg_store_cert c;
+    if (cert_from_row(s, &c, it->with_der) != 0)
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    int stop = it->fn(&c, it->arg) != 0;
+    tg_store_cert_clear(&c);
+    return stop;
+}
+
 static int cert_each(tg_store *st, sqlite3_stmt *s, int with_der, tg_store_cert_fn fn, void *arg,
                      tg_err *err)
 {
-    if (s == NULL) return TG_E_STORE;
-    int rc, stop = 0;
-    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        tg_store_cert c;
-        if (cert_from_row(s, &c, with_der) != 0) {
-            tg_db_release(st, s);
-            return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-        }
-        stop = fn(&c, arg);
-        tg_store_cert_clear(&c);
-    }
-    int out = stop || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, "listing certificates");
-    tg_db_release(st, s);
-    return out;
+    cert_iter it = {fn, arg, with_der};
+    return tg_db_each(st, s, cert_row, &it, err, "listing certificates");
 }
 
 int tg_store_cert_each(tg_store *st, int only_ca, long long before, tg_store_cert_fn fn, void *arg,
@@ -392,27 +397,33 @@ int tg_store_cert_each_subject(tg_store *st, const char *subject, tg_store_cert_
     return cert_each(st, s, 1, fn, arg, err);
 }
 
+typedef struct servable_iter {
+    tg_store_servable_fn fn;
+    void *arg;
+} servable_iter;
+
+static int servable_row(sqlite3_stmt *s, void *arg, tg_err *err)
+{
+    (void)err;
+    servable_iter *it = arg;
+    tg_store_servable v = {sqlite3_column_int64(s, 0),
+                           (const char *)sqlite3_column_text(s, 1),
+                           (const char *)sqlite3_column_text(s, 2),
+                           (const char *)sqlite3_column_text(s, 3),
+                           sqlite3_column_int64(s, 4),
+                           sqlite3_column_int64(s, 5)};
+    return it->fn(&v, it->arg) != 0;
+}
+
 int tg_store_servable_each(tg_store *st, tg_store_servable_fn fn, void *arg, tg_err *err)
 {
+    servable_iter it = {fn, arg};
     sqlite3_stmt *s =
         tg_db_prep(st,
                    "SELECT id,sans,subject_cn,key_desc,not_before,not_after FROM certs"
                    " WHERE key_id IS NOT NULL",
                    err);
-    if (s == NULL) return TG_E_STORE;
-    int rc, stop = 0;
-    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        tg_store_servable v = {sqlite3_column_int64(s, 0),
-                               (const char *)sqlite3_column_text(s, 1),
-                               (const char *)sqlite3_column_text(s, 2),
-                               (const char *)sqlite3_column_text(s, 3),
-                               sqlite3_column_int64(s, 4),
-                               sqlite3_column_int64(s, 5)};
-        stop = fn(&v, arg);
-    }
-    int out = stop || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, "reading certificates");
-    tg_db_release(st, s);
-    return out;
+    return tg_db_each(st, s, servable_row, &it, err, "reading certificates");
 }
 
 long long tg_store_data_version(tg_store *st)
@@ -531,23 +542,26 @@ int tg_store_req_delete(tg_store *st, int64_t id, tg_err *err)
     return tg_db_done(st, s, err, "deleting a request");
 }
 
+typedef struct req_iter {
+    tg_store_req_fn fn;
+    void *arg;
+} req_iter;
+
+static int req_row(sqlite3_stmt *s, void *arg, tg_err *err)
+{
+    req_iter *it = arg;
+    tg_store_req r;
+    if (req_from_row(s, &r) != 0) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    int stop = it->fn(&r, it->arg) != 0;
+    tg_store_req_clear(&r);
+    return stop;
+}
+
 int tg_store_req_each(tg_store *st, tg_store_req_fn fn, void *arg, tg_err *err)
 {
+    req_iter it = {fn, arg};
     sqlite3_stmt *s = tg_db_prep(st, "SELECT " REQ_COLS " FROM requests ORDER BY name", err);
-    if (s == NULL) return TG_E_STORE;
-    int rc, stop = 0;
-    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        tg_store_req r;
-        if (req_from_row(s, &r) != 0) {
-            tg_db_release(st, s);
-            return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-        }
-        stop = fn(&r, arg);
-        tg_store_req_clear(&r);
-    }
-    int out = stop || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, "listing requests");
-    tg_db_release(st, s);
-    return out;
+    return tg_db_each(st, s, req_row, &it, err, "listing requests");
 }
 
 /* ---- references ---- */

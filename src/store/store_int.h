@@ -30,6 +30,12 @@ struct tg_store {
 int tg_db_err(tg_store *st, tg_err *err, const char *what);
 /* Prepares sql (a string literal) or records an error. */
 sqlite3_stmt *tg_db_prep(tg_store *st, const char *sql, tg_err *err);
+/* Steps s through its rows, calling row for each: 0 goes on, 1 stops, a negative code
+ * stops with that error (its sentence set by row). Releases s; what names the query in
+ * a database error. */
+typedef int (*tg_db_row_fn)(sqlite3_stmt *s, void *arg, tg_err *err);
+int tg_db_each(tg_store *st, sqlite3_stmt *s, tg_db_row_fn row, void *arg, tg_err *err,
+               const char *what);
 /* Gives a statement from tg_db_prep back (reset for reuse, or finalized). */
 void tg_db_release(tg_store *st, sqlite3_stmt *s);
 /* Steps a statement that returns no row; releases it. */

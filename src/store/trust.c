@@ -76,25 +76,28 @@ int tg_store_ts_delete(tg_store *st, int64_t id, tg_err *err)
     return tg_db_done(st, s, err, "deleting a trust store");
 }
 
+typedef struct ts_iter {
+    tg_store_ts_fn fn;
+    void *arg;
+} ts_iter;
+
+static int ts_row(sqlite3_stmt *s, void *arg, tg_err *err)
+{
+    ts_iter *it = arg;
+    tg_store_ts t;
+    if (ts_from_row(s, &t) != 0) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    int stop = it->fn(&t, it->arg) != 0;
+    tg_store_ts_clear(&t);
+    return stop;
+}
+
 int tg_store_ts_each(tg_store *st, tg_store_ts_fn fn, void *arg, tg_err *err)
 {
+    ts_iter it = {fn, arg};
     sqlite3_stmt *s = tg_db_prep(
         st, "SELECT id,name,description,include_defaults,created FROM truststores ORDER BY name",
         err);
-    if (s == NULL) return TG_E_STORE;
-    int rc, stop = 0;
-    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        tg_store_ts t;
-        if (ts_from_row(s, &t) != 0) {
-            tg_db_release(st, s);
-            return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-        }
-        stop = fn(&t, arg);
-        tg_store_ts_clear(&t);
-    }
-    int out = stop || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, "listing trust stores");
-    tg_db_release(st, s);
-    return out;
+    return tg_db_each(st, s, ts_row, &it, err, "listing trust stores");
 }
 
 static int pair(tg_store *st, const char *sql, int64_t ts, int64_t cert_id, tg_err *err)
@@ -163,17 +166,24 @@ long long tg_store_defcas_count(tg_store *st)
     return n;
 }
 
+typedef struct blob_iter {
+    tg_store_blob_fn fn;
+    void *arg;
+} blob_iter;
+
+static int blob_row(sqlite3_stmt *s, void *arg, tg_err *err)
+{
+    (void)err;
+    blob_iter *it = arg;
+    return it->fn(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), it->arg) != 0;
+}
+
 int tg_store_defcas_each(tg_store *st, const char *subject, tg_store_blob_fn fn, void *arg,
                          tg_err *err)
 {
+    blob_iter it = {fn, arg};
     sqlite3_stmt *s = tg_db_prep(
         st, "SELECT der FROM default_cas WHERE ?1 IS NULL OR subject=?1 ORDER BY sha256", err);
-    if (s == NULL) return TG_E_STORE;
-    if (subject) sqlite3_bind_text(s, 1, subject, -1, SQLITE_STATIC);
-    int rc, stop = 0;
-    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW)
-        stop = fn(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), arg);
-    int out = stop || rc == SQLITE_DONE ? 0 : tg_db_err(st, err, "reading the default CA package");
-    tg_db_release(st, s);
-    return out;
+    if (s != NULL && subject) sqlite3_bind_text(s, 1, subject, -1, SQLITE_STATIC);
+    return tg_db_each(st, s, blob_row, &it, err, "reading the default CA package");
 }
