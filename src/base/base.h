@@ -37,7 +37,6 @@ typedef struct tg_err {
  * An error already recorded is kept: the first, most specific sentence wins. */
 int tg_err_set(tg_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void tg_err_clear(tg_err *err);
-const char *tg_err_name(int code);
 
 /* Largest file any command will read (certificates, keys, bundles, password files). */
 #define TG_FILE_MAX (10u * 1024u * 1024u)

@@ -23,27 +23,3 @@ void tg_err_clear(tg_err *err)
     err->code = 0;
     err->msg[0] = '\0';
 }
-
-const char *tg_err_name(int code)
-{
-    switch (code) {
-    case TG_OK:
-        return "ok";
-    case TG_E_USAGE:
-        return "usage";
-    case TG_E_INVALID:
-        return "invalid input";
-    case TG_E_NOTFOUND:
-        return "not found";
-    case TG_E_CONFLICT:
-        return "conflict";
-    case TG_E_PASSWORD:
-        return "password";
-    case TG_E_STORE:
-        return "store";
-    case TG_E_IO:
-        return "i/o";
-    default:
-        return "internal";
-    }
-}

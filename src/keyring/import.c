@@ -111,12 +111,7 @@ static tg_key *bundle_key_for(const loaded *l, const item *it, int *used)
 static void mark_leaves(tg_keyring *kr, loaded *l)
 {
     for (size_t i = 0; i < l->nitems; i++) {
-        tg_certinfo info;
-        int is_ca = 0;
-        if (tg_cert_info(l->items[i].cert, &info, NULL) == 0) {
-            is_ca = info.is_ca;
-            tg_certinfo_clear(&info);
-        }
+        int is_ca = tg_cert_is_ca(l->items[i].cert);
         tg_store_key sk;
         int keyed = bundle_key_for(l, &l->items[i], NULL) != NULL ||
                     tg_store_key_find(kr->st, l->items[i].spki, &sk, NULL) == 0;
@@ -289,11 +284,7 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
     mark_leaves(kr, l);
     if (imp->ca_only)
         for (size_t i = 0; i < l->nitems; i++) {
-            tg_certinfo info;
-            if ((rc = tg_cert_info(l->items[i].cert, &info, err)) != 0) return rc;
-            int ca = info.is_ca;
-            tg_certinfo_clear(&info);
-            if (!ca)
+            if (!tg_cert_is_ca(l->items[i].cert))
                 return tg_err_set(err, TG_E_INVALID,
                                   "%s holds a certificate that is not a CA (no CA:TRUE); import "
                                   "it with tlsgate cert import",

@@ -127,14 +127,6 @@ void tg_certcache_free(tg_certcache *c)
     free(c);
 }
 
-size_t tg_certcache_count(tg_certcache *c)
-{
-    pthread_mutex_lock(&c->lock);
-    size_t n = c->count;
-    pthread_mutex_unlock(&c->lock);
-    return n;
-}
-
 static int load(tg_keyring *kr, int64_t id, tg_loaded *out, tg_err *err)
 {
     memset(out, 0, sizeof(*out));

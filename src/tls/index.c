@@ -97,10 +97,9 @@ static int collect(const tg_servable *s, void *arg)
     return x->failed;
 }
 
-static const char *arena;
-
-static int by_name(const void *a, const void *b)
+static int by_name(const void *a, const void *b, void *arena_arg)
 {
+    const char *arena = arena_arg;
     const iname *x = a, *y = b;
     int c = strcmp(arena + x->off, arena + y->off);
     return c ? c : (x->cert > y->cert) - (x->cert < y->cert);
@@ -117,11 +116,7 @@ int tg_index_build(tg_keyring *kr, tg_index **out, tg_err *err)
         tg_index_free(x);
         return rc;
     }
-    /* qsort has no context argument: the arena is borrowed for the duration of the
-     * sort, which the callers serialise (one build at a time, tls_int.h). */
-    arena = x->arena;
-    if (x->nnames) qsort(x->names, x->nnames, sizeof(*x->names), by_name);
-    arena = NULL;
+    if (x->nnames) qsort_r(x->names, x->nnames, sizeof(*x->names), by_name, x->arena);
     *out = x;
     return 0;
 }

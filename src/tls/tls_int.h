@@ -26,14 +26,13 @@ void tg_certcache_free(tg_certcache *c);
 int tg_certcache_get(tg_certcache *c, tg_keyring *kr, int64_t id, tg_loaded *out, tg_err *err);
 void tg_certcache_flush(tg_certcache *c);
 void tg_loaded_clear(tg_loaded *l);
-size_t tg_certcache_count(tg_certcache *c);
 
 /* ---- context.c: the one SSL_CTX every listener uses ---- */
 typedef struct tg_tlsctx tg_tlsctx;
 /* What the ClientHello callback needs: the current index (swapped on reload), the
  * cache, and a keyring for misses (per thread, passed through SSL ex_data). */
 typedef struct tg_selector {
-    pthread_mutex_t lock; /* guards index swaps and the build's qsort */
+    pthread_mutex_t lock; /* guards index swaps */
     tg_index *index;
     tg_certcache *cache;
 } tg_selector;
