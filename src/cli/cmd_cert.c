@@ -76,8 +76,7 @@ int cli_cert_export(cli *c, tg_keyring *kr, opts *o)
     if ((o->format && (rc = tg_export_format_parse(o->format, &exp.format, &c->err)) != 0) ||
         (rc = tg_export_profile_parse(o->profile, &exp.profile, &c->err)) != 0)
         return rc;
-    if (o->profile && exp.format != TG_FMT_P12)
-        return cli_usage(c, "--p12-profile goes with --format p12");
+    exp.profile_set = o->profile != NULL;
     int keyout = exp.with_key || exp.format == TG_FMT_P8 || exp.format == TG_FMT_PKCS1;
     if (keyout && strcmp(o->out, "-") == 0)
         return cli_usage(c, "a key export must go to a file (--out FILE), not standard output");

@@ -77,6 +77,7 @@ typedef struct tg_export {
     int support_bundle; /* certificate + chain as PEM and PKCS#7, never a key */
     int no_passphrase;  /* p8, pkcs1: the operator asked for an unencrypted key */
     tg_p12_profile profile;
+    int profile_set; /* the caller named a profile: only p12 takes one */
     const tg_passsrc *pass;
 } tg_export;
 /* Parses a --format or --p12-profile name. */

@@ -194,6 +194,8 @@ static int export_check(const tg_export *exp, tg_err *err)
                           "--with-key)");
     if (exp->with_chain && (exp->format == TG_FMT_DER || keyfmt))
         return tg_err_set(err, TG_E_USAGE, "--with-chain needs --format pem, p7b or p12");
+    if (exp->profile_set && exp->format != TG_FMT_P12)
+        return tg_err_set(err, TG_E_USAGE, "a PKCS#12 profile goes with --format p12");
     if (exp->no_passphrase && !keyfmt)
         return tg_err_set(err, TG_E_USAGE,
                           "--no-passphrase is only for p8 and pkcs1; a PKCS#12 always has one");

@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tglib  # noqa: E402
@@ -364,6 +363,9 @@ class BadInput(tglib.TgCase):
                  "--out", out, out=out, msg=r"p12|pkcs#12|pkcs12")
         self.bad(USAGE, "cert", "export", "web", "--with-key", "--format", "der",
                  "--out", out, out=out, msg=r"p12|pkcs#12|pkcs12")
+        # a PKCS#12 profile names how a PKCS#12 is made: with pem it is a mistake
+        self.bad(USAGE, "cert", "export", "web", "--format", "pem", "--p12-profile",
+                 "legacy-des", "--out", out, out=out, msg=r"p12|PKCS#12")
 
     def test_export_unwritable_output(self):
         self.bad(IO, "cert", "export", "web", "--format", "der", "--out",
