@@ -38,12 +38,6 @@ def utcnow():
 
 class Chains(TgCase):
     # ----------------------------------------------------------------- helpers
-    def rd(self, p, mode="r"):
-        with open(p, mode) as f:
-            return f.read()
-
-    def show(self, name, home=None):
-        return self.ok("--json", "cert", "show", name, home=home).json()
 
     def status(self, name, home=None):
         return self.show(name, home=home)["chain_status"]
@@ -53,14 +47,6 @@ class Chains(TgCase):
 
     def ca_names(self, home=None):
         return [c["name"] for c in self.ok("--json", "ca", "list", home=home).json()]
-
-    def fingerprint(self, path):
-        out = self.sh("openssl", "x509", "-in", path, "-noout", "-fingerprint",
-                      "-sha256").stdout.strip()
-        return out.split("=", 1)[1].replace(":", "").upper()
-
-    def cert_pubkey(self, path):
-        return self.sh("openssl", "x509", "-in", path, "-pubkey", "-noout").stdout.strip()
 
     def subject(self, path):
         return self.sh("openssl", "x509", "-in", path, "-noout", "-subject",

@@ -48,15 +48,9 @@ def colon_hex(fp):
 
 class Formats(TgCase):
     # ----------------------------------------------------------------- helpers
-    def rd(self, p, mode="r"):
-        with open(p, mode) as f:
-            return f.read()
 
     def pwfile(self, pw=FILE_PW, name="file-pw.txt"):
         return self.write(name, pw + "\n")
-
-    def show(self, name, home=None):
-        return self.ok("--json", "cert", "show", name, home=home).json()
 
     def cert_names(self, home=None):
         return [c["name"] for c in self.ok("--json", "cert", "list", home=home).json()]
@@ -67,19 +61,6 @@ class Formats(TgCase):
     def genkey(self, kind, out):
         self.sh("openssl", "genpkey", *KEY_KINDS[kind][1], "-out", self.path(out))
         return self.path(out)
-
-    def fingerprint(self, path, inform="PEM"):
-        out = self.sh("openssl", "x509", "-inform", inform, "-in", path, "-noout",
-                      "-fingerprint", "-sha256").stdout.strip()
-        return out.split("=", 1)[1].replace(":", "").upper()
-
-    def cert_pubkey(self, path, inform="PEM"):
-        return self.sh("openssl", "x509", "-inform", inform, "-in", path, "-pubkey",
-                       "-noout").stdout.strip()
-
-    def key_pubkey(self, path, passin=None):
-        args = ["-passin", "file:" + passin] if passin else []
-        return self.sh("openssl", "pkey", "-in", path, *args, "-pubout").stdout.strip()
 
     def self_signed(self, prefix, cn, key, days=60):
         crt = self.path(prefix + ".pem")

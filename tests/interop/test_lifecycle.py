@@ -72,8 +72,6 @@ def subject_opts(subj):
 
 class Lifecycle(TgCase):
     # ----------------------------------------------------------------- helpers
-    def show(self, name):
-        return self.ok("--json", "cert", "show", name).json()
 
     def cert_list(self, *extra):
         return {c["name"]: c for c in self.ok("--json", "cert", "list", *extra).json()}
@@ -83,18 +81,6 @@ class Lifecycle(TgCase):
 
     def passfile(self):
         return self.write("pass.txt", PASSPHRASE + "\n")
-
-    def fingerprint(self, path, inform="PEM"):
-        out = self.sh("openssl", "x509", "-inform", inform, "-in", path, "-noout",
-                      "-fingerprint", "-sha256").stdout.strip()
-        self.assertIn("=", out, out)
-        return out.split("=", 1)[1].replace(":", "").upper()
-
-    def cert_pubkey(self, path):
-        return self.sh("openssl", "x509", "-in", path, "-pubkey", "-noout").stdout.strip()
-
-    def key_pubkey(self, path):
-        return self.sh("openssl", "pkey", "-in", path, "-pubout").stdout.strip()
 
     def load_cert(self, path):
         with open(path, "rb") as f:

@@ -10,7 +10,6 @@ import os
 import sqlite3
 import stat
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tglib  # noqa: E402

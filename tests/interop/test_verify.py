@@ -5,14 +5,12 @@ variants). Each case asserts tlsgate's verdict and exit status, and that `openss
 -x509_strict -partial_chain …` agrees wherever OpenSSL can express the check; the cases where
 tlsgate is deliberately stricter (the Web PKI's rules) say so and assert the difference.
 """
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tglib  # noqa: E402

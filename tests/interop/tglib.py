@@ -80,6 +80,29 @@ class TgCase(unittest.TestCase):
             f.write(data)
         return p
 
+    def rd(self, p, mode="r"):
+        with open(p, mode) as f:
+            return f.read()
+
+    def show(self, name, home=None):
+        """`tlsgate --json cert show NAME` as a dict."""
+        return self.ok("--json", "cert", "show", name, home=home).json()
+
+    # What openssl (not our code) says of a file.
+    def fingerprint(self, path, inform="PEM"):
+        out = self.sh("openssl", "x509", "-inform", inform, "-in", path, "-noout",
+                      "-fingerprint", "-sha256").stdout.strip()
+        self.assertIn("=", out, out)
+        return out.split("=", 1)[1].replace(":", "").upper()
+
+    def cert_pubkey(self, path, inform="PEM"):
+        return self.sh("openssl", "x509", "-inform", inform, "-in", path, "-pubkey",
+                       "-noout").stdout.strip()
+
+    def key_pubkey(self, path, passin=None):
+        args = ["-passin", "file:" + passin] if passin else []
+        return self.sh("openssl", "pkey", "-in", path, *args, "-pubout").stdout.strip()
+
     def dump(self, home=None):
         """The store's content as SQL text (compare before/after a failing command)."""
         db = os.path.join(home or self.home, "store.db")

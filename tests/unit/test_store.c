@@ -139,11 +139,10 @@ static void rollback_leaves_nothing(void **state)
     tg_store_key dup = {.exportable = 1};
     memset(dup.spki_sha256, 0xA1, 32); /* exists from the previous test */
     tg_store_key have;
-    if (tg_store_key_find(st, dup.spki_sha256, &have, NULL) == 0) {
-        unsigned char priv[4] = {0};
-        tg_err e = {0};
-        assert_int_equal(tg_store_key_add(st, &dup, priv, sizeof priv, &e), TG_E_CONFLICT);
-    }
+    assert_int_equal(tg_store_key_find(st, dup.spki_sha256, &have, NULL), 0);
+    unsigned char priv[4] = {0};
+    tg_err e = {0};
+    assert_int_equal(tg_store_key_add(st, &dup, priv, sizeof priv, &e), TG_E_CONFLICT);
     tg_store_rollback(st);
     tg_store_close(st);
 }

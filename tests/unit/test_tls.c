@@ -19,7 +19,7 @@
 static char dir[64];
 
 static void create(tg_keyring *kr, const char *name, const char *cn, const char *san,
-                      const char *key)
+                   const char *key)
 {
     const char *sans[1] = {san};
     tg_newcert spec = {.name = name,
