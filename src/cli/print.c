@@ -241,6 +241,8 @@ void print_import(json_t *doc)
         if (json_is_string(req)) printf(", completes request '%s'", json_string_value(req));
         json_t *pred = json_object_get(v, "successor_of");
         if (json_is_string(pred)) printf(", successor of '%s'", json_string_value(pred));
+        if (json_is_true(json_object_get(v, "key_made_non_exportable")))
+            printf(", private key now non-exportable");
         putchar('\n');
     }
     json_array_foreach(json_object_get(doc, "skipped"), i, v)

@@ -49,7 +49,7 @@ int kr_create_tx(tg_keyring *kr, const tg_newcert *spec, int protect, int64_t *i
         (rc = tg_cert_selfsign(key, &spec->subject, &p.sans, p.days, spec->signing, &cert, err)) !=
             0 ||
         (rc = kr_cert_row(cert, &row, err)) != 0 ||
-        (rc = kr_key_put(kr, key, spec->exportable, &row.key_id, err)) != 0)
+        (rc = kr_key_put(kr, key, spec->exportable, &row.key_id, NULL, err)) != 0)
         goto end;
     row.name = tg_strdup(spec->name);
     row.protected_ = protect;
@@ -136,7 +136,7 @@ int tg_keyring_request_create(tg_keyring *kr, const tg_newcert *spec, json_t **o
     }
     if ((rc = tg_key_generate(&p.ks, &key, err)) != 0 ||
         (rc = tg_csr_create(key, &spec->subject, &p.sans, spec->signing, &pem, err)) != 0 ||
-        (rc = kr_key_put(kr, key, spec->exportable, &req.key_id, err)) != 0)
+        (rc = kr_key_put(kr, key, spec->exportable, &req.key_id, NULL, err)) != 0)
         goto end;
     subject = tg_subject_text(&spec->subject);
     sans = tg_strlist_join(&p.sans, ", ");

@@ -133,17 +133,25 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
     tg_store_req req = {0};
     int rc = kr_cert_row(it->cert, &row, err);
     if (rc != 0) return rc;
+    int tightened = 0;
     if (tg_store_cert_by_sha256(kr->st, row.sha256, &dup, NULL) == 0) {
-        /* Already here: a chain certificate is simply shared; a leaf may gain its key. */
+        /* Already here: a chain certificate is simply shared; a leaf may gain its key, or
+         * lose the right to export the one it has (--no-export: the stricter flag wins). */
         tg_key *k = dup.key_id == 0 ? bundle_key_for(l, it, keys_used) : NULL;
         if (k != NULL) {
-            if ((rc = kr_key_put(kr, k, exportable, &dup.key_id, err)) == 0)
+            if ((rc = kr_key_put(kr, k, exportable, &dup.key_id, &tightened, err)) == 0)
                 rc = tg_store_cert_set_key(kr->st, dup.id, dup.key_id, err);
             if (rc == 0)
                 json_array_append_new(o->imported,
-                                      json_pack("{s:s, s:s, s:b}", "name", dup.name, "action",
-                                                "private key added", "private_key", 1));
-        } else {
+                                      json_pack("{s:s, s:s, s:b, s:b}", "name", dup.name, "action",
+                                                "private key added", "private_key", 1,
+                                                "key_made_non_exportable", tightened));
+        } else if (dup.key_id != 0 && !exportable &&
+                   (rc = kr_key_forbid_export(kr, dup.key_id, &tightened, err)) == 0 && tightened) {
+            json_array_append_new(o->imported,
+                                  json_pack("{s:s, s:s, s:b}", "name", dup.name, "action",
+                                            "private key made non-exportable", "private_key", 1));
+        } else if (rc == 0) {
             json_array_append_new(o->skipped, json_pack("{s:s, s:s}", "name", dup.name, "reason",
                                                         "already in the store"));
         }
@@ -152,10 +160,14 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
     }
     tg_key *k = bundle_key_for(l, it, keys_used);
     if (k != NULL) {
-        if ((rc = kr_key_put(kr, k, exportable, &row.key_id, err)) != 0) goto end;
+        if ((rc = kr_key_put(kr, k, exportable, &row.key_id, &tightened, err)) != 0) goto end;
     } else {
         tg_store_key sk;
-        if (tg_store_key_find(kr->st, row.spki_sha256, &sk, NULL) == 0) row.key_id = sk.id;
+        if (tg_store_key_find(kr->st, row.spki_sha256, &sk, NULL) == 0) {
+            row.key_id = sk.id;
+            if (!exportable && (rc = kr_key_forbid_export(kr, sk.id, &tightened, err)) != 0)
+                goto end;
+        }
     }
     const char *base = it->name;
     if (row.key_id != 0 && tg_store_req_pending_for_key(kr->st, row.key_id, &req, NULL) == 0) {
@@ -197,6 +209,7 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
                   row.is_ca ? "ca" : "certificates", "private_key", row.key_id != 0);
     if (req.id != 0) json_object_set_new(entry, "request", json_string(req.name));
     if (renew) json_object_set_new(entry, "successor_of", json_string(prev.name));
+    if (tightened) json_object_set_new(entry, "key_made_non_exportable", json_true());
     json_array_append_new(o->imported, entry);
     if (row.is_ca) o->new_ca = 1;
     *new_id = row.id;
@@ -291,6 +304,18 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
                                   l->items[i].file);
             l->items[i].leaf = l->nitems == 1; /* --name names a single CA */
         }
+    if (!imp->ca_only && imp->name != NULL) {
+        size_t leaves = 0;
+        for (size_t i = 0; i < l->nitems; i++)
+            leaves += l->items[i].leaf;
+        if (leaves == 0 && l->nitems == 1) l->items[0].leaf = 1; /* --name names the one CA */
+        if (leaves == 0 && l->nitems > 1)
+            return tg_err_set(err, TG_E_USAGE,
+                              "--name names one certificate, but the files hold %zu CA "
+                              "certificates and no end-entity certificate; import them one at a "
+                              "time to name each",
+                              l->nitems);
+    }
     if ((rc = assign_names(l, imp->name, err)) != 0) return rc;
     /* Every key must belong to a certificate in the files or in the store. */
     for (size_t k = 0; k < l->nkeys; k++) {
@@ -322,14 +347,32 @@ static int import_keys_only(tg_keyring *kr, const tg_import *imp, loaded *l, out
                 "it together with its certificate",
                 l->keyfiles[k]);
         int64_t key_id = c.key_id;
-        if (key_id == 0 && (rc = kr_key_put(kr, l->keys[k], imp->exportable, &key_id, err)) == 0)
-            rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
-        json_array_append_new(o->imported,
-                              json_pack("{s:s, s:s, s:b}", "name", c.name, "action",
-                                        c.key_id ? "already had its key" : "private key added",
-                                        "private_key", 1));
+        int tightened = 0;
+        if (key_id == 0) {
+            if ((rc = kr_key_put(kr, l->keys[k], imp->exportable, &key_id, NULL, err)) == 0)
+                rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
+        } else if (!imp->exportable) {
+            rc = kr_key_forbid_export(kr, key_id, &tightened, err);
+        }
+        if (c.key_id == 0 || tightened)
+            json_array_append_new(
+                o->imported,
+                json_pack("{s:s, s:s, s:b}", "name", c.name, "action",
+                          tightened ? "private key made non-exportable" : "private key added",
+                          "private_key", 1));
+        else
+            json_array_append_new(o->skipped, json_pack("{s:s, s:s}", "name", c.name, "reason",
+                                                        "it already has this private key"));
         tg_store_cert_clear(&c);
         if (rc != 0) return rc;
+    }
+    if (json_array_size(o->imported) == 0) {
+        json_t *first = json_array_get(o->skipped, 0);
+        return tg_err_set(err, TG_E_CONFLICT,
+                          "nothing new to import: the private key%s already in the store, with "
+                          "%s",
+                          l->nkeys > 1 ? "s are" : " is",
+                          json_string_value(json_object_get(first, "name")));
     }
     return 0;
 }

@@ -66,8 +66,19 @@ int kr_cert_row(const tg_cert *cert, tg_store_cert *row, tg_err *err)
     return row->key_desc ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
 }
 
-int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, tg_err *err)
+int kr_key_forbid_export(tg_keyring *kr, int64_t key_id, int *tightened, tg_err *err)
 {
+    tg_store_key have;
+    int rc = tg_store_key_get(kr->st, key_id, &have, err);
+    if (rc != 0 || !have.exportable) return rc;
+    if ((rc = tg_store_key_forbid_export(kr->st, key_id, err)) == 0 && tightened) *tightened = 1;
+    return rc;
+}
+
+int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, int *tightened,
+               tg_err *err)
+{
+    if (tightened) *tightened = 0;
     tg_store_key k = {0};
     int rc = tg_key_check_strength(key, err);
     if (rc == 0) rc = tg_key_spki_sha256(key, k.spki_sha256, err);
@@ -76,7 +87,7 @@ int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, t
     rc = tg_store_key_find(kr->st, k.spki_sha256, &have, err);
     if (rc == 0) {
         *id = have.id;
-        return 0;
+        return exportable ? 0 : kr_key_forbid_export(kr, have.id, tightened, err);
     }
     if (rc != TG_E_NOTFOUND) return rc;
     tg_key_describe(key, k.descr, sizeof(k.descr));

@@ -20,8 +20,13 @@ struct tg_keyring {
 /* Fills a store row from a certificate (metadata, DER, fingerprints). Caller sets the
  * name, kind and links, then tg_store_cert_add; tg_store_cert_clear frees. */
 int kr_cert_row(const tg_cert *cert, tg_store_cert *row, tg_err *err);
-/* Seals key into the store (or finds it there already); *id is its row. */
-int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, tg_err *err);
+/* Seals key into the store (or finds it there already); *id is its row. A key found
+ * there is made non-exportable when exportable is 0 (the stricter flag wins); *tightened
+ * (may be NULL) says whether that happened. */
+int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, int *tightened,
+               tg_err *err);
+/* Makes the stored key non-exportable unless it is already; *tightened says if it was. */
+int kr_key_forbid_export(tg_keyring *kr, int64_t key_id, int *tightened, tg_err *err);
 int kr_key_load(tg_keyring *kr, int64_t key_id, tg_key **out, tg_err *err);
 /* base, or "base (2)", "base (3)", … whichever is free among certificate names. */
 int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, tg_err *err);

@@ -125,6 +125,14 @@ int tg_store_key_unseal(tg_store *st, int64_t id, unsigned char **priv, size_t *
     return rc;
 }
 
+int tg_store_key_forbid_export(tg_store *st, int64_t id, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "UPDATE keys SET exportable=0 WHERE id=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, id);
+    return tg_db_done(st, s, err, "marking a key non-exportable");
+}
+
 int tg_store_key_gc(tg_store *st, int64_t id, tg_err *err)
 {
     sqlite3_stmt *s = tg_db_prep(st,

@@ -44,6 +44,8 @@ int tg_store_key_find(tg_store *st, const unsigned char spki_sha256[32], tg_stor
 /* Unseals the key: *priv is a secret for the caller to tg_free_secret. Fails with
  * TG_E_STORE when the row was tampered with. */
 int tg_store_key_unseal(tg_store *st, int64_t id, unsigned char **priv, size_t *len, tg_err *err);
+/* Marks the key non-exportable (K8: never the reverse). */
+int tg_store_key_forbid_export(tg_store *st, int64_t id, tg_err *err);
 /* Deletes the key if no certificate or request uses it any more. */
 int tg_store_key_gc(tg_store *st, int64_t id, tg_err *err);
 

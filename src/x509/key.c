@@ -29,6 +29,39 @@ int tg_ossl_err(tg_err *err, int code, const char *what)
     return tg_err_set(err, code, "%s%s", what, reason);
 }
 
+/* An EC key given with explicit curve parameters that are those of a named curve is
+ * re-encoded with the curve's name, so that it matches (and is stored, exported and
+ * served like) the same key written the usual way. Parameters of no named curve stay
+ * explicit, and tg_key_check_strength refuses them. */
+static void ec_name_curve(EVP_PKEY *pkey)
+{
+    char enc[32] = "", group[64] = "";
+    size_t n = 0;
+    if (!EVP_PKEY_is_a(pkey, "EC") ||
+        !EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc), &n) ||
+        strcmp(enc, OSSL_PKEY_EC_ENCODING_EXPLICIT) != 0 ||
+        !EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                        &n) ||
+        group[0] == '\0') {
+        ERR_clear_error();
+        return;
+    }
+    EVP_PKEY_set_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_ENCODING, OSSL_PKEY_EC_ENCODING_GROUP);
+    ERR_clear_error();
+}
+
+static int ec_explicit(const EVP_PKEY *pkey)
+{
+    char enc[32] = "";
+    size_t n = 0;
+    int r =
+        EVP_PKEY_is_a(pkey, "EC") &&
+        EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc), &n) &&
+        strcmp(enc, OSSL_PKEY_EC_ENCODING_EXPLICIT) == 0;
+    ERR_clear_error();
+    return r;
+}
+
 tg_key *tg_key_wrap(EVP_PKEY *pkey)
 {
     tg_key *k = calloc(1, sizeof(*k));
@@ -36,6 +69,7 @@ tg_key *tg_key_wrap(EVP_PKEY *pkey)
         EVP_PKEY_free(pkey);
         return NULL;
     }
+    ec_name_curve(pkey);
     k->pkey = pkey;
     return k;
 }
@@ -202,9 +236,25 @@ int tg_key_spki_sha256(const tg_key *key, unsigned char out[32], tg_err *err)
 
 int tg_cert_spki_sha256(const tg_cert *cert, unsigned char out[32], tg_err *err)
 {
-    /* The certificate's own SubjectPublicKeyInfo bytes: no key decode, no encoder. */
+    /* The certificate's own SubjectPublicKeyInfo bytes: no key decode, no encoder; only
+     * an EC key with explicit parameters is decoded, to be hashed as its key is. */
+    X509_PUBKEY *xpk = X509_get_X509_PUBKEY(cert->x);
+    X509_ALGOR *alg = NULL;
+    int ptype = V_ASN1_UNDEF;
+    if (X509_PUBKEY_get0_param(NULL, NULL, NULL, &alg, xpk) == 1 && alg != NULL)
+        X509_ALGOR_get0(NULL, &ptype, NULL, alg);
+    if (ptype == V_ASN1_SEQUENCE) {
+        EVP_PKEY *pub = X509_get0_pubkey(cert->x);
+        EVP_PKEY *named = pub ? EVP_PKEY_dup(pub) : NULL;
+        if (named == NULL)
+            return tg_ossl_err(err, TG_E_INVALID, "the certificate's public key is unusable");
+        ec_name_curve(named);
+        int rc = spki_sha256(named, out, err);
+        EVP_PKEY_free(named);
+        return rc;
+    }
     unsigned char *der = NULL;
-    int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert->x), &der);
+    int n = i2d_X509_PUBKEY(xpk, &der);
     if (n <= 0) return tg_ossl_err(err, TG_E_INVALID, "the certificate's public key is unusable");
     unsigned int mdlen = 0;
     int ok = EVP_Digest(der, (size_t)n, out, &mdlen, EVP_sha256(), NULL) == 1;
@@ -255,6 +305,10 @@ int tg_key_check_strength(const tg_key *key, tg_err *err)
         return tg_err_set(err, TG_E_INVALID,
                           "the RSA key has %d bits; keys below 2048 bits are refused",
                           EVP_PKEY_get_bits(key->pkey));
+    if (ec_explicit(key->pkey))
+        return tg_err_set(err, TG_E_INVALID,
+                          "the EC key has explicit curve parameters that are not those of a "
+                          "named curve; use a key on P-256 or P-384");
     if (!EVP_PKEY_is_a(key->pkey, "RSA") && !EVP_PKEY_is_a(key->pkey, "EC") &&
         !EVP_PKEY_is_a(key->pkey, "ED25519"))
         return tg_err_set(err, TG_E_INVALID, "keys of type %s are not supported",

@@ -843,6 +843,7 @@ static int extend(vctx *v, size_t len)
     return 0;
 }
 
+/* 0 (the outcome is in v: valid, why, chain) or -1 when memory ran out. */
 static int search(vctx *v)
 {
     X509 *leaf = v->req->leaf->x;
@@ -850,14 +851,10 @@ static int search(vctx *v)
     /* a leaf that is itself a trust anchor is a path of one */
     for (size_t i = 0; i < v->nanchors && !v->stop; i++) {
         if (X509_cmp(v->anchors[i], leaf) != 0) continue;
-        int rc = try_path(v, 1);
-        if (rc != 0) return rc;
+        if (try_path(v, 1) < 0) return -1; /* 1 (found) has set v->stop */
         break;
     }
-    if (!v->stop) {
-        int rc = extend(v, 1);
-        if (rc < 0) return rc;
-    }
+    if (!v->stop && extend(v, 1) < 0) return -1;
     if (v->have) return 0;
     /* no path reached an anchor: let OpenSSL search everything, for its reason and the
      * partial chain (and, should it find a path we gave up on, check that path) */
