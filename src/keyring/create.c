@@ -108,10 +108,11 @@ static json_t *req_doc(tg_keyring *kr, const tg_store_req *r, int with_pem)
         json_array_append_new(sans, json_stringn(p, n));
         p += n + (e ? 2 : 0);
     }
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:s, s:o}", "name", r->name, "status",
-                            r->cert_id ? "completed" : "pending", "subject", r->subject,
-                            "alternative_names", sans, "key", r->key_desc, "signing", r->signing,
-                            "created", created, "certificate", cert);
+    json_t *doc =
+        json_pack("{s:o, s:s, s:o, s:o, s:s, s:b, s:s, s:o}", "name", kr_json_text(r->name),
+                  "status", r->cert_id ? "completed" : "pending", "subject",
+                  kr_json_text(r->subject), "alternative_names", sans, "key", r->key_desc,
+                  "signing", r->signing, "created", created, "certificate", cert);
     if (doc && with_pem) json_object_set_new(doc, "pem", json_string(r->pem));
     return doc;
 }
@@ -165,18 +166,21 @@ end:
     return rc;
 }
 
+/* A row that cannot be built stops the list (a[2] set): a list never drops a row. */
 static int add_req(const tg_store_req *r, void *arg)
 {
     void **a = arg;
-    json_array_append_new(a[1], req_doc(a[0], r, 0));
-    return 0;
+    if (json_array_append_new(a[1], req_doc(a[0], r, 0)) == 0) return 0;
+    a[2] = a;
+    return 1;
 }
 
 int tg_keyring_request_list(tg_keyring *kr, json_t **out, tg_err *err)
 {
     *out = json_array();
-    void *a[2] = {kr, *out};
+    void *a[3] = {kr, *out, NULL};
     int rc = tg_store_req_each(kr->st, add_req, a, err);
+    if (rc == 0 && a[2] != NULL) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (rc != 0) {
         json_decref(*out);
         *out = NULL;

@@ -182,7 +182,7 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
             goto end;
         }
         snprintf(unique, sizeof(unique), "%s", name);
-    } else if ((rc = kr_unique_name(kr, base, unique, sizeof(unique), err)) != 0) {
+    } else if ((rc = kr_unique_name(kr, base, unique, sizeof(unique), NULL, err)) != 0) {
         goto end;
     }
     row.name = tg_strdup(unique);
@@ -245,7 +245,8 @@ static int assign_names(loaded *l, const char *name, tg_err *err)
             }
             snprintf(it->name, n, "%s-%s", base, it->alias);
             free(base);
-            if ((rc = tg_keyring_name_check(it->name, err)) != 0) return rc;
+            /* the alias is the file's text, not the operator's: cleaned, not refused */
+            kr_name_derive(it->name, it->name, n);
         } else if (name != NULL) {
             if (leaves > 1)
                 return tg_err_set(err, TG_E_USAGE,
@@ -418,10 +419,14 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
                         "store; give it with --key");
         goto tx;
     }
-    char moved[TG_NAME_MAX + 32];
-    snprintf(moved, sizeof(moved), "%s_REPLACED", name);
-    for (int i = 2; tg_store_name_taken(kr->st, moved) && i < 1000; i++)
-        snprintf(moved, sizeof(moved), "%s_REPLACED_%d", name, i);
+    char moved[TG_NAME_MAX + 1];
+    for (int i = 1; i == 1 || (tg_store_name_taken(kr->st, moved) && i < 1000); i++) {
+        /* NAME_REPLACED[_i] stays a valid name: NAME is cut on a character boundary */
+        char suffix[24];
+        snprintf(suffix, sizeof(suffix), i == 1 ? "_REPLACED" : "_REPLACED_%d", i);
+        size_t n = tg_utf8_cut(name, strlen(name), TG_NAME_MAX - strlen(suffix));
+        snprintf(moved, sizeof(moved), "%.*s%s", (int)n, name, suffix);
+    }
     if ((rc = tg_store_cert_rename(kr->st, old.id, moved, err)) != 0) goto tx;
     for (size_t i = 0; rc == 0 && i < l.nitems; i++) {
         if (&l.items[i] == leaf) continue;

@@ -21,10 +21,36 @@ int kr_finish(tg_keyring *kr, int rc, tg_err *err)
     return tg_store_commit(kr->st, err);
 }
 
+/* What is wrong with text (a name or description) in words, or NULL when it is fine. */
+const char *kr_text_problem(const char *s, char *buf, size_t bufsize)
+{
+    size_t at = 0;
+    uint32_t cp = 0;
+    switch (tg_text_check(s, &at, &cp)) {
+    case 0:
+        return NULL;
+    case TG_TEXT_NOT_UTF8:
+        snprintf(buf, bufsize,
+                 "is not valid UTF-8 (byte %zu); check the terminal's or file's "
+                 "character encoding",
+                 at + 1);
+        break;
+    default:
+        snprintf(buf, bufsize,
+                 "holds U+%04X at byte %zu, a control, bidi-override or invisible character; "
+                 "use printable characters only",
+                 (unsigned)cp, at + 1);
+    }
+    return buf;
+}
+
 int tg_keyring_name_check(const char *name, tg_err *err)
 {
     size_t n = name ? strlen(name) : 0;
     if (n == 0) return tg_err_set(err, TG_E_INVALID, "a friendly name must not be empty");
+    char why[160];
+    if (kr_text_problem(name, why, sizeof(why)) != NULL)
+        return tg_err_set(err, TG_E_INVALID, "the friendly name %s", why);
     if (n > TG_NAME_MAX)
         return tg_err_set(err, TG_E_INVALID,
                           "the friendly name is too long (%zu bytes; the limit is %d)", n,
@@ -32,11 +58,24 @@ int tg_keyring_name_check(const char *name, tg_err *err)
     if (name[0] == ' ' || name[n - 1] == ' ')
         return tg_err_set(err, TG_E_INVALID,
                           "the friendly name must not begin or end with a space");
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return tg_err_set(err, TG_E_INVALID,
-                              "the friendly name must not contain control characters");
     return 0;
+}
+
+const char *kr_name_derive(const char *base, char *out, size_t outsize)
+{
+    char tmp[TG_NAME_MAX + 1];
+    tg_text_clean(base ? base : "", tmp, sizeof(tmp), TG_NAME_MAX);
+    const char *p = tmp;
+    while (*p == ' ')
+        p++;
+    size_t n = strlen(p);
+    while (n > 0 && p[n - 1] == ' ')
+        n--;
+    if (n == 0) p = "certificate", n = strlen(p);
+    n = tg_utf8_cut(p, n, outsize - 1);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return out;
 }
 
 int kr_cert_row(const tg_cert *cert, tg_store_cert *row, tg_err *err)
@@ -101,19 +140,48 @@ int kr_key_load(tg_keyring *kr, int64_t key_id, tg_key **out, tg_err *err)
     return rc;
 }
 
-int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, tg_err *err)
+/* name for number i: base, or base-i with base cut on a character boundary so that the
+ * whole stays within TG_NAME_MAX bytes */
+static void numbered(const char *base, unsigned long i, char *out, size_t outsize)
 {
-    char trimmed[TG_NAME_MAX + 1];
-    snprintf(trimmed, sizeof(trimmed) - 8, "%s", base && base[0] ? base : "certificate");
-    for (int i = 1; i < 100000; i++) {
-        if (i == 1)
-            snprintf(out, outsize, "%s", trimmed);
-        else
-            snprintf(out, outsize, "%s-%d", trimmed, i);
-        if (!tg_store_name_taken(kr->st, out)) return 0;
+    char suffix[24] = "";
+    if (i > 1) snprintf(suffix, sizeof(suffix), "-%lu", i);
+    size_t n = tg_utf8_cut(base, strlen(base), TG_NAME_MAX - strlen(suffix));
+    while (n > 0 && base[n - 1] == ' ')
+        n--;
+    snprintf(out, outsize, "%.*s%s", (int)n, base, suffix);
+}
+
+int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, size_t *probes,
+                   tg_err *err)
+{
+    char clean[TG_NAME_MAX + 1];
+    kr_name_derive(base, clean, sizeof(clean));
+    size_t count = 0;
+#define TAKEN(i) (count++, numbered(clean, (i), out, outsize), tg_store_name_taken(kr->st, out))
+    /* Taken numbers are usually 1..k (k certificates with one CN): gallop to a free
+     * number, then bisect between a taken and a free one. Log(k) lookups, where probing
+     * 1, 2, 3, … made a bulk import of k same-CN certificates quadratic. */
+    unsigned long lo = 1, hi = 2;
+    int found = !TAKEN(1);
+    if (!found) {
+        while (hi < (1ul << 30) && TAKEN(hi))
+            lo = hi, hi *= 2;
+        found = hi < (1ul << 30);
+        while (found && hi - lo > 1) {
+            unsigned long mid = lo + (hi - lo) / 2;
+            if (TAKEN(mid))
+                lo = mid;
+            else
+                hi = mid;
+        }
+        if (found) numbered(clean, hi, out, outsize);
     }
+#undef TAKEN
+    if (probes) *probes = count;
+    if (found) return 0;
     return tg_err_set(err, TG_E_CONFLICT, "no free friendly name near '%s'; give one with --name",
-                      trimmed);
+                      clean);
 }
 
 int kr_ca_name_check(const char *name, tg_err *err)
@@ -245,6 +313,29 @@ int tg_keyring_factory_reset(tg_keyring *kr, tg_err *err)
 
 /* ---- documents ---- */
 
+json_t *kr_json_text(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    if (j != NULL || s == NULL) return j;
+    /* not UTF-8 (a row written before names were checked): shown with U+FFFD */
+    char *clean = malloc(strlen(s) * 3 + 1);
+    if (clean == NULL) return NULL;
+    size_t o = 0;
+    for (const char *p = s; *p;) {
+        uint32_t cp;
+        size_t n = tg_utf8_next(p, &cp);
+        if (n == 0) {
+            memcpy(clean + o, "\xef\xbf\xbd", 3), o += 3, p++;
+        } else {
+            memcpy(clean + o, p, n), o += n, p += n;
+        }
+    }
+    clean[o] = '\0';
+    j = json_string(clean);
+    free(clean);
+    return j;
+}
+
 static json_t *sans_array(const char *sans)
 {
     json_t *a = json_array();
@@ -301,13 +392,16 @@ json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long n
 {
     char exp[40];
     tg_time_fmt((time_t)c->not_after, exp, sizeof(exp));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:b, s:b, s:o, s:s}", "name", c->name,
-                     "type", classify(c), "issued_to",
-                     c->subject_cn[0] ? c->subject_cn : c->subject, "issued_by",
-                     c->issuer_cn[0] ? c->issuer_cn : c->issuer, "expiration", exp, "not_after",
-                     (json_int_t)c->not_after, "alternative_names", sans_array(c->sans),
-                     "private_key", c->key_id != 0, "default", c->id == default_id, "warnings",
-                     warnings(c, now), "sha256", c->sha256);
+    json_t *w = warnings(c, now);
+    if (w != NULL && tg_text_check(c->name, NULL, NULL) == TG_TEXT_NOT_UTF8)
+        json_array_append_new(w, json_string("friendly name is not valid UTF-8; rename it"));
+    return json_pack("{s:o, s:s, s:o, s:o, s:s, s:I, s:o, s:b, s:b, s:o, s:s}", "name",
+                     kr_json_text(c->name), "type", classify(c), "issued_to",
+                     kr_json_text(c->subject_cn[0] ? c->subject_cn : c->subject), "issued_by",
+                     kr_json_text(c->issuer_cn[0] ? c->issuer_cn : c->issuer), "expiration", exp,
+                     "not_after", (json_int_t)c->not_after, "alternative_names",
+                     sans_array(c->sans), "private_key", c->key_id != 0, "default",
+                     c->id == default_id, "warnings", w, "sha256", c->sha256);
 }
 
 static json_t *name_of(tg_keyring *kr, int64_t id)
@@ -329,8 +423,8 @@ json_t *kr_cert_doc(tg_keyring *kr, const tg_store_cert *c)
     char nb[40], na[40];
     tg_time_fmt((time_t)c->not_before, nb, sizeof(nb));
     tg_time_fmt((time_t)c->not_after, na, sizeof(na));
-    json_object_set_new(doc, "subject", json_string(c->subject));
-    json_object_set_new(doc, "issuer", json_string(c->issuer));
+    json_object_set_new(doc, "subject", kr_json_text(c->subject));
+    json_object_set_new(doc, "issuer", kr_json_text(c->issuer));
     json_object_set_new(doc, "serial", json_string(c->serial));
     json_object_set_new(doc, "not_before", json_string(nb));
     json_object_set_new(doc, "not_after", json_string(na));

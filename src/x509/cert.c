@@ -312,14 +312,35 @@ char *tg_subject_text(const tg_subject *subj)
     return s;
 }
 
-/* Copies an attacker-controlled string, replacing control characters. */
+/* Copies an attacker-controlled string as printable UTF-8: bytes that are not UTF-8,
+ * controls (C0, DEL, C1) and bidi or invisible characters each become '?'. */
 static char *safe_copy(const unsigned char *p, int n)
 {
-    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
-    if (s == NULL) return NULL;
-    for (int i = 0; i < n; i++)
-        s[i] = (p[i] < 0x20 || p[i] == 0x7f) ? '?' : (char)p[i];
-    s[n < 0 ? 0 : n] = '\0';
+    size_t len = (size_t)(n < 0 ? 0 : n);
+    char *s = malloc(len + 1), *tmp = malloc(len + 1);
+    if (s == NULL || tmp == NULL) {
+        free(s);
+        free(tmp);
+        return NULL;
+    }
+    memcpy(tmp, p, len);
+    tmp[len] = '\0';
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp = 0;
+        size_t k = tmp[i] ? tg_utf8_next(tmp + i, &cp) : 0;
+        char one[8] = {0};
+        if (k > 0) memcpy(one, tmp + i, k);
+        if (k == 0 || tg_text_check(one, NULL, NULL) != 0) {
+            s[o++] = '?';
+            i += k ? k : 1;
+        } else {
+            memcpy(s + o, tmp + i, k);
+            o += k, i += k;
+        }
+    }
+    s[o] = '\0';
+    free(tmp);
     return s;
 }
 

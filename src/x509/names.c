@@ -63,24 +63,6 @@ char *tg_strlist_join(const tg_strlist *l, const char *sep)
     return s;
 }
 
-static int utf8_valid_printable(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        if (*p < 0x20 || *p == 0x7f) return 0;
-        int n = *p < 0x80             ? 0
-                : (*p & 0xe0) == 0xc0 ? 1
-                : (*p & 0xf0) == 0xe0 ? 2
-                : (*p & 0xf8) == 0xf0 ? 3
-                                      : -1;
-        if (n < 0 || (n == 1 && *p < 0xc2)) return 0;
-        p++;
-        for (int i = 0; i < n; i++, p++)
-            if ((*p & 0xc0) != 0x80) return 0;
-    }
-    return 1;
-}
-
 int tg_dns_name_valid(const char *s, int allow_wildcard)
 {
     size_t len = strlen(s);
@@ -202,8 +184,11 @@ static int field_check(const char *label, const char *v, size_t max, tg_err *err
     if (strlen(v) > max)
         return tg_err_set(err, TG_E_INVALID, "%s is too long (%zu bytes; the limit is %zu)", label,
                           strlen(v), max);
-    if (!utf8_valid_printable(v))
-        return tg_err_set(err, TG_E_INVALID, "%s must be printable UTF-8 text", label);
+    if (tg_text_check(v, NULL, NULL) != 0)
+        return tg_err_set(err, TG_E_INVALID,
+                          "%s must be printable UTF-8 text (no control, bidi-override or "
+                          "zero-width characters)",
+                          label);
     return 0;
 }
 

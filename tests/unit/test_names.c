@@ -1,0 +1,191 @@
+/*
+ * test_names.c — the rules for names and SANs against what an attacker sends (issue 8):
+ * printable UTF-8 (base), friendly names given and derived (keyring), free names found
+ * in few lookups, and SANs kept as a list of (type, value) up to the SNI index.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "keyring/keyring_int.h"
+
+static char dir[256], home[300];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/tg-unit-names-XXXXXX");
+    if (!mkdtemp(dir)) return -1;
+    snprintf(home, sizeof home, "%s/home", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+static void text_check(void **state)
+{
+    (void)state;
+    static const char *good[] = {"plain", "Grüße", "日本語", "😀", "a b", "\xc2\xa0nbsp", ""};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_int_equal(tg_text_check(good[i], NULL, NULL), 0);
+    static const char *not_utf8[] = {
+        "\xff",
+        "a\xc3",
+        "\xc0\xaf",
+        "\xe0\x80\xaf",
+        "\xed\xa0\x80",
+        "\xf4\x90\x80\x80",
+        "\xf8\x88\x80\x80\x80",
+        "\x80",
+        "\xe2\x82",
+        "ok\xc3\x28",
+    };
+    for (size_t i = 0; i < sizeof(not_utf8) / sizeof(not_utf8[0]); i++)
+        assert_int_equal(tg_text_check(not_utf8[i], NULL, NULL), TG_TEXT_NOT_UTF8);
+    static const uint32_t forbidden[] = {0x01,   0x09,   0x1f,   0x7f,   0x80,   0x85,
+                                         0x9f,   0x200b, 0x200c, 0x200d, 0x200e, 0x200f,
+                                         0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2060,
+                                         0x2066, 0x2067, 0x2068, 0x2069, 0xfeff};
+    for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++) {
+        uint32_t c = forbidden[i], got = 0;
+        char s[8] = "x";
+        if (c < 0x80) {
+            s[1] = (char)c;
+        } else if (c < 0x800) {
+            s[1] = (char)(0xc0 | (c >> 6));
+            s[2] = (char)(0x80 | (c & 0x3f));
+        } else {
+            s[1] = (char)(0xe0 | (c >> 12));
+            s[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+            s[3] = (char)(0x80 | (c & 0x3f));
+        }
+        size_t at = 0;
+        assert_int_equal(tg_text_check(s, &at, &got), TG_TEXT_FORBIDDEN);
+        assert_int_equal(at, 1);
+        assert_int_equal(got, c);
+    }
+}
+
+static void text_clean_and_cut(void **state)
+{
+    (void)state;
+    char out[129];
+    /* 100 two-byte characters: cut to 128 bytes, i.e. 64 characters, never half of one */
+    char in[512] = "";
+    for (int i = 0; i < 100; i++)
+        strcat(in, "é");
+    tg_text_clean(in, out, sizeof(out), 128);
+    assert_int_equal(strlen(out), 128);
+    assert_int_equal(tg_text_check(out, NULL, NULL), 0);
+    tg_text_clean(in, out, sizeof(out), 127);
+    assert_int_equal(strlen(out), 126);
+    assert_int_equal(tg_text_check(out, NULL, NULL), 0);
+    /* invalid bytes and controls are replaced, invisible characters dropped */
+    tg_text_clean("a\xff"
+                  "b\x01"
+                  "c\xe2\x80\xae"
+                  "d\xef\xbb\xbf",
+                  out, sizeof(out), 128);
+    assert_string_equal(out, "a\xef\xbf\xbd"
+                             "b\xef\xbf\xbd"
+                             "cd");
+    assert_int_equal(tg_utf8_cut("日本", 6, 5), 3);
+    assert_int_equal(tg_utf8_cut("日本", 6, 6), 6);
+    assert_int_equal(tg_utf8_cut("日本", 6, 2), 0);
+}
+
+static void name_rules(void **state)
+{
+    (void)state;
+    tg_err err = {0};
+    assert_int_equal(tg_keyring_name_check("Zertifikat für Grüße", NULL), 0);
+    assert_int_equal(tg_keyring_name_check("bad\xffname", &err), TG_E_INVALID);
+    assert_non_null(strstr(err.msg, "UTF-8"));
+    tg_err_clear(&err);
+    assert_int_equal(tg_keyring_name_check("evil\xe2\x80\xaegnp", &err), TG_E_INVALID);
+    assert_non_null(strstr(err.msg, "U+202E"));
+    char out[TG_NAME_MAX + 1];
+    char in[600] = "";
+    for (int i = 0; i < 100; i++)
+        strcat(in, "\xf0\x9f\x98\x80"); /* 4-byte characters */
+    kr_name_derive(in, out, sizeof(out));
+    assert_int_equal(strlen(out), 128);
+    assert_int_equal(tg_keyring_name_check(out, NULL), 0);
+    kr_name_derive("  \xe2\x80\x8b ", out, sizeof(out));
+    assert_string_equal(out, "certificate");
+    kr_name_derive(" x\xff ", out, sizeof(out));
+    assert_int_equal(tg_keyring_name_check(out, NULL), 0);
+}
+
+/* Adds a certificate row named name (fake DER; the store does not parse it). */
+static void add_named(tg_keyring *kr, const char *name, int i)
+{
+    tg_store_cert c = {0};
+    unsigned char der[8] = {0x30, 0x03, 0x02, 0x01, (unsigned char)i};
+    c.name = (char *)name;
+    c.der = der;
+    c.derlen = 5;
+    snprintf(c.sha256, sizeof(c.sha256), "%064d", i);
+    c.spki_sha256[0] = 1;
+    assert_int_equal(tg_store_cert_add(kr->st, &c, NULL), 0);
+}
+
+static void unique_name_in_few_lookups(void **state)
+{
+    (void)state;
+    tg_keyring *kr = NULL;
+    assert_int_equal(tg_keyring_open(home, &kr, NULL), 0);
+    enum { N = 3000 };
+    assert_int_equal(tg_store_begin(kr->st, NULL), 0);
+    char name[TG_NAME_MAX + 16];
+    add_named(kr, "same.example.com", 1);
+    for (int i = 2; i <= N; i++) {
+        snprintf(name, sizeof(name), "same.example.com-%d", i);
+        add_named(kr, name, i);
+    }
+    size_t probes = 0;
+    assert_int_equal(kr_unique_name(kr, "same.example.com", name, sizeof(name), &probes, NULL), 0);
+    assert_string_equal(name, "same.example.com-3001");
+    assert_true(probes <= 2 * 13 + 2); /* log2(3000) ~ 12 for galloping plus bisecting */
+    /* a gap is found too (any free number will do), still in few lookups */
+    assert_int_equal(kr_unique_name(kr, "other", name, sizeof(name), &probes, NULL), 0);
+    assert_string_equal(name, "other");
+    assert_int_equal(probes, 1);
+    /* a long base leaves room for the number and stays valid UTF-8 */
+    char base[300] = "";
+    for (int i = 0; i < 70; i++)
+        strcat(base, "é");
+    assert_int_equal(kr_unique_name(kr, base, name, sizeof(name), NULL, NULL), 0);
+    add_named(kr, name, N + 1);
+    assert_int_equal(kr_unique_name(kr, base, name, sizeof(name), NULL, NULL), 0);
+    assert_true(strlen(name) <= TG_NAME_MAX);
+    assert_int_equal(tg_keyring_name_check(name, NULL), 0);
+    assert_non_null(strstr(name, "-2"));
+    tg_store_rollback(kr->st);
+    tg_keyring_close(kr);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(text_check),
+        cmocka_unit_test(text_clean_and_cut),
+        cmocka_unit_test(name_rules),
+        cmocka_unit_test(unique_name_in_few_lookups),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
