@@ -85,6 +85,12 @@ static int load_file(loaded *l, const char *path, const tg_passsrc *pass, int ke
         item *it = &l->items[l->nitems++];
         *it = (item){.cert = b.certs[i], .file = path, .alias = b.aliases[i]};
         if ((rc = tg_cert_spki_sha256(it->cert, it->spki, err)) != 0) return rc;
+        size_t nsans = tg_cert_san_count(it->cert);
+        if (nsans > TG_SANS_IMPORT_MAX)
+            return tg_err_set(err, TG_E_INVALID,
+                              "%s holds a certificate with %zu subject alternative names; "
+                              "tlsgate imports certificates with at most %d",
+                              path, nsans, TG_SANS_IMPORT_MAX);
     }
     for (size_t i = 0; i < b.nkeys; i++) {
         if ((rc = tg_key_check_strength(b.keys[i], err)) != 0 ||
@@ -196,6 +202,33 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
         json_pack("{s:s, s:s, s:s, s:b}", "name", row.name, "action", "imported", "store",
                   row.is_ca ? "ca" : "certificates", "private_key", row.key_id != 0);
     if (req.id != 0) json_object_set_new(entry, "request", json_string(req.name));
+    /* kept (it is someone's certificate), but the index never serves these names */
+    json_t *sans = kr_sans_doc(row.san_list, NULL), *bad = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(sans, i, v)
+    {
+        const char *value = json_string_value(json_object_get(v, "value"));
+        if (strcmp(json_string_value(json_object_get(v, "type")), "DNS") == 0 &&
+            !tg_san_host_name(value))
+            json_array_append_new(bad, json_string(value));
+    }
+    json_decref(sans);
+    if (json_array_size(bad) > 0) {
+        json_t *w = json_array();
+        json_array_foreach(bad, i, v)
+        {
+            char msg[400];
+            const char *value = json_string_value(v);
+            snprintf(msg, sizeof(msg),
+                     "the DNS name '%.*s' is not a host name; it is stored but never served",
+                     (int)tg_utf8_cut(value, strlen(value), 300), value);
+            json_array_append_new(w, json_string(msg));
+            if (i >= 9) break; /* a few say enough */
+        }
+        json_object_set_new(entry, "warnings", w);
+    }
+    json_decref(bad);
     if (renew) json_object_set_new(entry, "successor_of", json_string(prev.name));
     json_array_append_new(o->imported, entry);
     if (row.is_ca) o->new_ca = 1;

@@ -94,15 +94,18 @@ int kr_cert_row(const tg_cert *cert, tg_store_cert *row, tg_err *err)
     row->issuer = info.issuer;
     row->issuer_cn = info.issuer_cn;
     row->serial = info.serial;
-    row->sans = info.sans;
+    row->san_list = kr_sans_encode(&info.sans);
+    tg_sanlist_free(&info.sans);
     row->sigalg = info.sigalg;
     row->key_desc = tg_strdup(info.key_desc);
+    snprintf(row->key_type, sizeof(row->key_type), "%s", info.key_type);
+    row->key_bits = info.key_bits;
     memcpy(row->sha256, info.sha256, sizeof(row->sha256));
     row->not_before = info.not_before;
     row->not_after = info.not_after;
     row->is_ca = info.is_ca;
     row->self_signed = info.self_signed;
-    return row->key_desc ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    return row->key_desc && row->san_list ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
 }
 
 int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, tg_err *err)
@@ -270,6 +273,7 @@ int tg_keyring_open(const char *home, tg_keyring **out, tg_err *err)
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
     int rc = tg_store_open(home, &kr->st, err);
+    if (rc == 0) rc = kr_fill_old_rows(kr, err);
     if (rc == 0) rc = ensure_init(kr, &kr->created, err);
     if (rc != 0) {
         tg_keyring_close(kr);
@@ -336,19 +340,123 @@ json_t *kr_json_text(const char *s)
     return j;
 }
 
-static json_t *sans_array(const char *sans)
+char *kr_sans_encode(const tg_sanlist *l)
 {
     json_t *a = json_array();
-    if (sans == NULL || a == NULL) return a;
-    const char *p = sans;
-    while (*p) {
-        const char *e = strstr(p, ", ");
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        json_array_append_new(a, json_stringn(p, n));
-        p += n;
-        if (e) p += 2;
+    for (size_t i = 0; a != NULL && i < l->n; i++)
+        if (json_array_append_new(a, json_pack("[s, o]", tg_san_type_name(l->v[i].type),
+                                               kr_json_text(l->v[i].value))) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return s;
+}
+
+int kr_sans_decode(const char *text, tg_sanlist *out)
+{
+    memset(out, 0, sizeof(*out));
+    json_t *a = text ? json_loads(text, 0, NULL) : NULL;
+    int rc = json_is_array(a) ? 0 : -1;
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        const char *type = json_string_value(json_array_get(v, 0));
+        json_t *value = json_array_get(v, 1);
+        tg_san_type t;
+        if (type == NULL || !json_is_string(value) || tg_san_type_parse(type, &t) != 0 ||
+            tg_sanlist_add(out, t, json_string_value(value), json_string_length(value)) != 0) {
+            rc = -1;
+            break;
+        }
     }
+    json_decref(a);
+    if (rc != 0) tg_sanlist_free(out);
+    return rc;
+}
+
+json_t *kr_sans_doc(const char *text, size_t *bad_hosts)
+{
+    json_t *a = json_array(), *in = text ? json_loads(text, 0, NULL) : NULL;
+    if (bad_hosts) *bad_hosts = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(in, i, v)
+    {
+        const char *type = json_string_value(json_array_get(v, 0));
+        const char *value = json_string_value(json_array_get(v, 1));
+        if (type == NULL || value == NULL) continue;
+        if (bad_hosts && strcmp(type, "DNS") == 0 && !tg_san_host_name(value)) (*bad_hosts)++;
+        json_array_append_new(a, json_pack("{s:s, s:s}", "type", type, "value", value));
+    }
+    json_decref(in);
     return a;
+}
+
+static int fill_cert(tg_keyring *kr, int64_t id, tg_err *err)
+{
+    tg_store_cert row;
+    tg_cert *cert = NULL;
+    tg_certinfo info = {0};
+    char *json = NULL;
+    int rc = tg_store_cert_get(kr->st, id, &row, err);
+    if (rc != 0) return rc;
+    if ((rc = tg_cert_from_der(row.der, row.derlen, &cert, err)) == 0 &&
+        (rc = tg_cert_info(cert, &info, err)) == 0) {
+        json = kr_sans_encode(&info.sans);
+        rc = json ? tg_store_cert_set_facts(kr->st, id, json, info.key_type, info.key_bits, err)
+                  : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
+    free(json);
+    tg_certinfo_clear(&info);
+    tg_cert_free(cert);
+    tg_store_cert_clear(&row);
+    return rc;
+}
+
+static int fill_req(tg_keyring *kr, int64_t id, tg_err *err)
+{
+    tg_store_req r;
+    tg_sanlist l = {0};
+    char *json = NULL;
+    int rc = tg_store_req_get(kr->st, id, &r, err);
+    if (rc != 0) return rc;
+    if ((rc = tg_csr_sans(r.pem, &l, err)) == 0) {
+        json = kr_sans_encode(&l);
+        rc = json ? tg_store_req_set_sans(kr->st, id, json, err)
+                  : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
+    free(json);
+    tg_sanlist_free(&l);
+    tg_store_req_clear(&r);
+    return rc;
+}
+
+int kr_fill_old_rows(tg_keyring *kr, tg_err *err)
+{
+    int64_t *certs = NULL, *reqs = NULL;
+    size_t nc = 0, nr = 0;
+    int rc = tg_store_unfilled(kr->st, 0, &certs, &nc, err);
+    if (rc == 0) rc = tg_store_unfilled(kr->st, 1, &reqs, &nr, err);
+    if (rc == 0 && nc + nr > 0) {
+        free(certs);
+        free(reqs);
+        certs = reqs = NULL;
+        /* again inside the transaction: another process may have filled them meanwhile */
+        if ((rc = tg_store_begin(kr->st, err)) != 0) return rc;
+        if ((rc = tg_store_unfilled(kr->st, 0, &certs, &nc, err)) == 0)
+            rc = tg_store_unfilled(kr->st, 1, &reqs, &nr, err);
+        for (size_t i = 0; rc == 0 && i < nc; i++)
+            rc = fill_cert(kr, certs[i], err);
+        for (size_t i = 0; rc == 0 && i < nr; i++)
+            rc = fill_req(kr, reqs[i], err);
+        rc = kr_finish(kr, rc, err);
+    }
+    free(certs);
+    free(reqs);
+    return rc;
 }
 
 static json_t *warnings(const tg_store_cert *c, long long now)
@@ -374,8 +482,7 @@ static json_t *warnings(const tg_store_cert *c, long long now)
                  c->status);
         json_array_append_new(w, json_string(buf));
     }
-    int bits = 0;
-    if (sscanf(c->key_desc, "RSA %d", &bits) == 1 && bits < 2048)
+    if (strcmp(c->key_type, "RSA") == 0 && c->key_bits < 2048)
         json_array_append_new(w, json_string("weak key"));
     if (strstr(c->sigalg, "sha1") || strstr(c->sigalg, "SHA1") || strstr(c->sigalg, "md5"))
         json_array_append_new(w, json_string("weak signature algorithm"));
@@ -393,15 +500,20 @@ json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long n
     char exp[40];
     tg_time_fmt((time_t)c->not_after, exp, sizeof(exp));
     json_t *w = warnings(c, now);
+    size_t bad_hosts = 0;
+    json_t *sans = kr_sans_doc(c->san_list, &bad_hosts);
+    if (w != NULL && bad_hosts > 0)
+        json_array_append_new(w, json_string("an alternative DNS name is not a host name "
+                                             "(never served for it)"));
     if (w != NULL && tg_text_check(c->name, NULL, NULL) == TG_TEXT_NOT_UTF8)
         json_array_append_new(w, json_string("friendly name is not valid UTF-8; rename it"));
     return json_pack("{s:o, s:s, s:o, s:o, s:s, s:I, s:o, s:b, s:b, s:o, s:s}", "name",
                      kr_json_text(c->name), "type", classify(c), "issued_to",
                      kr_json_text(c->subject_cn[0] ? c->subject_cn : c->subject), "issued_by",
                      kr_json_text(c->issuer_cn[0] ? c->issuer_cn : c->issuer), "expiration", exp,
-                     "not_after", (json_int_t)c->not_after, "alternative_names",
-                     sans_array(c->sans), "private_key", c->key_id != 0, "default",
-                     c->id == default_id, "warnings", w, "sha256", c->sha256);
+                     "not_after", (json_int_t)c->not_after, "alternative_names", sans,
+                     "private_key", c->key_id != 0, "default", c->id == default_id, "warnings", w,
+                     "sha256", c->sha256);
 }
 
 static json_t *name_of(tg_keyring *kr, int64_t id)

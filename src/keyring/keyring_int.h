@@ -32,6 +32,15 @@ int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, 
  * controls become U+FFFD, invisible characters are dropped, outer spaces trimmed, cut on
  * a character boundary to outsize-1 (at most TG_NAME_MAX) bytes; "certificate" if empty. */
 const char *kr_name_derive(const char *base, char *out, size_t outsize);
+/* The SAN list as stored: JSON [[type, value], ...] (new string). */
+char *kr_sans_encode(const tg_sanlist *l);
+/* The stored form back into a list (a NULL or damaged column gives an empty list and -1). */
+int kr_sans_decode(const char *json, tg_sanlist *out);
+/* The document form: [{"type", "value"}, ...]; *bad_hosts counts dNSNames that are not
+ * host names (kept, but never served). */
+json_t *kr_sans_doc(const char *json, size_t *bad_hosts);
+/* Fills san_list and the key facts of rows from before schema 3 (one transaction). */
+int kr_fill_old_rows(tg_keyring *kr, tg_err *err);
 /* A JSON string of s; bytes that are not UTF-8 (rows from before names were checked)
  * become U+FFFD instead of failing the document. */
 json_t *kr_json_text(const char *s);

@@ -92,6 +92,74 @@ int tg_dns_name_valid(const char *s, int allow_wildcard)
     return labels > 0;
 }
 
+int tg_sanlist_add(tg_sanlist *l, tg_san_type type, const char *value, size_t len)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        tg_san *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL) return TG_E_INTERNAL;
+        l->v = v;
+        l->cap = cap;
+    }
+    char *c = malloc(len + 1);
+    if (c == NULL) return TG_E_INTERNAL;
+    memcpy(c, value, len);
+    c[len] = '\0';
+    l->v[l->n++] = (tg_san){type, c};
+    return 0;
+}
+
+void tg_sanlist_free(tg_sanlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].value);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+static const char *const san_type_names[] = {"DNS", "IP", "email", "URI", "DirName", "othername"};
+
+const char *tg_san_type_name(tg_san_type t)
+{
+    return (unsigned)t <= TG_SAN_OTHER ? san_type_names[t] : "othername";
+}
+
+int tg_san_type_parse(const char *s, tg_san_type *t)
+{
+    for (unsigned i = 0; i <= TG_SAN_OTHER; i++)
+        if (strcmp(s, san_type_names[i]) == 0) {
+            *t = (tg_san_type)i;
+            return 0;
+        }
+    return -1;
+}
+
+int tg_sanlist_from_built(const tg_strlist *built, tg_sanlist *out, tg_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < built->n; i++) {
+        const char *e = built->v[i], *colon = strchr(e, ':');
+        char type[16];
+        tg_san_type t;
+        if (colon == NULL || (size_t)(colon - e) >= sizeof(type)) goto bad;
+        snprintf(type, sizeof(type), "%.*s", (int)(colon - e), e);
+        if (tg_san_type_parse(type, &t) != 0) goto bad;
+        if (tg_sanlist_add(out, t, colon + 1, strlen(colon + 1)) != 0) {
+            tg_sanlist_free(out);
+            return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        }
+    }
+    return 0;
+bad:
+    tg_sanlist_free(out);
+    return tg_err_set(err, TG_E_INTERNAL, "an alternative name was not built by tg_sans_build");
+}
+
+int tg_san_host_name(const char *value)
+{
+    return tg_dns_name_valid(value, 1);
+}
+
 static int has_non_ascii(const char *s)
 {
     for (; *s; s++)

@@ -263,5 +263,149 @@ class Names(tglib.TgCase):
         self.assertEqual(len(set(self.all_names())), n + 1)
 
 
+    # ---- item 3: SANs as a list ----
+
+    def test_sans_are_a_list_of_type_and_value(self):
+        import ipaddress
+        evil = "evil.example.net, DNS:bank.example.com"
+        sans = [x509.DNSName("www.example.com"), x509.DNSName(evil),
+                x509.IPAddress(ipaddress.ip_address("192.0.2.7")),
+                x509.IPAddress(ipaddress.ip_address("2001:db8::1")),
+                x509.RFC822Name("ops@example.com"),
+                x509.UniformResourceIdentifier("https://example.com/a,b")]
+        f = self.write("s.pem", pem(make_cert("s.example.com", sans)).decode())
+        self.ok("init")
+        r = self.ok("--json", "cert", "import", f)
+        entry = r.json()["imported"][0]
+        self.assertEqual(len(entry["warnings"]), 1, entry)
+        self.assertIn(evil, entry["warnings"][0])
+        doc = self.show("s.example.com")
+        # what openssl (not our code) reads from the certificate, in order
+        text = self.sh("openssl", "x509", "-in", f, "-noout", "-ext",
+                       "subjectAltName").stdout
+        self.assertIn("DNS:" + evil, text)
+        want = [{"type": "DNS", "value": "www.example.com"}, {"type": "DNS", "value": evil},
+                {"type": "IP", "value": "192.0.2.7"}, {"type": "IP", "value": "2001:db8::1"},
+                {"type": "email", "value": "ops@example.com"},
+                {"type": "URI", "value": "https://example.com/a,b"}]
+        self.assertEqual(doc["alternative_names"], want)
+        self.assertTrue(any("not a host name" in w for w in doc["warnings"]), doc)
+        rows = self.ok("--json", "cert", "list").json()
+        row = [x for x in rows if x["name"] == "s.example.com"][0]
+        self.assertEqual(row["alternative_names"], want)
+        # requests too
+        self.ok("request", "create", "rq", "--cn", "rq.example.com", "--san", "IP:10.0.0.1",
+                "--san", "email:a@example.com", "--key", "ec:p256")
+        self.assertEqual(self.ok("--json", "request", "show", "rq").json()["alternative_names"],
+                         [{"type": "DNS", "value": "rq.example.com"},
+                          {"type": "IP", "value": "10.0.0.1"},
+                          {"type": "email", "value": "a@example.com"}])
+
+    def test_created_names_cannot_smuggle_another(self):
+        """An e-mail local part may hold a comma: it once reached OpenSSL's config syntax
+        joined with ',' and became a second name."""
+        self.ok("init")
+        self.ok("cert", "create", "smuggle", "--cn", "s.example.com", "--san",
+                "email:a,DNS:bank.example.com@example.com", "--key", "ec:p256")
+        self.ok("cert", "export", "smuggle", "--format", "pem", "--out", self.path("s.pem"))
+        with open(self.path("s.pem"), "rb") as f:
+            cert = x509.load_pem_x509_certificate(f.read())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        self.assertEqual(san.get_values_for_type(x509.DNSName), ["s.example.com"])
+        self.assertEqual(san.get_values_for_type(x509.RFC822Name),
+                         ["a,DNS:bank.example.com@example.com"])
+
+    def test_upgrade_of_a_version_2_store(self):
+        """A store written by the previous schema (SANs joined as text) is migrated on
+        first use: the lists come from the certificates and requests themselves, not
+        from the joined text, and key facts from the DER."""
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        self.ok("init")
+        evil = "evil.example.net, DNS:bank.example.com"
+        f = self.write("e.pem", pem(make_cert("evil.example.net", [x509.DNSName(evil)])).decode())
+        self.write("e.key", key_pem().decode())
+        self.ok("cert", "import", f, "--key", self.path("e.key"), "--name", "evil")
+        weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        f = self.write("w.pem", pem(make_cert("weak.example.net", key=weak)).decode())
+        self.ok("cert", "import", f, "--name", "weak")
+        self.ok("request", "create", "rq", "--cn", "rq.example.com", "--san", "IP:10.0.0.1",
+                "--key", "ec:p256")
+        before = {r["name"]: r for r in self.ok("--json", "cert", "list").json()}
+        # back to the version-2 shape, with the joined text an older tlsgate wrote
+        con = sqlite3.connect(os.path.join(self.home, "store.db"))
+        con.executescript("""
+            DROP INDEX certs_unfilled; DROP INDEX requests_unfilled;
+            ALTER TABLE certs ADD COLUMN sans TEXT NOT NULL DEFAULT '';
+            ALTER TABLE certs DROP COLUMN san_list;
+            ALTER TABLE certs DROP COLUMN key_type;
+            ALTER TABLE certs DROP COLUMN key_bits;
+            ALTER TABLE requests ADD COLUMN sans TEXT NOT NULL DEFAULT '';
+            ALTER TABLE requests DROP COLUMN san_list;
+            UPDATE certs SET sans = 'DNS:evil.example.net, DNS:bank.example.com'
+              WHERE name = 'evil';
+            UPDATE requests SET sans = 'DNS:rq.example.com, IP:10.0.0.1';
+            PRAGMA user_version = 2;
+        """)
+        con.commit()
+        con.close()
+        after = {r["name"]: r for r in self.ok("--json", "cert", "list").json()}
+        self.assertEqual(after, before)
+        self.assertEqual(after["evil"]["alternative_names"], [{"type": "DNS", "value": evil}])
+        self.assertIn("weak key", after["weak"]["warnings"])
+        self.assertEqual(self.ok("--json", "request", "show", "rq").json()["alternative_names"],
+                         [{"type": "DNS", "value": "rq.example.com"},
+                          {"type": "IP", "value": "10.0.0.1"}])
+        con = sqlite3.connect(os.path.join(self.home, "store.db"))
+        try:
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 3)
+            self.assertEqual(con.execute(
+                "SELECT count(*) FROM certs WHERE san_list IS NULL").fetchone()[0], 0)
+            self.assertEqual(con.execute(
+                "SELECT key_type, key_bits FROM certs WHERE name='weak'").fetchone(), ("RSA", 1024))
+        finally:
+            con.close()
+
+    # ---- item 14b: many SANs ----
+
+    def test_san_bound_on_import(self):
+        self.ok("init")
+        names = [x509.DNSName(f"h{i}.example.com") for i in range(10001)]
+        f = self.write("over.pem", pem(make_cert("over.example.com", names)).decode())
+        before = self.dump()
+        r = self.fails(INVALID, "cert", "import", f)
+        self.assertIn("10001 subject alternative names", r.err)
+        self.assertEqual(self.dump(), before)
+        f = self.write("at.pem", pem(make_cert("at.example.com", names[:10000])).decode())
+        self.ok("cert", "import", f)
+        self.assertEqual(len(self.show("at.example.com")["alternative_names"]), 10000)
+
+    def test_list_and_show_with_very_many_sans(self):
+        """A store may hold more SANs than an import allows (a store from before the
+        bound): table and details are built in linear time. The values are long so that
+        joining by repeated strcat (quadratic) would take minutes, far beyond the
+        timeout, while the linear join takes about a second."""
+        n = 100000 if ASAN else 300000
+        self.ok("init")
+        f = self.write("m.pem", pem(make_cert("m.example.com", [x509.DNSName("m.example.com")])
+                                    ).decode())
+        self.ok("cert", "import", f, "--name", "many")
+        pad = "x" * 50
+        sans = [["DNS", f"h{i}.{pad}.example.com"] for i in range(n)]
+        con = sqlite3.connect(os.path.join(self.home, "store.db"))
+        con.execute("UPDATE certs SET san_list=? WHERE name='many'", (json.dumps(sans),))
+        con.commit()
+        con.close()
+        limit = 120 if ASAN else 60
+        r = self.ok("cert", "show", "many", timeout=limit)
+        line = [ln for ln in r.out.splitlines() if ln.startswith("Alternative names:")][0]
+        self.assertEqual(line.count(", ") + 1, n)
+        self.assertIn(f"DNS:h{n - 1}.{pad}.example.com", line)
+        r = self.ok("cert", "list", timeout=limit)
+        self.assertIn("DNS:h0.", r.out)
+        r = self.ok("--json", "cert", "list", timeout=limit)
+        row = [x for x in r.json() if x["name"] == "many"][0]
+        self.assertEqual(len(row["alternative_names"]), n)
+
+
 if __name__ == "__main__":
     tglib.main()

@@ -179,13 +179,72 @@ static void unique_name_in_few_lookups(void **state)
     tg_keyring_close(kr);
 }
 
+static void host_name_rule(void **state)
+{
+    (void)state;
+    static const char *good[] = {"a.example.com",     "*.example.com", "xn--bcher-kva.example",
+                                 "Mixed.Example.COM", "a-b.c",         "localhost"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_true(tg_san_host_name(good[i]));
+    static const char *bad[] = {
+        "evil.example.net, DNS:bank.example.com",
+        "x.example.net,DNS:bank.example.com",
+        "bank.example.com evil",
+        "bank.example.com.",
+        "*.*.example.com",
+        "a.*.example.com",
+        "*example.com",
+        "*.com",
+        "b\xc3\xbc"
+        "cher.de",
+        "a_b.example.com",
+        "-a.example.com",
+        "a..b",
+        "",
+        "bank.example.com?.evil.net",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(tg_san_host_name(bad[i]));
+}
+
+static void san_list_round_trip(void **state)
+{
+    (void)state;
+    tg_sanlist l = {0}, back;
+    static const char *values[] = {"evil.example.net, DNS:bank.example.com", "a\"b\\c",
+                                   "[\"DNS\",\"x\"]", "Gr\xc3\xbc\xc3\x9f", ""};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+        assert_int_equal(tg_sanlist_add(&l, TG_SAN_DNS, values[i], strlen(values[i])), 0);
+    assert_int_equal(tg_sanlist_add(&l, TG_SAN_IP, "2001:db8::1", 11), 0);
+    char *json = kr_sans_encode(&l);
+    assert_non_null(json);
+    assert_int_equal(kr_sans_decode(json, &back), 0);
+    assert_int_equal(back.n, l.n);
+    for (size_t i = 0; i < l.n; i++) {
+        assert_int_equal(back.v[i].type, l.v[i].type);
+        assert_string_equal(back.v[i].value, l.v[i].value);
+    }
+    size_t bad = 0;
+    json_t *doc = kr_sans_doc(json, &bad);
+    assert_int_equal(json_array_size(doc), l.n);
+    assert_int_equal(bad, 5); /* every DNS value above is no host name */
+    json_decref(doc);
+    tg_sanlist_free(&back);
+    /* a damaged column is an empty list and an error, never a guess */
+    assert_int_equal(kr_sans_decode("DNS:a, DNS:b", &back), -1);
+    assert_int_equal(back.n, 0);
+    assert_int_equal(kr_sans_decode(NULL, &back), -1);
+    free(json);
+    tg_sanlist_free(&back);
+    tg_sanlist_free(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(text_check),
-        cmocka_unit_test(text_clean_and_cut),
-        cmocka_unit_test(name_rules),
-        cmocka_unit_test(unique_name_in_few_lookups),
+        cmocka_unit_test(text_check),     cmocka_unit_test(text_clean_and_cut),
+        cmocka_unit_test(name_rules),     cmocka_unit_test(unique_name_in_few_lookups),
+        cmocka_unit_test(host_name_rule), cmocka_unit_test(san_list_round_trip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
