@@ -147,11 +147,12 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
                 rc = tg_store_cert_set_key(kr->st, dup.id, dup.key_id, err);
             if (rc == 0)
                 json_array_append_new(o->imported,
-                                      json_pack("{s:s, s:s, s:b}", "name", dup.name, "action",
-                                                "private key added", "private_key", 1));
+                                      json_pack("{s:o, s:s, s:b}", "name", kr_json_text(dup.name),
+                                                "action", "private key added", "private_key", 1));
         } else {
-            json_array_append_new(o->skipped, json_pack("{s:s, s:s}", "name", dup.name, "reason",
-                                                        "already in the store"));
+            json_array_append_new(o->skipped,
+                                  json_pack("{s:o, s:s}", "name", kr_json_text(dup.name), "reason",
+                                            "already in the store"));
         }
         *new_id = dup.id;
         goto end;
@@ -359,7 +360,7 @@ static int import_keys_only(tg_keyring *kr, const tg_import *imp, loaded *l, out
         if (key_id == 0 && (rc = kr_key_put(kr, l->keys[k], imp->exportable, &key_id, err)) == 0)
             rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
         json_array_append_new(o->imported,
-                              json_pack("{s:s, s:s, s:b}", "name", c.name, "action",
+                              json_pack("{s:o, s:s, s:b}", "name", kr_json_text(c.name), "action",
                                         c.key_id ? "already had its key" : "private key added",
                                         "private_key", 1));
         tg_store_cert_clear(&c);

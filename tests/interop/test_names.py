@@ -67,7 +67,7 @@ def utf8_ok(s):
     return True
 
 
-def make_cert(cn=None, sans=None, days=30, key=KEY, serial=None):
+def make_cert(cn=None, sans=None, days=90, key=KEY, serial=None):
     attrs = []
     if cn is not None:
         with warnings.catch_warnings():  # a foreign CA may issue CNs over 64 characters
