@@ -332,10 +332,12 @@ int tg_sans_build(const tg_subject *subj, const char *const *sans, size_t n, tg_
         for (size_t j = 0; j < out->n && !dup; j++)
             dup = strcmp(out->v[j], buf) == 0;
         if (!dup && tg_strlist_add(out, buf) != 0) goto oom;
-    }
-    if (out->n > 1000) {
-        tg_strlist_free(out);
-        return tg_err_set(err, TG_E_INVALID, "too many subject alternative names (limit 1000)");
+        /* refused as soon as the list passes the limit: the duplicate search stays
+         * bounded by it, whatever the number of values given */
+        if (out->n > 1000) {
+            tg_strlist_free(out);
+            return tg_err_set(err, TG_E_INVALID, "too many subject alternative names (limit 1000)");
+        }
     }
     return 0;
 oom:

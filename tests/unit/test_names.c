@@ -239,12 +239,46 @@ static void san_list_round_trip(void **state)
     tg_sanlist_free(&l);
 }
 
+/* tg_sans_build refuses more than 1000 names as soon as the list passes 1000, instead of
+ * first removing duplicates among all of them (quadratic: 300,000 --san values took
+ * minutes before the refusal). */
+static void sans_build_refuses_many_early(void **state)
+{
+    (void)state;
+    enum { N = 300000 };
+    char **v = calloc(N, sizeof(*v));
+    assert_non_null(v);
+    for (int i = 0; i < N; i++) {
+        v[i] = malloc(32);
+        snprintf(v[i], 32, "DNS:h%d.example.com", i);
+    }
+    tg_subject s = {.cn = "many.example.com"};
+    tg_strlist out;
+    tg_err err = {0};
+    assert_int_equal(tg_sans_build(&s, (const char *const *)v, N, &out, &err), TG_E_INVALID);
+    assert_non_null(strstr(err.msg, "1000"));
+    assert_int_equal(out.n, 0);
+    /* duplicates do not count: 5000 copies of 10 names are 11 names with the CN */
+    for (int i = 0; i < 5000; i++)
+        snprintf(v[i], 32, "DNS:h%d.example.com", i % 10);
+    assert_int_equal(tg_sans_build(&s, (const char *const *)v, 5000, &out, NULL), 0);
+    assert_int_equal(out.n, 11);
+    tg_strlist_free(&out);
+    for (int i = 0; i < N; i++)
+        free(v[i]);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(text_check),     cmocka_unit_test(text_clean_and_cut),
-        cmocka_unit_test(name_rules),     cmocka_unit_test(unique_name_in_few_lookups),
-        cmocka_unit_test(host_name_rule), cmocka_unit_test(san_list_round_trip),
+        cmocka_unit_test(text_check),
+        cmocka_unit_test(text_clean_and_cut),
+        cmocka_unit_test(name_rules),
+        cmocka_unit_test(unique_name_in_few_lookups),
+        cmocka_unit_test(host_name_rule),
+        cmocka_unit_test(san_list_round_trip),
+        cmocka_unit_test(sans_build_refuses_many_early),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
