@@ -147,6 +147,20 @@ class Names(tglib.TgCase):
                     self.assertEqual(self.dump(), before, f"{args[:2]} {what} changed the store")
         self.assert_listable()
 
+    def test_subject_fields_must_be_printable_utf8(self):
+        self.ok("init")
+        before = self.dump()
+        for what, bad in BAD_CHARS.items():
+            with self.subTest(what):
+                for opt in ("--cn", "--org", "--ou", "--locality", "--state"):
+                    args = ["--cn", "ok.example.com", "--key", "ec:p256"]
+                    if opt == "--cn":
+                        args = args[2:]
+                    r = self.tgb("request", "create", "r", opt, bad, *args)
+                    self.assertEqual(r.rc, INVALID, f"{opt} {what}: {r}")
+                    self.assertIn("printable UTF-8", r.err)
+                self.assertEqual(self.dump(), before)
+
     def test_truststore_description_must_be_printable_utf8(self):
         self.ok("init")
         before = self.dump()
