@@ -73,4 +73,21 @@ char *tg_strdup(const char *s);
 void tg_time_fmt(time_t t, char *buf, size_t bufsize);
 void tg_hex(const unsigned char *in, size_t len, char *out /* 2*len+1 */);
 
+/* Printable text: shortest-form UTF-8 of Unicode scalar values without C0/C1 controls,
+ * DEL, bidi overrides and isolates (U+202A-202E, U+2066-2069) or invisible characters
+ * (U+200B-200F, U+2060, U+FEFF). tg_text_check: 0, TG_TEXT_NOT_UTF8 or TG_TEXT_FORBIDDEN;
+ * *at (if non-NULL) gets the offending byte offset, *cp the forbidden code point. */
+enum { TG_TEXT_NOT_UTF8 = 1, TG_TEXT_FORBIDDEN = 2 };
+int tg_text_check(const char *s, size_t *at, uint32_t *cp);
+/* A printable copy of s in out (at most max bytes plus NUL; outsize > max): bytes that
+ * are not UTF-8 and controls become U+FFFD, invisible characters are dropped, and the
+ * text is cut on a character boundary. Returns out. */
+char *tg_text_clean(const char *s, char *out, size_t outsize, size_t max);
+/* The length of the longest prefix of the first n bytes of s that ends on a UTF-8
+ * character boundary and is at most max bytes long. */
+size_t tg_utf8_cut(const char *s, size_t n, size_t max);
+/* The length of the UTF-8 character at s (*cp its code point), or 0 when the bytes there
+ * are not the shortest form of a scalar value. */
+size_t tg_utf8_next(const char *s, uint32_t *cp);
+
 #endif

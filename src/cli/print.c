@@ -35,20 +35,42 @@ static void cell(const char *s, size_t w, int last)
     if (!last) printf("%*s", (int)(w - n + 2), "");
 }
 
+/* One list item as text: a string, or a SAN {"type", "value"} as "TYPE:value" (for
+ * display only: never parsed back). */
+static size_t item_text(json_t *v, const char **a, const char **b)
+{
+    if (json_is_object(v)) {
+        *a = json_string_value(json_object_get(v, "type"));
+        *b = json_string_value(json_object_get(v, "value"));
+    } else {
+        *a = json_string_value(v);
+        *b = NULL;
+    }
+    if (*a == NULL) *a = "?";
+    return strlen(*a) + (*b ? strlen(*b) + 1 : 0);
+}
+
+/* The items joined with sep: sized first, then copied once (linear in the output). */
 static char *joined(json_t *arr, const char *sep)
 {
-    size_t total = 1;
-    size_t i;
+    size_t total = 1, seplen = strlen(sep), i;
     json_t *v;
-    json_array_foreach(arr, i, v) total += strlen(json_string_value(v)) + strlen(sep);
-    char *s = malloc(total);
+    const char *a, *b;
+    json_array_foreach(arr, i, v) total += item_text(v, &a, &b) + seplen;
+    char *s = malloc(total), *p = s;
     if (s == NULL) return NULL;
-    s[0] = '\0';
     json_array_foreach(arr, i, v)
     {
-        if (i > 0) strcat(s, sep);
-        strcat(s, json_string_value(v));
+        if (i > 0) memcpy(p, sep, seplen), p += seplen;
+        size_t n = strlen((item_text(v, &a, &b), a));
+        memcpy(p, a, n), p += n;
+        if (b != NULL) {
+            *p++ = ':';
+            n = strlen(b);
+            memcpy(p, b, n), p += n;
+        }
     }
+    *p = '\0';
     return s;
 }
 
@@ -244,6 +266,11 @@ void print_import(json_t *doc)
         if (json_is_true(json_object_get(v, "key_made_non_exportable")))
             printf(", private key now non-exportable");
         putchar('\n');
+        size_t j;
+        json_t *w;
+        json_array_foreach(json_object_get(v, "warnings"), j, w)
+            fprintf(stderr, "tlsgate: warning: %s: %s\n",
+                    json_string_value(json_object_get(v, "name")), json_string_value(w));
     }
     json_array_foreach(json_object_get(doc, "skipped"), i, v)
         printf("%s: skipped, %s\n", json_string_value(json_object_get(v, "name")),

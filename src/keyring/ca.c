@@ -114,7 +114,7 @@ int tg_keyring_ca_reissue(tg_keyring *kr, const char *name, int days, const char
         strftime(date, sizeof(date), "%Y-%m-%d", &tm);
         char base[TG_NAME_MAX + 64];
         snprintf(base, sizeof(base), "%.100s until %s", name, date);
-        if ((rc = kr_unique_name(kr, base, buf, sizeof(buf), err)) != 0) goto end;
+        if ((rc = kr_unique_name(kr, base, buf, sizeof(buf), NULL, err)) != 0) goto end;
     }
     row.name = tg_strdup(buf);
     row.key_id = old.key_id;

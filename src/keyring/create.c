@@ -100,18 +100,12 @@ static json_t *req_doc(tg_keyring *kr, const tg_store_req *r, int with_pem)
             tg_store_cert_clear(&c);
         }
     }
-    json_t *sans = json_array();
-    const char *p = r->sans;
-    while (p && *p) {
-        const char *e = strstr(p, ", ");
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        json_array_append_new(sans, json_stringn(p, n));
-        p += n + (e ? 2 : 0);
-    }
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:s, s:o}", "name", r->name, "status",
-                            r->cert_id ? "completed" : "pending", "subject", r->subject,
-                            "alternative_names", sans, "key", r->key_desc, "signing", r->signing,
-                            "created", created, "certificate", cert);
+    json_t *sans = kr_sans_doc(r->san_list, NULL);
+    json_t *doc =
+        json_pack("{s:o, s:s, s:o, s:o, s:s, s:b, s:s, s:o}", "name", kr_json_text(r->name),
+                  "status", r->cert_id ? "completed" : "pending", "subject",
+                  kr_json_text(r->subject), "alternative_names", sans, "key", r->key_desc,
+                  "signing", r->signing, "created", created, "certificate", cert);
     if (doc && with_pem) json_object_set_new(doc, "pem", json_string(r->pem));
     return doc;
 }
@@ -139,7 +133,10 @@ int tg_keyring_request_create(tg_keyring *kr, const tg_newcert *spec, json_t **o
         (rc = kr_key_put(kr, key, spec->exportable, &req.key_id, NULL, err)) != 0)
         goto end;
     subject = tg_subject_text(&spec->subject);
-    sans = tg_strlist_join(&p.sans, ", ");
+    tg_sanlist l;
+    if ((rc = tg_sanlist_from_built(&p.sans, &l, err)) != 0) goto end;
+    sans = kr_sans_encode(&l);
+    tg_sanlist_free(&l);
     if (subject == NULL || sans == NULL) {
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
         goto end;
@@ -149,7 +146,7 @@ int tg_keyring_request_create(tg_keyring *kr, const tg_newcert *spec, json_t **o
     req.name = (char *)spec->name;
     req.pem = pem;
     req.subject = subject;
-    req.sans = sans;
+    req.san_list = sans;
     req.key_desc = desc;
     req.signing = spec->signing;
     rc = tg_store_req_add(kr->st, &req, err);
@@ -165,18 +162,21 @@ end:
     return rc;
 }
 
+/* A row that cannot be built stops the list (a[2] set): a list never drops a row. */
 static int add_req(const tg_store_req *r, void *arg)
 {
     void **a = arg;
-    json_array_append_new(a[1], req_doc(a[0], r, 0));
-    return 0;
+    if (json_array_append_new(a[1], req_doc(a[0], r, 0)) == 0) return 0;
+    a[2] = a;
+    return 1;
 }
 
 int tg_keyring_request_list(tg_keyring *kr, json_t **out, tg_err *err)
 {
     *out = json_array();
-    void *a[2] = {kr, *out};
+    void *a[3] = {kr, *out, NULL};
     int rc = tg_store_req_each(kr->st, add_req, a, err);
+    if (rc == 0 && a[2] != NULL) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (rc != 0) {
         json_decref(*out);
         *out = NULL;

@@ -85,6 +85,12 @@ static int load_file(loaded *l, const char *path, const tg_passsrc *pass, int ke
         item *it = &l->items[l->nitems++];
         *it = (item){.cert = b.certs[i], .file = path, .alias = b.aliases[i]};
         if ((rc = tg_cert_spki_sha256(it->cert, it->spki, err)) != 0) return rc;
+        size_t nsans = tg_cert_san_count(it->cert);
+        if (nsans > TG_SANS_IMPORT_MAX)
+            return tg_err_set(err, TG_E_INVALID,
+                              "%s holds a certificate with %zu subject alternative names; "
+                              "tlsgate imports certificates with at most %d",
+                              path, nsans, TG_SANS_IMPORT_MAX);
     }
     for (size_t i = 0; i < b.nkeys; i++) {
         if ((rc = tg_key_check_strength(b.keys[i], err)) != 0 ||
@@ -142,18 +148,19 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
             if ((rc = kr_key_put(kr, k, exportable, &dup.key_id, &tightened, err)) == 0)
                 rc = tg_store_cert_set_key(kr->st, dup.id, dup.key_id, err);
             if (rc == 0)
-                json_array_append_new(o->imported,
-                                      json_pack("{s:s, s:s, s:b, s:b}", "name", dup.name, "action",
-                                                "private key added", "private_key", 1,
-                                                "key_made_non_exportable", tightened));
+                json_array_append_new(o->imported, json_pack("{s:o, s:s, s:b, s:b}", "name",
+                                                             kr_json_text(dup.name), "action",
+                                                             "private key added", "private_key", 1,
+                                                             "key_made_non_exportable", tightened));
         } else if (dup.key_id != 0 && !exportable &&
                    (rc = kr_key_forbid_export(kr, dup.key_id, &tightened, err)) == 0 && tightened) {
-            json_array_append_new(o->imported,
-                                  json_pack("{s:s, s:s, s:b}", "name", dup.name, "action",
-                                            "private key made non-exportable", "private_key", 1));
+            json_array_append_new(
+                o->imported, json_pack("{s:o, s:s, s:b}", "name", kr_json_text(dup.name), "action",
+                                       "private key made non-exportable", "private_key", 1));
         } else if (rc == 0) {
-            json_array_append_new(o->skipped, json_pack("{s:s, s:s}", "name", dup.name, "reason",
-                                                        "already in the store"));
+            json_array_append_new(o->skipped,
+                                  json_pack("{s:o, s:s}", "name", kr_json_text(dup.name), "reason",
+                                            "already in the store"));
         }
         *new_id = dup.id;
         goto end;
@@ -194,7 +201,7 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
             goto end;
         }
         snprintf(unique, sizeof(unique), "%s", name);
-    } else if ((rc = kr_unique_name(kr, base, unique, sizeof(unique), err)) != 0) {
+    } else if ((rc = kr_unique_name(kr, base, unique, sizeof(unique), NULL, err)) != 0) {
         goto end;
     }
     row.name = tg_strdup(unique);
@@ -208,6 +215,33 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
         json_pack("{s:s, s:s, s:s, s:b}", "name", row.name, "action", "imported", "store",
                   row.is_ca ? "ca" : "certificates", "private_key", row.key_id != 0);
     if (req.id != 0) json_object_set_new(entry, "request", json_string(req.name));
+    /* kept (it is someone's certificate), but the index never serves these names */
+    json_t *sans = kr_sans_doc(row.san_list, NULL), *bad = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(sans, i, v)
+    {
+        const char *value = json_string_value(json_object_get(v, "value"));
+        if (strcmp(json_string_value(json_object_get(v, "type")), "DNS") == 0 &&
+            !tg_san_host_name(value))
+            json_array_append_new(bad, json_string(value));
+    }
+    json_decref(sans);
+    if (json_array_size(bad) > 0) {
+        json_t *w = json_array();
+        json_array_foreach(bad, i, v)
+        {
+            char msg[400];
+            const char *value = json_string_value(v);
+            snprintf(msg, sizeof(msg),
+                     "the DNS name '%.*s' is not a host name; it is stored but never served",
+                     (int)tg_utf8_cut(value, strlen(value), 300), value);
+            json_array_append_new(w, json_string(msg));
+            if (i >= 9) break; /* a few say enough */
+        }
+        json_object_set_new(entry, "warnings", w);
+    }
+    json_decref(bad);
     if (renew) json_object_set_new(entry, "successor_of", json_string(prev.name));
     if (tightened) json_object_set_new(entry, "key_made_non_exportable", json_true());
     json_array_append_new(o->imported, entry);
@@ -258,7 +292,8 @@ static int assign_names(loaded *l, const char *name, tg_err *err)
             }
             snprintf(it->name, n, "%s-%s", base, it->alias);
             free(base);
-            if ((rc = tg_keyring_name_check(it->name, err)) != 0) return rc;
+            /* the alias is the file's text, not the operator's: cleaned, not refused */
+            kr_name_derive(it->name, it->name, n);
         } else if (name != NULL) {
             if (leaves > 1)
                 return tg_err_set(err, TG_E_USAGE,
@@ -357,12 +392,13 @@ static int import_keys_only(tg_keyring *kr, const tg_import *imp, loaded *l, out
         if (c.key_id == 0 || tightened)
             json_array_append_new(
                 o->imported,
-                json_pack("{s:s, s:s, s:b}", "name", c.name, "action",
+                json_pack("{s:o, s:s, s:b}", "name", kr_json_text(c.name), "action",
                           tightened ? "private key made non-exportable" : "private key added",
                           "private_key", 1));
         else
-            json_array_append_new(o->skipped, json_pack("{s:s, s:s}", "name", c.name, "reason",
-                                                        "it already has this private key"));
+            json_array_append_new(o->skipped,
+                                  json_pack("{s:o, s:s}", "name", kr_json_text(c.name), "reason",
+                                            "it already has this private key"));
         tg_store_cert_clear(&c);
         if (rc != 0) return rc;
     }
@@ -461,10 +497,14 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
                         "store; give it with --key");
         goto tx;
     }
-    char moved[TG_NAME_MAX + 32];
-    snprintf(moved, sizeof(moved), "%s_REPLACED", name);
-    for (int i = 2; tg_store_name_taken(kr->st, moved) && i < 1000; i++)
-        snprintf(moved, sizeof(moved), "%s_REPLACED_%d", name, i);
+    char moved[TG_NAME_MAX + 1];
+    for (int i = 1; i == 1 || (tg_store_name_taken(kr->st, moved) && i < 1000); i++) {
+        /* NAME_REPLACED[_i] stays a valid name: NAME is cut on a character boundary */
+        char suffix[24];
+        snprintf(suffix, sizeof(suffix), i == 1 ? "_REPLACED" : "_REPLACED_%d", i);
+        size_t n = tg_utf8_cut(name, strlen(name), TG_NAME_MAX - strlen(suffix));
+        snprintf(moved, sizeof(moved), "%.*s%s", (int)n, name, suffix);
+    }
     if ((rc = tg_store_cert_rename(kr->st, old.id, moved, err)) != 0) goto tx;
     for (size_t i = 0; rc == 0 && i < l.nitems; i++) {
         if (&l.items[i] == leaf) continue;

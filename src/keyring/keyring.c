@@ -21,10 +21,36 @@ int kr_finish(tg_keyring *kr, int rc, tg_err *err)
     return tg_store_commit(kr->st, err);
 }
 
+/* What is wrong with text (a name or description) in words, or NULL when it is fine. */
+const char *kr_text_problem(const char *s, char *buf, size_t bufsize)
+{
+    size_t at = 0;
+    uint32_t cp = 0;
+    switch (tg_text_check(s, &at, &cp)) {
+    case 0:
+        return NULL;
+    case TG_TEXT_NOT_UTF8:
+        snprintf(buf, bufsize,
+                 "is not valid UTF-8 (byte %zu); check the terminal's or file's "
+                 "character encoding",
+                 at + 1);
+        break;
+    default:
+        snprintf(buf, bufsize,
+                 "holds U+%04X at byte %zu, a control, bidi-override or invisible character; "
+                 "use printable characters only",
+                 (unsigned)cp, at + 1);
+    }
+    return buf;
+}
+
 int tg_keyring_name_check(const char *name, tg_err *err)
 {
     size_t n = name ? strlen(name) : 0;
     if (n == 0) return tg_err_set(err, TG_E_INVALID, "a friendly name must not be empty");
+    char why[160];
+    if (kr_text_problem(name, why, sizeof(why)) != NULL)
+        return tg_err_set(err, TG_E_INVALID, "the friendly name %s", why);
     if (n > TG_NAME_MAX)
         return tg_err_set(err, TG_E_INVALID,
                           "the friendly name is too long (%zu bytes; the limit is %d)", n,
@@ -32,11 +58,24 @@ int tg_keyring_name_check(const char *name, tg_err *err)
     if (name[0] == ' ' || name[n - 1] == ' ')
         return tg_err_set(err, TG_E_INVALID,
                           "the friendly name must not begin or end with a space");
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return tg_err_set(err, TG_E_INVALID,
-                              "the friendly name must not contain control characters");
     return 0;
+}
+
+const char *kr_name_derive(const char *base, char *out, size_t outsize)
+{
+    char tmp[TG_NAME_MAX + 1];
+    tg_text_clean(base ? base : "", tmp, sizeof(tmp), TG_NAME_MAX);
+    const char *p = tmp;
+    while (*p == ' ')
+        p++;
+    size_t n = strlen(p);
+    while (n > 0 && p[n - 1] == ' ')
+        n--;
+    if (n == 0) p = "certificate", n = strlen(p);
+    n = tg_utf8_cut(p, n, outsize - 1);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return out;
 }
 
 int kr_cert_row(const tg_cert *cert, tg_store_cert *row, tg_err *err)
@@ -55,15 +94,18 @@ int kr_cert_row(const tg_cert *cert, tg_store_cert *row, tg_err *err)
     row->issuer = info.issuer;
     row->issuer_cn = info.issuer_cn;
     row->serial = info.serial;
-    row->sans = info.sans;
+    row->san_list = kr_sans_encode(&info.sans);
+    tg_sanlist_free(&info.sans);
     row->sigalg = info.sigalg;
     row->key_desc = tg_strdup(info.key_desc);
+    snprintf(row->key_type, sizeof(row->key_type), "%s", info.key_type);
+    row->key_bits = info.key_bits;
     memcpy(row->sha256, info.sha256, sizeof(row->sha256));
     row->not_before = info.not_before;
     row->not_after = info.not_after;
     row->is_ca = info.is_ca;
     row->self_signed = info.self_signed;
-    return row->key_desc ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    return row->key_desc && row->san_list ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
 }
 
 int kr_key_forbid_export(tg_keyring *kr, int64_t key_id, int *tightened, tg_err *err)
@@ -112,19 +154,48 @@ int kr_key_load(tg_keyring *kr, int64_t key_id, tg_key **out, tg_err *err)
     return rc;
 }
 
-int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, tg_err *err)
+/* name for number i: base, or base-i with base cut on a character boundary so that the
+ * whole stays within TG_NAME_MAX bytes */
+static void numbered(const char *base, unsigned long i, char *out, size_t outsize)
 {
-    char trimmed[TG_NAME_MAX + 1];
-    snprintf(trimmed, sizeof(trimmed) - 8, "%s", base && base[0] ? base : "certificate");
-    for (int i = 1; i < 100000; i++) {
-        if (i == 1)
-            snprintf(out, outsize, "%s", trimmed);
-        else
-            snprintf(out, outsize, "%s-%d", trimmed, i);
-        if (!tg_store_name_taken(kr->st, out)) return 0;
+    char suffix[24] = "";
+    if (i > 1) snprintf(suffix, sizeof(suffix), "-%lu", i);
+    size_t n = tg_utf8_cut(base, strlen(base), TG_NAME_MAX - strlen(suffix));
+    while (n > 0 && base[n - 1] == ' ')
+        n--;
+    snprintf(out, outsize, "%.*s%s", (int)n, base, suffix);
+}
+
+int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, size_t *probes,
+                   tg_err *err)
+{
+    char clean[TG_NAME_MAX + 1];
+    kr_name_derive(base, clean, sizeof(clean));
+    size_t count = 0;
+#define TAKEN(i) (count++, numbered(clean, (i), out, outsize), tg_store_name_taken(kr->st, out))
+    /* Taken numbers are usually 1..k (k certificates with one CN): gallop to a free
+     * number, then bisect between a taken and a free one. Log(k) lookups, where probing
+     * 1, 2, 3, … made a bulk import of k same-CN certificates quadratic. */
+    unsigned long lo = 1, hi = 2;
+    int found = !TAKEN(1);
+    if (!found) {
+        while (hi < (1ul << 30) && TAKEN(hi))
+            lo = hi, hi *= 2;
+        found = hi < (1ul << 30);
+        while (found && hi - lo > 1) {
+            unsigned long mid = lo + (hi - lo) / 2;
+            if (TAKEN(mid))
+                lo = mid;
+            else
+                hi = mid;
+        }
+        if (found) numbered(clean, hi, out, outsize);
     }
+#undef TAKEN
+    if (probes) *probes = count;
+    if (found) return 0;
     return tg_err_set(err, TG_E_CONFLICT, "no free friendly name near '%s'; give one with --name",
-                      trimmed);
+                      clean);
 }
 
 int kr_ca_name_check(const char *name, tg_err *err)
@@ -213,6 +284,7 @@ int tg_keyring_open(const char *home, tg_keyring **out, tg_err *err)
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
     int rc = tg_store_open(home, &kr->st, err);
+    if (rc == 0) rc = kr_fill_old_rows(kr, err);
     if (rc == 0) rc = ensure_init(kr, &kr->created, err);
     if (rc != 0) {
         tg_keyring_close(kr);
@@ -256,19 +328,146 @@ int tg_keyring_factory_reset(tg_keyring *kr, tg_err *err)
 
 /* ---- documents ---- */
 
-static json_t *sans_array(const char *sans)
+json_t *kr_json_text(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    if (j != NULL || s == NULL) return j;
+    /* not UTF-8 (a row written before names were checked): shown with U+FFFD */
+    char *clean = malloc(strlen(s) * 3 + 1);
+    if (clean == NULL) return NULL;
+    size_t o = 0;
+    for (const char *p = s; *p;) {
+        uint32_t cp;
+        size_t n = tg_utf8_next(p, &cp);
+        if (n == 0) {
+            memcpy(clean + o, "\xef\xbf\xbd", 3), o += 3, p++;
+        } else {
+            memcpy(clean + o, p, n), o += n, p += n;
+        }
+    }
+    clean[o] = '\0';
+    j = json_string(clean);
+    free(clean);
+    return j;
+}
+
+char *kr_sans_encode(const tg_sanlist *l)
 {
     json_t *a = json_array();
-    if (sans == NULL || a == NULL) return a;
-    const char *p = sans;
-    while (*p) {
-        const char *e = strstr(p, ", ");
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        json_array_append_new(a, json_stringn(p, n));
-        p += n;
-        if (e) p += 2;
+    for (size_t i = 0; a != NULL && i < l->n; i++)
+        if (json_array_append_new(a, json_pack("[s, o]", tg_san_type_name(l->v[i].type),
+                                               kr_json_text(l->v[i].value))) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return s;
+}
+
+int kr_sans_decode(const char *text, tg_sanlist *out)
+{
+    memset(out, 0, sizeof(*out));
+    json_t *a = text ? json_loads(text, 0, NULL) : NULL;
+    int rc = json_is_array(a) ? 0 : -1;
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        const char *type = json_string_value(json_array_get(v, 0));
+        json_t *value = json_array_get(v, 1);
+        tg_san_type t;
+        if (type == NULL || !json_is_string(value) || tg_san_type_parse(type, &t) != 0 ||
+            tg_sanlist_add(out, t, json_string_value(value), json_string_length(value)) != 0) {
+            rc = -1;
+            break;
+        }
     }
+    json_decref(a);
+    if (rc != 0) tg_sanlist_free(out);
+    return rc;
+}
+
+json_t *kr_sans_doc(const char *text, size_t *bad_hosts)
+{
+    json_t *a = json_array(), *in = text ? json_loads(text, 0, NULL) : NULL;
+    if (bad_hosts) *bad_hosts = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(in, i, v)
+    {
+        const char *type = json_string_value(json_array_get(v, 0));
+        const char *value = json_string_value(json_array_get(v, 1));
+        if (type == NULL || value == NULL) continue;
+        if (bad_hosts && strcmp(type, "DNS") == 0 && !tg_san_host_name(value)) (*bad_hosts)++;
+        json_array_append_new(a, json_pack("{s:s, s:s}", "type", type, "value", value));
+    }
+    json_decref(in);
     return a;
+}
+
+static int fill_cert(tg_keyring *kr, int64_t id, tg_err *err)
+{
+    tg_store_cert row;
+    tg_cert *cert = NULL;
+    tg_certinfo info = {0};
+    char *json = NULL;
+    int rc = tg_store_cert_get(kr->st, id, &row, err);
+    if (rc != 0) return rc;
+    if ((rc = tg_cert_from_der(row.der, row.derlen, &cert, err)) == 0 &&
+        (rc = tg_cert_info(cert, &info, err)) == 0) {
+        json = kr_sans_encode(&info.sans);
+        rc = json ? tg_store_cert_set_facts(kr->st, id, json, info.key_type, info.key_bits, err)
+                  : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
+    free(json);
+    tg_certinfo_clear(&info);
+    tg_cert_free(cert);
+    tg_store_cert_clear(&row);
+    return rc;
+}
+
+static int fill_req(tg_keyring *kr, int64_t id, tg_err *err)
+{
+    tg_store_req r;
+    tg_sanlist l = {0};
+    char *json = NULL;
+    int rc = tg_store_req_get(kr->st, id, &r, err);
+    if (rc != 0) return rc;
+    if ((rc = tg_csr_sans(r.pem, &l, err)) == 0) {
+        json = kr_sans_encode(&l);
+        rc = json ? tg_store_req_set_sans(kr->st, id, json, err)
+                  : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
+    free(json);
+    tg_sanlist_free(&l);
+    tg_store_req_clear(&r);
+    return rc;
+}
+
+int kr_fill_old_rows(tg_keyring *kr, tg_err *err)
+{
+    int64_t *certs = NULL, *reqs = NULL;
+    size_t nc = 0, nr = 0;
+    int rc = tg_store_unfilled(kr->st, 0, &certs, &nc, err);
+    if (rc == 0) rc = tg_store_unfilled(kr->st, 1, &reqs, &nr, err);
+    if (rc == 0 && nc + nr > 0) {
+        free(certs);
+        free(reqs);
+        certs = reqs = NULL;
+        /* again inside the transaction: another process may have filled them meanwhile */
+        if ((rc = tg_store_begin(kr->st, err)) != 0) return rc;
+        if ((rc = tg_store_unfilled(kr->st, 0, &certs, &nc, err)) == 0)
+            rc = tg_store_unfilled(kr->st, 1, &reqs, &nr, err);
+        for (size_t i = 0; rc == 0 && i < nc; i++)
+            rc = fill_cert(kr, certs[i], err);
+        for (size_t i = 0; rc == 0 && i < nr; i++)
+            rc = fill_req(kr, reqs[i], err);
+        rc = kr_finish(kr, rc, err);
+    }
+    free(certs);
+    free(reqs);
+    return rc;
 }
 
 static json_t *warnings(const tg_store_cert *c, long long now)
@@ -294,8 +493,7 @@ static json_t *warnings(const tg_store_cert *c, long long now)
                  c->status);
         json_array_append_new(w, json_string(buf));
     }
-    int bits = 0;
-    if (sscanf(c->key_desc, "RSA %d", &bits) == 1 && bits < 2048)
+    if (strcmp(c->key_type, "RSA") == 0 && c->key_bits < 2048)
         json_array_append_new(w, json_string("weak key"));
     if (strstr(c->sigalg, "sha1") || strstr(c->sigalg, "SHA1") || strstr(c->sigalg, "md5"))
         json_array_append_new(w, json_string("weak signature algorithm"));
@@ -312,13 +510,21 @@ json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long n
 {
     char exp[40];
     tg_time_fmt((time_t)c->not_after, exp, sizeof(exp));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:b, s:b, s:o, s:s}", "name", c->name,
-                     "type", classify(c), "issued_to",
-                     c->subject_cn[0] ? c->subject_cn : c->subject, "issued_by",
-                     c->issuer_cn[0] ? c->issuer_cn : c->issuer, "expiration", exp, "not_after",
-                     (json_int_t)c->not_after, "alternative_names", sans_array(c->sans),
-                     "private_key", c->key_id != 0, "default", c->id == default_id, "warnings",
-                     warnings(c, now), "sha256", c->sha256);
+    json_t *w = warnings(c, now);
+    size_t bad_hosts = 0;
+    json_t *sans = kr_sans_doc(c->san_list, &bad_hosts);
+    if (w != NULL && bad_hosts > 0)
+        json_array_append_new(w, json_string("an alternative DNS name is not a host name "
+                                             "(never served for it)"));
+    if (w != NULL && tg_text_check(c->name, NULL, NULL) == TG_TEXT_NOT_UTF8)
+        json_array_append_new(w, json_string("friendly name is not valid UTF-8; rename it"));
+    return json_pack("{s:o, s:s, s:o, s:o, s:s, s:I, s:o, s:b, s:b, s:o, s:s}", "name",
+                     kr_json_text(c->name), "type", classify(c), "issued_to",
+                     kr_json_text(c->subject_cn[0] ? c->subject_cn : c->subject), "issued_by",
+                     kr_json_text(c->issuer_cn[0] ? c->issuer_cn : c->issuer), "expiration", exp,
+                     "not_after", (json_int_t)c->not_after, "alternative_names", sans,
+                     "private_key", c->key_id != 0, "default", c->id == default_id, "warnings", w,
+                     "sha256", c->sha256);
 }
 
 static json_t *name_of(tg_keyring *kr, int64_t id)
@@ -340,8 +546,8 @@ json_t *kr_cert_doc(tg_keyring *kr, const tg_store_cert *c)
     char nb[40], na[40];
     tg_time_fmt((time_t)c->not_before, nb, sizeof(nb));
     tg_time_fmt((time_t)c->not_after, na, sizeof(na));
-    json_object_set_new(doc, "subject", json_string(c->subject));
-    json_object_set_new(doc, "issuer", json_string(c->issuer));
+    json_object_set_new(doc, "subject", kr_json_text(c->subject));
+    json_object_set_new(doc, "issuer", kr_json_text(c->issuer));
     json_object_set_new(doc, "serial", json_string(c->serial));
     json_object_set_new(doc, "not_before", json_string(nb));
     json_object_set_new(doc, "not_after", json_string(na));

@@ -124,7 +124,8 @@ int tg_keyring_refresh(tg_keyring *kr, json_t **out, tg_err *err);
 /* ---- serving (S1–S3): what the TLS front end needs, without TLS ---- */
 typedef struct tg_servable {
     int64_t id;
-    const char *sans; /* "DNS:a, IP:b" (borrowed) */
+    const tg_san *sans; /* the certificate's SANs, in order (borrowed) */
+    size_t nsans;
     const char *cn;
     int ecdsa; /* 1: EC key, 0: RSA (or other) */
     long long not_before, not_after;

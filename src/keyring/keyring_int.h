@@ -28,8 +28,29 @@ int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, i
 /* Makes the stored key non-exportable unless it is already; *tightened says if it was. */
 int kr_key_forbid_export(tg_keyring *kr, int64_t key_id, int *tightened, tg_err *err);
 int kr_key_load(tg_keyring *kr, int64_t key_id, tg_key **out, tg_err *err);
-/* base, or "base (2)", "base (3)", … whichever is free among certificate names. */
-int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, tg_err *err);
+/* A free certificate name made from base (a CN, file name or alias; cleaned with
+ * kr_name_derive): base, or "base-N" within TG_NAME_MAX bytes, found in O(log n) store
+ * lookups (*probes, if non-NULL, gets how many). */
+int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, size_t *probes,
+                   tg_err *err);
+/* A friendly name made from text we did not choose (a CN, a file name): invalid bytes and
+ * controls become U+FFFD, invisible characters are dropped, outer spaces trimmed, cut on
+ * a character boundary to outsize-1 (at most TG_NAME_MAX) bytes; "certificate" if empty. */
+const char *kr_name_derive(const char *base, char *out, size_t outsize);
+/* The SAN list as stored: JSON [[type, value], ...] (new string). */
+char *kr_sans_encode(const tg_sanlist *l);
+/* The stored form back into a list (a NULL or damaged column gives an empty list and -1). */
+int kr_sans_decode(const char *json, tg_sanlist *out);
+/* The document form: [{"type", "value"}, ...]; *bad_hosts counts dNSNames that are not
+ * host names (kept, but never served). */
+json_t *kr_sans_doc(const char *json, size_t *bad_hosts);
+/* Fills san_list and the key facts of rows from before schema 3 (one transaction). */
+int kr_fill_old_rows(tg_keyring *kr, tg_err *err);
+/* A JSON string of s; bytes that are not UTF-8 (rows from before names were checked)
+ * become U+FFFD instead of failing the document. */
+json_t *kr_json_text(const char *s);
+/* Why text is not printable UTF-8 (a phrase after "the X ..."), or NULL when it is. */
+const char *kr_text_problem(const char *s, char *buf, size_t bufsize);
 /* C3: letters, digits, hyphen, underscore, space; "ca" is reserved. */
 int kr_ca_name_check(const char *name, tg_err *err);
 /* A CA name made from base (a CN): other characters become '-'. Returns out. */

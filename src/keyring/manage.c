@@ -13,13 +13,15 @@ typedef struct listctx {
     json_t *rows;
     int64_t def;
     long long now;
+    int failed;
 } listctx;
 
+/* A row that cannot be built stops the list with an error: a list never drops a row. */
 static int add_row(const tg_store_cert *c, void *arg)
 {
     listctx *l = arg;
-    json_array_append_new(l->rows, kr_cert_list_row(c, l->def, l->now));
-    return 0;
+    l->failed = json_array_append_new(l->rows, kr_cert_list_row(c, l->def, l->now)) != 0;
+    return l->failed;
 }
 
 int kr_cert_rows(tg_keyring *kr, int only_ca, long long before, json_t **out, tg_err *err)
@@ -27,6 +29,7 @@ int kr_cert_rows(tg_keyring *kr, int only_ca, long long before, json_t **out, tg
     listctx l = {json_array(), tg_store_ref_get(kr->st, TG_REF_DEFAULT), (long long)time(NULL)};
     if (l.rows == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     int rc = tg_store_cert_each(kr->st, only_ca, before, add_row, &l, err);
+    if (rc == 0 && l.failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (rc != 0) {
         json_decref(l.rows);
         return rc;

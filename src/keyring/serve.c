@@ -14,16 +14,22 @@ typedef struct servctx {
     void *arg;
 } servctx;
 
+/* The stored list is decoded, never split: a value holding ", DNS:x" stays one value. */
 static int one(const tg_store_servable *r, void *arg)
 {
     servctx *c = arg;
+    tg_sanlist l;
+    if (kr_sans_decode(r->san_list, &l) != 0) return 0; /* damaged: not served */
     tg_servable s = {r->id,
-                     r->sans ? r->sans : "",
+                     l.v,
+                     l.n,
                      r->cn ? r->cn : "",
-                     r->key_desc && strncmp(r->key_desc, "EC", 2) == 0,
+                     r->key_type && strcmp(r->key_type, "EC") == 0,
                      r->not_before,
                      r->not_after};
-    return c->fn(&s, c->arg);
+    int stop = c->fn(&s, c->arg);
+    tg_sanlist_free(&l);
+    return stop;
 }
 
 int tg_keyring_servables(tg_keyring *kr, int (*fn)(const tg_servable *s, void *arg), void *arg,

@@ -88,10 +88,9 @@ int tg_keyring_ts_create(tg_keyring *kr, const char *name, const char *descripti
         if (strlen(description) > TG_TRUSTSTORE_DESC_MAX)
             return tg_err_set(err, TG_E_INVALID, "the description has at most %d characters",
                               TG_TRUSTSTORE_DESC_MAX);
-        for (const unsigned char *p = (const unsigned char *)description; *p; p++)
-            if (*p < 0x20 || *p == 0x7f)
-                return tg_err_set(err, TG_E_INVALID,
-                                  "the description must not contain control characters");
+        char why[160];
+        if (kr_text_problem(description, why, sizeof(why)) != NULL)
+            return tg_err_set(err, TG_E_INVALID, "the description %s", why);
     }
     if ((rc = tg_store_begin(kr->st, err)) != 0) return rc;
     tg_store_ts t = {.name = (char *)name,
@@ -146,8 +145,9 @@ static int add_ca(const tg_store_cert *c, void *arg)
     if (cc->cas != NULL) {
         char na[40];
         tg_time_fmt((time_t)c->not_after, na, sizeof(na));
-        json_array_append_new(cc->cas, json_pack("{s:s, s:s, s:s}", "name", c->name, "subject",
-                                                 c->subject, "expiration", na));
+        json_array_append_new(cc->cas,
+                              json_pack("{s:o, s:o, s:s}", "name", kr_json_text(c->name), "subject",
+                                        kr_json_text(c->subject), "expiration", na));
     }
     return 0;
 }
@@ -159,9 +159,10 @@ static json_t *ts_doc(tg_keyring *kr, const tg_store_ts *t, int detailed)
     long long ndef = t->include_defaults ? tg_store_defcas_count(kr->st) : 0;
     char created[40];
     tg_time_fmt((time_t)t->created, created, sizeof(created));
-    json_t *doc = json_pack("{s:s, s:s, s:b, s:I, s:I, s:s}", "name", t->name, "description",
-                            t->description, "include_defaults", t->include_defaults, "cas",
-                            (json_int_t)cc.n, "default_cas", (json_int_t)ndef, "created", created);
+    json_t *doc =
+        json_pack("{s:o, s:o, s:b, s:I, s:I, s:s}", "name", kr_json_text(t->name), "description",
+                  kr_json_text(t->description), "include_defaults", t->include_defaults, "cas",
+                  (json_int_t)cc.n, "default_cas", (json_int_t)ndef, "created", created);
     if (doc && detailed) {
         if (t->include_defaults) {
             char entry[96];
@@ -175,18 +176,21 @@ static json_t *ts_doc(tg_keyring *kr, const tg_store_ts *t, int detailed)
     return doc;
 }
 
+/* A row that cannot be built stops the list (a[2] set): a list never drops a row. */
 static int add_ts(const tg_store_ts *t, void *arg)
 {
     void **a = arg;
-    json_array_append_new(a[1], ts_doc(a[0], t, 0));
-    return 0;
+    if (json_array_append_new(a[1], ts_doc(a[0], t, 0)) == 0) return 0;
+    a[2] = a;
+    return 1;
 }
 
 int tg_keyring_ts_list(tg_keyring *kr, json_t **out, tg_err *err)
 {
     *out = json_array();
-    void *a[2] = {kr, *out};
+    void *a[3] = {kr, *out, NULL};
     int rc = tg_store_ts_each(kr->st, add_ts, a, err);
+    if (rc == 0 && a[2] != NULL) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (rc != 0) {
         json_decref(*out);
         *out = NULL;

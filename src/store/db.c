@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define TG_SCHEMA_VERSION 2
+#define TG_SCHEMA_VERSION 3
 
 static const char *const migrations[TG_SCHEMA_VERSION] = {
     /* 0 -> 1 */
@@ -65,6 +65,18 @@ static const char *const migrations[TG_SCHEMA_VERSION] = {
      * (a renewal check on every import; quadratic with many certificates per key) */
     "CREATE INDEX certs_spki_after ON certs(spki_sha256, not_after);"
     "DROP INDEX certs_spki;",
+    /* 2 -> 3: SANs as a list (JSON [[type, value], ...]) instead of "DNS:a, IP:b", which
+     * was split again and let one dNSName holding ", DNS:x" stand for two names; the key
+     * as type and bits instead of "RSA 2048". The old text is not parsed: the keyring
+     * fills san_list (NULL meanwhile, and never served) from the DER or the CSR. */
+    "ALTER TABLE certs ADD COLUMN san_list TEXT;"
+    "ALTER TABLE certs ADD COLUMN key_type TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE certs ADD COLUMN key_bits INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE certs DROP COLUMN sans;"
+    "ALTER TABLE requests ADD COLUMN san_list TEXT;"
+    "ALTER TABLE requests DROP COLUMN sans;"
+    "CREATE INDEX certs_unfilled ON certs(id) WHERE san_list IS NULL;"
+    "CREATE INDEX requests_unfilled ON requests(id) WHERE san_list IS NULL;",
 };
 
 int tg_db_err(tg_store *st, tg_err *err, const char *what)

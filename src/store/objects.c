@@ -6,6 +6,7 @@
  */
 #include "store_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -149,8 +150,8 @@ int tg_store_key_gc(tg_store *st, int64_t id, tg_err *err)
 
 #define CERT_COLS                                                                                  \
     "id,name,status,sha256,spki_sha256,key_id,predecessor_id,request_id,subject,subject_cn,"       \
-    "issuer,issuer_cn,serial,sans,key_desc,sigalg,not_before,not_after,created,is_ca,"             \
-    "self_signed,protected"
+    "issuer,issuer_cn,serial,san_list,key_desc,sigalg,not_before,not_after,created,is_ca,"         \
+    "self_signed,protected,key_type,key_bits"
 
 void tg_store_cert_clear(tg_store_cert *c)
 {
@@ -161,13 +162,23 @@ void tg_store_cert_clear(tg_store_cert *c)
     free(c->issuer);
     free(c->issuer_cn);
     free(c->serial);
-    free(c->sans);
+    free(c->san_list);
     free(c->key_desc);
     free(c->sigalg);
     memset(c, 0, sizeof(*c));
 }
 
-/* Fills c from a row of CERT_COLS (plus der at column 22 when with_der). */
+/* A text column, NULL staying NULL (*ok cleared when a copy fails). */
+static char *col_str_or_null(sqlite3_stmt *s, int i, int *ok)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    if (t == NULL) return NULL;
+    char *c = tg_strdup((const char *)t);
+    if (c == NULL) *ok = 0;
+    return c;
+}
+
+/* Fills c from a row of CERT_COLS (plus der at column 24 when with_der). */
 static int cert_from_row(sqlite3_stmt *s, tg_store_cert *c, int with_der)
 {
     memset(c, 0, sizeof(*c));
@@ -184,7 +195,8 @@ static int cert_from_row(sqlite3_stmt *s, tg_store_cert *c, int with_der)
     c->issuer = col_str(s, 10);
     c->issuer_cn = col_str(s, 11);
     c->serial = col_str(s, 12);
-    c->sans = col_str(s, 13);
+    int ok = 1;
+    c->san_list = col_str_or_null(s, 13, &ok);
     c->key_desc = col_str(s, 14);
     c->sigalg = col_str(s, 15);
     c->not_before = sqlite3_column_int64(s, 16);
@@ -193,13 +205,16 @@ static int cert_from_row(sqlite3_stmt *s, tg_store_cert *c, int with_der)
     c->is_ca = sqlite3_column_int(s, 19);
     c->self_signed = sqlite3_column_int(s, 20);
     c->protected_ = sqlite3_column_int(s, 21);
+    const unsigned char *kt = sqlite3_column_text(s, 22);
+    snprintf(c->key_type, sizeof(c->key_type), "%s", kt ? (const char *)kt : "");
+    c->key_bits = sqlite3_column_int(s, 23);
     if (with_der) {
-        c->derlen = (size_t)sqlite3_column_bytes(s, 22);
+        c->derlen = (size_t)sqlite3_column_bytes(s, 24);
         c->der = malloc(c->derlen ? c->derlen : 1);
-        if (c->der) memcpy(c->der, sqlite3_column_blob(s, 22), c->derlen);
+        if (c->der) memcpy(c->der, sqlite3_column_blob(s, 24), c->derlen);
     }
     if (!c->name || !c->subject || !c->subject_cn || !c->issuer || !c->issuer_cn || !c->serial ||
-        !c->sans || !c->key_desc || !c->sigalg || (with_der && !c->der)) {
+        !ok || !c->key_desc || !c->sigalg || (with_der && !c->der)) {
         tg_store_cert_clear(c);
         return TG_E_INTERNAL;
     }
@@ -225,8 +240,9 @@ int tg_store_cert_add(tg_store *st, tg_store_cert *c, tg_err *err)
     sqlite3_stmt *s = tg_db_prep(
         st,
         "INSERT INTO certs(name,status,sha256,spki_sha256,key_id,predecessor_id,request_id,subject,"
-        "subject_cn,issuer,issuer_cn,serial,sans,key_desc,sigalg,not_before,not_after,created,"
-        "is_ca,self_signed,protected,der) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "subject_cn,issuer,issuer_cn,serial,san_list,key_desc,sigalg,not_before,not_after,created,"
+        "is_ca,self_signed,protected,der,key_type,key_bits)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         err);
     if (s == NULL) return TG_E_STORE;
     int i = 1;
@@ -240,8 +256,9 @@ int tg_store_cert_add(tg_store *st, tg_store_cert *c, tg_err *err)
             sqlite3_bind_int64(s, i, ids[j]);
         else
             sqlite3_bind_null(s, i);
-    const char *texts[] = {c->subject, c->subject_cn, c->issuer,   c->issuer_cn,
-                           c->serial,  c->sans,       c->key_desc, c->sigalg};
+    const char *texts[] = {c->subject,   c->subject_cn, c->issuer,
+                           c->issuer_cn, c->serial,     c->san_list ? c->san_list : "[]",
+                           c->key_desc,  c->sigalg};
     for (size_t j = 0; j < 8; j++)
         sqlite3_bind_text(s, i++, texts[j] ? texts[j] : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, i++, c->not_before);
@@ -252,6 +269,8 @@ int tg_store_cert_add(tg_store *st, tg_store_cert *c, tg_err *err)
     sqlite3_bind_int(s, i++, c->self_signed);
     sqlite3_bind_int(s, i++, c->protected_);
     sqlite3_bind_blob(s, i++, c->der, (int)c->derlen, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, c->key_type, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, i++, c->key_bits);
     int rc = tg_db_done(st, s, err, "storing a certificate");
     if (rc == 0) c->id = sqlite3_last_insert_rowid(st->db);
     return rc;
@@ -428,8 +447,8 @@ int tg_store_servable_each(tg_store *st, tg_store_servable_fn fn, void *arg, tg_
     servable_iter it = {fn, arg};
     sqlite3_stmt *s =
         tg_db_prep(st,
-                   "SELECT id,sans,subject_cn,key_desc,not_before,not_after FROM certs"
-                   " WHERE key_id IS NOT NULL",
+                   "SELECT id,san_list,subject_cn,key_type,not_before,not_after FROM certs"
+                   " WHERE key_id IS NOT NULL AND san_list IS NOT NULL",
                    err);
     return tg_db_each(st, s, servable_row, &it, err, "reading certificates");
 }
@@ -445,14 +464,14 @@ long long tg_store_data_version(tg_store *st)
 
 /* ---- requests ---- */
 
-#define REQ_COLS "id,name,key_id,cert_id,pem,subject,sans,key_desc,signing,created"
+#define REQ_COLS "id,name,key_id,cert_id,pem,subject,san_list,key_desc,signing,created"
 
 void tg_store_req_clear(tg_store_req *r)
 {
     free(r->name);
     free(r->pem);
     free(r->subject);
-    free(r->sans);
+    free(r->san_list);
     free(r->key_desc);
     memset(r, 0, sizeof(*r));
 }
@@ -466,11 +485,12 @@ static int req_from_row(sqlite3_stmt *s, tg_store_req *r)
     r->cert_id = sqlite3_column_int64(s, 3);
     r->pem = col_str(s, 4);
     r->subject = col_str(s, 5);
-    r->sans = col_str(s, 6);
+    int ok = 1;
+    r->san_list = col_str_or_null(s, 6, &ok);
     r->key_desc = col_str(s, 7);
     r->signing = sqlite3_column_int(s, 8);
     r->created = sqlite3_column_int64(s, 9);
-    if (!r->name || !r->pem || !r->subject || !r->sans || !r->key_desc) {
+    if (!r->name || !r->pem || !r->subject || !ok || !r->key_desc) {
         tg_store_req_clear(r);
         return TG_E_INTERNAL;
     }
@@ -494,7 +514,7 @@ static int req_one(tg_store *st, sqlite3_stmt *s, tg_store_req *out, tg_err *err
 int tg_store_req_add(tg_store *st, tg_store_req *r, tg_err *err)
 {
     sqlite3_stmt *s = tg_db_prep(st,
-                                 "INSERT INTO requests(name,key_id,pem,subject,sans,key_desc,"
+                                 "INSERT INTO requests(name,key_id,pem,subject,san_list,key_desc,"
                                  "signing,created) VALUES(?,?,?,?,?,?,?,?)",
                                  err);
     if (s == NULL) return TG_E_STORE;
@@ -502,7 +522,7 @@ int tg_store_req_add(tg_store *st, tg_store_req *r, tg_err *err)
     sqlite3_bind_int64(s, 2, r->key_id);
     sqlite3_bind_text(s, 3, r->pem, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, r->subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, r->sans, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, r->san_list ? r->san_list : "[]", -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 6, r->key_desc, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 7, r->signing);
     r->created = (long long)time(NULL);
@@ -633,4 +653,60 @@ int tg_store_cert_set_status(tg_store *st, int64_t id, const char *status, tg_er
 {
     return update_one(st, "UPDATE certs SET status=? WHERE id=? AND status IS NOT ?1", id, 0,
                       status, err, "recording a chain status");
+}
+
+/* ---- rows from before schema 3 ---- */
+
+typedef struct idvec {
+    int64_t *v;
+    size_t n, cap;
+} idvec;
+
+static int id_row(sqlite3_stmt *s, void *arg, tg_err *err)
+{
+    idvec *ids = arg;
+    if (ids->n == ids->cap) {
+        size_t cap = ids->cap ? ids->cap * 2 : 64;
+        int64_t *v = realloc(ids->v, cap * sizeof(*v));
+        if (v == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        ids->v = v;
+        ids->cap = cap;
+    }
+    ids->v[ids->n++] = sqlite3_column_int64(s, 0);
+    return 0;
+}
+
+int tg_store_unfilled(tg_store *st, int requests, int64_t **ids, size_t *n, tg_err *err)
+{
+    idvec v = {0};
+    sqlite3_stmt *s = requests
+                          ? tg_db_prep(st, "SELECT id FROM requests WHERE san_list IS NULL", err)
+                          : tg_db_prep(st, "SELECT id FROM certs WHERE san_list IS NULL", err);
+    int rc = tg_db_each(st, s, id_row, &v, err, "finding rows to fill");
+    if (rc != 0) {
+        free(v.v);
+        v.v = NULL, v.n = 0;
+    }
+    *ids = v.v;
+    *n = v.n;
+    return rc;
+}
+
+int tg_store_cert_set_facts(tg_store *st, int64_t id, const char *san_list, const char *key_type,
+                            int key_bits, tg_err *err)
+{
+    sqlite3_stmt *s =
+        tg_db_prep(st, "UPDATE certs SET san_list=?, key_type=?, key_bits=? WHERE id=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_text(s, 1, san_list, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, key_type, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, key_bits);
+    sqlite3_bind_int64(s, 4, id);
+    return tg_db_done(st, s, err, "filling a certificate's facts");
+}
+
+int tg_store_req_set_sans(tg_store *st, int64_t id, const char *san_list, tg_err *err)
+{
+    return update_one(st, "UPDATE requests SET san_list=? WHERE id=?", id, 0, san_list, err,
+                      "filling a request's names");
 }

@@ -59,7 +59,10 @@ typedef struct tg_store_cert {
     char sha256[65];
     unsigned char spki_sha256[32];
     int64_t key_id, predecessor_id, request_id; /* 0 = none */
-    char *subject, *subject_cn, *issuer, *issuer_cn, *serial, *sans, *key_desc, *sigalg;
+    char *subject, *subject_cn, *issuer, *issuer_cn, *serial, *key_desc, *sigalg;
+    char *san_list;    /* the keyring's JSON list of SANs; NULL: not yet filled (see db.c) */
+    char key_type[16]; /* "RSA", "EC", … */
+    int key_bits;
     long long not_before, not_after, created;
     int is_ca, self_signed, protected_;
 } tg_store_cert;
@@ -93,7 +96,7 @@ int tg_store_cert_each_subject(tg_store *st, const char *subject, tg_store_cert_
  * strings borrowed for the duration of the call. */
 typedef struct tg_store_servable {
     int64_t id;
-    const char *sans, *cn, *key_desc;
+    const char *san_list, *cn, *key_type;
     long long not_before, not_after;
 } tg_store_servable;
 typedef int (*tg_store_servable_fn)(const tg_store_servable *s, void *arg);
@@ -105,8 +108,8 @@ long long tg_store_data_version(tg_store *st);
 typedef struct tg_store_req {
     int64_t id;
     char *name;
-    int64_t key_id, cert_id; /* cert_id 0 = pending */
-    char *pem, *subject, *sans, *key_desc;
+    int64_t key_id, cert_id;                   /* cert_id 0 = pending */
+    char *pem, *subject, *san_list, *key_desc; /* san_list: as for certificates */
     int signing;
     long long created;
 } tg_store_req;
@@ -128,6 +131,13 @@ int64_t tg_store_ref_get(tg_store *st, const char *holder);
 int tg_store_ref_holder(tg_store *st, int64_t cert_id, char *buf, size_t bufsize);
 int tg_store_ref_move(tg_store *st, int64_t from, int64_t to, tg_err *err);
 int tg_store_cert_set_status(tg_store *st, int64_t id, const char *status, tg_err *err);
+
+/* ---- rows from before schema 3: facts the keyring fills from the DER or the CSR ---- */
+/* Ids of certificates (requests when requests=1) whose san_list is still NULL. */
+int tg_store_unfilled(tg_store *st, int requests, int64_t **ids, size_t *n, tg_err *err);
+int tg_store_cert_set_facts(tg_store *st, int64_t id, const char *san_list, const char *key_type,
+                            int key_bits, tg_err *err);
+int tg_store_req_set_sans(tg_store *st, int64_t id, const char *san_list, tg_err *err);
 
 /* ---- trust stores (C4) ---- */
 typedef struct tg_store_ts {

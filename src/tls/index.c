@@ -3,7 +3,8 @@
  *
  * One sorted array of (name, certificate) pairs, names lower-case in one arena, looked
  * up with bsearch: compact enough for hundreds of thousands of certificates and built
- * from stored metadata only. Names are the DNS SANs, or the CN when there are none.
+ * from stored metadata only. Names are the DNS SANs that are host names (LDH labels, a
+ * leftmost "*" label), or the CN when there are no DNS SANs at all.
  * A wildcard "*.example.com" is stored as is and covers exactly one label.
  *
  * Choice among several certificates for a name: a currently valid one before an
@@ -81,15 +82,14 @@ static int collect(const tg_servable *s, void *arg)
     }
     uint32_t ci = (uint32_t)x->ncerts;
     x->certs[x->ncerts++] = (icert){s->id, s->not_before, s->not_after, s->ecdsa};
+    /* Any dNSName, well-formed or not, means the CN is not a name (RFC 6125 6.4.4); only
+     * host names are indexed, so "a, DNS:b" or "b\0.evil" never stand for b. */
     int dns = 0;
-    for (const char *p = s->sans; *p;) {
-        const char *end = strstr(p, ", ");
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n > 4 && strncmp(p, "DNS:", 4) == 0) {
-            dns = 1;
-            if (add_name(x, p + 4, n - 4, ci) != 0) x->failed = 1;
-        }
-        p += n + (end ? 2 : 0);
+    for (size_t i = 0; i < s->nsans; i++) {
+        if (s->sans[i].type != TG_SAN_DNS) continue;
+        dns = 1;
+        const char *v = s->sans[i].value;
+        if (tg_san_host_name(v) && add_name(x, v, strlen(v), ci) != 0) x->failed = 1;
     }
     if (!dns && s->cn[0] && tg_dns_name_valid(s->cn, 1) &&
         add_name(x, s->cn, strlen(s->cn), ci) != 0)

@@ -64,14 +64,59 @@ int tg_x509_add_subject(X509_NAME *name, const tg_subject *s, tg_err *err)
     return 0;
 }
 
-int tg_x509_sans_ext(const tg_strlist *sans, X509_EXTENSION **out, tg_err *err)
+/* One GeneralName from a (type, value) built by tg_sans_build: no text is parsed by
+ * OpenSSL's config syntax, so no value can smuggle in another name. */
+static GENERAL_NAME *general_name(const tg_san *san)
+{
+    GENERAL_NAME *g = GENERAL_NAME_new();
+    ASN1_STRING *str = NULL;
+    int type = -1;
+    if (g == NULL) return NULL;
+    if (san->type == TG_SAN_IP) {
+        unsigned char addr[16];
+        int len = inet_pton(AF_INET, san->value, addr) == 1    ? 4
+                  : inet_pton(AF_INET6, san->value, addr) == 1 ? 16
+                                                               : 0;
+        if (len > 0 && (str = ASN1_OCTET_STRING_new()) != NULL &&
+            !ASN1_OCTET_STRING_set(str, addr, len)) {
+            ASN1_OCTET_STRING_free(str);
+            str = NULL;
+        }
+        type = GEN_IPADD;
+    } else if (san->type == TG_SAN_DNS || san->type == TG_SAN_EMAIL) {
+        if ((str = ASN1_IA5STRING_new()) != NULL && !ASN1_STRING_set(str, san->value, -1)) {
+            ASN1_IA5STRING_free(str);
+            str = NULL;
+        }
+        type = san->type == TG_SAN_DNS ? GEN_DNS : GEN_EMAIL;
+    }
+    if (str == NULL) {
+        GENERAL_NAME_free(g);
+        return NULL;
+    }
+    GENERAL_NAME_set0_value(g, type, str);
+    return g;
+}
+
+int tg_x509_sans_ext(const tg_strlist *built, X509_EXTENSION **out, tg_err *err)
 {
     *out = NULL;
-    if (sans->n == 0) return 0;
-    char *joined = tg_strlist_join(sans, ",");
-    if (joined == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    *out = X509V3_EXT_nconf_nid(NULL, NULL, NID_subject_alt_name, joined);
-    free(joined);
+    if (built->n == 0) return 0;
+    tg_sanlist sans;
+    int rc = tg_sanlist_from_built(built, &sans, err);
+    if (rc != 0) return rc;
+    GENERAL_NAMES *gens = sk_GENERAL_NAME_new_reserve(NULL, (int)sans.n);
+    for (size_t i = 0; gens != NULL && i < sans.n; i++) {
+        GENERAL_NAME *g = general_name(&sans.v[i]);
+        if (g == NULL || !sk_GENERAL_NAME_push(gens, g)) {
+            GENERAL_NAME_free(g);
+            GENERAL_NAMES_free(gens);
+            gens = NULL;
+        }
+    }
+    tg_sanlist_free(&sans);
+    if (gens != NULL) *out = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens);
+    GENERAL_NAMES_free(gens);
     if (*out == NULL)
         return tg_ossl_err(err, TG_E_INVALID, "the subject alternative names were refused");
     return 0;
@@ -296,7 +341,7 @@ static char *name_string(const X509_NAME *name)
     long n = BIO_get_mem_data(bio, &data);
     char *s = malloc((size_t)n + 1);
     if (s != NULL) {
-        memcpy(s, data, (size_t)n);
+        if (n > 0) memcpy(s, data, (size_t)n); /* an empty name has no data pointer */
         s[n] = '\0';
     }
     BIO_free(bio);
@@ -312,14 +357,35 @@ char *tg_subject_text(const tg_subject *subj)
     return s;
 }
 
-/* Copies an attacker-controlled string, replacing control characters. */
+/* Copies an attacker-controlled string as printable UTF-8: bytes that are not UTF-8,
+ * controls (C0, DEL, C1) and bidi or invisible characters each become '?'. */
 static char *safe_copy(const unsigned char *p, int n)
 {
-    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
-    if (s == NULL) return NULL;
-    for (int i = 0; i < n; i++)
-        s[i] = (p[i] < 0x20 || p[i] == 0x7f) ? '?' : (char)p[i];
-    s[n < 0 ? 0 : n] = '\0';
+    size_t len = (size_t)(n < 0 ? 0 : n);
+    char *s = malloc(len + 1), *tmp = malloc(len + 1);
+    if (s == NULL || tmp == NULL) {
+        free(s);
+        free(tmp);
+        return NULL;
+    }
+    if (len > 0) memcpy(tmp, p, len);
+    tmp[len] = '\0';
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp = 0;
+        size_t k = tmp[i] ? tg_utf8_next(tmp + i, &cp) : 0;
+        char one[8] = {0};
+        if (k > 0) memcpy(one, tmp + i, k);
+        if (k == 0 || tg_text_check(one, NULL, NULL) != 0) {
+            s[o++] = '?';
+            i += k ? k : 1;
+        } else {
+            memcpy(s + o, tmp + i, k);
+            o += k, i += k;
+        }
+    }
+    s[o] = '\0';
+    free(tmp);
     return s;
 }
 
@@ -335,43 +401,72 @@ static char *name_cn(const X509_NAME *name)
     return s;
 }
 
-static char *sans_string(const X509 *x)
+/* Every GeneralName as (type, value); values printable (safe_copy). */
+static int gens_to_list(const GENERAL_NAMES *gens, tg_sanlist *out)
 {
-    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-    tg_strlist l = {0};
+    memset(out, 0, sizeof(*out));
     for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        char buf[320];
-        const char *prefix = NULL;
+        tg_san_type type = TG_SAN_OTHER;
         const ASN1_STRING *str = NULL;
+        char buf[INET6_ADDRSTRLEN + 32];
+        const char *value = buf;
+        char *copy = NULL;
         if (g->type == GEN_DNS)
-            prefix = "DNS:", str = g->d.dNSName;
+            type = TG_SAN_DNS, str = g->d.dNSName;
         else if (g->type == GEN_EMAIL)
-            prefix = "email:", str = g->d.rfc822Name;
+            type = TG_SAN_EMAIL, str = g->d.rfc822Name;
         else if (g->type == GEN_URI)
-            prefix = "URI:", str = g->d.uniformResourceIdentifier;
-        if (prefix != NULL) {
-            char *v = safe_copy(ASN1_STRING_get0_data(str), ASN1_STRING_length(str));
-            snprintf(buf, sizeof(buf), "%s%s", prefix, v ? v : "");
-            free(v);
+            type = TG_SAN_URI, str = g->d.uniformResourceIdentifier;
+        if (str != NULL) {
+            value = copy = safe_copy(ASN1_STRING_get0_data(str), ASN1_STRING_length(str));
         } else if (g->type == GEN_IPADD) {
             int n = ASN1_STRING_length(g->d.iPAddress);
-            char ip[INET6_ADDRSTRLEN] = "?";
-            if (n == 4 || n == 16)
-                inet_ntop(n == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(g->d.iPAddress), ip,
-                          sizeof(ip));
-            snprintf(buf, sizeof(buf), "IP:%s", ip);
+            type = TG_SAN_IP;
+            if (n != 4 && n != 16)
+                snprintf(buf, sizeof(buf), "invalid (%d bytes)", n);
+            else
+                inet_ntop(n == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(g->d.iPAddress), buf,
+                          sizeof(buf));
         } else if (g->type == GEN_DIRNAME) {
-            snprintf(buf, sizeof(buf), "DirName");
+            type = TG_SAN_DIRNAME;
+            value = copy = name_string(g->d.directoryName);
         } else {
-            snprintf(buf, sizeof(buf), "othername");
+            snprintf(buf, sizeof(buf), "type %d", g->type);
         }
-        tg_strlist_add(&l, buf);
+        if (value == NULL || tg_sanlist_add(out, type, value, strlen(value)) != 0) {
+            free(copy);
+            tg_sanlist_free(out);
+            return TG_E_INTERNAL;
+        }
+        free(copy);
     }
+    return 0;
+}
+
+static int sans_list(const X509 *x, tg_sanlist *out)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    int rc = gens_to_list(gens, out);
     GENERAL_NAMES_free(gens);
-    char *s = tg_strlist_join(&l, ", ");
-    tg_strlist_free(&l);
-    return s;
+    return rc;
+}
+
+int tg_csr_sans(const char *pem, tg_sanlist *out, tg_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    X509_REQ *req = bio ? PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    if (req == NULL) return tg_ossl_err(err, TG_E_INVALID, "the stored request cannot be read");
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+    GENERAL_NAMES *gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+    int rc = gens_to_list(gens, out);
+    GENERAL_NAMES_free(gens);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    X509_REQ_free(req);
+    ERR_clear_error();
+    return rc == 0 ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
 }
 
 static long long asn1_time(const ASN1_TIME *t)
@@ -394,6 +489,15 @@ int tg_cert_equal(const tg_cert *a, const tg_cert *b)
 int tg_cert_is_ca(const tg_cert *cert)
 {
     return (X509_get_extension_flags(cert->x) & EXFLAG_CA) != 0;
+}
+
+size_t tg_cert_san_count(const tg_cert *cert)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(cert->x, NID_subject_alt_name, NULL, NULL);
+    int n = sk_GENERAL_NAME_num(gens);
+    GENERAL_NAMES_free(gens);
+    ERR_clear_error();
+    return n > 0 ? (size_t)n : 0;
 }
 
 int tg_cert_self_signed(const tg_cert *cert)
@@ -436,7 +540,7 @@ int tg_cert_info(const tg_cert *cert, tg_certinfo *out, tg_err *err)
     out->issuer = name_string(X509_get_issuer_name(x));
     out->subject_cn = name_cn(X509_get_subject_name(x));
     out->issuer_cn = name_cn(X509_get_issuer_name(x));
-    out->sans = sans_string(x);
+    int sans_rc = sans_list(x, &out->sans);
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
     char *hex = bn ? BN_bn2hex(bn) : NULL;
     out->serial = tg_strdup(hex ? hex : "?");
@@ -445,6 +549,7 @@ int tg_cert_info(const tg_cert *cert, tg_certinfo *out, tg_err *err)
     int signid = X509_get_signature_nid(x);
     out->sigalg = tg_strdup(signid != NID_undef ? OBJ_nid2ln(signid) : "unknown");
     tg_x509_describe_pub(x, out->key_desc, sizeof(out->key_desc));
+    tg_x509_pub_type(x, out->key_type, sizeof(out->key_type), &out->key_bits);
     unsigned char md[32];
     unsigned int mdlen = 0;
     if (X509_digest(x, EVP_sha256(), md, &mdlen) != 1) {
@@ -457,7 +562,7 @@ int tg_cert_info(const tg_cert *cert, tg_certinfo *out, tg_err *err)
     out->is_ca = (X509_get_extension_flags(x) & EXFLAG_CA) != 0;
     out->self_signed = tg_cert_issued_by(cert, cert);
     ERR_clear_error();
-    if (!out->subject || !out->issuer || !out->subject_cn || !out->issuer_cn || !out->sans ||
+    if (!out->subject || !out->issuer || !out->subject_cn || !out->issuer_cn || sans_rc != 0 ||
         !out->serial || !out->sigalg) {
         tg_certinfo_clear(out);
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
@@ -472,7 +577,7 @@ void tg_certinfo_clear(tg_certinfo *i)
     free(i->subject_cn);
     free(i->issuer_cn);
     free(i->serial);
-    free(i->sans);
+    tg_sanlist_free(&i->sans);
     free(i->sigalg);
     memset(i, 0, sizeof(*i));
 }

@@ -299,6 +299,16 @@ void tg_x509_describe_pub(const X509 *x, char *buf, size_t bufsize)
     describe_pkey(X509_get0_pubkey(x), buf, bufsize);
 }
 
+void tg_x509_pub_type(const X509 *x, char *type, size_t typesize, int *bits)
+{
+    const EVP_PKEY *pkey = X509_get0_pubkey(x);
+    const char *name = pkey ? EVP_PKEY_get0_type_name(pkey) : NULL;
+    if (pkey != NULL && EVP_PKEY_is_a(pkey, "EC")) name = "EC";
+    if (pkey != NULL && EVP_PKEY_is_a(pkey, "RSA")) name = "RSA";
+    snprintf(type, typesize, "%s", name ? name : "?");
+    *bits = pkey ? EVP_PKEY_get_bits(pkey) : 0;
+}
+
 int tg_key_check_strength(const tg_key *key, tg_err *err)
 {
     if (EVP_PKEY_is_a(key->pkey, "RSA") && EVP_PKEY_get_bits(key->pkey) < 2048)

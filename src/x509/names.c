@@ -63,24 +63,6 @@ char *tg_strlist_join(const tg_strlist *l, const char *sep)
     return s;
 }
 
-static int utf8_valid_printable(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        if (*p < 0x20 || *p == 0x7f) return 0;
-        int n = *p < 0x80             ? 0
-                : (*p & 0xe0) == 0xc0 ? 1
-                : (*p & 0xf0) == 0xe0 ? 2
-                : (*p & 0xf8) == 0xf0 ? 3
-                                      : -1;
-        if (n < 0 || (n == 1 && *p < 0xc2)) return 0;
-        p++;
-        for (int i = 0; i < n; i++, p++)
-            if ((*p & 0xc0) != 0x80) return 0;
-    }
-    return 1;
-}
-
 int tg_dns_name_valid(const char *s, int allow_wildcard)
 {
     size_t len = strlen(s);
@@ -108,6 +90,74 @@ int tg_dns_name_valid(const char *s, int allow_wildcard)
     }
     if (wildcard && labels < 2) return 0;
     return labels > 0;
+}
+
+int tg_sanlist_add(tg_sanlist *l, tg_san_type type, const char *value, size_t len)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        tg_san *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL) return TG_E_INTERNAL;
+        l->v = v;
+        l->cap = cap;
+    }
+    char *c = malloc(len + 1);
+    if (c == NULL) return TG_E_INTERNAL;
+    memcpy(c, value, len);
+    c[len] = '\0';
+    l->v[l->n++] = (tg_san){type, c};
+    return 0;
+}
+
+void tg_sanlist_free(tg_sanlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].value);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+static const char *const san_type_names[] = {"DNS", "IP", "email", "URI", "DirName", "othername"};
+
+const char *tg_san_type_name(tg_san_type t)
+{
+    return (unsigned)t <= TG_SAN_OTHER ? san_type_names[t] : "othername";
+}
+
+int tg_san_type_parse(const char *s, tg_san_type *t)
+{
+    for (unsigned i = 0; i <= TG_SAN_OTHER; i++)
+        if (strcmp(s, san_type_names[i]) == 0) {
+            *t = (tg_san_type)i;
+            return 0;
+        }
+    return -1;
+}
+
+int tg_sanlist_from_built(const tg_strlist *built, tg_sanlist *out, tg_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < built->n; i++) {
+        const char *e = built->v[i], *colon = strchr(e, ':');
+        char type[16];
+        tg_san_type t;
+        if (colon == NULL || (size_t)(colon - e) >= sizeof(type)) goto bad;
+        snprintf(type, sizeof(type), "%.*s", (int)(colon - e), e);
+        if (tg_san_type_parse(type, &t) != 0) goto bad;
+        if (tg_sanlist_add(out, t, colon + 1, strlen(colon + 1)) != 0) {
+            tg_sanlist_free(out);
+            return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        }
+    }
+    return 0;
+bad:
+    tg_sanlist_free(out);
+    return tg_err_set(err, TG_E_INTERNAL, "an alternative name was not built by tg_sans_build");
+}
+
+int tg_san_host_name(const char *value)
+{
+    return tg_dns_name_valid(value, 1);
 }
 
 static int has_non_ascii(const char *s)
@@ -202,8 +252,11 @@ static int field_check(const char *label, const char *v, size_t max, tg_err *err
     if (strlen(v) > max)
         return tg_err_set(err, TG_E_INVALID, "%s is too long (%zu bytes; the limit is %zu)", label,
                           strlen(v), max);
-    if (!utf8_valid_printable(v))
-        return tg_err_set(err, TG_E_INVALID, "%s must be printable UTF-8 text", label);
+    if (tg_text_check(v, NULL, NULL) != 0)
+        return tg_err_set(err, TG_E_INVALID,
+                          "%s must be printable UTF-8 text (no control, bidi-override or "
+                          "zero-width characters)",
+                          label);
     return 0;
 }
 
@@ -279,10 +332,12 @@ int tg_sans_build(const tg_subject *subj, const char *const *sans, size_t n, tg_
         for (size_t j = 0; j < out->n && !dup; j++)
             dup = strcmp(out->v[j], buf) == 0;
         if (!dup && tg_strlist_add(out, buf) != 0) goto oom;
-    }
-    if (out->n > 1000) {
-        tg_strlist_free(out);
-        return tg_err_set(err, TG_E_INVALID, "too many subject alternative names (limit 1000)");
+        /* refused as soon as the list passes the limit: the duplicate search stays
+         * bounded by it, whatever the number of values given */
+        if (out->n > 1000) {
+            tg_strlist_free(out);
+            return tg_err_set(err, TG_E_INVALID, "too many subject alternative names (limit 1000)");
+        }
     }
     return 0;
 oom:

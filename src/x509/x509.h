@@ -53,6 +53,38 @@ void tg_strlist_free(tg_strlist *l);
 /* "a, b, c" (new string) */
 char *tg_strlist_join(const tg_strlist *l, const char *sep);
 
+/* Subject alternative names as they travel: a list of (type, value), never a joined
+ * string. Values are printable UTF-8 (see tg_cert_info); IP values in text form. */
+typedef enum {
+    TG_SAN_DNS,
+    TG_SAN_IP,
+    TG_SAN_EMAIL,
+    TG_SAN_URI,
+    TG_SAN_DIRNAME,
+    TG_SAN_OTHER
+} tg_san_type;
+typedef struct tg_san {
+    tg_san_type type;
+    char *value;
+} tg_san;
+typedef struct tg_sanlist {
+    tg_san *v;
+    size_t n, cap;
+} tg_sanlist;
+/* Appends a copy of value (len bytes); grows geometrically. */
+int tg_sanlist_add(tg_sanlist *l, tg_san_type type, const char *value, size_t len);
+void tg_sanlist_free(tg_sanlist *l);
+/* "DNS", "IP", "email", "URI", "DirName", "othername" — and back (0, or -1 when unknown). */
+const char *tg_san_type_name(tg_san_type t);
+int tg_san_type_parse(const char *s, tg_san_type *t);
+/* The list form of tg_sans_build's output (entries "TYPE:value" made by
+ * tg_san_normalize: split at the first ':', which no type contains). */
+int tg_sanlist_from_built(const tg_strlist *built, tg_sanlist *out, tg_err *err);
+/* A dNSName the SNI index may use: LDH labels, "*." only as the whole leftmost label. */
+int tg_san_host_name(const char *value);
+/* The most SANs a certificate may carry to be imported (README, "Rules"). */
+#define TG_SANS_IMPORT_MAX 10000
+
 int tg_subject_check(const tg_subject *subj, tg_err *err);
 /* The subject as RFC 2253 text (new string), as certificates from it will show it. */
 char *tg_subject_text(const tg_subject *subj);
@@ -87,6 +119,8 @@ int tg_cert_issued_by(const tg_cert *child, const tg_cert *parent);
 char *tg_cert_issuer_text(const tg_cert *cert);
 int tg_cert_self_signed(const tg_cert *cert);
 int tg_cert_is_ca(const tg_cert *cert);
+/* How many GeneralNames its subjectAltName holds (0 without one). */
+size_t tg_cert_san_count(const tg_cert *cert);
 int tg_cert_equal(const tg_cert *a, const tg_cert *b);
 void tg_cert_validity(const tg_cert *cert, long long *not_before, long long *not_after);
 /* K10: the same certificate (subject, key, extensions) with a new serial and validity,
@@ -96,14 +130,19 @@ int tg_cert_reissue(const tg_cert *old, const tg_key *key, int days, tg_cert **o
 typedef struct tg_certinfo {
     char *subject, *subject_cn, *issuer, *issuer_cn; /* DN as RFC 2253 UTF-8; CN or "" */
     char *serial;                                    /* upper-case hex */
-    char *sans;                                      /* "DNS:a, IP:b" or "" */
+    tg_sanlist sans;                                 /* every GeneralName, in order */
     char *sigalg;
-    char key_desc[32];
-    char sha256[65]; /* fingerprint of the DER, upper-case hex */
+    char key_desc[32]; /* for display only: "RSA 2048", "EC P-256" */
+    char key_type[16]; /* "RSA", "EC", "ED25519", … */
+    int key_bits;      /* RSA modulus / EC field size */
+    char sha256[65];   /* fingerprint of the DER, upper-case hex */
     long long not_before, not_after;
     int is_ca, self_signed;
 } tg_certinfo;
 int tg_cert_info(const tg_cert *cert, tg_certinfo *out, tg_err *err);
+/* The SANs of a PEM certificate request (for stores written before SANs were kept as
+ * lists). */
+int tg_csr_sans(const char *pem, tg_sanlist *out, tg_err *err);
 void tg_certinfo_clear(tg_certinfo *info);
 
 /* ---- files ------------------------------------------------------------------------ */

@@ -23,6 +23,8 @@ tg_key *tg_key_wrap(EVP_PKEY *pkey);
 int tg_x509_add_subject(X509_NAME *name, const tg_subject *subj, tg_err *err);
 int tg_x509_sans_ext(const tg_strlist *sans, X509_EXTENSION **out, tg_err *err);
 void tg_x509_describe_pub(const X509 *x, char *buf, size_t bufsize);
+/* The public key's type ("RSA", "EC", …) and size in bits, as facts rather than text. */
+void tg_x509_pub_type(const X509 *x, char *type, size_t typesize, int *bits);
 
 /* Loads OpenSSL's legacy provider once (for RC2/DES PKCS#12); 1 when available. */
 int tg_x509_legacy_provider(void);

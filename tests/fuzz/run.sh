@@ -14,7 +14,7 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 B=${FUZZ_BUILD:-build-fuzz}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
-targets=${*:-fuzz_bundle fuzz_der fuzz_names}
+targets=${*:-fuzz_bundle fuzz_der fuzz_names fuzz_sans}
 case $secs in '' | *[!0-9]*) echo "usage: $0 [SECONDS [TARGET…]]" >&2; exit 2 ;; esac
 
 if [ ! -f "$B/CMakeCache.txt" ]; then

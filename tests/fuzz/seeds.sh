@@ -6,10 +6,10 @@
 set -eu
 [ $# -eq 1 ] || { echo "usage: $0 DIR" >&2; exit 2; }
 PASS=fuzzpass
-rm -rf "$1/bundle" "$1/der" "$1/names" # ours only: DIR may hold other things
-mkdir -p "$1/bundle" "$1/der" "$1/names"
+rm -rf "$1/bundle" "$1/der" "$1/names" "$1/sans" # ours only: DIR may hold other things
+mkdir -p "$1/bundle" "$1/der" "$1/names" "$1/sans"
 out=$(cd "$1" && pwd)
-b=$out/bundle d=$out/der n=$out/names
+b=$out/bundle d=$out/der n=$out/names s=$out/sans
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -119,4 +119,20 @@ seed long 32 "" "" "" "" "" "$(printf 'a%.0s' $(seq 64)).example.com" "" \
     "$(printf 'label%.0s.' $(seq 50))com"
 # 1001 distinct SANs: one more than tg_sans_build allows.
 { printf '%b' '\040'; printf '\n\n\n\n\nmany.example\n\n'; seq 1001 | sed 's/.*/h&.example/'; } >"$n/too-many"
+
+# fuzz_sans: byte 0 is the byte limit for cleaning and cutting; then a CN and SANs, one per
+# line. The reproductions of issue 8: a dNSName that spells two names when joined with
+# ", ", invalid UTF-8 (0xff, truncated, overlong, a surrogate), bidi overrides and
+# zero-width characters, a 200-byte CN of two-byte characters cut at 128, an e-mail
+# local part holding a comma.
+sseed() { name=$1; shift; { printf '%b' "\\0$(printf %03o "$1")"; shift; printf '%s\n' "$@"; } > "$s/$name"; }
+sseed joined 128 "evil.example.net" "DNS:evil.example.net, DNS:bank.example.com" \
+    "evil.example.net, DNS:bank.example.com" "x.example.net,DNS:bank.example.com"
+sseed smuggle 128 "s.example.com" "email:a,DNS:bank.example.com@example.com" "IP:10.0.0.1"
+sseed hosts 128 "*.*.example.com" "a.*.example.com" "*.com" "bank.example.com." \
+    "bank.example.com evil" "-a.example.com" "xn--bcher-kva.example" "*.example.com"
+printf '\200bad\377name\nbad\303\nbad\300\257\nbad\355\240\200\n' > "$s/not-utf8"
+printf '\200evil\342\200\256gnp.exe\nba\342\200\213nk\357\273\277\nna\342\201\240me\nc1\302\205x\n' > "$s/invisible"
+{ printf '\200'; printf '\303\251%.0s' $(seq 100); printf '\n'; } > "$s/long-cn"
+{ printf '\177'; printf '\360\237\230\200%.0s' $(seq 40); printf '\n'; } > "$s/emoji-cut"
 printf 'generated %s seeds\n' "$(find "$out" -type f | wc -l)" >&2

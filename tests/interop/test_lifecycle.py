@@ -70,6 +70,11 @@ def subject_opts(subj):
     return args
 
 
+
+def sans_doc(spelled):
+    """The documents' form of SANs ([{"type", "value"}]) for "TYPE:value" spellings."""
+    return [dict(zip(("type", "value"), x.split(":", 1))) for x in spelled]
+
 class Lifecycle(TgCase):
     # ----------------------------------------------------------------- helpers
 
@@ -242,7 +247,7 @@ class Lifecycle(TgCase):
         self.assertEqual(j["not_after_unix"], utc_ts(cert.not_valid_after))
         self.assertEqual(j["not_before"], gmt(cert.not_valid_before))
         self.assertEqual(int(j["serial"], 16), cert.serial_number)
-        self.assertEqual(j["alternative_names"], want_sans)
+        self.assertEqual(j["alternative_names"], sans_doc(want_sans))
         self.assertTrue(j["private_key"])
         self.assertFalse(j["ca"])
         self.assertTrue(j["self_signed"])
@@ -315,7 +320,8 @@ class Lifecycle(TgCase):
         self.assertFalse(reqs["shop"]["signing"])
         self.assertEqual(reqs["subca"]["status"], "pending")
         self.assertTrue(reqs["subca"]["signing"])
-        self.assertEqual(reqs["shop"]["alternative_names"], ["DNS:" + subj["cn"], *sans])
+        self.assertEqual(reqs["shop"]["alternative_names"],
+                         sans_doc(["DNS:" + subj["cn"], *sans]))
         # README: "Every read command takes --json (before or after the command)".
         trailing = self.ok("request", "list", "--json").json()
         self.assertEqual({r["name"]: r["status"] for r in trailing},
@@ -337,8 +343,8 @@ class Lifecycle(TgCase):
         self.assertTrue(j["private_key"])
         self.assertEqual(j["request"], "shop")
         self.assertEqual(j["issued_by"], "Interop Root CA")
-        self.assertEqual(j["alternative_names"], ["DNS:shop.example.com",
-                                                  "DNS:www.shop.example.com"])
+        self.assertEqual(j["alternative_names"], sans_doc(["DNS:shop.example.com",
+                                                           "DNS:www.shop.example.com"]))
         self.assertEqual(j["key"], "RSA 2048")
         reqs = self.req_list()
         self.assertEqual(reqs["shop"]["status"], "completed")

@@ -198,12 +198,20 @@ static void migrations(void **state)
     tg_store_close(st);
     int current = pragma_int(db, "PRAGMA user_version");
     assert_true(current >= 2);
-    /* a version-1 store (its index as it was) is migrated on open, keys intact */
+    /* a version-1 store (its index and SAN columns as they were) is migrated on open,
+     * keys intact */
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h,
                                   "DROP INDEX certs_spki_after;"
                                   "CREATE INDEX certs_spki ON certs(spki_sha256);"
+                                  "DROP INDEX certs_unfilled; DROP INDEX requests_unfilled;"
+                                  "ALTER TABLE certs DROP COLUMN san_list;"
+                                  "ALTER TABLE certs DROP COLUMN key_type;"
+                                  "ALTER TABLE certs DROP COLUMN key_bits;"
+                                  "ALTER TABLE certs ADD COLUMN sans TEXT NOT NULL DEFAULT '';"
+                                  "ALTER TABLE requests DROP COLUMN san_list;"
+                                  "ALTER TABLE requests ADD COLUMN sans TEXT NOT NULL DEFAULT '';"
                                   "PRAGMA user_version=1;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -227,7 +235,9 @@ static void migrations(void **state)
     assert_non_null(strstr(e.msg, "newer"));
     assert_int_equal(pragma_int(db, "PRAGMA user_version"), 99);
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    sqlite3_exec(h, "PRAGMA user_version=2", NULL, NULL, NULL);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", current);
+    sqlite3_exec(h, sql, NULL, NULL, NULL);
     sqlite3_close(h);
 }
 

@@ -123,7 +123,12 @@ static void selfsign_describe_roundtrip(void **state)
     tg_certinfo info;
     assert_int_equal(tg_cert_info(cert, &info, NULL), 0);
     assert_string_equal(info.subject_cn, "web.example.com");
-    assert_string_equal(info.sans, "DNS:web.example.com, IP:192.0.2.1");
+    assert_int_equal(info.sans.n, 2);
+    assert_int_equal(info.sans.v[0].type, TG_SAN_DNS);
+    assert_string_equal(info.sans.v[0].value, "web.example.com");
+    assert_int_equal(info.sans.v[1].type, TG_SAN_IP);
+    assert_string_equal(info.sans.v[1].value, "192.0.2.1");
+    assert_string_equal(info.key_type, "EC");
     assert_string_equal(info.key_desc, "EC P-256");
     assert_true(info.self_signed);
     assert_false(info.is_ca);
