@@ -11,7 +11,7 @@
  *
  * After the handshake a connection is either piped to --backend (a TLS-terminating
  * TCP proxy, with backpressure) or answered by a small HTTP responder: GET /healthz,
- * and a status page naming the certificate served.
+ * and a status page naming the subject of the certificate served.
  */
 #include "tls_int.h"
 
@@ -182,12 +182,14 @@ static void http_read(struct bufferevent *bev, void *arg)
     conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-    if (end.pos < 0) {
-        if (evbuffer_get_length(in) > TG_SERVE_REQUEST_MAX)
-            respond(c, 431, "Request Header Fields Too Large", "text/plain",
-                    "request head too large\n", 0);
+    /* the head is everything up to and including the blank line, complete or not */
+    size_t head_len = end.pos < 0 ? evbuffer_get_length(in) : (size_t)end.pos + 4;
+    if (head_len > TG_SERVE_REQUEST_MAX) {
+        respond(c, 431, "Request Header Fields Too Large", "text/plain", "request head too large\n",
+                0);
         return;
     }
+    if (end.pos < 0) return;
     size_t n = 0;
     char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
     char method[8] = "", path[256] = "";
@@ -208,8 +210,10 @@ static void http_read(struct bufferevent *bev, void *arg)
     }
     SSL *ssl = bufferevent_openssl_get_ssl(bev);
     const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    char name[512], esni[600], body[2048];
-    html_escape(tg_ssl_served_name(ssl), name, sizeof(name));
+    char subject[512], name[1024], esni[600], body[2560];
+    /* the subject, which the client has seen anyway; never the store's friendly name */
+    tg_ssl_served_subject(ssl, subject, sizeof(subject));
+    html_escape(subject, name, sizeof(name));
     html_escape(sni ? sni : "(none)", esni, sizeof(esni));
     snprintf(body, sizeof(body),
              "<!doctype html><html><head><title>tlsgate</title></head><body>"
