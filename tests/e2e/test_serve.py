@@ -294,8 +294,9 @@ class ServeCase(tglib.TgCase):
 
     # ---- the daemon ----
 
-    def serve(self, *args, quiet=True, threads=2, env=None):
-        """Starts `tlsgate serve` on a free port and waits until it accepts."""
+    def serve(self, *args, quiet=True, threads=2, env=None, preexec_fn=None):
+        """Starts `tlsgate serve` on a free port and waits until it accepts (preexec_fn:
+        run in the child before exec, e.g. to set resource limits)."""
         e = dict(os.environ)
         e.pop("TLSGATE_PASSWORD", None)
         e["TLSGATE_HOME"] = self.home
@@ -309,7 +310,7 @@ class ServeCase(tglib.TgCase):
                     *args] + (["--quiet"] if quiet else [])
             with open(errpath, "wb") as errf:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
-                                        env=e, cwd=self.dir)
+                                        env=e, cwd=self.dir, preexec_fn=preexec_fn)
             srv = Serve(proc, port, errpath)
             deadline = time.monotonic() + 10 * SLOW
             while proc.poll() is None and time.monotonic() < deadline:
