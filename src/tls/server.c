@@ -460,7 +460,8 @@ static void tls_event(struct bufferevent *bev, short what, void *arg)
     conn_free(c);
 }
 
-/* The first bytes (or the end) have arrived: now the TLS state is worth building. */
+/* The first bytes (or the end) have arrived: now the TLS state is worth building.
+ * Also called straight from accept, as the ClientHello often came with the connection. */
 static void on_first_bytes(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
@@ -468,7 +469,7 @@ static void on_first_bytes(evutil_socket_t fd, short what, void *arg)
     char byte;
     ssize_t r = recv(fd, &byte, 1, MSG_PEEK);
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        event_add(c->wait_ev, NULL);
+        if (event_add(c->wait_ev, NULL) != 0) conn_free(c);
         return;
     }
     if (r <= 0) { /* closed or reset before a byte: nothing to build */
@@ -527,16 +528,14 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         c->accepted = now_ms();
         c->wait_ev = event_new(w->base, fd, EV_READ, on_first_bytes, c);
     }
-    if (c == NULL || c->wait_ev == NULL || event_add(c->wait_ev, NULL) != 0) {
-        if (c) {
-            if (c->wait_ev) event_free(c->wait_ev);
-            free(c);
-        }
+    if (c == NULL || c->wait_ev == NULL) {
+        free(c);
         atomic_fetch_sub(&s->conns, 1);
         evutil_closesocket(fd);
         return;
     }
     q_push(w, &w->pending, c, TG_SERVE_HANDSHAKE_SECS);
+    on_first_bytes(fd, 0, c); /* waits on wait_ev if nothing is there yet */
 }
 
 /* accept() failed (EMFILE, ENFILE, ENOMEM...; libevent retries EINTR/EAGAIN itself): rest
