@@ -571,6 +571,19 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 
 /* ---- reload, tickets, shutdown ---- */
 
+/* The abuse counters (there is no metrics endpoint): on SIGHUP and at exit. */
+static void say_counters(server *s, const char *what)
+{
+    say(s,
+        "%s: %d connections open (cap %d); since start %llu evicted and %llu refused at the "
+        "cap, %llu handshakes and %llu request heads past their deadline, %llu accept pauses",
+        what, atomic_load(&s->conns), s->cap, (unsigned long long)atomic_load(&s->evicted),
+        (unsigned long long)atomic_load(&s->refused),
+        (unsigned long long)atomic_load(&s->late_handshakes),
+        (unsigned long long)atomic_load(&s->late_heads),
+        (unsigned long long)atomic_load(&s->accept_pauses));
+}
+
 static int reload(server *s, const char *why)
 {
     long long t0 = now_ms();
@@ -625,6 +638,7 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     reload(arg, "SIGHUP");
+    say_counters(arg, "status");
 }
 
 static void on_ticket_timer(evutil_socket_t fd, short what, void *arg)
@@ -648,14 +662,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     server *s = arg;
     if (atomic_load(&s->conns) > 0 && now_ms() < s->drain_deadline) return;
-    say(s,
-        "stopped (%d connections left; %llu evicted and %llu refused at the cap, %llu "
-        "handshakes and %llu request heads past their deadline, %llu accept pauses)",
-        atomic_load(&s->conns), (unsigned long long)atomic_load(&s->evicted),
-        (unsigned long long)atomic_load(&s->refused),
-        (unsigned long long)atomic_load(&s->late_handshakes),
-        (unsigned long long)atomic_load(&s->late_heads),
-        (unsigned long long)atomic_load(&s->accept_pauses));
+    say_counters(s, "stopped");
     for (int i = 0; i < s->nworkers; i++)
         event_base_loopexit(s->workers[i].base, NULL);
 }

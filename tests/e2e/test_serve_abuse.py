@@ -24,6 +24,7 @@ import os
 import re
 import resource
 import select
+import signal
 import socket
 import ssl
 import subprocess
@@ -149,6 +150,16 @@ class AbuseCase(ServeCase):
             time.sleep(max(0.0, every - (time.monotonic() - t)))
         return failures, slowest
 
+    def counters(self, srv):
+        """The counters of the status line serve logs on SIGHUP."""
+        before = srv.stderr().count("status:")
+        srv.proc.send_signal(signal.SIGHUP)
+        self.wait_for("a status line after SIGHUP",
+                      lambda: srv.stderr().count("status:") > before, 3 * SLOW)
+        line = [ln for ln in srv.stderr().splitlines() if "status:" in ln][-1]
+        return {k: int(v) for v, k in re.findall(r"(\d+) (evicted|refused|handshakes|"
+                                                 r"request heads|accept pauses)", line)}
+
     def assert_log_bounded(self, srv, what):
         size = os.path.getsize(srv.errpath)
         err = srv.stderr() if size < 1 << 20 else f"(first bytes) {self.rd(srv.errpath)[:1500]}"
@@ -226,6 +237,7 @@ class TestFdLimit(AbuseCase):
         self.assertIsNone(srv.proc.poll(), "serve died")
         self.wait_for("the end of the episode in the log",
                       lambda: "accepting again" in srv.stderr(), 5 * SLOW)
+        self.assertGreater(self.counters(srv)["accept pauses"], 10)
         if os.environ.get("TG_SHOW_LOG"):
             sys.stderr.write(srv.stderr())
 
@@ -234,7 +246,7 @@ class TestDeadlines(AbuseCase):
     """2. handshake and request head are deadlines, not inactivity timers."""
 
     def test_dribblers_closed_at_deadline(self):
-        srv = self.serve(threads=1)
+        srv = self.serve(threads=1, quiet=False)
         hello = client_hello("localhost")
         t0 = time.monotonic()
         hs = self.track(connect_raw(srv.port))      # dribbles its ClientHello
@@ -267,6 +279,8 @@ class TestDeadlines(AbuseCase):
             self.assertGreater(gone[name], deadline - 1, f"{name} closed too early")
             self.assertLess(gone[name], deadline + 2 * SLOW, f"{name} closed late")
         self.assertEqual(self.healthz(srv.port), (200, "ok\n"))
+        got = self.counters(srv)
+        self.assertEqual((got["handshakes"], got["request heads"]), (2, 1), got)
 
     def test_slowloris_at_cap(self):
         """Dribblers fill the connection cap (fd limit 256); /healthz keeps answering:
@@ -309,6 +323,7 @@ class TestDeadlines(AbuseCase):
         self.assertEqual(failures, [], "/healthz failed while dribblers held the cap")
         self.assertLess(cpu / wall, 0.5)
         self.assertGreater(state["evicted"], 0, "nobody was evicted at the cap")
+        self.assertGreater(self.counters(srv)["evicted"], 0)
 
 
 class TestMemory(AbuseCase):
