@@ -27,7 +27,11 @@
  *     --backend) beside a reserve; at the cap a new connection evicts its thread's oldest
  *     one without a finished handshake or request head, and is refused if there is none;
  *   - accept() failing (out of descriptors) pauses accepting briefly, logged once per
- *     episode.
+ *     episode; SIGHUP and the exit log the counters (evicted, refused, past deadline,
+ *     pauses);
+ *   - memory: a connection holds a small record until its first byte arrives, then its
+ *     TLS state (buffers released while idle); after a flood recedes the freed heap is
+ *     returned to the system.
  */
 #define TG_SERVE_DEFAULT_LISTEN     "127.0.0.1:8443"
 #define TG_SERVE_CACHE_DEFAULT      10000 /* loaded certificates kept in memory */
