@@ -31,7 +31,6 @@ struct tg_tlsctx {
 };
 
 typedef struct served {
-    char *name;
     const char *how;
 } served;
 
@@ -40,10 +39,7 @@ static int ex_ctx = -1, ex_kr = -1, ex_served = -1;
 static void served_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
     (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
-    served *s = ptr;
-    if (s == NULL) return;
-    free(s->name);
-    free(s);
+    free(ptr);
 }
 
 static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
@@ -137,8 +133,6 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     int ok = SSL_use_cert_and_key(ssl, l.cert, l.key, l.chain, 1) == 1;
     served *s = ok ? calloc(1, sizeof(*s)) : NULL;
     if (s != NULL) {
-        s->name = l.name;
-        l.name = NULL;
         s->how = how == TG_PICK_EXACT ? "exact" : how == TG_PICK_WILDCARD ? "wildcard" : "default";
         served_free(NULL, SSL_get_ex_data(ssl, ex_served), NULL, 0, 0, NULL);
         SSL_set_ex_data(ssl, ex_served, s);
@@ -152,10 +146,23 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
-const char *tg_ssl_served_name(SSL *ssl)
+void tg_ssl_served_subject(SSL *ssl, char *out, size_t size)
 {
-    served *s = SSL_get_ex_data(ssl, ex_served);
-    return s ? s->name : "";
+    out[0] = '\0';
+    X509 *cert = SSL_get_certificate(ssl);
+    BIO *bio = cert ? BIO_new(BIO_s_mem()) : NULL;
+    if (bio == NULL) return;
+    if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0,
+                           XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+        char *data;
+        long n = BIO_get_mem_data(bio, &data);
+        size_t len = n > 0 ? (size_t)n : 0;
+        if (len >= size) len = size - 1;
+        memcpy(out, data, len);
+        out[len] = '\0';
+    }
+    BIO_free(bio);
+    ERR_clear_error();
 }
 
 const char *tg_ssl_pick_how(SSL *ssl)

@@ -11,11 +11,29 @@
  *
  * After the handshake a connection is either piped to --backend (a TLS-terminating
  * TCP proxy, with backpressure) or answered by a small HTTP responder: GET /healthz,
- * and a status page naming the certificate served.
+ * and a status page naming the subject of the certificate served.
+ *
+ * Abuse limits (README, "tlsgate serve"). A connection costs one small struct until its
+ * first bytes arrive; only then are the SSL object and its bufferevent built. Each
+ * worker keeps its connections in three lists: `pending` (no handshake yet, ordered by
+ * accept time, deadline accept + TG_SERVE_HANDSHAKE_SECS), `heads` (the built-in
+ * responder waiting for a request head, ordered by handshake time, deadline handshake +
+ * TG_SERVE_REQUEST_SECS) and `open` (piped, or writing a last answer: inactivity
+ * timeouts). Deadlines are constant offsets, so each list is ordered by deadline and a
+ * single timer per worker, armed for the earliest head, closes what is past due. The
+ * connection cap follows from the open-file limit (raised towards the hard limit at
+ * start); at the cap a new connection evicts the oldest entry of `pending` or `heads`
+ * of its worker, and is refused only when there is none. accept() failing (EMFILE,
+ * ENFILE) pauses that worker's listeners for ACCEPT_PAUSE_MS and evicts the oldest
+ * unfinished connection; the first pause of an episode is logged, the rest counted.
+ * When the number of connections falls far from its peak, freed heap is returned to the
+ * system (malloc_trim). Invariant: every conn is in exactly one list of its own worker,
+ * and only that worker's thread touches the list.
  */
 #include "tls_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -24,30 +42,48 @@
 #include <event2/thread.h>
 #include <event2/util.h>
 #include <openssl/err.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #define PIPE_HIGH (256 * 1024) /* bytes queued towards one side before reading pauses */
+/* descriptors kept out of the connection cap: stdio, store files, signal pipe, ... and
+ * per thread its event loop, wake-up eventfd, store connection and listeners */
+#define FD_RESERVE_BASE       64
+#define FD_RESERVE_PER_THREAD 8
+#define CONNS_MIN             16   /* fewer than this: the fd limit is too low to start */
+#define ACCEPT_PAUSE_MS       100  /* accept() failed (EMFILE...): listeners rest this long */
+#define EPISODE_END_MS        2000 /* that long without a failure ends an fd episode */
+#define TRIM_DROP             256  /* connections gone since the peak before malloc_trim */
 
 typedef struct server server;
 
 typedef struct conn conn;
 
+/* A list of connections, oldest first (see the head comment). */
+typedef struct connq {
+    conn *head, *tail;
+} connq;
+
 typedef struct worker {
     server *srv;
-    conn *conns; /* open connections of this thread (freed at exit if still open) */
+    connq pending, heads, open; /* every conn of this thread is in exactly one */
     struct event_base *base;
     tg_keyring *kr;
     struct evconnlistener **listeners;
     size_t nlisteners;
-    struct event *stop_ev;
+    struct event *stop_ev, *sweep_ev, *resume_ev;
+    long long sweep_at; /* when sweep_ev fires (0: not armed) */
     pthread_t thread;
 } worker;
 
@@ -61,6 +97,12 @@ struct server {
     int backend_len;
     atomic_int conns;
     atomic_int stopping;
+    int cap;         /* concurrent connections, from the open-file limit */
+    long nofile;     /* the soft open-file limit serve runs under */
+    atomic_int peak; /* most connections since the last trim */
+    atomic_int fd_episode, cap_episode;
+    atomic_llong fd_last_ms;
+    atomic_ullong accept_pauses, evicted, refused, late_handshakes, late_heads;
     long long version;
     long long drain_deadline;
     tg_keyring *watch;
@@ -70,6 +112,10 @@ struct server {
 struct conn {
     worker *w;
     conn *prev, *next;
+    connq *q;                /* the list it is in */
+    long long accepted, due; /* ms (monotonic); due: the deadline in pending/heads */
+    evutil_socket_t fd;      /* until the first bytes: the socket, watched by wait_ev */
+    struct event *wait_ev;
     struct bufferevent *tls, *up;
     int closing;
 };
@@ -78,12 +124,40 @@ static void say(const server *s, const char *fmt, ...) __attribute__((format(pri
 static void say(const server *s, const char *fmt, ...)
 {
     if (s->o->quiet) return;
+    char line[512];
+    int n = snprintf(line, sizeof(line), "tlsgate serve: ");
     va_list ap;
     va_start(ap, fmt);
-    fputs("tlsgate serve: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "%s\n", line); /* one write per line: threads do not interleave */
+}
+
+/* libevent's own messages (e.g. "Error from accept() call"), at most LOG_BURST lines per
+ * LOG_WINDOW_MS, the rest counted: a failure that repeats cannot fill the disk. */
+#define LOG_BURST     10
+#define LOG_WINDOW_MS 10000
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int log_quiet;
+static long long now_ms(void);
+
+static void on_libevent_log(int severity, const char *msg)
+{
+    static long long window;
+    static unsigned lines, dropped;
+    if (log_quiet || severity < EVENT_LOG_MSG) return;
+    pthread_mutex_lock(&log_lock);
+    long long t = now_ms();
+    if (t - window >= LOG_WINDOW_MS) {
+        if (dropped) fprintf(stderr, "tlsgate serve: (%u libevent messages not shown)\n", dropped);
+        window = t;
+        lines = dropped = 0;
+    }
+    if (lines++ < LOG_BURST)
+        fprintf(stderr, "tlsgate serve: libevent: %s\n", msg);
+    else
+        dropped++;
+    pthread_mutex_unlock(&log_lock);
 }
 
 static long long now_ms(void)
@@ -93,23 +167,97 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- connections ---- */
+/* ---- connection lists and deadlines ---- */
+
+static void q_remove(conn *c)
+{
+    connq *q = c->q;
+    if (q == NULL) return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        q->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        q->tail = c->prev;
+    c->prev = c->next = NULL;
+    c->q = NULL;
+}
+
+static void arm_sweep(worker *w, long long due)
+{
+    long long t = now_ms();
+    if (w->sweep_at != 0 && w->sweep_at <= due) return; /* armed for earlier */
+    long long d = due > t ? due - t : 0;
+    struct timeval tv = {(time_t)(d / 1000), (suseconds_t)(d % 1000) * 1000};
+    if (evtimer_add(w->sweep_ev, &tv) == 0) w->sweep_at = due;
+}
+
+/* Appends c to q (from whatever list it was in); in pending or heads it is due at
+ * now + secs, which is never earlier than the entries before it. */
+static void q_push(worker *w, connq *q, conn *c, int secs)
+{
+    q_remove(c);
+    c->q = q;
+    c->prev = q->tail;
+    if (q->tail)
+        q->tail->next = c;
+    else
+        q->head = c;
+    q->tail = c;
+    if (q != &w->open) {
+        c->due = now_ms() + (long long)secs * 1000;
+        arm_sweep(w, c->due);
+    }
+}
 
 static void conn_free(conn *c)
 {
+    q_remove(c);
+    if (c->wait_ev) event_free(c->wait_ev);
+    if (c->fd >= 0) evutil_closesocket(c->fd);
     if (c->tls) {
         SSL *ssl = bufferevent_openssl_get_ssl(c->tls);
         if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no close_notify wait */
         bufferevent_free(c->tls);
     }
     if (c->up) bufferevent_free(c->up);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        c->w->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
     atomic_fetch_sub(&c->w->srv->conns, 1);
     free(c);
+}
+
+/* Closes what is past its deadline; re-arms for the next one. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    worker *w = arg;
+    server *s = w->srv;
+    long long t = now_ms();
+    w->sweep_at = 0;
+    while (w->pending.head && w->pending.head->due <= t) {
+        atomic_fetch_add(&s->late_handshakes, 1);
+        conn_free(w->pending.head);
+    }
+    while (w->heads.head && w->heads.head->due <= t) {
+        atomic_fetch_add(&s->late_heads, 1);
+        ERR_clear_error();
+        conn_free(w->heads.head);
+    }
+    if (w->pending.head) arm_sweep(w, w->pending.head->due);
+    if (w->heads.head) arm_sweep(w, w->heads.head->due);
+}
+
+/* Closes this worker's oldest connection without a handshake or a request head yet;
+ * 0 if it has none. */
+static int evict_oldest(worker *w)
+{
+    conn *a = w->pending.head, *b = w->heads.head;
+    conn *victim = a && (!b || a->accepted <= b->accepted) ? a : b;
+    if (victim == NULL) return 0;
+    atomic_fetch_add(&w->srv->evicted, 1);
+    conn_free(victim);
+    return 1;
 }
 
 static void close_when_written(struct bufferevent *bev, void *arg)
@@ -150,6 +298,9 @@ static const struct timeval *secs(int s)
 static void respond(conn *c, int status, const char *reason, const char *type, const char *body,
                     int head_only)
 {
+    /* the head is in: no deadline now; the last answer gets the inactivity timeout */
+    q_push(c->w, &c->w->open, c, 0);
+    bufferevent_set_timeouts(c->tls, secs(TG_SERVE_IDLE_SECS), secs(TG_SERVE_IDLE_SECS));
     struct evbuffer *out = bufferevent_get_output(c->tls);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -182,12 +333,14 @@ static void http_read(struct bufferevent *bev, void *arg)
     conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-    if (end.pos < 0) {
-        if (evbuffer_get_length(in) > TG_SERVE_REQUEST_MAX)
-            respond(c, 431, "Request Header Fields Too Large", "text/plain",
-                    "request head too large\n", 0);
+    /* the head is everything up to and including the blank line, complete or not */
+    size_t head_len = end.pos < 0 ? evbuffer_get_length(in) : (size_t)end.pos + 4;
+    if (head_len > TG_SERVE_REQUEST_MAX) {
+        respond(c, 431, "Request Header Fields Too Large", "text/plain", "request head too large\n",
+                0);
         return;
     }
+    if (end.pos < 0) return;
     size_t n = 0;
     char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
     char method[8] = "", path[256] = "";
@@ -208,8 +361,10 @@ static void http_read(struct bufferevent *bev, void *arg)
     }
     SSL *ssl = bufferevent_openssl_get_ssl(bev);
     const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    char name[512], esni[600], body[2048];
-    html_escape(tg_ssl_served_name(ssl), name, sizeof(name));
+    char subject[512], name[1024], esni[600], body[2560];
+    /* the subject, which the client has seen anyway; never the store's friendly name */
+    tg_ssl_served_subject(ssl, subject, sizeof(subject));
+    html_escape(subject, name, sizeof(name));
     html_escape(sni ? sni : "(none)", esni, sizeof(esni));
     snprintf(body, sizeof(body),
              "<!doctype html><html><head><title>tlsgate</title></head><body>"
@@ -289,10 +444,13 @@ static void tls_event(struct bufferevent *bev, short what, void *arg)
     conn *c = arg;
     (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
-        bufferevent_set_timeouts(c->tls, secs(TG_SERVE_IDLE_SECS), secs(TG_SERVE_IDLE_SECS));
         if (c->w->srv->backend_len > 0) {
+            /* piped: an idle limit (inactivity), not a deadline */
+            q_push(c->w, &c->w->open, c, 0);
+            bufferevent_set_timeouts(c->tls, secs(TG_SERVE_IDLE_SECS), secs(TG_SERVE_IDLE_SECS));
             start_pipe(c);
         } else {
+            q_push(c->w, &c->w->heads, c, TG_SERVE_REQUEST_SECS);
             bufferevent_setcb(c->tls, http_read, NULL, tls_event, c);
             http_read(c->tls, c);
         }
@@ -302,41 +460,129 @@ static void tls_event(struct bufferevent *bev, short what, void *arg)
     conn_free(c);
 }
 
+/* The first bytes (or the end) have arrived: now the TLS state is worth building.
+ * Also called straight from accept, as the ClientHello often came with the connection. */
+static void on_first_bytes(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    conn *c = arg;
+    char byte;
+    ssize_t r = recv(fd, &byte, 1, MSG_PEEK);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        if (event_add(c->wait_ev, NULL) != 0) conn_free(c);
+        return;
+    }
+    if (r <= 0) { /* closed or reset before a byte: nothing to build */
+        conn_free(c);
+        return;
+    }
+    event_free(c->wait_ev);
+    c->wait_ev = NULL;
+    SSL *ssl = tg_tlsctx_ssl(c->w->srv->tls, c->w->kr);
+    struct bufferevent *bev =
+        ssl ? bufferevent_openssl_socket_new(c->w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                             BEV_OPT_CLOSE_ON_FREE)
+            : NULL;
+    if (bev == NULL) {
+        if (ssl) SSL_free(ssl);
+        conn_free(c);
+        return;
+    }
+    c->fd = -1; /* the bufferevent owns it now */
+    c->tls = bev;
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    bufferevent_setcb(bev, NULL, NULL, tls_event, c);
+    bufferevent_enable(bev, EV_READ | EV_WRITE); /* the deadline is pending's, from accept */
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
     (void)l, (void)sa, (void)salen;
     worker *w = arg;
     server *s = w->srv;
-    if (atomic_load(&s->conns) >= TG_SERVE_MAX_CONNS || atomic_load(&s->stopping)) {
+    if (atomic_load(&s->stopping)) {
         evutil_closesocket(fd);
         return;
     }
+    int n = atomic_fetch_add(&s->conns, 1) + 1;
+    if (n > s->cap) {
+        if (!atomic_exchange(&s->cap_episode, 1))
+            say(s,
+                "connection cap %d reached: each new connection evicts the oldest one "
+                "without a finished handshake or request head",
+                s->cap);
+        if (!evict_oldest(w)) {
+            atomic_fetch_sub(&s->conns, 1);
+            atomic_fetch_add(&s->refused, 1);
+            evutil_closesocket(fd);
+            return;
+        }
+    }
+    if (n > atomic_load_explicit(&s->peak, memory_order_relaxed))
+        atomic_store_explicit(&s->peak, n, memory_order_relaxed); /* a hint for trimming */
     conn *c = calloc(1, sizeof(*c));
-    SSL *ssl = c ? tg_tlsctx_ssl(s->tls, w->kr) : NULL;
-    struct bufferevent *bev =
-        ssl ? bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                             BEV_OPT_CLOSE_ON_FREE)
-            : NULL;
-    if (bev == NULL) {
-        if (ssl) SSL_free(ssl);
+    if (c != NULL) {
+        c->w = w;
+        c->fd = fd;
+        c->accepted = now_ms();
+        c->wait_ev = event_new(w->base, fd, EV_READ, on_first_bytes, c);
+    }
+    if (c == NULL || c->wait_ev == NULL) {
         free(c);
+        atomic_fetch_sub(&s->conns, 1);
         evutil_closesocket(fd);
         return;
     }
-    atomic_fetch_add(&s->conns, 1);
-    c->w = w;
-    c->tls = bev;
-    c->next = w->conns;
-    if (w->conns) w->conns->prev = c;
-    w->conns = c;
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    bufferevent_setcb(bev, NULL, NULL, tls_event, c);
-    bufferevent_set_timeouts(bev, secs(TG_SERVE_HANDSHAKE_SECS), secs(TG_SERVE_HANDSHAKE_SECS));
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    q_push(w, &w->pending, c, TG_SERVE_HANDSHAKE_SECS);
+    on_first_bytes(fd, 0, c); /* waits on wait_ev if nothing is there yet */
+}
+
+/* accept() failed (EMFILE, ENFILE, ENOMEM...; libevent retries EINTR/EAGAIN itself): rest
+ * this worker's listeners instead of spinning on a socket that stays readable, and free
+ * a descriptor by closing the oldest unfinished connection. */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    worker *w = arg;
+    server *s = w->srv;
+    int e = EVUTIL_SOCKET_ERROR();
+    for (size_t i = 0; i < w->nlisteners; i++)
+        evconnlistener_disable(w->listeners[i]);
+    struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+    evtimer_add(w->resume_ev, &tv);
+    unsigned long long pauses = atomic_fetch_add(&s->accept_pauses, 1) + 1;
+    atomic_store(&s->fd_last_ms, now_ms());
+    if (!atomic_exchange(&s->fd_episode, 1))
+        say(s,
+            "accept failed (%s) with %d connections open: pausing accepts for %d ms at a "
+            "time until it succeeds (%llu pauses so far)",
+            evutil_socket_error_to_string(e), atomic_load(&s->conns), ACCEPT_PAUSE_MS, pauses);
+    evict_oldest(w);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    worker *w = arg;
+    for (size_t i = 0; i < w->nlisteners; i++)
+        evconnlistener_enable(w->listeners[i]);
 }
 
 /* ---- reload, tickets, shutdown ---- */
+
+/* The abuse counters (there is no metrics endpoint): on SIGHUP and at exit. */
+static void say_counters(server *s, const char *what)
+{
+    say(s,
+        "%s: %d connections open (cap %d); since start %llu evicted and %llu refused at the "
+        "cap, %llu handshakes and %llu request heads past their deadline, %llu accept pauses",
+        what, atomic_load(&s->conns), s->cap, (unsigned long long)atomic_load(&s->evicted),
+        (unsigned long long)atomic_load(&s->refused),
+        (unsigned long long)atomic_load(&s->late_handshakes),
+        (unsigned long long)atomic_load(&s->late_heads),
+        (unsigned long long)atomic_load(&s->accept_pauses));
+}
 
 static int reload(server *s, const char *why)
 {
@@ -360,10 +606,31 @@ static int reload(server *s, const char *why)
     return 0;
 }
 
+/* Ends the fd and cap episodes (one line each) and gives freed heap back after a flood. */
+static void housekeeping(server *s)
+{
+    int n = atomic_load(&s->conns);
+    if (atomic_load(&s->fd_episode) && now_ms() - atomic_load(&s->fd_last_ms) > EPISODE_END_MS &&
+        atomic_exchange(&s->fd_episode, 0))
+        say(s, "accepting again (%llu pauses at the descriptor limit so far)",
+            (unsigned long long)atomic_load(&s->accept_pauses));
+    if (atomic_load(&s->cap_episode) && n < s->cap - s->cap / 10 &&
+        atomic_exchange(&s->cap_episode, 0))
+        say(s, "below the connection cap again (%llu evicted, %llu refused so far)",
+            (unsigned long long)atomic_load(&s->evicted),
+            (unsigned long long)atomic_load(&s->refused));
+    int peak = atomic_load(&s->peak);
+    if (peak - n >= TRIM_DROP && n <= peak / 2) {
+        atomic_store(&s->peak, n);
+        malloc_trim(0);
+    }
+}
+
 static void on_reload_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     server *s = arg;
+    housekeeping(s);
     if (tg_keyring_version(s->watch) != s->version) reload(s, "store changed");
 }
 
@@ -371,6 +638,7 @@ static void on_hup(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     reload(arg, "SIGHUP");
+    say_counters(arg, "status");
 }
 
 static void on_ticket_timer(evutil_socket_t fd, short what, void *arg)
@@ -394,7 +662,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     server *s = arg;
     if (atomic_load(&s->conns) > 0 && now_ms() < s->drain_deadline) return;
-    say(s, "stopped (%d connections left)", atomic_load(&s->conns));
+    say_counters(s, "stopped");
     for (int i = 0; i < s->nworkers; i++)
         event_base_loopexit(s->workers[i].base, NULL);
 }
@@ -421,6 +689,38 @@ static void *worker_main(void *arg)
 
 /* ---- setup ---- */
 
+/* Raises the soft open-file limit towards the hard one (as far as the default cap could
+ * use) and sizes the connection cap from it: a connection holds one descriptor, two when
+ * piped to --backend; a reserve is kept for everything else. */
+static int fd_budget(server *s, tg_err *err)
+{
+    int per = s->backend_len > 0 ? 2 : 1;
+    long reserve =
+        FD_RESERVE_BASE + (long)s->nworkers * (FD_RESERVE_PER_THREAD + (long)s->o->nlisten);
+    rlim_t want = (rlim_t)TG_SERVE_MAX_CONNS * (rlim_t)per + (rlim_t)reserve;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return tg_err_set(err, TG_E_INTERNAL, "cannot read the open-file limit: %s",
+                          strerror(errno));
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        struct rlimit up = rl;
+        up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        if (up.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &up) == 0) rl = up;
+    }
+    s->nofile = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)(LONG_MAX / 2)
+                    ? LONG_MAX / 2
+                    : (long)rl.rlim_cur;
+    long cap = (s->nofile - reserve) / per;
+    if (cap > TG_SERVE_MAX_CONNS) cap = TG_SERVE_MAX_CONNS;
+    if (cap < CONNS_MIN)
+        return tg_err_set(err, TG_E_IO,
+                          "the open-file limit (%ld) is too low for serve with %d threads: it "
+                          "needs at least %ld (raise it with ulimit -n)",
+                          s->nofile, s->nworkers, reserve + (long)CONNS_MIN * per);
+    s->cap = (int)cap;
+    return 0;
+}
+
 static int bind_all(server *s, worker *w, tg_err *err)
 {
     w->listeners = calloc(s->o->nlisten, sizeof(*w->listeners));
@@ -441,6 +741,7 @@ static int bind_all(server *s, worker *w, tg_err *err)
         if (l == NULL)
             return tg_err_set(err, TG_E_IO, "cannot listen on %s: %s", s->o->listen[i],
                               strerror(errno));
+        evconnlistener_set_error_cb(l, on_accept_error);
         w->listeners[w->nlisteners++] = l;
     }
     return 0;
@@ -450,12 +751,16 @@ static void teardown(server *s)
 {
     for (int i = 0; i < s->nworkers; i++) {
         worker *w = &s->workers[i];
-        while (w->conns) /* past the drain time: closed, not leaked */
-            conn_free(w->conns);
+        connq *qs[] = {&w->pending, &w->heads, &w->open};
+        for (size_t j = 0; j < 3; j++)
+            while (qs[j]->head) /* past the drain time: closed, not leaked */
+                conn_free(qs[j]->head);
         for (size_t j = 0; j < w->nlisteners; j++)
             evconnlistener_free(w->listeners[j]);
         free(w->listeners);
         if (w->stop_ev) event_free(w->stop_ev);
+        if (w->sweep_ev) event_free(w->sweep_ev);
+        if (w->resume_ev) event_free(w->resume_ev);
         tg_keyring_close(w->kr);
     }
     struct event *evs[] = {s->reload_ev, s->hup_ev,    s->term_ev,
@@ -485,6 +790,8 @@ int tg_serve_run(const tg_serve_opts *o, tg_err *err)
         s.backend_len = len;
     }
     evthread_use_pthreads();
+    log_quiet = o->quiet;
+    event_set_log_callback(on_libevent_log);
     signal(SIGPIPE, SIG_IGN);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     s.nworkers = o->threads > 0 ? o->threads : (int)(cores > 0 ? cores : 1);
@@ -492,9 +799,11 @@ int tg_serve_run(const tg_serve_opts *o, tg_err *err)
     s.sel.cache = tg_certcache_new(o->cache);
     s.workers = calloc((size_t)s.nworkers, sizeof(*s.workers));
     if (s.sel.cache == NULL || s.workers == NULL) {
+        s.nworkers = 0; /* nothing for teardown to walk */
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
         goto end;
     }
+    if ((rc = fd_budget(&s, err)) != 0) goto end;
     if ((rc = tg_keyring_open(o->home, &s.watch, err)) != 0) goto end;
     if (reload(&s, "started") != 0) {
         rc = tg_err_set(err, TG_E_STORE, "cannot read the certificates from the store");
@@ -508,7 +817,9 @@ int tg_serve_run(const tg_serve_opts *o, tg_err *err)
         worker *w = &s.workers[i];
         w->srv = &s;
         if ((w->base = event_base_new()) == NULL ||
-            (w->stop_ev = event_new(w->base, -1, 0, on_stop, w)) == NULL) {
+            (w->stop_ev = event_new(w->base, -1, 0, on_stop, w)) == NULL ||
+            (w->sweep_ev = evtimer_new(w->base, on_sweep, w)) == NULL ||
+            (w->resume_ev = evtimer_new(w->base, on_resume, w)) == NULL) {
             rc = tg_err_set(err, TG_E_INTERNAL, "cannot create an event loop");
             goto end;
         }
@@ -534,6 +845,8 @@ int tg_serve_run(const tg_serve_opts *o, tg_err *err)
         say(&s, "listening on %s (%d thread%s)%s%s", o->listen[i], s.nworkers,
             s.nworkers == 1 ? "" : "s", o->backend ? ", forwarding to " : "",
             o->backend ? o->backend : "");
+    say(&s, "connection cap %d (open-file limit %ld, %d per connection)", s.cap, s.nofile,
+        o->backend ? 2 : 1);
     for (int i = 1; i < s.nworkers; i++)
         if (pthread_create(&s.workers[i].thread, NULL, worker_main, &s.workers[i]) != 0) {
             rc = tg_err_set(err, TG_E_INTERNAL, "cannot start a thread");

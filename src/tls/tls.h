@@ -14,11 +14,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Limits (README, "tlsgate serve"). Deadlines count from a fixed moment and are not
+ * extended by traffic; the idle limit is an inactivity timer, reset by every byte.
+ *   - handshake: a deadline, TG_SERVE_HANDSHAKE_SECS after accept (waiting for the first
+ *     byte included);
+ *   - request head (built-in responder): a deadline, TG_SERVE_REQUEST_SECS after the
+ *     handshake, and at most TG_SERVE_REQUEST_MAX bytes up to and including the blank line;
+ *   - piped connections (--backend) and last answers: TG_SERVE_IDLE_SECS of inactivity;
+ *   - connections: at most TG_SERVE_MAX_CONNS, fewer if the open-file limit (raised at
+ *     start towards the hard limit) does not leave a descriptor per connection (two with
+ *     --backend) beside a reserve; at the cap a new connection evicts its thread's oldest
+ *     one without a finished handshake or request head, and is refused if there is none;
+ *   - accept() failing (out of descriptors) pauses accepting briefly, logged once per
+ *     episode; SIGHUP and the exit log the counters (evicted, refused, past deadline,
+ *     pauses);
+ *   - memory: a connection holds a small record until its first byte arrives, then its
+ *     TLS state (buffers released while idle); after a flood recedes the freed heap is
+ *     returned to the system.
+ */
 #define TG_SERVE_DEFAULT_LISTEN     "127.0.0.1:8443"
 #define TG_SERVE_CACHE_DEFAULT      10000 /* loaded certificates kept in memory */
-#define TG_SERVE_MAX_CONNS          10000 /* concurrent connections; more are refused */
-#define TG_SERVE_HANDSHAKE_SECS     10    /* a handshake must finish within this */
-#define TG_SERVE_IDLE_SECS          60    /* a quiet connection is closed after this */
+#define TG_SERVE_MAX_CONNS          10000 /* concurrent connections, at most (see above) */
+#define TG_SERVE_HANDSHAKE_SECS     10    /* deadline from accept to a finished handshake */
+#define TG_SERVE_REQUEST_SECS       10    /* deadline from handshake to a whole request head */
+#define TG_SERVE_IDLE_SECS          60    /* piped connection: closed after this quiet time */
 #define TG_SERVE_DRAIN_SECS         10    /* SIGTERM: time given to open connections */
 #define TG_SERVE_RELOAD_MS          250   /* how often the store is checked for changes */
 #define TG_SERVE_REQUEST_MAX        8192  /* built-in responder: largest request head */

@@ -40,9 +40,10 @@ tg_tlsctx *tg_tlsctx_new(tg_selector *sel, int tickets, tg_err *err);
 void tg_tlsctx_free(tg_tlsctx *t);
 SSL *tg_tlsctx_ssl(tg_tlsctx *t, tg_keyring *kr);
 void tg_tlsctx_rotate_tickets(tg_tlsctx *t);
-/* After the handshake: the friendly name of the certificate served and how it was
+/* After the handshake: the subject (RFC 2253 text, truncated to size) of the certificate
+ * served — never its friendly name, which is the store's business — and how it was
  * chosen ("exact", "wildcard", "default"). */
-const char *tg_ssl_served_name(SSL *ssl);
+void tg_ssl_served_subject(SSL *ssl, char *out, size_t size);
 const char *tg_ssl_pick_how(SSL *ssl);
 
 #endif
