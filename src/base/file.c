@@ -16,21 +16,31 @@ int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outl
 {
     *out = NULL;
     *outlen = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; the type is checked on the
+     * descriptor (no window between a stat and the open), before anything is read. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int code = errno == ENOENT ? TG_E_NOTFOUND : TG_E_INVALID;
         return tg_err_set(err, code, "cannot open %s: %s", path, strerror(errno));
     }
-    struct stat st;
+    struct stat st = {0};
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int dir = S_ISDIR(st.st_mode);
         close(fd);
-        return tg_err_set(err, TG_E_INVALID, "%s is not a regular file", path);
+        return tg_err_set(err, TG_E_INVALID,
+                          dir ? "%s is a directory; give the path of a file"
+                              : "%s is not a regular file (a FIFO, socket or device is not "
+                                "read); give the path of a file",
+                          path);
     }
     if ((uint64_t)st.st_size > max) {
         close(fd);
         return tg_err_set(err, TG_E_INVALID, "%s is too large (%lld bytes; the limit is %zu)", path,
                           (long long)st.st_size, max);
     }
+    /* A regular file never blocks; clear the flag all the same for the reads. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     size_t cap = (size_t)st.st_size;
     unsigned char *buf = malloc(cap + 1);
     if (buf == NULL) {

@@ -88,8 +88,13 @@ int tg_pass_get(const tg_passsrc *src, char *buf, size_t bufsize, size_t *len, t
     if (src->file != NULL) {
         unsigned char *data;
         size_t n;
-        int rc = tg_file_read(src->file, TG_PASS_MAX * 4, &data, &n, err);
-        if (rc != 0) return tg_err_set(err, TG_E_PASSWORD, "cannot read the password file");
+        tg_err why = {0};
+        int rc = tg_file_read(src->file, TG_PASS_MAX * 4, &data, &n, &why);
+        /* A missing file is "not found" like any other; anything else about it (a FIFO,
+         * a directory, too large) is a password problem (exit 6). */
+        if (rc == TG_E_NOTFOUND) return tg_err_set(err, rc, "%s", why.msg);
+        if (rc != 0)
+            return tg_err_set(err, TG_E_PASSWORD, "cannot use the password file: %s", why.msg);
         size_t l = first_line((char *)data, n);
         if (l + 1 > bufsize) {
             tg_free_secret(data, n + 1);

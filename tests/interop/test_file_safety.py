@@ -1,0 +1,96 @@
+"""Files that are not what they seem (issue 8): a FIFO, a directory or an oversized file
+given as an input or password file is refused at once with its documented status, never
+waited on; the store directory and its files are private even when they were created
+loose; an export never writes into the store nor follows or replaces what it did not make.
+
+Every command runs under a subprocess timeout, so a hang fails the test instead of
+blocking the suite.
+"""
+import os
+import stat
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tglib  # noqa: E402
+from tglib import INVALID, PASSWORD  # noqa: E402
+
+PW = "correct horse battery"
+
+
+class FileTypes(tglib.TgCase):
+    """Input and password files: only regular files, checked without blocking."""
+
+    def setUp(self):
+        super().setUp()
+        self.ok("init")
+        self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-nodes", "-keyout", "k.pem", "-out", "c.pem",
+                "-subj", "/CN=files.example.com", "-days", "5")
+        self.sh("openssl", "pkcs8", "-topk8", "-in", "k.pem", "-v2", "aes-256-cbc",
+                "-passout", "pass:" + PW, "-out", "k.p8")
+        self.pw = self.write("pw", PW + "\n")
+        self.fifo = self.path("fifo")
+        os.mkfifo(self.fifo)
+        self.dirp = self.path("adir")
+        os.mkdir(self.dirp)
+
+    def refused(self, status, *args, msg):
+        before = self.dump()
+        try:
+            r = self.tg(*args, timeout=10)
+        except subprocess.TimeoutExpired:
+            self.fail(f"tlsgate {' '.join(args)} hung (waited on a FIFO?)")
+        self.assertEqual(r.rc, status, f"tlsgate {' '.join(args)}: wanted exit {status}: {r}")
+        self.assertTrue(r.err.startswith("tlsgate: "), r)
+        self.assertRegex(r.err.lower(), msg, r)
+        self.assertEqual(before, self.dump())
+        return r
+
+    def test_fifo_and_directory_as_input(self):
+        for bad, msg in ((self.fifo, r"fifo.*not a regular file|not a regular file"),
+                         (self.dirp, r"directory")):
+            with self.subTest(bad=bad):
+                self.refused(INVALID, "cert", "import", bad, msg=msg)
+                self.refused(INVALID, "cert", "import", self.path("c.pem"), "--key", bad,
+                             msg=msg)
+                self.refused(INVALID, "verify", bad, "--ca-file", self.path("c.pem"), msg=msg)
+                self.refused(INVALID, "verify", self.path("c.pem"), "--ca-file", bad, msg=msg)
+                self.refused(INVALID, "ca", "import", bad, msg=msg)
+
+    def test_fifo_directory_and_oversize_as_password_file(self):
+        big = self.write("bigpw", "x" * 100000 + "\n")
+        for bad, msg in ((self.fifo, r"password file.*not a regular file"),
+                         (self.dirp, r"password file.*directory"),
+                         (big, r"password file.*too large")):
+            with self.subTest(bad=bad):
+                self.refused(PASSWORD, "cert", "import", self.path("c.pem"), "--key",
+                             self.path("k.p8"), "--password-file", bad, msg=msg)
+                out = self.path("x.p12")
+                self.refused(PASSWORD, "cert", "export", "appliance default", "--format", "p12",
+                             "--with-key", "--passphrase-file", bad, "--out", out, msg=msg)
+                self.assertFalse(os.path.exists(out))
+        # the good file still works
+        self.ok("cert", "import", self.path("c.pem"), "--key", self.path("k.p8"),
+                "--password-file", self.pw)
+
+    def test_fifo_with_a_writer_is_still_refused(self):
+        # Even when something writes into the FIFO, its content is not read as a file.
+        w = subprocess.Popen(["sh", "-c", f"exec cat {self.path('c.pem')} > {self.fifo}"])
+        try:
+            self.refused(INVALID, "cert", "import", self.fifo, msg=r"not a regular file")
+        finally:
+            w.kill()
+            w.wait()
+
+    def test_fifo_as_master_key(self):
+        mk = os.path.join(self.home, "master.key")
+        os.unlink(mk)
+        os.mkfifo(mk)
+        self.refused(tglib.STORE, "cert", "export", "appliance default", "--format", "p8",
+                     "--passphrase-file", self.pw, "--out", self.path("k.out"),
+                     msg=r"master key")
+
+
+if __name__ == "__main__":
+    tglib.main()
