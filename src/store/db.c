@@ -10,10 +10,12 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define TG_SCHEMA_VERSION 2
 
@@ -319,10 +321,44 @@ static char *join_path(const char *dir, const char *file)
     return p;
 }
 
+/* The store is private to its owner: the directory 0700, its files 0600. They are
+ * tightened on every open, since a directory made by hand or restored from a backup may
+ * be loose; the files are opened without following a symbolic link and changed through
+ * their descriptors. SQLite gives the -wal and -shm files the database file's mode. */
+static int tighten(const char *home, tg_err *err)
+{
+    static const char *const files[] = {"store.db", "store.db-wal", "store.db-shm", "master.key"};
+    int dfd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return tg_err_set(err, TG_E_STORE, "cannot open the store directory %s: %s", home,
+                          strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(dfd, &st) == 0 && (st.st_mode & 07077) != 0 && fchmod(dfd, 0700) != 0)
+        rc = tg_err_set(err, TG_E_STORE,
+                        "the store directory %s is open to other users and cannot be made "
+                        "private (%s); run tlsgate as its owner or chmod 700 it",
+                        home, strerror(errno));
+    for (size_t i = 0; rc == 0 && i < sizeof(files) / sizeof(files[0]); i++) {
+        int fd = openat(dfd, files[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) continue; /* not there yet, or not ours to touch (checked where used) */
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07177) != 0 &&
+            fchmod(fd, 0600) != 0)
+            rc = tg_err_set(err, TG_E_STORE,
+                            "%s/%s is open to other users and cannot be made private (%s); run "
+                            "tlsgate as its owner or chmod 600 it",
+                            home, files[i], strerror(errno));
+        close(fd);
+    }
+    close(dfd);
+    return rc;
+}
+
 int tg_store_open(const char *home, tg_store **out, tg_err *err)
 {
     *out = NULL;
     int rc = tg_mkdir_p(home, 0700, err);
+    if (rc == 0) rc = tighten(home, err);
     if (rc != 0) return rc;
     tg_store *st = calloc(1, sizeof(*st));
     if (st == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");

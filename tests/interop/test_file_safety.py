@@ -92,5 +92,38 @@ class FileTypes(tglib.TgCase):
                      msg=r"master key")
 
 
+class StoreModes(tglib.TgCase):
+    """A store directory (and files) made loose by someone else is tightened on open."""
+
+    def modes(self):
+        out = {".": stat.S_IMODE(os.stat(self.home).st_mode)}
+        for fn in ("master.key", "store.db", "store.db-wal", "store.db-shm"):
+            p = os.path.join(self.home, fn)
+            if os.path.exists(p):
+                out[fn] = stat.S_IMODE(os.stat(p).st_mode)
+        return out
+
+    def test_existing_loose_directory_is_tightened(self):
+        os.mkdir(self.home)
+        os.chmod(self.home, 0o777)
+        self.ok("init")
+        self.assertEqual(self.modes()["."], 0o700)
+
+    def test_loose_files_are_tightened(self):
+        self.ok("init")
+        os.chmod(self.home, 0o755)
+        for fn in ("master.key", "store.db", "store.db-wal", "store.db-shm"):
+            p = os.path.join(self.home, fn)
+            if os.path.exists(p):
+                os.chmod(p, 0o666)
+        self.ok("cert", "list")  # a read command tightens too
+        m = self.modes()
+        self.assertEqual(m.pop("."), 0o700)
+        self.assertIn("master.key", m)
+        self.assertIn("store.db", m)
+        for fn, mode in m.items():
+            self.assertEqual(mode, 0o600, fn)
+
+
 if __name__ == "__main__":
     tglib.main()
