@@ -46,6 +46,12 @@ void tg_err_clear(tg_err *err);
 int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outlen, tg_err *err);
 /* Writes data to path atomically (temporary file, fsync, rename) with the given mode. */
 int tg_file_write(const char *path, const void *data, size_t len, unsigned mode, tg_err *err);
+/* The same for a file a person named (exports): never through a symbolic link at path,
+ * never over a directory or special file, and over an existing file only when replace
+ * is set (else TG_E_CONFLICT, also when one appears while writing). A replaced file is
+ * replaced by rename, never written into. */
+int tg_file_create(const char *path, const void *data, size_t len, unsigned mode, int replace,
+                   tg_err *err);
 int tg_mkdir_p(const char *path, unsigned mode, tg_err *err);
 
 /* Secrets: wiped before they are freed. */

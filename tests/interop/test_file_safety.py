@@ -125,5 +125,94 @@ class StoreModes(tglib.TgCase):
             self.assertEqual(mode, 0o600, fn)
 
 
+class ExportTarget(tglib.TgCase):
+    """`--out` never writes into the store, never follows a symbolic link and never
+    replaces a file without --force (exit 5, README "Limits")."""
+
+    def setUp(self):
+        super().setUp()
+        self.ok("init")
+        self.pw = self.write("pw", PW + "\n")
+
+    def store_state(self):
+        out = {}
+        for fn in sorted(os.listdir(self.home)):
+            p = os.path.join(self.home, fn)
+            if os.path.isfile(p) and not fn.endswith(("-wal", "-shm")):
+                out[fn] = self.rd(p, "rb")
+        return out
+
+    def export(self, out, *extra, fmt="pem"):
+        args = ["cert", "export", "appliance default", "--format", fmt, "--out", out, *extra]
+        if fmt in ("p8", "p12"):
+            args += ["--passphrase-file", self.pw]
+        return self.tg(*args, timeout=30)
+
+    def refused(self, out, *extra, msg, fmt="pem", cwd_home=False):
+        before = self.store_state()
+        r = self.export(out, *extra, fmt=fmt)
+        self.assertEqual(r.rc, tglib.CONFLICT, f"export to {out} {extra}: {r}")
+        self.assertTrue(r.err.startswith("tlsgate: "), r)
+        self.assertRegex(r.err.lower(), msg, r)
+        self.assertEqual(before, self.store_state(), "the store's files changed")
+        self.ok("cert", "export", "appliance default", "--format", "p8", "--passphrase-file",
+                self.pw, "--out", self.path("still-works.p8"), "--force")
+
+    def test_never_into_the_store_directory(self):
+        for fn in ("master.key", "store.db", "store.db-wal", "new-file.pem"):
+            for extra in ((), ("--force",)):
+                with self.subTest(fn=fn, extra=extra):
+                    self.refused(os.path.join(self.home, fn), *extra, msg=r"store")
+        # a key export too, and the request export
+        self.refused(os.path.join(self.home, "master.key"), "--force", fmt="p8", msg=r"store")
+        self.ok("request", "create", "r", "--cn", "r.example.com", "--key", "ec:p256")
+        r = self.tg("request", "export", "r", "--out", os.path.join(self.home, "store.db"),
+                    "--force")
+        self.assertEqual(r.rc, tglib.CONFLICT, r)
+        # a subdirectory of the store, a path through a symbolic link to it, a relative
+        # path from inside it, and a path with ".." that lands in it
+        os.mkdir(os.path.join(self.home, "sub"))
+        self.refused(os.path.join(self.home, "sub", "x.pem"), msg=r"store")
+        os.symlink(self.home, self.path("alias"))
+        self.refused(self.path("alias/master.key"), "--force", msg=r"store")
+        self.refused(os.path.join(self.home, "sub", "..", "store.db"), "--force", msg=r"store")
+        e = dict(os.environ, TLSGATE_HOME=self.home)
+        p = subprocess.run([tglib.BIN, "cert", "export", "appliance default", "--format", "pem",
+                            "--out", "master.key", "--force"], cwd=self.home, env=e,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, tglib.CONFLICT, p.stderr)
+
+    def test_existing_file_needs_force(self):
+        out = self.write("taken.pem", "someone else's file\n")
+        self.refused(out, msg=r"exists.*--force")
+        self.assertEqual(self.rd(out), "someone else's file\n")
+        r = self.export(out, "--force")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("BEGIN CERTIFICATE", self.rd(out))
+        # a fresh name needs nothing
+        self.assertEqual(self.export(self.path("fresh.pem")).rc, 0)
+
+    def test_symlink_at_the_final_component_is_refused(self):
+        target = self.write("target.txt", "precious\n")
+        link = self.path("link.pem")
+        os.symlink(target, link)
+        dangling = self.path("dangling.pem")
+        os.symlink(self.path("nowhere/else"), dangling)
+        for p in (link, dangling):
+            for extra in ((), ("--force",)):
+                with self.subTest(path=p, extra=extra):
+                    self.refused(p, *extra, msg=r"symbolic link")
+                    self.assertTrue(os.path.islink(p))
+        self.assertEqual(self.rd(target), "precious\n")
+        self.assertFalse(os.path.exists(self.path("nowhere")))
+
+    def test_directory_as_out(self):
+        d = self.path("outdir")
+        os.mkdir(d)
+        r = self.export(d, "--force")
+        self.assertIn(r.rc, (tglib.CONFLICT, tglib.IO), r)
+        self.assertTrue(os.path.isdir(d))
+
+
 if __name__ == "__main__":
     tglib.main()
