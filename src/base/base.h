@@ -59,6 +59,17 @@ void tg_wipe(void *p, size_t len);
 void tg_free_secret(void *p, size_t len);
 int tg_random(void *buf, size_t len, tg_err *err);
 
+/* Memory for the secrets a process keeps (the store's master and data keys, passphrases):
+ * zeroed pages of their own, locked into RAM (mlock: never swapped out; best effort when
+ * RLIMIT_MEMLOCK forbids it) and left out of core dumps (MADV_DONTDUMP). tg_secure_free
+ * wipes them before unmapping. NULL when out of memory. docs/store.md, "Keys in memory". */
+void *tg_secure_alloc(size_t len);
+void tg_secure_free(void *p, size_t len);
+/* For every command, first thing: no core dumps (RLIMIT_CORE 0, soft and hard) and not
+ * dumpable (PR_SET_DUMPABLE 0: no core file whatever the limit, and /proc/PID/mem,
+ * environ, maps belong to root, so other processes of the same user cannot read it). */
+void tg_process_harden(void);
+
 /* Where a passphrase comes from (SPEC F4: never from the command line). In order:
  * the file (first line, without its newline), the environment variable, a prompt on
  * the controlling terminal. Without any of them the request fails with TG_E_PASSWORD. */

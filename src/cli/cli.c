@@ -200,6 +200,8 @@ static int cmd_factory_reset(cli *c, int argc, char **argv)
 
 int tg_cli_main(int argc, char **argv)
 {
+    /* Any command may unseal keys: no core dump may ever hold them. */
+    tg_process_harden();
     cli c = {0};
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {

@@ -293,7 +293,7 @@ static int cache_sealed(tg_store *st, const unsigned char *sealed, size_t slen)
 /* Creates store id and data key in the migration transaction. */
 static int create_keys(tg_store *st, tg_err *err)
 {
-    unsigned char mk[32], dk[32], aad[sizeof(DATAKEY_AAD) + 16];
+    unsigned char *mk = st->mk, *dk = st->dk, aad[sizeof(DATAKEY_AAD) + 16];
     int rc;
     if ((rc = tg_random(st->store_id, 16, err)) != 0) return rc;
     if ((rc = read_master(st, mk, 1, err)) != 0) return rc;
@@ -306,8 +306,8 @@ static int create_keys(tg_store *st, tg_err *err)
     if (rc == 0) rc = meta_put(st, "data_key", sealed, slen, err);
     free(sealed);
 end:
-    tg_wipe(mk, sizeof(mk));
-    tg_wipe(dk, sizeof(dk));
+    tg_wipe(mk, 32);
+    tg_wipe(dk, 32);
     return rc;
 }
 
@@ -315,13 +315,13 @@ end:
 static int unseal_data_key(tg_store *st, const char *path, const unsigned char *sealed, size_t slen,
                            tg_err *err)
 {
-    unsigned char mk[32], aad[sizeof(DATAKEY_AAD) + 16], *dk = NULL;
+    unsigned char *mk = st->mk, aad[sizeof(DATAKEY_AAD) + 16], *dk = NULL;
     size_t dklen = 0;
     int rc = read_master_at(st, path, mk, 0, err);
     if (rc != 0) return rc;
     datakey_aad(aad, st->store_id);
     rc = tg_unseal(mk, aad, sizeof(aad), sealed, slen, &dk, &dklen, err);
-    tg_wipe(mk, sizeof(mk));
+    tg_wipe(mk, 32);
     if (rc == 0 && dklen == 32) {
         memcpy(st->data_key, dk, 32);
         st->have_data_key = 1;
@@ -376,7 +376,7 @@ end:
 int tg_store_rekey(tg_store *st, tg_err *err)
 {
     if (!st->in_tx) return tg_err_set(err, TG_E_INTERNAL, "tg_store_rekey outside a transaction");
-    unsigned char mk[32], dk[32], sid[16], aad[sizeof(DATAKEY_AAD) + 16];
+    unsigned char *mk = st->mk, *dk = st->dk, sid[16], aad[sizeof(DATAKEY_AAD) + 16];
     unsigned char *sealed = NULL;
     size_t slen = 0;
     int rc;
@@ -400,8 +400,8 @@ int tg_store_rekey(tg_store *st, tg_err *err)
     }
 end:
     free(sealed);
-    tg_wipe(mk, sizeof(mk));
-    tg_wipe(dk, sizeof(dk));
+    tg_wipe(mk, 32);
+    tg_wipe(dk, 32);
     return rc;
 }
 
@@ -495,7 +495,13 @@ int tg_store_open(const char *home, tg_store **out, tg_err *err)
     st->dbpath = join_path(home, "store.db");
     st->keypath = join_path(home, "master.key");
     st->newkeypath = join_path(home, "master.key.new");
-    if (!st->home || !st->dbpath || !st->keypath || !st->newkeypath) {
+    st->secrets = tg_secure_alloc(96);
+    if (st->secrets != NULL) {
+        st->data_key = st->secrets;
+        st->mk = st->secrets + 32;
+        st->dk = st->secrets + 64;
+    }
+    if (!st->home || !st->dbpath || !st->keypath || !st->newkeypath || !st->secrets) {
         tg_store_close(st);
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
@@ -532,7 +538,7 @@ void tg_store_close(tg_store *st)
     for (int i = 0; i < TG_STMT_CACHE; i++)
         if (st->stmts[i].stmt) sqlite3_finalize(st->stmts[i].stmt);
     if (st->db) sqlite3_close(st->db);
-    tg_wipe(st->data_key, sizeof(st->data_key));
+    tg_secure_free(st->secrets, 96);
     free(st->home);
     free(st->dbpath);
     free(st->keypath);

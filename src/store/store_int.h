@@ -23,8 +23,11 @@ struct tg_store {
     tg_stmt_slot stmts[TG_STMT_CACHE];
     char *home, *dbpath, *keypath, *newkeypath;
     unsigned char store_id[16];
-    unsigned char data_key[32];
-    unsigned char *sealed_dk; /* the sealed data key data_key came from */
+    /* Secrets in one locked, not-dumped page (tg_secure_alloc): the data key, and scratch
+     * room for a master key and a new data key while they are in use. */
+    unsigned char *secrets;
+    unsigned char *data_key, *mk, *dk; /* 32 bytes each, inside secrets */
+    unsigned char *sealed_dk;          /* the sealed data key data_key came from */
     size_t sealed_dk_len;
     int have_data_key, in_tx;
     int scrub;          /* the transaction removed secrets: truncate the WAL after commit */

@@ -454,11 +454,15 @@ int tg_bundle_decode(const unsigned char *data, size_t len, const char *what,
     /* The whole file's key-derivation work is added up before anything is derived. */
     int rc = tg_bundle_kdf_check(data, len, what, NULL, err);
     if (rc != 0) return rc;
-    passctx pc = {.src = pass, .err = err};
+    /* the password lives in locked memory that core dumps leave out */
+    passctx *pc = tg_secure_alloc(sizeof(*pc));
+    if (pc == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    pc->src = pass;
+    pc->err = err;
     int is_pem = memmem(data, len, "-----BEGIN ", 11) != NULL;
-    rc = is_pem ? decode_pem(out, data, len, &pc, what, err)
-                : decode_der(out, data, len, &pc, what, err);
-    tg_wipe(pc.buf, sizeof(pc.buf));
+    rc = is_pem ? decode_pem(out, data, len, pc, what, err)
+                : decode_der(out, data, len, pc, what, err);
+    tg_secure_free(pc, sizeof(*pc));
     ERR_clear_error();
     if (rc == 0 && out->ncerts == 0 && out->nkeys == 0)
         rc = tg_err_set(err, TG_E_INVALID, "%s holds no certificate or private key", what);

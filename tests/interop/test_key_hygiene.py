@@ -11,6 +11,7 @@ core dump can reveal after keys are gone.
   process's memory through /proc.
 """
 import os
+import resource
 import signal
 import socket
 import sqlite3
@@ -80,6 +81,19 @@ class ServeCase(tglib.TgCase):
             if p.poll() is None:
                 self.fail("serve did not start")
         self.fail(f"serve did not start: {p.stderr.read()}")
+
+    def served(self, port):
+        import hashlib
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                with ctx.wrap_socket(sock) as tls:
+                    return hashlib.sha256(tls.getpeercert(True)).hexdigest().upper()
+        except (OSError, ssl.SSLError):
+            return None
 
 
 # A reader in the middle of a read transaction, in a process of its own (POSIX locks are
@@ -237,19 +251,6 @@ class KeyHygiene(ServeCase):
 
 
 class ServeAfterReset(ServeCase):
-    def served(self, port):
-        import hashlib
-        import ssl
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-                with ctx.wrap_socket(sock) as tls:
-                    return hashlib.sha256(tls.getpeercert(True)).hexdigest().upper()
-        except (OSError, ssl.SSLError):
-            return None
-
     def default_sha(self):
         return self.ok("--json", "cert", "show", "appliance default").json()["sha256"] \
             .replace(":", "").upper()
@@ -269,6 +270,53 @@ class ServeAfterReset(ServeCase):
         self.assertEqual(got, self.default_sha(), "serve does not serve the new default "
                          "certificate after the reset")
         self.assertIsNone(srv.poll(), "serve exited")
+
+def raise_core_limit():
+    """In the child before exec: allow core files, as a careless service manager would."""
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+class CoreDumps(ServeCase):
+    """A serve process holds private keys and the store's data key: it must not be dumped."""
+
+    def test_no_core_limit_and_no_core_file(self):
+        cwd = self.path("cwd")
+        os.mkdir(cwd)
+        srv, port = self.serve(preexec_fn=raise_core_limit, cwd=cwd)
+        self.assertIsNotNone(self.served(port))  # a key has been unsealed
+        with open(f"/proc/{srv.pid}/limits") as f:
+            line = [x for x in f if x.startswith("Max core file size")][0]
+        self.assertEqual(line.split()[4:6], ["0", "0"], line)
+        srv.send_signal(signal.SIGSEGV)
+        srv.wait(10)
+        self.assertEqual(srv.returncode, -signal.SIGSEGV)
+        self.assertEqual([f for f in os.listdir(cwd) if f.startswith("core")], [],
+                         "a crash left a core file")
+
+    def test_not_dumpable(self):
+        # Run as an ordinary user: /proc/PID of a process that is not dumpable belongs to
+        # root, so that user's other processes cannot read its memory or environment.
+        nobody = 65534
+        for root, dirs, files in os.walk(self.dir):
+            for n in [root] + [os.path.join(root, x) for x in dirs + files]:
+                os.chown(n, nobody, nobody)
+        srv, port = self.serve(user=nobody)
+        self.assertIsNotNone(self.served(port))
+        for fn in ("environ", "mem", "maps"):
+            self.assertEqual(os.stat(f"/proc/{srv.pid}/{fn}").st_uid, 0,
+                             f"/proc/PID/{fn} belongs to the user: the process is dumpable")
+
+    def test_keys_in_locked_memory_left_out_of_dumps(self):
+        srv, port = self.serve()
+        self.assertIsNotNone(self.served(port))  # the data key has been unsealed
+        with open(f"/proc/{srv.pid}/smaps") as f:
+            flags = [x.split(":", 1)[1].split() for x in f if x.startswith("VmFlags:")]
+        self.assertTrue(any("lo" in fl and "dd" in fl for fl in flags),
+                        "no locked (lo), not-dumped (dd) mapping: where is the data key?")
+        with open(f"/proc/{srv.pid}/status") as f:
+            vmlck = [int(x.split()[1]) for x in f if x.startswith("VmLck:")][0]
+        self.assertGreater(vmlck, 0)
+
 
 if __name__ == "__main__":
     tglib.main()
