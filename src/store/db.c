@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TG_SCHEMA_VERSION 2
@@ -439,6 +440,42 @@ static int migrate(tg_store *st, tg_err *err)
     return tg_store_commit(st, err);
 }
 
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Switches the database to WAL mode, waiting for the write lock like every other
+ * statement. SQLite's busy handler does not cover this one on a database that is still
+ * in rollback mode (a fresh one): the switch reads the header first and then needs an
+ * exclusive lock, and SQLite fails at once instead of waiting while another connection
+ * holds the write lock (it could be a deadlock). So it is retried here, for up to the
+ * same TG_BUSY_MS. */
+static int wal_mode(tg_store *st, tg_err *err)
+{
+    long long deadline = now_ms() + TG_BUSY_MS;
+    for (;;) {
+        sqlite3_stmt *s = NULL;
+        int rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_step(s);
+        int wal = rc == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL &&
+                  strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
+        sqlite3_finalize(s);
+        if (wal) return 0;
+        int busy = rc == SQLITE_BUSY || rc == SQLITE_LOCKED || rc == SQLITE_ROW;
+        if (!busy || now_ms() >= deadline)
+            return busy ? tg_err_set(err, TG_E_STORE,
+                                     "store: the store is busy (another process has held it for "
+                                     "%d s); try again",
+                                     TG_BUSY_MS / 1000)
+                        : tg_db_err(st, err, "store");
+        struct timespec pause = {0, 10 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
 static char *join_path(const char *dir, const char *file)
 {
     size_t n = strlen(dir) + strlen(file) + 2;
@@ -518,7 +555,7 @@ int tg_store_open(const char *home, tg_store **out, tg_err *err)
     }
     sqlite3_busy_timeout(st->db, TG_BUSY_MS);
     sqlite3_extended_result_codes(st->db, 0);
-    if ((rc = exec(st, "PRAGMA journal_mode=WAL", err)) != 0 ||
+    if ((rc = wal_mode(st, err)) != 0 ||
         (rc = exec(st,
                    "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                    "PRAGMA secure_delete=ON",
