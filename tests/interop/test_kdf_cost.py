@@ -26,7 +26,7 @@ class KdfCost(tglib.TgCase):
                 "-days", "5")
         self.write("pw", "longpassphrase\n")
 
-    def refused_fast(self, *files):
+    def refused_fast(self, *files, within=2.0):
         before = self.dump()
         t0 = time.monotonic()
         try:
@@ -34,7 +34,7 @@ class KdfCost(tglib.TgCase):
                            self.path("pw"), timeout=30)
         except subprocess.TimeoutExpired:
             self.fail(f"importing {files} ran for 30 s: the derivation cost was paid")
-        self.assertLess(time.monotonic() - t0, 2.0, "the cost was paid before refusing")
+        self.assertLess(time.monotonic() - t0, within, "the cost was paid before refusing")
         self.assertRegex(r.err, r"password-hashing work .* limit is 4,000,000|"
                                 r"scrypt memory .* limit is 32 MiB")
         self.assertEqual(before, self.dump())
@@ -71,7 +71,9 @@ class KdfCost(tglib.TgCase):
         bag = kdf_files.shrouded_bag_real(self.rd(self.path("k.p8.der"), "rb"),
                                           b"longpassphrase", 1500000)
         data = kdf_files.pfx([kdf_files.p7_encrypted_real([bag] * 3, b"longpassphrase")])
-        self.refused_fast(self.write("hidden.p12", data, "wb"))
+        # Two of the bags are paid for (3,000,000 units, about 0.8 s here, several seconds
+        # under the sanitizers), the third is refused: bounded, not free.
+        self.refused_fast(self.write("hidden.p12", data, "wb"), within=20.0)
 
     def test_usual_files_still_import(self):
         pw = self.path("pw")
