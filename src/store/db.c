@@ -6,6 +6,12 @@
  * "done" survives a crash); PRAGMA user_version is the schema version and every
  * migration runs inside one transaction; the data key that seals private keys is
  * itself sealed under the 32-byte master key file (mode 0600) beside the database.
+ * Key hygiene (docs/store.md): the data key and master key are kept only in the locked
+ * page st->secrets (the heap copies made while reading master.key or unsealing are
+ * wiped at once); a transaction that deletes secrets is followed by a WAL
+ * checkpoint that truncates the WAL; a factory reset (tg_store_rekey) replaces store
+ * id, data key and master key, the new master key taking the old one's place only once
+ * the transaction has committed. The busy timeout (10 s) covers every step of opening.
  */
 #include "store_int.h"
 

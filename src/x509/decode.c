@@ -4,7 +4,10 @@
  * The format is detected, never asked: PEM blocks in any order with text around them,
  * or one DER object (certificate, PKCS#12, PKCS#7, private key). A password is
  * requested only when the content is encrypted, so that "wrong password" is reported
- * as such and not as a decode error.
+ * as such and not as a decode error. The key-derivation work of the whole file is
+ * checked against the budget (kdfcost.c) before anything is derived, and every
+ * derivation is charged against it as it happens. The password is kept in locked
+ * memory (tg_secure_alloc) for the length of one file.
  */
 #include "x509_int.h"
 
