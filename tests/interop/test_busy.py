@@ -52,6 +52,17 @@ class Busy(tglib.TgCase):
         self.waits_and_succeeds(h, "init")
         self.ok("cert", "list")
 
+    def test_gives_up_after_10_s_with_the_store_status(self):
+        h = self.hold(12)
+        t0 = time.monotonic()
+        r = self.fails(tglib.STORE, "init", timeout=30)
+        took = time.monotonic() - t0
+        h.wait(20)
+        h.stdout.close()
+        self.assertRegex(r.err, "busy")
+        self.assertGreaterEqual(took, 9.5)
+        self.assertLess(took, 11.9)
+
     def test_fresh_wal_database_locked_by_another_process(self):
         h = self.hold(1.5, "WAL")
         self.waits_and_succeeds(h, "init")
