@@ -78,6 +78,19 @@ static int push_cert(tg_bundle *b, X509 *x, tg_err *err)
     return push_cert_alias(b, x, NULL, err);
 }
 
+/* Decoding a private key costs about 0.5 ms of OpenSSL's time: a 10 MiB file of plain
+ * keys would cost 20 s. No file holds more than this many; the next is refused before it
+ * is decoded. */
+#define TG_FILE_KEYS_MAX 1000
+
+static int keys_full(const tg_bundle *b, const char *what, tg_err *err)
+{
+    if (b->nkeys < TG_FILE_KEYS_MAX) return 0;
+    return tg_err_set(err, TG_E_INVALID,
+                      "%s holds more than 1,000 private keys; such a file is refused (split it)",
+                      what);
+}
+
 static int push_key(tg_bundle *b, EVP_PKEY *k, tg_err *err)
 {
     tg_key **v = realloc(b->keys, (b->nkeys + 1) * sizeof(*v));
@@ -171,7 +184,8 @@ static int decode_pem_key(tg_bundle *b, const char *name, const char *header,
                           tg_err *err)
 {
     int encrypted = strstr(name, "ENCRYPTED") != NULL || strstr(header, "ENCRYPTED") != NULL;
-    int rc = 0;
+    int rc = keys_full(b, what, err);
+    if (rc != 0) return rc;
     if (strcmp(name, PEM_STRING_PKCS8) == 0)
         rc = sig_charge(pc, data, len, what);
     else if (encrypted)
@@ -276,6 +290,7 @@ static int p12_bags(tg_bundle *b, const STACK_OF(PKCS12_SAFEBAG) * bags, const c
         case NID_keyBag:
         case NID_pkcs8ShroudedKeyBag: {
             EVP_PKEY *pkey;
+            if ((rc = keys_full(b, what, err)) != 0) return rc;
             if (PKCS12_SAFEBAG_get_nid(bag) == NID_keyBag) {
                 pkey = EVP_PKCS82PKEY(PKCS12_SAFEBAG_get0_p8inf(bag));
             } else {

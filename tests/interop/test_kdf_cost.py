@@ -61,6 +61,17 @@ class KdfCost(tglib.TgCase):
         tiny = kdf_files.pem(kdf_files.pkcs8(kdf_files.pbes2_pbkdf2(1)))
         self.refused_fast(self.write("many.pem", tiny * 1601))
 
+    def test_too_many_private_keys_in_one_file(self):
+        # Not key derivation, the same class of cost: every private key block costs about
+        # 0.5 ms to decode, so a 10 MiB PEM of 43,000 plain keys took 21 s. At most 1,000
+        # private keys per file; the 1,001st is refused before it is decoded.
+        key = self.rd(self.path("k.pem"))
+        self.write("many-keys.pem", self.rd(self.path("c.pem")) + key * 1001)
+        r = self.fails(tglib.INVALID, "cert", "import", self.path("many-keys.pem"), timeout=30)
+        self.assertRegex(r.err, "more than 1,000 private keys")
+        self.write("ok-keys.pem", self.rd(self.path("c.pem")) + key * 3)
+        self.ok("cert", "import", self.path("ok-keys.pem"))
+
     def test_bags_revealed_by_decryption_are_charged(self):
         # The outer safe costs little and decrypts with the password; the three key bags
         # inside it (1,500,000 iterations each, and they do decrypt) are seen only then,
