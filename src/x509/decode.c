@@ -148,10 +148,11 @@ static int add_p7_certs(tg_bundle *b, PKCS7 *p7, const char *what, tg_err *err)
     return 0;
 }
 
-/* Charges one derivation with alg (times attempts) to the file's budget before it is
- * made (kdfcost.c); refuses, with the sentence in pc->err, when it would go over. The
- * whole file was checked by tg_bundle_kdf_check first; this also covers what only
- * decryption reveals (the bags inside an encrypted PKCS#12 safe). */
+/* Charges one derivation to the file's budget before it is made (kdfcost.c): with the
+ * PBE algorithm alg, or (alg NULL) a PKCS#12 MAC of mac_iter iterations. Refuses, with
+ * the sentence in pc->err (also when the caller decodes quietly), when it would go
+ * over. The whole file was checked by tg_bundle_kdf_check first; this also covers what
+ * only decryption reveals (the bags inside an encrypted PKCS#12 safe). */
 static int kdf_charge(passctx *pc, const X509_ALGOR *alg, long long mac_iter, const char *what)
 {
     long long units = TG_KDF_MIN_UNITS, mem = 0;
