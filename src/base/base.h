@@ -46,12 +46,29 @@ void tg_err_clear(tg_err *err);
 int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outlen, tg_err *err);
 /* Writes data to path atomically (temporary file, fsync, rename) with the given mode. */
 int tg_file_write(const char *path, const void *data, size_t len, unsigned mode, tg_err *err);
+/* The same for a file a person named (exports): never through a symbolic link at path,
+ * never over a directory or special file, and over an existing file only when replace
+ * is set (else TG_E_CONFLICT, also when one appears while writing). A replaced file is
+ * replaced by rename, never written into. */
+int tg_file_create(const char *path, const void *data, size_t len, unsigned mode, int replace,
+                   tg_err *err);
 int tg_mkdir_p(const char *path, unsigned mode, tg_err *err);
 
 /* Secrets: wiped before they are freed. */
 void tg_wipe(void *p, size_t len);
 void tg_free_secret(void *p, size_t len);
 int tg_random(void *buf, size_t len, tg_err *err);
+
+/* Memory for the secrets a process keeps (the store's master and data keys, passphrases):
+ * zeroed pages of their own, locked into RAM (mlock: never swapped out; best effort when
+ * RLIMIT_MEMLOCK forbids it) and left out of core dumps (MADV_DONTDUMP). tg_secure_free
+ * wipes them before unmapping. NULL when out of memory. docs/store.md, "Keys in memory". */
+void *tg_secure_alloc(size_t len);
+void tg_secure_free(void *p, size_t len);
+/* For every command, first thing: no core dumps (RLIMIT_CORE 0, soft and hard) and not
+ * dumpable (PR_SET_DUMPABLE 0: no core file whatever the limit, and /proc/PID/mem,
+ * environ, maps belong to root, so other processes of the same user cannot read it). */
+void tg_process_harden(void);
 
 /* Where a passphrase comes from (SPEC F4: never from the command line). In order:
  * the file (first line, without its newline), the environment variable, a prompt on

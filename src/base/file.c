@@ -16,21 +16,31 @@ int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outl
 {
     *out = NULL;
     *outlen = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; the type is checked on the
+     * descriptor (no window between a stat and the open), before anything is read. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int code = errno == ENOENT ? TG_E_NOTFOUND : TG_E_INVALID;
         return tg_err_set(err, code, "cannot open %s: %s", path, strerror(errno));
     }
-    struct stat st;
+    struct stat st = {0};
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int dir = S_ISDIR(st.st_mode);
         close(fd);
-        return tg_err_set(err, TG_E_INVALID, "%s is not a regular file", path);
+        return tg_err_set(err, TG_E_INVALID,
+                          dir ? "%s is a directory; give the path of a file"
+                              : "%s is not a regular file (a FIFO, socket or device is not "
+                                "read); give the path of a file",
+                          path);
     }
     if ((uint64_t)st.st_size > max) {
         close(fd);
         return tg_err_set(err, TG_E_INVALID, "%s is too large (%lld bytes; the limit is %zu)", path,
                           (long long)st.st_size, max);
     }
+    /* A regular file never blocks; clear the flag all the same for the reads. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     size_t cap = (size_t)st.st_size;
     unsigned char *buf = malloc(cap + 1);
     if (buf == NULL) {
@@ -51,7 +61,21 @@ int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outl
     return 0;
 }
 
-int tg_file_write(const char *path, const void *data, size_t len, unsigned mode, tg_err *err)
+/* Puts tmp at path: replacing what is there (rename), or only where nothing is
+ * (renameat2 RENAME_NOREPLACE; link where the file system lacks it), so that a file that
+ * appears between a caller's check and the write is not replaced either. */
+static int put_in_place(const char *tmp, const char *path, int replace)
+{
+    if (replace) return rename(tmp, path);
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL && errno != ENOSYS) return -1;
+    if (link(tmp, path) != 0) return -1;
+    unlink(tmp);
+    return 0;
+}
+
+static int write_file(const char *path, const void *data, size_t len, unsigned mode, int replace,
+                      tg_err *err)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
@@ -83,14 +107,42 @@ int tg_file_write(const char *path, const void *data, size_t len, unsigned mode,
     if (rc == 0 && fsync(fd) != 0) rc = -1;
     int e = errno;
     if (close(fd) != 0 && rc == 0) rc = -1, e = errno;
-    if (rc == 0 && rename(tmp, path) != 0) rc = -1, e = errno;
+    if (rc == 0 && put_in_place(tmp, path, replace) != 0) rc = -1, e = errno;
     if (rc != 0) {
         unlink(tmp);
         free(tmp);
+        if (e == EEXIST)
+            return tg_err_set(err, TG_E_CONFLICT,
+                              "%s exists (it appeared while writing); not replaced", path);
         return tg_err_set(err, TG_E_IO, "cannot write %s: %s", path, strerror(e));
     }
     free(tmp);
     return 0;
+}
+
+int tg_file_write(const char *path, const void *data, size_t len, unsigned mode, tg_err *err)
+{
+    return write_file(path, data, len, mode, 1, err);
+}
+
+int tg_file_create(const char *path, const void *data, size_t len, unsigned mode, int replace,
+                   tg_err *err)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (S_ISLNK(st.st_mode))
+            return tg_err_set(err, TG_E_CONFLICT,
+                              "%s is a symbolic link; tlsgate does not write through links: give "
+                              "the path of the file itself",
+                              path);
+        if (S_ISDIR(st.st_mode))
+            return tg_err_set(err, TG_E_CONFLICT, "%s is a directory; give a file name", path);
+        if (!S_ISREG(st.st_mode))
+            return tg_err_set(err, TG_E_CONFLICT, "%s exists and is not a regular file", path);
+        if (!replace)
+            return tg_err_set(err, TG_E_CONFLICT, "%s exists; add --force to replace it", path);
+    }
+    return write_file(path, data, len, mode, replace, err);
 }
 
 int tg_mkdir_p(const char *path, unsigned mode, tg_err *err)

@@ -2,7 +2,8 @@
  * secret.c — wiping, randomness and passphrases (SPEC F4, X3).
  *
  * A passphrase is read from a file, an environment variable or the terminal, never
- * from argv. Buffers that held one are wiped by whoever owns them.
+ * from argv. Buffers that held one are wiped by whoever owns them; the ones that live
+ * longer than a copy come from tg_secure_alloc (locked, not dumped).
  */
 #include "base.h"
 
@@ -13,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -26,6 +30,42 @@ void tg_free_secret(void *p, size_t len)
     if (p == NULL) return;
     OPENSSL_cleanse(p, len);
     free(p);
+}
+
+static size_t page_round(size_t len)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = pg > 0 ? (size_t)pg : 4096;
+    return (len + page - 1) / page * page;
+}
+
+void *tg_secure_alloc(size_t len)
+{
+    if (len == 0) len = 1;
+    size_t n = page_round(len);
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    (void)mlock(p, n);                    /* best effort: RLIMIT_MEMLOCK may forbid it */
+    (void)madvise(p, n, MADV_DONTDUMP);   /* and out of any core dump */
+    (void)madvise(p, n, MADV_WIPEONFORK); /* a child never inherits the secret */
+    return p;                             /* anonymous pages are zeroed */
+}
+
+void tg_secure_free(void *p, size_t len)
+{
+    if (p == NULL) return;
+    if (len == 0) len = 1;
+    size_t n = page_round(len);
+    OPENSSL_cleanse(p, n);
+    munlock(p, n);
+    munmap(p, n);
+}
+
+void tg_process_harden(void)
+{
+    struct rlimit none = {0, 0};
+    (void)setrlimit(RLIMIT_CORE, &none);
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 int tg_random(void *buf, size_t len, tg_err *err)
@@ -88,8 +128,13 @@ int tg_pass_get(const tg_passsrc *src, char *buf, size_t bufsize, size_t *len, t
     if (src->file != NULL) {
         unsigned char *data;
         size_t n;
-        int rc = tg_file_read(src->file, TG_PASS_MAX * 4, &data, &n, err);
-        if (rc != 0) return tg_err_set(err, TG_E_PASSWORD, "cannot read the password file");
+        tg_err why = {0};
+        int rc = tg_file_read(src->file, TG_PASS_MAX * 4, &data, &n, &why);
+        /* A missing file is "not found" like any other; anything else about it (a FIFO,
+         * a directory, too large) is a password problem (exit 6). */
+        if (rc == TG_E_NOTFOUND) return tg_err_set(err, rc, "%s", why.msg);
+        if (rc != 0)
+            return tg_err_set(err, TG_E_PASSWORD, "cannot use the password file: %s", why.msg);
         size_t l = first_line((char *)data, n);
         if (l + 1 > bufsize) {
             tg_free_secret(data, n + 1);
@@ -116,11 +161,12 @@ int tg_pass_get(const tg_passsrc *src, char *buf, size_t bufsize, size_t *len, t
         int rc = read_tty(src->prompt, buf, bufsize, len, err);
         if (rc < 0 && rc != -1) return rc;
         if (rc == 0 && src->confirm) {
-            char again[TG_PASS_MAX];
+            char *again = tg_secure_alloc(TG_PASS_MAX);
+            if (again == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
             size_t l2 = 0;
-            rc = read_tty("Repeat to confirm: ", again, sizeof(again), &l2, err);
+            rc = read_tty("Repeat to confirm: ", again, TG_PASS_MAX, &l2, err);
             int same = rc == 0 && l2 == *len && memcmp(again, buf, l2) == 0;
-            tg_wipe(again, sizeof(again));
+            tg_secure_free(again, TG_PASS_MAX);
             if (!same) {
                 tg_wipe(buf, bufsize);
                 *len = 0;

@@ -5,10 +5,12 @@
 #include "cli_int.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef TG_VERSION
@@ -25,12 +27,12 @@ static const char usage_text[] =
     "  cert show NAME                        everything about one certificate\n"
     "  cert export NAME --format pem|der|p7b|p8|pkcs1|p12 [--with-key] [--with-chain]\n"
     "                   [--p12-profile modern|legacy-des|legacy-rc2] [--no-passphrase]\n"
-    "                   [--support-bundle] [--passphrase-file F] --out FILE\n"
+    "                   [--support-bundle] [--passphrase-file F] --out FILE [--force]\n"
     "  cert default NAME                     certificate for clients without (matching) SNI\n"
     "  cert replace NAME FILE [--key FILE]   put FILE in NAME's place; old one -> NAME_REPLACED\n"
     "  cert delete NAME\n"
     "  request create NAME --cn CN [options] [--signing]\n"
-    "  request list | show NAME | export NAME [--out F] | delete NAME\n"
+    "  request list | show NAME | export NAME [--out F [--force]] | delete NAME\n"
     "  verify LEAF --ca-file FILE [--chain FILE] [--host NAME] [--at UNIX_TIME]\n"
     "         [--purpose server|client]      check path and host name (exit 1: invalid)\n"
     "  ca import FILE... [--name N] | list | show NAME | export NAME --format … --out F\n"
@@ -99,14 +101,56 @@ void cli_emit(cli *c, json_t *doc, void (*human)(json_t *doc))
     json_decref(doc);
 }
 
-int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t len, unsigned mode)
+/* Whether path names something in the store directory (or below it): its directory is
+ * resolved (symbolic links, "..") and compared with the store's. */
+static int in_store(cli *c, const char *path)
+{
+    char *copy = tg_strdup(path);
+    char *dir = copy ? realpath(dirname(copy), NULL) : NULL;
+    char *home = realpath(cli_home(c), NULL);
+    int inside = 0;
+    if (dir != NULL && home != NULL) {
+        size_t n = strlen(home);
+        inside = strncmp(dir, home, n) == 0 && (dir[n] == '\0' || dir[n] == '/' || n == 1);
+    }
+    free(copy);
+    free(dir);
+    free(home);
+    return inside;
+}
+
+int cli_out_check(cli *c, const char *path, int force)
+{
+    if (strcmp(path, "-") == 0) return 0;
+    if (in_store(c, path))
+        return tg_err_set(&c->err, TG_E_CONFLICT,
+                          "%s is in the store directory %s; exports are never written there "
+                          "(the store's own files would be lost): choose another place",
+                          path, cli_home(c));
+    struct stat st;
+    if (lstat(path, &st) != 0) return 0;
+    if (S_ISLNK(st.st_mode))
+        return tg_err_set(&c->err, TG_E_CONFLICT,
+                          "%s is a symbolic link; tlsgate does not write through links: give the "
+                          "path of the file itself",
+                          path);
+    if (!S_ISREG(st.st_mode))
+        return tg_err_set(&c->err, TG_E_CONFLICT, "%s exists and is not a regular file", path);
+    if (!force)
+        return tg_err_set(&c->err, TG_E_CONFLICT, "%s exists; add --force to replace it", path);
+    return 0;
+}
+
+int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t len, unsigned mode,
+                  int force)
 {
     if (strcmp(path, "-") == 0) {
         if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
             return tg_err_set(&c->err, TG_E_IO, "cannot write to standard output");
         return 0;
     }
-    return tg_file_write(path, data, len, mode, &c->err);
+    int rc = cli_out_check(c, path, force); /* again: things may have changed meanwhile */
+    return rc != 0 ? rc : tg_file_create(path, data, len, mode, force, &c->err);
 }
 
 static void print_init(json_t *doc)
@@ -156,6 +200,8 @@ static int cmd_factory_reset(cli *c, int argc, char **argv)
 
 int tg_cli_main(int argc, char **argv)
 {
+    /* Any command may unseal keys: no core dump may ever hold them. */
+    tg_process_harden();
     cli c = {0};
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {

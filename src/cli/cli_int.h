@@ -23,8 +23,13 @@ const char *cli_home(cli *c);
 /* Prints doc as JSON (with --json) or through the given human printer; takes ownership. */
 void cli_emit(cli *c, json_t *doc, void (*human)(json_t *doc));
 int cli_usage(cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Writes an export to path ("-" is standard output) with the given file mode. */
-int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t len, unsigned mode);
+/* Writes an export to path ("-" is standard output) with the given file mode: never into
+ * the store directory, never through a symbolic link, over an existing file only with
+ * force (--force); these refusals are TG_E_CONFLICT. */
+int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t len, unsigned mode,
+                  int force);
+/* The same refusals, checked before the work (and before asking for a passphrase). */
+int cli_out_check(cli *c, const char *path, int force);
 
 void print_cert_table(json_t *rows);
 void print_cert_doc(json_t *doc);

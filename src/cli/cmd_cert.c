@@ -73,6 +73,7 @@ int cli_cert_export(cli *c, tg_keyring *kr, opts *o)
     if (o->out == NULL)
         return cli_usage(c, "cert export needs --out FILE ('-' for standard output)");
     int rc;
+    if ((rc = cli_out_check(c, o->out, o->force)) != 0) return rc;
     if ((o->format && (rc = tg_export_format_parse(o->format, &exp.format, &c->err)) != 0) ||
         (rc = tg_export_profile_parse(o->profile, &exp.profile, &c->err)) != 0)
         return rc;
@@ -85,7 +86,7 @@ int cli_cert_export(cli *c, tg_keyring *kr, opts *o)
     unsigned char *data = NULL;
     size_t len = 0;
     rc = tg_keyring_cert_export(kr, o->args[0], &exp, &data, &len, &c->err);
-    if (rc == 0) rc = cli_write_out(c, o->out, data, len, keyout ? 0600 : 0644);
+    if (rc == 0) rc = cli_write_out(c, o->out, data, len, keyout ? 0600 : 0644, o->force);
     tg_free_secret(data, len);
     if (rc == 0 && strcmp(o->out, "-") != 0) {
         if (c->json)
@@ -137,7 +138,7 @@ int cmd_cert(cli *c, int argc, char **argv)
         {"import", O_NAME | O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_import},
         {"list", O_EXPIRING, cert_list},
         {"show", 0, cert_show},
-        {"export", O_FORMAT | O_WITHKEY | O_WITHCHAIN | O_PASSFILE | O_OUT | O_EXPORTX,
+        {"export", O_FORMAT | O_WITHKEY | O_WITHCHAIN | O_PASSFILE | O_OUT | O_EXPORTX | O_FORCE,
          cli_cert_export},
         {"default", 0, cert_default},
         {"replace", O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_replace},

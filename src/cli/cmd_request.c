@@ -37,11 +37,14 @@ static int req_show(cli *c, tg_keyring *kr, opts *o)
 static int req_export(cli *c, tg_keyring *kr, opts *o)
 {
     if (o->nargs != 1) return cli_usage(c, "request export needs exactly one request name");
+    int rc = cli_out_check(c, o->out ? o->out : "-", o->force);
+    if (rc != 0) return rc;
     json_t *doc = NULL;
-    int rc = tg_keyring_request_show(kr, o->args[0], &doc, &c->err);
+    rc = tg_keyring_request_show(kr, o->args[0], &doc, &c->err);
     if (rc != 0) return rc;
     const char *pem = json_string_value(json_object_get(doc, "pem"));
-    rc = cli_write_out(c, o->out ? o->out : "-", (const unsigned char *)pem, strlen(pem), 0644);
+    rc = cli_write_out(c, o->out ? o->out : "-", (const unsigned char *)pem, strlen(pem), 0644,
+                       o->force);
     if (rc == 0 && o->out && strcmp(o->out, "-") != 0 && !c->json)
         printf("Exported request '%s' to %s\n", o->args[0], o->out);
     json_decref(doc);
@@ -62,7 +65,7 @@ int cmd_request(cli *c, int argc, char **argv)
         {"create", O_NEWCERT | O_SIGNING, req_create},
         {"list", 0, req_list},
         {"show", 0, req_show},
-        {"export", O_OUT, req_export},
+        {"export", O_OUT | O_FORCE, req_export},
         {"delete", 0, req_delete},
     };
     return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));

@@ -33,6 +33,7 @@ static const struct {
     {{"with-key", no_argument, NULL, 'K'}, O_WITHKEY},
     {{"with-chain", no_argument, NULL, 'C'}, O_WITHCHAIN},
     {{"out", required_argument, NULL, 'o'}, O_OUT},
+    {{"force", no_argument, NULL, 'F'}, O_FORCE},
     {{"expiring", required_argument, NULL, 'e'}, O_EXPIRING},
     {{"p12-profile", required_argument, NULL, 'P'}, O_EXPORTX},
     {{"support-bundle", no_argument, NULL, 'B'}, O_EXPORTX},
@@ -134,6 +135,9 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
             break;
         case 'o':
             o->out = optarg;
+            break;
+        case 'F':
+            o->force = 1;
             break;
         case 'P':
             o->profile = optarg;

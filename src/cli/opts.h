@@ -25,6 +25,7 @@ enum {
     O_EXPIRING = 1 << 14,
     O_EXPORTX = 1 << 15, /* --p12-profile --support-bundle --no-passphrase */
     O_TRUST = 1 << 16,   /* --description --include-defaults */
+    O_FORCE = 1 << 17,   /* --force: an export may replace an existing file */
     O_ALWAYS = ~0u       /* --json --home */
 };
 #define O_NEWCERT (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
@@ -35,7 +36,7 @@ typedef struct opts {
     const char *name, *keyfile, *passfile, *format, *out;
     const char *profile, *description;
     int include_defaults, days_given;
-    int with_key, with_chain, expiring, support_bundle, no_passphrase;
+    int with_key, with_chain, expiring, support_bundle, no_passphrase, force;
     char **args; /* positional arguments after the subcommand */
     int nargs;
 } opts;

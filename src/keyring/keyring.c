@@ -322,6 +322,7 @@ int tg_keyring_factory_reset(tg_keyring *kr, tg_err *err)
     int rc = tg_store_begin(kr->st, err);
     if (rc != 0) return rc;
     rc = tg_store_wipe(kr->st, err);
+    if (rc == 0) rc = tg_store_rekey(kr->st, err); /* nothing sealed before survives */
     if (rc == 0) rc = create_default(kr, err);
     return kr_finish(kr, rc, err);
 }

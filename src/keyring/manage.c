@@ -217,11 +217,12 @@ int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *ex
     tg_cert *cert = NULL, **chain = NULL, **all = NULL;
     size_t nchain = 0;
     tg_key *key = NULL;
-    char pass[TG_PASS_MAX];
+    char *pass = tg_secure_alloc(TG_PASS_MAX);
     size_t plen = 0;
     char *pem = NULL;
+    if (pass == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     size_t pemlen = 0;
-    if ((rc = kr_cert_get(kr, name, &row, err)) != 0) return rc;
+    if ((rc = kr_cert_get(kr, name, &row, err)) != 0) goto end;
     if ((rc = tg_cert_from_der(row.der, row.derlen, &cert, err)) != 0) goto end;
     if ((exp->with_chain || exp->support_bundle) &&
         (rc = kr_chain(kr, cert, &chain, &nchain, err)) != 0)
@@ -285,7 +286,7 @@ int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *ex
     }
     if (rc == TG_E_INTERNAL) tg_err_set(err, rc, "out of memory");
 end:
-    tg_wipe(pass, sizeof(pass));
+    tg_secure_free(pass, TG_PASS_MAX);
     tg_free_secret(pem, pemlen);
     tg_key_free(key);
     free(all);

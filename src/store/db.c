@@ -6,16 +6,26 @@
  * "done" survives a crash); PRAGMA user_version is the schema version and every
  * migration runs inside one transaction; the data key that seals private keys is
  * itself sealed under the 32-byte master key file (mode 0600) beside the database.
+ * Key hygiene (docs/store.md): the data key and master key are kept only in the locked
+ * page st->secrets (the heap copies made while reading master.key or unsealing are
+ * wiped at once); a transaction that deletes secrets is followed by a WAL
+ * checkpoint that truncates the WAL; a factory reset (tg_store_rekey) replaces store
+ * id, data key and master key, the new master key taking the old one's place only once
+ * the transaction has committed. The busy timeout (10 s) covers every step of opening.
  */
 #include "store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #define TG_SCHEMA_VERSION 3
+#define TG_BUSY_MS        10000 /* README: concurrent commands wait up to 10 s */
 
 static const char *const migrations[TG_SCHEMA_VERSION] = {
     /* 0 -> 1 */
@@ -164,14 +174,45 @@ int tg_store_begin(tg_store *st, tg_err *err)
     return rc;
 }
 
+/* After a commit that removed secrets (a key deleted, a factory reset): the WAL still
+ * holds the frames with the old pages, so they are copied back into the database
+ * (secure_delete has zeroed the freed content there) and the WAL is truncated to
+ * nothing. It waits up to 2 s for readers (serve's are brief); it is best effort, since
+ * the commit has happened: if a reader holds on longer, the frames stay until the next
+ * such checkpoint or until the last connection closes (which checkpoints and deletes
+ * the WAL). */
+#define TG_SCRUB_WAIT_MS 2000
+static void scrub_wal(tg_store *st)
+{
+    sqlite3_busy_timeout(st->db, TG_SCRUB_WAIT_MS);
+    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_busy_timeout(st->db, TG_BUSY_MS);
+}
+
 int tg_store_commit(tg_store *st, tg_err *err)
 {
     int rc = exec(st, "COMMIT", err);
-    if (rc == 0)
-        st->in_tx = 0;
-    else
+    if (rc != 0) {
         tg_store_rollback(st);
-    return rc;
+        return rc;
+    }
+    st->in_tx = 0;
+    if (st->pending_master) {
+        /* The committed data key is sealed under the new master key: put it in place.
+         * Should this fail, or the process die first, tg_store_data_key finds it beside
+         * the old one and finishes the move. */
+        st->pending_master = 0;
+        if (rename(st->newkeypath, st->keypath) != 0 && errno != ENOENT)
+            return tg_err_set(err, TG_E_STORE,
+                              "the store was reset but its new master key %s could not replace "
+                              "%s (%s); the next command will retry",
+                              st->newkeypath, st->keypath, strerror(errno));
+    }
+    if (st->scrub) {
+        st->scrub = 0;
+        scrub_wal(st);
+    }
+    return 0;
 }
 
 void tg_store_rollback(tg_store *st)
@@ -179,6 +220,12 @@ void tg_store_rollback(tg_store *st)
     if (!st->in_tx) return;
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     st->in_tx = 0;
+    st->scrub = 0;
+    if (st->pending_master) {
+        unlink(st->newkeypath);
+        st->pending_master = 0;
+        st->have_data_key = 0; /* the old one is read again */
+    }
 }
 
 static int meta_get(tg_store *st, const char *k, unsigned char **v, size_t *vlen, tg_err *err)
@@ -212,12 +259,15 @@ static int meta_put(tg_store *st, const char *k, const void *v, size_t vlen, tg_
 
 static const char DATAKEY_AAD[] = "tlsgate data key v1";
 
-static int read_master(tg_store *st, unsigned char mk[32], int create, tg_err *err)
+/* Reads the 32-byte master key at path (st->keypath, or the new one of an unfinished
+ * factory reset); creates st->keypath when create is set and it is missing. */
+static int read_master_at(tg_store *st, const char *path, unsigned char mk[32], int create,
+                          tg_err *err)
 {
     unsigned char *buf = NULL;
     size_t n = 0;
     tg_err tmp = {0};
-    int rc = tg_file_read(st->keypath, 64, &buf, &n, &tmp);
+    int rc = tg_file_read(path, 64, &buf, &n, &tmp);
     if (rc == 0 && n == 32) {
         memcpy(mk, buf, 32);
         tg_free_secret(buf, n + 1);
@@ -226,26 +276,48 @@ static int read_master(tg_store *st, unsigned char mk[32], int create, tg_err *e
     if (buf != NULL) tg_free_secret(buf, n + 1);
     if (rc == 0)
         return tg_err_set(err, TG_E_STORE, "the master key %s is damaged (it must be 32 bytes)",
-                          st->keypath);
+                          path);
     if (rc != TG_E_NOTFOUND || !create)
         return tg_err_set(err, TG_E_STORE,
                           "the master key %s is missing or unreadable: the sealed keys in this "
                           "store cannot be opened without it",
-                          st->keypath);
+                          path);
     if ((rc = tg_random(mk, 32, err)) != 0) return rc;
     return tg_file_write(st->keypath, mk, 32, 0600, err);
+}
+
+static int read_master(tg_store *st, unsigned char mk[32], int create, tg_err *err)
+{
+    return read_master_at(st, st->keypath, mk, create, err);
+}
+
+static void datakey_aad(unsigned char aad[sizeof(DATAKEY_AAD) + 16], const unsigned char sid[16])
+{
+    memcpy(aad, DATAKEY_AAD, sizeof(DATAKEY_AAD));
+    memcpy(aad + sizeof(DATAKEY_AAD), sid, 16);
+}
+
+/* Remembers the sealed data key the cached one came from (to notice a rekey). */
+static int cache_sealed(tg_store *st, const unsigned char *sealed, size_t slen)
+{
+    unsigned char *c = malloc(slen ? slen : 1);
+    if (c == NULL) return TG_E_INTERNAL;
+    memcpy(c, sealed, slen);
+    free(st->sealed_dk);
+    st->sealed_dk = c;
+    st->sealed_dk_len = slen;
+    return 0;
 }
 
 /* Creates store id and data key in the migration transaction. */
 static int create_keys(tg_store *st, tg_err *err)
 {
-    unsigned char mk[32], dk[32], aad[sizeof(DATAKEY_AAD) + 16];
+    unsigned char *mk = st->mk, *dk = st->dk, aad[sizeof(DATAKEY_AAD) + 16];
     int rc;
     if ((rc = tg_random(st->store_id, 16, err)) != 0) return rc;
     if ((rc = read_master(st, mk, 1, err)) != 0) return rc;
     if ((rc = tg_random(dk, 32, err)) != 0) goto end;
-    memcpy(aad, DATAKEY_AAD, sizeof(DATAKEY_AAD));
-    memcpy(aad + sizeof(DATAKEY_AAD), st->store_id, 16);
+    datakey_aad(aad, st->store_id);
     unsigned char *sealed = NULL;
     size_t slen = 0;
     if ((rc = tg_seal(mk, aad, sizeof(aad), dk, 32, &sealed, &slen, err)) != 0) goto end;
@@ -253,29 +325,22 @@ static int create_keys(tg_store *st, tg_err *err)
     if (rc == 0) rc = meta_put(st, "data_key", sealed, slen, err);
     free(sealed);
 end:
-    tg_wipe(mk, sizeof(mk));
-    tg_wipe(dk, sizeof(dk));
+    tg_wipe(mk, 32);
+    tg_wipe(dk, 32);
     return rc;
 }
 
-int tg_store_data_key(tg_store *st, tg_err *err)
+/* Unseals the data key with the master key at path into st. */
+static int unseal_data_key(tg_store *st, const char *path, const unsigned char *sealed, size_t slen,
+                           tg_err *err)
 {
-    if (st->have_data_key) return 0;
-    unsigned char *id = NULL, *sealed = NULL, *dk = NULL;
-    size_t idlen = 0, slen = 0, dklen = 0;
-    unsigned char mk[32], aad[sizeof(DATAKEY_AAD) + 16];
-    int rc = meta_get(st, "store_id", &id, &idlen, err);
-    if (rc == 0) rc = meta_get(st, "data_key", &sealed, &slen, err);
-    if (rc != 0 || idlen != 16) {
-        rc = tg_err_set(err, TG_E_STORE, "the store's key metadata is missing or damaged");
-        goto end;
-    }
-    memcpy(st->store_id, id, 16);
-    if ((rc = read_master(st, mk, 0, err)) != 0) goto end;
-    memcpy(aad, DATAKEY_AAD, sizeof(DATAKEY_AAD));
-    memcpy(aad + sizeof(DATAKEY_AAD), st->store_id, 16);
+    unsigned char *mk = st->mk, aad[sizeof(DATAKEY_AAD) + 16], *dk = NULL;
+    size_t dklen = 0;
+    int rc = read_master_at(st, path, mk, 0, err);
+    if (rc != 0) return rc;
+    datakey_aad(aad, st->store_id);
     rc = tg_unseal(mk, aad, sizeof(aad), sealed, slen, &dk, &dklen, err);
-    tg_wipe(mk, sizeof(mk));
+    tg_wipe(mk, 32);
     if (rc == 0 && dklen == 32) {
         memcpy(st->data_key, dk, 32);
         st->have_data_key = 1;
@@ -283,9 +348,79 @@ int tg_store_data_key(tg_store *st, tg_err *err)
         rc = tg_err_set(err, TG_E_STORE, "the store's data key is damaged");
     }
     tg_free_secret(dk, dklen);
+    return rc;
+}
+
+/* The data key, unsealed once and kept while the sealed one in the store is the same: a
+ * factory reset by another process (serve keeps running) replaces both. */
+int tg_store_data_key(tg_store *st, tg_err *err)
+{
+    unsigned char *id = NULL, *sealed = NULL;
+    size_t idlen = 0, slen = 0;
+    int rc = meta_get(st, "store_id", &id, &idlen, err);
+    if (rc == 0) rc = meta_get(st, "data_key", &sealed, &slen, err);
+    if (rc != 0 || idlen != 16) {
+        rc = tg_err_set(err, TG_E_STORE, "the store's key metadata is missing or damaged");
+        goto end;
+    }
+    if (st->have_data_key && memcmp(st->store_id, id, 16) == 0 && slen == st->sealed_dk_len &&
+        memcmp(sealed, st->sealed_dk, slen) == 0)
+        goto end;
+    st->have_data_key = 0;
+    memcpy(st->store_id, id, 16);
+    tg_err first = {0};
+    rc = unseal_data_key(st, st->keypath, sealed, slen, &first);
+    if (rc != 0) {
+        /* A factory reset that committed but did not yet put its new master key in place
+         * (a crash between the two): the new key is beside the old one. */
+        tg_err ignored = {0};
+        if (unseal_data_key(st, st->newkeypath, sealed, slen, &ignored) == 0) {
+            rc = 0;
+            if (rename(st->newkeypath, st->keypath) != 0 && errno != ENOENT)
+                rc = tg_err_set(err, TG_E_STORE, "cannot put the new master key %s in place: %s",
+                                st->newkeypath, strerror(errno));
+        } else {
+            rc = tg_err_set(err, first.code, "%s", first.msg);
+        }
+    }
+    if (rc == 0 && cache_sealed(st, sealed, slen) != 0)
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc != 0) st->have_data_key = 0;
 end:
     free(id);
     free(sealed);
+    return rc;
+}
+
+int tg_store_rekey(tg_store *st, tg_err *err)
+{
+    if (!st->in_tx) return tg_err_set(err, TG_E_INTERNAL, "tg_store_rekey outside a transaction");
+    unsigned char *mk = st->mk, *dk = st->dk, sid[16], aad[sizeof(DATAKEY_AAD) + 16];
+    unsigned char *sealed = NULL;
+    size_t slen = 0;
+    int rc;
+    if ((rc = tg_random(mk, 32, err)) != 0 || (rc = tg_random(dk, 32, err)) != 0 ||
+        (rc = tg_random(sid, 16, err)) != 0)
+        goto end;
+    datakey_aad(aad, sid);
+    if ((rc = tg_seal(mk, aad, sizeof(aad), dk, 32, &sealed, &slen, err)) != 0) goto end;
+    /* The new master key waits beside the old one until the transaction commits. */
+    if ((rc = tg_file_write(st->newkeypath, mk, 32, 0600, err)) != 0) goto end;
+    st->pending_master = 1;
+    rc = meta_put(st, "store_id", sid, 16, err);
+    if (rc == 0) rc = meta_put(st, "data_key", sealed, slen, err);
+    if (rc == 0 && cache_sealed(st, sealed, slen) != 0)
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc == 0) {
+        memcpy(st->data_key, dk, 32);
+        memcpy(st->store_id, sid, 16);
+        st->have_data_key = 1;
+        st->scrub = 1;
+    }
+end:
+    free(sealed);
+    tg_wipe(mk, 32);
+    tg_wipe(dk, 32);
     return rc;
 }
 
@@ -323,6 +458,42 @@ static int migrate(tg_store *st, tg_err *err)
     return tg_store_commit(st, err);
 }
 
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Switches the database to WAL mode, waiting for the write lock like every other
+ * statement. SQLite's busy handler does not cover this one on a database that is still
+ * in rollback mode (a fresh one): the switch reads the header first and then needs an
+ * exclusive lock, and SQLite fails at once instead of waiting while another connection
+ * holds the write lock (it could be a deadlock). So it is retried here, for up to the
+ * same TG_BUSY_MS. */
+static int wal_mode(tg_store *st, tg_err *err)
+{
+    long long deadline = now_ms() + TG_BUSY_MS;
+    for (;;) {
+        sqlite3_stmt *s = NULL;
+        int rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_step(s);
+        int wal = rc == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL &&
+                  strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
+        sqlite3_finalize(s);
+        if (wal) return 0;
+        int busy = rc == SQLITE_BUSY || rc == SQLITE_LOCKED || rc == SQLITE_ROW;
+        if (!busy || now_ms() >= deadline)
+            return busy ? tg_err_set(err, TG_E_STORE,
+                                     "store: the store is busy (another process has held it for "
+                                     "%d s); try again",
+                                     TG_BUSY_MS / 1000)
+                        : tg_db_err(st, err, "store");
+        struct timespec pause = {0, 10 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
 static char *join_path(const char *dir, const char *file)
 {
     size_t n = strlen(dir) + strlen(file) + 2;
@@ -331,17 +502,61 @@ static char *join_path(const char *dir, const char *file)
     return p;
 }
 
+/* The store is private to its owner: the directory 0700, its files 0600. They are
+ * tightened on every open, since a directory made by hand or restored from a backup may
+ * be loose. The directory first, so that nobody else can swap its entries; then each
+ * file that is a regular file (lstat) by name. The files are not opened: closing any
+ * descriptor of store.db or its -shm would drop the POSIX locks SQLite holds on them in
+ * this process (serve opens the store more than once). SQLite gives the -wal and -shm
+ * files the database file's mode. */
+static int tighten(const char *home, tg_err *err)
+{
+    static const char *const files[] = {"store.db", "store.db-wal", "store.db-shm", "master.key",
+                                        "master.key.new"};
+    int dfd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return tg_err_set(err, TG_E_STORE, "cannot open the store directory %s: %s", home,
+                          strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(dfd, &st) == 0 && (st.st_mode & 07077) != 0 && fchmod(dfd, 0700) != 0)
+        rc = tg_err_set(err, TG_E_STORE,
+                        "the store directory %s is open to other users and cannot be made "
+                        "private (%s); run tlsgate as its owner or chmod 700 it",
+                        home, strerror(errno));
+    for (size_t i = 0; rc == 0 && i < sizeof(files) / sizeof(files[0]); i++) {
+        if (fstatat(dfd, files[i], &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+            (st.st_mode & 07177) == 0)
+            continue; /* not there, already private, or not ours to touch (checked where used) */
+        if (fchmodat(dfd, files[i], 0600, 0) != 0)
+            rc = tg_err_set(err, TG_E_STORE,
+                            "%s/%s is open to other users and cannot be made private (%s); run "
+                            "tlsgate as its owner or chmod 600 it",
+                            home, files[i], strerror(errno));
+    }
+    close(dfd);
+    return rc;
+}
+
 int tg_store_open(const char *home, tg_store **out, tg_err *err)
 {
     *out = NULL;
     int rc = tg_mkdir_p(home, 0700, err);
+    if (rc == 0) rc = tighten(home, err);
     if (rc != 0) return rc;
     tg_store *st = calloc(1, sizeof(*st));
     if (st == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     st->home = tg_strdup(home);
     st->dbpath = join_path(home, "store.db");
     st->keypath = join_path(home, "master.key");
-    if (!st->home || !st->dbpath || !st->keypath) {
+    st->newkeypath = join_path(home, "master.key.new");
+    st->secrets = tg_secure_alloc(96);
+    if (st->secrets != NULL) {
+        st->data_key = st->secrets;
+        st->mk = st->secrets + 32;
+        st->dk = st->secrets + 64;
+    }
+    if (!st->home || !st->dbpath || !st->keypath || !st->newkeypath || !st->secrets) {
         tg_store_close(st);
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
@@ -356,9 +571,9 @@ int tg_store_open(const char *home, tg_store **out, tg_err *err)
         tg_store_close(st);
         return rc;
     }
-    sqlite3_busy_timeout(st->db, 10000);
+    sqlite3_busy_timeout(st->db, TG_BUSY_MS);
     sqlite3_extended_result_codes(st->db, 0);
-    if ((rc = exec(st, "PRAGMA journal_mode=WAL", err)) != 0 ||
+    if ((rc = wal_mode(st, err)) != 0 ||
         (rc = exec(st,
                    "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                    "PRAGMA secure_delete=ON",
@@ -378,10 +593,12 @@ void tg_store_close(tg_store *st)
     for (int i = 0; i < TG_STMT_CACHE; i++)
         if (st->stmts[i].stmt) sqlite3_finalize(st->stmts[i].stmt);
     if (st->db) sqlite3_close(st->db);
-    tg_wipe(st->data_key, sizeof(st->data_key));
+    tg_secure_free(st->secrets, 96);
     free(st->home);
     free(st->dbpath);
     free(st->keypath);
+    free(st->newkeypath);
+    free(st->sealed_dk);
     free(st);
 }
 
@@ -416,6 +633,7 @@ int tg_store_setting_set(tg_store *st, const char *k, const char *v, tg_err *err
 int tg_store_wipe(tg_store *st, tg_err *err)
 {
     /* Order respects the foreign keys; secure_delete overwrites the freed pages. */
+    st->scrub = 1;
     return exec(
         st,
         "DELETE FROM refs; DELETE FROM truststore_cas; DELETE FROM truststores;"

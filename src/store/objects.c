@@ -143,7 +143,9 @@ int tg_store_key_gc(tg_store *st, int64_t id, tg_err *err)
                                  err);
     if (s == NULL) return TG_E_STORE;
     sqlite3_bind_int64(s, 1, id);
-    return tg_db_done(st, s, err, "deleting a key");
+    int rc = tg_db_done(st, s, err, "deleting a key");
+    if (rc == 0 && sqlite3_changes(st->db) > 0) TG_STORE_SCRUB(st);
+    return rc;
 }
 
 /* ---- certificates ---- */

@@ -24,8 +24,12 @@ void tg_store_rollback(tg_store *st);
 /* Settings (small text values): "initialised", … */
 int tg_store_setting_get(tg_store *st, const char *k, char *buf, size_t bufsize, tg_err *err);
 int tg_store_setting_set(tg_store *st, const char *k, const char *v, tg_err *err);
-/* Deletes every object (K12); schema, master key and data key stay. */
+/* Deletes every object (K12); the schema stays. After the commit the WAL is truncated. */
 int tg_store_wipe(tg_store *st, tg_err *err);
+/* In a transaction: a new store id, data key and master key (factory reset). The new
+ * master key replaces master.key when the transaction commits and is removed if it rolls
+ * back; the old ones are no longer written anywhere. */
+int tg_store_rekey(tg_store *st, tg_err *err);
 const char *tg_store_path(const tg_store *st);
 
 /* ---- keys (sealed) ---- */

@@ -21,11 +21,20 @@ typedef struct tg_stmt_slot {
 struct tg_store {
     sqlite3 *db;
     tg_stmt_slot stmts[TG_STMT_CACHE];
-    char *home, *dbpath, *keypath;
+    char *home, *dbpath, *keypath, *newkeypath;
     unsigned char store_id[16];
-    unsigned char data_key[32];
+    /* Secrets in one locked, not-dumped page (tg_secure_alloc): the data key, and scratch
+     * room for a master key and a new data key while they are in use. */
+    unsigned char *secrets;
+    unsigned char *data_key, *mk, *dk; /* 32 bytes each, inside secrets */
+    unsigned char *sealed_dk;          /* the sealed data key data_key came from */
+    size_t sealed_dk_len;
     int have_data_key, in_tx;
+    int scrub;          /* the transaction removed secrets: truncate the WAL after commit */
+    int pending_master; /* a new master key waits in newkeypath for the commit */
 };
+/* Marks the current transaction as one that removes secrets (see scrub_wal in db.c). */
+#define TG_STORE_SCRUB(st) ((st)->scrub = 1)
 
 int tg_db_err(tg_store *st, tg_err *err, const char *what);
 /* Prepares sql (a string literal) or records an error. */

@@ -4,7 +4,10 @@
  * The format is detected, never asked: PEM blocks in any order with text around them,
  * or one DER object (certificate, PKCS#12, PKCS#7, private key). A password is
  * requested only when the content is encrypted, so that "wrong password" is reported
- * as such and not as a decode error.
+ * as such and not as a decode error. The key-derivation work of the whole file is
+ * checked against the budget (kdfcost.c) before anything is derived, and every
+ * derivation is charged against it as it happens. The password is kept in locked
+ * memory (tg_secure_alloc) for the length of one file.
  */
 #include "x509_int.h"
 
@@ -25,6 +28,8 @@ typedef struct passctx {
     char buf[TG_PASS_MAX];
     size_t len;
     int fetched, failed, asked;
+    long long spent; /* key-derivation work paid for this file (kdfcost.c) */
+    int over;        /* refused for going over the budget: the sentence is in err */
 } passctx;
 
 static int pass_fetch(passctx *pc)
@@ -71,6 +76,19 @@ static int push_cert_alias(tg_bundle *b, X509 *x, const char *alias, tg_err *err
 static int push_cert(tg_bundle *b, X509 *x, tg_err *err)
 {
     return push_cert_alias(b, x, NULL, err);
+}
+
+/* Decoding a private key costs about 0.5 ms of OpenSSL's time: a 10 MiB file of plain
+ * keys would cost 20 s. No file holds more than this many; the next is refused before it
+ * is decoded. */
+#define TG_FILE_KEYS_MAX 1000
+
+static int keys_full(const tg_bundle *b, const char *what, tg_err *err)
+{
+    if (b->nkeys < TG_FILE_KEYS_MAX) return 0;
+    return tg_err_set(err, TG_E_INVALID,
+                      "%s holds more than 1,000 private keys; such a file is refused (split it)",
+                      what);
 }
 
 static int push_key(tg_bundle *b, EVP_PKEY *k, tg_err *err)
@@ -130,65 +148,33 @@ static int add_p7_certs(tg_bundle *b, PKCS7 *p7, const char *what, tg_err *err)
     return 0;
 }
 
-/* Password-based encryption names its own cost. A file may not make us spend more than
- * TG_KDF_ITER_MAX PBKDF2/PKCS#12 iterations or an scrypt N above TG_SCRYPT_N_MAX: a
- * 240-byte file asking for 2^31 iterations would take minutes of CPU to open. */
-#define TG_KDF_ITER_MAX 1000000L
-#define TG_SCRYPT_N_MAX (1L << 20)
-
-static long kdf_cost(const X509_ALGOR *alg, int *scrypt)
+/* Charges one derivation to the file's budget before it is made (kdfcost.c): with the
+ * PBE algorithm alg, or (alg NULL) a PKCS#12 MAC of mac_iter iterations. Refuses, with
+ * the sentence in pc->err (also when the caller decodes quietly), when it would go
+ * over. The whole file was checked by tg_bundle_kdf_check first; this also covers what
+ * only decryption reveals (the bags inside an encrypted PKCS#12 safe). */
+static int kdf_charge(passctx *pc, const X509_ALGOR *alg, long long mac_iter, const char *what)
 {
-    *scrypt = 0;
-    if (alg == NULL || alg->parameter == NULL) return 0;
-    long cost = 0;
-    if (OBJ_obj2nid(alg->algorithm) == NID_pbes2) {
-        PBE2PARAM *p2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter);
-        if (p2 == NULL || p2->keyfunc == NULL) {
-            PBE2PARAM_free(p2);
-            return 0;
-        }
-        int kdf = OBJ_obj2nid(p2->keyfunc->algorithm);
-        if (kdf == NID_id_pbkdf2) {
-            PBKDF2PARAM *k =
-                ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), p2->keyfunc->parameter);
-            if (k != NULL) cost = ASN1_INTEGER_get(k->iter);
-            PBKDF2PARAM_free(k);
-        } else if (kdf == NID_id_scrypt) {
-            SCRYPT_PARAMS *sp =
-                ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(SCRYPT_PARAMS), p2->keyfunc->parameter);
-            if (sp != NULL) cost = ASN1_INTEGER_get(sp->costParameter);
-            SCRYPT_PARAMS_free(sp);
-            *scrypt = 1;
-        }
-        PBE2PARAM_free(p2);
-    } else {
-        PBEPARAM *pp = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), alg->parameter);
-        if (pp != NULL) cost = ASN1_INTEGER_get(pp->iter);
-        PBEPARAM_free(pp);
+    long long units = TG_KDF_MIN_UNITS, mem = 0;
+    if (alg != NULL)
+        tg_kdf_units(alg, &units, &mem);
+    else if (mac_iter > units)
+        units = mac_iter;
+    if (!pc->over && mem <= TG_KDF_MEM_MAX && units <= TG_KDF_WORK_MAX - pc->spent) {
+        pc->spent += units;
+        return 0;
     }
-    ERR_clear_error();
-    return cost; /* -1: does not fit a long */
+    pc->over = 1;
+    return tg_kdf_refuse(what, mem, pc->err);
 }
 
-static int kdf_check(const X509_ALGOR *alg, const char *what, tg_err *err)
-{
-    int scrypt;
-    long cost = kdf_cost(alg, &scrypt);
-    long max = scrypt ? TG_SCRYPT_N_MAX : TG_KDF_ITER_MAX;
-    if (cost >= 0 && cost <= max) return 0;
-    return tg_err_set(err, TG_E_INVALID,
-                      "%s asks for a password-hashing cost above %ld %s; such a file is refused "
-                      "(re-export it with the usual settings)",
-                      what, max, scrypt ? "(scrypt N)" : "iterations");
-}
-
-static int sig_check(const unsigned char *der, long len, const char *what, tg_err *err)
+static int sig_charge(passctx *pc, const unsigned char *der, long len, const char *what)
 {
     const unsigned char *p = der;
     X509_SIG *sig = d2i_X509_SIG(NULL, &p, len);
     const X509_ALGOR *alg = NULL;
     if (sig != NULL) X509_SIG_get0(sig, &alg, NULL);
-    int rc = sig ? kdf_check(alg, what, err) : 0;
+    int rc = sig ? kdf_charge(pc, alg, 0, what) : 0;
     X509_SIG_free(sig);
     ERR_clear_error();
     return rc;
@@ -199,10 +185,13 @@ static int decode_pem_key(tg_bundle *b, const char *name, const char *header,
                           tg_err *err)
 {
     int encrypted = strstr(name, "ENCRYPTED") != NULL || strstr(header, "ENCRYPTED") != NULL;
-    if (strcmp(name, PEM_STRING_PKCS8) == 0) {
-        int rc = sig_check(data, len, what, err);
-        if (rc != 0) return rc;
-    }
+    int rc = keys_full(b, what, err);
+    if (rc != 0) return rc;
+    if (strcmp(name, PEM_STRING_PKCS8) == 0)
+        rc = sig_charge(pc, data, len, what);
+    else if (encrypted)
+        rc = kdf_charge(pc, NULL, 0, what); /* Proc-Type: 4,ENCRYPTED: one MD5 round */
+    if (rc != 0) return rc;
     BIO *mem = BIO_new(BIO_s_secmem());
     if (mem == NULL || !PEM_write_bio(mem, name, header, data, len)) {
         BIO_free(mem);
@@ -291,7 +280,7 @@ int tg_x509_legacy_provider(void)
 /* Walks the safe bags: every certificate (with its alias) and every key, not only the
  * first pair that PKCS12_parse would return. */
 static int p12_bags(tg_bundle *b, const STACK_OF(PKCS12_SAFEBAG) * bags, const char *pass,
-                    int depth, const char *what, tg_err *err)
+                    passctx *pc, int depth, const char *what, tg_err *err)
 {
     if (depth > 3) return tg_err_set(err, TG_E_INVALID, "%s: PKCS#12 bags nest too deeply", what);
     int passlen = pass ? (int)strlen(pass) : 0;
@@ -302,12 +291,13 @@ static int p12_bags(tg_bundle *b, const STACK_OF(PKCS12_SAFEBAG) * bags, const c
         case NID_keyBag:
         case NID_pkcs8ShroudedKeyBag: {
             EVP_PKEY *pkey;
+            if ((rc = keys_full(b, what, err)) != 0) return rc;
             if (PKCS12_SAFEBAG_get_nid(bag) == NID_keyBag) {
                 pkey = EVP_PKCS82PKEY(PKCS12_SAFEBAG_get0_p8inf(bag));
             } else {
                 const X509_ALGOR *alg = NULL;
                 X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &alg, NULL);
-                if ((rc = kdf_check(alg, what, err)) != 0) return rc;
+                if ((rc = kdf_charge(pc, alg, 0, what)) != 0) return rc;
                 PKCS8_PRIV_KEY_INFO *p8 = PKCS12_decrypt_skey(bag, pass, passlen);
                 pkey = p8 ? EVP_PKCS82PKEY(p8) : NULL;
                 PKCS8_PRIV_KEY_INFO_free(p8);
@@ -328,7 +318,7 @@ static int p12_bags(tg_bundle *b, const STACK_OF(PKCS12_SAFEBAG) * bags, const c
             }
             break;
         case NID_safeContentsBag:
-            rc = p12_bags(b, PKCS12_SAFEBAG_get0_safes(bag), pass, depth + 1, what, err);
+            rc = p12_bags(b, PKCS12_SAFEBAG_get0_safes(bag), pass, pc, depth + 1, what, err);
             break;
         default: /* CRL and secret bags are not ours to import */
             break;
@@ -338,7 +328,8 @@ static int p12_bags(tg_bundle *b, const STACK_OF(PKCS12_SAFEBAG) * bags, const c
     return 0;
 }
 
-static int p12_contents(tg_bundle *b, PKCS12 *p12, const char *pass, const char *what, tg_err *err)
+static int p12_contents(tg_bundle *b, PKCS12 *p12, const char *pass, passctx *pc, const char *what,
+                        tg_err *err)
 {
     STACK_OF(PKCS7) *safes = PKCS12_unpack_authsafes(p12);
     if (safes == NULL) return tg_ossl_err(err, TG_E_INVALID, "the PKCS#12 contents are damaged");
@@ -353,7 +344,7 @@ static int p12_contents(tg_bundle *b, PKCS12 *p12, const char *pass, const char 
             const X509_ALGOR *alg = p7->d.encrypted && p7->d.encrypted->enc_data
                                         ? p7->d.encrypted->enc_data->algorithm
                                         : NULL;
-            if ((rc = kdf_check(alg, what, err)) != 0) break;
+            if ((rc = kdf_charge(pc, alg, 0, what)) != 0) break;
             bags = PKCS12_unpack_p7encdata(p7, pass, pass ? (int)strlen(pass) : 0);
         }
         if (bags == NULL) {
@@ -365,7 +356,7 @@ static int p12_contents(tg_bundle *b, PKCS12 *p12, const char *pass, const char 
                      : tg_err_set(err, TG_E_INVALID, "%s: the PKCS#12 contents are damaged", what);
             break;
         }
-        rc = p12_bags(b, bags, pass, 0, what, err);
+        rc = p12_bags(b, bags, pass, pc, 0, what, err);
         sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
     }
     sk_PKCS7_pop_free(safes, PKCS7_free);
@@ -378,37 +369,42 @@ static int decode_p12(tg_bundle *b, PKCS12 *p12, passctx *pc, const char *what, 
     if (PKCS12_mac_present(p12)) {
         const ASN1_INTEGER *iter = NULL;
         PKCS12_get0_mac(NULL, NULL, NULL, &iter, p12);
-        long n = iter ? ASN1_INTEGER_get(iter) : 1;
-        if (n < 0 || n > TG_KDF_ITER_MAX)
-            return tg_err_set(err, TG_E_INVALID,
-                              "%s asks for more than %ld MAC iterations; such a file is refused "
-                              "(re-export it with the usual settings)",
-                              what, TG_KDF_ITER_MAX);
-        /* The MAC tells a wrong password apart from damaged contents. */
+        int64_t n = 1; /* an absent count means 1 */
+        if (iter != NULL && (!ASN1_INTEGER_get_int64(&n, iter) || n <= 0)) n = TG_KDF_WORK_MAX + 1;
+        ERR_clear_error();
+        /* The MAC tells a wrong password apart from damaged contents. Each try derives
+         * the MAC key anew and is charged as such. */
         const char *pass = "";
+        if (kdf_charge(pc, NULL, n, what) != 0) return TG_E_INVALID;
         if (PKCS12_verify_mac(p12, "", 0))
             pass = "";
+        else if (kdf_charge(pc, NULL, n, what) != 0)
+            return TG_E_INVALID;
         else if (PKCS12_verify_mac(p12, NULL, 0))
             pass = NULL;
         else {
             pc->asked = 1;
             if (pass_fetch(pc) != 0) return key_failed(pc, 1, what, err);
+            if (kdf_charge(pc, NULL, n, what) != 0) return TG_E_INVALID;
             if (!PKCS12_verify_mac(p12, pc->buf, (int)pc->len)) return key_failed(pc, 1, what, err);
             pass = pc->buf;
         }
-        return p12_contents(b, p12, pass, what, err);
+        return p12_contents(b, p12, pass, pc, what, err);
     }
     /* No MAC (openssl pkcs12 -nomac): try no password, then ask; a failure to decrypt
      * with the operator's password is then the best sign that it is wrong. */
     tg_err quiet = {0};
-    if (p12_contents(b, p12, "", what, &quiet) == 0 && (b->ncerts > 0 || b->nkeys > 0)) return 0;
+    if (p12_contents(b, p12, "", pc, what, &quiet) == 0 && (b->ncerts > 0 || b->nkeys > 0))
+        return 0;
     tg_bundle_clear(b);
+    if (pc->over) return TG_E_INVALID;
     pc->asked = 1;
     if (pass_fetch(pc) != 0) return key_failed(pc, 1, what, err);
     tg_err inner = {0};
-    if (p12_contents(b, p12, pc->buf, what, &inner) == 0) return 0;
+    if (p12_contents(b, p12, pc->buf, pc, what, &inner) == 0) return 0;
     tg_bundle_clear(b);
     ERR_clear_error();
+    if (pc->over) return TG_E_INVALID;
     return tg_err_set(
         err, TG_E_PASSWORD,
         "the password for %s is wrong (this file carries no integrity check, so check "
@@ -445,7 +441,7 @@ static int decode_der(tg_bundle *b, const unsigned char *data, size_t len, passc
     X509_SIG_free(sig);
     ERR_clear_error();
     if (encrypted) {
-        int rc = sig_check(data, (long)len, what, err);
+        int rc = sig_charge(pc, data, (long)len, what);
         if (rc != 0) return rc;
     }
 
@@ -474,11 +470,18 @@ int tg_bundle_decode(const unsigned char *data, size_t len, const char *what,
     memset(out, 0, sizeof(*out));
     if (len == 0) return tg_err_set(err, TG_E_INVALID, "%s is empty", what);
     if (len > TG_FILE_MAX) return tg_err_set(err, TG_E_INVALID, "%s is too large", what);
-    passctx pc = {.src = pass, .err = err};
+    /* The whole file's key-derivation work is added up before anything is derived. */
+    int rc = tg_bundle_kdf_check(data, len, what, NULL, err);
+    if (rc != 0) return rc;
+    /* the password lives in locked memory that core dumps leave out */
+    passctx *pc = tg_secure_alloc(sizeof(*pc));
+    if (pc == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    pc->src = pass;
+    pc->err = err;
     int is_pem = memmem(data, len, "-----BEGIN ", 11) != NULL;
-    int rc = is_pem ? decode_pem(out, data, len, &pc, what, err)
-                    : decode_der(out, data, len, &pc, what, err);
-    tg_wipe(pc.buf, sizeof(pc.buf));
+    rc = is_pem ? decode_pem(out, data, len, pc, what, err)
+                : decode_der(out, data, len, pc, what, err);
+    tg_secure_free(pc, sizeof(*pc));
     ERR_clear_error();
     if (rc == 0 && out->ncerts == 0 && out->nkeys == 0)
         rc = tg_err_set(err, TG_E_INVALID, "%s holds no certificate or private key", what);

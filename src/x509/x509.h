@@ -160,6 +160,18 @@ int tg_bundle_decode(const unsigned char *data, size_t len, const char *what,
                      const tg_passsrc *pass, tg_bundle *out, tg_err *err);
 void tg_bundle_clear(tg_bundle *b);
 
+/* The password-hashing budget of one file (README, "Limits"; kdfcost.c): PBKDF2 and
+ * PKCS#12 iterations plus scrypt N*r*p, added up over every encrypted part, and the
+ * memory of one scrypt derivation (128*r*(N+p) bytes). */
+#define TG_KDF_WORK_MAX 4000000LL
+#define TG_KDF_MEM_MAX  (32LL * 1024 * 1024)
+/* Adds up the work of every encrypted part in sight without deriving anything; 0 when
+ * the file is within the budget (*work, if non-NULL, is what it counted), else
+ * TG_E_INVALID and a sentence naming the limit. tg_bundle_decode calls it first, and
+ * charges every derivation it makes against the same budget as it goes. */
+int tg_bundle_kdf_check(const unsigned char *data, size_t len, const char *what, long long *work,
+                        tg_err *err);
+
 /* PKCS#12 profiles: modern (AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC), and two for
  * clients that reject it as a "wrong password" (Windows Server 2016, old macOS, Java 8):
  * 3DES everywhere with a SHA-1 MAC, or RC2-40 certificates with a 3DES key. */

@@ -26,6 +26,14 @@ void tg_x509_describe_pub(const X509 *x, char *buf, size_t bufsize);
 /* The public key's type ("RSA", "EC", …) and size in bits, as facts rather than text. */
 void tg_x509_pub_type(const X509 *x, char *type, size_t typesize, int *bits);
 
+/* The key-derivation work (kdfcost.c's units, at least TG_KDF_MIN_UNITS) and scrypt
+ * memory in bytes (0 for other KDFs) of one derivation with the PBE algorithm alg. */
+#define TG_KDF_MIN_UNITS 2500LL
+void tg_kdf_units(const X509_ALGOR *alg, long long *units, long long *mem);
+/* Records the refusal of a file over the budget (mem > TG_KDF_MEM_MAX: the memory one);
+ * returns TG_E_INVALID. */
+int tg_kdf_refuse(const char *what, long long mem, tg_err *err);
+
 /* Loads OpenSSL's legacy provider once (for RC2/DES PKCS#12); 1 when available. */
 int tg_x509_legacy_provider(void);
 

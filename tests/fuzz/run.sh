@@ -14,7 +14,7 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 B=${FUZZ_BUILD:-build-fuzz}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
-targets=${*:-fuzz_bundle fuzz_der fuzz_names fuzz_sans}
+targets=${*:-fuzz_bundle fuzz_der fuzz_names fuzz_sans fuzz_kdf}
 case $secs in '' | *[!0-9]*) echo "usage: $0 [SECONDS [TARGET…]]" >&2; exit 2 ;; esac
 
 if [ ! -f "$B/CMakeCache.txt" ]; then
@@ -39,7 +39,9 @@ run_one() {
     mkdir -p "$B/corpus/$t" "$B/seeds/$s"
     set -- -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
         -print_final_stats=1 -artifact_prefix="$B/artifacts/$t-"
-    [ -f "$here/$s.dict" ] && set -- "$@" -dict="$here/$s.dict"
+    dict=$s
+    [ "$s" = kdf ] && dict=bundle # the same formats: PEM framing, PKCS OIDs
+    [ -f "$here/$dict.dict" ] && set -- "$@" -dict="$here/$dict.dict"
     # shellcheck disable=SC2086 # FUZZ_FLAGS is a list of flags
     if timeout -k 10 $((secs * 2 + 120)) "$B/$t" "$@" ${FUZZ_FLAGS:-} "$B/corpus/$t" "$B/seeds/$s" \
         >"$B/logs/$t.log" 2>&1; then

@@ -1,14 +1,17 @@
 #!/bin/sh
 # seeds.sh DIR — writes seed corpora for the fuzz targets with the openssl CLI, so that no
 # binary blob is committed: DIR/bundle (every format tg_bundle_decode detects), DIR/der
-# (DER certificates and PKCS#8 keys) and DIR/names (inputs in fuzz_names.c's layout).
+# (DER certificates and PKCS#8 keys), DIR/names (inputs in fuzz_names.c's layout) and
+# DIR/kdf (every encrypted format of DIR/bundle plus the hostile key-derivation files of
+# tests/interop/kdf_files.py, built by hand in DER).
 # Encrypted seeds use the password fuzz_bundle.c supplies ("fuzzpass").
 set -eu
 [ $# -eq 1 ] || { echo "usage: $0 DIR" >&2; exit 2; }
 PASS=fuzzpass
-rm -rf "$1/bundle" "$1/der" "$1/names" "$1/sans" # ours only: DIR may hold other things
-mkdir -p "$1/bundle" "$1/der" "$1/names" "$1/sans"
+rm -rf "$1/bundle" "$1/der" "$1/names" "$1/sans" "$1/kdf" # ours only: DIR may hold other things
+mkdir -p "$1/bundle" "$1/der" "$1/names" "$1/sans" "$1/kdf"
 out=$(cd "$1" && pwd)
+interop=$(cd "$(dirname "$0")/../interop" && pwd)
 b=$out/bundle d=$out/der n=$out/names s=$out/sans
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -98,6 +101,12 @@ p12 -nokeys -in leaf.pem -certfile ca.pem -iter 1 -out "$b/certs-only.p12"
 p12 -nocerts -inkey ed25519.key -iter 1 -out "$b/key-only.p12"
 o pkcs12 -export -passout pass: -inkey ec256.key -in ca.pem -iter 1 -out "$b/emptypass.p12"
 o pkcs12 -export -passout pass:wrong -inkey ec256.key -in ca.pem -iter 1 -out "$b/wrongpass.p12"
+
+# fuzz_kdf: the encrypted seeds above, and files that ask for hours of key derivation
+# (scrypt N=2^16 r=2 p=65532, 20 PEM blocks of 1,000,000 PBKDF2 iterations, PKCS#12 MAC,
+# bags and safes over the budget), made by hand without deriving anything.
+cp "$b"/*enc* "$b"/*scrypt* "$b"/*pbe1* "$b"/*.p12 "$out/kdf/" 2>/dev/null || true
+python3 "$interop/kdf_files.py" "$out/kdf" || echo "seeds.sh: skipped: kdf_files.py" >&2
 
 # Broken inputs the decoder must refuse cleanly.
 head -c 200 "$b/leaf.pem" > "$b/truncated.pem"

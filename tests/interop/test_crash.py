@@ -237,7 +237,7 @@ class CrashCase(tglib.TgCase):
                 self.assertEqual(cert.public_key().key_size, 4096)
                 pw = self.write("pw", "a long enough passphrase\n")
                 self.ok("cert", "export", "big", "--format", "p12", "--with-key",
-                        "--passphrase-file", pw, "--out", self.path("big.p12"))
+                        "--passphrase-file", pw, "--out", self.path("big.p12"), "--force")
                 self.ok("cert", "delete", "big")
             else:
                 outcomes.append("absent")

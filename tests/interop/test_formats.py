@@ -116,9 +116,10 @@ class Formats(TgCase):
             self.assertEqual(j["key"], keydesc)
         stem = re.sub(r"[^A-Za-z0-9]", "_", name) + "-" + fp[:8]
         crt, key = self.path(stem + ".crt.pem"), self.path(stem + ".key.pem")
-        self.ok("cert", "export", name, "--format", "pem", "--out", crt, home=home)
+        # the same certificate is checked again after other imports: --force replaces
+        self.ok("cert", "export", name, "--format", "pem", "--out", crt, "--force", home=home)
         self.ok("cert", "export", name, "--format", "p8", "--no-passphrase", "--out", key,
-                home=home)
+                "--force", home=home)
         self.assertEqual(self.fingerprint(crt), fp)
         self.assertEqual(self.key_pubkey(key), self.cert_pubkey(crt),
                          f"{name}: the linked key is not the certificate's")

@@ -3,6 +3,7 @@
 # Kept small (one run per path) because valgrind is slow; ASan covers the whole suite.
 set -eu
 BIN=$(realpath "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
 command -v valgrind >/dev/null || { echo "valgrind missing (make bootstrap)"; exit 1; }
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -33,6 +34,13 @@ printf 'valgrind-pass\n' > pass.txt
 run 0 cert export vg --format p12 --with-key --with-chain --passphrase-file pass.txt --out vg.p12
 run 0 --home "$T/home2" cert import vg.p12 --name vg-copy --password-file pass.txt
 run 0 cert export vgreq --format pem --with-chain --out chain.pem
+run 5 cert export vgreq --format pem --out chain.pem
+run 0 cert export vgreq --format pem --out chain.pem --force
+run 5 cert export vgreq --format pem --out "$T/home/store.db" --force
+mkfifo fifo
+run 3 cert import fifo
+python3 "$HERE/../interop/kdf_files.py" kdf
+run 3 cert import kdf/p12-bags.p12 --password-file pass.txt
 run 0 cert default vgreq
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout new.key -out new.pem -subj "/CN=new.example.com" -days 5 2>/dev/null
 run 0 cert replace vgreq new.pem --key new.key

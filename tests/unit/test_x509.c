@@ -269,6 +269,78 @@ static void p12_wrong_password(void **state)
     tg_key_free(key);
 }
 
+/* Encrypted PKCS#8 (EncryptedPrivateKeyInfo) with zero salts, IVs and ciphertext, made
+ * by tests/interop/kdf_files.py: what matters is the KDF parameters. */
+static const unsigned char scrypt_p[] = {/* scrypt N=2^16 r=2 p=65532: an hour of CPU */
+                                         0x30, 0x6e, 0x30, 0x5a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                         0xf7, 0x0d, 0x01, 0x05, 0x0d, 0x30, 0x4d, 0x30, 0x2c, 0x06,
+                                         0x09, 0x2b, 0x06, 0x01, 0x04, 0x01, 0xda, 0x47, 0x04, 0x0b,
+                                         0x30, 0x1f, 0x04, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                         0x02, 0x03, 0x01, 0x00, 0x00, 0x02, 0x01, 0x02, 0x02, 0x03,
+                                         0x00, 0xff, 0xfc, 0x30, 0x1d, 0x06, 0x09, 0x60, 0x86, 0x48,
+                                         0x01, 0x65, 0x03, 0x04, 0x01, 0x2a, 0x04, 0x10, 0x00, 0x00,
+                                         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                         0x00, 0x00, 0x00, 0x00, 0x04, 0x10, 0x00, 0x00, 0x00, 0x00,
+                                         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                         0x00, 0x00};
+static const unsigned char pbkdf2_1m[] =
+    {/* PBKDF2-HMAC-SHA256, 1,000,000 iterations */
+     0x30, 0x74, 0x30, 0x60, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d,
+     0x30, 0x53, 0x30, 0x32, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0c,
+     0x30, 0x25, 0x04, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+     0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0x0f, 0x42, 0x40, 0x30, 0x0c, 0x06, 0x08, 0x2a,
+     0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x09, 0x05, 0x00, 0x30, 0x1d, 0x06, 0x09, 0x60, 0x86,
+     0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a, 0x04, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x10, 0x00, 0x00, 0x00,
+     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+
+/* The password-hashing budget (kdfcost.c): counted over the whole file, before deriving. */
+static void kdf_budget(void **state)
+{
+    (void)state;
+    long long work = -1;
+    tg_err e = {0};
+    assert_int_equal(tg_bundle_kdf_check(scrypt_p, sizeof scrypt_p, "f", &work, &e), TG_E_INVALID);
+    assert_non_null(strstr(e.msg, "4,000,000"));
+    assert_true(work > TG_KDF_WORK_MAX);
+    /* the decoder refuses it the same way, without asking for a password */
+    tg_bundle b;
+    e = (tg_err){0};
+    assert_int_equal(tg_bundle_decode(scrypt_p, sizeof scrypt_p, "f", NULL, &b, &e), TG_E_INVALID);
+    assert_non_null(strstr(e.msg, "password-hashing work"));
+
+    /* one block of 1,000,000 iterations fits, and so do four in one PEM file (exactly
+     * the budget); a fifth does not */
+    assert_int_equal(tg_bundle_kdf_check(pbkdf2_1m, sizeof pbkdf2_1m, "f", &work, NULL), 0);
+    assert_int_equal(work, 1000000);
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char block[512];
+    size_t i = (size_t)snprintf(block, sizeof block, "-----BEGIN ENCRYPTED PRIVATE KEY-----\n");
+    for (size_t k = 0; k < sizeof pbkdf2_1m; k += 3) { /* base64 on one line */
+        size_t left = sizeof pbkdf2_1m - k;
+        unsigned v = (unsigned)pbkdf2_1m[k] << 16;
+        if (left > 1) v |= (unsigned)pbkdf2_1m[k + 1] << 8;
+        if (left > 2) v |= pbkdf2_1m[k + 2];
+        block[i++] = tbl[(v >> 18) & 63];
+        block[i++] = tbl[(v >> 12) & 63];
+        block[i++] = left > 1 ? tbl[(v >> 6) & 63] : '=';
+        block[i++] = left > 2 ? tbl[v & 63] : '=';
+    }
+    snprintf(block + i, sizeof block - i, "\n-----END ENCRYPTED PRIVATE KEY-----\n");
+    char pem[4096] = "";
+    for (int blocks = 1; blocks <= 5; blocks++) {
+        strcat(pem, block);
+        e = (tg_err){0};
+        int rc = tg_bundle_kdf_check((const unsigned char *)pem, strlen(pem), "f", &work, &e);
+        assert_int_equal(rc, blocks <= 4 ? 0 : TG_E_INVALID);
+        assert_int_equal(work, blocks * 1000000LL);
+    }
+    /* an empty or plain input costs nothing */
+    assert_int_equal(tg_bundle_kdf_check((const unsigned char *)"x", 1, "f", &work, NULL), 0);
+    assert_int_equal(work, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +351,7 @@ int main(void)
         cmocka_unit_test(selfsign_describe_roundtrip),
         cmocka_unit_test(csr_and_decode),
         cmocka_unit_test(p12_wrong_password),
+        cmocka_unit_test(kdf_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
