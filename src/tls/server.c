@@ -10,8 +10,9 @@
  * SIGTERM/SIGINT stop accepting and give open connections TG_SERVE_DRAIN_SECS.
  *
  * After the handshake a connection is either piped to --backend (a TLS-terminating
- * TCP proxy, with backpressure) or answered by a small HTTP responder: GET /healthz,
- * and a status page naming the subject of the certificate served.
+ * TCP proxy, with backpressure: pipe.c) or answered by the built-in HTTP responder
+ * (responder.c: GET /healthz, and a status page naming the subject of the certificate
+ * served). This file keeps the connections' lifecycle: accept, deadlines, eviction.
  *
  * Abuse limits (README, "tlsgate serve"). A connection costs one small struct until its
  * first bytes arrive; only then are the SSL object and its bufferevent built. Each
@@ -56,7 +57,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PIPE_HIGH (256 * 1024) /* bytes queued towards one side before reading pauses */
 /* descriptors kept out of the connection cap: stdio, store files, signal pipe, ... and
  * per thread its event loop, wake-up eventfd, store connection and listeners */
 #define FD_RESERVE_BASE       64
@@ -116,8 +116,8 @@ struct conn {
     long long accepted, due; /* ms (monotonic); due: the deadline in pending/heads */
     evutil_socket_t fd;      /* until the first bytes: the socket, watched by wait_ev */
     struct event *wait_ev;
-    struct bufferevent *tls, *up;
-    int closing;
+    struct bufferevent *tls; /* the client, from the first bytes until piped */
+    tg_pipe *pipe;           /* with --backend, after the handshake */
 };
 
 static void say(const server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -222,7 +222,7 @@ static void conn_free(conn *c)
         if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no close_notify wait */
         bufferevent_free(c->tls);
     }
-    if (c->up) bufferevent_free(c->up);
+    tg_pipe_free(c->pipe);
     atomic_fetch_sub(&c->w->srv->conns, 1);
     free(c);
 }
@@ -273,18 +273,6 @@ static void close_on_event(struct bufferevent *bev, short what, void *arg)
     conn_free(arg);
 }
 
-/* Closes once whatever is queued towards the side still open has been written. */
-static void conn_finish(conn *c, struct bufferevent *still_open)
-{
-    if (still_open == NULL || evbuffer_get_length(bufferevent_get_output(still_open)) == 0) {
-        conn_free(c);
-        return;
-    }
-    c->closing = 1;
-    bufferevent_disable(still_open, EV_READ);
-    bufferevent_setcb(still_open, NULL, close_when_written, close_on_event, c);
-}
-
 static const struct timeval *secs(int s)
 {
     static __thread struct timeval tv;
@@ -293,148 +281,42 @@ static const struct timeval *secs(int s)
     return &tv;
 }
 
-/* ---- the built-in responder ---- */
-
-static void respond(conn *c, int status, const char *reason, const char *type, const char *body,
-                    int head_only)
-{
-    /* the head is in: no deadline now; the last answer gets the inactivity timeout */
-    q_push(c->w, &c->w->open, c, 0);
-    bufferevent_set_timeouts(c->tls, secs(TG_SERVE_IDLE_SECS), secs(TG_SERVE_IDLE_SECS));
-    struct evbuffer *out = bufferevent_get_output(c->tls);
-    evbuffer_add_printf(out,
-                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                        "Connection: close\r\nCache-Control: no-store\r\n\r\n",
-                        status, reason, type, strlen(body));
-    if (!head_only) evbuffer_add(out, body, strlen(body));
-    bufferevent_disable(c->tls, EV_READ);
-    bufferevent_setcb(c->tls, NULL, close_when_written, close_on_event, c);
-}
-
-static void html_escape(const char *in, char *out, size_t size)
-{
-    size_t n = 0;
-    for (; *in && n + 7 < size; in++) {
-        const char *rep = *in == '<'   ? "&lt;"
-                          : *in == '>' ? "&gt;"
-                          : *in == '&' ? "&amp;"
-                          : *in == '"' ? "&quot;"
-                                       : NULL;
-        if (rep)
-            n += (size_t)snprintf(out + n, size - n, "%s", rep);
-        else
-            out[n++] = *in;
-    }
-    out[n] = '\0';
-}
+/* ---- the built-in responder (responder.c decides, the connection writes) ---- */
 
 static void http_read(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-    /* the head is everything up to and including the blank line, complete or not */
-    size_t head_len = end.pos < 0 ? evbuffer_get_length(in) : (size_t)end.pos + 4;
-    if (head_len > TG_SERVE_REQUEST_MAX) {
-        respond(c, 431, "Request Header Fields Too Large", "text/plain", "request head too large\n",
-                0);
+    tg_http_answer a;
+    if (!tg_responder_answer(bufferevent_get_input(bev), bufferevent_openssl_get_ssl(bev), &a))
         return;
-    }
-    if (end.pos < 0) return;
-    size_t n = 0;
-    char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
-    char method[8] = "", path[256] = "";
-    if (line == NULL || sscanf(line, "%7s %255s HTTP/1.", method, path) != 2) {
-        free(line);
-        respond(c, 400, "Bad Request", "text/plain", "bad request\n", 0);
-        return;
-    }
-    free(line);
-    int head = strcmp(method, "HEAD") == 0;
-    if (!head && strcmp(method, "GET") != 0) {
-        respond(c, 405, "Method Not Allowed", "text/plain", "only GET and HEAD\n", 0);
-        return;
-    }
-    if (strcmp(path, "/healthz") == 0) {
-        respond(c, 200, "OK", "text/plain", "ok\n", head);
-        return;
-    }
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    char subject[512], name[1024], esni[600], body[2560];
-    /* the subject, which the client has seen anyway; never the store's friendly name */
-    tg_ssl_served_subject(ssl, subject, sizeof(subject));
-    html_escape(subject, name, sizeof(name));
-    html_escape(sni ? sni : "(none)", esni, sizeof(esni));
-    snprintf(body, sizeof(body),
-             "<!doctype html><html><head><title>tlsgate</title></head><body>"
-             "<h1>tlsgate</h1><table>"
-             "<tr><th>Certificate served</th><td id=\"certificate\">%s</td></tr>"
-             "<tr><th>Chosen by</th><td id=\"match\">%s</td></tr>"
-             "<tr><th>Server name (SNI)</th><td id=\"sni\">%s</td></tr>"
-             "<tr><th>Protocol</th><td>%s</td></tr><tr><th>Cipher</th><td>%s</td></tr>"
-             "</table></body></html>\n",
-             name, tg_ssl_pick_how(ssl), esni, SSL_get_version(ssl),
-             SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)));
-    respond(c, 200, "OK", "text/html; charset=utf-8", body, head);
+    /* the head is in: no deadline now; the last answer gets the inactivity timeout */
+    q_push(c->w, &c->w->open, c, 0);
+    bufferevent_set_timeouts(c->tls, secs(TG_SERVE_IDLE_SECS), secs(TG_SERVE_IDLE_SECS));
+    tg_responder_write(bufferevent_get_output(c->tls), &a);
+    bufferevent_disable(c->tls, EV_READ);
+    bufferevent_setcb(c->tls, NULL, close_when_written, close_on_event, c);
 }
 
-/* ---- the backend pipe ---- */
+/* ---- the backend pipe (pipe.c) ---- */
 
-static void pipe_read(struct bufferevent *from, void *arg)
+static void piped_done(void *arg)
 {
-    conn *c = arg;
-    struct bufferevent *to = from == c->tls ? c->up : c->tls;
-    if (to == NULL) return;
-    evbuffer_add_buffer(bufferevent_get_output(to), bufferevent_get_input(from));
-    if (evbuffer_get_length(bufferevent_get_output(to)) >= PIPE_HIGH) {
-        bufferevent_disable(from, EV_READ); /* backpressure until 'to' drains */
-        bufferevent_setwatermark(to, EV_WRITE, PIPE_HIGH / 2, 0);
-    }
-}
-
-static void pipe_drained(struct bufferevent *to, void *arg)
-{
-    conn *c = arg;
-    if (c->closing) return;
-    struct bufferevent *from = to == c->tls ? c->up : c->tls;
-    if (from) bufferevent_enable(from, EV_READ);
-    bufferevent_setwatermark(to, EV_WRITE, 0, 0);
-}
-
-static void pipe_event(struct bufferevent *bev, short what, void *arg)
-{
-    conn *c = arg;
-    if (what & BEV_EVENT_CONNECTED) return;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        struct bufferevent *other = bev == c->tls ? c->up : c->tls;
-        if (bev == c->tls)
-            c->tls = NULL;
-        else
-            c->up = NULL;
-        /* pass on what the closing side still had */
-        if (other) evbuffer_add_buffer(bufferevent_get_output(other), bufferevent_get_input(bev));
-        SSL *ssl = bufferevent_openssl_get_ssl(bev); /* NULL for the backend socket */
-        if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN);
-        bufferevent_free(bev);
-        conn_finish(c, other);
-    }
+    conn_free(arg);
 }
 
 static void start_pipe(conn *c)
 {
     server *s = c->w->srv;
-    c->up = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (c->up == NULL ||
-        bufferevent_socket_connect(c->up, (struct sockaddr *)&s->backend, s->backend_len) != 0) {
+    struct bufferevent *up = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (up == NULL ||
+        bufferevent_socket_connect(up, (struct sockaddr *)&s->backend, s->backend_len) != 0 ||
+        (c->pipe = tg_pipe_new(c->tls, up, TG_SERVE_IDLE_SECS, piped_done, c)) == NULL) {
+        if (up) bufferevent_free(up);
         conn_free(c);
         return;
     }
-    bufferevent_setcb(c->up, pipe_read, pipe_drained, pipe_event, c);
-    bufferevent_setcb(c->tls, pipe_read, pipe_drained, pipe_event, c);
-    bufferevent_set_timeouts(c->up, secs(TG_SERVE_IDLE_SECS), secs(TG_SERVE_IDLE_SECS));
-    bufferevent_enable(c->up, EV_READ | EV_WRITE);
-    pipe_read(c->tls, c); /* bytes that came with the handshake */
+    c->tls = NULL; /* the pipe has it now */
+    tg_pipe_start(c->pipe);
 }
 
 /* ---- handshakes ---- */

@@ -1,0 +1,146 @@
+/*
+ * pipe.c — two bufferevents spliced together, with backpressure and a clean end.
+ *
+ * Bytes read on one side are queued for writing on the other. When more than
+ * TG_PIPE_HIGH bytes wait towards a side, reading from the opposite side pauses until
+ * that queue has drained to half; so one fast peer and one slow peer hold at most
+ * about TG_PIPE_HIGH bytes per direction, whatever they send. When one side ends (EOF,
+ * error, inactivity timeout) what it still had is passed on, it is freed, and the pipe
+ * closes once the queue towards the other side is written (or that side fails too);
+ * then the owner's done callback runs, exactly once. The owner frees the pipe, from
+ * that callback or earlier (tg_pipe_free also aborts a pipe in flight).
+ *
+ * Used by serve's --backend and, later, by the inspection proxies: the sides may be
+ * plain sockets or OpenSSL bufferevents (no close_notify is awaited from a side that
+ * is gone).
+ */
+#include "tls_int.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <stdlib.h>
+
+struct tg_pipe {
+    struct bufferevent *side[2];
+    int closing; /* one side is gone; the other drains its queue and ends */
+    int done;    /* the done callback ran */
+    void (*on_done)(void *arg);
+    void *arg;
+};
+
+static int side_of(const tg_pipe *p, const struct bufferevent *bev)
+{
+    return bev == p->side[1];
+}
+
+static void free_side(tg_pipe *p, int i)
+{
+    struct bufferevent *bev = p->side[i];
+    if (bev == NULL) return;
+    p->side[i] = NULL;
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);           /* NULL for a plain socket */
+    if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no close_notify wait */
+    bufferevent_free(bev);
+    ERR_clear_error();
+}
+
+static void finish(tg_pipe *p)
+{
+    free_side(p, 0);
+    free_side(p, 1);
+    if (!p->done) {
+        p->done = 1;
+        p->on_done(p->arg); /* may free p */
+    }
+}
+
+static void on_read(struct bufferevent *from, void *arg)
+{
+    tg_pipe *p = arg;
+    struct bufferevent *to = p->side[!side_of(p, from)];
+    if (to == NULL) return;
+    evbuffer_add_buffer(bufferevent_get_output(to), bufferevent_get_input(from));
+    if (evbuffer_get_length(bufferevent_get_output(to)) >= TG_PIPE_HIGH) {
+        bufferevent_disable(from, EV_READ); /* backpressure until 'to' drains */
+        bufferevent_setwatermark(to, EV_WRITE, TG_PIPE_HIGH / 2, 0);
+    }
+}
+
+static void on_drained(struct bufferevent *to, void *arg)
+{
+    tg_pipe *p = arg;
+    if (p->closing) return;
+    struct bufferevent *from = p->side[!side_of(p, to)];
+    if (from) bufferevent_enable(from, EV_READ);
+    bufferevent_setwatermark(to, EV_WRITE, 0, 0);
+}
+
+static void on_written_last(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    finish(arg);
+}
+
+/* While the last bytes drain: a peer that errs or stops reading (timeout) ends it too. */
+static void on_event_last(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev, (void)what;
+    finish(arg);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    tg_pipe *p = arg;
+    if (what & BEV_EVENT_CONNECTED) return;
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))) return;
+    int i = side_of(p, bev);
+    struct bufferevent *other = p->side[!i];
+    /* pass on what the closing side still had */
+    if (other) evbuffer_add_buffer(bufferevent_get_output(other), bufferevent_get_input(bev));
+    free_side(p, i);
+    if (other == NULL || evbuffer_get_length(bufferevent_get_output(other)) == 0) {
+        finish(p);
+        return;
+    }
+    p->closing = 1;
+    bufferevent_disable(other, EV_READ);
+    bufferevent_setcb(other, NULL, on_written_last, on_event_last, p);
+}
+
+tg_pipe *tg_pipe_new(struct bufferevent *a, struct bufferevent *b, int idle_secs,
+                     void (*on_done)(void *arg), void *arg)
+{
+    tg_pipe *p = calloc(1, sizeof(*p));
+    if (p == NULL) return NULL;
+    p->side[0] = a;
+    p->side[1] = b;
+    p->on_done = on_done;
+    p->arg = arg;
+    struct timeval idle = {idle_secs, 0};
+    for (int i = 0; i < 2; i++) {
+        bufferevent_setcb(p->side[i], on_read, on_drained, on_event, p);
+        bufferevent_set_timeouts(p->side[i], &idle, &idle);
+    }
+    return p;
+}
+
+void tg_pipe_start(tg_pipe *p)
+{
+    bufferevent_enable(p->side[0], EV_READ | EV_WRITE);
+    bufferevent_enable(p->side[1], EV_READ | EV_WRITE);
+    /* bytes that arrived before the pipe existed (e.g. with the handshake) */
+    on_read(p->side[0], p);
+    if (p->side[1] != NULL) on_read(p->side[1], p);
+}
+
+void tg_pipe_free(tg_pipe *p)
+{
+    if (p == NULL) return;
+    p->done = 1; /* the owner is freeing it: no callback now */
+    free_side(p, 0);
+    free_side(p, 1);
+    free(p);
+}
