@@ -71,15 +71,9 @@ HANDSHAKE_SECS = LIMITS["TG_SERVE_HANDSHAKE_SECS"]
 DRAIN_SECS = LIMITS["TG_SERVE_DRAIN_SECS"]
 
 
-def _is_asan(path):
-    try:
-        with open(path, "rb") as f:
-            return b"__asan_init" in f.read()
-    except OSError:
-        return False
 
 
-ASAN = _is_asan(BIN)
+ASAN = tglib.is_asan(BIN)
 SLOW = 3 if ASAN else 1  # start-up and per-operation slack for the sanitizer build
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "WARNING: ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
@@ -165,13 +159,7 @@ def client_hello(sni="robust.example.com"):
     return out.read()
 
 
-def free_port():
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+free_port = tglib.free_port
 
 
 def vm_rss_kb(pid):

@@ -36,13 +36,7 @@ def windows(blob, size=16, step=4):
     return [blob[i:i + size] for i in range(0, len(blob) - size + 1, step)]
 
 
-def free_port():
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+free_port = tglib.free_port
 
 
 class ServeCase(tglib.TgCase):
@@ -276,10 +270,7 @@ class ServeAfterReset(ServeCase):
                          "certificate after the reset")
         self.assertIsNone(srv.poll(), "serve exited")
 
-def sanitized():
-    """Whether the binary under test is built with AddressSanitizer."""
-    with open(tglib.BIN, "rb") as f:
-        return b"__asan_init" in f.read()
+sanitized = tglib.is_asan
 
 
 def raise_core_limit():

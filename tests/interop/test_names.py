@@ -28,15 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def _is_asan(path):
-    try:
-        with open(path, "rb") as f:
-            return b"__asan_init" in f.read()
-    except OSError:
-        return False
 
 
-ASAN = _is_asan(tglib.BIN)
+ASAN = tglib.is_asan()
 KEY = ec.generate_private_key(ec.SECP256R1())
 BAD_CHARS = {
     "invalid UTF-8": "bad\udcffname",        # byte 0xff (surrogateescape)

@@ -6,6 +6,7 @@ Every test gets its own TLSGATE_HOME. Outputs are checked with tools we did not 
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -14,6 +15,25 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BIN = os.environ.get("TLSGATE_BIN") or os.path.join(ROOT, "build", "tlsgate")
+
+def is_asan(path=None):
+    """Whether the binary (default: the one under test) is built with AddressSanitizer."""
+    try:
+        with open(path or BIN, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
 
 # Exit statuses (README, "Exit statuses").
 OK, USAGE, INVALID, NOTFOUND, CONFLICT, PASSWORD, STORE, IO, INTERNAL = 0, 2, 3, 4, 5, 6, 7, 8, 9
