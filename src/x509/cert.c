@@ -181,7 +181,7 @@ int tg_cert_selfsign(const tg_key *key, const tg_subject *subj, const tg_strlist
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
     if ((rc = add_ext(x, &ctx, NID_basic_constraints,
-                      is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE", err)) ||
+                      is_ca ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE", err)) ||
         (rc = add_ext(x, &ctx, NID_key_usage, key_usage(key->pkey, is_ca), err)) ||
         (!is_ca && (rc = add_ext(x, &ctx, NID_ext_key_usage, "serverAuth,clientAuth", err))) ||
         (rc = add_ext(x, &ctx, NID_subject_key_identifier, "hash", err)) ||

@@ -99,6 +99,9 @@ int tg_sans_build(const tg_subject *subj, const char *const *sans, size_t n, tg_
 int tg_dns_name_valid(const char *s, int allow_wildcard);
 
 /* ---- certificates and requests -------------------------------------------------- */
+/* is_ca: a signing certificate (a root that signs leaves only): basicConstraints
+ * CA:TRUE, pathlen:0 (critical), keyUsage keyCertSign, cRLSign, digitalSignature
+ * (critical), SKI, AKI = SKI, no EKU (CA/B BR 7.1.2.1). Else a server/client leaf. */
 int tg_cert_selfsign(const tg_key *key, const tg_subject *subj, const tg_strlist *sans, int days,
                      int is_ca, tg_cert **out, tg_err *err);
 /* A PKCS#10 request in PEM (new NUL-terminated string). signing=1 asks for a CA. */
