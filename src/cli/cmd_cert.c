@@ -134,7 +134,7 @@ static int cert_delete(cli *c, tg_keyring *kr, opts *o)
 int cmd_cert(cli *c, int argc, char **argv)
 {
     static const cli_sub subs[] = {
-        {"create", O_NEWCERT, cert_create},
+        {"create", O_NEWCERT | O_SIGNING, cert_create},
         {"import", O_NAME | O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_import},
         {"list", O_EXPIRING, cert_list},
         {"show", 0, cert_show},

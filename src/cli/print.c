@@ -187,6 +187,7 @@ void print_cert_doc(json_t *doc)
     field(doc, "SHA-256 fingerprint:", "sha256");
     field(doc, "Private key:", "key_link");
     field(doc, "Exportable:", "exportable");
+    field(doc, "Signing:", "signing");
     field(doc, "Default:", "default");
     field(doc, "Used by:", "used_by");
     field(doc, "Request:", "request");

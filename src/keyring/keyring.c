@@ -519,13 +519,14 @@ json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long n
                                              "(never served for it)"));
     if (w != NULL && tg_text_check(c->name, NULL, NULL) == TG_TEXT_NOT_UTF8)
         json_array_append_new(w, json_string("friendly name is not valid UTF-8; rename it"));
-    return json_pack("{s:o, s:s, s:o, s:o, s:s, s:I, s:o, s:b, s:b, s:o, s:s}", "name",
+    /* signing: a CA whose key we hold can sign certificates (SPEC I1) */
+    return json_pack("{s:o, s:s, s:o, s:o, s:s, s:I, s:o, s:b, s:b, s:b, s:o, s:s}", "name",
                      kr_json_text(c->name), "type", classify(c), "issued_to",
                      kr_json_text(c->subject_cn[0] ? c->subject_cn : c->subject), "issued_by",
                      kr_json_text(c->issuer_cn[0] ? c->issuer_cn : c->issuer), "expiration", exp,
                      "not_after", (json_int_t)c->not_after, "alternative_names", sans,
-                     "private_key", c->key_id != 0, "default", c->id == default_id, "warnings", w,
-                     "sha256", c->sha256);
+                     "private_key", c->key_id != 0, "signing", c->is_ca && c->key_id != 0,
+                     "default", c->id == default_id, "warnings", w, "sha256", c->sha256);
 }
 
 static json_t *name_of(tg_keyring *kr, int64_t id)

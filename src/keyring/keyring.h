@@ -37,7 +37,8 @@ typedef struct tg_newcert {
     const char *keyspec; /* NULL: rsa:2048 */
     int days;            /* validity, 1..TG_DAYS_MAX (TG_DAYS_DEFAULT when not asked) */
     int exportable;
-    int signing; /* requests: ask for a CA certificate */
+    int signing; /* a signing certificate (I1): cert create makes a self-signed CA with
+                  * pathlen 0, named by the CA rule (C3); a request asks for a CA */
 } tg_newcert;
 
 /* K2. *out is the new certificate's document (as cert show). */

@@ -122,7 +122,7 @@ int tg_x509_sans_ext(const tg_strlist *built, X509_EXTENSION **out, tg_err *err)
     return 0;
 }
 
-static const EVP_MD *digest_for(const EVP_PKEY *pkey)
+const EVP_MD *tg_x509_digest_for(const EVP_PKEY *pkey)
 {
     if (EVP_PKEY_is_a(pkey, "ED25519")) return NULL;
     if (EVP_PKEY_is_a(pkey, "EC") && EVP_PKEY_get_bits(pkey) > 256) return EVP_sha384();
@@ -138,7 +138,7 @@ static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value, tg_err 
     return ok ? 0 : tg_ossl_err(err, TG_E_INTERNAL, "cannot add an extension");
 }
 
-static int random_serial(ASN1_INTEGER *serial, tg_err *err)
+int tg_x509_random_serial(ASN1_INTEGER *serial, tg_err *err)
 {
     unsigned char b[16];
     if (RAND_bytes(b, sizeof(b)) != 1) return tg_err_set(err, TG_E_INTERNAL, "RNG failure");
@@ -165,7 +165,7 @@ int tg_cert_selfsign(const tg_key *key, const tg_subject *subj, const tg_strlist
     X509 *x = X509_new();
     if (x == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (!X509_set_version(x, X509_VERSION_3) ||
-        (rc = random_serial(X509_get_serialNumber(x), err)) != 0)
+        (rc = tg_x509_random_serial(X509_get_serialNumber(x), err)) != 0)
         goto end;
     rc = TG_E_INTERNAL;
     if (!X509_gmtime_adj(X509_getm_notBefore(x), 0) ||
@@ -181,7 +181,7 @@ int tg_cert_selfsign(const tg_key *key, const tg_subject *subj, const tg_strlist
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
     if ((rc = add_ext(x, &ctx, NID_basic_constraints,
-                      is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE", err)) ||
+                      is_ca ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE", err)) ||
         (rc = add_ext(x, &ctx, NID_key_usage, key_usage(key->pkey, is_ca), err)) ||
         (!is_ca && (rc = add_ext(x, &ctx, NID_ext_key_usage, "serverAuth,clientAuth", err))) ||
         (rc = add_ext(x, &ctx, NID_subject_key_identifier, "hash", err)) ||
@@ -192,7 +192,7 @@ int tg_cert_selfsign(const tg_key *key, const tg_subject *subj, const tg_strlist
         rc = tg_ossl_err(err, TG_E_INTERNAL, "cannot add the alternative names");
         goto end;
     }
-    if (X509_sign(x, key->pkey, digest_for(key->pkey)) <= 0) {
+    if (X509_sign(x, key->pkey, tg_x509_digest_for(key->pkey)) <= 0) {
         rc = tg_ossl_err(err, TG_E_INTERNAL, "signing the certificate failed");
         goto end;
     }
@@ -247,7 +247,7 @@ int tg_csr_create(const tg_key *key, const tg_subject *subj, const tg_strlist *s
         ext = NULL;
     }
     if (!X509_REQ_add_extensions(req, exts) ||
-        X509_REQ_sign(req, key->pkey, digest_for(key->pkey)) <= 0) {
+        X509_REQ_sign(req, key->pkey, tg_x509_digest_for(key->pkey)) <= 0) {
         rc = tg_ossl_err(err, TG_E_INTERNAL, "signing the request failed");
         goto end;
     }
@@ -518,11 +518,11 @@ int tg_cert_reissue(const tg_cert *old, const tg_key *key, int days, tg_cert **o
         return tg_err_set(err, TG_E_INVALID, "the key does not belong to the certificate");
     X509 *x = X509_dup(old->x);
     if (x == NULL) return tg_ossl_err(err, TG_E_INTERNAL, "cannot copy the certificate");
-    int rc = random_serial(X509_get_serialNumber(x), err);
+    int rc = tg_x509_random_serial(X509_get_serialNumber(x), err);
     if (rc == 0 && (!X509_gmtime_adj(X509_getm_notBefore(x), 0) ||
                     !X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL)))
         rc = tg_ossl_err(err, TG_E_INVALID, "the validity period is out of range");
-    if (rc == 0 && X509_sign(x, key->pkey, digest_for(key->pkey)) <= 0)
+    if (rc == 0 && X509_sign(x, key->pkey, tg_x509_digest_for(key->pkey)) <= 0)
         rc = tg_ossl_err(err, TG_E_INTERNAL, "signing the certificate failed");
     if (rc != 0) {
         X509_free(x);

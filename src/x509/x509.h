@@ -99,6 +99,9 @@ int tg_sans_build(const tg_subject *subj, const char *const *sans, size_t n, tg_
 int tg_dns_name_valid(const char *s, int allow_wildcard);
 
 /* ---- certificates and requests -------------------------------------------------- */
+/* is_ca: a signing certificate (a root that signs leaves only): basicConstraints
+ * CA:TRUE, pathlen:0 (critical), keyUsage keyCertSign, cRLSign, digitalSignature
+ * (critical), SKI, AKI = SKI, no EKU (CA/B BR 7.1.2.1). Else a server/client leaf. */
 int tg_cert_selfsign(const tg_key *key, const tg_subject *subj, const tg_strlist *sans, int days,
                      int is_ca, tg_cert **out, tg_err *err);
 /* A PKCS#10 request in PEM (new NUL-terminated string). signing=1 asks for a CA. */
@@ -126,6 +129,33 @@ void tg_cert_validity(const tg_cert *cert, long long *not_before, long long *not
 /* K10: the same certificate (subject, key, extensions) with a new serial and validity,
  * signed again by key. */
 int tg_cert_reissue(const tg_cert *old, const tg_key *key, int days, tg_cert **out, tg_err *err);
+
+/* ---- issuing: leaves signed by a CA (SPEC I1) ------------------------------------ */
+/* A leaf's public key prepared once for many certificates: the costly encoding of the
+ * key (≈150-200 µs in OpenSSL 3.0) is paid here, not per certificate (issue.c). */
+typedef struct tg_spki tg_spki;
+int tg_spki_new(const tg_key *key, tg_spki **out, tg_err *err);
+void tg_spki_free(tg_spki *spki);
+
+typedef struct tg_issue_req {
+    /* The subject, at most one of: fields (checked as tg_subject_check does), the subject
+     * of another certificate (the upstream server's, copied as it is), or a CN alone.
+     * None: an empty subject, and the SANs are marked critical (RFC 5280 4.2.1.6). */
+    const tg_subject *subject;
+    const tg_cert *subject_from;
+    const char *cn;
+    const tg_sanlist *sans;          /* DNS, IP or email entries, printable ASCII; may be NULL */
+    long long not_before, not_after; /* Unix times; clipped inside the CA's validity */
+    /* The new certificate's public key: exactly one of these. */
+    const tg_key *key;
+    const tg_spki *spki;
+} tg_issue_req;
+/* A leaf signed by ca with ca_key (which must be ca's key; ca must be a CA): random
+ * 127-bit serial, issuer = ca's subject, AKI = ca's SKI, its own SKI, basicConstraints
+ * CA:FALSE critical, keyUsage digitalSignature (+ keyEncipherment for RSA) critical,
+ * EKU serverAuth; SHA-256, or SHA-384 for a P-384 CA key. */
+int tg_cert_issue(const tg_cert *ca, const tg_key *ca_key, const tg_issue_req *req, tg_cert **out,
+                  tg_err *err);
 
 typedef struct tg_certinfo {
     char *subject, *subject_cn, *issuer, *issuer_cn; /* DN as RFC 2253 UTF-8; CN or "" */

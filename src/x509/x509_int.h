@@ -22,6 +22,10 @@ tg_cert *tg_cert_wrap(X509 *x);
 tg_key *tg_key_wrap(EVP_PKEY *pkey);
 int tg_x509_add_subject(X509_NAME *name, const tg_subject *subj, tg_err *err);
 int tg_x509_sans_ext(const tg_strlist *sans, X509_EXTENSION **out, tg_err *err);
+/* SHA-256 signatures, SHA-384 for keys above 256 bits of EC (NULL: the key decides). */
+const EVP_MD *tg_x509_digest_for(const EVP_PKEY *pkey);
+/* A random positive serial of 127 bits, its top bit set (16 octets in DER). */
+int tg_x509_random_serial(ASN1_INTEGER *serial, tg_err *err);
 void tg_x509_describe_pub(const X509 *x, char *buf, size_t bufsize);
 /* The public key's type ("RSA", "EC", …) and size in bits, as facts rather than text. */
 void tg_x509_pub_type(const X509 *x, char *type, size_t typesize, int *bits);

@@ -45,6 +45,12 @@ run 0 cert default vgreq
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout new.key -out new.pem -subj "/CN=new.example.com" -days 5 2>/dev/null
 run 0 cert replace vgreq new.pem --key new.key
 run 3 cert create bad --cn x --key rsa:1024
+run 0 cert create vgca --signing --cn "VG Inspection CA" --key ec:p256 --days 30
+run 0 --json ca list
+run 0 ca show vgca
+run 0 ca reissue vgca --days 60 --name vgca-2
+run 3 cert create vgbad --signing --cn "VG CA" --days 0
+run 3 cert create "vg/bad" --signing --cn "VG CA"
 run 4 cert show nothing
 run 5 cert delete "appliance default"
 run 3 cert import pass.txt
