@@ -60,7 +60,8 @@ int tg_keyring_serve_load(tg_keyring *kr, int64_t id, tg_served *out, tg_err *er
     if (row.key_id == 0) rc = tg_err_set(err, TG_E_NOTFOUND, "'%s' has no private key", row.name);
     if (rc == 0) rc = tg_cert_from_der(row.der, row.derlen, &out->cert, err);
     /* a self-signed certificate (the stored fact, not a second signature check) has no chain */
-    if (rc == 0 && !row.self_signed) rc = kr_chain(kr, out->cert, &out->chain, &out->nchain, err);
+    if (rc == 0 && !row.self_signed)
+        rc = kr_chain(kr, out->cert, &out->chain, &out->nchain, NULL, err);
     if (rc == 0) rc = kr_key_load(kr, row.key_id, &out->key, err);
     /* the served chain stops below the root: clients have their roots */
     if (rc == 0 && out->nchain > 0 && tg_cert_self_signed(out->chain[out->nchain - 1])) {
