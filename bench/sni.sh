@@ -33,7 +33,8 @@
 # against every key it was given, so larger batches cost more per file), KEYS (1000 keys
 # per certificate set: with one key for all, tlsgate's import is quadratic, see
 # bench/sni_certs.py),
-# PROFILE (auto|0|1), PORT (18443: tlsgate; PORT+1: HAProxy), RESULTS, REIMPORT=1.
+# CHAIN (1: certificates issued by one intermediate, sent with it; sets and stores
+# cached with the suffix -chain), PROFILE (auto|0|1), PORT (18443: tlsgate; PORT+1: HAProxy), RESULTS, REIMPORT=1.
 #
 # Cached in bench/out/ (gitignored): the certificate sets sni-certs-ALG-N (made by
 # bench/sni_certs.py) and the tlsgate stores imported from them, sni-store-ALG-N (with
@@ -54,6 +55,9 @@ PROFILE=${PROFILE:-auto}
 PORT=${PORT:-18443}
 RESULTS=${RESULTS:-$here/RESULTS.md}
 REIMPORT=${REIMPORT:-0}
+CHAIN=${CHAIN:-0}
+export CHAIN
+CHAINSFX=$([ "$CHAIN" = 1 ] && echo -chain || true)
 PY=/usr/bin/python3
 TLSLOAD_SRC=${TLSLOAD_SRC:-$here/../../shared/tools/tlsload.c}
 
@@ -131,7 +135,7 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 
 # --- certificates and stores (cached) -------------------------------------------------------
 certset() { # ALG N -> path; generated when missing
-    local d=$out/sni-certs-$1-$2
+    local d=$out/sni-certs-$1-$2$CHAINSFX
     if [ ! -f "$d/files.txt" ] || [ "$(wc -l <"$d/files.txt")" -ne "$2" ]; then
         log "generating $2 $1 certificates into $d (not timed) ..."
         local t0; t0=$(now)
@@ -141,7 +145,7 @@ certset() { # ALG N -> path; generated when missing
     echo "$d"
 }
 store() { # ALG N -> path of the cached store imported from certset ALG N
-    local set=$out/sni-certs-$1-$2 st=$out/sni-store-$1-$2
+    local set=$out/sni-certs-$1-$2$CHAINSFX st=$out/sni-store-$1-$2$CHAINSFX
     if [ "$REIMPORT" = 1 ] || [ ! -f "$st/import.txt" ] || [ "$set/files.txt" -nt "$st/import.txt" ]; then
         log "importing $2 $1 certificates into a new store $st (BATCH=$BATCH) ..."
         rm -rf "$st" "$st.tmp"
@@ -387,8 +391,8 @@ report=$work/report.md
     done <"$work/startup"
     echo
     for alg in $ALGS; do
-        [ -f "$out/sni-store-$alg-$COUNT/import.txt" ] &&
-            echo "tlsgate store for $alg × $COUNT: $(cat "$out/sni-store-$alg-$COUNT/import.txt") (\`cert import\`, xargs)."
+        [ -f "$out/sni-store-$alg-$COUNT$CHAINSFX/import.txt" ] &&
+            echo "tlsgate store for $alg × $COUNT: $(cat "$out/sni-store-$alg-$COUNT$CHAINSFX/import.txt") (\`cert import\`, xargs)."
     done
     echo
     echo "### The bars (issue: CPU per handshake no more than HAProxy's; with $COUNT certificates startup at most a tenth of HAProxy's and memory at most a fifth)"

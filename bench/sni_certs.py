@@ -16,6 +16,11 @@ tlsgate's import looks up "the newest certificate of this key" (renewal, K5) wit
 and sorted, so with one key shared by 100,000 certificates the import is quadratic
 (hours). Neither server's handshake cost depends on how many certificates share a key.
 
+With CHAIN=1 in the environment the certificates are not self-signed: one root and one
+intermediate CA (same ALG) are made first, every certificate is issued by the
+intermediate, and each file holds the certificate, the intermediate, then the key (the
+chain both servers send); the root is written to OUTDIR/root.pem and is not served.
+
 Two worker processes, each making whole keys and their certificates; the set is written into
 OUTDIR.tmp and renamed when complete, so an interrupted run leaves no half set.
 """
@@ -32,6 +37,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 ALG = None
 NKEYS = COUNT = 0
+_ca = None  # CHAIN=1: (intermediate key, its Name, its PEM, its SKI)
 _dir = None
 _nb = _na = None
 
@@ -52,10 +58,10 @@ def _make(j):
     for i in range(j, COUNT, NKEYS):
         host = "h%d.bench.test" % i
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-        cert = (
+        b = (
             x509.CertificateBuilder()
             .subject_name(name)
-            .issuer_name(name)
+            .issuer_name(_ca[1] if _ca else name)
             .public_key(pub)
             .serial_number(1000 + i)
             .not_valid_before(_nb)
@@ -63,12 +69,52 @@ def _make(j):
             .add_extension(bc, critical=True)
             .add_extension(eku, critical=False)
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .sign(key, hashes.SHA256())
         )
+        if _ca:
+            b = b.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(_ca[3]), critical=False
+            )
+        cert = b.sign(_ca[0] if _ca else key, hashes.SHA256())
         with open(os.path.join(_dir, "pem", "h%d.pem" % i), "wb") as f:
-            f.write(cert.public_bytes(serialization.Encoding.PEM) + key_pem)
+            f.write(cert.public_bytes(serialization.Encoding.PEM) + (_ca[2] if _ca else b"") + key_pem)
         n += 1
     return n
+
+
+def _newkey():
+    if ALG == "ecdsa":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _make_cas(out):
+    """CHAIN=1: a root and an intermediate; the leaves are issued by the intermediate."""
+    global _ca
+    rk, ik = _newkey(), _newkey()
+    rn = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench root")])
+    iname = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench intermediate")])
+    ku = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
+    rski = x509.SubjectKeyIdentifier.from_public_key(rk.public_key())
+    root = (
+        x509.CertificateBuilder().subject_name(rn).issuer_name(rn).public_key(rk.public_key())
+        .serial_number(1).not_valid_before(_nb).not_valid_after(_na + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(ku, critical=True).add_extension(rski, critical=False)
+        .sign(rk, hashes.SHA256())
+    )
+    iski = x509.SubjectKeyIdentifier.from_public_key(ik.public_key())
+    inter = (
+        x509.CertificateBuilder().subject_name(iname).issuer_name(rn).public_key(ik.public_key())
+        .serial_number(2).not_valid_before(_nb).not_valid_after(_na + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(ku, critical=True).add_extension(iski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(rski),
+                       critical=False)
+        .sign(rk, hashes.SHA256())
+    )
+    with open(os.path.join(out, "root.pem"), "wb") as f:
+        f.write(root.public_bytes(serialization.Encoding.PEM))
+    _ca = (ik, iname, inter.public_bytes(serialization.Encoding.PEM), iski)
 
 
 def main():
@@ -83,6 +129,8 @@ def main():
     now = datetime.datetime.utcnow().replace(microsecond=0)
     _dir = tmp
     _nb, _na = now - datetime.timedelta(days=1), now + datetime.timedelta(days=365)
+    if os.environ.get("CHAIN") == "1":
+        _make_cas(tmp)
     workers = min(2, os.cpu_count() or 1)
     with multiprocessing.get_context("fork").Pool(workers) as pool:  # workers inherit the globals
         done = sum(pool.imap_unordered(_make, range(NKEYS), chunksize=max(1, NKEYS // (8 * workers))))

@@ -55,7 +55,7 @@ int kr_create_tx(tg_keyring *kr, const tg_newcert *spec, int protect, int64_t *i
     row.name = tg_strdup(spec->name);
     row.protected_ = protect;
     if ((rc = kr_chain_status(kr, cert, row.key_id, row.spki_sha256, row.status, sizeof(row.status),
-                              err)) != 0)
+                              &row.chain_ids, err)) != 0)
         goto end;
     if (row.name == NULL) {
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");

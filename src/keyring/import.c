@@ -189,7 +189,7 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
         renew = 1;
     }
     if ((rc = kr_chain_status(kr, it->cert, row.key_id, row.spki_sha256, row.status,
-                              sizeof(row.status), err)) != 0)
+                              sizeof(row.status), &row.chain_ids, err)) != 0)
         goto end;
     char unique[TG_NAME_MAX + 16], clean[TG_NAME_MAX + 1];
     if (base == NULL) base = row.subject_cn[0] ? row.subject_cn : it->file;
@@ -521,7 +521,8 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     if (rc == 0 && json_array_size(o.imported) == before)
         rc = tg_err_set(err, TG_E_CONFLICT, "the replacement certificate is already in the store");
     if (rc == 0) rc = tg_store_ref_move(kr->st, old.id, new_id, err);
-    if (rc == 0 && (o.new_ca || old.is_ca)) rc = kr_refresh_tx(kr, NULL, err);
+    if (rc == 0 && (o.new_ca || old.is_ca || tg_store_cert_in_chains(kr->st, old.id)))
+        rc = kr_refresh_tx(kr, NULL, err);
     if (rc == 0)
         json_array_append_new(o.imported, json_pack("{s:s, s:s}", "name", moved, "action",
                                                     "replaced (kept under this name)"));

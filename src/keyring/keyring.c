@@ -468,6 +468,12 @@ int kr_fill_old_rows(tg_keyring *kr, tg_err *err)
     }
     free(certs);
     free(reqs);
+    /* Stored chains (schema 4): computed with the statuses, for all at once, since a chain
+     * refers to other rows; serve never builds one itself. */
+    if (rc == 0 && tg_store_chain_unfilled(kr->st)) {
+        if ((rc = tg_store_begin(kr->st, err)) != 0) return rc;
+        rc = kr_finish(kr, tg_store_chain_unfilled(kr->st) ? kr_refresh_tx(kr, NULL, err) : 0, err);
+    }
     return rc;
 }
 

@@ -134,14 +134,25 @@ typedef struct tg_servable {
 /* Every certificate whose key is held; *default_id is the default certificate. */
 int tg_keyring_servables(tg_keyring *kr, int (*fn)(const tg_servable *s, void *arg), void *arg,
                          int64_t *default_id, tg_err *err);
-/* One served certificate: itself, its chain from the store, its key (unsealed), its name. */
+/* One served certificate: itself (parsed), its key (unsealed), its name, and its chain as
+ * stored when its status was computed — the certificates to send after it (no root),
+ * nearest first, each as an id and DER, left to the caller to parse: the same id is the
+ * same certificate until the store changes, so a server parses each one once. */
+#define TG_SERVED_CHAIN_MAX 8
+typedef struct tg_served_link {
+    int64_t id;
+    unsigned char *der;
+    size_t derlen;
+} tg_served_link;
 typedef struct tg_served {
     tg_cert *cert;
-    tg_cert **chain;
+    tg_served_link chain[TG_SERVED_CHAIN_MAX];
     size_t nchain;
     tg_key *key;
     char *name;
 } tg_served;
+/* One query and one unseal: no issuer search, no signature check (a member deleted
+ * meanwhile shortens the chain). */
 int tg_keyring_serve_load(tg_keyring *kr, int64_t id, tg_served *out, tg_err *err);
 void tg_served_clear(tg_served *s);
 /* A number that changes when another process changes the store. */

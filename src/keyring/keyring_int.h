@@ -44,7 +44,8 @@ int kr_sans_decode(const char *json, tg_sanlist *out);
 /* The document form: [{"type", "value"}, ...]; *bad_hosts counts dNSNames that are not
  * host names (kept, but never served). */
 json_t *kr_sans_doc(const char *json, size_t *bad_hosts);
-/* Fills san_list and the key facts of rows from before schema 3 (one transaction). */
+/* Fills san_list and the key facts of rows from before schema 3, and the stored chains
+ * of rows from before schema 4 (one transaction). */
 int kr_fill_old_rows(tg_keyring *kr, tg_err *err);
 /* A JSON string of s; bytes that are not UTF-8 (rows from before names were checked)
  * become U+FFFD instead of failing the document. */
@@ -63,13 +64,20 @@ json_t *kr_cert_doc(tg_keyring *kr, const tg_store_cert *c);
 int kr_cert_rows(tg_keyring *kr, int only_ca, long long before, json_t **out, tg_err *err);
 /* The row for the certificates table. */
 json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long now);
-/* Issuer chain of c found in the store (not including c), nearest first. */
-int kr_chain(tg_keyring *kr, const tg_cert *leaf, tg_cert ***chain, size_t *n, tg_err *err);
+/* Issuer chain of c found in the store (not including c), nearest first; ids (NULL, or
+ * room for TG_STORE_CHAIN_MAX) gets each member's id as chain.c describes. Searches
+ * issuers and checks signatures: never on serve's path (kr_chain_builds counts calls). */
+int kr_chain(tg_keyring *kr, const tg_cert *leaf, tg_cert ***chain, size_t *n, int64_t *ids,
+             tg_err *err);
 void kr_chain_free(tg_cert **chain, size_t n);
-/* C2: the chain status of one certificate (see chain.c) into status. */
+extern size_t kr_chain_builds; /* for tests: how many chains were built (not thread-safe) */
+/* C2: the chain status of one certificate (see chain.c) into status, and (chain_ids not
+ * NULL) the chain as it is stored, a new string. */
 int kr_chain_status(tg_keyring *kr, const tg_cert *cert, int64_t key_id,
-                    const unsigned char spki[32], char *status, size_t size, tg_err *err);
-/* Recomputes every certificate's status inside the caller's transaction. */
+                    const unsigned char spki[32], char *status, size_t size, char **chain_ids,
+                    tg_err *err);
+/* Recomputes every certificate's status and stored chain inside the caller's transaction;
+ * *changed (may be NULL) counts the statuses that changed. */
 int kr_refresh_tx(tg_keyring *kr, size_t *changed, tg_err *err);
 /* The built chain as [{subject, type, expires, sha256}], the certificate first. */
 json_t *kr_chain_doc(tg_keyring *kr, const tg_store_cert *c);

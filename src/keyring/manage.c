@@ -104,7 +104,9 @@ int tg_keyring_cert_delete(tg_keyring *kr, const char *name, tg_err *err)
     }
     if ((rc = tg_store_cert_delete(kr->st, c.id, err)) == 0 && c.key_id != 0)
         rc = tg_store_key_gc(kr->st, c.key_id, err);
-    if (rc == 0 && c.is_ca) rc = kr_refresh_tx(kr, NULL, err); /* its children lost an issuer */
+    /* its children lost an issuer (a chain member need not be a CA: v1 certificates) */
+    if (rc == 0 && (c.is_ca || tg_store_cert_in_chains(kr->st, c.id)))
+        rc = kr_refresh_tx(kr, NULL, err);
 end:
     tg_store_cert_clear(&c);
     return kr_finish(kr, rc, err);
@@ -225,7 +227,7 @@ int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *ex
     if ((rc = kr_cert_get(kr, name, &row, err)) != 0) goto end;
     if ((rc = tg_cert_from_der(row.der, row.derlen, &cert, err)) != 0) goto end;
     if ((exp->with_chain || exp->support_bundle) &&
-        (rc = kr_chain(kr, cert, &chain, &nchain, err)) != 0)
+        (rc = kr_chain(kr, cert, &chain, &nchain, NULL, err)) != 0)
         goto end;
     all = calloc(nchain + 1, sizeof(*all));
     if (all == NULL) {

@@ -2,7 +2,8 @@
  * serve.c — the keyring as the TLS front end sees it (SPEC S1–S3): the list of
  * servable certificates for the name index, and one certificate with chain and key on
  * demand. The index is built from stored metadata only; no certificate is parsed and
- * no key unsealed until a client asks for it.
+ * no key unsealed until a client asks for it, and then the chain is the one stored with
+ * the status (chain.c): nothing here builds a chain or checks a signature.
  */
 #include "keyring_int.h"
 
@@ -43,32 +44,37 @@ int tg_keyring_servables(tg_keyring *kr, int (*fn)(const tg_servable *s, void *a
 void tg_served_clear(tg_served *s)
 {
     tg_cert_free(s->cert);
-    kr_chain_free(s->chain, s->nchain);
+    for (size_t i = 0; i < s->nchain; i++)
+        free(s->chain[i].der);
     tg_key_free(s->key);
     free(s->name);
     memset(s, 0, sizeof(*s));
 }
 
+_Static_assert(TG_SERVED_CHAIN_MAX == TG_STORE_CHAIN_MAX, "one chain length");
+
 int tg_keyring_serve_load(tg_keyring *kr, int64_t id, tg_served *out, tg_err *err)
 {
     memset(out, 0, sizeof(*out));
-    tg_store_cert row;
-    int rc = tg_store_cert_get(kr->st, id, &row, err);
+    tg_store_served row;
+    int rc = tg_store_served_get(kr->st, id, &row, err);
     if (rc == TG_E_NOTFOUND)
         return tg_err_set(err, rc, "the certificate is no longer in the store");
     if (rc != 0) return rc;
     if (row.key_id == 0) rc = tg_err_set(err, TG_E_NOTFOUND, "'%s' has no private key", row.name);
     if (rc == 0) rc = tg_cert_from_der(row.der, row.derlen, &out->cert, err);
-    /* a self-signed certificate (the stored fact, not a second signature check) has no chain */
-    if (rc == 0 && !row.self_signed) rc = kr_chain(kr, out->cert, &out->chain, &out->nchain, err);
     if (rc == 0) rc = kr_key_load(kr, row.key_id, &out->key, err);
-    /* the served chain stops below the root: clients have their roots */
-    if (rc == 0 && out->nchain > 0 && tg_cert_self_signed(out->chain[out->nchain - 1])) {
-        tg_cert_free(out->chain[--out->nchain]);
+    if (rc == 0) {
+        for (size_t i = 0; i < row.nchain; i++) {
+            out->chain[i] =
+                (tg_served_link){row.chain[i].id, row.chain[i].der, row.chain[i].derlen};
+            row.chain[i].der = NULL;
+        }
+        out->nchain = row.nchain;
+        out->name = row.name;
+        row.name = NULL;
     }
-    if (rc == 0 && (out->name = tg_strdup(row.name)) == NULL)
-        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    tg_store_cert_clear(&row);
+    tg_store_served_clear(&row);
     if (rc != 0) tg_served_clear(out);
     return rc;
 }

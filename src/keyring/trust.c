@@ -259,8 +259,9 @@ static int anchor_ca(const tg_store_cert *c, void *arg)
     return push_anchor(arg, c->der, c->derlen);
 }
 
-static int anchor_default(const unsigned char *der, size_t len, void *arg)
+static int anchor_default(int64_t id, const unsigned char *der, size_t len, void *arg)
 {
+    (void)id;
     return push_anchor(arg, der, len);
 }
 

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TG_SCHEMA_VERSION 3
+#define TG_SCHEMA_VERSION 4
 #define TG_BUSY_MS        10000 /* README: concurrent commands wait up to 10 s */
 
 static const char *const migrations[TG_SCHEMA_VERSION] = {
@@ -87,6 +87,12 @@ static const char *const migrations[TG_SCHEMA_VERSION] = {
     "ALTER TABLE requests DROP COLUMN sans;"
     "CREATE INDEX certs_unfilled ON certs(id) WHERE san_list IS NULL;"
     "CREATE INDEX requests_unfilled ON requests(id) WHERE san_list IS NULL;",
+    /* 3 -> 4: the chain built with the status, as ids (JSON [12, 7, -3]: nearest first;
+     * positive: certs.id, negative: -default_cas.rowid; leaf and self-signed root not
+     * included, i.e. what serve sends), so that serve loads a certificate without
+     * building its chain. NULL: not computed yet; the keyring fills it on first open. */
+    "ALTER TABLE certs ADD COLUMN chain_ids TEXT;"
+    "CREATE INDEX certs_chain_unfilled ON certs(id) WHERE chain_ids IS NULL;",
 };
 
 int tg_db_err(tg_store *st, tg_err *err, const char *what)

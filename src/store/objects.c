@@ -153,7 +153,7 @@ int tg_store_key_gc(tg_store *st, int64_t id, tg_err *err)
 #define CERT_COLS                                                                                  \
     "id,name,status,sha256,spki_sha256,key_id,predecessor_id,request_id,subject,subject_cn,"       \
     "issuer,issuer_cn,serial,san_list,key_desc,sigalg,not_before,not_after,created,is_ca,"         \
-    "self_signed,protected,key_type,key_bits"
+    "self_signed,protected,key_type,key_bits,chain_ids"
 
 void tg_store_cert_clear(tg_store_cert *c)
 {
@@ -167,6 +167,7 @@ void tg_store_cert_clear(tg_store_cert *c)
     free(c->san_list);
     free(c->key_desc);
     free(c->sigalg);
+    free(c->chain_ids);
     memset(c, 0, sizeof(*c));
 }
 
@@ -180,7 +181,7 @@ static char *col_str_or_null(sqlite3_stmt *s, int i, int *ok)
     return c;
 }
 
-/* Fills c from a row of CERT_COLS (plus der at column 24 when with_der). */
+/* Fills c from a row of CERT_COLS (plus der at column 25 when with_der). */
 static int cert_from_row(sqlite3_stmt *s, tg_store_cert *c, int with_der)
 {
     memset(c, 0, sizeof(*c));
@@ -210,10 +211,11 @@ static int cert_from_row(sqlite3_stmt *s, tg_store_cert *c, int with_der)
     const unsigned char *kt = sqlite3_column_text(s, 22);
     snprintf(c->key_type, sizeof(c->key_type), "%s", kt ? (const char *)kt : "");
     c->key_bits = sqlite3_column_int(s, 23);
+    c->chain_ids = col_str_or_null(s, 24, &ok);
     if (with_der) {
-        c->derlen = (size_t)sqlite3_column_bytes(s, 24);
+        c->derlen = (size_t)sqlite3_column_bytes(s, 25);
         c->der = malloc(c->derlen ? c->derlen : 1);
-        if (c->der) memcpy(c->der, sqlite3_column_blob(s, 24), c->derlen);
+        if (c->der) memcpy(c->der, sqlite3_column_blob(s, 25), c->derlen);
     }
     if (!c->name || !c->subject || !c->subject_cn || !c->issuer || !c->issuer_cn || !c->serial ||
         !ok || !c->key_desc || !c->sigalg || (with_der && !c->der)) {
@@ -243,8 +245,8 @@ int tg_store_cert_add(tg_store *st, tg_store_cert *c, tg_err *err)
         st,
         "INSERT INTO certs(name,status,sha256,spki_sha256,key_id,predecessor_id,request_id,subject,"
         "subject_cn,issuer,issuer_cn,serial,san_list,key_desc,sigalg,not_before,not_after,created,"
-        "is_ca,self_signed,protected,der,key_type,key_bits)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "is_ca,self_signed,protected,der,key_type,key_bits,chain_ids)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         err);
     if (s == NULL) return TG_E_STORE;
     int i = 1;
@@ -273,6 +275,10 @@ int tg_store_cert_add(tg_store *st, tg_store_cert *c, tg_err *err)
     sqlite3_bind_blob(s, i++, c->der, (int)c->derlen, SQLITE_STATIC);
     sqlite3_bind_text(s, i++, c->key_type, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, i++, c->key_bits);
+    if (c->chain_ids)
+        sqlite3_bind_text(s, i++, c->chain_ids, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i++);
     int rc = tg_db_done(st, s, err, "storing a certificate");
     if (rc == 0) c->id = sqlite3_last_insert_rowid(st->db);
     return rc;
@@ -651,10 +657,104 @@ int tg_store_ref_move(tg_store *st, int64_t from, int64_t to, tg_err *err)
     return tg_db_done(st, s, err, "moving references");
 }
 
-int tg_store_cert_set_status(tg_store *st, int64_t id, const char *status, tg_err *err)
+int tg_store_cert_set_status(tg_store *st, int64_t id, const char *status, const char *chain_ids,
+                             tg_err *err)
 {
-    return update_one(st, "UPDATE certs SET status=? WHERE id=? AND status IS NOT ?1", id, 0,
-                      status, err, "recording a chain status");
+    sqlite3_stmt *s = tg_db_prep(st, "UPDATE certs SET status=?, chain_ids=? WHERE id=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_text(s, 1, status, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, chain_ids, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, id);
+    return tg_db_done(st, s, err, "recording a chain status");
+}
+
+int tg_store_chain_unfilled(tg_store *st)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT 1 FROM certs WHERE chain_ids IS NULL LIMIT 1", NULL);
+    if (s == NULL) return 0;
+    int found = sqlite3_step(s) == SQLITE_ROW;
+    tg_db_release(st, s);
+    return found;
+}
+
+int tg_store_cert_in_chains(tg_store *st, int64_t id)
+{
+    sqlite3_stmt *s = tg_db_prep(st,
+                                 "SELECT 1 FROM certs, json_each(certs.chain_ids) j "
+                                 "WHERE j.value=? LIMIT 1",
+                                 NULL);
+    if (s == NULL) return 1; /* unknown: the caller recomputes */
+    sqlite3_bind_int64(s, 1, id);
+    int found = sqlite3_step(s) == SQLITE_ROW;
+    tg_db_release(st, s);
+    return found;
+}
+
+/* ---- serving: the leaf, its stored chain's DER and its sealed key, in one query ---- */
+
+void tg_store_served_clear(tg_store_served *r)
+{
+    free(r->name);
+    free(r->der);
+    for (size_t i = 0; i < r->nchain; i++)
+        free(r->chain[i].der);
+    memset(r, 0, sizeof(*r));
+}
+
+static unsigned char *blob_dup(sqlite3_stmt *s, int i, size_t *len)
+{
+    *len = (size_t)sqlite3_column_bytes(s, i);
+    unsigned char *p = malloc(*len ? *len : 1);
+    if (p != NULL && *len) memcpy(p, sqlite3_column_blob(s, i), *len);
+    return p;
+}
+
+int tg_store_served_get(tg_store *st, int64_t id, tg_store_served *out, tg_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    /* One row per stored chain member (or one row with NULLs when there is none), in chain
+     * order; a member that no longer exists comes back without DER and ends the chain. */
+    sqlite3_stmt *s =
+        tg_db_prep(st,
+                   "SELECT c.name, c.key_id, c.der, j.value, coalesce(x.der, d.der) FROM certs c"
+                   " LEFT JOIN json_each(CASE WHEN json_valid(c.chain_ids) THEN c.chain_ids END) j"
+                   " LEFT JOIN certs x ON j.value > 0 AND x.id = j.value"
+                   " LEFT JOIN default_cas d ON j.value < 0 AND d.rowid = -j.value"
+                   " WHERE c.id=? ORDER BY j.key",
+                   err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, id);
+    int rc, first = 1, ok = 1, ended = 0;
+    while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (first) {
+            first = 0;
+            out->name = tg_strdup((const char *)sqlite3_column_text(s, 0));
+            out->key_id = sqlite3_column_int64(s, 1);
+            out->der = blob_dup(s, 2, &out->derlen);
+            ok = out->name != NULL && out->der != NULL;
+        }
+        if (!ok || ended || sqlite3_column_type(s, 3) == SQLITE_NULL) continue;
+        if (sqlite3_column_type(s, 4) == SQLITE_NULL || out->nchain == TG_STORE_CHAIN_MAX) {
+            ended = 1; /* dangling: the chain is sent as far as it holds */
+            continue;
+        }
+        tg_store_member *m = &out->chain[out->nchain];
+        m->id = sqlite3_column_int64(s, 3);
+        m->der = blob_dup(s, 4, &m->derlen);
+        if (m->der == NULL)
+            ok = 0;
+        else
+            out->nchain++;
+    }
+    if (!ok)
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    else if (rc != SQLITE_DONE)
+        rc = tg_db_err(st, err, "reading a certificate");
+    else
+        rc = first ? TG_E_NOTFOUND : 0;
+    tg_db_release(st, s);
+    if (rc != 0) tg_store_served_clear(out);
+    return rc;
 }
 
 /* ---- rows from before schema 3 ---- */

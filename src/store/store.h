@@ -65,6 +65,7 @@ typedef struct tg_store_cert {
     int64_t key_id, predecessor_id, request_id; /* 0 = none */
     char *subject, *subject_cn, *issuer, *issuer_cn, *serial, *key_desc, *sigalg;
     char *san_list;    /* the keyring's JSON list of SANs; NULL: not yet filled (see db.c) */
+    char *chain_ids;   /* the built chain as the keyring stores it (see db.c); NULL: not yet */
     char key_type[16]; /* "RSA", "EC", … */
     int key_bits;
     long long not_before, not_after, created;
@@ -134,7 +135,33 @@ int64_t tg_store_ref_get(tg_store *st, const char *holder);
 /* The first holder that references cert_id (into buf), or 0 when none does. */
 int tg_store_ref_holder(tg_store *st, int64_t cert_id, char *buf, size_t bufsize);
 int tg_store_ref_move(tg_store *st, int64_t from, int64_t to, tg_err *err);
-int tg_store_cert_set_status(tg_store *st, int64_t id, const char *status, tg_err *err);
+/* Records a certificate's chain status and its built chain (ids as db.c describes). */
+int tg_store_cert_set_status(tg_store *st, int64_t id, const char *status, const char *chain_ids,
+                             tg_err *err);
+/* Whether some certificate's chain_ids is still NULL (rows from before schema 4). */
+int tg_store_chain_unfilled(tg_store *st);
+/* Whether id is a member of some certificate's stored chain (1 as well when unsure). */
+int tg_store_cert_in_chains(tg_store *st, int64_t id);
+
+/* What serve needs of one certificate, read in one query: name, DER, key row, and the DER
+ * of the members of its stored chain that still exist, in order (it stops at the first
+ * that does not: a shorter chain, never another certificate's). */
+#define TG_STORE_CHAIN_MAX 8
+typedef struct tg_store_member {
+    int64_t id; /* as in chain_ids: > 0 certs.id, < 0 a default CA */
+    unsigned char *der;
+    size_t derlen;
+} tg_store_member;
+typedef struct tg_store_served {
+    char *name;
+    int64_t key_id;
+    unsigned char *der;
+    size_t derlen;
+    tg_store_member chain[TG_STORE_CHAIN_MAX];
+    size_t nchain;
+} tg_store_served;
+int tg_store_served_get(tg_store *st, int64_t id, tg_store_served *out, tg_err *err);
+void tg_store_served_clear(tg_store_served *r);
 
 /* ---- rows from before schema 3: facts the keyring fills from the DER or the CSR ---- */
 /* Ids of certificates (requests when requests=1) whose san_list is still NULL. */
@@ -165,7 +192,9 @@ int tg_store_ts_cas_each(tg_store *st, int64_t ts, tg_store_cert_fn fn, void *ar
 int tg_store_ts_holding(tg_store *st, int64_t cert_id, char *buf, size_t bufsize);
 
 /* ---- the default CA package: the system's public roots, loaded as one unit ---- */
-typedef int (*tg_store_blob_fn)(const unsigned char *der, size_t len, void *arg);
+/* id: the default CA's row (stored chains refer to it as -id; it changes when the package
+ * is loaded again, which recomputes every chain) */
+typedef int (*tg_store_blob_fn)(int64_t id, const unsigned char *der, size_t len, void *arg);
 int tg_store_defcas_clear(tg_store *st, tg_err *err);
 int tg_store_defcas_add(tg_store *st, const char *sha256, const char *subject,
                         const unsigned char *der, size_t len, tg_err *err);

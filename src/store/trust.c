@@ -175,7 +175,8 @@ static int blob_row(sqlite3_stmt *s, void *arg, tg_err *err)
 {
     (void)err;
     blob_iter *it = arg;
-    return it->fn(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), it->arg) != 0;
+    return it->fn(sqlite3_column_int64(s, 1), sqlite3_column_blob(s, 0),
+                  (size_t)sqlite3_column_bytes(s, 0), it->arg) != 0;
 }
 
 int tg_store_defcas_each(tg_store *st, const char *subject, tg_store_blob_fn fn, void *arg,
@@ -183,7 +184,8 @@ int tg_store_defcas_each(tg_store *st, const char *subject, tg_store_blob_fn fn,
 {
     blob_iter it = {fn, arg};
     sqlite3_stmt *s = tg_db_prep(
-        st, "SELECT der FROM default_cas WHERE ?1 IS NULL OR subject=?1 ORDER BY sha256", err);
+        st, "SELECT der, rowid FROM default_cas WHERE ?1 IS NULL OR subject=?1 ORDER BY sha256",
+        err);
     if (s != NULL && subject) sqlite3_bind_text(s, 1, subject, -1, SQLITE_STATIC);
     return tg_db_each(st, s, blob_row, &it, err, "reading the default CA package");
 }

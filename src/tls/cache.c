@@ -6,10 +6,21 @@
  * references: a handshake takes its own (SSL_use_cert_and_key up-refs), so dropping
  * an entry never pulls a key from under a connection. One mutex; loads happen outside
  * it (two threads may load the same certificate once each; the second is discarded).
+ *
+ * Chain certificates are shared: a second map, store id -> X509 (one reference held by
+ * the map, one more per entry and per handshake that uses it), so that a miss parses only
+ * its leaf; 100,000 leaves under one intermediate hold one parsed copy of it. It is
+ * emptied with the cache (tg_certcache_flush, on every store change: ids can be reused)
+ * and holds at most `capacity` certificates (beyond that a member is parsed per entry). A
+ * link whose issuer name or key identifier does not fit the certificate below it (a
+ * stored chain gone stale) ends the chain there: a shorter chain, never a wrong one.
  */
 #include "tls_int.h"
 
+#include <limits.h>
+#include <openssl/err.h>
 #include <openssl/lhash.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,11 +32,19 @@ typedef struct centry {
 
 DEFINE_LHASH_OF(centry);
 
+typedef struct chentry {
+    int64_t id;
+    X509 *x;
+} chentry;
+
+DEFINE_LHASH_OF(chentry);
+
 struct tg_certcache {
     pthread_mutex_t lock;
     LHASH_OF(centry) * map;
+    LHASH_OF(chentry) * chains;
     centry *head, *tail;
-    size_t count, capacity;
+    size_t count, capacity, nchains, parsed;
 };
 
 static unsigned long centry_hash(const centry *e)
@@ -35,6 +54,17 @@ static unsigned long centry_hash(const centry *e)
 }
 
 static int centry_cmp(const centry *a, const centry *b)
+{
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static unsigned long chentry_hash(const chentry *e)
+{
+    uint64_t x = (uint64_t)e->id * 0x9E3779B97F4A7C15ull;
+    return (unsigned long)(x ^ (x >> 29));
+}
+
+static int chentry_cmp(const chentry *a, const chentry *b)
 {
     return (a->id > b->id) - (a->id < b->id);
 }
@@ -70,7 +100,10 @@ tg_certcache *tg_certcache_new(size_t capacity)
     tg_certcache *c = calloc(1, sizeof(*c));
     if (c == NULL) return NULL;
     c->map = lh_centry_new(centry_hash, centry_cmp);
-    if (c->map == NULL) {
+    c->chains = lh_chentry_new(chentry_hash, chentry_cmp);
+    if (c->map == NULL || c->chains == NULL) {
+        lh_centry_free(c->map);
+        lh_chentry_free(c->chains);
         free(c);
         return NULL;
     }
@@ -110,12 +143,29 @@ static void drop(tg_certcache *c, centry *e)
     c->count--;
 }
 
+static void chentry_free(chentry *e)
+{
+    X509_free(e->x);
+    free(e);
+}
+
 void tg_certcache_flush(tg_certcache *c)
 {
     pthread_mutex_lock(&c->lock);
     while (c->head)
         drop(c, c->head);
+    lh_chentry_doall(c->chains, chentry_free);
+    lh_chentry_flush(c->chains);
+    c->nchains = 0;
     pthread_mutex_unlock(&c->lock);
+}
+
+size_t tg_certcache_parsed(tg_certcache *c)
+{
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->parsed;
+    pthread_mutex_unlock(&c->lock);
+    return n;
 }
 
 void tg_certcache_free(tg_certcache *c)
@@ -123,11 +173,46 @@ void tg_certcache_free(tg_certcache *c)
     if (c == NULL) return;
     tg_certcache_flush(c);
     lh_centry_free(c->map);
+    lh_chentry_free(c->chains);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
-static int load(tg_keyring *kr, int64_t id, tg_loaded *out, tg_err *err)
+/* The chain member with this id and DER: the shared copy (a new reference), else parsed
+ * and shared. NULL when it cannot be parsed or memory is short. */
+static X509 *chain_member(tg_certcache *c, const tg_served_link *l)
+{
+    chentry key = {.id = l->id}, *e;
+    X509 *x = NULL;
+    pthread_mutex_lock(&c->lock);
+    if ((e = lh_chentry_retrieve(c->chains, &key)) != NULL && X509_up_ref(e->x)) x = e->x;
+    pthread_mutex_unlock(&c->lock);
+    if (x != NULL) return x;
+    const unsigned char *p = l->der;
+    if (l->derlen > LONG_MAX || (x = d2i_X509(NULL, &p, (long)l->derlen)) == NULL) {
+        ERR_clear_error();
+        return NULL;
+    }
+    pthread_mutex_lock(&c->lock);
+    c->parsed++;
+    if ((e = lh_chentry_retrieve(c->chains, &key)) != NULL && X509_up_ref(e->x)) {
+        X509_free(x); /* another thread was faster */
+        x = e->x;
+    } else if (e == NULL && c->nchains < c->capacity && (e = malloc(sizeof(*e))) != NULL) {
+        *e = (chentry){l->id, x};
+        lh_chentry_insert(c->chains, e);
+        if (lh_chentry_error(c->chains) || !X509_up_ref(x)) {
+            lh_chentry_delete(c->chains, e);
+            free(e);
+        } else {
+            c->nchains++;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return x;
+}
+
+static int load(tg_certcache *c, tg_keyring *kr, int64_t id, tg_loaded *out, tg_err *err)
 {
     memset(out, 0, sizeof(*out));
     tg_served s;
@@ -140,9 +225,23 @@ static int load(tg_keyring *kr, int64_t id, tg_loaded *out, tg_err *err)
     out->key = tg_key_pkey(s.key);
     int ok = out->chain != NULL && X509_up_ref(out->cert) && EVP_PKEY_up_ref(out->key);
     if (!ok) out->cert = NULL, out->key = NULL;
+    if (ok) {
+        pthread_mutex_lock(&c->lock);
+        c->parsed++;
+        pthread_mutex_unlock(&c->lock);
+    }
+    X509 *below = out->cert;
     for (size_t i = 0; ok && i < s.nchain; i++) {
-        X509 *x = tg_cert_x509(s.chain[i]);
-        ok = X509_up_ref(x) && sk_X509_push(out->chain, x) > 0;
+        X509 *x = chain_member(c, &s.chain[i]);
+        if (x == NULL || X509_check_issued(x, below) != X509_V_OK) {
+            X509_free(x); /* a stale link: the chain ends below it */
+            break;
+        }
+        if (!sk_X509_push(out->chain, x)) {
+            X509_free(x);
+            ok = 0;
+        }
+        below = x;
     }
     tg_served_clear(&s);
     if (!ok) {
@@ -169,7 +268,7 @@ int tg_certcache_get(tg_certcache *c, tg_keyring *kr, int64_t id, tg_loaded *out
     centry *fresh = calloc(1, sizeof(*fresh));
     if (fresh == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     fresh->id = id;
-    int rc = load(kr, id, &fresh->l, err);
+    int rc = load(c, kr, id, &fresh->l, err);
     if (rc == 0 && loaded_copy(&fresh->l, out) != 0)
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (rc != 0) {

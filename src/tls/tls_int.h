@@ -25,6 +25,8 @@ void tg_certcache_free(tg_certcache *c);
  * loads it through kr on a miss. */
 int tg_certcache_get(tg_certcache *c, tg_keyring *kr, int64_t id, tg_loaded *out, tg_err *err);
 void tg_certcache_flush(tg_certcache *c);
+/* For tests: certificates parsed so far (leaves and chain members). */
+size_t tg_certcache_parsed(tg_certcache *c);
 void tg_loaded_clear(tg_loaded *l);
 
 /* ---- context.c: the one SSL_CTX every listener uses ---- */

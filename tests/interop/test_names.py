@@ -343,6 +343,7 @@ class Names(tglib.TgCase):
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         con.executescript("""
             DROP INDEX certs_unfilled; DROP INDEX requests_unfilled;
+            DROP INDEX certs_chain_unfilled; ALTER TABLE certs DROP COLUMN chain_ids;
             ALTER TABLE certs ADD COLUMN sans TEXT NOT NULL DEFAULT '';
             ALTER TABLE certs DROP COLUMN san_list;
             ALTER TABLE certs DROP COLUMN key_type;
@@ -365,9 +366,11 @@ class Names(tglib.TgCase):
                           {"type": "IP", "value": "10.0.0.1"}])
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 3)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 4)
             self.assertEqual(con.execute(
                 "SELECT count(*) FROM certs WHERE san_list IS NULL").fetchone()[0], 0)
+            self.assertEqual(con.execute(
+                "SELECT count(*) FROM certs WHERE chain_ids IS NULL").fetchone()[0], 0)
             self.assertEqual(con.execute(
                 "SELECT key_type, key_bits FROM certs WHERE name='weak'").fetchone(), ("RSA", 1024))
         finally:

@@ -203,6 +203,8 @@ static void migrations(void **state)
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h,
+                                  "DROP INDEX certs_chain_unfilled;"
+                                  "ALTER TABLE certs DROP COLUMN chain_ids;"
                                   "DROP INDEX certs_spki_after;"
                                   "CREATE INDEX certs_spki ON certs(spki_sha256);"
                                   "DROP INDEX certs_unfilled; DROP INDEX requests_unfilled;"

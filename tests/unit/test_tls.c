@@ -11,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/x509v3.h>
 #include <unistd.h>
 
 #include "keyring/keyring.h"
+#include "keyring/keyring_int.h" /* kr_chain_builds */
 #include "tls/tls.h"
+#include "tls/tls_int.h" /* the certificate cache */
 
 static char dir[64];
 
@@ -97,8 +100,97 @@ static void pick(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* openssl: root -> intermediate -> two leaves, in dir */
+static void make_chain(void)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && exec >/dev/null 2>&1 && "
+             "printf '[r]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign\n"
+             "subjectKeyIdentifier=hash\n[l]\nbasicConstraints=CA:FALSE\n"
+             "subjectAltName=DNS:${ENV::CN}\nauthorityKeyIdentifier=keyid\n' > x.cnf && "
+             "K='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes' && "
+             "openssl req -x509 $K -keyout root.key -out root.pem -days 30 -subj /CN=u-root "
+             "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign && "
+             "openssl req -new $K -keyout int.key -out int.csr -subj /CN=u-int && "
+             "CN=u-int openssl x509 -req -in int.csr -CA root.pem -CAkey root.key -days 20 "
+             "-extfile x.cnf -extensions r -out int.pem && "
+             "for n in a b; do CN=$n.chain.test openssl req -new $K -keyout $n.key -out $n.csr "
+             "-subj /CN=$n.chain.test && CN=$n.chain.test openssl x509 -req -in $n.csr -CA "
+             "int.pem -CAkey int.key -days 10 -extfile x.cnf -extensions l -out $n.pem; done",
+             dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void import(tg_keyring *kr, const char *f1, const char *f2)
+{
+    char p1[128], p2[128];
+    snprintf(p1, sizeof p1, "%s/%s", dir, f1);
+    snprintf(p2, sizeof p2, "%s/%s", dir, f2 ? f2 : f1);
+    const char *files[2] = {p1, p2};
+    tg_import imp = {.files = files, .nfiles = f2 ? 2 : 1, .exportable = 1};
+    json_t *doc = NULL;
+    tg_err e = {0};
+    assert_int_equal(tg_keyring_cert_import(kr, &imp, &doc, &e), 0);
+    json_decref(doc);
+}
+
+/* Issue 9: a miss loads the stored chain (no chain building, no signature check) and
+ * parses only its leaf once the chain's members are in the shared map. */
+static void stored_chain(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/tg-unit-tls-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    make_chain();
+    tg_keyring *kr = NULL;
+    assert_int_equal(tg_keyring_open(dir, &kr, NULL), 0);
+    import(kr, "root.pem", NULL);
+    import(kr, "int.pem", NULL);
+    import(kr, "a.pem", "a.key");
+    import(kr, "b.pem", "b.key");
+    int64_t a = id_of(kr, "a.chain.test"), b = id_of(kr, "b.chain.test");
+    assert_true(a && b);
+
+    size_t builds = kr_chain_builds;
+    tg_served s;
+    assert_int_equal(tg_keyring_serve_load(kr, a, &s, NULL), 0);
+    assert_int_equal(s.nchain, 1); /* the intermediate; the root is not sent */
+    int64_t int_id = s.chain[0].id;
+    assert_true(int_id > 0 && int_id != a && int_id != b);
+    tg_served_clear(&s);
+    assert_int_equal(kr_chain_builds, builds);
+
+    tg_certcache *c = tg_certcache_new(16);
+    tg_loaded la, lb;
+    assert_int_equal(tg_certcache_get(c, kr, a, &la, NULL), 0);
+    assert_int_equal(tg_certcache_parsed(c), 2); /* leaf and intermediate */
+    assert_int_equal(tg_certcache_get(c, kr, b, &lb, NULL), 0);
+    assert_int_equal(tg_certcache_parsed(c), 3); /* only the second leaf */
+    assert_int_equal(sk_X509_num(la.chain), 1);
+    assert_int_equal(sk_X509_num(lb.chain), 1);
+    assert_ptr_equal(sk_X509_value(la.chain, 0), sk_X509_value(lb.chain, 0)); /* shared */
+    assert_int_equal(X509_check_issued(sk_X509_value(la.chain, 0), la.cert), X509_V_OK);
+    assert_int_equal(kr_chain_builds, builds);
+    tg_loaded_clear(&lb);
+    /* a flush (every store change) forgets the shared members too; held ones stay valid */
+    tg_certcache_flush(c);
+    assert_int_equal(tg_certcache_get(c, kr, b, &lb, NULL), 0);
+    assert_int_equal(tg_certcache_parsed(c), 5);
+    assert_ptr_not_equal(sk_X509_value(la.chain, 0), sk_X509_value(lb.chain, 0));
+    assert_int_equal(X509_cmp(sk_X509_value(la.chain, 0), sk_X509_value(lb.chain, 0)), 0);
+    tg_loaded_clear(&la);
+    tg_loaded_clear(&lb);
+    tg_certcache_free(c);
+    assert_int_equal(kr_chain_builds, builds);
+    tg_keyring_close(kr);
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(pick)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(pick), cmocka_unit_test(stored_chain)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
