@@ -4,10 +4,11 @@
  * One libevent loop per thread; each thread binds its own socket to every --listen
  * address (SO_REUSEPORT) and has its own keyring connection for certificate loads.
  * Thread 0 also runs the timers: every TG_SERVE_RELOAD_MS it asks the store whether
- * another process committed, and if so builds a new name index outside the lock, swaps
- * it in and empties the certificate cache (an id may have been reused); connections
- * already open keep the certificate they were given. SIGHUP forces that reload;
- * SIGTERM/SIGINT stop accepting and give open connections TG_SERVE_DRAIN_SECS.
+ * another process committed, and if so has a new name index built on the builder's
+ * thread (rebuild.c), swapped in and the certificate cache emptied (an id may have been
+ * reused); connections already open keep the certificate they were given. SIGHUP
+ * forces that reload; SIGTERM/SIGINT stop accepting and give open connections
+ * TG_SERVE_DRAIN_SECS.
  *
  * After the handshake a connection is either piped to --backend (a TLS-terminating
  * TCP proxy, with backpressure: pipe.c) or answered by the built-in HTTP responder
@@ -103,9 +104,8 @@ struct server {
     atomic_int fd_episode, cap_episode;
     atomic_llong fd_last_ms;
     atomic_ullong accept_pauses, evicted, refused, late_handshakes, late_heads;
-    long long version;
     long long drain_deadline;
-    tg_keyring *watch;
+    tg_rebuilder *rebuild; /* the name index, rebuilt off the workers (rebuild.c) */
     struct event *reload_ev, *hup_ev, *term_ev, *int_ev, *ticket_ev, *drain_ev;
 };
 
@@ -466,26 +466,9 @@ static void say_counters(server *s, const char *what)
         (unsigned long long)atomic_load(&s->accept_pauses));
 }
 
-static int reload(server *s, const char *why)
+static void rebuild_log(void *arg, const char *line)
 {
-    long long t0 = now_ms();
-    tg_index *idx = NULL;
-    tg_err err = {0};
-    long long v = tg_keyring_version(s->watch);
-    if (tg_index_build(s->watch, &idx, &err) != 0) {
-        say(s, "reload failed, still serving the previous certificates: %s", err.msg);
-        return -1;
-    }
-    pthread_mutex_lock(&s->sel.lock);
-    tg_index *old = s->sel.index;
-    s->sel.index = idx;
-    pthread_mutex_unlock(&s->sel.lock);
-    tg_certcache_flush(s->sel.cache);
-    tg_index_free(old);
-    s->version = v;
-    size_t names, certs = tg_index_size(idx, &names);
-    say(s, "%s: %zu certificates, %zu names indexed in %lld ms", why, certs, names, now_ms() - t0);
-    return 0;
+    say(arg, "%s", line);
 }
 
 /* Ends the fd and cap episodes (one line each) and gives freed heap back after a flood. */
@@ -513,14 +496,15 @@ static void on_reload_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     server *s = arg;
     housekeeping(s);
-    if (tg_keyring_version(s->watch) != s->version) reload(s, "store changed");
+    tg_rebuilder_poll(s->rebuild); /* the build itself runs on the builder's thread */
 }
 
 static void on_hup(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    reload(arg, "SIGHUP");
-    say_counters(arg, "status");
+    server *s = arg;
+    tg_rebuilder_request(s->rebuild, "SIGHUP");
+    say_counters(s, "status");
 }
 
 static void on_ticket_timer(evutil_socket_t fd, short what, void *arg)
@@ -653,9 +637,9 @@ static void teardown(server *s)
         if (s->workers[i].base) event_base_free(s->workers[i].base);
     free(s->workers);
     tg_tlsctx_free(s->tls);
+    tg_rebuilder_free(s->rebuild); /* before the index: it may be swapping one in */
     tg_index_free(s->sel.index);
     tg_certcache_free(s->sel.cache);
-    tg_keyring_close(s->watch);
     pthread_mutex_destroy(&s->sel.lock);
 }
 
@@ -686,9 +670,8 @@ int tg_serve_run(const tg_serve_opts *o, tg_err *err)
         goto end;
     }
     if ((rc = fd_budget(&s, err)) != 0) goto end;
-    if ((rc = tg_keyring_open(o->home, &s.watch, err)) != 0) goto end;
-    if (reload(&s, "started") != 0) {
-        rc = tg_err_set(err, TG_E_STORE, "cannot read the certificates from the store");
+    if ((s.rebuild = tg_rebuilder_new(o->home, &s.sel, rebuild_log, &s, err)) == NULL) {
+        rc = err->code ? err->code : TG_E_STORE;
         goto end;
     }
     if ((s.tls = tg_tlsctx_new(&s.sel, o->tickets, err)) == NULL) {

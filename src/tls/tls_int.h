@@ -72,4 +72,17 @@ typedef struct tg_http_answer {
 int tg_responder_answer(struct evbuffer *in, SSL *ssl, tg_http_answer *a);
 void tg_responder_write(struct evbuffer *out, const tg_http_answer *a);
 
+/* ---- rebuild.c: the name index rebuilt on a thread of its own ---- */
+typedef struct tg_rebuilder tg_rebuilder;
+/* Opens its store connections, builds the first index into sel (synchronously) and
+ * starts the builder thread; log(logarg, line) reports each build. */
+tg_rebuilder *tg_rebuilder_new(const char *home, tg_selector *sel,
+                               void (*log)(void *arg, const char *line), void *logarg, tg_err *err);
+/* Asks for a build (coalesced; why: a static string for the log). */
+void tg_rebuilder_request(tg_rebuilder *r, const char *why);
+/* From a timer: asks the store whether another process committed; if so, requests. */
+void tg_rebuilder_poll(tg_rebuilder *r);
+/* Stops the thread (after a build in progress) and closes its connections. */
+void tg_rebuilder_free(tg_rebuilder *r);
+
 #endif
