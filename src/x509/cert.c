@@ -66,7 +66,7 @@ int tg_x509_add_subject(X509_NAME *name, const tg_subject *s, tg_err *err)
 
 /* One GeneralName from a (type, value) built by tg_sans_build: no text is parsed by
  * OpenSSL's config syntax, so no value can smuggle in another name. */
-static GENERAL_NAME *general_name(const tg_san *san)
+GENERAL_NAME *tg_x509_general_name(const tg_san *san)
 {
     GENERAL_NAME *g = GENERAL_NAME_new();
     ASN1_STRING *str = NULL;
@@ -107,7 +107,7 @@ int tg_x509_sans_ext(const tg_strlist *built, X509_EXTENSION **out, tg_err *err)
     if (rc != 0) return rc;
     GENERAL_NAMES *gens = sk_GENERAL_NAME_new_reserve(NULL, (int)sans.n);
     for (size_t i = 0; gens != NULL && i < sans.n; i++) {
-        GENERAL_NAME *g = general_name(&sans.v[i]);
+        GENERAL_NAME *g = tg_x509_general_name(&sans.v[i]);
         if (g == NULL || !sk_GENERAL_NAME_push(gens, g)) {
             GENERAL_NAME_free(g);
             GENERAL_NAMES_free(gens);

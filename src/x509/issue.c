@@ -111,37 +111,12 @@ static int leaf_name(const tg_san *san, GENERAL_NAME **out, tg_err *err)
         return tg_err_set(err, TG_E_INVALID,
                           "a %s alternative name cannot be issued; only DNS, IP and email names",
                           tg_san_type_name(san->type));
-    GENERAL_NAME *g = GENERAL_NAME_new();
-    ASN1_STRING *str = NULL;
-    int type = -1;
-    if (g == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    if (san->type == TG_SAN_IP) {
-        unsigned char addr[16];
-        int len = inet_pton(AF_INET, san->value, addr) == 1    ? 4
-                  : inet_pton(AF_INET6, san->value, addr) == 1 ? 16
-                                                               : 0;
-        if (len == 0) {
-            GENERAL_NAME_free(g);
-            return tg_err_set(err, TG_E_INVALID, "'%.80s' is not an IP address", san->value);
-        }
-        if ((str = ASN1_OCTET_STRING_new()) != NULL && !ASN1_OCTET_STRING_set(str, addr, len)) {
-            ASN1_OCTET_STRING_free(str);
-            str = NULL;
-        }
-        type = GEN_IPADD;
-    } else if (san->type == TG_SAN_DNS || san->type == TG_SAN_EMAIL) {
-        if ((str = ASN1_IA5STRING_new()) != NULL && !ASN1_STRING_set(str, san->value, -1)) {
-            ASN1_IA5STRING_free(str);
-            str = NULL;
-        }
-        type = san->type == TG_SAN_DNS ? GEN_DNS : GEN_EMAIL;
-    }
-    if (str == NULL) {
-        GENERAL_NAME_free(g);
+    unsigned char addr[16];
+    if (san->type == TG_SAN_IP && inet_pton(AF_INET, san->value, addr) != 1 &&
+        inet_pton(AF_INET6, san->value, addr) != 1)
+        return tg_err_set(err, TG_E_INVALID, "'%.80s' is not an IP address", san->value);
+    if ((*out = tg_x509_general_name(san)) == NULL)
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    }
-    GENERAL_NAME_set0_value(g, type, str);
-    *out = g;
     return 0;
 }
 

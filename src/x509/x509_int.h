@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 struct tg_key {
     EVP_PKEY *pkey;
@@ -40,5 +41,9 @@ int tg_kdf_refuse(const char *what, long long mem, tg_err *err);
 
 /* Loads OpenSSL's legacy provider once (for RC2/DES PKCS#12); 1 when available. */
 int tg_x509_legacy_provider(void);
+
+/* One GeneralName (DNS, IP, email) from a (type, value); NULL for another type, an IP
+ * value that is no address, or out of memory (cert.c). */
+GENERAL_NAME *tg_x509_general_name(const tg_san *san);
 
 #endif
