@@ -17,15 +17,17 @@
  *
  * Abuse limits (README, "tlsgate serve"). A connection costs one small struct until its
  * first bytes arrive; only then are the SSL object and its bufferevent built. Each
- * worker keeps its connections in three lists: `pending` (no handshake yet, ordered by
+ * worker keeps its connections in four lists: `pending` (no handshake yet, ordered by
  * accept time, deadline accept + TG_SERVE_HANDSHAKE_SECS), `heads` (the built-in
  * responder waiting for a request head, ordered by handshake time, deadline handshake +
- * TG_SERVE_REQUEST_SECS) and `open` (piped, or writing a last answer: inactivity
- * timeouts). Deadlines are constant offsets, so each list is ordered by deadline and a
- * single timer per worker, armed for the earliest head, closes what is past due. The
- * connection cap follows from the open-file limit (raised towards the hard limit at
- * start); at the cap a new connection evicts the oldest entry of `pending` or `heads`
- * of its worker, and is refused only when there is none. accept() failing (EMFILE,
+ * TG_SERVE_REQUEST_SECS), `linger` (an error answer sent, the client's remaining bytes
+ * dropped until LINGER_SECS after it) and `open` (piped, or writing a last answer:
+ * inactivity timeouts). Deadlines are constant offsets per list, so each list is ordered
+ * by deadline and a single timer per worker, armed for the earliest head, closes what is
+ * past due. The connection cap follows from the open-file limit (raised towards the
+ * hard limit at start); at the cap a new connection evicts a lingering connection of its
+ * worker, else the oldest entry of `pending` or `heads`, and is refused only when there
+ * is none. accept() failing (EMFILE,
  * ENFILE) pauses that worker's listeners for ACCEPT_PAUSE_MS and evicts the oldest
  * unfinished connection; the first pause of an episode is logged, the rest counted.
  * When the number of connections falls far from its peak, freed heap is returned to the
@@ -66,6 +68,11 @@
 #define ACCEPT_PAUSE_MS       100  /* accept() failed (EMFILE...): listeners rest this long */
 #define EPISODE_END_MS        2000 /* that long without a failure ends an fd episode */
 #define TRIM_DROP             256  /* connections gone since the peak before malloc_trim */
+/* After an error answer the client may still be sending (a head over the limit): its
+ * bytes are read and dropped for at most LINGER_SECS (a deadline) and LINGER_MAX bytes,
+ * so that closing with unread input does not reset the connection under the answer. */
+#define LINGER_SECS 2
+#define LINGER_MAX  (256 * 1024)
 
 typedef struct server server;
 
@@ -78,7 +85,7 @@ typedef struct connq {
 
 typedef struct worker {
     server *srv;
-    connq pending, heads, open; /* every conn of this thread is in exactly one */
+    connq pending, heads, linger, open; /* every conn of this thread is in exactly one */
     struct event_base *base;
     tg_keyring *kr;
     struct evconnlistener **listeners;
@@ -113,10 +120,11 @@ struct conn {
     worker *w;
     conn *prev, *next;
     connq *q;                /* the list it is in */
-    long long accepted, due; /* ms (monotonic); due: the deadline in pending/heads */
+    long long accepted, due; /* ms (monotonic); due: the deadline in pending/heads/linger */
     evutil_socket_t fd;      /* until the first bytes: the socket, watched by wait_ev */
     struct event *wait_ev;
     struct bufferevent *tls; /* the client, from the first bytes until piped */
+    size_t lingered;         /* bytes dropped after an error answer */
     tg_pipe *pipe;           /* with --backend, after the handshake */
 };
 
@@ -194,7 +202,7 @@ static void arm_sweep(worker *w, long long due)
     if (evtimer_add(w->sweep_ev, &tv) == 0) w->sweep_at = due;
 }
 
-/* Appends c to q (from whatever list it was in); in pending or heads it is due at
+/* Appends c to q (from whatever list it was in); in a list but `open` it is due at
  * now + secs, which is never earlier than the entries before it. */
 static void q_push(worker *w, connq *q, conn *c, int secs)
 {
@@ -244,14 +252,23 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
         ERR_clear_error();
         conn_free(w->heads.head);
     }
+    while (w->linger.head && w->linger.head->due <= t) {
+        ERR_clear_error();
+        conn_free(w->linger.head);
+    }
     if (w->pending.head) arm_sweep(w, w->pending.head->due);
     if (w->heads.head) arm_sweep(w, w->heads.head->due);
+    if (w->linger.head) arm_sweep(w, w->linger.head->due);
 }
 
 /* Closes this worker's oldest connection without a handshake or a request head yet;
  * 0 if it has none. */
 static int evict_oldest(worker *w)
 {
+    if (w->linger.head) { /* answered already: the cheapest to let go */
+        conn_free(w->linger.head);
+        return 1;
+    }
     conn *a = w->pending.head, *b = w->heads.head;
     conn *victim = a && (!b || a->accepted <= b->accepted) ? a : b;
     if (victim == NULL) return 0;
@@ -283,6 +300,26 @@ static const struct timeval *secs(int s)
 
 /* ---- the built-in responder (responder.c decides, the connection writes) ---- */
 
+static void linger_read(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    c->lingered += evbuffer_get_length(in);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    if (c->lingered > LINGER_MAX) conn_free(c);
+}
+
+/* The error answer is out: say so (no more writes), then drop what still comes. */
+static void linger_when_written(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    q_push(c->w, &c->w->linger, c, LINGER_SECS);
+    shutdown(bufferevent_getfd(bev), SHUT_WR);
+    bufferevent_setcb(bev, linger_read, NULL, close_on_event, c);
+    bufferevent_enable(bev, EV_READ);
+    linger_read(bev, c); /* what was read with the head */
+}
+
 static void http_read(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
@@ -294,7 +331,8 @@ static void http_read(struct bufferevent *bev, void *arg)
     bufferevent_set_timeouts(c->tls, secs(TG_SERVE_IDLE_SECS), secs(TG_SERVE_IDLE_SECS));
     tg_responder_write(bufferevent_get_output(c->tls), &a);
     bufferevent_disable(c->tls, EV_READ);
-    bufferevent_setcb(c->tls, NULL, close_when_written, close_on_event, c);
+    bufferevent_setcb(c->tls, NULL, a.status >= 400 ? linger_when_written : close_when_written,
+                      close_on_event, c);
 }
 
 /* ---- the backend pipe (pipe.c) ---- */
@@ -617,8 +655,8 @@ static void teardown(server *s)
 {
     for (int i = 0; i < s->nworkers; i++) {
         worker *w = &s->workers[i];
-        connq *qs[] = {&w->pending, &w->heads, &w->open};
-        for (size_t j = 0; j < 3; j++)
+        connq *qs[] = {&w->pending, &w->heads, &w->linger, &w->open};
+        for (size_t j = 0; j < 4; j++)
             while (qs[j]->head) /* past the drain time: closed, not leaked */
                 conn_free(qs[j]->head);
         for (size_t j = 0; j < w->nlisteners; j++)

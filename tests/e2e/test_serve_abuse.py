@@ -412,6 +412,21 @@ class TestRequestHead(AbuseCase):
             with self.subTest(what):
                 self.assertEqual(self.status(srv.port, data), want)
 
+    def test_large_head_answered_not_reset(self):
+        # A head of 64 KiB arrives in several TLS records; serve answers 431 after the
+        # first 8 KiB. Closing with the rest unread would make the kernel send a reset,
+        # which can destroy the answer before the client reads it: serve lingers
+        # (reads and discards, boundedly) after answering, so the 431 always arrives.
+        srv = self.serve()
+        data = self.head(64 * 1024, complete=False)
+        got = []
+        for _ in range(10):
+            try:
+                got.append(self.status(srv.port, data))
+            except (ConnectionResetError, BrokenPipeError, ssl.SSLError) as e:
+                got.append(type(e).__name__)
+        self.assertEqual(got, [431] * 10)
+
 
 class TestStatusPage(AbuseCase):
     """15d. the status page names the certificate by subject, not by friendly name."""
