@@ -226,7 +226,7 @@ int tg_csr_create(const tg_key *key, const tg_subject *subj, const tg_strlist *s
     struct {
         int nid;
         const char *value;
-    } wanted[] = {{NID_basic_constraints, signing ? "critical,CA:TRUE" : NULL},
+    } wanted[] = {{NID_basic_constraints, signing ? "critical,CA:TRUE,pathlen:0" : NULL},
                   {NID_key_usage, key_usage(key->pkey, signing)},
                   {NID_ext_key_usage, signing ? NULL : "serverAuth,clientAuth"}};
     for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {

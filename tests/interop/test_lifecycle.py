@@ -305,6 +305,7 @@ class Lifecycle(TgCase):
                          ["Example Issuing CA"])
         bc = sub.extensions.get_extension_for_class(x509.BasicConstraints)
         self.assertTrue(bc.value.ca)
+        self.assertEqual(bc.value.path_length, 0, "a signing CA signs leaves only")
         try:
             ku = sub.extensions.get_extension_for_class(x509.KeyUsage).value
             self.assertTrue(ku.key_cert_sign)
