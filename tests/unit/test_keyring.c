@@ -14,23 +14,18 @@
 
 #include "keyring/keyring.h"
 
-static char dir[256], home[300];
+#include "scratch.h"
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/tg-unit-kr-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    snprintf(home, sizeof home, "%s/home", dir);
-    return 0;
+    return scratch_setup("kr");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+    return scratch_teardown();
 }
 
 static size_t count(tg_keyring *kr)

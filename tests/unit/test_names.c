@@ -17,23 +17,18 @@
 #include "base/base.h"
 #include "keyring/keyring_int.h"
 
-static char dir[256], home[300];
+#include "scratch.h"
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/tg-unit-names-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    snprintf(home, sizeof home, "%s/home", dir);
-    return 0;
+    return scratch_setup("names");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+    return scratch_teardown();
 }
 
 static void text_check(void **state)
