@@ -65,16 +65,22 @@ class TestStoredChain(ServeCase):
         finally:
             con.close()
 
-    def test_stored_chain_is_sent_and_follows_the_cas(self):
+    def make_pki(self):
+        """root → inter → leaf, and "other" (also under root), made by openssl; returns
+        the fingerprints of leaf and inter as openssl computes them."""
         self.write("chain.cnf", CHAIN_CNF)
         self.make("root", None, "v3_root", "tlsgate e2e root", 30)
         self.make("inter", "root", "v3_inter", "tlsgate e2e intermediate", 20)
         self.make("leaf", "inter", "v3_leaf", NAME, 10)
         self.make("other", "root", "v3_inter", "tlsgate e2e other", 20)
-        with open(self.path("leaf.pem")) as f:
-            leaf = self.x509_fp(f.read())
-        with open(self.path("inter.pem")) as f:
-            inter = self.x509_fp(f.read())
+        fps = []
+        for stem in ("leaf", "inter"):
+            with open(self.path(stem + ".pem")) as f:
+                fps.append(self.x509_fp(f.read()))
+        return fps
+
+    def test_stored_chain_is_sent_and_follows_the_cas(self):
+        leaf, inter = self.make_pki()
         self.ok("ca", "import", self.path("root.pem"))
         self.ok("cert", "import", self.path("inter.pem"), "--key", self.path("inter.key"))
         self.ok("cert", "import", self.path("leaf.pem"), "--key", self.path("leaf.key"),
@@ -116,15 +122,7 @@ class TestStoredChain(ServeCase):
     def test_a_stale_stored_chain_is_cut_short(self):
         """Rows edited behind tlsgate's back (no recompute): a member that is gone, or one
         that did not issue the certificate below it, ends the chain there."""
-        self.write("chain.cnf", CHAIN_CNF)
-        self.make("root", None, "v3_root", "tlsgate e2e root", 30)
-        self.make("inter", "root", "v3_inter", "tlsgate e2e intermediate", 20)
-        self.make("leaf", "inter", "v3_leaf", NAME, 10)
-        self.make("other", "root", "v3_inter", "tlsgate e2e other", 20)
-        with open(self.path("leaf.pem")) as f:
-            leaf = self.x509_fp(f.read())
-        with open(self.path("inter.pem")) as f:
-            inter = self.x509_fp(f.read())
+        leaf, inter = self.make_pki()
         self.ok("ca", "import", self.path("root.pem"), self.path("inter.pem"))
         self.ok("ca", "import", self.path("other.pem"))
         self.ok("cert", "import", self.path("leaf.pem"), "--key", self.path("leaf.key"),

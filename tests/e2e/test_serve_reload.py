@@ -21,14 +21,15 @@ DELAY_S = 4 * SLOW  # how long each rebuild is made to take
 class TestReloadOffTheWorkers(ServeCase):
 
     def test_handshakes_continue_during_a_rebuild(self):
-        self.create("first", "first.example.com")
+        first = self.create("first", "first.example.com")
         self.ok("cert", "default", "first")
         srv = self.serve(threads=1, quiet=False,
                          env={"TLSGATE_TEST_REBUILD_DELAY_MS": str(DELAY_S * 1000)})
         fp, status, body = fetch(srv.port, "first.example.com")
         self.assertEqual(page_field(body, "match"), "exact", body)
+        self.assertEqual(fp, first, "python ssl: the certificate served")
 
-        self.create("second", "second.example.com")  # a commit: the poll asks for a build
+        second = self.create("second", "second.example.com")  # a commit: the poll asks for a build
         committed = time.monotonic()
         time.sleep(1.0)  # the poll (every 250 ms) has seen it; the build is sleeping
         slowest = 0.0
@@ -39,6 +40,7 @@ class TestReloadOffTheWorkers(ServeCase):
             self.assertEqual(status, 200, body)
             # the previous index still answers: second.example.com gets the default
             self.assertEqual(page_field(body, "match"), "default", body)
+            self.assertEqual(fp, first, "python ssl: the default served meanwhile")
             time.sleep(0.1)
         self.assertLess(slowest, DELAY_S / 3,
                         f"a handshake waited {slowest:.2f} s during a {DELAY_S} s rebuild")
@@ -50,6 +52,7 @@ class TestReloadOffTheWorkers(ServeCase):
                 break
             time.sleep(0.2)
         self.assertEqual(page_field(body, "match"), "exact", "the new index never came")
+        self.assertEqual(fp, second, "python ssl: the new certificate served")
         self.assertIn("store changed:", srv.stderr())
         sys.stderr.write(f"(slowest handshake during the rebuild {slowest:.3f} s) ")
 
