@@ -50,6 +50,9 @@ int tg_file_write(const char *path, const void *data, size_t len, unsigned mode,
  * never over a directory or special file, and over an existing file only when replace
  * is set (else TG_E_CONFLICT, also when one appears while writing). A replaced file is
  * replaced by rename, never written into. */
+/* Whether tg_file_create may write path: not a symbolic link, directory or other
+ * non-regular file, and not existing at all unless replace (TG_E_CONFLICT otherwise). */
+int tg_file_target_check(const char *path, int replace, tg_err *err);
 int tg_file_create(const char *path, const void *data, size_t len, unsigned mode, int replace,
                    tg_err *err);
 int tg_mkdir_p(const char *path, unsigned mode, tg_err *err);

@@ -125,8 +125,7 @@ int tg_file_write(const char *path, const void *data, size_t len, unsigned mode,
     return write_file(path, data, len, mode, 1, err);
 }
 
-int tg_file_create(const char *path, const void *data, size_t len, unsigned mode, int replace,
-                   tg_err *err)
+int tg_file_target_check(const char *path, int replace, tg_err *err)
 {
     struct stat st;
     if (lstat(path, &st) == 0) {
@@ -142,7 +141,14 @@ int tg_file_create(const char *path, const void *data, size_t len, unsigned mode
         if (!replace)
             return tg_err_set(err, TG_E_CONFLICT, "%s exists; add --force to replace it", path);
     }
-    return write_file(path, data, len, mode, replace, err);
+    return 0;
+}
+
+int tg_file_create(const char *path, const void *data, size_t len, unsigned mode, int replace,
+                   tg_err *err)
+{
+    int rc = tg_file_target_check(path, replace, err);
+    return rc != 0 ? rc : write_file(path, data, len, mode, replace, err);
 }
 
 int tg_mkdir_p(const char *path, unsigned mode, tg_err *err)

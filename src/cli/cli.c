@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef TG_VERSION
@@ -119,26 +118,21 @@ static int in_store(cli *c, const char *path)
     return inside;
 }
 
+/* Exports are never written into the store: its own files would be lost. */
+static int not_in_store(cli *c, const char *path)
+{
+    if (!in_store(c, path)) return 0;
+    return tg_err_set(&c->err, TG_E_CONFLICT,
+                      "%s is in the store directory %s; exports are never written there "
+                      "(the store's own files would be lost): choose another place",
+                      path, cli_home(c));
+}
+
 int cli_out_check(cli *c, const char *path, int force)
 {
     if (strcmp(path, "-") == 0) return 0;
-    if (in_store(c, path))
-        return tg_err_set(&c->err, TG_E_CONFLICT,
-                          "%s is in the store directory %s; exports are never written there "
-                          "(the store's own files would be lost): choose another place",
-                          path, cli_home(c));
-    struct stat st;
-    if (lstat(path, &st) != 0) return 0;
-    if (S_ISLNK(st.st_mode))
-        return tg_err_set(&c->err, TG_E_CONFLICT,
-                          "%s is a symbolic link; tlsgate does not write through links: give the "
-                          "path of the file itself",
-                          path);
-    if (!S_ISREG(st.st_mode))
-        return tg_err_set(&c->err, TG_E_CONFLICT, "%s exists and is not a regular file", path);
-    if (!force)
-        return tg_err_set(&c->err, TG_E_CONFLICT, "%s exists; add --force to replace it", path);
-    return 0;
+    int rc = not_in_store(c, path);
+    return rc != 0 ? rc : tg_file_target_check(path, force, &c->err);
 }
 
 int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t len, unsigned mode,
@@ -149,7 +143,8 @@ int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t le
             return tg_err_set(&c->err, TG_E_IO, "cannot write to standard output");
         return 0;
     }
-    int rc = cli_out_check(c, path, force); /* again: things may have changed meanwhile */
+    /* checked again at the moment of writing (tg_file_create checks the target itself) */
+    int rc = not_in_store(c, path);
     return rc != 0 ? rc : tg_file_create(path, data, len, mode, force, &c->err);
 }
 

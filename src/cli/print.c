@@ -35,40 +35,41 @@ static void cell(const char *s, size_t w, int last)
     if (!last) printf("%*s", (int)(w - n + 2), "");
 }
 
-/* One list item as text: a string, or a SAN {"type", "value"} as "TYPE:value" (for
- * display only: never parsed back). */
-static size_t item_text(json_t *v, const char **a, const char **b)
+/* One list item as text: a string, or a SAN {"type", "value"} shown as "TYPE:value"
+ * (for display only: never parsed back). *b is NULL for a string. */
+static void item_text(json_t *v, const char **a, const char **b)
 {
-    if (json_is_object(v)) {
-        *a = json_string_value(json_object_get(v, "type"));
-        *b = json_string_value(json_object_get(v, "value"));
-    } else {
-        *a = json_string_value(v);
-        *b = NULL;
-    }
+    *a = json_string_value(json_is_object(v) ? json_object_get(v, "type") : v);
+    *b = json_is_object(v) ? json_string_value(json_object_get(v, "value")) : NULL;
     if (*a == NULL) *a = "?";
-    return strlen(*a) + (*b ? strlen(*b) + 1 : 0);
+}
+
+static char *append(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
 }
 
 /* The items joined with sep: sized first, then copied once (linear in the output). */
 static char *joined(json_t *arr, const char *sep)
 {
-    size_t total = 1, seplen = strlen(sep), i;
+    size_t total = 1, i;
     json_t *v;
     const char *a, *b;
-    json_array_foreach(arr, i, v) total += item_text(v, &a, &b) + seplen;
+    json_array_foreach(arr, i, v)
+    {
+        item_text(v, &a, &b);
+        total += strlen(a) + (b ? 1 + strlen(b) : 0) + strlen(sep);
+    }
     char *s = malloc(total), *p = s;
     if (s == NULL) return NULL;
     json_array_foreach(arr, i, v)
     {
-        if (i > 0) memcpy(p, sep, seplen), p += seplen;
-        size_t n = strlen((item_text(v, &a, &b), a));
-        memcpy(p, a, n), p += n;
-        if (b != NULL) {
-            *p++ = ':';
-            n = strlen(b);
-            memcpy(p, b, n), p += n;
-        }
+        if (i > 0) p = append(p, sep);
+        item_text(v, &a, &b);
+        p = append(p, a);
+        if (b != NULL) p = append(append(p, ":"), b);
     }
     *p = '\0';
     return s;
