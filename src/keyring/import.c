@@ -216,32 +216,24 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
                   row.is_ca ? "ca" : "certificates", "private_key", row.key_id != 0);
     if (req.id != 0) json_object_set_new(entry, "request", json_string(req.name));
     /* kept (it is someone's certificate), but the index never serves these names */
-    json_t *sans = kr_sans_doc(row.san_list, NULL), *bad = json_array();
-    size_t i;
-    json_t *v;
-    json_array_foreach(sans, i, v)
-    {
-        const char *value = json_string_value(json_object_get(v, "value"));
-        if (strcmp(json_string_value(json_object_get(v, "type")), "DNS") == 0 &&
-            !tg_san_host_name(value))
-            json_array_append_new(bad, json_string(value));
-    }
-    json_decref(sans);
-    if (json_array_size(bad) > 0) {
-        json_t *w = json_array();
-        json_array_foreach(bad, i, v)
-        {
+    tg_sanlist sans;
+    json_t *w = json_array();
+    if (w != NULL && kr_sans_decode(row.san_list, &sans) == 0) {
+        for (size_t i = 0; i < sans.n && json_array_size(w) < 10; i++) { /* a few say enough */
+            const char *value = sans.v[i].value;
+            if (sans.v[i].type != TG_SAN_DNS || tg_san_host_name(value)) continue;
             char msg[400];
-            const char *value = json_string_value(v);
             snprintf(msg, sizeof(msg),
                      "the DNS name '%.*s' is not a host name; it is stored but never served",
                      (int)tg_utf8_cut(value, strlen(value), 300), value);
             json_array_append_new(w, json_string(msg));
-            if (i >= 9) break; /* a few say enough */
         }
-        json_object_set_new(entry, "warnings", w);
+        tg_sanlist_free(&sans);
     }
-    json_decref(bad);
+    if (json_array_size(w) > 0)
+        json_object_set_new(entry, "warnings", w);
+    else
+        json_decref(w);
     if (renew) json_object_set_new(entry, "successor_of", json_string(prev.name));
     if (tightened) json_object_set_new(entry, "key_made_non_exportable", json_true());
     json_array_append_new(o->imported, entry);

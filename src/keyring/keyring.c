@@ -391,19 +391,17 @@ int kr_sans_decode(const char *text, tg_sanlist *out)
 
 json_t *kr_sans_doc(const char *text, size_t *bad_hosts)
 {
-    json_t *a = json_array(), *in = text ? json_loads(text, 0, NULL) : NULL;
+    json_t *a = json_array();
+    tg_sanlist l;
     if (bad_hosts) *bad_hosts = 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(in, i, v)
-    {
-        const char *type = json_string_value(json_array_get(v, 0));
-        const char *value = json_string_value(json_array_get(v, 1));
-        if (type == NULL || value == NULL) continue;
-        if (bad_hosts && strcmp(type, "DNS") == 0 && !tg_san_host_name(value)) (*bad_hosts)++;
-        json_array_append_new(a, json_pack("{s:s, s:s}", "type", type, "value", value));
+    if (kr_sans_decode(text, &l) != 0) return a; /* damaged: shown as none */
+    for (size_t i = 0; a != NULL && i < l.n; i++) {
+        if (bad_hosts && l.v[i].type == TG_SAN_DNS && !tg_san_host_name(l.v[i].value))
+            (*bad_hosts)++;
+        json_array_append_new(a, json_pack("{s:s, s:s}", "type", tg_san_type_name(l.v[i].type),
+                                           "value", l.v[i].value));
     }
-    json_decref(in);
+    tg_sanlist_free(&l);
     return a;
 }
 
