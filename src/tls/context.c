@@ -52,7 +52,7 @@ static void ex_init(void)
 
 /* ---- reading the ClientHello ---- */
 
-static int get_sni(SSL *ssl, char *out, size_t size)
+int tg_hello_sni(SSL *ssl, char *out, size_t size)
 {
     const unsigned char *p;
     size_t len;
@@ -102,12 +102,17 @@ static int ecdsa_cipher(SSL *ssl)
     return 0;
 }
 
+int tg_hello_ecdsa_ok(SSL *ssl)
+{
+    return ecdsa_sigalg(ssl) && (offers_tls13(ssl) || ecdsa_cipher(ssl));
+}
+
 static int on_client_hello(SSL *ssl, int *alert, void *arg)
 {
     tg_tlsctx *t = arg;
     char sni[256];
-    int has_sni = get_sni(ssl, sni, sizeof(sni));
-    int ecdsa_ok = ecdsa_sigalg(ssl) && (offers_tls13(ssl) || ecdsa_cipher(ssl));
+    int has_sni = tg_hello_sni(ssl, sni, sizeof(sni));
+    int ecdsa_ok = tg_hello_ecdsa_ok(ssl);
     int how = TG_PICK_NONE;
     pthread_mutex_lock(&t->sel->lock);
     int64_t id = t->sel->index ? tg_index_pick(t->sel->index, has_sni ? sni : NULL, ecdsa_ok,

@@ -29,7 +29,40 @@ struct tg_pipe {
     int done;    /* the done callback ran */
     void (*on_done)(void *arg);
     void *arg;
+    void (*tap)(void *arg, int side, const void *data, size_t len);
+    void *tap_arg;
+    unsigned long long bytes[2]; /* moved from each side */
 };
+
+/* Moves what `from` has read into `to`'s output, showing it to the tap first. */
+static void move(tg_pipe *p, int from_side, struct evbuffer *in, struct evbuffer *out)
+{
+    size_t n = evbuffer_get_length(in);
+    if (n == 0) return;
+    p->bytes[from_side] += n;
+    if (p->tap) {
+        struct evbuffer_iovec v[16];
+        int k = evbuffer_peek(in, -1, NULL, v, 16);
+        for (int i = 0; i < k && i < 16; i++)
+            p->tap(p->tap_arg, from_side, v[i].iov_base, v[i].iov_len);
+        if (k > 16) { /* rarely: more chunks than peeked, shown through a copy */
+            size_t seen = 0;
+            for (int i = 0; i < 16; i++)
+                seen += v[i].iov_len;
+            unsigned char buf[16384];
+            struct evbuffer_ptr at;
+            evbuffer_ptr_set(in, &at, seen, EVBUFFER_PTR_SET);
+            while (seen < n) {
+                ev_ssize_t got = evbuffer_copyout_from(in, &at, buf, sizeof(buf));
+                if (got <= 0) break;
+                p->tap(p->tap_arg, from_side, buf, (size_t)got);
+                seen += (size_t)got;
+                evbuffer_ptr_set(in, &at, (size_t)got, EVBUFFER_PTR_ADD);
+            }
+        }
+    }
+    evbuffer_add_buffer(out, in);
+}
 
 static int side_of(const tg_pipe *p, const struct bufferevent *bev)
 {
@@ -62,7 +95,7 @@ static void on_read(struct bufferevent *from, void *arg)
     tg_pipe *p = arg;
     struct bufferevent *to = p->side[!side_of(p, from)];
     if (to == NULL) return;
-    evbuffer_add_buffer(bufferevent_get_output(to), bufferevent_get_input(from));
+    move(p, side_of(p, from), bufferevent_get_input(from), bufferevent_get_output(to));
     if (evbuffer_get_length(bufferevent_get_output(to)) >= TG_PIPE_HIGH) {
         bufferevent_disable(from, EV_READ); /* backpressure until 'to' drains */
         bufferevent_setwatermark(to, EV_WRITE, TG_PIPE_HIGH / 2, 0);
@@ -99,7 +132,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     int i = side_of(p, bev);
     struct bufferevent *other = p->side[!i];
     /* pass on what the closing side still had */
-    if (other) evbuffer_add_buffer(bufferevent_get_output(other), bufferevent_get_input(bev));
+    if (other) move(p, i, bufferevent_get_input(bev), bufferevent_get_output(other));
     free_side(p, i);
     if (other == NULL || evbuffer_get_length(bufferevent_get_output(other)) == 0) {
         finish(p);
@@ -125,6 +158,18 @@ tg_pipe *tg_pipe_new(struct bufferevent *a, struct bufferevent *b, int idle_secs
         bufferevent_set_timeouts(p->side[i], &idle, &idle);
     }
     return p;
+}
+
+void tg_pipe_tap(tg_pipe *p, void (*tap)(void *arg, int side, const void *data, size_t len),
+                 void *arg)
+{
+    p->tap = tap;
+    p->tap_arg = arg;
+}
+
+unsigned long long tg_pipe_bytes(const tg_pipe *p, int side)
+{
+    return p->bytes[side != 0];
 }
 
 void tg_pipe_start(tg_pipe *p)

@@ -44,6 +44,132 @@
 #define TG_SERVE_REQUEST_MAX        8192  /* built-in responder: largest request head */
 #define TG_SERVE_TICKET_ROTATE_SECS 3600
 
+/* ---- workers.c: the threads serve runs, shared by every kind of listener ----
+ *
+ * A worker is a thread with its own libevent loop. Listeners are bound on every worker
+ * (SO_REUSEPORT) and may be added and closed while the workers run; the owner's accept
+ * callback runs on the worker's thread with a connection already counted against the
+ * descriptor budget. Kinds of connection (serve's front, the proxies) register an evict
+ * callback, asked at the budget and when accept() runs out of descriptors. */
+struct event_base;
+struct sockaddr;
+typedef struct tg_workers tg_workers;
+typedef struct tg_worker tg_worker;
+typedef struct tg_listener tg_listener;
+
+typedef struct tg_workers_hooks {
+    void (*tick)(void *arg);    /* thread 0, every TG_SERVE_RELOAD_MS */
+    void (*hup)(void *arg);     /* SIGHUP, thread 0 */
+    void (*stopped)(void *arg); /* the drain is over, thread 0 (the loops end next) */
+    void *arg;
+} tg_workers_hooks;
+
+typedef struct tg_workers_stats {
+    int used, cap;
+    unsigned long long evicted, refused, accept_pauses;
+} tg_workers_stats;
+
+#define TG_LISTEN_TRANSPARENT 1u /* IP_TRANSPARENT (TPROXY) */
+
+long long tg_now_ms(void); /* CLOCK_MONOTONIC */
+/* One line on stderr, "tlsgate serve: " first (nothing when quiet). */
+void tg_serve_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+tg_workers *tg_workers_new(int threads, int quiet, tg_err *err); /* threads 0: one per core */
+/* Raises the open-file limit and sizes the descriptor budget: max_conns connections of
+ * `per` descriptors each at most, beside a reserve (nlisten: listeners per worker). */
+int tg_workers_budget(tg_workers *ws, int per, int nlisten, int max_conns, tg_err *err);
+int tg_workers_cap(const tg_workers *ws); /* the budget in connections of `per` */
+long tg_workers_nofile(const tg_workers *ws);
+int tg_workers_conns(tg_workers *ws); /* descriptors in use by connections */
+void tg_workers_counters(tg_workers *ws, tg_workers_stats *st);
+int tg_workers_kind(tg_workers *ws, int (*evict)(tg_worker *w, void *arg),
+                    void (*close_all)(tg_worker *w, void *arg), void *arg);
+/* Binds addr ("ADDR:PORT") on every worker. The owner closes it with tg_listener_close
+ * (before tg_workers_free); release(arg) runs, on any thread, once no worker holds it. */
+tg_listener *tg_workers_listen(tg_workers *ws, const char *addr, unsigned flags,
+                               void (*accept)(tg_worker *w, int fd, const struct sockaddr *peer,
+                                              int peerlen, void *arg),
+                               void (*release)(void *arg), void *arg, tg_err *err);
+void tg_listener_close(tg_listener *l);
+const char *tg_listener_addr(const tg_listener *l);
+/* Runs the loops until SIGTERM/SIGINT and the drain; then close_all of every kind. */
+int tg_workers_run(tg_workers *ws, const tg_workers_hooks *hooks, tg_err *err);
+int tg_workers_stopping(tg_workers *ws);
+void tg_workers_free(tg_workers *ws);
+int tg_workers_n(const tg_workers *ws);
+tg_worker *tg_workers_at(tg_workers *ws, int i);
+struct event_base *tg_worker_base(const tg_worker *w);
+int tg_worker_index(const tg_worker *w);
+/* One more descriptor for a connection (e.g. towards an upstream): 0, or -1 at the
+ * budget when nothing could be evicted. */
+int tg_worker_charge(tg_worker *w);
+/* A connection holding `fds` descriptors of the budget has ended. */
+void tg_worker_conn_end(tg_worker *w, int fds);
+
+/* ---- connq.c: lists of connections ordered by deadline (one timer per list) ---- */
+typedef struct tg_connq tg_connq;
+typedef struct tg_qlink {
+    struct tg_qlink *prev, *next;
+    tg_connq *q;
+    long long due; /* ms, tg_now_ms() */
+} tg_qlink;
+struct tg_connq {
+    tg_qlink *head, *tail;
+    size_t n;
+    int secs; /* each entry is due this long after its push; 0: no deadline */
+    struct event *timer;
+    long long armed_at;
+    void (*expire)(tg_qlink *l, void *arg); /* closes l (takes it off the list) */
+    void *arg;
+};
+int tg_connq_init(tg_connq *q, struct event_base *base, int secs,
+                  void (*expire)(tg_qlink *l, void *arg), void *arg);
+void tg_connq_clear(tg_connq *q);             /* the timer; the entries are the owner's */
+void tg_connq_push(tg_connq *q, tg_qlink *l); /* to the tail, from any list it was in */
+void tg_connq_remove(tg_qlink *l);
+#define TG_CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---- pipe.c: two bufferevents spliced, with backpressure ---- */
+struct bufferevent;
+#define TG_PIPE_HIGH (256 * 1024) /* bytes queued towards one side before reading pauses */
+typedef struct tg_pipe tg_pipe;
+/* Takes a and b (both connected or connecting) and sets their callbacks and idle
+ * timeouts; on_done(arg) runs once, when both sides have ended. */
+tg_pipe *tg_pipe_new(struct bufferevent *a, struct bufferevent *b, int idle_secs,
+                     void (*on_done)(void *arg), void *arg);
+/* Sees every chunk moved (side: 0 from a, 1 from b) before it is queued (the PCAP and
+ * content log of the proxies); set before tg_pipe_start. */
+void tg_pipe_tap(tg_pipe *p, void (*tap)(void *arg, int side, const void *data, size_t len),
+                 void *arg);
+/* Starts moving bytes, first those already read on either side. */
+void tg_pipe_start(tg_pipe *p);
+/* Bytes moved from side a (0) or b (1) so far. */
+unsigned long long tg_pipe_bytes(const tg_pipe *p, int side);
+/* Frees both sides and the pipe (from on_done, or to abort it); no callback follows. */
+void tg_pipe_free(tg_pipe *p);
+
+/* ---- context.c: readers of a ClientHello, for client-hello callbacks ---- */
+struct ssl_st;
+/* The SNI host name (printable ASCII, shorter than size): 1, or 0 without a usable one. */
+int tg_hello_sni(struct ssl_st *ssl, char *out, size_t size);
+/* 1 when the client can take an ECDSA certificate (signature algorithms, and TLS 1.3 or
+ * an ECDSA suite offered). */
+int tg_hello_ecdsa_ok(struct ssl_st *ssl);
+
+/* ---- server.c: serve's own front (SNI selection, responder or --backend) ---- */
+
+/* What serve runs beside its own listeners (the proxies, the admin API): the layers
+ * above tls hand themselves in here, so that no arrow points up. */
+typedef struct tg_service {
+    const char *name;
+    int (*start)(void *self, tg_workers *ws, tg_err *err); /* before the loops run */
+    void (*tick)(void *self);                              /* thread 0, every reload period */
+    void (*hup)(void *self);
+    void (*stop)(void *self); /* the loops have ended: close listeners, free */
+    void *self;
+} tg_service;
+
 typedef struct tg_serve_opts {
     const char *home;
     const char *const *listen; /* "ADDR:PORT", at least one */
@@ -53,6 +179,8 @@ typedef struct tg_serve_opts {
     int tickets;         /* session tickets (rotating keys) */
     size_t cache;        /* 0: TG_SERVE_CACHE_DEFAULT */
     int quiet;
+    const tg_service *services; /* run beside serve's front */
+    size_t nservices;
 } tg_serve_opts;
 
 /* Runs until SIGTERM/SIGINT (then drains) and returns 0, or fails to start. */

@@ -48,19 +48,7 @@ void tg_tlsctx_rotate_tickets(tg_tlsctx *t);
 void tg_ssl_served_subject(SSL *ssl, char *out, size_t size);
 const char *tg_ssl_pick_how(SSL *ssl);
 
-/* ---- pipe.c: two bufferevents spliced, with backpressure ---- */
-struct bufferevent;
 struct evbuffer;
-#define TG_PIPE_HIGH (256 * 1024) /* bytes queued towards one side before reading pauses */
-typedef struct tg_pipe tg_pipe;
-/* Takes a and b (both connected or connecting) and sets their callbacks and idle
- * timeouts; on_done(arg) runs once, when both sides have ended. */
-tg_pipe *tg_pipe_new(struct bufferevent *a, struct bufferevent *b, int idle_secs,
-                     void (*on_done)(void *arg), void *arg);
-/* Starts moving bytes, first those already read on either side. */
-void tg_pipe_start(tg_pipe *p);
-/* Frees both sides and the pipe (from on_done, or to abort it); no callback follows. */
-void tg_pipe_free(tg_pipe *p);
 
 /* ---- responder.c: serve's built-in HTTP answers ---- */
 typedef struct tg_http_answer {
