@@ -402,6 +402,7 @@ static int pread_all(int fd, void *data, size_t len, off_t off)
     while (len > 0) {
         ssize_t r = pread(fd, d, len, off);
         if (r < 0 && errno == EINTR) continue;
+        if (r == 0) errno = 0; /* the file is shorter than it was */
         if (r <= 0) return -1;
         d += r;
         len -= (size_t)r;
@@ -411,8 +412,11 @@ static int pread_all(int fd, void *data, size_t len, off_t off)
 }
 
 /* An existing file: our global header, then whole records; a torn last record is cut
- * off. *size becomes the size to append at. */
-static int check_existing(int fd, const char *path, uint64_t *size, tg_err *err)
+ * off. *size becomes the size to append at. The record headers are read through scratch
+ * (TG_PCAP_BUFFER bytes, which hold a whole record and the next header): one read per
+ * large record or per buffer of small ones. */
+static int check_existing(int fd, const char *path, uint64_t *size, unsigned char *scratch,
+                          tg_err *err)
 {
     unsigned char h[GLOBAL_HEADER], mine[GLOBAL_HEADER];
     global_header(mine);
@@ -431,12 +435,18 @@ static int check_existing(int fd, const char *path, uint64_t *size, tg_err *err)
                           "times in this machine's byte order, which tlsgate could append to; "
                           "give a new file name or move it away",
                           path);
-    uint64_t off = GLOBAL_HEADER;
+    uint64_t off = GLOBAL_HEADER, base = 0, have = 0;
     while (off < *size) {
         uint32_t r[4];
         if (off + RECORD_HEADER > *size) break;
-        if (pread_all(fd, r, RECORD_HEADER, (off_t)off) != 0)
-            return tg_err_set(err, TG_E_IO, "cannot read %s: %s", path, strerror(errno));
+        if (off + RECORD_HEADER > base + have) {
+            base = off;
+            have = *size - off < TG_PCAP_BUFFER ? *size - off : TG_PCAP_BUFFER;
+            if (pread_all(fd, scratch, (size_t)have, (off_t)off) != 0)
+                return tg_err_set(err, TG_E_IO, "cannot read %s: %s", path,
+                                  errno ? strerror(errno) : "it shrank while read");
+        }
+        memcpy(r, scratch + (off - base), RECORD_HEADER);
         if (r[2] > snaplen || r[2] > r[3] || r[1] >= 1000000)
             return tg_err_set(err, TG_E_INVALID,
                               "%s is damaged at byte %llu (not a packet record); give a new file "
@@ -475,6 +485,7 @@ int tg_pcap_open(const char *path, uint64_t max_bytes, tg_pcap **out, tg_err *er
         return tg_err_set(err, TG_E_IO, "cannot open %s: %s", path, strerror(errno));
     }
     int rc = 0;
+    tg_pcap *p = NULL;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         rc = tg_err_set(err, TG_E_CONFLICT, "%s exists and is not a regular file", path);
         goto fail;
@@ -496,6 +507,11 @@ int tg_pcap_open(const char *path, uint64_t max_bytes, tg_pcap **out, tg_err *er
                         path, strerror(errno));
         goto fail;
     }
+    p = pcap_new(fd, OUT_FILE, max_bytes, 0);
+    if (p == NULL) {
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        goto fail;
+    }
     uint64_t size = (uint64_t)st.st_size;
     if (size == 0) {
         unsigned char h[GLOBAL_HEADER];
@@ -505,23 +521,23 @@ int tg_pcap_open(const char *path, uint64_t max_bytes, tg_pcap **out, tg_err *er
             goto fail;
         }
         size = GLOBAL_HEADER;
-    } else if ((rc = check_existing(fd, path, &size, err)) != 0) {
+    } else if ((rc = check_existing(fd, path, &size, p->buf, err)) != 0) {
         goto fail;
     }
     if (lseek(fd, (off_t)size, SEEK_SET) < 0) {
         rc = tg_err_set(err, TG_E_IO, "cannot write %s: %s", path, strerror(errno));
         goto fail;
     }
-    tg_pcap *p = pcap_new(fd, OUT_FILE, max_bytes, size);
-    if (p == NULL) {
-        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
-        goto fail;
-    }
+    p->bytes = size;
     /* A file already at its cap is opened, but writes nothing. */
     if (max_bytes && size >= max_bytes) p->full = p->off = 1;
     *out = p;
     return 0;
 fail:
+    if (p) {
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+    }
     close(fd);
     return rc;
 }

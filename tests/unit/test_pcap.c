@@ -584,6 +584,57 @@ static void files(void **state)
     replay_free(&r);
     capture_free(&cap);
 
+    /* a larger file, read back in several buffers: cut anywhere, reopening keeps
+     * exactly the whole records before the cut */
+    const char *big = path_in("big.pcap");
+    tg_pcap_stats st;
+    assert_int_equal(tg_pcap_open(big, 0, &p, NULL), 0);
+    tg_pcap_flow_init(&g, (struct sockaddr *)&c2, (struct sockaddr *)&s);
+    static unsigned char body[150000];
+    fill(body, sizeof(body), 6);
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(tg_pcap_flow_data(p, &g, i % 2, body + i, 10), 0);
+    assert_int_equal(tg_pcap_flow_data(p, &g, 0, body, sizeof(body)), 0);
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(tg_pcap_flow_data(p, &g, i % 2, body + i, 1 + i % 7), 0);
+    assert_int_equal(tg_pcap_flow_close(p, &g), 0);
+    tg_pcap_close(p);
+    load(&cap, big);
+    size_t nbound = cap.n + 1, *bound = malloc(nbound * sizeof(size_t));
+    bound[0] = 24;
+    for (size_t i = 0; i < cap.n; i++)
+        bound[i + 1] = (size_t)(cap.p[i].ip - cap.buf) + cap.p[i].iplen;
+    assert_int_equal(bound[cap.n], cap.len);
+    size_t cuts[] = {cap.len - 1,      cap.len - 16,     cap.len - 57,  bound[700] + 3,
+                     bound[700] + 20,  bound[603] + 100, bound[604],    bound[604] + 65000,
+                     bound[601] + 999, bound[5] + 16,    bound[1] - 15, 24};
+    const char *cut = path_in("cut.pcap");
+    for (size_t k = 0; k < sizeof(cuts) / sizeof(cuts[0]); k++) {
+        size_t want = 24;
+        for (size_t i = 0; i < nbound; i++)
+            if (bound[i] <= cuts[k]) want = bound[i];
+        assert_int_equal(tg_file_write(cut, cap.buf, cuts[k], 0600, NULL), 0);
+        assert_int_equal(tg_pcap_open(cut, 0, &p, NULL), 0);
+        tg_pcap_stats_get(p, &st);
+        assert_int_equal(st.bytes, want);
+        tg_pcap_close(p);
+        assert_int_equal(stat(cut, &sb), 0);
+        assert_int_equal(sb.st_size, want);
+    }
+    /* a record header that cannot be one: refused, named by its offset, untouched */
+    uint32_t wild = 1u << 20;
+    memcpy(cap.buf + bound[650] + 8, &wild, 4);
+    assert_int_equal(tg_file_write(cut, cap.buf, cap.len, 0600, NULL), 0);
+    tg_err_clear(&err);
+    assert_int_equal(tg_pcap_open(cut, 0, &p, &err), TG_E_INVALID);
+    char at[64];
+    snprintf(at, sizeof at, "damaged at byte %zu", bound[650]);
+    assert_non_null(strstr(err.msg, at));
+    assert_int_equal(stat(cut, &sb), 0);
+    assert_int_equal(sb.st_size, cap.len);
+    free(bound);
+    capture_free(&cap);
+
     /* what is not ours is never appended to or followed */
     const char *junk = path_in("junk.pcap");
     const char *text = "not a capture at all, but long enough\n";
