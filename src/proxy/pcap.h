@@ -49,9 +49,9 @@ typedef struct tg_pcap tg_pcap;
  * locked (flock) against a second writer. max_bytes caps the file's size (0: no cap). */
 int tg_pcap_open(const char *path, uint64_t max_bytes, tg_pcap **out, tg_err *err);
 /* A stream on fd (a pipe to `tshark -r -`, a socket): takes ownership of fd (closed by
- * tg_pcap_close) and writes the global header at once. Writes never raise SIGPIPE. A
- * non-blocking fd never stalls the caller: what a slow reader leaves in the buffer
- * stays there, and packets that do not fit beside it are dropped (counted). */
+ * tg_pcap_close, or here on failure) and writes the global header at once. Writes never
+ * raise SIGPIPE. A non-blocking fd never stalls the caller: what a slow reader leaves in
+ * the buffer stays there, and packets that do not fit beside it are dropped (counted). */
 int tg_pcap_fd(int fd, tg_pcap **out, tg_err *err);
 /* Writes what is buffered; 0, or TG_E_IO once the writer is off (full or failed). */
 int tg_pcap_flush(tg_pcap *p);
@@ -96,8 +96,8 @@ void tg_pcap_flow_init(tg_pcap_flow *f, const struct sockaddr *client,
 /*
  * The packets of a flow. Each returns 0 when every packet was accepted, TG_E_IO when
  * the writer dropped some (the flow's state advances all the same), TG_E_INVALID for a
- * flow already closed (nothing written). None of them needs checking to stay correct.
- * With p NULL nothing is written but the flow's state advances.
+ * flow already closed, or opened again (nothing written). None of them needs checking
+ * to stay correct. With p NULL nothing is written but the flow's state advances.
  */
 /* SYN, SYN/ACK, ACK. */
 int tg_pcap_flow_open(tg_pcap *p, tg_pcap_flow *f);
