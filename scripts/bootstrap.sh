@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential cmake pkg-config libssl-dev openssl libsqlite3-dev sqlite3 libjansson-dev
 libevent-dev libcurl4-openssl-dev libcmocka-dev python3 python3-cryptography
 default-jre-headless gnutls-bin libnss3-tools clang libclang-rt-14-dev valgrind
-publicsuffix ca-certificates curl"
+publicsuffix ca-certificates curl tshark"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -16,4 +16,7 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq || true
+# tshark (tests/interop/test_pcap_tshark.py) brings wireshark-common, which asks whether
+# non-root users may capture: no, and without asking.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
 $SUDO apt-get install -y -qq --no-install-recommends $missing
