@@ -210,7 +210,9 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
         goto end;
     }
     if (req.id != 0 && (rc = tg_store_req_set_cert(kr->st, req.id, row.id, err)) != 0) goto end;
-    if (renew && (rc = tg_store_ref_move(kr->st, prev.id, row.id, err)) != 0) goto end;
+    if (renew && ((rc = tg_store_ref_move(kr->st, prev.id, row.id, err)) != 0 ||
+                  (rc = kr_proxy_follow(kr, prev.id, row.id, 0, err)) != 0))
+        goto end;
     json_t *entry =
         json_pack("{s:s, s:s, s:s, s:b}", "name", row.name, "action", "imported", "store",
                   row.is_ca ? "ca" : "certificates", "private_key", row.key_id != 0);
@@ -513,6 +515,7 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     if (rc == 0 && json_array_size(o.imported) == before)
         rc = tg_err_set(err, TG_E_CONFLICT, "the replacement certificate is already in the store");
     if (rc == 0) rc = tg_store_ref_move(kr->st, old.id, new_id, err);
+    if (rc == 0) rc = kr_proxy_follow(kr, old.id, new_id, 1, err);
     if (rc == 0 && (o.new_ca || old.is_ca || tg_store_cert_in_chains(kr->st, old.id)))
         rc = kr_refresh_tx(kr, NULL, err);
     if (rc == 0)

@@ -1,5 +1,6 @@
 /*
- * keyring.h — the face of src/keyring: the operations of SPEC K, C and F as transactions.
+ * keyring.h — the face of src/keyring: the operations of SPEC K, C and F as transactions,
+ * and the configuration of inspection proxies (issue 9).
  *
  * This is the only place where X.509 objects (src/x509) meet the store (src/store).
  * Every operation that writes is one store transaction: it happens whole or not at all.
@@ -157,6 +158,91 @@ int tg_keyring_serve_load(tg_keyring *kr, int64_t id, tg_served *out, tg_err *er
 void tg_served_clear(tg_served *s);
 /* A number that changes when another process changes the store. */
 long long tg_keyring_version(tg_keyring *kr);
+
+/* ---- inspection proxies (issue 9): configuration, and the view the engine runs on ---- */
+#define TG_PROXY_NAME_MAX    128  /* letters, digits, '_', '-', ' ' (not at either end) */
+#define TG_PROXY_DESC_MAX    512  /* characters of printable UTF-8 */
+#define TG_PORTS_MAX         256  /* items (ports or ranges) in one port list */
+#define TG_PORTS_TEXT_MAX    4096 /* bytes of a port list, given or canonical */
+#define TG_LISTEN_MAX        96   /* bytes of a canonical "ADDR:PORT" */
+#define TG_KEY_BITS_LOW      512  /* min_key_bits: 0 (off) or LOW..HIGH */
+#define TG_KEY_BITS_HIGH     16384
+#define TG_MAX_CONNS_MAX     1000000 /* max_conns: 0 (no limit) or 1..MAX */
+#define TG_UNTRUSTED_CA_NAME "untrusted-signing-ca"
+
+/* A port list in canonical form: ranges sorted by their low end, overlapping and
+ * adjacent ones merged, lo <= hi (a single port is lo == hi). */
+typedef struct tg_port_range {
+    unsigned lo, hi;
+} tg_port_range;
+typedef struct tg_portlist {
+    tg_port_range v[TG_PORTS_MAX];
+    size_t n;
+} tg_portlist;
+/* Parses "443,8443,10000-10100": ports 1..65535, ranges LOW-HIGH with LOW <= HIGH,
+ * spaces around items allowed, at most TG_PORTS_MAX items; TG_E_INVALID otherwise. */
+int tg_ports_parse(const char *s, tg_portlist *out, tg_err *err);
+/* The canonical text ("443,8443,10000-10100") into buf (TG_PORTS_TEXT_MAX is enough). */
+void tg_ports_format(const tg_portlist *l, char *buf, size_t size);
+/* The lowest port both lists hold, or 0 when they have none in common. */
+unsigned tg_ports_overlap(const tg_portlist *a, const tg_portlist *b);
+/* Parses "ADDR:PORT" (IPv4, or [IPv6] in brackets; numeric only, port 1..65535) with
+ * getaddrinfo and writes its canonical form ("192.0.2.1:3128", "[2001:db8::1]:3128"). */
+int tg_listen_parse(const char *s, char *out, size_t outsize, tg_err *err);
+
+/* A proxy's settings as given. NULL strings, TG_UNSET switches and numbers whose _set is
+ * 0 are not given: create takes their defaults, set leaves them as they are. */
+#define TG_UNSET (-1)
+typedef struct tg_proxy_opts {
+    const char *description;
+    const char *signing;    /* a certificate's name: a CA whose key is in the store */
+    const char *truststore; /* a trust store's name */
+    const char *listen;     /* ADDR:PORT */
+    const char *mode;       /* explicit (default) | transparent */
+    const char *ports;      /* a port list; default: the service's port */
+    const char *service;    /* https (default) | imaps | pop3s | smtps | other */
+    const char *protocols;  /* from 1.0,1.1,1.2,1.3, contiguous; default "1.2,1.3" */
+    const char *ciphers;    /* an OpenSSL TLS 1.2 cipher list; default none */
+    int no_ciphers;         /* back to none (the library's defaults, as the engine filters) */
+    const char *over_max;   /* bypass (default) | block */
+    int block_invalid, block_expired, http2_downgrade, tcp_reset, log; /* TG_UNSET, 0, 1 */
+    int min_key_bits_set, max_conns_set;
+    long min_key_bits, max_conns;
+} tg_proxy_opts;
+/* kind: "client" (server proxies are not configurable yet). Every write is one
+ * transaction; *out is the proxy's document (as show). */
+int tg_keyring_proxy_create(tg_keyring *kr, const char *kind, const char *name,
+                            const tg_proxy_opts *o, json_t **out, tg_err *err);
+/* Changes only the settings given, with the rules of create (overlaps with the other
+ * proxies, never with itself). */
+int tg_keyring_proxy_set(tg_keyring *kr, const char *kind, const char *name, const tg_proxy_opts *o,
+                         json_t **out, tg_err *err);
+int tg_keyring_proxy_list(tg_keyring *kr, const char *kind, json_t **out, tg_err *err);
+int tg_keyring_proxy_show(tg_keyring *kr, const char *kind, const char *name, json_t **out,
+                          tg_err *err);
+int tg_keyring_proxy_delete(tg_keyring *kr, const char *kind, const char *name, tg_err *err);
+
+/* What the engine runs a proxy with. */
+typedef struct tg_proxy_rt {
+    json_t *conf;        /* the proxy's document, as show --json gives it */
+    tg_cert *signing;    /* the signing CA certificate */
+    tg_key *signing_key; /* its private key, unsealed */
+    tg_cert **chain;     /* the signing CA's stored chain above it */
+    size_t nchain;       /* (certs.chain_ids, nearest first), may be 0 */
+    tg_cert **anchors;   /* the trust store's anchors (tg_keyring_ts_anchors; */
+    size_t nanchors;     /* 0 when the trust store is empty) */
+} tg_proxy_rt;
+/* Every proxy of kind, in name order (*n may be 0); all or nothing: a proxy that cannot
+ * be loaded fails the call, naming it. */
+int tg_keyring_proxies_load(tg_keyring *kr, const char *kind, tg_proxy_rt **out, size_t *n,
+                            tg_err *err);
+void tg_proxy_rt_free(tg_proxy_rt *v, size_t n);
+/* The installation's untrusted CA (SPEC I3: what the proxy signs with for an upstream
+ * that fails validation, so that the client sees the failure): the stored signing
+ * certificate TG_UNTRUSTED_CA_NAME (EC P-256, 3650 days, key not exportable), made in one
+ * transaction on the first call and returned by later ones. TG_E_CONFLICT when another
+ * certificate already has that name. The caller frees both. */
+int tg_keyring_untrusted_ca(tg_keyring *kr, tg_cert **cert, tg_key **key, tg_err *err);
 
 /* Friendly names: 1-128 bytes of printable UTF-8, no leading or trailing space. */
 int tg_keyring_name_check(const char *name, tg_err *err);

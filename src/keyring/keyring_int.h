@@ -84,6 +84,19 @@ json_t *kr_chain_doc(tg_keyring *kr, const tg_store_cert *c);
 /* Validates spec, makes key and self-signed certificate, stores both (inside a
  * transaction the caller opened). protect marks the factory default (K1). */
 int kr_create_tx(tg_keyring *kr, const tg_newcert *spec, int protect, int64_t *id, tg_err *err);
+/* A trust store by name (TG_E_NOTFOUND with a sentence naming it). */
+int kr_ts_get(tg_keyring *kr, const char *name, tg_store_ts *t, tg_err *err);
+/* The trust anchors of a trust store (tg_keyring_ts_anchors); an empty one is refused
+ * unless allow_empty. */
+int kr_ts_anchors(tg_keyring *kr, const char *name, int allow_empty, tg_cert ***anchors, size_t *n,
+                  tg_err *err);
+/* The proxy's document (show --json) from its row (TG_E_STORE when its stored
+ * configuration is damaged). */
+int kr_proxy_doc(const tg_store_proxy *p, json_t **out, tg_err *err);
+/* Certificate to took certificate from's place (K5 renewal, K7 replacement): the proxies
+ * that sign with from sign with to if it can sign (a CA whose key is held); if it
+ * cannot, strict refuses (TG_E_CONFLICT, naming the proxy) and otherwise they stay. */
+int kr_proxy_follow(tg_keyring *kr, int64_t from, int64_t to, int strict, tg_err *err);
 /* Ends a write: commit when rc is 0, else roll back. Returns rc or the commit's error. */
 int kr_finish(tg_keyring *kr, int rc, tg_err *err);
 

@@ -102,6 +102,15 @@ int tg_keyring_cert_delete(tg_keyring *kr, const char *name, tg_err *err)
                        "'%s' is in the trust store '%s'; remove it from there first", name, holder);
         goto end;
     }
+    tg_store_proxy p;
+    if (tg_store_proxy_by_cert(kr->st, c.id, &p, NULL) == 0) {
+        rc = tg_err_set(err, TG_E_CONFLICT,
+                        "'%s' is the signing certificate of %s proxy '%s': change or delete the "
+                        "proxy first",
+                        name, p.kind, p.name);
+        tg_store_proxy_clear(&p);
+        goto end;
+    }
     if ((rc = tg_store_cert_delete(kr->st, c.id, err)) == 0 && c.key_id != 0)
         rc = tg_store_key_gc(kr->st, c.key_id, err);
     /* its children lost an issuer (a chain member need not be a CA: v1 certificates) */

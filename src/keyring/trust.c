@@ -3,8 +3,9 @@
  *
  * A trust store names a set of the store's CA certificates and, optionally, the
  * default CA package: the system's public roots (Debian's ca-certificates bundle),
- * loaded into the store once and shown as one entry. Inspection policies will verify
- * upstream servers against a trust store; "tlsgate verify --truststore" does now.
+ * loaded into the store once and shown as one entry. Client proxies verify upstream
+ * servers against a trust store (one in use by a proxy cannot be deleted); "tlsgate
+ * verify --truststore" does too.
  */
 #include "keyring_int.h"
 
@@ -25,7 +26,7 @@ static int ts_name_check(const char *name, tg_err *err)
     return rc;
 }
 
-static int ts_get(tg_keyring *kr, const char *name, tg_store_ts *t, tg_err *err)
+int kr_ts_get(tg_keyring *kr, const char *name, tg_store_ts *t, tg_err *err)
 {
     int rc = tg_store_ts_by_name(kr->st, name, t, err);
     if (rc == TG_E_NOTFOUND)
@@ -117,7 +118,7 @@ int tg_keyring_ts_change(tg_keyring *kr, const char *name, const char *const *ca
     int rc = tg_store_begin(kr->st, err);
     if (rc != 0) return rc;
     tg_store_ts t = {0};
-    if ((rc = ts_get(kr, name, &t, err)) != 0) goto end;
+    if ((rc = kr_ts_get(kr, name, &t, err)) != 0) goto end;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         tg_store_cert c;
         if ((rc = tg_keyring_ca_check(kr, cas[i], err)) != 0 ||
@@ -201,7 +202,7 @@ int tg_keyring_ts_list(tg_keyring *kr, json_t **out, tg_err *err)
 int tg_keyring_ts_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err)
 {
     tg_store_ts t;
-    int rc = ts_get(kr, name, &t, err);
+    int rc = kr_ts_get(kr, name, &t, err);
     if (rc != 0) return rc;
     *out = ts_doc(kr, &t, 1);
     tg_store_ts_clear(&t);
@@ -213,7 +214,15 @@ int tg_keyring_ts_delete(tg_keyring *kr, const char *name, tg_err *err)
     int rc = tg_store_begin(kr->st, err);
     if (rc != 0) return rc;
     tg_store_ts t = {0};
-    if ((rc = ts_get(kr, name, &t, err)) == 0) rc = tg_store_ts_delete(kr->st, t.id, err);
+    tg_store_proxy p = {0};
+    if ((rc = kr_ts_get(kr, name, &t, err)) == 0 &&
+        tg_store_proxy_by_truststore(kr->st, t.id, &p, NULL) == 0)
+        rc = tg_err_set(err, TG_E_CONFLICT,
+                        "trust store '%s' is used by %s proxy '%s': change or delete the proxy "
+                        "first",
+                        name, p.kind, p.name);
+    if (rc == 0) rc = tg_store_ts_delete(kr->st, t.id, err);
+    tg_store_proxy_clear(&p);
     tg_store_ts_clear(&t);
     return kr_finish(kr, rc, err);
 }
@@ -268,10 +277,16 @@ static int anchor_default(int64_t id, const unsigned char *der, size_t len, void
 int tg_keyring_ts_anchors(tg_keyring *kr, const char *name, tg_cert ***anchors, size_t *n,
                           tg_err *err)
 {
+    return kr_ts_anchors(kr, name, 0, anchors, n, err);
+}
+
+int kr_ts_anchors(tg_keyring *kr, const char *name, int allow_empty, tg_cert ***anchors, size_t *n,
+                  tg_err *err)
+{
     *anchors = NULL;
     *n = 0;
     tg_store_ts t;
-    int rc = ts_get(kr, name, &t, err);
+    int rc = kr_ts_get(kr, name, &t, err);
     if (rc != 0) return rc;
     anchorctx a = {0};
     rc = tg_store_ts_cas_each(kr->st, t.id, anchor_ca, &a, err);
@@ -279,7 +294,7 @@ int tg_keyring_ts_anchors(tg_keyring *kr, const char *name, tg_cert ***anchors, 
         rc = tg_store_defcas_each(kr->st, NULL, anchor_default, &a, err);
     tg_store_ts_clear(&t);
     if (rc == 0 && a.failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    if (rc == 0 && a.n == 0)
+    if (rc == 0 && a.n == 0 && !allow_empty)
         rc = tg_err_set(err, TG_E_INVALID, "the trust store '%s' holds no CA certificate", name);
     if (rc != 0) {
         kr_chain_free(a.v, a.n);

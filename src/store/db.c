@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TG_SCHEMA_VERSION 4
+#define TG_SCHEMA_VERSION 5
 #define TG_BUSY_MS        10000 /* README: concurrent commands wait up to 10 s */
 
 static const char *const migrations[TG_SCHEMA_VERSION] = {
@@ -93,6 +93,18 @@ static const char *const migrations[TG_SCHEMA_VERSION] = {
      * building its chain. NULL: not computed yet; the keyring fills it on first open. */
     "ALTER TABLE certs ADD COLUMN chain_ids TEXT;"
     "CREATE INDEX certs_chain_unfilled ON certs(id) WHERE chain_ids IS NULL;",
+    /* 4 -> 5: inspection proxies (issue 9). The references the store must guard are
+     * columns (a certificate or trust store in use cannot go; the keyring refuses first,
+     * the foreign keys are the backstop); the rest of the configuration is the keyring's
+     * JSON document, which the store keeps as text. Names are unique across kinds. */
+    "CREATE TABLE proxies ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('client', 'server')),"
+    "  signing_cert_id INTEGER REFERENCES certs(id),"
+    "  truststore_id INTEGER REFERENCES truststores(id),"
+    "  config TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE INDEX proxies_signing ON proxies(signing_cert_id);"
+    "CREATE INDEX proxies_truststore ON proxies(truststore_id);",
 };
 
 int tg_db_err(tg_store *st, tg_err *err, const char *what)
@@ -642,7 +654,8 @@ int tg_store_wipe(tg_store *st, tg_err *err)
     st->scrub = 1;
     return exec(
         st,
-        "DELETE FROM refs; DELETE FROM truststore_cas; DELETE FROM truststores;"
+        "DELETE FROM proxies; DELETE FROM refs; DELETE FROM truststore_cas;"
+        "DELETE FROM truststores;"
         "UPDATE requests SET cert_id=NULL; DELETE FROM certs;"
         "DELETE FROM requests; DELETE FROM keys; DELETE FROM settings; DELETE FROM default_cas;",
         err);

@@ -128,7 +128,8 @@ int tg_store_req_delete(tg_store *st, int64_t id, tg_err *err);
 typedef int (*tg_store_req_fn)(const tg_store_req *r, void *arg);
 int tg_store_req_each(tg_store *st, tg_store_req_fn fn, void *arg, tg_err *err);
 
-/* ---- references: who uses a certificate ("default certificate", later proxies) ---- */
+/* ---- references: who uses a certificate by role ("default certificate"; proxies have
+ * their own columns, below) ---- */
 int tg_store_ref_set(tg_store *st, const char *holder, int64_t cert_id, tg_err *err);
 /* cert_id of holder, or 0 */
 int64_t tg_store_ref_get(tg_store *st, const char *holder);
@@ -190,6 +191,35 @@ int tg_store_ts_remove_ca(tg_store *st, int64_t ts, int64_t cert_id, tg_err *err
 int tg_store_ts_cas_each(tg_store *st, int64_t ts, tg_store_cert_fn fn, void *arg, tg_err *err);
 /* The first trust store holding cert_id (into buf), or 0 when none does. */
 int tg_store_ts_holding(tg_store *st, int64_t cert_id, char *buf, size_t bufsize);
+
+/* ---- inspection proxies (issue 9): references as columns, the rest as the keyring's JSON ---- */
+typedef struct tg_store_proxy {
+    int64_t id;
+    char *name;
+    char kind[8];                           /* "client" or "server" */
+    int64_t signing_cert_id, truststore_id; /* 0 = none */
+    char *signing_name, *truststore_name;   /* read only: their names now (NULL: none) */
+    char *config;                           /* the keyring's JSON text, kept as it is */
+    long long created, updated;
+} tg_store_proxy;
+void tg_store_proxy_clear(tg_store_proxy *p);
+/* Inserts (created and updated: now; id set); TG_E_CONFLICT on a duplicate name. */
+int tg_store_proxy_add(tg_store *st, tg_store_proxy *p, tg_err *err);
+/* Writes row p->id's references and config; updated: now. */
+int tg_store_proxy_update(tg_store *st, tg_store_proxy *p, tg_err *err);
+int tg_store_proxy_by_name(tg_store *st, const char *name, tg_store_proxy *out, tg_err *err);
+int tg_store_proxy_delete(tg_store *st, int64_t id, tg_err *err);
+/* Every proxy (of kind, or all when kind is NULL) in name order; stops when fn returns
+ * non-zero. */
+typedef int (*tg_store_proxy_fn)(const tg_store_proxy *p, void *arg);
+int tg_store_proxy_each(tg_store *st, const char *kind, tg_store_proxy_fn fn, void *arg,
+                        tg_err *err);
+/* The first proxy (by name) whose signing certificate is cert_id, or whose trust store is
+ * ts_id; TG_E_NOTFOUND when none is. */
+int tg_store_proxy_by_cert(tg_store *st, int64_t cert_id, tg_store_proxy *out, tg_err *err);
+int tg_store_proxy_by_truststore(tg_store *st, int64_t ts_id, tg_store_proxy *out, tg_err *err);
+/* Points every proxy that signs with certificate from at certificate to (K5, K7). */
+int tg_store_proxy_move_signing(tg_store *st, int64_t from, int64_t to, tg_err *err);
 
 /* ---- the default CA package: the system's public roots, loaded as one unit ---- */
 /* id: the default CA's row (stored chains refer to it as -id; it changes when the package

@@ -2,9 +2,10 @@
  * x509.h — the face of src/x509: PKI primitives over OpenSSL 3 (EVP and provider APIs).
  *
  * Keys, subject names and their rules, certificate requests, self-signed certificates,
- * descriptions, file decoding and PKCS#12. Nothing here knows about the store: objects
- * go in and out as opaque handles, DER bytes or plain C structs. Private key bytes that
- * leave this module (tg_key_to_der) are the caller's to wipe.
+ * descriptions, file decoding, PKCS#12, and the check of TLS settings before they are
+ * stored. Nothing here knows about the store: objects go in and out as opaque handles,
+ * DER bytes or plain C structs. Private key bytes that leave this module (tg_key_to_der)
+ * are the caller's to wipe.
  */
 #ifndef TG_X509_H
 #define TG_X509_H
@@ -217,6 +218,13 @@ int tg_key_export_pem(const tg_key *key, int traditional, const char *pass, char
 /* A degenerate PKCS#7 SignedData holding the certificates, as DER or PEM. */
 int tg_p7_create(tg_cert *const *certs, size_t n, int pem, unsigned char **out, size_t *outlen,
                  tg_err *err);
+
+/* ---- TLS settings ---------------------------------------------------------------- */
+#define TG_TLS_CIPHERS_MAX 1024
+/* Whether list is an OpenSSL cipher list (SSL_CTX_set_cipher_list: TLS 1.2 and below)
+ * that selects at least one cipher: printable ASCII without spaces, at most
+ * TG_TLS_CIPHERS_MAX bytes. TG_E_INVALID with a sentence otherwise. */
+int tg_tls_ciphers_check(const char *list, tg_err *err);
 
 #include "verify.h"
 

@@ -93,6 +93,7 @@ class ChainStore(TgCase):
         want = self.rows()
         con = self.db()
         con.executescript("""
+            DROP TABLE proxies;
             DROP INDEX certs_chain_unfilled;
             ALTER TABLE certs DROP COLUMN chain_ids;
             UPDATE certs SET status = 'stale';
@@ -102,7 +103,7 @@ class ChainStore(TgCase):
         con.close()
         self.ok("cert", "list")
         con = self.db()
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 4)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 5)
         con.close()
         self.assertEqual(self.rows(), want)
 

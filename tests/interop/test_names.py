@@ -342,6 +342,7 @@ class Names(tglib.TgCase):
         # back to the version-2 shape, with the joined text an older tlsgate wrote
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         con.executescript("""
+            DROP TABLE proxies;
             DROP INDEX certs_unfilled; DROP INDEX requests_unfilled;
             DROP INDEX certs_chain_unfilled; ALTER TABLE certs DROP COLUMN chain_ids;
             ALTER TABLE certs ADD COLUMN sans TEXT NOT NULL DEFAULT '';
@@ -366,7 +367,7 @@ class Names(tglib.TgCase):
                           {"type": "IP", "value": "10.0.0.1"}])
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 4)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 5)
             self.assertEqual(con.execute(
                 "SELECT count(*) FROM certs WHERE san_list IS NULL").fetchone()[0], 0)
             self.assertEqual(con.execute(

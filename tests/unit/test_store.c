@@ -1,5 +1,5 @@
 /*
- * test_store.c — sealing (tampering is refused), transactions, reopening.
+ * test_store.c — sealing (tampering is refused), transactions, reopening, proxy rows.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -203,6 +203,7 @@ static void migrations(void **state)
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h,
+                                  "DROP TABLE proxies;"
                                   "DROP INDEX certs_chain_unfilled;"
                                   "ALTER TABLE certs DROP COLUMN chain_ids;"
                                   "DROP INDEX certs_spki_after;"
@@ -243,6 +244,115 @@ static void migrations(void **state)
     sqlite3_close(h);
 }
 
+static int64_t add_cert(tg_store *st, const char *name, unsigned char fill)
+{
+    unsigned char der[8];
+    memset(der, fill, sizeof der);
+    tg_store_cert c = {.name = (char *)name,
+                       .der = der,
+                       .derlen = sizeof der,
+                       .subject = "CN=x",
+                       .subject_cn = "x",
+                       .issuer = "CN=x",
+                       .issuer_cn = "x",
+                       .serial = "01",
+                       .key_desc = "EC P-256",
+                       .sigalg = "ecdsa-with-SHA256",
+                       .is_ca = 1};
+    memset(c.sha256, 'A' + fill % 16, 64);
+    memset(c.spki_sha256, fill, 32);
+    assert_int_equal(tg_store_cert_add(st, &c, NULL), 0);
+    return c.id;
+}
+
+static int count_proxy(const tg_store_proxy *p, void *arg)
+{
+    (void)p;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* Proxy rows: names joined from their references, unique names, the kind checked, and a
+ * referenced certificate or trust store kept by the foreign keys. */
+static void proxy_rows(void **state)
+{
+    (void)state;
+    tg_store *st = NULL;
+    assert_int_equal(tg_store_open(home, &st, NULL), 0);
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    int64_t ca = add_cert(st, "sign-a", 0x51), cb = add_cert(st, "sign-b", 0x52);
+    tg_store_ts ts = {.name = "up", .description = ""};
+    assert_int_equal(tg_store_ts_add(st, &ts, NULL), 0);
+    tg_store_proxy p = {.name = "p1",
+                        .kind = "client",
+                        .signing_cert_id = ca,
+                        .truststore_id = ts.id,
+                        .config = "{\"mode\":\"explicit\"}"};
+    assert_int_equal(tg_store_proxy_add(st, &p, NULL), 0);
+    assert_true(p.id > 0 && p.created > 0 && p.updated == p.created);
+    tg_store_proxy dup = {.name = "p1", .kind = "server", .config = "{}"};
+    tg_err e = {0};
+    assert_int_equal(tg_store_proxy_add(st, &dup, &e), TG_E_CONFLICT);
+    tg_store_proxy odd = {.name = "p2", .kind = "other", .config = "{}"};
+    assert_int_equal(tg_store_proxy_add(st, &odd, NULL), TG_E_CONFLICT);
+    tg_store_proxy srv = {.name = "p0", .kind = "server", .config = "{}"};
+    assert_int_equal(tg_store_proxy_add(st, &srv, NULL), 0);
+    assert_int_equal(tg_store_commit(st, NULL), 0);
+
+    tg_store_proxy got;
+    assert_int_equal(tg_store_proxy_by_name(st, "p1", &got, NULL), 0);
+    assert_string_equal(got.kind, "client");
+    assert_string_equal(got.signing_name, "sign-a");
+    assert_string_equal(got.truststore_name, "up");
+    assert_string_equal(got.config, "{\"mode\":\"explicit\"}");
+    tg_store_proxy_clear(&got);
+    assert_int_equal(tg_store_proxy_by_name(st, "p0", &got, NULL), 0);
+    assert_null(got.signing_name);
+    assert_null(got.truststore_name);
+    tg_store_proxy_clear(&got);
+    assert_int_equal(tg_store_proxy_by_name(st, "none", &got, NULL), TG_E_NOTFOUND);
+    int n = 0;
+    assert_int_equal(tg_store_proxy_each(st, "client", count_proxy, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    n = 0;
+    assert_int_equal(tg_store_proxy_each(st, NULL, count_proxy, &n, NULL), 0);
+    assert_int_equal(n, 2);
+
+    /* in use: the foreign keys refuse, even if the keyring forgot to ask */
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    assert_int_equal(tg_store_cert_delete(st, ca, NULL), TG_E_CONFLICT);
+    tg_store_rollback(st);
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    assert_int_equal(tg_store_ts_delete(st, ts.id, NULL), TG_E_CONFLICT);
+    tg_store_rollback(st);
+    assert_int_equal(tg_store_proxy_by_cert(st, ca, &got, NULL), 0);
+    assert_string_equal(got.name, "p1");
+    tg_store_proxy_clear(&got);
+    assert_int_equal(tg_store_proxy_by_truststore(st, ts.id, &got, NULL), 0);
+    tg_store_proxy_clear(&got);
+
+    /* a replacement moves the reference; then the old certificate may go */
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    assert_int_equal(tg_store_proxy_move_signing(st, ca, cb, NULL), 0);
+    assert_int_equal(tg_store_cert_delete(st, ca, NULL), 0);
+    assert_int_equal(tg_store_commit(st, NULL), 0);
+    assert_int_equal(tg_store_proxy_by_cert(st, ca, &got, NULL), TG_E_NOTFOUND);
+    assert_int_equal(tg_store_proxy_by_name(st, "p1", &got, NULL), 0);
+    assert_string_equal(got.signing_name, "sign-b");
+    free(got.config);
+    got.config = tg_strdup("{}");
+    got.truststore_id = 0;
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    assert_int_equal(tg_store_proxy_update(st, &got, NULL), 0);
+    assert_int_equal(tg_store_ts_delete(st, ts.id, NULL), 0);
+    assert_int_equal(tg_store_proxy_delete(st, got.id, NULL), 0);
+    assert_int_equal(tg_store_proxy_delete(st, srv.id, NULL), 0);
+    assert_int_equal(tg_store_cert_delete(st, cb, NULL), 0);
+    assert_int_equal(tg_store_commit(st, NULL), 0);
+    tg_store_proxy_clear(&got);
+    tg_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +361,7 @@ int main(void)
         cmocka_unit_test(rollback_leaves_nothing),
         cmocka_unit_test(master_key_file),
         cmocka_unit_test(migrations),
+        cmocka_unit_test(proxy_rows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

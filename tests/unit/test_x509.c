@@ -1,5 +1,6 @@
 /*
- * test_x509.c — names and SAN rules, key specs, certificates and requests, decoding.
+ * test_x509.c — names and SAN rules, key specs, certificates and requests, decoding,
+ * cipher lists.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -341,6 +342,28 @@ static void kdf_budget(void **state)
     assert_int_equal(work, 0);
 }
 
+/* Cipher lists are checked by libssl itself: a list that selects nothing is refused. */
+static void cipher_lists(void **state)
+{
+    (void)state;
+    tg_err e = {0};
+    assert_int_equal(tg_tls_ciphers_check("ECDHE+AESGCM:ECDHE+CHACHA20", NULL), 0);
+    assert_int_equal(tg_tls_ciphers_check("HIGH:!aNULL:!MD5", NULL), 0);
+    assert_int_equal(tg_tls_ciphers_check("ECDHE-RSA-AES128-GCM-SHA256", NULL), 0);
+    assert_int_equal(tg_tls_ciphers_check("NO-SUCH-CIPHER", &e), TG_E_INVALID);
+    assert_non_null(strstr(e.msg, "selects no TLS 1.2 cipher"));
+    /* TLS 1.3 suites are not a TLS 1.2 list */
+    assert_int_equal(tg_tls_ciphers_check("TLS_AES_128_GCM_SHA256", NULL), TG_E_INVALID);
+    assert_int_equal(tg_tls_ciphers_check("", NULL), TG_E_INVALID);
+    assert_int_equal(tg_tls_ciphers_check(NULL, NULL), TG_E_INVALID);
+    assert_int_equal(tg_tls_ciphers_check("HIGH !aNULL", NULL), TG_E_INVALID);
+    assert_int_equal(tg_tls_ciphers_check("HIGH\n", NULL), TG_E_INVALID);
+    char big[TG_TLS_CIPHERS_MAX + 8];
+    memset(big, 'A', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(tg_tls_ciphers_check(big, NULL), TG_E_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +375,7 @@ int main(void)
         cmocka_unit_test(csr_and_decode),
         cmocka_unit_test(p12_wrong_password),
         cmocka_unit_test(kdf_budget),
+        cmocka_unit_test(cipher_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,129 @@
+/*
+ * proxy_load.c — the proxies as the engine runs them: each one's document, its signing
+ * CA with key and stored chain, and its trust store's anchors (tg_keyring_proxies_load).
+ *
+ * Like serve's load (serve.c) it builds no chain and checks no signature: the signing
+ * CA's chain is the one stored with its status (certs.chain_ids). All or nothing: a
+ * proxy that cannot be loaded fails the whole call with a sentence naming it, so that
+ * the engine keeps the configuration it runs rather than half of a new one.
+ */
+#include "keyring_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct loadctx {
+    tg_proxy_rt *v;
+    int64_t *signing; /* per entry: the signing certificate's id */
+    char **ts;        /* per entry: the trust store's name */
+    size_t n, cap;
+    tg_err *err;
+    int rc;
+} loadctx;
+
+void tg_proxy_rt_free(tg_proxy_rt *v, size_t n)
+{
+    if (v == NULL) return;
+    for (size_t i = 0; i < n; i++) {
+        json_decref(v[i].conf);
+        tg_cert_free(v[i].signing);
+        tg_key_free(v[i].signing_key);
+        kr_chain_free(v[i].chain, v[i].nchain);
+        kr_chain_free(v[i].anchors, v[i].nanchors);
+    }
+    free(v);
+}
+
+static int grow(loadctx *l)
+{
+    if (l->n < l->cap) return 0;
+    size_t cap = l->cap ? l->cap * 2 : 8;
+    tg_proxy_rt *v = realloc(l->v, cap * sizeof(*v));
+    if (v != NULL) l->v = v;
+    int64_t *s = realloc(l->signing, cap * sizeof(*s));
+    if (s != NULL) l->signing = s;
+    char **t = realloc(l->ts, cap * sizeof(*t));
+    if (t != NULL) l->ts = t;
+    if (v == NULL || s == NULL || t == NULL) return TG_E_INTERNAL;
+    l->cap = cap;
+    return 0;
+}
+
+/* Collects the documents and references; the certificates and keys are loaded after the
+ * listing, one proxy at a time. */
+static int collect(const tg_store_proxy *p, void *arg)
+{
+    loadctx *l = arg;
+    if (grow(l) != 0) {
+        l->rc = tg_err_set(l->err, TG_E_INTERNAL, "out of memory");
+        return 1;
+    }
+    tg_proxy_rt *r = &l->v[l->n];
+    memset(r, 0, sizeof(*r));
+    l->signing[l->n] = p->signing_cert_id;
+    l->ts[l->n] = p->truststore_name ? tg_strdup(p->truststore_name) : NULL;
+    l->n++;
+    if (p->truststore_name != NULL && l->ts[l->n - 1] == NULL)
+        l->rc = tg_err_set(l->err, TG_E_INTERNAL, "out of memory");
+    else if (p->signing_cert_id == 0 || p->truststore_name == NULL)
+        l->rc = tg_err_set(l->err, TG_E_STORE,
+                           "%s proxy '%s' has no signing certificate or no trust store in the "
+                           "store; set them (tlsgate proxy %s set '%s' --signing CERT "
+                           "--truststore TS)",
+                           p->kind, p->name, p->kind, p->name);
+    else
+        l->rc = kr_proxy_doc(p, &r->conf, l->err);
+    return l->rc != 0;
+}
+
+/* The signing CA, its key and its stored chain; the trust store's anchors. */
+static int load_one(tg_keyring *kr, tg_proxy_rt *r, int64_t signing, const char *ts, tg_err *err)
+{
+    tg_served s;
+    int rc = tg_keyring_serve_load(kr, signing, &s, err);
+    if (rc != 0) return rc;
+    r->signing = s.cert;
+    r->signing_key = s.key;
+    s.cert = NULL;
+    s.key = NULL;
+    if (s.nchain > 0 && (r->chain = calloc(s.nchain, sizeof(*r->chain))) == NULL)
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < s.nchain; i++) {
+        rc = tg_cert_from_der(s.chain[i].der, s.chain[i].derlen, &r->chain[i], err);
+        if (rc == 0) r->nchain++;
+    }
+    tg_served_clear(&s);
+    if (rc == 0) rc = kr_ts_anchors(kr, ts, 1, &r->anchors, &r->nanchors, err);
+    return rc;
+}
+
+int tg_keyring_proxies_load(tg_keyring *kr, const char *kind, tg_proxy_rt **out, size_t *n,
+                            tg_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (kind == NULL || (strcmp(kind, "client") != 0 && strcmp(kind, "server") != 0))
+        return tg_err_set(err, TG_E_USAGE, "unknown kind of proxy '%s'; use client or server",
+                          kind ? kind : "");
+    loadctx l = {.err = err};
+    int rc = tg_store_proxy_each(kr->st, kind, collect, &l, err);
+    if (rc == 0) rc = l.rc;
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        tg_err why = {0};
+        if ((rc = load_one(kr, &l.v[i], l.signing[i], l.ts[i], &why)) != 0)
+            tg_err_set(err, rc, "%s proxy '%s' cannot be loaded: %s", kind,
+                       json_string_value(json_object_get(l.v[i].conf, "name")), why.msg);
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free(l.ts[i]);
+    free(l.ts);
+    free(l.signing);
+    if (rc != 0) {
+        tg_proxy_rt_free(l.v, l.n);
+        return rc;
+    }
+    *out = l.v;
+    *n = l.n;
+    return 0;
+}
