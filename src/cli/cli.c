@@ -38,6 +38,8 @@ static const char usage_text[] =
     "  ca replace NAME FILE | delete NAME | reissue NAME --days N [--name NEW]\n"
     "  truststore create NAME [--description D] [--include-defaults]\n"
     "  truststore add|remove NAME CA... | list | show NAME | delete NAME | update-defaults\n"
+    "  proxy client create NAME --signing CERT --truststore TS --listen ADDR:PORT [proxy options]\n"
+    "  proxy client list | show NAME | set NAME [proxy options] | delete NAME\n"
     "  serve [--listen ADDR:PORT]... [--backend ADDR:PORT] [--threads N] [--no-tickets]\n"
     "        [--cache N] [--quiet]           TLS front end: certificates chosen by SNI\n"
     "  refresh                               recompute every certificate's chain status\n"
@@ -46,6 +48,12 @@ static const char usage_text[] =
     "subject options: --cn --san DNS:…|IP:…|email:… (repeatable) --country --state --locality\n"
     "                 --org --ou --email --key rsa:2048|rsa:3072|rsa:4096|ec:p256|ec:p384\n"
     "                 --days N --no-export\n"
+    "proxy options:   --signing CERT --truststore TS --listen ADDR:PORT\n"
+    "                 --mode explicit|transparent --ports 443,8443,10000-10100\n"
+    "                 --service https|imaps|pop3s|smtps|other --description TEXT\n"
+    "                 --protocols 1.2,1.3 --ciphers LIST|--no-ciphers --min-key-bits N\n"
+    "                 --max-conns N --over-max bypass|block, and the switches --block-invalid\n"
+    "                 --block-expired --http2-downgrade --tcp-reset --log (off: --no-…)\n"
     "The store lives in --home, else $TLSGATE_HOME, else $XDG_DATA_HOME/tlsgate\n"
     "(~/.local/share/tlsgate). Passwords come from a file, $TLSGATE_PASSWORD or the terminal.\n";
 
@@ -237,6 +245,8 @@ int tg_cli_main(int argc, char **argv)
         rc = cmd_ca(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "truststore") == 0)
         rc = cmd_truststore(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "proxy") == 0)
+        rc = cmd_proxy(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "serve") == 0)
         rc = cmd_serve(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "refresh") == 0)

@@ -8,7 +8,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { L_COUNTRY = 256, L_STATE, L_LOCALITY, L_ORG, L_OU, L_EMAIL, L_JSON, L_HOME };
+enum {
+    L_COUNTRY = 256,
+    L_STATE,
+    L_LOCALITY,
+    L_ORG,
+    L_OU,
+    L_EMAIL,
+    L_JSON,
+    L_HOME,
+    /* a proxy's settings */
+    L_SIGNCERT,
+    L_TRUSTSTORE,
+    L_LISTEN,
+    L_MODE,
+    L_PORTS,
+    L_SERVICE,
+    L_PROTOCOLS,
+    L_CIPHERS,
+    L_NO_CIPHERS,
+    L_OVER_MAX,
+    L_MIN_KEY_BITS,
+    L_MAX_CONNS,
+    L_SWITCH, /* --block-invalid … --log: L_SWITCH + 2*i, the --no- form + 1 */
+    L_SWITCH_END = L_SWITCH + 10
+};
 
 static const struct {
     struct option opt;
@@ -38,8 +62,30 @@ static const struct {
     {{"p12-profile", required_argument, NULL, 'P'}, O_EXPORTX},
     {{"support-bundle", no_argument, NULL, 'B'}, O_EXPORTX},
     {{"no-passphrase", no_argument, NULL, 'N'}, O_EXPORTX},
-    {{"description", required_argument, NULL, 'D'}, O_TRUST},
-    {{"include-defaults", no_argument, NULL, 'I'}, O_TRUST},
+    {{"description", required_argument, NULL, 'D'}, O_DESCRIPTION},
+    {{"include-defaults", no_argument, NULL, 'I'}, O_INCLUDE_DEFAULTS},
+    {{"signing", required_argument, NULL, L_SIGNCERT}, O_PROXY},
+    {{"truststore", required_argument, NULL, L_TRUSTSTORE}, O_PROXY},
+    {{"listen", required_argument, NULL, L_LISTEN}, O_PROXY},
+    {{"mode", required_argument, NULL, L_MODE}, O_PROXY},
+    {{"ports", required_argument, NULL, L_PORTS}, O_PROXY},
+    {{"service", required_argument, NULL, L_SERVICE}, O_PROXY},
+    {{"protocols", required_argument, NULL, L_PROTOCOLS}, O_PROXY},
+    {{"ciphers", required_argument, NULL, L_CIPHERS}, O_PROXY},
+    {{"no-ciphers", no_argument, NULL, L_NO_CIPHERS}, O_PROXY},
+    {{"over-max", required_argument, NULL, L_OVER_MAX}, O_PROXY},
+    {{"min-key-bits", required_argument, NULL, L_MIN_KEY_BITS}, O_PROXY},
+    {{"max-conns", required_argument, NULL, L_MAX_CONNS}, O_PROXY},
+    {{"block-invalid", no_argument, NULL, L_SWITCH + 0}, O_PROXY},
+    {{"no-block-invalid", no_argument, NULL, L_SWITCH + 1}, O_PROXY},
+    {{"block-expired", no_argument, NULL, L_SWITCH + 2}, O_PROXY},
+    {{"no-block-expired", no_argument, NULL, L_SWITCH + 3}, O_PROXY},
+    {{"http2-downgrade", no_argument, NULL, L_SWITCH + 4}, O_PROXY},
+    {{"no-http2-downgrade", no_argument, NULL, L_SWITCH + 5}, O_PROXY},
+    {{"tcp-reset", no_argument, NULL, L_SWITCH + 6}, O_PROXY},
+    {{"no-tcp-reset", no_argument, NULL, L_SWITCH + 7}, O_PROXY},
+    {{"log", no_argument, NULL, L_SWITCH + 8}, O_PROXY},
+    {{"no-log", no_argument, NULL, L_SWITCH + 9}, O_PROXY},
     {{"json", no_argument, NULL, L_JSON}, O_ALWAYS},
     {{"home", required_argument, NULL, L_HOME}, O_ALWAYS},
 };
@@ -61,6 +107,11 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
     o->spec.exportable = 1;
     o->spec.days = TG_DAYS_DEFAULT;
     o->expiring = -1;
+    tg_proxy_opts *px = &o->proxy;
+    int *switches[] = {&px->block_invalid, &px->block_expired, &px->http2_downgrade, &px->tcp_reset,
+                       &px->log};
+    for (size_t i = 0; i < sizeof(switches) / sizeof(switches[0]); i++)
+        *switches[i] = TG_UNSET;
     o->sans = calloc((size_t)argc + 1, sizeof(*o->sans));
     o->args = calloc((size_t)argc + 1, sizeof(*o->args));
     if (o->sans == NULL || o->args == NULL) return cli_usage(c, "out of memory");
@@ -149,8 +200,52 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
             o->no_passphrase = 1;
             break;
         case 'D':
-            o->description = optarg;
+            o->description = px->description = optarg;
             break;
+        case L_SIGNCERT:
+            px->signing = optarg;
+            break;
+        case L_TRUSTSTORE:
+            px->truststore = optarg;
+            break;
+        case L_LISTEN:
+            px->listen = optarg;
+            break;
+        case L_MODE:
+            px->mode = optarg;
+            break;
+        case L_PORTS:
+            px->ports = optarg;
+            break;
+        case L_SERVICE:
+            px->service = optarg;
+            break;
+        case L_PROTOCOLS:
+            px->protocols = optarg;
+            break;
+        case L_CIPHERS:
+            px->ciphers = optarg;
+            break;
+        case L_NO_CIPHERS:
+            px->no_ciphers = 1;
+            break;
+        case L_OVER_MAX:
+            px->over_max = optarg;
+            break;
+        case L_MIN_KEY_BITS:
+        case L_MAX_CONNS: {
+            int v;
+            const char *opt = ch == L_MIN_KEY_BITS ? "--min-key-bits" : "--max-conns";
+            if (number(c, opt, optarg, &v) != 0) return TG_E_USAGE;
+            if (ch == L_MIN_KEY_BITS) {
+                px->min_key_bits_set = 1;
+                px->min_key_bits = v;
+            } else {
+                px->max_conns_set = 1;
+                px->max_conns = v;
+            }
+            break;
+        }
         case 'I':
             o->include_defaults = 1;
             break;
@@ -166,6 +261,10 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
         case ':':
             return cli_usage(c, "%s: option '%s' needs a value", argv[0], argv[optind - 1]);
         default:
+            if (ch >= L_SWITCH && ch < L_SWITCH_END) {
+                *switches[(ch - L_SWITCH) / 2] = (ch - L_SWITCH) % 2 == 0;
+                break;
+            }
             return cli_usage(c, "%s: option '%s' is not known here", argv[0], argv[optind - 1]);
         }
     }

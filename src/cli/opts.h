@@ -24,9 +24,12 @@ enum {
     O_OUT = 1 << 13,
     O_EXPIRING = 1 << 14,
     O_EXPORTX = 1 << 15, /* --p12-profile --support-bundle --no-passphrase */
-    O_TRUST = 1 << 16,   /* --description --include-defaults */
-    O_FORCE = 1 << 17,   /* --force: an export may replace an existing file */
-    O_ALWAYS = ~0u       /* --json --home */
+    O_INCLUDE_DEFAULTS = 1 << 16,
+    O_FORCE = 1 << 17, /* --force: an export may replace an existing file */
+    O_DESCRIPTION = 1 << 18,
+    O_PROXY = 1 << 19, /* a proxy's settings (--signing CERT is not cert create's --signing) */
+    O_TRUST = O_DESCRIPTION | O_INCLUDE_DEFAULTS,
+    O_ALWAYS = ~0u /* --json --home */
 };
 #define O_NEWCERT (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
 
@@ -37,7 +40,8 @@ typedef struct opts {
     const char *profile, *description;
     int include_defaults, days_given;
     int with_key, with_chain, expiring, support_bundle, no_passphrase, force;
-    char **args; /* positional arguments after the subcommand */
+    tg_proxy_opts proxy; /* O_PROXY (and --description); switches start as TG_UNSET */
+    char **args;         /* positional arguments after the subcommand */
     int nargs;
 } opts;
 

@@ -233,6 +233,52 @@ void print_ts_doc(json_t *doc)
           "No CA certificates yet (tlsgate truststore add NAME CA…).");
 }
 
+void print_proxy_table(json_t *rows)
+{
+    static const column cols[] = {
+        {"Name", "name", 0},   {"Mode", "mode", 0},       {"Listen", "listen", 0},
+        {"Ports", "ports", 0}, {"Signing", "signing", 0}, {"Trust store", "truststore", 0},
+    };
+    table(rows, cols, sizeof(cols) / sizeof(cols[0]),
+          "No client proxies (tlsgate proxy client create NAME …).");
+}
+
+/* A number, or what 0 means for it. */
+static void count_field(json_t *doc, const char *label, const char *key, const char *zero)
+{
+    long long n = (long long)json_integer_value(json_object_get(doc, key));
+    if (n == 0)
+        printf("%-22s %s\n", label, zero);
+    else
+        printf("%-22s %lld\n", label, n);
+}
+
+void print_proxy_doc(json_t *doc)
+{
+    field(doc, "Client proxy:", "name");
+    field(doc, "Description:", "description");
+    field(doc, "Signing certificate:", "signing");
+    field(doc, "Trust store:", "truststore");
+    field(doc, "Listen:", "listen");
+    field(doc, "Mode:", "mode");
+    field(doc, "Ports:", "ports");
+    field(doc, "Service:", "service");
+    field(doc, "TLS versions:", "protocols");
+    json_t *ciphers = json_object_get(doc, "ciphers");
+    printf("%-22s %s\n", "TLS 1.2 ciphers:",
+           json_is_string(ciphers) ? json_string_value(ciphers) : "library defaults");
+    count_field(doc, "Minimum key bits:", "min_key_bits", "no minimum");
+    field(doc, "Block invalid:", "block_invalid");
+    field(doc, "Block expired:", "block_expired");
+    field(doc, "HTTP/2 downgrade:", "http2_downgrade");
+    count_field(doc, "Connection limit:", "max_conns", "none");
+    field(doc, "Over the limit:", "over_max");
+    field(doc, "TCP reset:", "tcp_reset");
+    field(doc, "Log:", "log");
+    field(doc, "Created:", "created");
+    field(doc, "Updated:", "updated");
+}
+
 void print_request_doc(json_t *doc)
 {
     field(doc, "Request:", "name");

@@ -436,15 +436,11 @@ static int cross_one(const tg_store_proxy *p, void *arg)
                            p->kind, p->name, other.listen, x->kind, x->name);
     } else if (strcmp(p->kind, "client") == 0 && strcmp(x->kind, "client") == 0) {
         unsigned port = tg_ports_overlap(&other.ports, &x->c->ports);
-        if (port != 0) {
-            char theirs[80];
-            tg_ports_format(&other.ports, theirs, sizeof(theirs));
+        if (port != 0)
             x->rc = tg_err_set(x->err, TG_E_CONFLICT,
                                "the ports of client proxy '%s' overlap those of client proxy "
-                               "'%s' (%s) at port %u: a port is intercepted by one client proxy "
-                               "only",
-                               x->name, p->name, theirs, port);
-        }
+                               "'%s' at port %u: a port is intercepted by one client proxy only",
+                               x->name, p->name, port);
     }
     conf_clear(&other);
     return x->rc != 0;

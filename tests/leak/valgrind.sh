@@ -49,6 +49,14 @@ run 0 cert create vgca --signing --cn "VG Inspection CA" --key ec:p256 --days 30
 run 0 --json ca list
 run 0 ca show vgca
 run 0 ca reissue vgca --days 60 --name vgca-2
+run 0 truststore create vgts
+run 0 proxy client create vgp --signing vgca --truststore vgts --listen 127.0.0.1:3128 --ports 443,8443 --ciphers HIGH
+run 0 --json proxy client list
+run 0 proxy client set vgp --no-ciphers --block-invalid --max-conns 10
+run 5 proxy client create vgp2 --signing vgca --truststore vgts --listen 127.0.0.1:3129 --ports 8000-9000
+run 5 cert delete vgca
+run 3 proxy client create vgp3 --signing vgca --truststore vgts --listen localhost:3130 --ports 1
+run 0 proxy client delete vgp
 run 3 cert create vgbad --signing --cn "VG CA" --days 0
 run 3 cert create "vg/bad" --signing --cn "VG CA"
 run 4 cert show nothing

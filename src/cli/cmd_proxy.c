@@ -1,0 +1,77 @@
+/*
+ * cmd_proxy.c — "tlsgate proxy client …": the configuration of client inspection proxies
+ * (issue 9). Parse, call the keyring, print; every rule is the keyring's. "proxy server"
+ * joins as a second group of the same shape.
+ */
+#include "opts.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int one(cli *c, const opts *o, const char *what)
+{
+    if (o->nargs != 1) return cli_usage(c, "proxy client %s needs exactly one proxy name", what);
+    return 0;
+}
+
+static int client_create(cli *c, tg_keyring *kr, opts *o)
+{
+    if (one(c, o, "create") != 0) return TG_E_USAGE;
+    json_t *doc = NULL;
+    int rc = tg_keyring_proxy_create(kr, "client", o->args[0], &o->proxy, &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_proxy_doc);
+    return rc;
+}
+
+static int client_set(cli *c, tg_keyring *kr, opts *o)
+{
+    if (one(c, o, "set") != 0) return TG_E_USAGE;
+    json_t *doc = NULL;
+    int rc = tg_keyring_proxy_set(kr, "client", o->args[0], &o->proxy, &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_proxy_doc);
+    return rc;
+}
+
+static int client_list(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs != 0) return cli_usage(c, "proxy client list takes no arguments");
+    json_t *rows = NULL;
+    int rc = tg_keyring_proxy_list(kr, "client", &rows, &c->err);
+    if (rc == 0) cli_emit(c, rows, print_proxy_table);
+    return rc;
+}
+
+static int client_show(cli *c, tg_keyring *kr, opts *o)
+{
+    if (one(c, o, "show") != 0) return TG_E_USAGE;
+    json_t *doc = NULL;
+    int rc = tg_keyring_proxy_show(kr, "client", o->args[0], &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_proxy_doc);
+    return rc;
+}
+
+static int client_delete(cli *c, tg_keyring *kr, opts *o)
+{
+    if (one(c, o, "delete") != 0) return TG_E_USAGE;
+    int rc = tg_keyring_proxy_delete(kr, "client", o->args[0], &c->err);
+    if (rc == 0 && !c->json) printf("Deleted client proxy '%s'\n", o->args[0]);
+    return rc;
+}
+
+int cmd_proxy(cli *c, int argc, char **argv)
+{
+    static const cli_sub client[] = {
+        {"create", O_PROXY | O_DESCRIPTION, client_create},
+        {"list", 0, client_list},
+        {"show", 0, client_show},
+        {"set", O_PROXY | O_DESCRIPTION, client_set},
+        {"delete", 0, client_delete},
+    };
+    if (argc < 2) return cli_usage(c, "proxy needs a kind: proxy client …");
+    if (strcmp(argv[1], "client") != 0)
+        return cli_usage(c, "unknown kind of proxy '%s'; only client proxies can be configured",
+                         argv[1]);
+    static char group[] = "proxy client"; /* how the shared dispatcher names the group */
+    argv[1] = group;
+    return cli_dispatch(c, argc - 1, argv + 1, client, sizeof(client) / sizeof(client[0]));
+}
