@@ -4,6 +4,7 @@
  * joins as a second group of the same shape.
  */
 #include "opts.h"
+#include "../proxy/proxy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -58,8 +59,21 @@ static int client_delete(cli *c, tg_keyring *kr, opts *o)
     return rc;
 }
 
+/* What the running serve counts (it writes them once a second): not the store's. */
+static int proxy_stats(cli *c, tg_keyring *kr, opts *o)
+{
+    (void)kr;
+    if (o->nargs > 1) return cli_usage(c, "proxy stats takes at most one proxy name");
+    json_t *doc = NULL;
+    int rc = tg_proxy_stats_read(cli_home(c), o->nargs ? o->args[0] : NULL, &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_proxy_stats);
+    return rc;
+}
+
 int cmd_proxy(cli *c, int argc, char **argv)
 {
+    static const cli_sub stats[] = {{"stats", 0, proxy_stats}};
+    if (argc >= 2 && strcmp(argv[1], "stats") == 0) return cli_dispatch(c, argc, argv, stats, 1);
     static const cli_sub client[] = {
         {"create", O_PROXY | O_DESCRIPTION, client_create},
         {"list", 0, client_list},
@@ -67,7 +81,7 @@ int cmd_proxy(cli *c, int argc, char **argv)
         {"set", O_PROXY | O_DESCRIPTION, client_set},
         {"delete", 0, client_delete},
     };
-    if (argc < 2) return cli_usage(c, "proxy needs a kind: proxy client …");
+    if (argc < 2) return cli_usage(c, "proxy needs a kind or stats: proxy client …, proxy stats");
     if (strcmp(argv[1], "client") != 0)
         return cli_usage(c, "unknown kind of proxy '%s'; only client proxies can be configured",
                          argv[1]);

@@ -2,6 +2,7 @@
  * cmd_serve.c — "tlsgate serve": the TLS front end (src/tls) on the keyring's store.
  */
 #include "cli_int.h"
+#include "../proxy/proxy.h"
 #include "../tls/tls.h"
 
 #include <getopt.h>
@@ -86,10 +87,19 @@ int cmd_serve(cli *c, int argc, char **argv)
         if (kr == NULL) rc = c->err.code;
         tg_keyring_close(kr);
     }
+    tg_proxies *proxies = NULL;
+    tg_service svc;
     if (rc == 0) {
         o.home = cli_home(c);
+        rc = tg_proxies_new(o.home, o.quiet, &proxies, &c->err);
+    }
+    if (rc == 0) {
+        svc = tg_proxies_service(proxies); /* the client proxies run beside serve's front */
+        o.services = &svc;
+        o.nservices = 1;
         rc = tg_serve_run(&o, &c->err);
     }
+    tg_proxies_free(proxies);
     free(listen);
     return rc;
 }

@@ -243,6 +243,35 @@ void print_proxy_table(json_t *rows)
           "No client proxies (tlsgate proxy client create NAME …).");
 }
 
+void print_proxy_stats(json_t *doc)
+{
+    static const column cols[] = {
+        {"Name", "name", 0},
+        {"Active", "active", 4},
+        {"Conns", "connections", 4},
+        {"Decrypted", "decrypted", 4},
+        {"Not decr.", "not_decrypted", 4},
+        {"Bypassed", "bypassed", 4},
+        {"Blocked", "blocked", 4},
+        {"Hits", "cache_hits", 4},
+        {"Mints", "mints", 4},
+        {"Mint us", "mint_us_avg", 4},
+        {"Client fail", "client_failures", 4},
+        {"Upstream fail", "upstream_failures", 4},
+    };
+    printf("Counters written by serve (pid %lld) at %s\n",
+           (long long)json_integer_value(json_object_get(doc, "pid")),
+           json_string_value(json_object_get(doc, "written")));
+    table(json_object_get(doc, "proxies"), cols, sizeof(cols) / sizeof(cols[0]),
+          "No client proxy has run yet.");
+    json_t *srv = json_object_get(doc, "serve");
+    printf("serve: %lld of %lld connections in use; %lld refused and %lld evicted at the cap\n",
+           (long long)json_integer_value(json_object_get(srv, "connections")),
+           (long long)json_integer_value(json_object_get(srv, "cap")),
+           (long long)json_integer_value(json_object_get(srv, "refused")),
+           (long long)json_integer_value(json_object_get(srv, "evicted")));
+}
+
 /* A number, or what 0 means for it. */
 static void count_field(json_t *doc, const char *label, const char *key, const char *zero)
 {

@@ -18,6 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+tg_cert *tg_cert_adopt(X509 *x)
+{
+    return x != NULL && X509_up_ref(x) == 1 ? tg_cert_wrap(x) : NULL;
+}
+
 tg_cert *tg_cert_wrap(X509 *x)
 {
     tg_cert *c = calloc(1, sizeof(*c));

@@ -5,6 +5,7 @@
  * that is how an imported certificate finds the request or key it belongs to.
  */
 #include "x509_int.h"
+#include "ossl.h"
 
 #include <openssl/core_names.h>
 #include <openssl/decoder.h>
@@ -60,6 +61,11 @@ static int ec_explicit(const EVP_PKEY *pkey)
         strcmp(enc, OSSL_PKEY_EC_ENCODING_EXPLICIT) == 0;
     ERR_clear_error();
     return r;
+}
+
+tg_key *tg_key_adopt(EVP_PKEY *pkey)
+{
+    return pkey != NULL && EVP_PKEY_up_ref(pkey) == 1 ? tg_key_wrap(pkey) : NULL;
 }
 
 tg_key *tg_key_wrap(EVP_PKEY *pkey)

@@ -14,4 +14,9 @@
 X509 *tg_cert_x509(const tg_cert *cert);
 EVP_PKEY *tg_key_pkey(const tg_key *key);
 
+/* A tg_cert holding a new reference to x (NULL when out of memory); x stays the caller's. */
+tg_cert *tg_cert_adopt(X509 *x);
+/* A tg_key holding a new reference to pkey. */
+tg_key *tg_key_adopt(EVP_PKEY *pkey);
+
 #endif

@@ -522,9 +522,9 @@ class _Server(socketserver.ThreadingTCPServer):
     block_on_close = True
     allow_reuse_address = True
 
-    def __init__(self, origin):
+    def __init__(self, origin, bind="127.0.0.1"):
         self.origin = origin
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((bind, 0), _Handler)
 
     def handle_error(self, request, client_address):
         pass  # the handler records what went wrong; nothing for stderr
@@ -540,7 +540,7 @@ class Origin:
     """One TLS server for one case. connections: a record per accepted connection (dicts
     with case, peer, sni, alpn, version, cipher, request (bytes), error, time)."""
 
-    def __init__(self, case, chain, key, alpn=("h2", "http/1.1")):
+    def __init__(self, case, chain, key, alpn=("h2", "http/1.1"), bind="127.0.0.1"):
         self.case = case
         self.chain, self.key = chain, key
         self.connections = []
@@ -548,7 +548,7 @@ class Origin:
         self._live = set()  # SSLSockets being served, so stop() can wake their threads
         self._stopping = False
         self.context = self._context(alpn)
-        self.server = _Server(self)
+        self.server = _Server(self, bind)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.1},
@@ -665,7 +665,7 @@ class OriginSet:
     pki: make_pki's result; cases: an iterable of case names (default: every case in
     pki). origins[case] is the Origin (last_sni, last_alpn, connections, ...)."""
 
-    def __init__(self, pki, cases=None, alpn=("h2", "http/1.1")):
+    def __init__(self, pki, cases=None, alpn=("h2", "http/1.1"), bind="127.0.0.1"):
         self.pki = pki
         names = list(cases) if cases is not None else [c for c in CASES if c in pki]
         unknown = [c for c in names if c not in CASES or c not in pki]
@@ -674,7 +674,8 @@ class OriginSet:
         self.origins = {}
         try:
             for case in names:
-                self.origins[case] = Origin(case, pki[case]["chain"], pki[case]["key"], alpn)
+                self.origins[case] = Origin(case, pki[case]["chain"], pki[case]["key"], alpn,
+                                            bind)
         except BaseException:
             self.stop()
             raise

@@ -1,0 +1,128 @@
+/*
+ * proxy_int.h — shared by the files of src/proxy only.
+ */
+#ifndef TG_PROXY_INT_H
+#define TG_PROXY_INT_H
+
+#include "proxy.h"
+#include "../keyring/keyring.h"
+#include "../x509/ossl.h"
+
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* ---- stats.c: counters per proxy name (kept across reloads), the stats file ---- */
+struct pstats {
+    char name[136];
+    atomic_int active;
+    atomic_ullong conns, decrypted, not_decrypted, bypassed, blocked;
+    atomic_ullong cache_hits, cache_misses, mints, mint_us;
+    atomic_ullong client_failures, upstream_failures, invalid_upstream;
+    atomic_int over_max; /* inside an over-max episode (logged once per crossing) */
+    /* the proxy's leaf keys, made when it first runs and kept across its rebuilds */
+    tg_key *leaf_ec, *leaf_rsa;
+    tg_spki *spki_ec, *spki_rsa;
+};
+
+/* ---- mint.c: signers and the cache of forged leaves ---- */
+typedef struct pstats pstats;
+typedef struct signer {
+    tg_cert *ca;
+    tg_key *key;
+    STACK_OF(X509) * chain; /* sent after a forged leaf: the CA, then its own chain */
+    const pstats *keys;     /* the proxy's leaf keys (borrowed) */
+    unsigned char id[32];   /* SHA-256 of the CA's public key */
+} signer;
+/* Takes ca and key; keys must outlive the signer. */
+int signer_new(tg_cert *ca, tg_key *key, tg_cert **chain, size_t nchain, const pstats *keys,
+               signer **out, tg_err *err);
+void signer_free(signer *s);
+
+typedef struct mintcache mintcache;
+typedef struct forged {
+    X509 *leaf;
+    EVP_PKEY *key;
+    STACK_OF(X509) * chain;
+    unsigned char sha256[32]; /* of the forged leaf */
+} forged;
+mintcache *mintcache_new(size_t capacity);
+void mintcache_free(mintcache *c);
+/* The leaf for upstream (its DER's SHA-256 in up_sha) under s: from the cache or minted;
+ * *hit says which. rsa: the client takes no ECDSA. forged_clear releases. */
+int mint_get(mintcache *c, const signer *s, X509 *upstream, const unsigned char up_sha[32], int rsa,
+             forged *out, int *hit, long long *mint_us, tg_err *err);
+void forged_clear(forged *f);
+
+/* ---- conf.c: one client proxy as it runs ---- */
+typedef struct tg_proxies tg_proxies;
+typedef struct pxy {
+    atomic_int refs;
+    tg_proxies *svc;
+    char name[136];
+    char listen[96];
+    json_t *conf;
+    int transparent;
+    uint8_t ports[8192]; /* detection ports, one bit each */
+    int block_invalid, block_expired, min_key_bits, http2_downgrade, tcp_reset, log;
+    int max_conns, over_block;
+    SSL_CTX *cctx, *uctx; /* towards clients (forged leaves), towards upstreams */
+    tg_cert **anchors;    /* the trust store, our own signing CAs left out */
+    size_t nanchors;
+    signer *sign, *untrusted;
+    pstats *st;
+    tg_listener *l;
+} pxy;
+/* st: the proxy's counters and leaf keys (stats_for). */
+int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, pstats *st, pxy **out,
+              tg_err *err);
+void pxy_ref(pxy *p);
+void pxy_unref(pxy *p);
+int pxy_port_on(const pxy *p, unsigned port);
+
+/* ---- flow.c: one intercepted connection ---- */
+/* The ClientHello callback of a pxy's client context and of a worker's probe context. */
+int flow_hello_cb(SSL *ssl, int *alert, void *arg);
+int flow_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                 const unsigned char *in, unsigned int inlen, void *arg);
+void flow_accept(tg_worker *w, int fd, const struct sockaddr *peer, int peerlen, void *arg);
+int flows_evict(tg_worker *w, void *arg);
+void flow_setup_late(tg_qlink *l, void *arg); /* the expire callback of `setup` */
+void flows_close_all(tg_worker *w, void *arg);
+
+/* ---- service.c ---- */
+typedef struct pworker {
+    tg_proxies *svc;
+    tg_worker *w;
+    tg_connq setup, open; /* flows before both handshakes (deadline), and piped */
+    struct evdns_base *dns;
+    SSL_CTX *probe; /* reads a peeked ClientHello (flow.c) */
+} pworker;
+struct tg_proxies {
+    char *home;
+    int quiet;
+    tg_workers *ws;
+    pworker *pw;
+    int npw;
+    tg_keyring *watch;
+    long long version;
+    struct slot **slots; /* one per running proxy (service.c) */
+    size_t nslots;
+    mintcache *cache;
+    pstats *stats; /* TG_PROXY_STATS_MAX entries, never moved */
+    size_t nstats;
+    pthread_mutex_t stats_lock;
+    int ticks;
+    FILE *sslog;
+    long sslog_size;
+    pthread_mutex_t log_lock;
+};
+#define TG_PROXY_STATS_MAX 1024
+pworker *pworker_of(tg_proxies *svc, tg_worker *w);
+pstats *stats_for(tg_proxies *svc, const char *name);
+void stats_write(tg_proxies *svc);
+/* One JSON line in the SSL log (takes the reference of line). */
+void sslog_write(tg_proxies *svc, json_t *line);
+
+#endif
