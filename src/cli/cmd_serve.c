@@ -11,7 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { S_LISTEN = 256, S_BACKEND, S_THREADS, S_NO_TICKETS, S_CACHE, S_QUIET, S_JSON, S_HOME };
+enum {
+    S_LISTEN = 256,
+    S_BACKEND,
+    S_THREADS,
+    S_NO_TICKETS,
+    S_CACHE,
+    S_QUIET,
+    S_JSON,
+    S_HOME,
+    S_PCAP,
+    S_PCAP_MAX
+};
 
 static int count(cli *c, const char *opt, const char *v, long max, long *out)
 {
@@ -32,6 +43,8 @@ int cmd_serve(cli *c, int argc, char **argv)
         {"no-tickets", no_argument, NULL, S_NO_TICKETS},
         {"cache", required_argument, NULL, S_CACHE},
         {"quiet", no_argument, NULL, S_QUIET},
+        {"pcap", required_argument, NULL, S_PCAP},
+        {"pcap-max-mb", required_argument, NULL, S_PCAP_MAX},
         {"json", no_argument, NULL, S_JSON},
         {"home", required_argument, NULL, S_HOME},
         {NULL, 0, NULL, 0},
@@ -41,6 +54,8 @@ int cmd_serve(cli *c, int argc, char **argv)
     tg_serve_opts o = {.listen = listen, .tickets = 1};
     int rc = 0, ch;
     long n = 0;
+    const char *pcap = NULL;
+    long long pcap_max = 0;
     optind = 0;
     opterr = 0;
     while (rc == 0 && (ch = getopt_long(argc, argv, "-:", longs, NULL)) != -1) {
@@ -62,6 +77,12 @@ int cmd_serve(cli *c, int argc, char **argv)
             break;
         case S_QUIET:
             o.quiet = 1;
+            break;
+        case S_PCAP:
+            pcap = optarg;
+            break;
+        case S_PCAP_MAX:
+            if ((rc = count(c, "--pcap-max-mb", optarg, 1048576, &n)) == 0) pcap_max = n;
             break;
         case S_JSON:
             c->json = 1;
@@ -93,6 +114,10 @@ int cmd_serve(cli *c, int argc, char **argv)
         o.home = cli_home(c);
         rc = tg_proxies_new(o.home, o.quiet, &proxies, &c->err);
     }
+    if (rc == 0 && pcap != NULL)
+        rc = tg_proxies_pcap(proxies, pcap,
+                             pcap_max > 0 ? pcap_max * 1024 * 1024 : TG_PROXY_PCAP_MAX_DEFAULT,
+                             &c->err);
     if (rc == 0) {
         svc = tg_proxies_service(proxies); /* the client proxies run beside serve's front */
         o.services = &svc;

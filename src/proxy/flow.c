@@ -74,6 +74,8 @@ typedef struct flow {
     tg_pipe *pipe;
     forged f;
     int untrusted;
+    tg_pcap_flow pf; /* the decrypted bytes as a synthetic TCP conversation */
+    int pcap_on;
     char reason[600];
     char up_sha[65];
     char up_version[16], up_cipher[64], up_alpn[32];
@@ -184,6 +186,7 @@ static void flow_free(flow *f)
         break;
     }
     if (f->outcome != O_NONE || f->hello_seen) log_flow(f);
+    if (f->pcap_on) tg_pcap_flow_close(f->pw->svc->pcap, &f->pf);
     tg_connq_remove(&f->link);
     if (f->ev) event_free(f->ev);
     if (f->cfd >= 0) evutil_closesocket(f->cfd);
@@ -255,6 +258,13 @@ static void piped_done(void *arg)
     flow_free(arg);
 }
 
+/* The pipe's tap: decrypted bytes into the PCAP (side 0: from the client). */
+static void to_pcap(void *arg, int side, const void *data, size_t len)
+{
+    flow *f = arg;
+    tg_pcap_flow_data(f->pw->svc->pcap, &f->pf, side == 0, data, len);
+}
+
 static void start_pipe(flow *f)
 {
     tg_connq_push(&f->pw->open, &f->link);
@@ -262,6 +272,18 @@ static void start_pipe(flow *f)
     if (f->pipe == NULL) {
         fail(f, O_NONE, "out of memory");
         return;
+    }
+    if (f->outcome == O_DECRYPTED && f->pw->svc->pcap != NULL) {
+        struct sockaddr_storage up;
+        socklen_t ul = sizeof(up);
+        const struct sockaddr *server = (const struct sockaddr *)&f->dst;
+        if (f->dstlen == 0 &&
+            getpeername(bufferevent_getfd(f->up), (struct sockaddr *)&up, &ul) == 0)
+            server = (const struct sockaddr *)&up;
+        tg_pcap_flow_init(&f->pf, (const struct sockaddr *)&f->peer, server);
+        tg_pcap_flow_open(f->pw->svc->pcap, &f->pf);
+        f->pcap_on = 1;
+        tg_pipe_tap(f->pipe, to_pcap, f);
     }
     f->cl = f->up = NULL; /* the pipe owns both sides now */
     tg_pipe_start(f->pipe);

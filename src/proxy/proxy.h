@@ -24,6 +24,7 @@
 
 #include "../base/base.h"
 #include "../tls/tls.h"
+#include "pcap.h"
 
 #include <jansson.h>
 
@@ -41,6 +42,10 @@ typedef struct tg_proxies tg_proxies;
 /* The client proxies of the store in `home`, to run inside serve (quiet: no log lines). */
 int tg_proxies_new(const char *home, int quiet, tg_proxies **out, tg_err *err);
 tg_service tg_proxies_service(tg_proxies *p);
+/* The decrypted flows of every proxy as a PCAP (pcap.h) into path ("-": standard
+ * output, a stream for `tshark -r -`), at most max_bytes (0: no cap). Before start. */
+#define TG_PROXY_PCAP_MAX_DEFAULT (1024LL * 1024 * 1024)
+int tg_proxies_pcap(tg_proxies *p, const char *path, long long max_bytes, tg_err *err);
 void tg_proxies_free(tg_proxies *p);
 
 /* `tlsgate proxy stats`: the counters the running serve last wrote (NAME or NULL for

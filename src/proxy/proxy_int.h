@@ -114,6 +114,8 @@ struct tg_proxies {
     size_t nstats;
     pthread_mutex_t stats_lock;
     int ticks;
+    tg_pcap *pcap;         /* decrypted flows, or NULL */
+    uint64_t pcap_dropped; /* last seen, for the log */
     FILE *sslog;
     long sslog_size;
     pthread_mutex_t log_lock;

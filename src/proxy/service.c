@@ -358,9 +358,34 @@ static int svc_start(void *self, tg_workers *ws, tg_err *err)
     return 0;
 }
 
+static void pcap_tick(tg_proxies *svc)
+{
+    if (svc->pcap == NULL) return;
+    tg_pcap_flush(svc->pcap);
+    tg_pcap_stats st;
+    tg_pcap_stats_get(svc->pcap, &st);
+    if (st.dropped > 0 && svc->pcap_dropped == 0)
+        tg_serve_say("pcap: writing stopped (%s); %llu packets not written so far",
+                     st.full ? "the size limit is reached" : strerror(st.error),
+                     (unsigned long long)st.dropped);
+    svc->pcap_dropped = st.dropped;
+}
+
+int tg_proxies_pcap(tg_proxies *p, const char *path, long long max_bytes, tg_err *err)
+{
+    if (strcmp(path, "-") == 0) {
+        int fd = dup(1);
+        if (fd < 0)
+            return tg_err_set(err, TG_E_IO, "cannot use standard output: %s", strerror(errno));
+        return tg_pcap_fd(fd, &p->pcap, err);
+    }
+    return tg_pcap_open(path, (uint64_t)(max_bytes > 0 ? max_bytes : 0), &p->pcap, err);
+}
+
 static void svc_tick(void *self)
 {
     tg_proxies *svc = self;
+    pcap_tick(svc);
     if (++svc->ticks < TICKS_PER_POLL) return;
     svc->ticks = 0;
     long long v = tg_keyring_version(svc->watch);
@@ -432,6 +457,7 @@ void tg_proxies_free(tg_proxies *p)
 {
     if (p == NULL) return;
     mintcache_free(p->cache);
+    tg_pcap_close(p->pcap);
     if (p->sslog) fclose(p->sslog);
     for (size_t i = 0; p->stats && i < p->nstats; i++) {
         tg_spki_free(p->stats[i].spki_ec);

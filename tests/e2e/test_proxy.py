@@ -90,8 +90,8 @@ class ProxyCase(ServeCase):
                 *extra)
         return listen
 
-    def start(self):
-        return self.serve(env={"TLSGATE_TEST_HOSTS": self.hosts}, quiet=False)
+    def start(self, *args):
+        return self.serve(*args, env={"TLSGATE_TEST_HOSTS": self.hosts}, quiet=False)
 
     def wait_listening(self, listen, srv, present=True):
         host, port = listen.rsplit(":", 1)
@@ -203,6 +203,29 @@ class ProxyCase(ServeCase):
         self.assertEqual(len(ln["forged_sha256"]), 64)
         self.assertGreater(ln["bytes_from_upstream"], 0)
         self.assert_clean_exit(srv, "explicit proxy")
+
+    @unittest.skipUnless(shutil.which("tshark"), "tshark (Debian package) is not installed")
+    def test_pcap_of_decrypted_flows(self):
+        og = self.start_origins(["good"])
+        port = og.port("good")
+        listen = self.create_proxy("web", [port])
+        pcap = self.path("flows.pcap")
+        srv = self.start("--pcap", pcap)
+        self.wait_listening(listen, srv)
+        r = self.curl(listen, f"https://good.test:{port}/", "--http1.1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_clean_exit(srv, "pcap")  # flushed and closed at exit
+        t = subprocess.run(["tshark", "-r", pcap, "-o", "tcp.check_checksum:TRUE", "-q", "-z",
+                            "follow,tcp,ascii,0"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(t.returncode, 0, t.stderr)
+        self.assertIn("GET / HTTP/1.1", t.stdout, "the client's request in clear")
+        self.assertIn("origin:good", t.stdout, "the origin's answer in clear")
+        self.assertIn(f":{port}", t.stdout, "the conversation is with the origin's port")
+        bad = subprocess.run(["tshark", "-r", pcap, "-o", "tcp.check_checksum:TRUE",
+                              "--disable-protocol", "tls", "--disable-protocol", "http", "-Y",
+                              "tcp.analysis.flags || _ws.expert.severity >= warning"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(bad.stdout.strip(), "", "tshark flags the synthetic TCP")
 
     def test_alpn_h2_and_downgrade(self):
         og = self.start_origins(["good"])
@@ -358,6 +381,7 @@ class TransparentCase(ProxyCase):
     test_failure_matrix = None
     test_port_outside_detection_passes_through = None
     test_live_changes = None
+    test_pcap_of_decrypted_flows = None
 
 
 if __name__ == "__main__":
