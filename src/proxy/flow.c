@@ -827,6 +827,11 @@ static void on_head(evutil_socket_t fd, short what, void *arg)
         fail(f, O_NONE, "not an HTTP request");
         return;
     }
+    if ((size_t)(sp1 - buf) == 3 && strncmp(buf, "GET", 3) == 0 &&
+        capage_answer(f->px, fd, sp1 + 1, (size_t)(sp2 - sp1 - 1))) {
+        fail(f, O_NONE, "the signing CA page");
+        return;
+    }
     if ((size_t)(sp1 - buf) != 7 || strncmp(buf, "CONNECT", 7) != 0) {
         answer(fd, "405 Method Not Allowed",
                "This is an HTTP CONNECT proxy for TLS: use it as an https proxy.\n");

@@ -91,6 +91,11 @@ int flows_evict(tg_worker *w, void *arg);
 void flow_setup_late(tg_qlink *l, void *arg); /* the expire callback of `setup` */
 void flows_close_all(tg_worker *w, void *arg);
 
+/* ---- capage.c: the signing CA for clients to install ---- */
+#define TG_PROXY_CA_HOST "tlsgate.ca" /* http://tlsgate.ca/ through an explicit proxy */
+/* Answers a plain-HTTP GET for target (len bytes) on fd: 1 when answered, 0 not ours. */
+int capage_answer(const pxy *px, int fd, const char *target, size_t len);
+
 /* ---- service.c ---- */
 typedef struct pworker {
     tg_proxies *svc;

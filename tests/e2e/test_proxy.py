@@ -227,6 +227,33 @@ class ProxyCase(ServeCase):
                              capture_output=True, text=True, timeout=60)
         self.assertEqual(bad.stdout.strip(), "", "tshark flags the synthetic TCP")
 
+    def test_ca_download_page(self):
+        listen = self.create_proxy("web", [443])
+        srv = self.start()
+        self.wait_listening(listen, srv)
+        with open(self.path("ca.pem"), "rb") as f:
+            ours = x509.load_pem_x509_certificate(f.read())
+        got = subprocess.run(["curl", "-sS", "--max-time", "10", f"http://{listen}/ca.pem"],
+                             capture_output=True, timeout=30)
+        self.assertEqual(got.returncode, 0, got.stderr)
+        self.assertEqual(x509.load_pem_x509_certificate(got.stdout), ours)
+        # as a browser set to use the proxy asks for http://tlsgate.ca/
+        got = subprocess.run(["curl", "-sS", "--max-time", "10", "--proxy", f"http://{listen}",
+                              "http://tlsgate.ca/ca.der"], capture_output=True, timeout=30)
+        self.assertEqual(got.returncode, 0, got.stderr)
+        self.assertEqual(x509.load_der_x509_certificate(got.stdout), ours)
+        page = subprocess.run(["curl", "-sS", "--max-time", "10", f"http://{listen}/"],
+                              capture_output=True, text=True, timeout=30)
+        fp = ours.fingerprint(hashes.SHA256()).hex().upper()
+        self.assertIn(":".join(fp[i:i + 2] for i in range(0, 64, 2)), page.stdout)
+        self.assertIn("update-ca-certificates", page.stdout)
+        self.assertNotIn("PRIVATE KEY", page.stdout)
+        other = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                "--max-time", "10", f"http://{listen}/ca.key"],
+                               capture_output=True, text=True, timeout=30)
+        self.assertEqual(other.stdout, "405")
+        self.assert_clean_exit(srv, "CA page")
+
     def test_alpn_h2_and_downgrade(self):
         og = self.start_origins(["good"])
         port = og.port("good")
@@ -382,6 +409,7 @@ class TransparentCase(ProxyCase):
     test_port_outside_detection_passes_through = None
     test_live_changes = None
     test_pcap_of_decrypted_flows = None
+    test_ca_download_page = None
 
 
 if __name__ == "__main__":
