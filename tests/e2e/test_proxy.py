@@ -254,6 +254,39 @@ class ProxyCase(ServeCase):
         self.assertEqual(other.stdout, "405")
         self.assert_clean_exit(srv, "CA page")
 
+    @unittest.skipUnless(shutil.which("chromium") and shutil.which("certutil"),
+                         "chromium and certutil (Debian chromium, libnss3-tools) are needed")
+    def test_chromium_through_the_proxy(self):
+        """Headless Chromium with our CA in its NSS database loads a page through the
+        proxy without a warning; without the CA it gets the certificate interstitial."""
+        og = self.start_origins(["good"])
+        port = og.port("good")
+        listen = self.create_proxy("web", [port])
+        srv = self.start()
+        self.wait_listening(listen, srv)
+        home = self.path("chromium-home")
+        nssdb = os.path.join(home, ".pki", "nssdb")
+        os.makedirs(nssdb)
+        self.sh("certutil", "-d", f"sql:{nssdb}", "-N", "--empty-password")
+
+        def load():
+            env = dict(os.environ, HOME=home)
+            return subprocess.run(
+                ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--no-first-run", f"--user-data-dir={home}/profile",
+                 f"--proxy-server=http://{listen}", "--virtual-time-budget=5000",
+                 "--dump-dom", f"https://good.test:{port}/"],
+                capture_output=True, text=True, env=env, timeout=90 * SLOW)
+
+        r = load()
+        self.assertNotIn("origin:good", r.stdout, "loaded without trusting our CA")
+        self.sh("certutil", "-d", f"sql:{nssdb}", "-A", "-t", "C,,", "-n", "inspect", "-i",
+                self.path("ca.pem"))
+        r = load()
+        self.assertIn("origin:good", r.stdout, r.stdout[-2000:] + r.stderr[-2000:])
+        self.assertEqual(og["good"].last_sni, "good.test")
+        self.assert_clean_exit(srv, "chromium")
+
     def test_alpn_h2_and_downgrade(self):
         og = self.start_origins(["good"])
         port = og.port("good")
@@ -410,6 +443,7 @@ class TransparentCase(ProxyCase):
     test_live_changes = None
     test_pcap_of_decrypted_flows = None
     test_ca_download_page = None
+    test_chromium_through_the_proxy = None
 
 
 if __name__ == "__main__":
