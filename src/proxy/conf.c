@@ -7,11 +7,10 @@
  * deleted proxy lets its open flows finish with what they started with.
  *
  * Upstream defaults (SPEC I4): TLS 1.2 and 1.3 (the proxy's --protocols), for TLS 1.2
- * only ECDHE key exchange with AEAD or AES-CBC suites (no RSA key exchange, 3DES, RC4
- * or export suites) unless --ciphers says otherwise; the upstream's certificate is not
- * checked by libssl (VERIFY_NONE) but by flow.c with x509's verifier before anything is
- * forged. Towards clients the same versions, never above what the upstream agreed
- * (flow.c lowers it per flow).
+ * only ECDHE key exchange with AES-GCM, ChaCha20 or AES-CBC suites (no RSA key exchange, CCM, 3DES,
+ * RC4 or export suites) unless --ciphers says otherwise; the upstream's certificate is not checked
+ * by libssl (VERIFY_NONE) but by flow.c with x509's verifier before anything is forged. Towards
+ * clients the same versions, never above what the upstream agreed (flow.c lowers it per flow).
  */
 #include "proxy_int.h"
 
@@ -19,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define UPSTREAM_CIPHERS_DEFAULT "ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:!aNULL:!SHA384:!DSS"
+#define UPSTREAM_CIPHERS_DEFAULT "ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:!AESCCM:!aNULL:!DSS"
 #define CLIENT_CIPHERS_DEFAULT   "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
 
 void pxy_ref(pxy *p)

@@ -40,6 +40,36 @@ from cryptography.x509.oid import NameOID  # noqa: E402
 
 BAD = [c for c in origins.CASES if c not in ("good",)]
 
+# Durumeric et al. (NDSS 2017) grade A: what a modern browser offers. Suites a ClientHello
+# may carry: TLS 1.3, ECDHE with AES-GCM or ChaCha20, ECDHE with AES-CBC (as browsers
+# still offer), and the renegotiation SCSV. Nothing without forward secrecy, no RC4,
+# 3DES, NULL, export or anonymous suites.
+GRADE_A_SUITES = {0x1301, 0x1302, 0x1303, 0xC02B, 0xC02C, 0xC02F, 0xC030, 0xCCA8, 0xCCA9,
+                  0xC009, 0xC00A, 0xC013, 0xC014, 0xC023, 0xC024, 0xC027, 0xC028, 0x00FF}
+
+
+def parse_client_hello(data):
+    """(legacy version, suites, compression methods, {extension type: bytes}) of a
+    ClientHello in one TLS record (test-side reading, to grade what the proxy offers)."""
+    assert data[0] == 0x16 and data[5] == 0x01, "not a ClientHello"
+    p = 9
+    version = int.from_bytes(data[p:p + 2], "big")
+    p += 2 + 32
+    p += 1 + data[p]
+    n = int.from_bytes(data[p:p + 2], "big")
+    suites = [int.from_bytes(data[p + 2 + i:p + 4 + i], "big") for i in range(0, n, 2)]
+    p += 2 + n
+    comp = list(data[p + 1:p + 1 + data[p]])
+    p += 1 + data[p]
+    exts = {}
+    end = p + 2 + int.from_bytes(data[p:p + 2], "big")
+    p += 2
+    while p + 4 <= end:
+        t, ln = int.from_bytes(data[p:p + 2], "big"), int.from_bytes(data[p + 2:p + 4], "big")
+        exts[t] = data[p + 4:p + 4 + ln]
+        p += 4 + ln
+    return version, suites, comp, exts
+
 
 def validity(cert):
     """(not before, not after) as aware datetimes, with old and new cryptography."""
@@ -287,6 +317,64 @@ class ProxyCase(ServeCase):
         self.assertEqual(og["good"].last_sni, "good.test")
         self.assert_clean_exit(srv, "chromium")
 
+    def test_upstream_client_hello_grade_a(self):
+        """The ClientHello the proxy sends upstream: TLS 1.2 and 1.3 only, grade-A suites,
+        no compression, the client's SNI. And towards clients: no TLS 1.1, no suite
+        without forward secrecy."""
+        import socket
+        import threading
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        port = lsock.getsockname()[1]
+        got = {}
+
+        def accept():
+            c, _ = lsock.accept()
+            c.settimeout(10)
+            buf = b""
+            while len(buf) < 5 or len(buf) < 5 + int.from_bytes(buf[3:5], "big"):
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+            got["hello"] = buf
+            c.close()
+        t = threading.Thread(target=accept)
+        t.start()
+        listen = self.create_proxy("web", [port])
+        srv = self.start()
+        self.wait_listening(listen, srv)
+        self.curl(listen, f"https://good.test:{port}/")
+        t.join(20)
+        lsock.close()
+        self.assertIn("hello", got, "no ClientHello reached the origin")
+        version, suites, comp, exts = parse_client_hello(got["hello"])
+        self.assertEqual(version, 0x0303)
+        weak = [hex(x) for x in suites if x not in GRADE_A_SUITES]
+        self.assertEqual(weak, [], "suites below grade A offered upstream")
+        self.assertTrue(set(suites) & {0x1301, 0x1302, 0x1303}, "no TLS 1.3 suite")
+        self.assertEqual(comp, [0])
+        sv = exts.get(43, b"")
+        versions = {int.from_bytes(sv[1 + i:3 + i], "big") for i in range(0, sv[0], 2)} if sv else set()
+        self.assertEqual(versions, {0x0304, 0x0303}, "only TLS 1.3 and 1.2 offered")
+        self.assertIn(b"good.test", exts.get(0, b""), "the client's SNI is passed on")
+        # the client side: TLS 1.1 and suites without forward secrecy are refused
+        og = self.start_origins(["good"])
+        self.ok("proxy", "client", "set", "web", "--ports", str(og.port("good")))
+        time.sleep(1.5 * SLOW)
+        for args in (["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"],
+                     ["-tls1_2", "-cipher", "AES128-GCM-SHA256"],
+                     ["-tls1_2", "-cipher", "AES128-SHA"]):
+            with self.subTest(offer=args):
+                p = subprocess.run(["openssl", "s_client", "-proxy", listen, "-connect",
+                                    f"good.test:{og.port('good')}", "-servername", "good.test",
+                                    *args], input="", capture_output=True, text=True,
+                                   timeout=20 * SLOW)
+                self.assertNotIn("BEGIN CERTIFICATE", p.stdout + "", p.stdout[-800:])
+                self.assertNotEqual(p.returncode, 0)
+        self.assert_clean_exit(srv, "grade")
+
     def test_alpn_h2_and_downgrade(self):
         og = self.start_origins(["good"])
         port = og.port("good")
@@ -444,6 +532,7 @@ class TransparentCase(ProxyCase):
     test_pcap_of_decrypted_flows = None
     test_ca_download_page = None
     test_chromium_through_the_proxy = None
+    test_upstream_client_hello_grade_a = None
 
 
 if __name__ == "__main__":
