@@ -59,6 +59,24 @@ static int flag(json_t *conf, const char *k)
     return json_is_true(json_object_get(conf, k));
 }
 
+/* "decrypt", "bypass" or "block" (absent: dflt). */
+static int action(json_t *conf, const char *k, int dflt)
+{
+    const char *v = json_string_value(json_object_get(conf, k));
+    return v == NULL                   ? dflt
+           : strcmp(v, "block") == 0   ? ACT_BLOCK
+           : strcmp(v, "bypass") == 0  ? ACT_BYPASS
+           : strcmp(v, "decrypt") == 0 ? ACT_DECRYPT
+                                       : dflt;
+}
+
+/* --keylog: the secrets of both connections of a decrypted flow, for Wireshark. */
+static void on_keylog(const SSL *ssl, const char *line)
+{
+    tg_proxies *svc = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    if (svc != NULL) keylog_write(svc, line);
+}
+
 /* The versions and suites both contexts share. */
 static int ctx_common(SSL_CTX *ctx, int minv, int maxv, const char *ciphers, tg_err *err)
 {
@@ -110,6 +128,11 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
     p->tcp_reset = flag(c, "tcp_reset");
     p->log = flag(c, "log");
     p->min_key_bits = (int)json_integer_value(json_object_get(c, "min_key_bits"));
+    p->no_sni = action(c, "no_sni", ACT_DECRYPT);
+    p->ech = action(c, "ech", ACT_BYPASS);
+    p->non_tls = action(c, "non_tls", ACT_BYPASS);
+    p->fail_open_secs = (int)json_integer_value(json_object_get(c, "fail_open_secs"));
+    p->keylog = flag(c, "keylog");
     p->max_conns = (int)json_integer_value(json_object_get(c, "max_conns"));
     const char *over = json_string_value(json_object_get(c, "over_max"));
     p->over_block = over != NULL && strcmp(over, "block") == 0;
@@ -181,6 +204,12 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
     SSL_CTX_set_options(p->cctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_client_hello_cb(p->cctx, flow_hello_cb, NULL);
     SSL_CTX_set_alpn_select_cb(p->cctx, flow_alpn_cb, NULL);
+    if (p->keylog) {
+        SSL_CTX_set_app_data(p->cctx, svc);
+        SSL_CTX_set_app_data(p->uctx, svc);
+        SSL_CTX_set_keylog_callback(p->cctx, on_keylog);
+        SSL_CTX_set_keylog_callback(p->uctx, on_keylog);
+    }
 end:
     if (rc != 0) {
         pxy_unref(p);

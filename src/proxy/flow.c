@@ -394,6 +394,13 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
     }
     if (!(what & BEV_EVENT_CONNECTED)) {
         atomic_fetch_add(&f->px->st->client_failures, 1);
+        pxy *px = f->px;
+        const char *host = f->sni[0] ? f->sni : f->host;
+        if (px->fail_open_secs > 0 && !f->untrusted &&
+            failopen_add(px->st->fo, host, px->fail_open_secs))
+            tg_serve_say("client proxy %s: a client rejected the forged certificate for %s; "
+                         "its flows pass through uninspected for %d s (--fail-open)",
+                         px->name, host, px->fail_open_secs);
         unsigned long e = bufferevent_get_openssl_error(bev);
         char buf[120] = "the client closed the connection";
         if (e) ERR_error_string_n(e, buf, sizeof(buf));
@@ -672,8 +679,13 @@ static void on_hello(evutil_socket_t fd, short what, void *arg)
         fail(f, O_NONE, "the client closed before its ClientHello");
         return;
     }
-    if (buf[0] != 0x16) { /* not a TLS handshake record */
-        splice(f, O_BYPASSED, "not TLS on a detection port: passed through");
+    if (buf[0] != 0x16) {  /* not a TLS handshake record */
+        f->hello_seen = 1; /* logged */
+        if (f->px->non_tls == ACT_BLOCK) {
+            if (f->px->tcp_reset) tcp_reset(fd);
+            fail(f, O_BLOCKED, "not TLS on a detection port: blocked");
+        } else
+            splice(f, O_BYPASSED, "not TLS on a detection port: passed through");
         return;
     }
     SSL *probe = SSL_new(f->pw->probe);
@@ -700,6 +712,26 @@ static void on_hello(evutil_socket_t fd, short what, void *arg)
     }
     event_free(f->ev);
     f->ev = NULL;
+    pxy *px = f->px;
+    const char *host = f->sni[0] ? f->sni : f->host;
+    int act = f->ech ? px->ech : !f->sni[0] ? px->no_sni : ACT_DECRYPT;
+    const char *kind = f->ech ? "a ClientHello with ECH" : "a ClientHello without SNI";
+    if (act == ACT_BYPASS) {
+        char why[80];
+        snprintf(why, sizeof(why), "%s: passed through", kind);
+        splice(f, O_BYPASSED, why);
+        return;
+    }
+    if (act == ACT_BLOCK) {
+        char why[80];
+        snprintf(why, sizeof(why), "%s: blocked", kind);
+        block(f, why);
+        return;
+    }
+    if (px->fail_open_secs > 0 && failopen_has(px->st->fo, host)) {
+        splice(f, O_BYPASSED, "fail-open: its client rejected the forged certificate lately");
+        return;
+    }
     upstream_start(f);
 }
 

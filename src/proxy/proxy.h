@@ -36,6 +36,7 @@
 #define TG_PROXY_LOG_MAX    (64L * 1024 * 1024) /* the SSL log rotates to .1 beyond this */
 #define TG_PROXY_STATS_FILE "proxy-stats.json"  /* in the store's directory */
 #define TG_PROXY_SSL_LOG    "ssl-log.jsonl"     /* in the store's directory */
+#define TG_PROXY_KEYLOG     "tls-keys.log"      /* --keylog: NSS key log, same place */
 
 typedef struct tg_proxies tg_proxies;
 

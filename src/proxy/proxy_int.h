@@ -13,6 +13,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+typedef struct failopen failopen;
+
 /* ---- stats.c: counters per proxy name (kept across reloads), the stats file ---- */
 struct pstats {
     char name[136];
@@ -24,6 +26,7 @@ struct pstats {
     /* the proxy's leaf keys, made when it first runs and kept across its rebuilds */
     tg_key *leaf_ec, *leaf_rsa;
     tg_spki *spki_ec, *spki_rsa;
+    failopen *fo; /* --fail-open: kept across rebuilds too */
 };
 
 /* ---- mint.c: signers and the cache of forged leaves ---- */
@@ -55,6 +58,17 @@ int mint_get(mintcache *c, const signer *s, X509 *upstream, const unsigned char 
              forged *out, int *hit, long long *mint_us, tg_err *err);
 void forged_clear(forged *f);
 
+/* ---- failopen.c: hosts whose clients rejected the forged certificate ---- */
+enum { ACT_DECRYPT, ACT_BYPASS, ACT_BLOCK };
+#define FAILOPEN_MAX 10000 /* hosts remembered per proxy; the oldest dropped beyond */
+typedef struct failopen failopen;
+failopen *failopen_new(void);
+void failopen_free(failopen *fo);
+/* Remembers host until now + secs; 1 when it was not remembered already. */
+int failopen_add(failopen *fo, const char *host, int secs);
+/* 1 while host is remembered. */
+int failopen_has(failopen *fo, const char *host);
+
 /* ---- conf.c: one client proxy as it runs ---- */
 typedef struct tg_proxies tg_proxies;
 typedef struct pxy {
@@ -67,6 +81,9 @@ typedef struct pxy {
     uint8_t ports[8192]; /* detection ports, one bit each */
     int block_invalid, block_expired, min_key_bits, http2_downgrade, tcp_reset, log;
     int max_conns, over_block;
+    int no_sni, ech, non_tls; /* ACT_DECRYPT, ACT_BYPASS or ACT_BLOCK (non_tls: no decrypt) */
+    int fail_open_secs;       /* 0: off */
+    int keylog;
     SSL_CTX *cctx, *uctx; /* towards clients (forged leaves), towards upstreams */
     tg_cert **anchors;    /* the trust store, our own signing CAs left out */
     size_t nanchors;
@@ -121,7 +138,7 @@ struct tg_proxies {
     int ticks;
     tg_pcap *pcap;         /* decrypted flows, or NULL */
     uint64_t pcap_dropped; /* last seen, for the log */
-    FILE *sslog;
+    FILE *sslog, *keylog;
     long sslog_size;
     pthread_mutex_t log_lock;
 };
@@ -131,5 +148,7 @@ pstats *stats_for(tg_proxies *svc, const char *name);
 void stats_write(tg_proxies *svc);
 /* One JSON line in the SSL log (takes the reference of line). */
 void sslog_write(tg_proxies *svc, json_t *line);
+/* The TLS key log (--keylog): one NSS key log line. */
+void keylog_write(tg_proxies *svc, const char *line);
 
 #endif

@@ -180,6 +180,23 @@ void sslog_write(tg_proxies *svc, json_t *line)
     free(text);
 }
 
+void keylog_write(tg_proxies *svc, const char *line)
+{
+    pthread_mutex_lock(&svc->log_lock);
+    if (svc->keylog == NULL) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", svc->home, TG_PROXY_KEYLOG);
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+        svc->keylog = fd >= 0 ? fdopen(fd, "a") : NULL;
+        if (svc->keylog == NULL && fd >= 0) close(fd);
+    }
+    if (svc->keylog != NULL) {
+        fprintf(svc->keylog, "%s\n", line);
+        fflush(svc->keylog);
+    }
+    pthread_mutex_unlock(&svc->log_lock);
+}
+
 /* ---- listeners and live changes ---- */
 
 static void slot_accept(tg_worker *w, int fd, const struct sockaddr *peer, int peerlen, void *arg)
@@ -227,6 +244,8 @@ static slot *slot_open(tg_proxies *svc, pxy *px, tg_err *err)
 /* The proxy's leaf keys, made on its first build (RSA-2048 generation takes a while). */
 static int leaf_keys(pstats *st, tg_err *err)
 {
+    if (st->fo == NULL && (st->fo = failopen_new()) == NULL)
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (st->leaf_ec != NULL) return 0;
     tg_keyspec ec = {.rsa = 0, .group = "P-256"}, rsa = {.rsa = 1, .bits = 2048};
     tg_key *e = NULL, *r = NULL;
@@ -459,11 +478,13 @@ void tg_proxies_free(tg_proxies *p)
     mintcache_free(p->cache);
     tg_pcap_close(p->pcap);
     if (p->sslog) fclose(p->sslog);
+    if (p->keylog) fclose(p->keylog);
     for (size_t i = 0; p->stats && i < p->nstats; i++) {
         tg_spki_free(p->stats[i].spki_ec);
         tg_spki_free(p->stats[i].spki_rsa);
         tg_key_free(p->stats[i].leaf_ec);
         tg_key_free(p->stats[i].leaf_rsa);
+        failopen_free(p->stats[i].fo);
     }
     free(p->stats);
     free(p->home);
