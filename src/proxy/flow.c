@@ -412,7 +412,7 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
     const unsigned char *a;
     unsigned int alen;
     SSL_get0_alpn_selected(ssl, &a, &alen);
-    if (alen < sizeof(f->cl_alpn)) {
+    if (a != NULL && alen < sizeof(f->cl_alpn)) {
         memcpy(f->cl_alpn, a, alen);
         f->cl_alpn[alen] = '\0';
     }
@@ -562,7 +562,7 @@ static void upstream_event(struct bufferevent *bev, short what, void *arg)
     const unsigned char *a;
     unsigned int alen;
     SSL_get0_alpn_selected(ssl, &a, &alen);
-    if (alen < sizeof(f->up_alpn)) {
+    if (a != NULL && alen < sizeof(f->up_alpn)) {
         memcpy(f->up_alpn, a, alen);
         f->up_alpn[alen] = '\0';
     }

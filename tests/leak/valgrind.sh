@@ -57,6 +57,8 @@ run 5 proxy client create vgp2 --signing vgca --truststore vgts --listen 127.0.0
 run 5 cert delete vgca
 run 3 proxy client create vgp3 --signing vgca --truststore vgts --listen localhost:3130 --ports 1
 run 0 proxy client delete vgp
+run 4 proxy stats
+run 4 --json proxy stats vgp
 run 3 cert create vgbad --signing --cn "VG CA" --days 0
 run 3 cert create "vg/bad" --signing --cn "VG CA"
 run 4 cert show nothing
