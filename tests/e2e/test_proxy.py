@@ -447,6 +447,23 @@ class ProxyCase(ServeCase):
         self.assertEqual(self.stats("web", lambda st: st["not_decrypted"] >= 2)["not_decrypted"], 2)
         self.assert_clean_exit(srv, "pass-through")
 
+    def test_ipv6_listener(self):
+        og = self.start_origins(["good"])
+        port = og.port("good")
+        listen = self.create_proxy("six", [port], listen=f"[::1]:{free_port()}")
+        srv = self.start()
+        deadline = time.monotonic() + 5 * SLOW
+        while True:
+            r = self.curl(listen, f"https://good.test:{port}/")
+            if r.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(r.returncode, 0, r.stderr + srv.stderr()[-1500:])
+        self.assertEqual(r.stdout, "origin:good\n")
+        line = [ln for ln in self.log_lines() if ln["proxy"] == "six"][-1]
+        self.assertTrue(line["client"].startswith("[::1]:"), line)
+        self.assert_clean_exit(srv, "ipv6")
+
     def test_live_changes(self):
         og = self.start_origins(["good"])
         port = og.port("good")
@@ -533,6 +550,7 @@ class TransparentCase(ProxyCase):
     test_ca_download_page = None
     test_chromium_through_the_proxy = None
     test_upstream_client_hello_grade_a = None
+    test_ipv6_listener = None
 
 
 if __name__ == "__main__":
