@@ -21,7 +21,9 @@ enum {
     S_JSON,
     S_HOME,
     S_PCAP,
-    S_PCAP_MAX
+    S_PCAP_MAX,
+    S_CONTENT,
+    S_CONTENT_MAX
 };
 
 static int count(cli *c, const char *opt, const char *v, long max, long *out)
@@ -45,6 +47,8 @@ int cmd_serve(cli *c, int argc, char **argv)
         {"quiet", no_argument, NULL, S_QUIET},
         {"pcap", required_argument, NULL, S_PCAP},
         {"pcap-max-mb", required_argument, NULL, S_PCAP_MAX},
+        {"content-log", required_argument, NULL, S_CONTENT},
+        {"content-max-mb", required_argument, NULL, S_CONTENT_MAX},
         {"json", no_argument, NULL, S_JSON},
         {"home", required_argument, NULL, S_HOME},
         {NULL, 0, NULL, 0},
@@ -55,7 +59,8 @@ int cmd_serve(cli *c, int argc, char **argv)
     int rc = 0, ch;
     long n = 0;
     const char *pcap = NULL;
-    long long pcap_max = 0;
+    long long pcap_max = 0, content_max = 0;
+    const char *content = NULL;
     optind = 0;
     opterr = 0;
     while (rc == 0 && (ch = getopt_long(argc, argv, "-:", longs, NULL)) != -1) {
@@ -80,6 +85,12 @@ int cmd_serve(cli *c, int argc, char **argv)
             break;
         case S_PCAP:
             pcap = optarg;
+            break;
+        case S_CONTENT:
+            content = optarg;
+            break;
+        case S_CONTENT_MAX:
+            if ((rc = count(c, "--content-max-mb", optarg, 1048576, &n)) == 0) content_max = n;
             break;
         case S_PCAP_MAX:
             if ((rc = count(c, "--pcap-max-mb", optarg, 1048576, &n)) == 0) pcap_max = n;
@@ -118,6 +129,8 @@ int cmd_serve(cli *c, int argc, char **argv)
         rc = tg_proxies_pcap(proxies, pcap,
                              pcap_max > 0 ? pcap_max * 1024 * 1024 : TG_PROXY_PCAP_MAX_DEFAULT,
                              &c->err);
+    if (rc == 0 && content != NULL)
+        rc = tg_proxies_content_log(proxies, content, content_max * 1024 * 1024, &c->err);
     if (rc == 0) {
         svc = tg_proxies_service(proxies); /* the client proxies run beside serve's front */
         o.services = &svc;

@@ -76,6 +76,8 @@ typedef struct flow {
     int untrusted;
     tg_pcap_flow pf; /* the decrypted bytes as a synthetic TCP conversation */
     int pcap_on;
+    int content_fd; /* the content log's file, or -1 */
+    long long content_written;
     char reason[600];
     char up_sha[65];
     char up_version[16], up_cipher[64], up_alpn[32];
@@ -187,6 +189,7 @@ static void flow_free(flow *f)
     }
     if (f->outcome != O_NONE || f->hello_seen) log_flow(f);
     if (f->pcap_on) tg_pcap_flow_close(f->pw->svc->pcap, &f->pf);
+    if (f->content_fd >= 0) close(f->content_fd);
     tg_connq_remove(&f->link);
     if (f->ev) event_free(f->ev);
     if (f->cfd >= 0) evutil_closesocket(f->cfd);
@@ -258,11 +261,15 @@ static void piped_done(void *arg)
     flow_free(arg);
 }
 
-/* The pipe's tap: decrypted bytes into the PCAP (side 0: from the client). */
-static void to_pcap(void *arg, int side, const void *data, size_t len)
+/* The pipe's tap: decrypted bytes into the PCAP and the content log (side 0: from the
+ * client). */
+static void tap(void *arg, int side, const void *data, size_t len)
 {
     flow *f = arg;
-    tg_pcap_flow_data(f->pw->svc->pcap, &f->pf, side == 0, data, len);
+    if (f->pcap_on) tg_pcap_flow_data(f->pw->svc->pcap, &f->pf, side == 0, data, len);
+    if (f->content_fd >= 0)
+        content_write(f->pw->svc, f->content_fd, &f->content_written, tg_now_ms() - f->t0,
+                      side == 0, data, len);
 }
 
 static void start_pipe(flow *f)
@@ -272,6 +279,11 @@ static void start_pipe(flow *f)
     if (f->pipe == NULL) {
         fail(f, O_NONE, "out of memory");
         return;
+    }
+    if (f->outcome == O_DECRYPTED) {
+        char target[300];
+        snprintf(target, sizeof(target), "%s_%u", f->host, f->port);
+        f->content_fd = content_open(f->pw->svc, f->sni[0] ? f->sni : target, f->t0, &f->start);
     }
     if (f->outcome == O_DECRYPTED && f->pw->svc->pcap != NULL) {
         struct sockaddr_storage up;
@@ -283,8 +295,8 @@ static void start_pipe(flow *f)
         tg_pcap_flow_init(&f->pf, (const struct sockaddr *)&f->peer, server);
         tg_pcap_flow_open(f->pw->svc->pcap, &f->pf);
         f->pcap_on = 1;
-        tg_pipe_tap(f->pipe, to_pcap, f);
     }
+    if (f->pcap_on || f->content_fd >= 0) tg_pipe_tap(f->pipe, tap, f);
     f->cl = f->up = NULL; /* the pipe owns both sides now */
     tg_pipe_start(f->pipe);
 }
@@ -935,6 +947,7 @@ void flow_accept(tg_worker *w, int fd, const struct sockaddr *peer, int peerlen,
     f->pw = pw;
     f->px = px;
     f->cfd = fd;
+    f->content_fd = -1;
     f->fds = 1;
     f->t0 = tg_now_ms();
     clock_gettime(CLOCK_REALTIME, &f->start);

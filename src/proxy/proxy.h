@@ -47,6 +47,11 @@ tg_service tg_proxies_service(tg_proxies *p);
  * output, a stream for `tshark -r -`), at most max_bytes (0: no cap). Before start. */
 #define TG_PROXY_PCAP_MAX_DEFAULT (1024LL * 1024 * 1024)
 int tg_proxies_pcap(tg_proxies *p, const char *path, long long max_bytes, tg_err *err);
+/* The cleartext of every decrypted flow as a file of its own in dir (content.c), at most
+ * max_bytes in all (0: the default) and TG_PROXY_CONTENT_FLOW_MAX per flow. */
+#define TG_PROXY_CONTENT_MAX_DEFAULT (1024LL * 1024 * 1024)
+#define TG_PROXY_CONTENT_FLOW_MAX    (64LL * 1024 * 1024)
+int tg_proxies_content_log(tg_proxies *p, const char *dir, long long max_bytes, tg_err *err);
 void tg_proxies_free(tg_proxies *p);
 
 /* `tlsgate proxy stats`: the counters the running serve last wrote (NAME or NULL for

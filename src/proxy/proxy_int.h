@@ -113,6 +113,14 @@ void flows_close_all(tg_worker *w, void *arg);
 /* Answers a plain-HTTP GET for target (len bytes) on fd: 1 when answered, 0 not ours. */
 int capage_answer(const pxy *px, int fd, const char *target, size_t len);
 
+/* ---- content.c: the content log ---- */
+/* A new flow's file (-1: none: no content log, or its limit reached). */
+int content_open(tg_proxies *svc, const char *target, long long t0_ms,
+                 const struct timespec *start);
+/* One record; *written counts the flow's bytes (-1 once it stopped). */
+void content_write(tg_proxies *svc, int fd, long long *written, long long ms, int from_client,
+                   const void *data, size_t len);
+
 /* ---- service.c ---- */
 typedef struct pworker {
     tg_proxies *svc;
@@ -139,6 +147,11 @@ struct tg_proxies {
     tg_pcap *pcap;         /* decrypted flows, or NULL */
     uint64_t pcap_dropped; /* last seen, for the log */
     FILE *sslog, *keylog;
+    char *content_dir; /* --content-log, or NULL */
+    long long content_max;
+    atomic_llong content_bytes;
+    atomic_ullong content_seq;
+    atomic_int content_full;
     long sslog_size;
     pthread_mutex_t log_lock;
 };

@@ -477,6 +477,7 @@ void tg_proxies_free(tg_proxies *p)
     if (p == NULL) return;
     mintcache_free(p->cache);
     tg_pcap_close(p->pcap);
+    free(p->content_dir);
     if (p->sslog) fclose(p->sslog);
     if (p->keylog) fclose(p->keylog);
     for (size_t i = 0; p->stats && i < p->nstats; i++) {

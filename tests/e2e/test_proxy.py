@@ -235,12 +235,13 @@ class ProxyCase(ServeCase):
         self.assert_clean_exit(srv, "explicit proxy")
 
     @unittest.skipUnless(shutil.which("tshark"), "tshark (Debian package) is not installed")
-    def test_pcap_of_decrypted_flows(self):
+    def test_pcap_and_content_log(self):
         og = self.start_origins(["good"])
         port = og.port("good")
         listen = self.create_proxy("web", [port])
         pcap = self.path("flows.pcap")
-        srv = self.start("--pcap", pcap)
+        content = self.path("content")
+        srv = self.start("--pcap", pcap, "--content-log", content)
         self.wait_listening(listen, srv)
         r = self.curl(listen, f"https://good.test:{port}/", "--http1.1")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -256,6 +257,22 @@ class ProxyCase(ServeCase):
                               "tcp.analysis.flags || _ws.expert.severity >= warning"],
                              capture_output=True, text=True, timeout=60)
         self.assertEqual(bad.stdout.strip(), "", "tshark flags the synthetic TCP")
+        # the content log: one file for the flow, records "<ms> <client|server> <len>\n"+bytes
+        files = os.listdir(content)
+        self.assertEqual(len(files), 1, files)
+        self.assertEqual(os.stat(content).st_mode & 0o777, 0o700)
+        self.assertEqual(os.stat(os.path.join(content, files[0])).st_mode & 0o777, 0o600)
+        with open(os.path.join(content, files[0]), "rb") as f:
+            data = f.read()
+        sides = {"client": b"", "server": b""}
+        while data:
+            head, data = data.split(b"\n", 1)
+            ms, side, n = head.split(b" ")
+            sides[side.decode()] += data[:int(n)]
+            data = data[int(n):]
+        self.assertTrue(sides["client"].startswith(b"GET / HTTP/1.1\r\n"), sides["client"][:80])
+        self.assertTrue(sides["server"].startswith(b"HTTP/1.1 200"), sides["server"][:80])
+        self.assertTrue(sides["server"].endswith(b"origin:good\n"))
 
     def test_ca_download_page(self):
         listen = self.create_proxy("web", [443])
@@ -546,7 +563,7 @@ class TransparentCase(ProxyCase):
     test_failure_matrix = None
     test_port_outside_detection_passes_through = None
     test_live_changes = None
-    test_pcap_of_decrypted_flows = None
+    test_pcap_and_content_log = None
     test_ca_download_page = None
     test_chromium_through_the_proxy = None
     test_upstream_client_hello_grade_a = None
