@@ -340,6 +340,8 @@ class ProxyConf(TgCase):
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         con.executescript("""
             DROP TABLE proxies;
+            DROP TABLE policy_entries; DROP TABLE policies;
+            DROP TABLE default_domains; DROP TABLE categories;
             PRAGMA user_version = 4;
         """)
         con.commit()
@@ -348,10 +350,10 @@ class ProxyConf(TgCase):
         self.assertEqual(self.ok("--json", "proxy", "client", "list").json(), [])
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 5)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 6)
             cols = [r[1] for r in con.execute("PRAGMA table_info(proxies)")]
             self.assertEqual(cols, ["id", "name", "kind", "signing_cert_id", "truststore_id",
-                                    "config", "created", "updated"])
+                                    "config", "created", "updated", "policy_id"])
         finally:
             con.close()
         self.create("web")
