@@ -25,10 +25,11 @@ from tglib import CONFLICT, INVALID, NOTFOUND, USAGE, TgCase  # noqa: E402
 
 FIELDS = {
     "name": str, "kind": str, "description": str, "signing": str, "truststore": str,
-    "listen": str, "mode": str, "ports": str, "port_ranges": list, "service": str,
-    "block_invalid": bool, "block_expired": bool, "min_key_bits": int, "protocols": list,
-    "ciphers": (str, type(None)), "http2_downgrade": bool, "max_conns": int, "over_max": str,
-    "tcp_reset": bool, "log": bool, "created": str, "created_unix": int, "updated": str,
+    "policy": (str, type(None)), "listen": str, "mode": str, "ports": str, "port_ranges": list,
+    "service": str, "block_invalid": bool, "block_expired": bool, "min_key_bits": int,
+    "protocols": list, "ciphers": (str, type(None)), "http2_downgrade": bool, "max_conns": int,
+    "over_max": str, "tcp_reset": bool, "log": bool, "no_sni": str, "ech": str, "non_tls": str,
+    "fail_open_secs": int, "keylog": bool, "created": str, "created_unix": int, "updated": str,
     "updated_unix": int,
 }
 
