@@ -40,6 +40,15 @@ static const char usage_text[] =
     "  truststore add|remove NAME CA... | list | show NAME | delete NAME | update-defaults\n"
     "  proxy client create NAME --signing CERT --truststore TS --listen ADDR:PORT [proxy options]\n"
     "  proxy client list | show NAME | set NAME [proxy options] | delete NAME\n"
+    "  policy create NAME [--description T] [--never-domain D]... [--never-category C]...\n"
+    "         [--never-source CIDR]... [--always-source CIDR]... [--no-defaults]\n"
+    "  policy set NAME [--description T] [--add-never-domain D|--remove-never-domain D]...\n"
+    "         (likewise -never-category, -never-source, -always-source) "
+    "[--defaults|--no-defaults]\n"
+    "  policy list | show NAME | delete NAME | export NAME --out F [--force]\n"
+    "  policy import FILE [--name NEW] [--replace]\n"
+    "  policy defaults show | export --out F [--force] | import FILE | reset\n"
+    "  category import FILE [--replace] | list | show HOST | clear\n"
     "  serve [--listen ADDR:PORT]... [--backend ADDR:PORT] [--threads N] [--no-tickets]\n"
     "        [--cache N] [--quiet]           TLS front end: certificates chosen by SNI\n"
     "  refresh                               recompute every certificate's chain status\n"
@@ -52,8 +61,10 @@ static const char usage_text[] =
     "                 --mode explicit|transparent --ports 443,8443,10000-10100\n"
     "                 --service https|imaps|pop3s|smtps|other --description TEXT\n"
     "                 --protocols 1.2,1.3 --ciphers LIST|--no-ciphers --min-key-bits N\n"
-    "                 --max-conns N --over-max bypass|block, and the switches --block-invalid\n"
-    "                 --block-expired --http2-downgrade --tcp-reset --log (off: --no-…)\n"
+    "                 --max-conns N --over-max bypass|block, --policy NAME|--no-policy\n"
+    "                 --no-sni decrypt|bypass|block --ech decrypt|bypass|block\n"
+    "                 --non-tls bypass|block --fail-open SECS, and the switches --block-invalid\n"
+    "                 --block-expired --http2-downgrade --tcp-reset --log --keylog (off: --no-…)\n"
     "The store lives in --home, else $TLSGATE_HOME, else $XDG_DATA_HOME/tlsgate\n"
     "(~/.local/share/tlsgate). Passwords come from a file, $TLSGATE_PASSWORD or the terminal.\n";
 
@@ -247,6 +258,10 @@ int tg_cli_main(int argc, char **argv)
         rc = cmd_truststore(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "proxy") == 0)
         rc = cmd_proxy(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "policy") == 0)
+        rc = cmd_policy(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "category") == 0)
+        rc = cmd_category(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "serve") == 0)
         rc = cmd_serve(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "refresh") == 0)

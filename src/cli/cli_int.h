@@ -49,6 +49,14 @@ int cmd_proxy(cli *c, int argc, char **argv);
 void print_proxy_table(json_t *rows);
 void print_proxy_doc(json_t *doc);
 void print_proxy_stats(json_t *doc);
+int cmd_policy(cli *c, int argc, char **argv);
+int cmd_category(cli *c, int argc, char **argv);
+void print_policy_table(json_t *rows);
+void print_policy_doc(json_t *doc);
+void print_defaults_doc(json_t *doc);
+void print_category_import(json_t *doc);
+void print_category_table(json_t *rows);
+void print_category_doc(json_t *doc);
 /* Returns 0 (valid), 1 (invalid: a verdict, passed through as the exit status) or TG_E_…. */
 int cmd_verify(cli *c, int argc, char **argv);
 

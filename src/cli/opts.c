@@ -30,8 +30,21 @@ enum {
     L_OVER_MAX,
     L_MIN_KEY_BITS,
     L_MAX_CONNS,
-    L_SWITCH, /* --block-invalid … --log: L_SWITCH + 2*i, the --no- form + 1 */
-    L_SWITCH_END = L_SWITCH + 10
+    L_POLICY,
+    L_NO_POLICY,
+    L_NO_SNI,
+    L_ECH,
+    L_NON_TLS,
+    L_FAIL_OPEN,
+    L_SWITCH, /* --block-invalid … --keylog: L_SWITCH + 2*i, the --no- form + 1 */
+    L_SWITCH_END = L_SWITCH + 12,
+    /* a policy's lists: L_LIST + list for create, L_ADD + list, L_REMOVE + list for set */
+    L_LIST,
+    L_ADD = L_LIST + TG_POLICY_LISTS,
+    L_REMOVE = L_ADD + TG_POLICY_LISTS,
+    L_DEFAULTS = L_REMOVE + TG_POLICY_LISTS,
+    L_NO_DEFAULTS,
+    L_REPLACE
 };
 
 static const struct {
@@ -86,6 +99,30 @@ static const struct {
     {{"no-tcp-reset", no_argument, NULL, L_SWITCH + 7}, O_PROXY},
     {{"log", no_argument, NULL, L_SWITCH + 8}, O_PROXY},
     {{"no-log", no_argument, NULL, L_SWITCH + 9}, O_PROXY},
+    {{"keylog", no_argument, NULL, L_SWITCH + 10}, O_PROXY},
+    {{"no-keylog", no_argument, NULL, L_SWITCH + 11}, O_PROXY},
+    {{"policy", required_argument, NULL, L_POLICY}, O_PROXY},
+    {{"no-policy", no_argument, NULL, L_NO_POLICY}, O_PROXY},
+    {{"no-sni", required_argument, NULL, L_NO_SNI}, O_PROXY},
+    {{"ech", required_argument, NULL, L_ECH}, O_PROXY},
+    {{"non-tls", required_argument, NULL, L_NON_TLS}, O_PROXY},
+    {{"fail-open", required_argument, NULL, L_FAIL_OPEN}, O_PROXY},
+    {{"never-domain", required_argument, NULL, L_LIST + TG_NEVER_DOMAINS}, O_POLICY},
+    {{"never-category", required_argument, NULL, L_LIST + TG_NEVER_CATEGORIES}, O_POLICY},
+    {{"never-source", required_argument, NULL, L_LIST + TG_NEVER_SOURCES}, O_POLICY},
+    {{"always-source", required_argument, NULL, L_LIST + TG_ALWAYS_SOURCES}, O_POLICY},
+    {{"add-never-domain", required_argument, NULL, L_ADD + TG_NEVER_DOMAINS}, O_POLICYSET},
+    {{"add-never-category", required_argument, NULL, L_ADD + TG_NEVER_CATEGORIES}, O_POLICYSET},
+    {{"add-never-source", required_argument, NULL, L_ADD + TG_NEVER_SOURCES}, O_POLICYSET},
+    {{"add-always-source", required_argument, NULL, L_ADD + TG_ALWAYS_SOURCES}, O_POLICYSET},
+    {{"remove-never-domain", required_argument, NULL, L_REMOVE + TG_NEVER_DOMAINS}, O_POLICYSET},
+    {{"remove-never-category", required_argument, NULL, L_REMOVE + TG_NEVER_CATEGORIES},
+     O_POLICYSET},
+    {{"remove-never-source", required_argument, NULL, L_REMOVE + TG_NEVER_SOURCES}, O_POLICYSET},
+    {{"remove-always-source", required_argument, NULL, L_REMOVE + TG_ALWAYS_SOURCES}, O_POLICYSET},
+    {{"defaults", no_argument, NULL, L_DEFAULTS}, O_POLICYSET},
+    {{"no-defaults", no_argument, NULL, L_NO_DEFAULTS}, O_POLICY | O_POLICYSET},
+    {{"replace", no_argument, NULL, L_REPLACE}, O_REPLACE},
     {{"json", no_argument, NULL, L_JSON}, O_ALWAYS},
     {{"home", required_argument, NULL, L_HOME}, O_ALWAYS},
 };
@@ -108,13 +145,21 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
     o->spec.days = TG_DAYS_DEFAULT;
     o->expiring = -1;
     tg_proxy_opts *px = &o->proxy;
-    int *switches[] = {&px->block_invalid, &px->block_expired, &px->http2_downgrade, &px->tcp_reset,
-                       &px->log};
+    int *switches[] = {&px->block_invalid, &px->block_expired, &px->http2_downgrade,
+                       &px->tcp_reset,     &px->log,           &px->keylog};
     for (size_t i = 0; i < sizeof(switches) / sizeof(switches[0]); i++)
         *switches[i] = TG_UNSET;
+    o->policy.no_defaults = TG_UNSET;
     o->sans = calloc((size_t)argc + 1, sizeof(*o->sans));
     o->args = calloc((size_t)argc + 1, sizeof(*o->args));
     if (o->sans == NULL || o->args == NULL) return cli_usage(c, "out of memory");
+    if (allowed & (O_POLICY | O_POLICYSET))
+        for (int w = 0; w < 2; w++)
+            for (int k = 0; k < TG_POLICY_LISTS; k++) {
+                o->plists[w][k] = calloc((size_t)argc + 1, sizeof(char *));
+                if (o->plists[w][k] == NULL) return cli_usage(c, "out of memory");
+                (w ? o->policy.remove : o->policy.add)[k].v = o->plists[w][k];
+            }
     struct option longs[NOPTS + 1];
     size_t n = 0;
     for (size_t i = 0; i < NOPTS; i++)
@@ -200,7 +245,38 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
             o->no_passphrase = 1;
             break;
         case 'D':
-            o->description = px->description = optarg;
+            o->description = px->description = o->policy.description = optarg;
+            break;
+        case L_POLICY:
+            px->policy = optarg;
+            break;
+        case L_NO_POLICY:
+            px->no_policy = 1;
+            break;
+        case L_NO_SNI:
+            px->no_sni = optarg;
+            break;
+        case L_ECH:
+            px->ech = optarg;
+            break;
+        case L_NON_TLS:
+            px->non_tls = optarg;
+            break;
+        case L_FAIL_OPEN: {
+            int v;
+            if (number(c, "--fail-open", optarg, &v) != 0) return TG_E_USAGE;
+            px->fail_open_set = 1;
+            px->fail_open = v;
+            break;
+        }
+        case L_DEFAULTS:
+        case L_NO_DEFAULTS:
+            if (o->policy.no_defaults != TG_UNSET)
+                return cli_usage(c, "%s: give --defaults or --no-defaults, once", argv[0]);
+            o->policy.no_defaults = ch == L_NO_DEFAULTS;
+            break;
+        case L_REPLACE:
+            o->replace = 1;
             break;
         case L_SIGNCERT:
             px->signing = optarg;
@@ -265,6 +341,13 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
                 *switches[(ch - L_SWITCH) / 2] = (ch - L_SWITCH) % 2 == 0;
                 break;
             }
+            if (ch >= L_LIST && ch < L_DEFAULTS) {
+                int w = ch >= L_REMOVE;
+                int k = (ch - L_LIST) % TG_POLICY_LISTS;
+                tg_textlist *l = &(ch >= L_REMOVE ? o->policy.remove : o->policy.add)[k];
+                o->plists[w][k][l->n++] = optarg;
+                break;
+            }
             return cli_usage(c, "%s: option '%s' is not known here", argv[0], argv[optind - 1]);
         }
     }
@@ -276,6 +359,9 @@ void opts_free(opts *o)
 {
     free(o->sans);
     free(o->args);
+    for (int w = 0; w < 2; w++)
+        for (int k = 0; k < TG_POLICY_LISTS; k++)
+            free(o->plists[w][k]);
 }
 
 int cli_dispatch(cli *c, int argc, char **argv, const cli_sub *subs, size_t nsubs)

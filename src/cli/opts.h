@@ -27,7 +27,10 @@ enum {
     O_INCLUDE_DEFAULTS = 1 << 16,
     O_FORCE = 1 << 17, /* --force: an export may replace an existing file */
     O_DESCRIPTION = 1 << 18,
-    O_PROXY = 1 << 19, /* a proxy's settings (--signing CERT is not cert create's --signing) */
+    O_PROXY = 1 << 19,     /* a proxy's settings (--signing CERT is not cert create's --signing) */
+    O_POLICY = 1 << 20,    /* a new policy's lists: --never-domain … --always-source */
+    O_POLICYSET = 1 << 21, /* changes to a policy: --add-… --remove-… --defaults */
+    O_REPLACE = 1 << 22,   /* --replace: an import replaces what is there */
     O_TRUST = O_DESCRIPTION | O_INCLUDE_DEFAULTS,
     O_ALWAYS = ~0u /* --json --home */
 };
@@ -40,8 +43,11 @@ typedef struct opts {
     const char *profile, *description;
     int include_defaults, days_given;
     int with_key, with_chain, expiring, support_bundle, no_passphrase, force;
-    tg_proxy_opts proxy; /* O_PROXY (and --description); switches start as TG_UNSET */
-    char **args;         /* positional arguments after the subcommand */
+    tg_proxy_opts proxy;   /* O_PROXY (and --description); switches start as TG_UNSET */
+    tg_policy_opts policy; /* O_POLICY, O_POLICYSET (and --description) */
+    const char **plists[2][TG_POLICY_LISTS]; /* room for policy.add and policy.remove */
+    int replace;
+    char **args; /* positional arguments after the subcommand */
     int nargs;
 } opts;
 

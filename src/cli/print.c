@@ -77,7 +77,7 @@ static char *joined(json_t *arr, const char *sep)
 
 typedef struct column {
     const char *title, *key;
-    int kind; /* 0 string, 1 bool Yes/No, 2 list, 3 default marker, 4 number */
+    int kind; /* 0 string, 1 bool Yes/No, 2 list, 3 default marker, 4 number, 5 bool No/Yes */
 } column;
 
 static char *cell_text(json_t *row, const column *col)
@@ -86,6 +86,8 @@ static char *cell_text(json_t *row, const column *col)
     switch (col->kind) {
     case 1:
         return tg_strdup(json_is_true(v) ? "Yes" : "No");
+    case 5:
+        return tg_strdup(json_is_true(v) ? "No" : "Yes");
     case 2:
         return json_array_size(v) ? joined(v, ", ") : tg_strdup("-");
     case 3:
@@ -304,8 +306,93 @@ void print_proxy_doc(json_t *doc)
     field(doc, "Over the limit:", "over_max");
     field(doc, "TCP reset:", "tcp_reset");
     field(doc, "Log:", "log");
+    json_t *policy = json_object_get(doc, "policy");
+    printf("%-22s %s\n",
+           "Decryption policy:", json_is_string(policy) ? json_string_value(policy) : "none");
+    field(doc, "No SNI:", "no_sni");
+    field(doc, "ECH:", "ech");
+    field(doc, "Not TLS:", "non_tls");
+    count_field(doc, "Fail open (s):", "fail_open_secs", "off");
+    field(doc, "TLS key log:", "keylog");
     field(doc, "Created:", "created");
     field(doc, "Updated:", "updated");
+}
+
+void print_policy_table(json_t *rows)
+{
+    static const column cols[] = {
+        {"Name", "name", 0},
+        {"Description", "description", 0},
+        {"Default list", "no_defaults", 5},
+        {"Domains", "never_domain_count", 4},
+        {"Categories", "never_category_count", 4},
+        {"Never src", "never_source_count", 4},
+        {"Always src", "always_source_count", 4},
+        {"Used by", "used_by", 2},
+    };
+    table(rows, cols, sizeof(cols) / sizeof(cols[0]),
+          "No policies (tlsgate policy create NAME …).");
+}
+
+/* A list one entry a line under its title, with its count. */
+static void entries(json_t *doc, const char *title, const char *key)
+{
+    json_t *list = json_object_get(doc, key), *v;
+    size_t i;
+    printf("%s (%zu)%s\n", title, json_array_size(list), json_array_size(list) ? ":" : "");
+    json_array_foreach(list, i, v) printf("  %s\n", json_string_value(v));
+}
+
+void print_policy_doc(json_t *doc)
+{
+    field(doc, "Policy:", "name");
+    field(doc, "Description:", "description");
+    printf("%-22s %s\n", "Default list:",
+           json_is_true(json_object_get(doc, "no_defaults"))
+               ? "left out"
+               : "included (tlsgate policy defaults show)");
+    field(doc, "Used by:", "used_by");
+    field(doc, "Created:", "created");
+    field(doc, "Updated:", "updated");
+    entries(doc, "Never-decrypt domains", "never_domains");
+    entries(doc, "Never-decrypt categories", "never_categories");
+    entries(doc, "Never-decrypt sources", "never_sources");
+    entries(doc, "Always-decrypt sources", "always_sources");
+}
+
+void print_defaults_doc(json_t *doc)
+{
+    printf("Default never-decrypt list (%s):\n", json_string_value(json_object_get(doc, "source")));
+    entries(doc, "Domains", "domains");
+}
+
+void print_category_import(json_t *doc)
+{
+    printf("Read %lld line(s): %lld mapping(s); the category map now holds %lld domain(s)%s\n",
+           (long long)json_integer_value(json_object_get(doc, "lines")),
+           (long long)json_integer_value(json_object_get(doc, "mappings")),
+           (long long)json_integer_value(json_object_get(doc, "total")),
+           json_is_true(json_object_get(doc, "replaced")) ? " (replaced)" : "");
+}
+
+void print_category_table(json_t *rows)
+{
+    static const column cols[] = {
+        {"Category", "category", 0},
+        {"Domains", "domains", 4},
+    };
+    table(rows, cols, sizeof(cols) / sizeof(cols[0]),
+          "The category map is empty (tlsgate category import FILE).");
+}
+
+void print_category_doc(json_t *doc)
+{
+    json_t *cat = json_object_get(doc, "category");
+    if (json_is_string(cat))
+        printf("%s: %s (from %s)\n", json_string_value(json_object_get(doc, "name")),
+               json_string_value(cat), json_string_value(json_object_get(doc, "matched")));
+    else
+        printf("%s: no category\n", json_string_value(json_object_get(doc, "name")));
 }
 
 void print_request_doc(json_t *doc)

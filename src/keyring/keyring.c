@@ -1,5 +1,6 @@
 /*
- * keyring.c — opening the keyring, first-use initialisation (K1), factory reset (K12)
+ * keyring.c — opening the keyring, first-use initialisation (K1, the default never-decrypt
+ * list included), factory reset (K12)
  * and the helpers every operation shares (key sealing, names, documents).
  */
 #include "keyring_int.h"
@@ -257,6 +258,7 @@ static int create_default(tg_keyring *kr, tg_err *err)
     int rc = kr_create_tx(kr, &spec, 1, &id, err);
     if (rc == 0) rc = tg_store_ref_set(kr->st, TG_REF_DEFAULT, id, err);
     if (rc == 0) rc = tg_store_setting_set(kr->st, "initialised", "1", err);
+    if (rc == 0) rc = kr_defaults_seed_tx(kr, err); /* the built-in never-decrypt list */
     return rc;
 }
 
@@ -286,6 +288,7 @@ int tg_keyring_open(const char *home, tg_keyring **out, tg_err *err)
     int rc = tg_store_open(home, &kr->st, err);
     if (rc == 0) rc = kr_fill_old_rows(kr, err);
     if (rc == 0) rc = ensure_init(kr, &kr->created, err);
+    if (rc == 0) rc = kr_defaults_ensure(kr, err);
     if (rc != 0) {
         tg_keyring_close(kr);
         return rc;

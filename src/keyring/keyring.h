@@ -1,6 +1,6 @@
 /*
  * keyring.h — the face of src/keyring: the operations of SPEC K, C and F as transactions,
- * and the configuration of inspection proxies (issue 9).
+ * and the configuration of inspection proxies and their decryption policies (issue 9).
  *
  * This is the only place where X.509 objects (src/x509) meet the store (src/store).
  * Every operation that writes is one store transaction: it happens whole or not at all.
@@ -168,6 +168,8 @@ long long tg_keyring_version(tg_keyring *kr);
 #define TG_KEY_BITS_LOW      512  /* min_key_bits: 0 (off) or LOW..HIGH */
 #define TG_KEY_BITS_HIGH     16384
 #define TG_MAX_CONNS_MAX     1000000 /* max_conns: 0 (no limit) or 1..MAX */
+#define TG_FAIL_OPEN_LOW     10      /* fail_open_secs: 0 (off) or LOW..HIGH */
+#define TG_FAIL_OPEN_HIGH    86400
 #define TG_UNTRUSTED_CA_NAME "untrusted-signing-ca"
 
 /* A port list in canonical form: ranges sorted by their low end, overlapping and
@@ -205,9 +207,16 @@ typedef struct tg_proxy_opts {
     const char *ciphers;    /* an OpenSSL TLS 1.2 cipher list; default none */
     int no_ciphers;         /* back to none (the library's defaults, as the engine filters) */
     const char *over_max;   /* bypass (default) | block */
+    const char *policy;     /* a decryption policy's name; default none */
+    int no_policy;          /* back to none */
+    const char *no_sni;     /* a ClientHello without SNI: decrypt (default) | bypass | block */
+    const char *ech;        /* one with Encrypted ClientHello: decrypt | bypass (default) | block */
+    const char *non_tls;    /* not TLS on a detection port: bypass (default) | block */
     int block_invalid, block_expired, http2_downgrade, tcp_reset, log; /* TG_UNSET, 0, 1 */
-    int min_key_bits_set, max_conns_set;
+    int keylog; /* TG_UNSET, 0, 1: TLS secrets of decrypted flows to tls-keys.log */
+    int min_key_bits_set, max_conns_set, fail_open_set;
     long min_key_bits, max_conns;
+    long fail_open; /* seconds: 0 (off) or TG_FAIL_OPEN_LOW..TG_FAIL_OPEN_HIGH */
 } tg_proxy_opts;
 /* kind: "client" (server proxies are not configurable yet). Every write is one
  * transaction; *out is the proxy's document (as show). */
@@ -231,6 +240,11 @@ typedef struct tg_proxy_rt {
     size_t nchain;       /* (certs.chain_ids, nearest first), may be 0 */
     tg_cert **anchors;   /* the trust store's anchors (tg_keyring_ts_anchors; */
     size_t nanchors;     /* 0 when the trust store is empty) */
+    /* The proxy's decryption policy, NULL when it has none: {"name", "never_domains",
+     * "never_categories", "never_sources", "always_sources"}, each list an array of
+     * canonical strings in byte order; never_domains is the policy's own merged with the
+     * default never-decrypt list unless the policy leaves it out (no_defaults). */
+    json_t *policy;
 } tg_proxy_rt;
 /* Every proxy of kind, in name order (*n may be 0); all or nothing: a proxy that cannot
  * be loaded fails the call, naming it. */
@@ -243,6 +257,129 @@ void tg_proxy_rt_free(tg_proxy_rt *v, size_t n);
  * transaction on the first call and returned by later ones. TG_E_CONFLICT when another
  * certificate already has that name. The caller frees both. */
 int tg_keyring_untrusted_ca(tg_keyring *kr, tg_cert **cert, tg_key **key, tg_err *err);
+
+/* ---- decryption policies (issue 9, item 5): which flows a client proxy leaves alone ---- */
+#define TG_POLICY_DOMAINS_MAX    10000 /* never-decrypt domains of a policy, or the default list */
+#define TG_POLICY_CATEGORIES_MAX 100   /* never-decrypt categories of a policy */
+#define TG_POLICY_SOURCES_MAX    1000  /* source networks of a policy, never and always together */
+#define TG_DOMAIN_MAX            253   /* characters of a domain ("*." included) */
+#define TG_CATEGORY_MAX          64    /* characters of a category: [a-z0-9-] */
+#define TG_CIDR_TEXT_MAX         50    /* bytes of a canonical network, NUL included */
+#define TG_CATEGORY_LINES_MAX    1000000 /* lines of a category file, and mappings stored */
+#define TG_CATEGORY_FILE_MAX     (64u * 1024u * 1024u) /* bytes of a category file */
+
+/* A domain of a policy or of the category map: an exact host name ("bank.example") or
+ * "*.name" (every name below name, at any depth, but not name itself), lower-cased into
+ * out (TG_DOMAIN_MAX + 1 bytes suffice) and checked with tg_dns_name_valid; "*." needs
+ * two labels after it, an IPv4 address and a final dot are refused. TG_E_INVALID. */
+int tg_domain_parse(const char *s, char *out, size_t outsize, tg_err *err);
+/* Whether host (lower-case, as a ClientHello's SNI after lower-casing) is covered by a
+ * parsed domain: equal to it, or below a "*." one. */
+int tg_domain_matches(const char *pattern, const char *host);
+/* A category: 1-64 letters, digits or hyphens, lower-cased into out (65 bytes suffice). */
+int tg_category_parse(const char *s, char *out, size_t outsize, tg_err *err);
+/* A source network: an IPv4 or IPv6 address with an optional prefix length (none: the one
+ * address), host bits zero (else TG_E_INVALID, naming the network meant). */
+typedef struct tg_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    unsigned prefix;
+} tg_cidr;
+int tg_cidr_parse(const char *s, tg_cidr *out, tg_err *err);
+/* The canonical text ("10.0.0.0/8", "2001:db8::/32") into buf (TG_CIDR_TEXT_MAX). */
+void tg_cidr_format(const tg_cidr *c, char *buf, size_t size);
+/* Whether the address (4 or 16 bytes of family) is inside the network. */
+int tg_cidr_contains(const tg_cidr *c, int family, const unsigned char *addr);
+
+/* The four lists of a policy, named in documents and files as TG_POLICY_LIST_NAMES. */
+enum {
+    TG_NEVER_DOMAINS,
+    TG_NEVER_CATEGORIES,
+    TG_NEVER_SOURCES,
+    TG_ALWAYS_SOURCES,
+    TG_POLICY_LISTS
+};
+#define TG_POLICY_LIST_NAMES                                                                       \
+    {                                                                                              \
+        "never_domains", "never_categories", "never_sources", "always_sources"                     \
+    }
+typedef struct tg_textlist {
+    const char *const *v;
+    size_t n;
+} tg_textlist;
+/* A policy's settings as given: NULL and TG_UNSET are not given. */
+typedef struct tg_policy_opts {
+    const char *description;
+    int no_defaults;                     /* TG_UNSET, 0 (include the default list), 1 */
+    tg_textlist add[TG_POLICY_LISTS];    /* create: the lists; set: values to add */
+    tg_textlist remove[TG_POLICY_LISTS]; /* set only: values to remove (each must be there) */
+} tg_policy_opts;
+/* Names follow the proxy rule (TG_PROXY_NAME_MAX) and are unique among policies and
+ * proxies together. Every write is one transaction; *out is the policy's document (as
+ * show): {"name", "description", "no_defaults", "never_domains", "never_categories",
+ * "never_sources", "always_sources", "used_by": [proxy names], "created",
+ * "created_unix", "updated", "updated_unix"}. */
+int tg_keyring_policy_create(tg_keyring *kr, const char *name, const tg_policy_opts *o,
+                             json_t **out, tg_err *err);
+/* Removals first, then additions; the limits and the never/always check on the result. */
+int tg_keyring_policy_set(tg_keyring *kr, const char *name, const tg_policy_opts *o, json_t **out,
+                          tg_err *err);
+int tg_keyring_policy_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err);
+/* Rows: {"name", "description", "no_defaults", "never_domain_count",
+ * "never_category_count", "never_source_count", "always_source_count", "used_by",
+ * "created", "updated"}. */
+int tg_keyring_policy_list(tg_keyring *kr, json_t **out, tg_err *err);
+/* Refused (TG_E_CONFLICT, naming it) while a proxy uses the policy. */
+int tg_keyring_policy_delete(tg_keyring *kr, const char *name, tg_err *err);
+/* The policy as a JSON file (a new string, newline-terminated): {"tlsgate_policy": 1,
+ * "name", "description", "no_defaults", and the four lists}. */
+int tg_keyring_policy_export(tg_keyring *kr, const char *name, char **out, size_t *outlen,
+                             tg_err *err);
+/* Takes back what export wrote (a policy show --json document too): every field checked
+ * as on create; name overrides the file's; an existing policy of that name is refused
+ * unless replace, which replaces its settings and lists and keeps the proxies on it. */
+int tg_keyring_policy_import(tg_keyring *kr, const char *data, size_t len, const char *name,
+                             int replace, json_t **out, tg_err *err);
+
+/* The default never-decrypt list: domains known to pin certificates or carry regulated
+ * traffic, built into the program (defaults.c), stored on first use, and replaceable.
+ * {"source": "built-in" | "imported", "count", "domains": [...]} */
+int tg_keyring_defaults_show(tg_keyring *kr, json_t **out, tg_err *err);
+/* As a text file, one domain a line after '#' comments (a new string). */
+int tg_keyring_defaults_export(tg_keyring *kr, char **out, size_t *outlen, tg_err *err);
+/* Replaces the stored list with a file of that form (one domain a line, '#' comments,
+ * at most TG_POLICY_DOMAINS_MAX domains; a refusal names the line), in one transaction. */
+int tg_keyring_defaults_import(tg_keyring *kr, const char *data, size_t len, json_t **out,
+                               tg_err *err);
+/* Back to the built-in list. */
+int tg_keyring_defaults_reset(tg_keyring *kr, json_t **out, tg_err *err);
+
+/* The domain-to-category map (categories.c): one category per domain. An import reads
+ * lines "DOMAIN CATEGORY" ('#' comments, blank lines; a domain given twice: the last line
+ * wins), at most TG_CATEGORY_LINES_MAX lines and TG_CATEGORY_FILE_MAX bytes, all in one
+ * transaction, a refusal naming the line; it adds to the stored map, or replaces it with
+ * replace; the map never holds more than TG_CATEGORY_LINES_MAX domains.
+ * *out: {"lines", "mappings", "total", "replaced"} */
+int tg_keyring_categories_import(tg_keyring *kr, const char *data, size_t len, int replace,
+                                 json_t **out, tg_err *err);
+/* [{"category", "domains": N}] in category order. */
+int tg_keyring_categories_list(tg_keyring *kr, json_t **out, tg_err *err);
+/* Which category a host name (or "*." domain) falls in: its own mapping first, then the
+ * nearest "*." parent's. {"name", "category": string or null, "matched": the mapping's
+ * domain or null} */
+int tg_keyring_category_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err);
+/* Empties the map. {"removed": N} */
+int tg_keyring_categories_clear(tg_keyring *kr, json_t **out, tg_err *err);
+/* Every mapping, for the engine to build its own lookup (the map may hold 1,000,000, so it
+ * is streamed rather than built as one document): fn gets (domain, category), borrowed
+ * for the call, in no particular order; 0 goes on, non-zero stops, and a negative value is
+ * returned as the call's result (fn leaves its sentence through arg). */
+int tg_keyring_categories_each(tg_keyring *kr,
+                               int (*fn)(void *arg, const char *domain, const char *category),
+                               void *arg, tg_err *err);
+/* A number that changes whenever the map changes (0: never filled, or emptied by a
+ * factory reset), so that an engine reloads 1,000,000 mappings only when they moved. */
+long long tg_keyring_categories_stamp(tg_keyring *kr);
 
 /* Friendly names: 1-128 bytes of printable UTF-8, no leading or trailing space. */
 int tg_keyring_name_check(const char *name, tg_err *err);

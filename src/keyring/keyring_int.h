@@ -97,6 +97,32 @@ int kr_proxy_doc(const tg_store_proxy *p, json_t **out, tg_err *err);
  * that sign with from sign with to if it can sign (a CA whose key is held); if it
  * cannot, strict refuses (TG_E_CONFLICT, naming the proxy) and otherwise they stay. */
 int kr_proxy_follow(tg_keyring *kr, int64_t from, int64_t to, int strict, tg_err *err);
+/* The name rule of proxies and policies (letters, digits, '_', '-', ' ' not at either end,
+ * at most TG_PROXY_NAME_MAX); what ("proxy", "policy") names the kind in the sentence. */
+int kr_conf_name_check(const char *what, const char *name, tg_err *err);
+/* A description: printable UTF-8, at most TG_PROXY_DESC_MAX characters. */
+int kr_description_check(const char *d, tg_err *err);
+/* Walks a list file line by line: '#' starts a comment, blank lines are skipped, a '\r'
+ * before the '\n' is dropped; fn gets the number of each other line (from 1) and its
+ * fields (split at spaces and tabs; at most KR_LINE_FIELDS, so a line with one field too
+ * many shows it). Refuses (TG_E_INVALID, naming the line or the file by what) more than
+ * max_lines lines, counted before fn sees any, a NUL byte, or a line over 4096 bytes. fn
+ * returns 0 to go on, or an error that stops the walk. */
+#define KR_LINE_FIELDS 3
+typedef int (*kr_line_fn)(size_t line, char **fields, int n, void *arg, tg_err *err);
+int kr_lines_each(const char *text, size_t len, size_t max_lines, const char *what, kr_line_fn fn,
+                  void *arg, tg_err *err);
+/* Replaces the stored default never-decrypt list with the built-in one (inside the
+ * caller's transaction). */
+int kr_defaults_seed_tx(tg_keyring *kr, tg_err *err);
+/* Seeds the default list on the first open of a store, and again when this program's
+ * built-in list is a newer revision than the one stored (never over an imported list). */
+int kr_defaults_ensure(tg_keyring *kr, tg_err *err);
+/* The stored default list as a JSON array of strings, in byte order. */
+int kr_defaults_array(tg_keyring *kr, json_t **out, tg_err *err);
+/* The runtime view of policy id (tg_proxy_rt.policy), with defaults (kr_defaults_array)
+ * merged into never_domains unless the policy leaves them out. */
+int kr_policy_rt(tg_keyring *kr, int64_t id, json_t *defaults, json_t **out, tg_err *err);
 /* Ends a write: commit when rc is 0, else roll back. Returns rc or the commit's error. */
 int kr_finish(tg_keyring *kr, int rc, tg_err *err);
 

@@ -8,9 +8,10 @@
  * deleting either is refused while a proxy uses it (manage.c, trust.c). The rest of the
  * configuration is one JSON document in the store (proxies.config), written only here
  * and only in canonical form: ports sorted and merged, addresses as getnameinfo prints
- * them, protocols in order. Invariants checked across proxies in the same transaction as
- * the write: names are unique across kinds, no two proxies share a listen address and
- * port, and no two client proxies intercept the same port.
+ * them, protocols in order. A client proxy may name a decryption policy (policy.c), also
+ * a column. Invariants checked across proxies in the same transaction as the write: names
+ * are unique across kinds and apart from policies' names, no two proxies share a listen
+ * address and port, and no two client proxies intercept the same port.
  */
 #include "keyring_int.h"
 
@@ -26,6 +27,11 @@ static const unsigned service_port[] = {443, 993, 995, 465, 0};
 
 static const char *const modes[] = {"explicit", "transparent"};
 static const char *const over_max[] = {"bypass", "block"};
+/* What to do with a flow the policy cannot judge by its SNI (no SNI, Encrypted
+ * ClientHello) or that is not TLS at all. */
+static const char *const hello_actions[] = {"decrypt", "bypass", "block"};
+static const char *const non_tls_actions[] = {"bypass", "block"};
+#define ECH_DEFAULT 1 /* bypass: the real server name is hidden, so no rule can apply */
 static const char *const versions[] = {"1.0", "1.1", "1.2", "1.3"};
 #define NVERSIONS         4
 #define PROTOCOLS_DEFAULT ((1u << 2) | (1u << 3)) /* 1.2, 1.3 */
@@ -37,7 +43,9 @@ typedef struct pconf {
     int mode, service, over_max_block;
     tg_portlist ports;
     int block_invalid, block_expired, http2_downgrade, tcp_reset, log;
-    long min_key_bits, max_conns;
+    int no_sni, ech, non_tls; /* indexes into hello_actions, non_tls_actions */
+    int keylog;
+    long min_key_bits, max_conns, fail_open;
     unsigned protocols; /* bit i: TLS 1.i */
     char *ciphers;      /* owned; NULL: none */
 } pconf;
@@ -67,26 +75,27 @@ static int choose(const char *const *names, size_t n, const char *v, const char 
 
 /* ---- rules ---- */
 
-static int name_check(const char *name, tg_err *err)
+int kr_conf_name_check(const char *what, const char *name, tg_err *err)
 {
     size_t n = name ? strlen(name) : 0;
-    if (n == 0) return tg_err_set(err, TG_E_INVALID, "a proxy's name must not be empty");
+    if (n == 0) return tg_err_set(err, TG_E_INVALID, "a %s's name must not be empty", what);
     if (n > TG_PROXY_NAME_MAX)
-        return tg_err_set(err, TG_E_INVALID, "a proxy's name has at most %d characters (%zu given)",
-                          TG_PROXY_NAME_MAX, n);
+        return tg_err_set(err, TG_E_INVALID, "a %s's name has at most %d characters (%zu given)",
+                          what, TG_PROXY_NAME_MAX, n);
     for (const char *p = name; *p; p++)
         if (!(isalnum((unsigned char)*p) && (unsigned char)*p < 0x80) && *p != '-' && *p != '_' &&
             *p != ' ')
             return tg_err_set(err, TG_E_INVALID,
-                              "a proxy's name may hold letters, digits, hyphens, underscores and "
+                              "a %s's name may hold letters, digits, hyphens, underscores and "
                               "spaces only ('%s' does not)",
-                              tg_text_check(name, NULL, NULL) == 0 ? name : "?");
+                              what, tg_text_check(name, NULL, NULL) == 0 ? name : "?");
     if (name[0] == ' ' || name[n - 1] == ' ')
-        return tg_err_set(err, TG_E_INVALID, "a proxy's name must not begin or end with a space");
+        return tg_err_set(err, TG_E_INVALID, "a %s's name must not begin or end with a space",
+                          what);
     return 0;
 }
 
-static int description_check(const char *d, tg_err *err)
+int kr_description_check(const char *d, tg_err *err)
 {
     char why[160];
     if (kr_text_problem(d, why, sizeof(why)) != NULL)
@@ -164,10 +173,12 @@ static int flag(const char *what, int v, int *field, tg_err *err)
 static int count_given(const tg_proxy_opts *o)
 {
     const void *texts[] = {o->description, o->signing, o->truststore, o->listen,  o->mode,
-                           o->ports,       o->service, o->protocols,  o->ciphers, o->over_max};
-    const int flags[] = {o->block_invalid, o->block_expired, o->http2_downgrade, o->tcp_reset,
-                         o->log};
-    int n = o->no_ciphers + o->min_key_bits_set + o->max_conns_set;
+                           o->ports,       o->service, o->protocols,  o->ciphers, o->over_max,
+                           o->policy,      o->no_sni,  o->ech,        o->non_tls};
+    const int flags[] = {o->block_invalid, o->block_expired, o->http2_downgrade,
+                         o->tcp_reset,     o->log,           o->keylog};
+    int n =
+        o->no_ciphers + o->min_key_bits_set + o->max_conns_set + o->no_policy + o->fail_open_set;
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
         n += texts[i] != NULL;
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -181,7 +192,7 @@ static int count_given(const tg_proxy_opts *o)
 static int conf_apply(pconf *c, const tg_proxy_opts *o, tg_err *err)
 {
     int rc = 0;
-    if (o->description != NULL && ((rc = description_check(o->description, err)) != 0 ||
+    if (o->description != NULL && ((rc = kr_description_check(o->description, err)) != 0 ||
                                    (rc = replace_text(&c->description, o->description, err)) != 0))
         return rc;
     if (o->listen != NULL && (rc = tg_listen_parse(o->listen, c->listen, sizeof(c->listen), err)))
@@ -202,6 +213,25 @@ static int conf_apply(pconf *c, const tg_proxy_opts *o, tg_err *err)
     if (o->over_max != NULL &&
         (rc = choose(over_max, 2, o->over_max, "over-max action", &c->over_max_block, err)) != 0)
         return rc;
+    if (o->no_sni != NULL &&
+        (rc = choose(hello_actions, 3, o->no_sni, "action for no SNI", &c->no_sni, err)) != 0)
+        return rc;
+    if (o->ech != NULL &&
+        (rc = choose(hello_actions, 3, o->ech, "action for ECH", &c->ech, err)) != 0)
+        return rc;
+    if (o->non_tls != NULL &&
+        (rc = choose(non_tls_actions, 2, o->non_tls, "action for non-TLS", &c->non_tls, err)) != 0)
+        return rc;
+    if (o->policy != NULL && o->no_policy)
+        return tg_err_set(err, TG_E_USAGE, "give a policy or ask for none, not both");
+    if (o->fail_open_set) {
+        if (o->fail_open != 0 &&
+            (o->fail_open < TG_FAIL_OPEN_LOW || o->fail_open > TG_FAIL_OPEN_HIGH))
+            return tg_err_set(err, TG_E_INVALID,
+                              "the fail-open time is 0 (off) or %d to %d seconds, not %ld",
+                              TG_FAIL_OPEN_LOW, TG_FAIL_OPEN_HIGH, o->fail_open);
+        c->fail_open = o->fail_open;
+    }
     if (o->min_key_bits_set) {
         if (o->min_key_bits != 0 &&
             (o->min_key_bits < TG_KEY_BITS_LOW || o->min_key_bits > TG_KEY_BITS_HIGH))
@@ -224,7 +254,8 @@ static int conf_apply(pconf *c, const tg_proxy_opts *o, tg_err *err)
                  {"block_expired", o->block_expired, &c->block_expired},
                  {"http2_downgrade", o->http2_downgrade, &c->http2_downgrade},
                  {"tcp_reset", o->tcp_reset, &c->tcp_reset},
-                 {"log", o->log, &c->log}};
+                 {"log", o->log, &c->log},
+                 {"keylog", o->keylog, &c->keylog}};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
         if ((rc = flag(flags[i].what, flags[i].v, flags[i].field, err)) != 0) return rc;
     return 0;
@@ -241,14 +272,24 @@ static json_t *conf_json(const pconf *c)
     json_t *protocols = json_array();
     for (int i = 0; i < NVERSIONS && protocols != NULL; i++)
         if (c->protocols & (1u << i)) json_array_append_new(protocols, json_string(versions[i]));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:o, s:s?, s:b, s:I, s:s, s:b, s:b}",
-                     "description", c->description ? c->description : "", "listen", c->listen,
-                     "mode", modes[c->mode], "ports", ports, "service", services[c->service],
-                     "block_invalid", c->block_invalid, "block_expired", c->block_expired,
-                     "min_key_bits", (json_int_t)c->min_key_bits, "protocols", protocols, "ciphers",
-                     c->ciphers, "http2_downgrade", c->http2_downgrade, "max_conns",
-                     (json_int_t)c->max_conns, "over_max", over_max[c->over_max_block], "tcp_reset",
-                     c->tcp_reset, "log", c->log);
+    json_t *doc = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:o, s:s?, s:b, s:I, s:s, s:b, s:b}",
+        "description", c->description ? c->description : "", "listen", c->listen, "mode",
+        modes[c->mode], "ports", ports, "service", services[c->service], "block_invalid",
+        c->block_invalid, "block_expired", c->block_expired, "min_key_bits",
+        (json_int_t)c->min_key_bits, "protocols", protocols, "ciphers", c->ciphers,
+        "http2_downgrade", c->http2_downgrade, "max_conns", (json_int_t)c->max_conns, "over_max",
+        over_max[c->over_max_block], "tcp_reset", c->tcp_reset, "log", c->log);
+    /* item 6's switches (schema 6 and later; older documents lack them: see conf_decode) */
+    json_t *more = json_pack("{s:s, s:s, s:s, s:I, s:b}", "no_sni", hello_actions[c->no_sni], "ech",
+                             hello_actions[c->ech], "non_tls", non_tls_actions[c->non_tls],
+                             "fail_open_secs", (json_int_t)c->fail_open, "keylog", c->keylog);
+    if (doc == NULL || more == NULL || json_object_update(doc, more) != 0) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    json_decref(more);
+    return doc;
 }
 
 static char *conf_encode(const pconf *c)
@@ -266,8 +307,10 @@ static int conf_decode(const tg_store_proxy *p, pconf *c, tg_err *err)
     memset(c, 0, sizeof(*c));
     json_t *doc = json_loads(p->config, 0, NULL), *protocols = NULL, *ciphers = NULL;
     const char *description = NULL, *listen = NULL, *mode = NULL, *ports = NULL, *service = NULL,
-               *over = NULL;
-    json_int_t min_bits = 0, max_conns = 0;
+               *over = NULL, *no_sni = hello_actions[0], *ech = hello_actions[ECH_DEFAULT],
+               *non_tls = non_tls_actions[0];
+    json_int_t min_bits = 0, max_conns = 0, fail_open = 0;
+    int keylog = 0;
     int rc = TG_E_STORE;
     tg_err why = {0};
     if (doc != NULL &&
@@ -278,6 +321,9 @@ static int conf_decode(const tg_store_proxy *p, pconf *c, tg_err *err)
             &c->block_expired, "min_key_bits", &min_bits, "protocols", &protocols, "ciphers",
             &ciphers, "http2_downgrade", &c->http2_downgrade, "max_conns", &max_conns, "over_max",
             &over, "tcp_reset", &c->tcp_reset, "log", &c->log) == 0 &&
+        /* written by an older tlsgate without them: their defaults */
+        json_unpack(doc, "{s?:s, s?:s, s?:s, s?:I, s?:b}", "no_sni", &no_sni, "ech", &ech,
+                    "non_tls", &non_tls, "fail_open_secs", &fail_open, "keylog", &keylog) == 0 &&
         json_is_array(protocols) && (json_is_null(ciphers) || json_is_string(ciphers))) {
         char list[64] = "";
         size_t i;
@@ -304,7 +350,13 @@ static int conf_decode(const tg_store_proxy *p, pconf *c, tg_err *err)
                            .min_key_bits_set = 1,
                            .min_key_bits = (long)min_bits,
                            .max_conns_set = 1,
-                           .max_conns = (long)max_conns};
+                           .max_conns = (long)max_conns,
+                           .no_sni = no_sni,
+                           .ech = ech,
+                           .non_tls = non_tls,
+                           .fail_open_set = 1,
+                           .fail_open = (long)fail_open,
+                           .keylog = keylog};
         rc = conf_apply(c, &o, &why) == 0 ? 0 : TG_E_STORE;
     }
     json_decref(doc);
@@ -333,14 +385,16 @@ int kr_proxy_doc(const tg_store_proxy *p, json_t **doc_out, tg_err *err)
     tg_time_fmt((time_t)p->updated, updated, sizeof(updated));
     /* the documented order: name and references first, then the settings, then times */
     json_t *out =
-        json_pack("{s:o, s:s, s:O?, s:o?, s:o?}", "name", kr_json_text(p->name), "kind", p->kind,
-                  "description", json_object_get(settings, "description"), "signing",
+        json_pack("{s:o, s:s, s:O?, s:o?, s:o?, s:o?}", "name", kr_json_text(p->name), "kind",
+                  p->kind, "description", json_object_get(settings, "description"), "signing",
                   p->signing_name ? kr_json_text(p->signing_name) : NULL, "truststore",
-                  p->truststore_name ? kr_json_text(p->truststore_name) : NULL);
+                  p->truststore_name ? kr_json_text(p->truststore_name) : NULL, "policy",
+                  p->policy_name ? kr_json_text(p->policy_name) : NULL);
     static const char *const order[] = {
-        "listen",          "mode",          "ports",        "port_ranges", "service",
-        "block_invalid",   "block_expired", "min_key_bits", "protocols",   "ciphers",
-        "http2_downgrade", "max_conns",     "over_max",     "tcp_reset",   "log"};
+        "listen",          "mode",          "ports",        "port_ranges",    "service",
+        "block_invalid",   "block_expired", "min_key_bits", "protocols",      "ciphers",
+        "http2_downgrade", "max_conns",     "over_max",     "tcp_reset",      "log",
+        "no_sni",          "ech",           "non_tls",      "fail_open_secs", "keylog"};
     for (size_t i = 0; out != NULL && settings != NULL && i < sizeof(order) / sizeof(order[0]);
          i++) {
         json_t *v =
@@ -495,6 +549,17 @@ static int resolve(tg_keyring *kr, const tg_proxy_opts *o, tg_store_proxy *p, tg
         p->truststore_id = t.id;
         tg_store_ts_clear(&t);
     }
+    if (o->policy != NULL) {
+        tg_store_policy y;
+        if ((rc = tg_store_policy_by_name(kr->st, o->policy, &y, err)) == TG_E_NOTFOUND)
+            return tg_err_set(err, TG_E_NOTFOUND,
+                              "no policy is named '%s' (tlsgate policy list shows them)",
+                              o->policy);
+        if (rc != 0) return rc;
+        p->policy_id = y.id;
+        tg_store_policy_clear(&y);
+    }
+    if (o->no_policy) p->policy_id = 0;
     return 0;
 }
 
@@ -510,7 +575,7 @@ static int create_prepare(const char *kind, const char *name, const tg_proxy_opt
                           tg_err *err)
 {
     int rc;
-    if ((rc = kind_check(kind, err)) != 0 || (rc = name_check(name, err)) != 0 ||
+    if ((rc = kind_check(kind, err)) != 0 || (rc = kr_conf_name_check("proxy", name, err)) != 0 ||
         (rc = conf_apply(c, o, err)) != 0)
         return rc;
     if (o->signing == NULL || o->truststore == NULL || o->listen == NULL)
@@ -532,7 +597,7 @@ int tg_keyring_proxy_create(tg_keyring *kr, const char *kind, const char *name,
                             const tg_proxy_opts *o, json_t **out, tg_err *err)
 {
     *out = NULL;
-    pconf c = {.protocols = PROTOCOLS_DEFAULT};
+    pconf c = {.protocols = PROTOCOLS_DEFAULT, .ech = ECH_DEFAULT};
     int rc = create_prepare(kind, name, o, &c, err);
     if (rc == 0) rc = tg_store_begin(kr->st, err);
     if (rc != 0) {
@@ -540,12 +605,19 @@ int tg_keyring_proxy_create(tg_keyring *kr, const char *kind, const char *name,
         return rc;
     }
     tg_store_proxy p = {.name = (char *)name}, have;
+    tg_store_policy pol;
     snprintf(p.kind, sizeof(p.kind), "%s", kind);
     if (tg_store_proxy_by_name(kr->st, name, &have, NULL) == 0) {
         rc = tg_err_set(err, TG_E_CONFLICT,
                         "a proxy named '%s' already exists (a %s proxy); choose another name", name,
                         have.kind);
         tg_store_proxy_clear(&have);
+    } else if (tg_store_policy_by_name(kr->st, name, &pol, NULL) == 0) {
+        rc = tg_err_set(err, TG_E_CONFLICT,
+                        "'%s' is the name of a policy, and proxies and policies are named apart; "
+                        "choose another name",
+                        name);
+        tg_store_policy_clear(&pol);
     }
     if (rc == 0) rc = resolve(kr, o, &p, err);
     if (rc == 0) rc = cross_check(kr, kind, name, 0, &c, err);

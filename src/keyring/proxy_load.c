@@ -3,7 +3,9 @@
  * CA with key and stored chain, and its trust store's anchors (tg_keyring_proxies_load).
  *
  * Like serve's load (serve.c) it builds no chain and checks no signature: the signing
- * CA's chain is the one stored with its status (certs.chain_ids). All or nothing: a
+ * CA's chain is the one stored with its status (certs.chain_ids). A proxy with a
+ * decryption policy gets the policy's lists, the default never-decrypt list merged in
+ * unless the policy leaves it out (read once per call). All or nothing: a
  * proxy that cannot be loaded fails the whole call with a sentence naming it, so that
  * the engine keeps the configuration it runs rather than half of a new one.
  */
@@ -16,6 +18,7 @@
 typedef struct loadctx {
     tg_proxy_rt *v;
     int64_t *signing; /* per entry: the signing certificate's id */
+    int64_t *policy;  /* per entry: the policy's id, 0 for none */
     char **ts;        /* per entry: the trust store's name */
     size_t n, cap;
     tg_err *err;
@@ -31,6 +34,7 @@ void tg_proxy_rt_free(tg_proxy_rt *v, size_t n)
         tg_key_free(v[i].signing_key);
         kr_chain_free(v[i].chain, v[i].nchain);
         kr_chain_free(v[i].anchors, v[i].nanchors);
+        json_decref(v[i].policy);
     }
     free(v);
 }
@@ -45,7 +49,9 @@ static int grow(loadctx *l)
     if (s != NULL) l->signing = s;
     char **t = realloc(l->ts, cap * sizeof(*t));
     if (t != NULL) l->ts = t;
-    if (v == NULL || s == NULL || t == NULL) return TG_E_INTERNAL;
+    int64_t *y = realloc(l->policy, cap * sizeof(*y));
+    if (y != NULL) l->policy = y;
+    if (v == NULL || s == NULL || t == NULL || y == NULL) return TG_E_INTERNAL;
     l->cap = cap;
     return 0;
 }
@@ -62,6 +68,7 @@ static int collect(const tg_store_proxy *p, void *arg)
     tg_proxy_rt *r = &l->v[l->n];
     memset(r, 0, sizeof(*r));
     l->signing[l->n] = p->signing_cert_id;
+    l->policy[l->n] = p->policy_id;
     l->ts[l->n] = p->truststore_name ? tg_strdup(p->truststore_name) : NULL;
     l->n++;
     if (p->truststore_name != NULL && l->ts[l->n - 1] == NULL)
@@ -107,18 +114,26 @@ int tg_keyring_proxies_load(tg_keyring *kr, const char *kind, tg_proxy_rt **out,
         return tg_err_set(err, TG_E_USAGE, "unknown kind of proxy '%s'; use client or server",
                           kind ? kind : "");
     loadctx l = {.err = err};
+    json_t *defaults = NULL;
     int rc = tg_store_proxy_each(kr->st, kind, collect, &l, err);
     if (rc == 0) rc = l.rc;
     for (size_t i = 0; rc == 0 && i < l.n; i++) {
         tg_err why = {0};
-        if ((rc = load_one(kr, &l.v[i], l.signing[i], l.ts[i], &why)) != 0)
+        rc = load_one(kr, &l.v[i], l.signing[i], l.ts[i], &why);
+        if (rc == 0 && l.policy[i] != 0 && defaults == NULL)
+            rc = kr_defaults_array(kr, &defaults, &why);
+        if (rc == 0 && l.policy[i] != 0)
+            rc = kr_policy_rt(kr, l.policy[i], defaults, &l.v[i].policy, &why);
+        if (rc != 0)
             tg_err_set(err, rc, "%s proxy '%s' cannot be loaded: %s", kind,
                        json_string_value(json_object_get(l.v[i].conf, "name")), why.msg);
     }
+    json_decref(defaults);
     for (size_t i = 0; i < l.n; i++)
         free(l.ts[i]);
     free(l.ts);
     free(l.signing);
+    free(l.policy);
     if (rc != 0) {
         tg_proxy_rt_free(l.v, l.n);
         return rc;

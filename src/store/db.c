@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TG_SCHEMA_VERSION 5
+#define TG_SCHEMA_VERSION 6
 #define TG_BUSY_MS        10000 /* README: concurrent commands wait up to 10 s */
 
 static const char *const migrations[TG_SCHEMA_VERSION] = {
@@ -105,6 +105,26 @@ static const char *const migrations[TG_SCHEMA_VERSION] = {
     "  config TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
     "CREATE INDEX proxies_signing ON proxies(signing_cert_id);"
     "CREATE INDEX proxies_truststore ON proxies(truststore_id);",
+    /* 5 -> 6: decryption policies (issue 9, item 5). A policy's lists are child rows, not
+     * a JSON column: up to 10,000 domains per policy, changed an entry at a time (a
+     * document would be rewritten whole for each), held once each by the primary key.
+     * A proxy names at most one policy (proxies.policy_id, a guarded reference like the
+     * others). The default never-decrypt list and the domain-to-category map (up to
+     * 1,000,000 rows, looked up by domain) are tables of their own; the keyring seeds the
+     * default list on first open, since its built-in content is the keyring's. */
+    "CREATE TABLE policies ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL,"
+    "  no_defaults INTEGER NOT NULL CHECK (no_defaults IN (0, 1)),"
+    "  created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE TABLE policy_entries ("
+    "  policy_id INTEGER NOT NULL REFERENCES policies(id) ON DELETE CASCADE,"
+    "  list TEXT NOT NULL CHECK (list IN ('never_domains', 'never_categories',"
+    "    'never_sources', 'always_sources')),"
+    "  value TEXT NOT NULL, PRIMARY KEY (policy_id, list, value)) WITHOUT ROWID;"
+    "ALTER TABLE proxies ADD COLUMN policy_id INTEGER REFERENCES policies(id);"
+    "CREATE INDEX proxies_policy ON proxies(policy_id);"
+    "CREATE TABLE default_domains (domain TEXT PRIMARY KEY) WITHOUT ROWID;"
+    "CREATE TABLE categories (domain TEXT PRIMARY KEY, category TEXT NOT NULL) WITHOUT ROWID;",
 };
 
 int tg_db_err(tg_store *st, tg_err *err, const char *what)
@@ -654,7 +674,8 @@ int tg_store_wipe(tg_store *st, tg_err *err)
     st->scrub = 1;
     return exec(
         st,
-        "DELETE FROM proxies; DELETE FROM refs; DELETE FROM truststore_cas;"
+        "DELETE FROM proxies; DELETE FROM policies; DELETE FROM default_domains;"
+        "DELETE FROM categories; DELETE FROM refs; DELETE FROM truststore_cas;"
         "DELETE FROM truststores;"
         "UPDATE requests SET cert_id=NULL; DELETE FROM certs;"
         "DELETE FROM requests; DELETE FROM keys; DELETE FROM settings; DELETE FROM default_cas;",

@@ -3,7 +3,7 @@
  * store guards (signing certificate, trust store) and the keyring's JSON configuration.
  *
  * Invariants: names are unique across kinds; a reference is an id with a foreign key,
- * so a certificate or trust store in use cannot disappear underneath a proxy (the
+ * so a certificate, trust store or policy in use cannot disappear underneath a proxy (the
  * keyring refuses such a deletion first, with a sentence; the key is the backstop). The
  * config text is stored and returned as it is: its rules are the keyring's.
  */
@@ -16,14 +16,17 @@
 
 #define PROXY_COLS                                                                                 \
     "p.id, p.name, p.kind, p.signing_cert_id, p.truststore_id, c.name, t.name, p.config,"          \
-    " p.created, p.updated FROM proxies p LEFT JOIN certs c ON c.id = p.signing_cert_id"           \
-    " LEFT JOIN truststores t ON t.id = p.truststore_id"
+    " p.created, p.updated, p.policy_id, y.name FROM proxies p"                                    \
+    " LEFT JOIN certs c ON c.id = p.signing_cert_id"                                               \
+    " LEFT JOIN truststores t ON t.id = p.truststore_id LEFT JOIN policies y ON y.id = "           \
+    "p.policy_id"
 
 void tg_store_proxy_clear(tg_store_proxy *p)
 {
     free(p->name);
     free(p->signing_name);
     free(p->truststore_name);
+    free(p->policy_name);
     free(p->config);
     memset(p, 0, sizeof(*p));
 }
@@ -53,6 +56,8 @@ static int proxy_from_row(sqlite3_stmt *s, tg_store_proxy *p)
     p->config = text_or_null(s, 7, &ok);
     p->created = sqlite3_column_int64(s, 8);
     p->updated = sqlite3_column_int64(s, 9);
+    p->policy_id = sqlite3_column_int64(s, 10);
+    p->policy_name = text_or_null(s, 11, &ok);
     if (!ok || p->name == NULL || p->config == NULL) {
         tg_store_proxy_clear(p);
         return TG_E_INTERNAL;
@@ -86,7 +91,7 @@ int tg_store_proxy_add(tg_store *st, tg_store_proxy *p, tg_err *err)
 {
     sqlite3_stmt *s = tg_db_prep(st,
                                  "INSERT INTO proxies(name,kind,signing_cert_id,truststore_id,"
-                                 "config,created,updated) VALUES(?,?,?,?,?,?,?)",
+                                 "config,created,updated,policy_id) VALUES(?,?,?,?,?,?,?,?)",
                                  err);
     if (s == NULL) return TG_E_STORE;
     p->created = p->updated = (long long)time(NULL);
@@ -97,6 +102,7 @@ int tg_store_proxy_add(tg_store *st, tg_store_proxy *p, tg_err *err)
     sqlite3_bind_text(s, 5, p->config, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 6, p->created);
     sqlite3_bind_int64(s, 7, p->updated);
+    bind_id(s, 8, p->policy_id);
     int rc = tg_db_done(st, s, err, "storing a proxy");
     if (rc == 0) p->id = sqlite3_last_insert_rowid(st->db);
     return rc;
@@ -106,7 +112,7 @@ int tg_store_proxy_update(tg_store *st, tg_store_proxy *p, tg_err *err)
 {
     sqlite3_stmt *s = tg_db_prep(st,
                                  "UPDATE proxies SET signing_cert_id=?, truststore_id=?, config=?,"
-                                 " updated=? WHERE id=?",
+                                 " updated=?, policy_id=? WHERE id=?",
                                  err);
     if (s == NULL) return TG_E_STORE;
     p->updated = (long long)time(NULL);
@@ -114,7 +120,8 @@ int tg_store_proxy_update(tg_store *st, tg_store_proxy *p, tg_err *err)
     bind_id(s, 2, p->truststore_id);
     sqlite3_bind_text(s, 3, p->config, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, p->updated);
-    sqlite3_bind_int64(s, 5, p->id);
+    bind_id(s, 5, p->policy_id);
+    sqlite3_bind_int64(s, 6, p->id);
     return tg_db_done(st, s, err, "changing a proxy");
 }
 
@@ -138,6 +145,14 @@ int tg_store_proxy_by_truststore(tg_store *st, int64_t ts_id, tg_store_proxy *ou
     sqlite3_stmt *s = tg_db_prep(
         st, "SELECT " PROXY_COLS " WHERE p.truststore_id=? ORDER BY p.name LIMIT 1", err);
     if (s) sqlite3_bind_int64(s, 1, ts_id);
+    return proxy_one(st, s, out, err);
+}
+
+int tg_store_proxy_by_policy(tg_store *st, int64_t policy_id, tg_store_proxy *out, tg_err *err)
+{
+    sqlite3_stmt *s =
+        tg_db_prep(st, "SELECT " PROXY_COLS " WHERE p.policy_id=? ORDER BY p.name LIMIT 1", err);
+    if (s) sqlite3_bind_int64(s, 1, policy_id);
     return proxy_one(st, s, out, err);
 }
 

@@ -198,14 +198,16 @@ typedef struct tg_store_proxy {
     char *name;
     char kind[8];                           /* "client" or "server" */
     int64_t signing_cert_id, truststore_id; /* 0 = none */
+    int64_t policy_id;                      /* a decryption policy; 0 = none */
     char *signing_name, *truststore_name;   /* read only: their names now (NULL: none) */
+    char *policy_name;                      /* read only, like them */
     char *config;                           /* the keyring's JSON text, kept as it is */
     long long created, updated;
 } tg_store_proxy;
 void tg_store_proxy_clear(tg_store_proxy *p);
 /* Inserts (created and updated: now; id set); TG_E_CONFLICT on a duplicate name. */
 int tg_store_proxy_add(tg_store *st, tg_store_proxy *p, tg_err *err);
-/* Writes row p->id's references and config; updated: now. */
+/* Writes row p->id's references (policy included) and config; updated: now. */
 int tg_store_proxy_update(tg_store *st, tg_store_proxy *p, tg_err *err);
 int tg_store_proxy_by_name(tg_store *st, const char *name, tg_store_proxy *out, tg_err *err);
 int tg_store_proxy_delete(tg_store *st, int64_t id, tg_err *err);
@@ -218,8 +220,74 @@ int tg_store_proxy_each(tg_store *st, const char *kind, tg_store_proxy_fn fn, vo
  * ts_id; TG_E_NOTFOUND when none is. */
 int tg_store_proxy_by_cert(tg_store *st, int64_t cert_id, tg_store_proxy *out, tg_err *err);
 int tg_store_proxy_by_truststore(tg_store *st, int64_t ts_id, tg_store_proxy *out, tg_err *err);
+/* The first proxy (by name) whose decryption policy is policy_id; TG_E_NOTFOUND if none. */
+int tg_store_proxy_by_policy(tg_store *st, int64_t policy_id, tg_store_proxy *out, tg_err *err);
 /* Points every proxy that signs with certificate from at certificate to (K5, K7). */
 int tg_store_proxy_move_signing(tg_store *st, int64_t from, int64_t to, tg_err *err);
+
+/* ---- decryption policies (issue 9, item 5): a row each, their four lists as child rows
+ * (policies.c) ---- */
+typedef struct tg_store_policy {
+    int64_t id;
+    char *name, *description;
+    int no_defaults; /* 1: the default never-decrypt list is not part of it */
+    long long created, updated;
+} tg_store_policy;
+void tg_store_policy_clear(tg_store_policy *p);
+/* Inserts (created and updated: now; id set); TG_E_CONFLICT on a duplicate name. */
+int tg_store_policy_add(tg_store *st, tg_store_policy *p, tg_err *err);
+/* Writes row p->id's description and no_defaults; updated: now. */
+int tg_store_policy_update(tg_store *st, tg_store_policy *p, tg_err *err);
+int tg_store_policy_by_name(tg_store *st, const char *name, tg_store_policy *out, tg_err *err);
+int tg_store_policy_get(tg_store *st, int64_t id, tg_store_policy *out, tg_err *err);
+/* Deletes the policy and its lists (refused by the foreign key while a proxy uses it). */
+int tg_store_policy_delete(tg_store *st, int64_t id, tg_err *err);
+typedef int (*tg_store_policy_fn)(const tg_store_policy *p, void *arg);
+/* Every policy in name order; stops when fn returns non-zero. */
+int tg_store_policy_each(tg_store *st, tg_store_policy_fn fn, void *arg, tg_err *err);
+/* The lists: list is "never_domains", "never_categories", "never_sources" or
+ * "always_sources" (the schema refuses others). Adding a value the list holds already
+ * changes nothing (*added, if non-NULL, says whether it was new); removing one it does
+ * not hold is TG_E_NOTFOUND without a sentence. */
+int tg_store_policy_entry_add(tg_store *st, int64_t policy, const char *list, const char *value,
+                              int *added, tg_err *err);
+int tg_store_policy_entry_remove(tg_store *st, int64_t policy, const char *list, const char *value,
+                                 tg_err *err);
+int tg_store_policy_entries_clear(tg_store *st, int64_t policy, tg_err *err);
+int tg_store_policy_entry_count(tg_store *st, int64_t policy, const char *list, long long *n,
+                                tg_err *err);
+/* fn gets each value (borrowed for the call); 0 goes on, a positive value stops, a
+ * negative one stops and is returned (its sentence is fn's to leave, through arg). */
+typedef int (*tg_store_text_fn)(const char *value, void *arg);
+/* A list's values in byte order. */
+int tg_store_policy_entries_each(tg_store *st, int64_t policy, const char *list,
+                                 tg_store_text_fn fn, void *arg, tg_err *err);
+/* The first value that lists a and b of the policy both hold (into buf), or 0 if none. */
+int tg_store_policy_entry_shared(tg_store *st, int64_t policy, const char *a, const char *b,
+                                 char *buf, size_t bufsize);
+
+/* ---- the default never-decrypt domains (the keyring seeds and replaces them) ---- */
+int tg_store_defdomains_clear(tg_store *st, tg_err *err);
+/* Adds one (a domain held already changes nothing). */
+int tg_store_defdomains_add(tg_store *st, const char *domain, tg_err *err);
+long long tg_store_defdomains_count(tg_store *st);
+/* In byte order; fn as for tg_store_policy_entries_each. */
+int tg_store_defdomains_each(tg_store *st, tg_store_text_fn fn, void *arg, tg_err *err);
+
+/* ---- the domain-to-category map: one category per domain (a host name or "*.name") ---- */
+/* Inserts, or replaces the category of a domain mapped already. */
+int tg_store_category_put(tg_store *st, const char *domain, const char *category, tg_err *err);
+/* The category of exactly this domain into buf; TG_E_NOTFOUND (no sentence) if unmapped. */
+int tg_store_category_get(tg_store *st, const char *domain, char *buf, size_t bufsize, tg_err *err);
+int tg_store_categories_clear(tg_store *st, long long *removed, tg_err *err);
+long long tg_store_categories_count(tg_store *st);
+/* fn gets (domain, category), borrowed for the call, in no particular order; its result
+ * as for tg_store_text_fn. */
+typedef int (*tg_store_pair_fn)(const char *a, const char *b, void *arg);
+int tg_store_categories_each(tg_store *st, tg_store_pair_fn fn, void *arg, tg_err *err);
+/* How many domains each category has, in category order. */
+typedef int (*tg_store_count_fn)(const char *name, long long n, void *arg);
+int tg_store_category_counts(tg_store *st, tg_store_count_fn fn, void *arg, tg_err *err);
 
 /* ---- the default CA package: the system's public roots, loaded as one unit ---- */
 /* id: the default CA's row (stored chains refer to it as -id; it changes when the package

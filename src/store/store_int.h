@@ -11,7 +11,7 @@
 /* Prepared statements are kept per SQL text (string literals: compared by address),
  * so that a bulk import does not compile the same statements for every row. A
  * statement handed out is busy until released, so nested iteration gets its own. */
-#define TG_STMT_CACHE 48
+#define TG_STMT_CACHE 64
 typedef struct tg_stmt_slot {
     const char *sql;
     sqlite3_stmt *stmt;

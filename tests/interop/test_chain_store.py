@@ -94,6 +94,8 @@ class ChainStore(TgCase):
         con = self.db()
         con.executescript("""
             DROP TABLE proxies;
+            DROP TABLE policy_entries; DROP TABLE policies;
+            DROP TABLE default_domains; DROP TABLE categories;
             DROP INDEX certs_chain_unfilled;
             ALTER TABLE certs DROP COLUMN chain_ids;
             UPDATE certs SET status = 'stale';
@@ -103,7 +105,7 @@ class ChainStore(TgCase):
         con.close()
         self.ok("cert", "list")
         con = self.db()
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 5)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 6)
         con.close()
         self.assertEqual(self.rows(), want)
 

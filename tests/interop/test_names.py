@@ -343,6 +343,8 @@ class Names(tglib.TgCase):
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         con.executescript("""
             DROP TABLE proxies;
+            DROP TABLE policy_entries; DROP TABLE policies;
+            DROP TABLE default_domains; DROP TABLE categories;
             DROP INDEX certs_unfilled; DROP INDEX requests_unfilled;
             DROP INDEX certs_chain_unfilled; ALTER TABLE certs DROP COLUMN chain_ids;
             ALTER TABLE certs ADD COLUMN sans TEXT NOT NULL DEFAULT '';
@@ -367,7 +369,7 @@ class Names(tglib.TgCase):
                           {"type": "IP", "value": "10.0.0.1"}])
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 5)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 6)
             self.assertEqual(con.execute(
                 "SELECT count(*) FROM certs WHERE san_list IS NULL").fetchone()[0], 0)
             self.assertEqual(con.execute(

@@ -25,10 +25,11 @@ from tglib import CONFLICT, INVALID, NOTFOUND, USAGE, TgCase  # noqa: E402
 
 FIELDS = {
     "name": str, "kind": str, "description": str, "signing": str, "truststore": str,
-    "listen": str, "mode": str, "ports": str, "port_ranges": list, "service": str,
-    "block_invalid": bool, "block_expired": bool, "min_key_bits": int, "protocols": list,
-    "ciphers": (str, type(None)), "http2_downgrade": bool, "max_conns": int, "over_max": str,
-    "tcp_reset": bool, "log": bool, "created": str, "created_unix": int, "updated": str,
+    "policy": (str, type(None)), "listen": str, "mode": str, "ports": str, "port_ranges": list,
+    "service": str, "block_invalid": bool, "block_expired": bool, "min_key_bits": int,
+    "protocols": list, "ciphers": (str, type(None)), "http2_downgrade": bool, "max_conns": int,
+    "over_max": str, "tcp_reset": bool, "log": bool, "no_sni": str, "ech": str, "non_tls": str,
+    "fail_open_secs": int, "keylog": bool, "created": str, "created_unix": int, "updated": str,
     "updated_unix": int,
 }
 
@@ -340,6 +341,8 @@ class ProxyConf(TgCase):
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         con.executescript("""
             DROP TABLE proxies;
+            DROP TABLE policy_entries; DROP TABLE policies;
+            DROP TABLE default_domains; DROP TABLE categories;
             PRAGMA user_version = 4;
         """)
         con.commit()
@@ -348,10 +351,10 @@ class ProxyConf(TgCase):
         self.assertEqual(self.ok("--json", "proxy", "client", "list").json(), [])
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 5)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 6)
             cols = [r[1] for r in con.execute("PRAGMA table_info(proxies)")]
             self.assertEqual(cols, ["id", "name", "kind", "signing_cert_id", "truststore_id",
-                                    "config", "created", "updated"])
+                                    "config", "created", "updated", "policy_id"])
         finally:
             con.close()
         self.create("web")

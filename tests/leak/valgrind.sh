@@ -56,6 +56,31 @@ run 0 proxy client set vgp --no-ciphers --block-invalid --max-conns 10
 run 5 proxy client create vgp2 --signing vgca --truststore vgts --listen 127.0.0.1:3129 --ports 8000-9000
 run 5 cert delete vgca
 run 3 proxy client create vgp3 --signing vgca --truststore vgts --listen localhost:3130 --ports 1
+run 0 policy create vgpol --never-domain bank.example --never-category finance --never-source 10.0.0.0/8 --always-source 2001:db8::/32
+run 0 proxy client set vgp --policy vgpol --no-sni block --ech decrypt --non-tls block --fail-open 60 --keylog
+run 5 policy delete vgpol
+run 0 --json proxy client show vgp
+run 0 policy set vgpol --add-never-domain '*.health.example' --remove-never-source 10.0.0.0/8 --no-defaults
+run 3 policy set vgpol --add-never-source 10.1.0.0/8
+run 0 --json policy list
+run 0 policy show vgpol
+run 0 policy export vgpol --out pol.json
+run 0 policy import pol.json --name vgpol2
+run 5 policy import pol.json
+run 0 policy import pol.json --replace
+run 0 policy defaults show
+run 0 policy defaults export --out defaults.txt
+run 0 policy defaults import defaults.txt
+printf 'ok.example\nbad_one.example\n' > baddef.txt
+run 3 policy defaults import baddef.txt
+run 0 policy defaults reset
+printf '# map\nbank.example finance\n*.clinic.example health\n' > cats.txt
+run 0 category import cats.txt
+printf 'ok.example a\nbad line here\n' > badcats.txt
+run 3 category import badcats.txt
+run 0 --json category list
+run 0 category show a.b.clinic.example
+run 0 category clear
 run 0 proxy client delete vgp
 run 4 proxy stats
 run 4 --json proxy stats vgp

@@ -205,7 +205,8 @@ static tg_proxy_opts opts(const char *signer, const char *ts, const char *listen
                        .block_expired = TG_UNSET,
                        .http2_downgrade = TG_UNSET,
                        .tcp_reset = TG_UNSET,
-                       .log = TG_UNSET};
+                       .log = TG_UNSET,
+                       .keylog = TG_UNSET};
     return o;
 }
 
@@ -507,6 +508,7 @@ static void runtime_view(void **state)
     json_decref(shown);
     assert_int_equal(v[0].nchain, 0);
     assert_int_equal(v[0].nanchors, 0); /* an empty trust store: nothing verifies */
+    assert_null(v[0].policy);           /* no decryption policy */
     assert_true(tg_cert_matches_key(v[0].signing, v[0].signing_key));
     assert_string_equal(json_string_value(json_object_get(v[1].conf, "name")), "b-chained");
     assert_true(tg_cert_matches_key(v[1].signing, v[1].signing_key));

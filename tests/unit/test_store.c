@@ -1,5 +1,6 @@
 /*
- * test_store.c — sealing (tampering is refused), transactions, reopening, proxy rows.
+ * test_store.c — sealing (tampering is refused), transactions, reopening, proxy rows,
+ * policy rows, default domains and categories.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -204,6 +205,8 @@ static void migrations(void **state)
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h,
                                   "DROP TABLE proxies;"
+                                  "DROP TABLE policy_entries; DROP TABLE policies;"
+                                  "DROP TABLE default_domains; DROP TABLE categories;"
                                   "DROP INDEX certs_chain_unfilled;"
                                   "ALTER TABLE certs DROP COLUMN chain_ids;"
                                   "DROP INDEX certs_spki_after;"
@@ -353,6 +356,159 @@ static void proxy_rows(void **state)
     tg_store_close(st);
 }
 
+typedef struct texts {
+    char v[8][64];
+    int n;
+} texts;
+
+static int collect_text(const char *value, void *arg)
+{
+    texts *t = arg;
+    if (t->n == 8) return TG_E_INTERNAL; /* a negative result is passed on */
+    snprintf(t->v[t->n++], sizeof t->v[0], "%s", value);
+    return 0;
+}
+
+static int collect_pair(const char *a, const char *b, void *arg)
+{
+    texts *t = arg;
+    snprintf(t->v[t->n++], sizeof t->v[0], "%s=%s", a, b);
+    return t->n == 2; /* a positive result stops, and is no error */
+}
+
+static int collect_count(const char *name, long long n, void *arg)
+{
+    texts *t = arg;
+    snprintf(t->v[t->n++], sizeof t->v[0], "%s:%lld", name, n);
+    return 0;
+}
+
+/* Policies: rows and their lists (each value once, gone with the policy), the list names
+ * checked by the schema, a policy in use kept by the foreign key; the default domains
+ * and the category map; a wipe empties them all. */
+static void policy_rows(void **state)
+{
+    (void)state;
+    tg_store *st = NULL;
+    assert_int_equal(tg_store_open(home, &st, NULL), 0);
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    tg_store_policy p = {.name = "office", .description = "d"};
+    assert_int_equal(tg_store_policy_add(st, &p, NULL), 0);
+    assert_true(p.id > 0 && p.created > 0);
+    tg_store_policy dup = {.name = "office"};
+    assert_int_equal(tg_store_policy_add(st, &dup, NULL), TG_E_CONFLICT);
+    int added = -1;
+    assert_int_equal(
+        tg_store_policy_entry_add(st, p.id, "never_domains", "b.example", &added, NULL), 0);
+    assert_int_equal(added, 1);
+    assert_int_equal(
+        tg_store_policy_entry_add(st, p.id, "never_domains", "b.example", &added, NULL), 0);
+    assert_int_equal(added, 0);
+    assert_int_equal(
+        tg_store_policy_entry_add(st, p.id, "never_domains", "*.a.example", NULL, NULL), 0);
+    assert_int_equal(tg_store_policy_entry_add(st, p.id, "never_sources", "10.0.0.0/8", NULL, NULL),
+                     0);
+    assert_int_equal(
+        tg_store_policy_entry_add(st, p.id, "always_sources", "10.0.0.0/8", NULL, NULL), 0);
+    assert_int_equal(tg_store_policy_entry_add(st, p.id, "sometimes", "x", NULL, NULL),
+                     TG_E_CONFLICT);
+    assert_int_equal(tg_store_commit(st, NULL), 0);
+
+    texts t = {0};
+    assert_int_equal(
+        tg_store_policy_entries_each(st, p.id, "never_domains", collect_text, &t, NULL), 0);
+    assert_int_equal(t.n, 2);
+    assert_string_equal(t.v[0], "*.a.example"); /* byte order */
+    assert_string_equal(t.v[1], "b.example");
+    long long n = -1;
+    assert_int_equal(tg_store_policy_entry_count(st, p.id, "never_domains", &n, NULL), 0);
+    assert_int_equal(n, 2);
+    char buf[64];
+    assert_int_equal(
+        tg_store_policy_entry_shared(st, p.id, "never_sources", "always_sources", buf, sizeof buf),
+        1);
+    assert_string_equal(buf, "10.0.0.0/8");
+    assert_int_equal(
+        tg_store_policy_entry_shared(st, p.id, "never_domains", "always_sources", buf, sizeof buf),
+        0);
+
+    /* in use by a proxy: the foreign key refuses the deletion */
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    tg_store_proxy px = {.name = "px", .kind = "server", .config = "{}", .policy_id = p.id};
+    assert_int_equal(tg_store_proxy_add(st, &px, NULL), 0);
+    assert_int_equal(tg_store_commit(st, NULL), 0);
+    tg_store_proxy got;
+    assert_int_equal(tg_store_proxy_by_policy(st, p.id, &got, NULL), 0);
+    assert_string_equal(got.policy_name, "office");
+    tg_store_proxy_clear(&got);
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    assert_int_equal(tg_store_policy_delete(st, p.id, NULL), TG_E_CONFLICT);
+    tg_store_rollback(st);
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    assert_int_equal(tg_store_proxy_delete(st, px.id, NULL), 0);
+    assert_int_equal(tg_store_policy_entry_remove(st, p.id, "always_sources", "10.0.0.0/8", NULL),
+                     0);
+    assert_int_equal(tg_store_policy_entry_remove(st, p.id, "always_sources", "10.0.0.0/8", NULL),
+                     TG_E_NOTFOUND);
+    assert_int_equal(tg_store_policy_delete(st, p.id, NULL), 0);
+    assert_int_equal(tg_store_commit(st, NULL), 0);
+    assert_int_equal(tg_store_proxy_by_policy(st, p.id, &got, NULL), TG_E_NOTFOUND);
+    t.n = 0;
+    assert_int_equal(
+        tg_store_policy_entries_each(st, p.id, "never_domains", collect_text, &t, NULL), 0);
+    assert_int_equal(t.n, 0); /* the lists went with it */
+
+    /* default domains and categories */
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    assert_int_equal(tg_store_defdomains_add(st, "z.example", NULL), 0);
+    assert_int_equal(tg_store_defdomains_add(st, "z.example", NULL), 0);
+    assert_int_equal(tg_store_defdomains_add(st, "*.y.example", NULL), 0);
+    assert_int_equal(tg_store_category_put(st, "bank.example", "finance", NULL), 0);
+    assert_int_equal(tg_store_category_put(st, "*.clinic.example", "health", NULL), 0);
+    assert_int_equal(tg_store_category_put(st, "bank.example", "banking", NULL), 0); /* replaced */
+    assert_int_equal(tg_store_commit(st, NULL), 0);
+    assert_int_equal(tg_store_defdomains_count(st), 2);
+    t.n = 0;
+    assert_int_equal(tg_store_defdomains_each(st, collect_text, &t, NULL), 0);
+    assert_string_equal(t.v[0], "*.y.example");
+    assert_int_equal(tg_store_categories_count(st), 2);
+    assert_int_equal(tg_store_category_get(st, "bank.example", buf, sizeof buf, NULL), 0);
+    assert_string_equal(buf, "banking");
+    assert_int_equal(tg_store_category_get(st, "x.clinic.example", buf, sizeof buf, NULL),
+                     TG_E_NOTFOUND);
+    t.n = 0;
+    assert_int_equal(tg_store_category_counts(st, collect_count, &t, NULL), 0);
+    assert_int_equal(t.n, 2);
+    assert_string_equal(t.v[0], "banking:1");
+    assert_string_equal(t.v[1], "health:1");
+    t.n = 0;
+    assert_int_equal(tg_store_categories_each(st, collect_pair, &t, NULL), 0);
+    assert_int_equal(t.n, 2);
+    /* a negative result from the callback is the call's result */
+    t.n = 8;
+    assert_int_equal(tg_store_defdomains_each(st, collect_text, &t, NULL), TG_E_INTERNAL);
+
+    /* a wipe empties all of them */
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    tg_store_policy q = {.name = "gone"};
+    assert_int_equal(tg_store_policy_add(st, &q, NULL), 0);
+    assert_int_equal(tg_store_policy_entry_add(st, q.id, "never_categories", "health", NULL, NULL),
+                     0);
+    assert_int_equal(tg_store_commit(st, NULL), 0);
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    assert_int_equal(tg_store_wipe(st, NULL), 0);
+    assert_int_equal(tg_store_commit(st, NULL), 0);
+    assert_int_equal(tg_store_policy_by_name(st, "gone", &dup, NULL), TG_E_NOTFOUND);
+    assert_int_equal(tg_store_defdomains_count(st), 0);
+    assert_int_equal(tg_store_categories_count(st), 0);
+    long long removed = -1;
+    assert_int_equal(tg_store_begin(st, NULL), 0);
+    assert_int_equal(tg_store_categories_clear(st, &removed, NULL), 0);
+    assert_int_equal(tg_store_commit(st, NULL), 0);
+    assert_int_equal(removed, 0);
+    tg_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +518,7 @@ int main(void)
         cmocka_unit_test(master_key_file),
         cmocka_unit_test(migrations),
         cmocka_unit_test(proxy_rows),
+        cmocka_unit_test(policy_rows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
