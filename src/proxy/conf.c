@@ -36,6 +36,7 @@ void pxy_unref(pxy *p)
     free(p->anchors);
     signer_free(p->sign);
     signer_free(p->untrusted);
+    policy_free(p->pol);
     json_decref(p->conf);
     free(p);
 }
@@ -91,8 +92,8 @@ static int ctx_common(SSL_CTX *ctx, int minv, int maxv, const char *ciphers, tg_
     return 0;
 }
 
-int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, pstats *st, pxy **out,
-              tg_err *err)
+int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, pstats *st,
+              catmap *cats, pxy **out, tg_err *err)
 {
     *out = NULL;
     pxy *p = calloc(1, sizeof(*p));
@@ -151,6 +152,7 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
         if (maxv < minv) minv = TLS1_2_VERSION, maxv = TLS1_3_VERSION;
     }
     const char *ciphers = json_string_value(json_object_get(c, "ciphers"));
+    if ((rc = policy_build(rt->policy, cats, &p->pol, err)) != 0) goto end;
     /* anchors: the trust store, never one of our own signing CAs */
     unsigned char own[2][32];
     if ((rc = tg_cert_spki_sha256(rt->signing, own[0], err)) != 0 ||

@@ -33,6 +33,7 @@
 #include <event2/util.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,7 @@ typedef struct flow {
     tg_pipe *pipe;
     forged f;
     int untrusted;
+    int always;      /* an always-decrypt source: the policy's domains do not apply */
     tg_pcap_flow pf; /* the decrypted bytes as a synthetic TCP conversation */
     int pcap_on;
     int content_fd; /* the content log's file, or -1 */
@@ -548,6 +550,40 @@ static int verify_upstream(flow *f, STACK_OF(X509) * chain, char *why, size_t si
     return verdict;
 }
 
+/* A flow without SNI, decrypted anyway: does the upstream certificate name a host the
+ * policy never decrypts (its DNS SANs, else its CN)? */
+static int cert_never(const policy *pol, X509 *leaf, char *why, size_t size)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    int hit = 0, any = 0;
+    for (int i = 0; !hit && gens && i < sk_GENERAL_NAME_num(gens) && i < 1000; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (g->type != GEN_DNS) continue;
+        any = 1;
+        char name[256];
+        int n = ASN1_STRING_length(g->d.dNSName);
+        if (n <= 0 || n >= (int)sizeof(name)) continue;
+        memcpy(name, ASN1_STRING_get0_data(g->d.dNSName), (size_t)n);
+        name[n] = '\0';
+        if (memchr(name, '\0', (size_t)n)) continue;
+        /* a wildcard SAN "*.b.c" stands for the names below b.c */
+        hit = policy_host(pol, name[0] == '*' && name[1] == '.' ? name + 2 : name, why, size);
+        if (!hit && name[0] == '*' && name[1] == '.') {
+            char probe[260];
+            snprintf(probe, sizeof(probe), "x%s", name + 1);
+            hit = policy_host(pol, probe, why, size);
+        }
+    }
+    GENERAL_NAMES_free(gens);
+    if (!hit && !any) {
+        char cn[256];
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, sizeof(cn)) >
+            0)
+            hit = policy_host(pol, cn, why, size);
+    }
+    return hit;
+}
+
 static void upstream_event(struct bufferevent *bev, short what, void *arg)
 {
     flow *f = arg;
@@ -584,6 +620,21 @@ static void upstream_event(struct bufferevent *bev, short what, void *arg)
         atomic_fetch_add(&px->st->upstream_failures, 1);
         block(f, "the upstream sent no certificate");
         return;
+    }
+    if (!f->always && !f->sni[0] && px->pol != NULL) {
+        char why[300];
+        if (cert_never(px->pol, leaf, why, sizeof(why))) {
+            /* the client's bytes were only peeked: drop our TLS and splice instead */
+            SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN);
+            bufferevent_free(f->up);
+            f->up = NULL;
+            f->fds--;
+            tg_worker_conn_end(f->pw->w, 1);
+            char b[340];
+            snprintf(b, sizeof(b), "%s (by the certificate: no SNI)", why);
+            splice(f, O_NOT_DECRYPTED, b);
+            return;
+        }
     }
     unsigned char sha[32];
     unsigned int shalen = 0;
@@ -740,6 +791,11 @@ static void on_hello(evutil_socket_t fd, short what, void *arg)
         block(f, why);
         return;
     }
+    char why[300];
+    if (!f->always && f->sni[0] && policy_host(px->pol, f->sni, why, sizeof(why))) {
+        splice(f, O_NOT_DECRYPTED, why);
+        return;
+    }
     if (px->fail_open_secs > 0 && failopen_has(px->st->fo, host)) {
         splice(f, O_BYPASSED, "fail-open: its client rejected the forged certificate lately");
         return;
@@ -768,6 +824,13 @@ static void decide(flow *f)
         splice(f, O_NOT_DECRYPTED, "port is not a detection port");
         return;
     }
+    char why[300];
+    int src = policy_source(px->pol, &f->peer, why, sizeof(why));
+    if (src == POLICY_NEVER) {
+        splice(f, O_NOT_DECRYPTED, why);
+        return;
+    }
+    f->always = src == POLICY_ALWAYS;
     if (px->max_conns > 0) {
         int n = atomic_fetch_add(&px->st->active, 1) + 1;
         f->active = 1;

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 typedef struct failopen failopen;
 
@@ -69,6 +70,24 @@ int failopen_add(failopen *fo, const char *host, int secs);
 /* 1 while host is remembered. */
 int failopen_has(failopen *fo, const char *host);
 
+/* ---- policy.c: decryption policies as flows consult them ---- */
+typedef struct catmap catmap;
+typedef struct policy policy;
+int catmap_load(tg_keyring *kr, long long stamp, catmap **out, tg_err *err);
+long long catmap_stamp(const catmap *m); /* -1 for NULL */
+void catmap_ref(catmap *m);
+void catmap_unref(catmap *m);
+/* doc: the runtime view's policy (NULL: no policy, *out NULL too); cats is referenced
+ * when the policy names categories. */
+int policy_build(json_t *doc, catmap *cats, policy **out, tg_err *err);
+void policy_free(policy *p);
+const char *policy_name(const policy *p);
+enum { POLICY_NONE, POLICY_NEVER, POLICY_ALWAYS };
+/* What the client's address says (why: the sentence for the log). */
+int policy_source(const policy *p, const struct sockaddr_storage *peer, char *why, size_t size);
+/* 1 when host falls under a never-decrypt domain or category. */
+int policy_host(const policy *p, const char *host, char *why, size_t size);
+
 /* ---- conf.c: one client proxy as it runs ---- */
 typedef struct tg_proxies tg_proxies;
 typedef struct pxy {
@@ -88,12 +107,13 @@ typedef struct pxy {
     tg_cert **anchors;    /* the trust store, our own signing CAs left out */
     size_t nanchors;
     signer *sign, *untrusted;
+    policy *pol; /* NULL: none */
     pstats *st;
     tg_listener *l;
 } pxy;
 /* st: the proxy's counters and leaf keys (stats_for). */
-int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, pstats *st, pxy **out,
-              tg_err *err);
+int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, pstats *st,
+              catmap *cats, pxy **out, tg_err *err);
 void pxy_ref(pxy *p);
 void pxy_unref(pxy *p);
 int pxy_port_on(const pxy *p, unsigned port);
@@ -140,6 +160,7 @@ struct tg_proxies {
     struct slot **slots; /* one per running proxy (service.c) */
     size_t nslots;
     mintcache *cache;
+    catmap *cats;  /* the category map, reloaded when the store's changed */
     pstats *stats; /* TG_PROXY_STATS_MAX entries, never moved */
     size_t nstats;
     pthread_mutex_t stats_lock;

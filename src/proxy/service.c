@@ -275,6 +275,17 @@ static void reload(tg_proxies *svc, const char *why)
         tg_serve_say("client proxies not reloaded (%s): %s", why, err.msg);
         return;
     }
+    long long stamp = tg_keyring_categories_stamp(svc->watch);
+    if (stamp != catmap_stamp(svc->cats)) { /* the category map moved: load it again */
+        catmap *m = NULL;
+        if (catmap_load(svc->watch, stamp, &m, &err) != 0)
+            tg_serve_say("categories not reloaded: %s", err.msg);
+        else {
+            catmap_unref(svc->cats);
+            svc->cats = m;
+        }
+        tg_err_clear(&err);
+    }
     tg_cert *uca = NULL;
     tg_key *ukey = NULL;
     if (n > 0 && tg_keyring_untrusted_ca(svc->watch, &uca, &ukey, &err) != 0) {
@@ -290,7 +301,7 @@ static void reload(tg_proxies *svc, const char *why)
         const char *nm = json_string_value(json_object_get(rts[i].conf, "name"));
         pstats *st = nm ? stats_for(svc, nm) : NULL;
         if (st == NULL || leaf_keys(st, &err) != 0 ||
-            pxy_build(svc, &rts[i], uca, ukey, st, &px, &err) != 0) {
+            pxy_build(svc, &rts[i], uca, ukey, st, svc->cats, &px, &err) != 0) {
             tg_serve_say("client proxy %s not started: %s", nm ? nm : "?",
                          st ? err.msg : "too many proxies");
             continue;
@@ -476,6 +487,7 @@ void tg_proxies_free(tg_proxies *p)
 {
     if (p == NULL) return;
     mintcache_free(p->cache);
+    catmap_unref(p->cats);
     tg_pcap_close(p->pcap);
     free(p->content_dir);
     if (p->sslog) fclose(p->sslog);

@@ -481,6 +481,109 @@ class ProxyCase(ServeCase):
         self.assertTrue(line["client"].startswith("[::1]:"), line)
         self.assert_clean_exit(srv, "ipv6")
 
+    def issuer_via(self, listen, port, servername="good.test", host="good.test"):
+        chain, p = self.leaf_via(listen, host, port, servername=servername)
+        self.assertTrue(chain, p.stdout[-800:] + p.stderr[-800:])
+        return cn(chain[0].issuer)
+
+    def wait_issuer(self, listen, port, want, **kw):
+        """The issuer a client sees, once a change has reached serve (within ~1 s)."""
+        deadline = time.monotonic() + 5 * SLOW
+        while True:
+            got = self.issuer_via(listen, port, **kw)
+            if got == want or time.monotonic() > deadline:
+                return got
+            time.sleep(0.3)
+
+    def test_policies(self):
+        """Never-decrypt domains, categories and sources reach the client with the origin's
+        own certificate; an always-decrypt source wins; without SNI the upstream
+        certificate's names decide."""
+        og = self.start_origins(["good"])
+        port = og.port("good")
+        listen = self.create_proxy("web", [port])
+        srv = self.start()
+        self.wait_listening(listen, srv)
+        self.assertEqual(self.issuer_via(listen, port), "Inspect Test CA")
+        # a never-decrypt domain (by SNI): "*.good.test" covers www.good.test, not good.test
+        self.ok("policy", "create", "pol", "--never-domain", "*.good.test", "--no-defaults")
+        self.ok("proxy", "client", "set", "web", "--policy", "pol")
+        self.assertEqual(self.wait_issuer(listen, port, "Origins Intermediate",
+                                          servername="www.good.test"), "Origins Intermediate")
+        self.assertEqual(self.issuer_via(listen, port), "Inspect Test CA",
+                         "the apex is not under *.good.test")
+        # an always-decrypt source wins over the domain
+        self.ok("policy", "set", "pol", "--add-always-source", "127.0.0.0/8")
+        # (decrypted: forged, under the untrusted CA as www.good.test is not the origin's name)
+        untrusted = "tlsgate untrusted CA - do not trust"
+        self.assertEqual(self.wait_issuer(listen, port, untrusted, servername="www.good.test"),
+                         untrusted)
+        # a never-decrypt source
+        self.ok("policy", "set", "pol", "--remove-always-source", "127.0.0.0/8",
+                "--remove-never-domain", "*.good.test", "--add-never-source", "127.0.0.1")
+        self.assertEqual(self.wait_issuer(listen, port, "Origins Intermediate",
+                                          servername="other.example"), "Origins Intermediate")
+        # a never-decrypt category, from the category map
+        self.write("cats.txt", "# test map\ngood.test finance\n")
+        self.ok("category", "import", self.path("cats.txt"))
+        self.ok("policy", "set", "pol", "--remove-never-source", "127.0.0.1",
+                "--add-never-category", "finance")
+        time.sleep(1.5 * SLOW)  # the result looks like the last one's: let the change land
+        self.assertEqual(self.wait_issuer(listen, port, "Origins Intermediate"),
+                         "Origins Intermediate")
+        # without SNI (CONNECT to the address): the certificate's names decide
+        self.ok("policy", "set", "pol", "--remove-never-category", "finance",
+                "--add-never-domain", "good.test")
+        time.sleep(1.5 * SLOW)
+        p = subprocess.run(["openssl", "s_client", "-proxy", listen, "-connect",
+                            f"127.0.0.1:{port}", "-noservername", "-showcerts"], input="",
+                           capture_output=True, text=True, timeout=20 * SLOW)
+        self.assertIn("Origins Intermediate", p.stdout.split("---")[1] if "---" in p.stdout
+                      else p.stdout, p.stdout[-1500:])
+        lines = [ln["reason"] for ln in self.log_lines() if ln["outcome"] == "not_decrypted"]
+        for part in ("never-decrypt domain *.good.test", "never-decrypt source 127.0.0.1/32",
+                     "never-decrypt category finance", "by the certificate: no SNI"):
+            self.assertTrue(any(part in r for r in lines), (part, lines))
+        self.assert_clean_exit(srv, "policies")
+
+    def test_item6_switches(self):
+        """No SNI blocked, non-TLS blocked, fail-open after a rejected leaf, key log."""
+        og = self.start_origins(["good"])
+        port = og.port("good")
+        listen = self.create_proxy("web", [port], "--no-sni", "block", "--non-tls", "block",
+                                   "--fail-open", "30", "--keylog")
+        srv = self.start()
+        self.wait_listening(listen, srv)
+        p = subprocess.run(["openssl", "s_client", "-proxy", listen, "-connect",
+                            f"127.0.0.1:{port}", "-noservername"], input="",
+                           capture_output=True, text=True, timeout=20 * SLOW)
+        self.assertNotIn("BEGIN CERTIFICATE", p.stdout, "no SNI was not blocked")
+        # plain HTTP on a detection port
+        r = self.curl(listen, f"http://good.test:{port}/", "--proxytunnel")
+        self.assertNotIn("origin:", r.stdout)
+        # a client that rejects the forged leaf (curl trusting only the origin's root)
+        r = self.curl(listen, f"https://good.test:{port}/", cafile=self.pki["root"])
+        self.assertNotEqual(r.returncode, 0)
+        deadline = time.monotonic() + 5 * SLOW
+        while time.monotonic() < deadline:  # the next ones pass through uninspected
+            r = self.curl(listen, f"https://good.test:{port}/", cafile=self.pki["root"])
+            if r.returncode == 0:
+                break
+            time.sleep(0.2)
+        self.assertEqual(r.returncode, 0, r.stderr + srv.stderr()[-1500:])
+        self.assertIn("--fail-open", srv.stderr())
+        reasons = [ln["reason"] for ln in self.log_lines()]
+        self.assertTrue(any("without SNI: blocked" in x for x in reasons), reasons)
+        self.assertTrue(any("not TLS on a detection port: blocked" in x for x in reasons), reasons)
+        self.assertTrue(any("fail-open" in x for x in reasons), reasons)
+        keys = os.path.join(self.home, "tls-keys.log")
+        self.assertTrue(os.path.exists(keys))
+        self.assertEqual(os.stat(keys).st_mode & 0o777, 0o600)
+        with open(keys) as f:
+            text = f.read()
+        self.assertIn("CLIENT_HANDSHAKE_TRAFFIC_SECRET", text)
+        self.assert_clean_exit(srv, "item 6")
+
     def test_live_changes(self):
         og = self.start_origins(["good"])
         port = og.port("good")
@@ -568,6 +671,8 @@ class TransparentCase(ProxyCase):
     test_chromium_through_the_proxy = None
     test_upstream_client_hello_grade_a = None
     test_ipv6_listener = None
+    test_policies = None
+    test_item6_switches = None
 
 
 if __name__ == "__main__":
