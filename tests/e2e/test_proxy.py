@@ -159,6 +159,16 @@ class ProxyCase(ServeCase):
             text = text[b:]
         return pems, p
 
+    def wait_log(self, pred):
+        """The SSL log's lines once one satisfies pred (a flow is logged when it ends, a
+        moment after the client has its answer)."""
+        deadline = time.monotonic() + 5 * SLOW
+        while True:
+            lines = self.log_lines()
+            if any(pred(ln) for ln in lines) or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.1)
+
     def log_lines(self):
         path = os.path.join(self.home, "ssl-log.jsonl")
         if not os.path.exists(path):
@@ -222,7 +232,8 @@ class ProxyCase(ServeCase):
         self.assertGreaterEqual(st["decrypted"], 3)
         self.assertEqual(st["mints"], 1, st)
         self.assertGreaterEqual(st["cache_hits"], 2, st)
-        lines = [ln for ln in self.log_lines() if ln["outcome"] == "decrypted"]
+        lines = [ln for ln in self.wait_log(lambda ln: ln["outcome"] == "decrypted")
+                 if ln["outcome"] == "decrypted"]
         self.assertTrue(lines, self.log_lines())
         ln = lines[0]
         self.assertEqual(ln["sni"], "good.test")
@@ -443,7 +454,9 @@ class ProxyCase(ServeCase):
                 self.assertEqual(chain, [], f"{case}: a certificate was forged despite block")
         ok = self.curl(listen, f"https://good.test:{og.port('good')}/")
         self.assertEqual(ok.returncode, 0, ok.stderr)
-        blocked = [ln for ln in self.log_lines() if ln["outcome"] == "blocked"]
+        blocked = [ln for ln in self.wait_log(
+            lambda ln: sum(x["outcome"] == "blocked" for x in self.log_lines()) >= len(BAD))
+            if ln["outcome"] == "blocked"]
         self.assertGreaterEqual(len(blocked), len(BAD), "one blocked line per bad origin")
         self.assertTrue(all(ln["reason"] for ln in blocked))
         st = self.stats("web", lambda st: st["blocked"] >= len(BAD))
@@ -477,7 +490,8 @@ class ProxyCase(ServeCase):
             time.sleep(0.2)
         self.assertEqual(r.returncode, 0, r.stderr + srv.stderr()[-1500:])
         self.assertEqual(r.stdout, "origin:good\n")
-        line = [ln for ln in self.log_lines() if ln["proxy"] == "six"][-1]
+        line = [ln for ln in self.wait_log(lambda ln: ln["proxy"] == "six")
+                if ln["proxy"] == "six"][-1]
         self.assertTrue(line["client"].startswith("[::1]:"), line)
         self.assert_clean_exit(srv, "ipv6")
 
@@ -540,7 +554,8 @@ class ProxyCase(ServeCase):
                            capture_output=True, text=True, timeout=20 * SLOW)
         self.assertIn("Origins Intermediate", p.stdout.split("---")[1] if "---" in p.stdout
                       else p.stdout, p.stdout[-1500:])
-        lines = [ln["reason"] for ln in self.log_lines() if ln["outcome"] == "not_decrypted"]
+        lines = [ln["reason"] for ln in self.wait_log(lambda ln: "no SNI" in ln["reason"])
+                 if ln["outcome"] == "not_decrypted"]
         for part in ("never-decrypt domain *.good.test", "never-decrypt source 127.0.0.1/32",
                      "never-decrypt category finance", "by the certificate: no SNI"):
             self.assertTrue(any(part in r for r in lines), (part, lines))
@@ -572,7 +587,7 @@ class ProxyCase(ServeCase):
             time.sleep(0.2)
         self.assertEqual(r.returncode, 0, r.stderr + srv.stderr()[-1500:])
         self.assertIn("--fail-open", srv.stderr())
-        reasons = [ln["reason"] for ln in self.log_lines()]
+        reasons = [ln["reason"] for ln in self.wait_log(lambda ln: "fail-open" in ln["reason"])]
         self.assertTrue(any("without SNI: blocked" in x for x in reasons), reasons)
         self.assertTrue(any("not TLS on a detection port: blocked" in x for x in reasons), reasons)
         self.assertTrue(any("fail-open" in x for x in reasons), reasons)
@@ -649,7 +664,7 @@ class TransparentCase(ProxyCase):
                            capture_output=True, text=True, timeout=30 * SLOW)
         self.assertEqual(r.returncode, 0, r.stderr + srv.stderr()[-2000:])
         self.assertEqual(r.stdout, "origin:good\n")
-        lines = [ln for ln in self.log_lines() if ln["proxy"] == "tp"]
+        lines = [ln for ln in self.wait_log(lambda ln: ln["proxy"] == "tp") if ln["proxy"] == "tp"]
         self.assertTrue(lines)
         self.assertEqual(lines[-1]["target"], f"{self.host_ip}:{port}",
                          "the original destination was not recovered")
