@@ -37,6 +37,7 @@ void pxy_unref(pxy *p)
     signer_free(p->sign);
     signer_free(p->untrusted);
     policy_free(p->pol);
+    verdicts_free(p->verdicts);
     json_decref(p->conf);
     free(p);
 }
@@ -153,6 +154,10 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
     }
     const char *ciphers = json_string_value(json_object_get(c, "ciphers"));
     if ((rc = policy_build(rt->policy, cats, &p->pol, err)) != 0) goto end;
+    if ((p->verdicts = verdicts_new()) == NULL) {
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        goto end;
+    }
     /* anchors: the trust store, never one of our own signing CAs */
     unsigned char own[2][32];
     if ((rc = tg_cert_spki_sha256(rt->signing, own[0], err)) != 0 ||

@@ -338,6 +338,7 @@ static void splice(flow *f, int outcome, const char *why)
         fail(f, O_NONE, "cannot connect to %s:%u", f->host, f->port);
         return;
     }
+    if (bufferevent_getfd(f->up) >= 0) tg_nodelay(bufferevent_getfd(f->up));
     start_pipe(f);
 }
 
@@ -605,6 +606,7 @@ static void upstream_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    tg_nodelay(bufferevent_getfd(bev)); /* a name resolved late made its socket only now */
     snprintf(f->up_version, sizeof(f->up_version), "%s", SSL_get_version(ssl));
     snprintf(f->up_cipher, sizeof(f->up_cipher), "%s", SSL_get_cipher_name(ssl));
     const unsigned char *a;
@@ -641,8 +643,19 @@ static void upstream_event(struct bufferevent *bev, short what, void *arg)
     X509_digest(leaf, EVP_sha256(), sha, &shalen);
     hex(sha, 32, f->up_sha);
     char why[TG_ERR_MAX];
-    int valid = verify_upstream(f, chain, why, sizeof(why));
-    if (valid == 1 && key_too_small(px, chain, why, sizeof(why))) valid = 0;
+    const char *host = f->sni[0] ? f->sni : f->host;
+    unsigned char vkey[32];
+    int valid = -1, keyed = verdict_key(chain, host, vkey) == 0;
+    if (!keyed || !verdict_get(px->verdicts, vkey, &valid, why, sizeof(why))) {
+        valid = verify_upstream(f, chain, why, sizeof(why));
+        if (valid == 1 && key_too_small(px, chain, why, sizeof(why))) valid = 0;
+        if (keyed && valid >= 0) {
+            struct tm tm;
+            long long na =
+                ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) ? (long long)timegm(&tm) : 0;
+            verdict_put(px->verdicts, vkey, valid, why, na);
+        }
+    }
     if (valid < 0) {
         block(f, "the upstream certificate could not be checked");
         return;
@@ -726,6 +739,7 @@ static void upstream_start(flow *f)
         block(f, "cannot connect to the upstream");
         return;
     }
+    if (bufferevent_getfd(f->up) >= 0) tg_nodelay(bufferevent_getfd(f->up)); /* else below */
     bufferevent_enable(f->up, EV_READ | EV_WRITE);
 }
 

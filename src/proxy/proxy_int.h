@@ -88,6 +88,17 @@ int policy_source(const policy *p, const struct sockaddr_storage *peer, char *wh
 /* 1 when host falls under a never-decrypt domain or category. */
 int policy_host(const policy *p, const char *host, char *why, size_t size);
 
+/* ---- verdict.c: upstream verdicts remembered ---- */
+typedef struct verdicts verdicts;
+verdicts *verdicts_new(void);
+void verdicts_free(verdicts *v);
+/* The key of a chain (as the upstream sent it) checked for host. */
+int verdict_key(STACK_OF(X509) * chain, const char *host, unsigned char key[32]);
+/* 1 and *valid, why when a verdict is remembered. */
+int verdict_get(verdicts *v, const unsigned char key[32], int *valid, char *why, size_t size);
+void verdict_put(verdicts *v, const unsigned char key[32], int valid, const char *why,
+                 long long leaf_not_after);
+
 /* ---- conf.c: one client proxy as it runs ---- */
 typedef struct tg_proxies tg_proxies;
 typedef struct pxy {
@@ -108,6 +119,7 @@ typedef struct pxy {
     size_t nanchors;
     signer *sign, *untrusted;
     policy *pol; /* NULL: none */
+    verdicts *verdicts;
     pstats *st;
     tg_listener *l;
 } pxy;

@@ -235,6 +235,7 @@ static void start_pipe(conn *c)
         return;
     }
     c->tls = NULL; /* the pipe has it now */
+    if (bufferevent_getfd(up) >= 0) tg_nodelay(bufferevent_getfd(up));
     tg_pipe_start(c->pipe);
 }
 

@@ -36,6 +36,7 @@
 #include <event2/util.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -160,6 +161,14 @@ static void on_libevent_log(int severity, const char *msg)
     pthread_mutex_unlock(&log_lock);
 }
 
+/* Small TLS records go out at once: without it a request relayed after a handshake
+ * waits for the peer's delayed ACK (~40 ms) whenever nothing else is in flight. */
+void tg_nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* ---- the budget ---- */
 
 int tg_workers_budget(tg_workers *ws, int per, int nlisten, int max_conns, tg_err *err)
@@ -277,6 +286,7 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
         evutil_closesocket(fd);
         return;
     }
+    tg_nodelay(fd);
     wl->l->accept(wl->w, fd, sa, salen, wl->l->arg);
 }
 
