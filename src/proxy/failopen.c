@@ -13,12 +13,13 @@
 #include <openssl/lhash.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 typedef struct fentry {
     char host[256];
     long long until;
-    struct fentry *older, *newer;
+    TAILQ_ENTRY(fentry) link; /* oldest first */
 } fentry;
 
 DEFINE_LHASH_OF(fentry);
@@ -26,7 +27,7 @@ DEFINE_LHASH_OF(fentry);
 struct failopen {
     pthread_mutex_t lock;
     LHASH_OF(fentry) * map;
-    fentry *oldest, *newest;
+    TAILQ_HEAD(flist, fentry) order;
     size_t n;
 };
 
@@ -48,26 +49,14 @@ failopen *failopen_new(void)
         free(fo);
         return NULL;
     }
+    TAILQ_INIT(&fo->order);
     pthread_mutex_init(&fo->lock, NULL);
     return fo;
 }
 
-static void unlink_e(failopen *fo, fentry *e)
-{
-    if (e->older)
-        e->older->newer = e->newer;
-    else
-        fo->oldest = e->newer;
-    if (e->newer)
-        e->newer->older = e->older;
-    else
-        fo->newest = e->older;
-    e->older = e->newer = NULL;
-}
-
 static void drop(failopen *fo, fentry *e)
 {
-    unlink_e(fo, e);
+    TAILQ_REMOVE(&fo->order, e, link);
     lh_fentry_delete(fo->map, e);
     free(e);
     fo->n--;
@@ -76,8 +65,8 @@ static void drop(failopen *fo, fentry *e)
 void failopen_free(failopen *fo)
 {
     if (fo == NULL) return;
-    while (fo->oldest)
-        drop(fo, fo->oldest);
+    while (!TAILQ_EMPTY(&fo->order))
+        drop(fo, TAILQ_FIRST(&fo->order));
     lh_fentry_free(fo->map);
     pthread_mutex_destroy(&fo->lock);
     free(fo);
@@ -93,7 +82,7 @@ int failopen_add(failopen *fo, const char *host, int secs)
     fentry *e = lh_fentry_retrieve(fo->map, &key);
     int fresh = e == NULL || e->until <= now;
     if (e != NULL) {
-        unlink_e(fo, e);
+        TAILQ_REMOVE(&fo->order, e, link);
     } else if ((e = calloc(1, sizeof(*e))) != NULL) {
         memcpy(e->host, key.host, sizeof(e->host));
         lh_fentry_insert(fo->map, e);
@@ -105,13 +94,10 @@ int failopen_add(failopen *fo, const char *host, int secs)
     }
     if (e != NULL) {
         e->until = now + secs;
-        e->older = fo->newest;
-        if (fo->newest) fo->newest->newer = e;
-        fo->newest = e;
-        if (fo->oldest == NULL) fo->oldest = e;
+        TAILQ_INSERT_TAIL(&fo->order, e, link);
     }
     while (fo->n > FAILOPEN_MAX)
-        drop(fo, fo->oldest);
+        drop(fo, TAILQ_FIRST(&fo->order));
     pthread_mutex_unlock(&fo->lock);
     return e != NULL && fresh;
 }

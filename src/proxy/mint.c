@@ -26,6 +26,7 @@
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #define MINT_SANS_MAX    2000  /* names copied from one upstream certificate */
@@ -75,7 +76,7 @@ typedef struct mentry {
     unsigned char k[65]; /* upstream SHA-256, signer id, rsa flag */
     forged f;
     long long not_after;
-    struct mentry *prev, *next; /* recency: head is the most recent */
+    TAILQ_ENTRY(mentry) link; /* recency: the head is the most recent */
 } mentry;
 
 DEFINE_LHASH_OF(mentry);
@@ -83,7 +84,7 @@ DEFINE_LHASH_OF(mentry);
 struct mintcache {
     pthread_mutex_t lock;
     LHASH_OF(mentry) * map;
-    mentry *head, *tail;
+    TAILQ_HEAD(mlist, mentry) lru;
     size_t count, capacity;
 };
 
@@ -136,35 +137,14 @@ mintcache *mintcache_new(size_t capacity)
         free(c);
         return NULL;
     }
+    TAILQ_INIT(&c->lru);
     pthread_mutex_init(&c->lock, NULL);
     return c;
 }
 
-static void unlink_entry(mintcache *c, mentry *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        c->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void push_front(mintcache *c, mentry *e)
-{
-    e->next = c->head;
-    e->prev = NULL;
-    if (c->head) c->head->prev = e;
-    c->head = e;
-    if (c->tail == NULL) c->tail = e;
-}
-
 static void drop(mintcache *c, mentry *e)
 {
-    unlink_entry(c, e);
+    TAILQ_REMOVE(&c->lru, e, link);
     lh_mentry_delete(c->map, e);
     forged_clear(&e->f);
     free(e);
@@ -174,8 +154,8 @@ static void drop(mintcache *c, mentry *e)
 void mintcache_free(mintcache *c)
 {
     if (c == NULL) return;
-    while (c->head)
-        drop(c, c->head);
+    while (!TAILQ_EMPTY(&c->lru))
+        drop(c, TAILQ_FIRST(&c->lru));
     lh_mentry_free(c->map);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -270,8 +250,8 @@ int mint_get(mintcache *c, const signer *s, X509 *upstream, const unsigned char 
         e = NULL;
     }
     if (e != NULL) {
-        unlink_entry(c, e);
-        push_front(c, e);
+        TAILQ_REMOVE(&c->lru, e, link);
+        TAILQ_INSERT_HEAD(&c->lru, e, link);
         int rc = forged_copy(&e->f, out);
         pthread_mutex_unlock(&c->lock);
         if (rc != 0) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
@@ -306,10 +286,10 @@ int mint_get(mintcache *c, const signer *s, X509 *upstream, const unsigned char 
         free(ne);
         return 0;
     }
-    push_front(c, ne);
+    TAILQ_INSERT_HEAD(&c->lru, ne, link);
     c->count++;
     while (c->count > c->capacity)
-        drop(c, c->tail);
+        drop(c, TAILQ_LAST(&c->lru, mlist));
     pthread_mutex_unlock(&c->lock);
     return 0;
 }

@@ -14,6 +14,7 @@
 #include <openssl/lhash.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #define VERDICT_SECS 300
@@ -24,7 +25,7 @@ typedef struct ventry {
     int valid;
     long long until;
     char why[TG_ERR_MAX];
-    struct ventry *newer;
+    TAILQ_ENTRY(ventry) link; /* oldest first */
 } ventry;
 
 DEFINE_LHASH_OF(ventry);
@@ -32,7 +33,7 @@ DEFINE_LHASH_OF(ventry);
 struct verdicts {
     pthread_mutex_t lock;
     LHASH_OF(ventry) * map;
-    ventry *oldest, *newest;
+    TAILQ_HEAD(vlist, ventry) order;
     size_t n;
 };
 
@@ -55,6 +56,7 @@ verdicts *verdicts_new(void)
         free(v);
         return NULL;
     }
+    TAILQ_INIT(&v->order);
     pthread_mutex_init(&v->lock, NULL);
     return v;
 }
@@ -62,8 +64,9 @@ verdicts *verdicts_new(void)
 void verdicts_free(verdicts *v)
 {
     if (v == NULL) return;
-    for (ventry *e = v->oldest, *next; e; e = next) {
-        next = e->newer;
+    ventry *e;
+    while ((e = TAILQ_FIRST(&v->order)) != NULL) {
+        TAILQ_REMOVE(&v->order, e, link);
         free(e);
     }
     lh_ventry_free(v->map);
@@ -130,13 +133,10 @@ void verdict_put(verdicts *v, const unsigned char key[32], int valid, const char
         free(e);
         return;
     }
-    if (v->newest) v->newest->newer = e;
-    v->newest = e;
-    if (v->oldest == NULL) v->oldest = e;
+    TAILQ_INSERT_TAIL(&v->order, e, link);
     if (++v->n > VERDICT_MAX) { /* the oldest goes, expired or not */
-        ventry *o = v->oldest;
-        v->oldest = o->newer;
-        if (v->oldest == NULL) v->newest = NULL;
+        ventry *o = TAILQ_FIRST(&v->order);
+        TAILQ_REMOVE(&v->order, o, link);
         lh_ventry_delete(v->map, o);
         free(o);
         v->n--;
