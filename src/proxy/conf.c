@@ -38,6 +38,7 @@ void pxy_unref(pxy *p)
     signer_free(p->untrusted);
     policy_free(p->pol);
     verdicts_free(p->verdicts);
+    upsess_free(p->sessions);
     json_decref(p->conf);
     free(p);
 }
@@ -154,7 +155,7 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
     }
     const char *ciphers = json_string_value(json_object_get(c, "ciphers"));
     if ((rc = policy_build(rt->policy, cats, &p->pol, err)) != 0) goto end;
-    if ((p->verdicts = verdicts_new()) == NULL) {
+    if ((p->verdicts = verdicts_new()) == NULL || (p->sessions = upsess_new()) == NULL) {
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
         goto end;
     }
@@ -206,7 +207,9 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
             0)
         goto end;
     SSL_CTX_set_verify(p->uctx, SSL_VERIFY_NONE, NULL); /* flow.c verifies, before forging */
-    SSL_CTX_set_session_cache_mode(p->uctx, SSL_SESS_CACHE_OFF);
+    /* sessions with upstreams are ours to keep (upsess.c), not OpenSSL's internal cache */
+    SSL_CTX_set_session_cache_mode(p->uctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+    SSL_CTX_sess_set_new_cb(p->uctx, flow_new_session);
     SSL_CTX_set_session_cache_mode(p->cctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(p->cctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_client_hello_cb(p->cctx, flow_hello_cb, NULL);

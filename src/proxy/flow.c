@@ -83,6 +83,8 @@ typedef struct flow {
     char reason[600];
     char up_sha[65];
     char up_version[16], up_cipher[64], up_alpn[32];
+    char upkey[UPSESS_KEY_MAX]; /* where upstream sessions are kept (upsess.c) */
+    int up_resumed;
     char cl_version[16], cl_cipher[64], cl_alpn[32];
 } flow;
 
@@ -161,6 +163,7 @@ static void log_flow(flow *f)
                         f->up_version[0] ? json_string(f->up_version) : json_null());
     json_object_set_new(j, "upstream_cipher",
                         f->up_cipher[0] ? json_string(f->up_cipher) : json_null());
+    json_object_set_new(j, "upstream_resumed", json_boolean(f->up_resumed));
     json_object_set_new(j, "upstream_alpn", f->up_alpn[0] ? json_string(f->up_alpn) : json_null());
     json_object_set_new(j, "upstream_sha256", f->up_sha[0] ? json_string(f->up_sha) : json_null());
     json_object_set_new(j, "forged_sha256", fsha[0] ? json_string(fsha) : json_null());
@@ -374,6 +377,17 @@ int flow_hello_cb(SSL *ssl, int *alert, void *arg)
         return SSL_CLIENT_HELLO_ERROR;
     }
     return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+int flow_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    flow *f = SSL_get_ex_data(ssl, ex_flow);
+    if (f == NULL || f->upkey[0] == '\0') return 0;
+    /* a copy: OpenSSL marks the connection's own session unresumable when the connection
+     * is freed without a close_notify, which is how flows end */
+    SSL_SESSION *copy = SSL_SESSION_dup(sess);
+    if (copy != NULL) upsess_put(f->px->sessions, f->upkey, copy);
+    return 0;
 }
 
 int flow_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -607,6 +621,7 @@ static void upstream_event(struct bufferevent *bev, short what, void *arg)
     }
     SSL *ssl = bufferevent_openssl_get_ssl(bev);
     tg_nodelay(bufferevent_getfd(bev)); /* a name resolved late made its socket only now */
+    f->up_resumed = SSL_session_reused(ssl);
     snprintf(f->up_version, sizeof(f->up_version), "%s", SSL_get_version(ssl));
     snprintf(f->up_cipher, sizeof(f->up_cipher), "%s", SSL_get_cipher_name(ssl));
     const unsigned char *a;
@@ -719,6 +734,15 @@ static void upstream_start(flow *f)
         return;
     }
     if (f->sni[0]) SSL_set_tlsext_host_name(ssl, f->sni);
+    snprintf(f->upkey, sizeof(f->upkey), "%s|%s|%u", f->sni, f->host, f->port);
+    SSL_SESSION *sess = upsess_get(px->sessions, f->upkey);
+    if (sess != NULL) {
+        SSL_set_session(ssl, sess);
+            /* a resumption offered; the server may refuse it */ /* a resumption offered; the server
+                                                                    may refuse it */
+        SSL_SESSION_free(sess);
+    }
+    SSL_set_ex_data(ssl, ex_flow, f);
     if (f->alpnlen > 0) {
         unsigned char alpn[256];
         size_t n = px->http2_downgrade ? alpn_without_h2(f->alpn, f->alpnlen, alpn) : f->alpnlen;

@@ -99,6 +99,18 @@ int verdict_get(verdicts *v, const unsigned char key[32], int *valid, char *why,
 void verdict_put(verdicts *v, const unsigned char key[32], int valid, const char *why,
                  long long leaf_not_after);
 
+/* ---- upsess.c: upstream TLS sessions for resumption ---- */
+#define UPSESS_KEY_MAX 560 /* "SNI|host|port" */
+typedef struct upsess upsess;
+upsess *upsess_new(void);
+void upsess_free(upsess *u);
+/* A session for key, new reference (TLS 1.3 tickets are taken out), or NULL. */
+SSL_SESSION *upsess_get(upsess *u, const char *key);
+/* Keeps s (takes the reference) for key. */
+void upsess_put(upsess *u, const char *key, SSL_SESSION *s);
+/* The upstream context's new-session callback (conf.c sets it, flow.c keys it). */
+int flow_new_session(SSL *ssl, SSL_SESSION *sess);
+
 /* ---- conf.c: one client proxy as it runs ---- */
 typedef struct tg_proxies tg_proxies;
 typedef struct pxy {
@@ -120,6 +132,7 @@ typedef struct pxy {
     signer *sign, *untrusted;
     policy *pol; /* NULL: none */
     verdicts *verdicts;
+    upsess *sessions; /* upstream sessions, for resumption */
     pstats *st;
     tg_listener *l;
 } pxy;

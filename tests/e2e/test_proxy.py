@@ -403,6 +403,29 @@ class ProxyCase(ServeCase):
                 self.assertNotEqual(p.returncode, 0)
         self.assert_clean_exit(srv, "grade")
 
+    def test_upstream_resumption(self):
+        """A second flow to the same origin resumes the upstream TLS session, and is still
+        checked and forged (the chain from the full handshake is verified again)."""
+        og = self.start_origins(["good", "self-signed"])
+        listen = self.create_proxy("web", [og.port("good"), og.port("self-signed")])
+        srv = self.start()
+        self.wait_listening(listen, srv)
+        for case, want in (("good", 0), ("self-signed", 60)):
+            for i in range(3):
+                r = self.curl(listen, f"https://good.test:{og.port(case)}/", "--http1.1")
+                self.assertEqual(r.returncode, want, (case, i, r.stderr))
+        lines = self.wait_log(lambda ln: sum(x["upstream_resumed"] for x in self.log_lines()
+                                             if x["target"].endswith(f":{og.port('good')}")) >= 2)
+        good = [ln for ln in lines if ln["target"] == f"good.test:{og.port('good')}"]
+        self.assertEqual(len(good), 3)
+        self.assertTrue(all(ln["outcome"] == "decrypted" for ln in good), good)
+        self.assertFalse(good[0]["upstream_resumed"])
+        self.assertTrue(any(ln["upstream_resumed"] for ln in good[1:]), good)
+        bad = [ln for ln in lines if ln["target"] == f"good.test:{og.port('self-signed')}"]
+        self.assertTrue(bad and all(ln["untrusted_ca"] for ln in bad),
+                        "a resumed session skipped the upstream check")
+        self.assert_clean_exit(srv, "resumption")
+
     def test_alpn_h2_and_downgrade(self):
         og = self.start_origins(["good"])
         port = og.port("good")
@@ -688,6 +711,7 @@ class TransparentCase(ProxyCase):
     test_ipv6_listener = None
     test_policies = None
     test_item6_switches = None
+    test_upstream_resumption = None
 
 
 if __name__ == "__main__":
