@@ -53,7 +53,8 @@
 # whatever follows "<!-- inspect.sh: notes -->" in it is kept.
 #
 # Environment: ROUNDS (5), SECS (10), PROCS (8), NAMES (2000), BIG_MB (100),
-# BULK_ROUNDS (3), ORIGIN_TICKETS (1), CASES ("cached newname mint"), PEERS ("tg ss mp"), PORT (19400: the
+# BULK_ROUNDS (3), ORIGIN_TICKETS (1), ORIGIN_RESUME (0; 1: the origin's TLS 1.3 tickets
+# resume, for proxies that keep upstream sessions), CASES ("cached newname mint"), PEERS ("tg ss mp"), PORT (19400: the
 # origin's W; N, tlsgate's serve and proxy, sslsplit's two and mitmproxy's follow it),
 # RESULTS. Raw output of the last run: bench/out/inspect-last/ (keys and stores live in
 # a temporary directory removed on exit). Every process started is stopped by its PID.
@@ -71,12 +72,13 @@ CASES=${CASES:-cached newname mint}
 PEERS=${PEERS:-tg ss mp}
 PORT=${PORT:-19400}
 ORIGIN_TICKETS=${ORIGIN_TICKETS:-1}
+ORIGIN_RESUME=${ORIGIN_RESUME:-0}
 RESULTS=${RESULTS:-$here/RESULTS.md}
 PY=/usr/bin/python3
 TLSLOAD_SRC=${TLSLOAD_SRC:-$here/../../shared/tools/tlsload.c}
 
 log() { echo "inspect.sh: $*" >&2; }
-for v in ROUNDS SECS PROCS NAMES BIG_MB BULK_ROUNDS PORT ORIGIN_TICKETS; do
+for v in ROUNDS SECS PROCS NAMES BIG_MB BULK_ROUNDS PORT ORIGIN_TICKETS ORIGIN_RESUME; do
     case ${!v} in '' | *[!0-9]*) log "$v must be a number"; exit 2 ;; esac
 done
 [ "$ROUNDS" -ge 1 ] && [ "$NAMES" -ge 2 ] && [ "$SECS" -ge 1 ] || { log "ROUNDS >= 1, SECS >= 1, NAMES >= 2"; exit 2; }
@@ -178,7 +180,7 @@ wait_port() { # PORT PID WHAT LOG
     done
 }
 
-taskset -c 1 "$tmp/origin" "$tmp/root.pem" "$tmp/root.key" "$W" "$N" "$BIG_MB" "$ORIGIN_TICKETS" >"$work/origin.log" 2>&1 &
+taskset -c 1 "$tmp/origin" "$tmp/root.pem" "$tmp/root.key" "$W" "$N" "$BIG_MB" "$ORIGIN_TICKETS" "$ORIGIN_RESUME" >"$work/origin.log" 2>&1 &
 OPID=$!
 PIDS+=("$OPID")
 wait_port "$N" "$OPID" origin "$work/origin.log"

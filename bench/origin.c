@@ -1,7 +1,9 @@
 /*
  * origin.c — the TLS origin server of bench/inspect.sh (loopback only).
  *
- *   origin ROOT_CERT ROOT_KEY WILD_PORT NAME_PORT [BIG_MB [TICKETS]]
+ *   origin ROOT_CERT ROOT_KEY WILD_PORT NAME_PORT [BIG_MB [TICKETS [RESUME]]]
+ * RESUME 1 turns on resumable stateless tickets (ORIGIN_RESUME=1 in inspect.sh): the
+ * figures of proxies that keep upstream sessions.
  *
  * Two listeners on 127.0.0.1, one thread per connection, TLS 1.2/1.3, no session cache
  * and no stateless tickets, so that every upstream handshake a proxy makes is a full one.
@@ -46,6 +48,7 @@ static X509 *root;
 static EVP_PKEY *root_key, *leaf_key;
 static long big_bytes;
 static int tickets = 1;
+static int resume = 0; /* argv[7] 1: stateless tickets that resume (the "resume" figures) */
 static char big_chunk[1 << 20];
 static pthread_mutex_t mint_lock = PTHREAD_MUTEX_INITIALIZER;
 static char last_name[256];
@@ -101,8 +104,10 @@ static int on_sni(SSL *s, int *al, void *arg) {
 static SSL_CTX *make_ctx(X509 *cert) {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (!resume) {
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    }
     SSL_CTX_set_num_tickets(ctx, (size_t)tickets);
     if (cert) {
         if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, leaf_key) != 1) die("ctx cert");
@@ -156,9 +161,10 @@ static int listen_on(int port) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 5) { fprintf(stderr, "usage: origin ROOT_CERT ROOT_KEY WILD_PORT NAME_PORT [BIG_MB [TICKETS]]\n"); return 2; }
+    if (argc < 5) { fprintf(stderr, "usage: origin ROOT_CERT ROOT_KEY WILD_PORT NAME_PORT [BIG_MB [TICKETS [RESUME]]]\n"); return 2; }
     big_bytes = (argc > 5 ? atol(argv[5]) : 100) * 1000000L;
     if (argc > 6) tickets = atoi(argv[6]);
+    if (argc > 7) resume = atoi(argv[7]);
     memset(big_chunk, 'x', sizeof big_chunk);
     signal(SIGPIPE, SIG_IGN);
     FILE *f = fopen(argv[1], "r");
