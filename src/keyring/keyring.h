@@ -171,6 +171,7 @@ long long tg_keyring_version(tg_keyring *kr);
 #define TG_FAIL_OPEN_LOW     10      /* fail_open_secs: 0 (off) or LOW..HIGH */
 #define TG_FAIL_OPEN_HIGH    86400
 #define TG_UNTRUSTED_CA_NAME "untrusted-signing-ca"
+#define TG_PROXY_CA_COPIES   4 /* rollover copies of a signing CA handed to the engine */
 
 /* A port list in canonical form: ranges sorted by their low end, overlapping and
  * adjacent ones merged, lo <= hi (a single port is lo == hi). */
@@ -245,6 +246,10 @@ typedef struct tg_proxy_rt {
      * canonical strings in byte order; never_domains is the policy's own merged with the
      * default never-decrypt list unless the policy leaves it out (no_defaults). */
     json_t *policy;
+    /* Other stored certificates with the signing CA's subject and key (the copies of a
+     * `ca reissue` rollover, K10), newest first; at most TG_PROXY_CA_COPIES. */
+    tg_cert **copies;
+    size_t ncopies;
 } tg_proxy_rt;
 /* Every proxy of kind, in name order (*n may be 0); all or nothing: a proxy that cannot
  * be loaded fails the call, naming it. */

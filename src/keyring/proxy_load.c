@@ -35,6 +35,7 @@ void tg_proxy_rt_free(tg_proxy_rt *v, size_t n)
         kr_chain_free(v[i].chain, v[i].nchain);
         kr_chain_free(v[i].anchors, v[i].nanchors);
         json_decref(v[i].policy);
+        kr_chain_free(v[i].copies, v[i].ncopies);
     }
     free(v);
 }
@@ -84,6 +85,62 @@ static int collect(const tg_store_proxy *p, void *arg)
     return l->rc != 0;
 }
 
+/* The rollover copies of a signing CA: same subject, same key, another row. */
+typedef struct copyctx {
+    int64_t id;
+    unsigned char spki[32];
+    tg_store_cert rows[TG_PROXY_CA_COPIES];
+    size_t n;
+} copyctx;
+
+static int collect_copy(const tg_store_cert *c, void *arg)
+{
+    copyctx *x = arg;
+    if (c->id == x->id || memcmp(c->spki_sha256, x->spki, 32) != 0) return 0;
+    /* keep the newest TG_PROXY_CA_COPIES by notAfter */
+    size_t at = x->n;
+    if (x->n == TG_PROXY_CA_COPIES) {
+        if (x->rows[x->n - 1].not_after >= c->not_after) return 0;
+        at = --x->n;
+        free(x->rows[at].der);
+    }
+    while (at > 0 && x->rows[at - 1].not_after < c->not_after) {
+        x->rows[at] = x->rows[at - 1];
+        at--;
+    }
+    memset(&x->rows[at], 0, sizeof(x->rows[at]));
+    x->rows[at].not_after = c->not_after;
+    if ((x->rows[at].der = malloc(c->derlen)) != NULL) {
+        memcpy(x->rows[at].der, c->der, c->derlen);
+        x->rows[at].derlen = c->derlen;
+    }
+    x->n++;
+    return 0;
+}
+
+static int load_copies(tg_keyring *kr, tg_proxy_rt *r, int64_t signing, tg_err *err)
+{
+    tg_store_cert row = {0};
+    copyctx x = {.id = signing};
+    int rc = tg_store_cert_get(kr->st, signing, &row, err);
+    if (rc == 0) {
+        memcpy(x.spki, row.spki_sha256, 32);
+        rc = tg_store_cert_each_subject(kr->st, row.subject, collect_copy, &x, err);
+    }
+    if (rc == 0 && x.n > 0 && (r->copies = calloc(x.n, sizeof(*r->copies))) == NULL)
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < x.n; i++) {
+        tg_err skip = {0}; /* a copy that does not decode is left out, not fatal */
+        if (x.rows[i].der != NULL &&
+            tg_cert_from_der(x.rows[i].der, x.rows[i].derlen, &r->copies[r->ncopies], &skip) == 0)
+            r->ncopies++;
+    }
+    for (size_t i = 0; i < x.n; i++)
+        free(x.rows[i].der);
+    tg_store_cert_clear(&row);
+    return rc;
+}
+
 /* The signing CA, its key and its stored chain; the trust store's anchors. */
 static int load_one(tg_keyring *kr, tg_proxy_rt *r, int64_t signing, const char *ts, tg_err *err)
 {
@@ -102,6 +159,7 @@ static int load_one(tg_keyring *kr, tg_proxy_rt *r, int64_t signing, const char 
     }
     tg_served_clear(&s);
     if (rc == 0) rc = kr_ts_anchors(kr, ts, 1, &r->anchors, &r->nanchors, err);
+    if (rc == 0) rc = load_copies(kr, r, signing, err);
     return rc;
 }
 

@@ -4,7 +4,10 @@
  * Clients must trust the signing CA before inspection works for them, so an explicit
  * proxy answers plain-HTTP GETs for itself, as mitmproxy's mitm.it does: "/" (or
  * http://TG_PROXY_CA_HOST/ asked of the proxy) is a short page with install steps per
- * operating system, "/ca.pem" and "/ca.der" are the certificate. Only the certificate is
+ * operating system, "/ca.pem" and "/ca.der" are the certificate, and during a `ca
+ * reissue` rollover "/ca-2.pem", "/ca-2.der" … its other copies (same subject and key,
+ * another validity: clients that install both keep trusting across the switch). Only
+ * certificates are
  * served, never a key. Any other request that is not CONNECT gets 405 (flow.c).
  */
 #include "proxy_int.h"
@@ -53,6 +56,47 @@ static void send_all(int fd, const char *type, const char *extra, const void *bo
     (void)!send(fd, body, len, MSG_NOSIGNAL);
 }
 
+/* Certificate number k of the page: 0 the CA in use, 1.. its rollover copies. */
+static X509 *nth(const pxy *px, int k)
+{
+    if (k == 0) return tg_cert_x509(px->sign->ca);
+    return k - 1 < sk_X509_num(px->ca_copies) ? sk_X509_value(px->ca_copies, k - 1) : NULL;
+}
+
+/* "/ca.pem" -> 0, "/ca-2.der" -> 1, …; *der says which format; -1: not a certificate. */
+static int which(const char *t, size_t len, int *der)
+{
+    char path[16];
+    if (len >= sizeof(path)) return -1;
+    memcpy(path, t, len);
+    path[len] = '\0';
+    int k = 0;
+    char ext[4];
+    if (sscanf(path, "/ca.%3s", ext) == 1 && strlen(path) == 7)
+        k = 0;
+    else if (sscanf(path, "/ca-%d.%3s", &k, ext) == 2 && k >= 2 && k <= 9 && strlen(path) == 9)
+        k -= 1;
+    else
+        return -1;
+    if (strcmp(ext, "pem") == 0)
+        *der = 0;
+    else if (strcmp(ext, "der") == 0)
+        *der = 1;
+    else
+        return -1;
+    return k;
+}
+
+static void fingerprint(X509 *x, char *fp, size_t size)
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    fp[0] = '\0';
+    if (X509_digest(x, EVP_sha256(), md, &mdlen))
+        for (unsigned int i = 0; i < mdlen && 3 * i + 3 <= size; i++)
+            snprintf(fp + 3 * i, size - 3 * i, i + 1 < mdlen ? "%02X:" : "%02X", md[i]);
+}
+
 int capage_answer(const pxy *px, int fd, const char *target, size_t len)
 {
     static const char abs[] = "http://" TG_PROXY_CA_HOST;
@@ -62,39 +106,50 @@ int capage_answer(const pxy *px, int fd, const char *target, size_t len)
         if (len == 0) target = "/", len = 1;
     } else if (len == 0 || target[0] != '/')
         return 0;
-    X509 *ca = tg_cert_x509(px->sign->ca);
-    if (len == 7 && strncmp(target, "/ca.pem", 7) == 0) {
+    int der = 0, k = which(target, len, &der);
+    X509 *ca = k >= 0 ? nth(px, k) : NULL;
+    if (ca != NULL && !der) {
         BIO *b = BIO_new(BIO_s_mem());
-        char *data = NULL;
+        char *data = NULL, disp[96];
         long n = b && PEM_write_bio_X509(b, ca) ? BIO_get_mem_data(b, &data) : 0;
-        if (n > 0)
-            send_all(fd, "application/x-pem-file",
-                     "Content-Disposition: attachment; filename=\"ca.pem\"\r\n", data, (size_t)n);
+        snprintf(disp, sizeof(disp), "Content-Disposition: attachment; filename=\"%.12s\"\r\n",
+                 target + 1);
+        if (n > 0) send_all(fd, "application/x-pem-file", disp, data, (size_t)n);
         BIO_free(b);
         return 1;
     }
-    if (len == 7 && strncmp(target, "/ca.der", 7) == 0) {
-        unsigned char *der = NULL;
-        int n = i2d_X509(ca, &der);
-        if (n > 0)
-            send_all(fd, "application/x-x509-ca-cert",
-                     "Content-Disposition: attachment; filename=\"ca.der\"\r\n", der, (size_t)n);
-        OPENSSL_free(der);
+    if (ca != NULL && der) {
+        unsigned char *d = NULL;
+        char disp[96];
+        int n = i2d_X509(ca, &d);
+        snprintf(disp, sizeof(disp), "Content-Disposition: attachment; filename=\"%.12s\"\r\n",
+                 target + 1);
+        if (n > 0) send_all(fd, "application/x-x509-ca-cert", disp, d, (size_t)n);
+        OPENSSL_free(d);
         return 1;
     }
     if (len == 1) {
-        char subject[256] = "", fp[97] = "";
-        unsigned char md[32];
-        unsigned int mdlen = 0;
-        X509_NAME_oneline(X509_get_subject_name(ca), subject, sizeof(subject));
+        char subject[256] = "", fp[97] = "", page[sizeof(page_head) + sizeof(page_steps) + 2048];
+        X509 *use = nth(px, 0);
+        X509_NAME_oneline(X509_get_subject_name(use), subject, sizeof(subject));
         for (char *p = subject; *p; p++) /* the page is HTML: no markup from the subject */
             if (*p == '<' || *p == '>' || *p == '&' || *p == '"') *p = '?';
-        if (X509_digest(ca, EVP_sha256(), md, &mdlen))
-            for (unsigned int i = 0; i < mdlen; i++)
-                snprintf(fp + 3 * i, sizeof(fp) - 3 * i, i + 1 < mdlen ? "%02X:" : "%02X", md[i]);
-        char page[sizeof(page_head) + sizeof(page_steps) + 512];
+        fingerprint(use, fp, sizeof(fp));
         int n = snprintf(page, sizeof(page), page_head, subject, fp);
-        if (n > 0 && (size_t)n < sizeof(page)) {
+        for (int c = 1; n > 0 && (size_t)n < sizeof(page) && nth(px, c) != NULL; c++) {
+            /* a rollover (ca reissue): the next copy, to install before the switch */
+            char f2[97], until[32] = "";
+            struct tm tm;
+            fingerprint(nth(px, c), f2, sizeof(f2));
+            if (ASN1_TIME_to_tm(X509_get0_notAfter(nth(px, c)), &tm))
+                strftime(until, sizeof(until), "%Y-%m-%d", &tm);
+            n += snprintf(page + n, sizeof(page) - (size_t)n,
+                          "<p>Also install its other copy (same name and key, valid until %s, "
+                          "for a rollover): <a href=\"/ca-%d.pem\">PEM</a> or "
+                          "<a href=\"/ca-%d.der\">DER</a>, SHA-256 <code>%s</code></p>",
+                          until, c + 1, c + 1, f2);
+        }
+        if (n > 0 && (size_t)n + sizeof(page_steps) < sizeof(page)) {
             memcpy(page + n, page_steps, sizeof(page_steps) - 1);
             send_all(fd, "text/html; charset=utf-8", "", page, (size_t)n + sizeof(page_steps) - 1);
         }

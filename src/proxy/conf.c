@@ -39,6 +39,7 @@ void pxy_unref(pxy *p)
     policy_free(p->pol);
     verdicts_free(p->verdicts);
     upsess_free(p->sessions);
+    sk_X509_pop_free(p->ca_copies, X509_free);
     json_decref(p->conf);
     free(p);
 }
@@ -155,6 +156,15 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
     }
     const char *ciphers = json_string_value(json_object_get(c, "ciphers"));
     if ((rc = policy_build(rt->policy, cats, &p->pol, err)) != 0) goto end;
+    if ((p->ca_copies = sk_X509_new_null()) == NULL) {
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        goto end;
+    }
+    for (i = 0; i < rt->ncopies; i++) {
+        X509 *x = tg_cert_x509(rt->copies[i]);
+        if (!X509_up_ref(x)) continue;
+        if (!sk_X509_push(p->ca_copies, x)) X509_free(x);
+    }
     if ((p->verdicts = verdicts_new()) == NULL || (p->sessions = upsess_new()) == NULL) {
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
         goto end;

@@ -20,6 +20,7 @@ Run: TLSGATE_BIN=build/tlsgate /usr/bin/python3 tests/e2e/test_proxy.py
 """
 import datetime
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -310,6 +311,25 @@ class ProxyCase(ServeCase):
                                 "--max-time", "10", f"http://{listen}/ca.key"],
                                capture_output=True, text=True, timeout=30)
         self.assertEqual(other.stdout, "405")
+        # a rollover (ca reissue): both copies are offered
+        self.ok("ca", "reissue", "inspect", "--days", "800", "--name", "inspect-next")
+        self.ok("ca", "export", "inspect-next", "--format", "pem", "--out", self.path("next.pem"))
+        with open(self.path("next.pem"), "rb") as f:
+            nxt = x509.load_pem_x509_certificate(f.read())
+        fp2 = nxt.fingerprint(hashes.SHA256()).hex().upper()
+        fp2 = ":".join(fp2[i:i + 2] for i in range(0, 64, 2))
+        deadline = time.monotonic() + 5 * SLOW
+        while True:
+            page = subprocess.run(["curl", "-sS", "--max-time", "10", f"http://{listen}/"],
+                                  capture_output=True, text=True, timeout=30)
+            if fp2 in page.stdout or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        self.assertIn(fp2, page.stdout, "the rollover copy is not on the page")
+        got = subprocess.run(["curl", "-sS", "--max-time", "10", f"http://{listen}/ca-2.der"],
+                             capture_output=True, timeout=30)
+        self.assertEqual(x509.load_der_x509_certificate(got.stdout), nxt)
+        self.assertEqual(nxt.public_key().public_numbers(), ours.public_key().public_numbers())
         self.assert_clean_exit(srv, "CA page")
 
     @unittest.skipUnless(shutil.which("chromium") and shutil.which("certutil"),
@@ -425,6 +445,75 @@ class ProxyCase(ServeCase):
         self.assertTrue(bad and all(ln["untrusted_ca"] for ln in bad),
                         "a resumed session skipped the upstream check")
         self.assert_clean_exit(srv, "resumption")
+
+    def test_max_conns(self):
+        """Over --max-conns new flows pass through uninspected (bypass) or are refused
+        (block); the log says so once per crossing."""
+        import socket
+        og = self.start_origins(["good"])
+        port = og.port("good")
+        listen = self.create_proxy("web", [port], "--max-conns", "1")
+        srv = self.start()
+        self.wait_listening(listen, srv)
+        host, pport = listen.rsplit(":", 1)
+        hold = socket.create_connection((host, int(pport)), timeout=5)
+        self.track(hold)
+        hold.sendall(f"CONNECT good.test:{port} HTTP/1.1\r\n\r\n".encode())
+        self.assertIn(b" 200 ", hold.recv(100))  # one flow in setup, waiting for its hello
+        time.sleep(0.3)
+        self.assertEqual(self.issuer_via(listen, port), "Origins Intermediate",
+                         "over --max-conns (bypass): the origin's own certificate")
+        self.ok("proxy", "client", "set", "web", "--over-max", "block")
+        time.sleep(1.5 * SLOW)
+        chain, _ = self.leaf_via(listen, "good.test", port)
+        self.assertEqual(chain, [], "over --max-conns (block): refused")
+        hold.close()
+        time.sleep(0.5 * SLOW)
+        self.assertEqual(self.issuer_via(listen, port), "Inspect Test CA", "below it again")
+        # one crossing (the block came during it), and its end
+        self.assertEqual(len(re.findall(r"more than 1 concurrent sessions", srv.stderr())), 1,
+                         srv.stderr()[-1500:])
+        self.assertIn("below --max-conns 1 again", srv.stderr())
+        self.assert_clean_exit(srv, "max-conns")
+
+    def test_client_version_capped_at_upstream(self):
+        """A TLS 1.2-only origin: the client, offering 1.3, gets 1.2 from the proxy too."""
+        import socketserver
+        import ssl as pyssl
+        import threading
+        ctx = pyssl.SSLContext(pyssl.PROTOCOL_TLS_SERVER)
+        ctx.maximum_version = pyssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(self.pki["good"]["chain"], self.pki["good"]["key"])
+
+        class H(socketserver.BaseRequestHandler):
+            def handle(self):
+                try:
+                    with ctx.wrap_socket(self.request, server_side=True) as t:
+                        t.recv(4096)
+                        t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                                  b"Connection: close\r\n\r\ntls12")
+                except OSError:
+                    pass
+        srv12 = socketserver.ThreadingTCPServer(("127.0.0.1", 0), H)
+        t = threading.Thread(target=srv12.serve_forever, kwargs={"poll_interval": 0.1})
+        t.start()
+        try:
+            port = srv12.server_address[1]
+            listen = self.create_proxy("web", [port])
+            srv = self.start()
+            self.wait_listening(listen, srv)
+            r = self.curl(listen, f"https://good.test:{port}/", "--http1.1", "-v")
+            self.assertEqual(r.returncode, 0, r.stderr[-1500:])
+            self.assertIn("tls12", r.stdout)
+            self.assertIn("TLSv1.2", r.stderr, "the client saw a version above upstream's")
+            line = [ln for ln in self.wait_log(lambda ln: ln["target"].endswith(f":{port}"))][-1]
+            self.assertEqual((line["client_version"], line["upstream_version"]),
+                             ("TLSv1.2", "TLSv1.2"))
+            self.assert_clean_exit(srv, "version cap")
+        finally:
+            srv12.shutdown()
+            srv12.server_close()
+            t.join(5)
 
     def test_alpn_h2_and_downgrade(self):
         og = self.start_origins(["good"])
@@ -712,6 +801,8 @@ class TransparentCase(ProxyCase):
     test_policies = None
     test_item6_switches = None
     test_upstream_resumption = None
+    test_max_conns = None
+    test_client_version_capped_at_upstream = None
 
 
 if __name__ == "__main__":
