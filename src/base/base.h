@@ -44,6 +44,14 @@ void tg_err_clear(tg_err *err);
 /* Reads a whole regular file of at most max bytes into a new NUL-terminated buffer
  * (caller frees with tg_free_secret if it may hold a secret, else free). */
 int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outlen, tg_err *err);
+
+/* Bytes handed to a library call in place of a file: what a face (the CLI, the API) read
+ * or received, and the label errors name it by (a path, an upload's field). Borrowed. */
+typedef struct tg_input {
+    const unsigned char *data;
+    size_t len;
+    const char *label;
+} tg_input;
 /* Writes data to path atomically (temporary file, fsync, rename) with the given mode. */
 int tg_file_write(const char *path, const void *data, size_t len, unsigned mode, tg_err *err);
 /* The same for a file a person named (exports): never through a symbolic link at path,

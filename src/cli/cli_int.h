@@ -31,6 +31,10 @@ int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t le
 /* The same refusals, checked before the work (and before asking for a passphrase). */
 int cli_out_check(cli *c, const char *path, int force);
 
+/* Reads the files at paths into *out (cli_inputs_free wipes and frees them). */
+int cli_inputs_read(cli *c, char *const *paths, size_t n, tg_input **out);
+void cli_inputs_free(tg_input *v, size_t n);
+
 void print_cert_table(json_t *rows);
 void print_cert_doc(json_t *doc);
 void print_request_table(json_t *rows);

@@ -12,12 +12,12 @@ static int one(cli *c, const opts *o, const char *what)
     return 0;
 }
 
-static tg_import import_of(const opts *o, tg_passsrc *pass, char **files, size_t n)
+static tg_import import_of(const opts *o, tg_passsrc *pass, const tg_input *in, size_t n)
 {
     *pass = (tg_passsrc){
         .file = o->passfile, .envvar = "TLSGATE_PASSWORD", .prompt = "Password for the file: "};
-    return (tg_import){.files = (const char *const *)files,
-                       .nfiles = n,
+    return (tg_import){.inputs = in,
+                       .ninputs = n,
                        .name = o->name,
                        .pass = pass,
                        .exportable = o->spec.exportable};
@@ -27,10 +27,14 @@ static int ca_import(cli *c, tg_keyring *kr, opts *o)
 {
     if (o->nargs < 1) return cli_usage(c, "ca import needs at least one file");
     tg_passsrc pass;
-    tg_import imp = import_of(o, &pass, o->args, (size_t)o->nargs);
+    tg_input *in = NULL;
+    int rc = cli_inputs_read(c, o->args, (size_t)o->nargs, &in);
+    if (rc != 0) return rc;
+    tg_import imp = import_of(o, &pass, in, (size_t)o->nargs);
     json_t *doc = NULL;
-    int rc = tg_keyring_ca_import(kr, &imp, &doc, &c->err);
+    rc = tg_keyring_ca_import(kr, &imp, &doc, &c->err);
     if (rc == 0) cli_emit(c, doc, print_import);
+    cli_inputs_free(in, (size_t)o->nargs);
     return rc;
 }
 
@@ -63,10 +67,14 @@ static int ca_replace(cli *c, tg_keyring *kr, opts *o)
 {
     if (o->nargs != 2) return cli_usage(c, "ca replace needs a CA name and a file");
     tg_passsrc pass;
-    tg_import imp = import_of(o, &pass, &o->args[1], 1);
+    tg_input *in = NULL;
+    int rc = cli_inputs_read(c, &o->args[1], 1, &in);
+    if (rc != 0) return rc;
+    tg_import imp = import_of(o, &pass, in, 1);
     json_t *doc = NULL;
-    int rc = tg_keyring_ca_replace(kr, o->args[0], &imp, &doc, &c->err);
+    rc = tg_keyring_ca_replace(kr, o->args[0], &imp, &doc, &c->err);
     if (rc == 0) cli_emit(c, doc, print_import);
+    cli_inputs_free(in, 1);
     return rc;
 }
 

@@ -34,15 +34,20 @@ static int cert_import(cli *c, tg_keyring *kr, opts *o)
 {
     if (o->nargs < 1) return cli_usage(c, "cert import needs at least one file");
     tg_passsrc pass = passsrc(o, "Password for the file: ", 0);
-    tg_import imp = {.files = (const char *const *)o->args,
-                     .nfiles = (size_t)o->nargs,
+    tg_input *in = NULL, *key = NULL;
+    int rc = cli_inputs_read(c, o->args, (size_t)o->nargs, &in);
+    if (rc == 0 && o->keyfile != NULL) rc = cli_inputs_read(c, (char **)&o->keyfile, 1, &key);
+    tg_import imp = {.inputs = in,
+                     .ninputs = (size_t)o->nargs,
                      .name = o->name,
-                     .keyfile = o->keyfile,
+                     .key = key,
                      .pass = &pass,
                      .exportable = o->spec.exportable};
     json_t *doc = NULL;
-    int rc = tg_keyring_cert_import(kr, &imp, &doc, &c->err);
+    if (rc == 0) rc = tg_keyring_cert_import(kr, &imp, &doc, &c->err);
     if (rc == 0) cli_emit(c, doc, print_import);
+    cli_inputs_free(in, in ? (size_t)o->nargs : 0);
+    cli_inputs_free(key, key ? 1 : 0);
     return rc;
 }
 
@@ -50,14 +55,16 @@ static int cert_replace(cli *c, tg_keyring *kr, opts *o)
 {
     if (o->nargs != 2) return cli_usage(c, "cert replace needs a certificate name and a file");
     tg_passsrc pass = passsrc(o, "Password for the file: ", 0);
-    tg_import imp = {.files = (const char *const *)&o->args[1],
-                     .nfiles = 1,
-                     .keyfile = o->keyfile,
-                     .pass = &pass,
-                     .exportable = o->spec.exportable};
+    tg_input *in = NULL, *key = NULL;
+    int rc = cli_inputs_read(c, &o->args[1], 1, &in);
+    if (rc == 0 && o->keyfile != NULL) rc = cli_inputs_read(c, (char **)&o->keyfile, 1, &key);
+    tg_import imp = {
+        .inputs = in, .ninputs = 1, .key = key, .pass = &pass, .exportable = o->spec.exportable};
     json_t *doc = NULL;
-    int rc = tg_keyring_cert_replace(kr, o->args[0], &imp, &doc, &c->err);
+    if (rc == 0) rc = tg_keyring_cert_replace(kr, o->args[0], &imp, &doc, &c->err);
     if (rc == 0) cli_emit(c, doc, print_import);
+    cli_inputs_free(in, in ? 1 : 0);
+    cli_inputs_free(key, key ? 1 : 0);
     return rc;
 }
 

@@ -54,9 +54,12 @@ int cmd_verify(cli *c, int argc, char **argv)
         {"truststore", required_argument, NULL, V_TS},
         {NULL, 0, NULL, 0},
     };
-    const char **chains = calloc((size_t)argc + 1, sizeof(*chains));
-    const char **cas = calloc((size_t)argc + 1, sizeof(*cas));
-    tg_verify_opts o = {.chain_files = chains, .ca_files = cas, .purpose = TG_PURPOSE_SERVER};
+    char **chains = calloc((size_t)argc + 1, sizeof(*chains));
+    char **cas = calloc((size_t)argc + 1, sizeof(*cas));
+    char *leaf = NULL;
+    size_t nchains = 0, ncas = 0;
+    tg_input *leaf_in = NULL, *chain_in = NULL, *ca_in = NULL;
+    tg_verify_opts o = {.purpose = TG_PURPOSE_SERVER};
     int rc = 0, nargs = 0;
     if (chains == NULL || cas == NULL) {
         rc = tg_err_set(&c->err, TG_E_INTERNAL, "out of memory");
@@ -69,7 +72,7 @@ int cmd_verify(cli *c, int argc, char **argv)
         switch (ch) {
         case 1:
             if (nargs++ == 0)
-                o.leaf_file = optarg;
+                leaf = optarg;
             else
                 rc = cli_usage(c,
                                "verify takes one certificate file (give the others with "
@@ -77,10 +80,10 @@ int cmd_verify(cli *c, int argc, char **argv)
                                optarg);
             break;
         case V_CHAIN:
-            chains[o.nchain_files++] = optarg;
+            chains[nchains++] = optarg;
             break;
         case V_CA:
-            cas[o.nca_files++] = optarg;
+            cas[ncas++] = optarg;
             break;
         case V_HOST:
             if (optarg[0] == '\0') rc = cli_usage(c, "--host needs a DNS name or an IP address");
@@ -116,16 +119,25 @@ int cmd_verify(cli *c, int argc, char **argv)
         }
     }
     if (rc != 0) goto end;
-    if (o.leaf_file == NULL) {
+    if (leaf == NULL) {
         rc = cli_usage(c, "verify needs the certificate file to check: tlsgate verify LEAF "
                           "--ca-file FILE");
         goto end;
     }
-    if ((o.nca_files == 0) == (o.truststore == NULL)) {
+    if ((ncas == 0) == (o.truststore == NULL)) {
         rc = cli_usage(c, "verify needs the certificates to trust: --truststore NAME or "
                           "--ca-file FILE (one of the two)");
         goto end;
     }
+    if ((rc = cli_inputs_read(c, &leaf, 1, &leaf_in)) != 0 ||
+        (rc = cli_inputs_read(c, chains, nchains, &chain_in)) != 0 ||
+        (rc = cli_inputs_read(c, cas, ncas, &ca_in)) != 0)
+        goto end;
+    o.leaf = leaf_in;
+    o.chains = chain_in;
+    o.nchains = nchains;
+    o.cas = ca_in;
+    o.ncas = ncas;
     json_t *doc = NULL;
     /* verifying against files needs no store; a trust store does */
     tg_keyring *kr = o.truststore ? cli_open(c) : NULL;
@@ -141,6 +153,9 @@ int cmd_verify(cli *c, int argc, char **argv)
         rc = valid ? 0 : 1;
     }
 end:
+    cli_inputs_free(leaf_in, leaf_in ? 1 : 0);
+    cli_inputs_free(chain_in, chain_in ? nchains : 0);
+    cli_inputs_free(ca_in, ca_in ? ncas : 0);
     free(chains);
     free(cas);
     return rc;

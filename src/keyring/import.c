@@ -48,15 +48,12 @@ static void loaded_free(loaded *l)
     memset(l, 0, sizeof(*l));
 }
 
-static int load_file(loaded *l, const char *path, const tg_passsrc *pass, int key_only, tg_err *err)
+static int load_input(loaded *l, const tg_input *in, const tg_passsrc *pass, int key_only,
+                      tg_err *err)
 {
-    unsigned char *data = NULL;
-    size_t len = 0;
-    int rc = tg_file_read(path, TG_FILE_MAX, &data, &len, err);
-    if (rc != 0) return rc;
+    const char *path = in->label;
     tg_bundle b;
-    rc = tg_bundle_decode(data, len, path, pass, &b, err);
-    tg_free_secret(data, len + 1); /* the file may hold a private key */
+    int rc = tg_bundle_decode(in->data, in->len, path, pass, &b, err);
     if (rc != 0) return rc;
     if (key_only && (b.nkeys == 0 || b.ncerts > 0) && b.nkeys != 1) {
         tg_bundle_clear(&b);
@@ -317,11 +314,11 @@ static void outcome_end(int rc, outcome *o, json_t **out)
 static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err)
 {
     memset(l, 0, sizeof(*l));
-    if (imp->nfiles == 0) return tg_err_set(err, TG_E_USAGE, "no file to import");
+    if (imp->ninputs == 0) return tg_err_set(err, TG_E_USAGE, "no file to import");
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < imp->nfiles; i++)
-        rc = load_file(l, imp->files[i], imp->pass, 0, err);
-    if (rc == 0 && imp->keyfile != NULL) rc = load_file(l, imp->keyfile, imp->pass, 1, err);
+    for (size_t i = 0; rc == 0 && i < imp->ninputs; i++)
+        rc = load_input(l, &imp->inputs[i], imp->pass, 0, err);
+    if (rc == 0 && imp->key != NULL) rc = load_input(l, imp->key, imp->pass, 1, err);
     if (rc != 0) return rc;
     mark_leaves(kr, l);
     if (imp->ca_only)

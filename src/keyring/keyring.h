@@ -51,10 +51,10 @@ int tg_keyring_request_show(tg_keyring *kr, const char *name, json_t **out, tg_e
 int tg_keyring_request_delete(tg_keyring *kr, const char *name, tg_err *err);
 
 typedef struct tg_import {
-    const char *const *files;
-    size_t nfiles;
+    const tg_input *inputs; /* the files' bytes, in the order given */
+    size_t ninputs;
     const char *name;    /* friendly name for the (single) end-entity certificate */
-    const char *keyfile; /* --key */
+    const tg_input *key; /* a separate private key (the CLI's --key), or NULL */
     const tg_passsrc *pass;
     int exportable; /* for keys imported now */
     int ca_only;    /* tlsgate ca import: every certificate must be a CA */

@@ -1,7 +1,8 @@
 /*
- * verify.c — `tlsgate verify` (SPEC C5): the files in, the verdict document out. The rules
- * live in src/x509/verify.c; this file only reads, decodes and describes. Nothing here
- * touches the store: verifying files must work (and change nothing) without one.
+ * verify.c — `tlsgate verify` (SPEC C5): the inputs' bytes in, the verdict document out.
+ * The rules live in src/x509/verify.c; this file only decodes and describes. Nothing here
+ * touches the store unless a trust store is named: verifying files must work (and change
+ * nothing) without one.
  */
 #include "keyring_int.h"
 
@@ -16,25 +17,17 @@ typedef struct certset {
     size_t n;
 } certset;
 
-static int set_add_file(certset *s, const char *path, tg_err *err)
+static int set_add(certset *s, const tg_input *in, tg_err *err)
 {
-    unsigned char *data = NULL;
-    size_t len = 0;
-    int rc = tg_file_read(path, TG_FILE_MAX, &data, &len, err);
-    if (rc != 0) return rc;
     tg_bundle *nb = realloc(s->bundles, (s->nbundles + 1) * sizeof(*nb));
-    if (nb == NULL) {
-        free(data);
-        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    }
+    if (nb == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     s->bundles = nb;
     tg_bundle *b = &s->bundles[s->nbundles];
     memset(b, 0, sizeof(*b));
-    rc = tg_bundle_decode(data, len, path, NULL, b, err);
-    free(data);
+    int rc = tg_bundle_decode(in->data, in->len, in->label, NULL, b, err);
     if (rc != 0) return rc;
     s->nbundles++;
-    if (b->ncerts == 0) return tg_err_set(err, TG_E_INVALID, "%s holds no certificate", path);
+    if (b->ncerts == 0) return tg_err_set(err, TG_E_INVALID, "%s holds no certificate", in->label);
     tg_cert **nv = realloc(s->v, (s->n + b->ncerts) * sizeof(*nv));
     if (nv == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     s->v = nv;
@@ -72,7 +65,7 @@ static json_t *chain_doc(const tg_verify_result *r)
 int tg_keyring_verify(tg_keyring *kr, const tg_verify_opts *o, json_t **out, tg_err *err)
 {
     *out = NULL;
-    if (o->leaf_file == NULL || (o->nca_files == 0 && o->truststore == NULL))
+    if (o->leaf == NULL || (o->ncas == 0 && o->truststore == NULL))
         return tg_err_set(
             err, TG_E_USAGE,
             "verify needs a certificate file and --truststore NAME or --ca-file FILE");
@@ -82,11 +75,11 @@ int tg_keyring_verify(tg_keyring *kr, const tg_verify_opts *o, json_t **out, tg_
     tg_cert **ts = NULL; /* a trust store's anchors, owned here */
     size_t nts = 0;
     tg_verify_result res = {0};
-    int rc = set_add_file(&leaf, o->leaf_file, err);
-    for (size_t i = 0; rc == 0 && i < o->nchain_files; i++)
-        rc = set_add_file(&cands, o->chain_files[i], err);
-    for (size_t i = 0; rc == 0 && i < o->nca_files; i++)
-        rc = set_add_file(&anchors, o->ca_files[i], err);
+    int rc = set_add(&leaf, o->leaf, err);
+    for (size_t i = 0; rc == 0 && i < o->nchains; i++)
+        rc = set_add(&cands, &o->chains[i], err);
+    for (size_t i = 0; rc == 0 && i < o->ncas; i++)
+        rc = set_add(&anchors, &o->cas[i], err);
     if (rc == 0 && o->truststore != NULL &&
         (rc = tg_keyring_ts_anchors(kr, o->truststore, &ts, &nts, err)) == 0) {
         /* borrowed into the anchor set; freed below */

@@ -9,11 +9,11 @@
 #include "keyring.h"
 
 typedef struct tg_verify_opts {
-    const char *leaf_file; /* its first certificate is verified; any others are candidates */
-    const char *const *chain_files; /* --chain: candidates for path building, any order */
-    size_t nchain_files;
-    const char *const *ca_files; /* --ca-file: every certificate in them is a trust anchor */
-    size_t nca_files;
+    const tg_input *leaf;   /* its first certificate is verified; any others are candidates */
+    const tg_input *chains; /* candidates for path building, any order */
+    size_t nchains;
+    const tg_input *cas; /* every certificate in them is a trust anchor */
+    size_t ncas;
     const char *truststore; /* --truststore NAME: its CAs (and default package) are anchors */
     const char *host;       /* DNS name or IP address, or NULL */
     long long at;           /* validation time when at_set, else now */
@@ -23,7 +23,7 @@ typedef struct tg_verify_opts {
 
 /* *out: {"verdict": "valid"|"invalid", "reason": sentence, "chain": [{"subject", "issuer",
  * "not_after", "trust_anchor"}…]} with the leaf first. Returns 0 whenever a verdict was
- * reached, valid or not; a negative code when a file cannot be read or decoded. kr may be
+ * reached, valid or not; a negative code when an input cannot be decoded. kr may be
  * NULL when no trust store is named. */
 int tg_keyring_verify(tg_keyring *kr, const tg_verify_opts *o, json_t **out, tg_err *err);
 

@@ -15,6 +15,7 @@
 #include "keyring/keyring.h"
 
 #include "scratch.h"
+#include "inputs.h"
 
 static int setup(void **state)
 {
@@ -109,27 +110,33 @@ static void failing_import_rolls_back(void **state)
     tg_err e = {0};
     /* the second file is damaged: the first must not be stored either */
     const char *files[] = {good, junk};
-    tg_import imp = {.files = files, .nfiles = 2, .exportable = 1};
+    tg_input *in2 = test_inputs(files, 2);
+    tg_import imp = {.inputs = in2, .ninputs = 2, .exportable = 1};
     assert_int_equal(tg_keyring_cert_import(kr, &imp, &out, &e), TG_E_INVALID);
     assert_null(out);
     assert_int_equal(count(kr), before);
     /* a key that belongs to another certificate */
     const char *one[] = {good};
-    tg_import mismatch = {.files = one, .nfiles = 1, .keyfile = otherkey, .exportable = 1};
+    const char *okey[] = {otherkey};
+    tg_input *in1 = test_inputs(one, 1), *kin = test_inputs(okey, 1);
+    tg_import mismatch = {.inputs = in1, .ninputs = 1, .key = kin, .exportable = 1};
     e.code = 0;
     assert_int_equal(tg_keyring_cert_import(kr, &mismatch, &out, &e), TG_E_INVALID);
     assert_non_null(strstr(e.msg, "does not belong"));
     assert_int_equal(count(kr), before);
     /* the good file alone works, and again is a conflict that changes nothing */
     assert_int_equal(
-        tg_keyring_cert_import(kr, &(tg_import){.files = one, .nfiles = 1}, &out, NULL), 0);
+        tg_keyring_cert_import(kr, &(tg_import){.inputs = in1, .ninputs = 1}, &out, NULL), 0);
     json_decref(out);
     assert_int_equal(count(kr), before + 1);
     assert_int_equal(
-        tg_keyring_cert_import(kr, &(tg_import){.files = one, .nfiles = 1}, &out, NULL),
+        tg_keyring_cert_import(kr, &(tg_import){.inputs = in1, .ninputs = 1}, &out, NULL),
         TG_E_CONFLICT);
     assert_int_equal(count(kr), before + 1);
     tg_keyring_close(kr);
+    test_inputs_free(in2, 2);
+    test_inputs_free(in1, 1);
+    test_inputs_free(kin, 1);
 }
 
 static void failing_replace_and_delete_change_nothing(void **state)
@@ -144,9 +151,11 @@ static void failing_replace_and_delete_change_nothing(void **state)
     tg_err e = {0};
     /* the default has a key; a replacement without one is refused, nothing renamed */
     const char *files[] = {other};
-    tg_import imp = {.files = files, .nfiles = 1};
+    tg_input *in = test_inputs(files, 1);
+    tg_import imp = {.inputs = in, .ninputs = 1};
     assert_int_equal(tg_keyring_cert_replace(kr, TG_DEFAULT_CERT_NAME, &imp, &out, &e),
                      TG_E_INVALID);
+    test_inputs_free(in, 1);
     assert_non_null(strstr(e.msg, "--key"));
     json_t *doc = NULL;
     assert_int_equal(tg_keyring_cert_show(kr, TG_DEFAULT_CERT_NAME, &doc, NULL), 0);

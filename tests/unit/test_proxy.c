@@ -17,6 +17,7 @@
 #include "keyring/keyring.h"
 
 #include "scratch.h"
+#include "inputs.h"
 
 static int setup(void **state)
 {
@@ -433,10 +434,12 @@ static void signing_needs_key(void **state)
     char path[400];
     snprintf(path, sizeof path, "%s/nk.pem", dir);
     const char *files[] = {path};
-    tg_import imp = {.files = files, .nfiles = 1, .name = "nokey", .exportable = 1};
+    tg_input *in = test_inputs(files, 1);
+    tg_import imp = {.inputs = in, .ninputs = 1, .name = "nokey", .exportable = 1};
     json_t *doc = NULL;
     assert_int_equal(tg_keyring_ca_import(kr, &imp, &doc, NULL), 0);
     json_decref(doc);
+    test_inputs_free(in, 1);
     assert_int_equal(tg_keyring_ts_create(kr, "up2", NULL, 0, &doc, NULL), 0);
     json_decref(doc);
     tg_proxy_opts o = opts("nokey", "up2", "127.0.0.1:3130", NULL);
@@ -472,14 +475,19 @@ static void runtime_view(void **state)
     snprintf(f3, sizeof f3, "%s/i2.pem", dir);
     snprintf(k2, sizeof k2, "%s/i2.key", dir);
     const char *cas[] = {f1, f2};
-    tg_import imp = {.files = cas, .nfiles = 2, .exportable = 1};
+    tg_input *cin = test_inputs(cas, 2);
+    tg_import imp = {.inputs = cin, .ninputs = 2, .exportable = 1};
     json_t *doc = NULL;
     assert_int_equal(tg_keyring_ca_import(kr, &imp, &doc, NULL), 0);
     json_decref(doc);
-    const char *leaf[] = {f3};
-    tg_import imp2 = {.files = leaf, .nfiles = 1, .name = "int2", .keyfile = k2, .exportable = 1};
+    test_inputs_free(cin, 2);
+    const char *leaf[] = {f3}, *keys[] = {k2};
+    tg_input *lin = test_inputs(leaf, 1), *kin = test_inputs(keys, 1);
+    tg_import imp2 = {.inputs = lin, .ninputs = 1, .name = "int2", .key = kin, .exportable = 1};
     assert_int_equal(tg_keyring_ca_import(kr, &imp2, &doc, NULL), 0);
     json_decref(doc);
+    test_inputs_free(lin, 1);
+    test_inputs_free(kin, 1);
     assert_int_equal(tg_keyring_ts_create(kr, "empty", NULL, 0, &doc, NULL), 0);
     json_decref(doc);
     assert_int_equal(tg_keyring_ts_create(kr, "roots", NULL, 0, &doc, NULL), 0);

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "inputs.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,11 +130,14 @@ static void import(tg_keyring *kr, const char *f1, const char *f2)
     snprintf(p1, sizeof p1, "%s/%s", dir, f1);
     snprintf(p2, sizeof p2, "%s/%s", dir, f2 ? f2 : f1);
     const char *files[2] = {p1, p2};
-    tg_import imp = {.files = files, .nfiles = f2 ? 2 : 1, .exportable = 1};
+    size_t n = f2 ? 2 : 1;
+    tg_input *in = test_inputs(files, n);
+    tg_import imp = {.inputs = in, .ninputs = n, .exportable = 1};
     json_t *doc = NULL;
     tg_err e = {0};
     assert_int_equal(tg_keyring_cert_import(kr, &imp, &doc, &e), 0);
     json_decref(doc);
+    test_inputs_free(in, n);
 }
 
 /* Issue 9: a miss loads the stored chain (no chain building, no signature check) and
