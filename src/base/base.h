@@ -81,18 +81,19 @@ void tg_secure_free(void *p, size_t len);
  * environ, maps belong to root, so other processes of the same user cannot read it). */
 void tg_process_harden(void);
 
-/* Where a passphrase comes from (SPEC F4: never from the command line). In order:
- * the file (first line, without its newline), the environment variable, a prompt on
- * the controlling terminal. Without any of them the request fails with TG_E_PASSWORD. */
+/* Where a passphrase comes from, as the face provides it (SPEC F4: never from the
+ * command line). The CLI reads a file, the environment or the terminal (cli/pass.c); the
+ * API takes a request member. Libraries ask only when an input turns out to need one, and
+ * never prompt themselves. get fills buf (NUL-terminated, at most bufsize-1 bytes) and
+ * *len; confirm says the secret is a new one (the CLI asks twice on a terminal). */
 typedef struct tg_passsrc {
-    const char *file;   /* --password-file / --passphrase-file, or NULL */
-    const char *envvar; /* "TLSGATE_PASSWORD", or NULL to skip */
-    const char *prompt; /* text for the terminal prompt; NULL disables the prompt */
-    int confirm;        /* ask twice on a terminal (for new passphrases) */
+    int (*get)(void *arg, int confirm, char *buf, size_t bufsize, size_t *len, tg_err *err);
+    void *arg;
+    int confirm;
 } tg_passsrc;
 
 #define TG_PASS_MAX 1024
-/* Fills buf (NUL-terminated, at most TG_PASS_MAX-1 bytes). */
+/* Asks src (NULL or without get: TG_E_PASSWORD, none was given). */
 int tg_pass_get(const tg_passsrc *src, char *buf, size_t bufsize, size_t *len, tg_err *err);
 
 /* Text helpers. */

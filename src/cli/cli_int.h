@@ -31,6 +31,14 @@ int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t le
 /* The same refusals, checked before the work (and before asking for a passphrase). */
 int cli_out_check(cli *c, const char *path, int force);
 
+/* Where a passphrase comes from (pass.c): the file (--password-file), TLSGATE_PASSWORD,
+ * or a prompt on the terminal (none when prompt is NULL). p must outlive the call. */
+typedef struct cli_pass {
+    const char *file, *prompt;
+    tg_passsrc src;
+} cli_pass;
+const tg_passsrc *cli_pass_init(cli_pass *p, const char *file, const char *prompt, int confirm);
+
 /* Reads the files at paths into *out (cli_inputs_free wipes and frees them). */
 int cli_inputs_read(cli *c, char *const *paths, size_t n, tg_input **out);
 void cli_inputs_free(tg_input *v, size_t n);

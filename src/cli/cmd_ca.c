@@ -12,21 +12,19 @@ static int one(cli *c, const opts *o, const char *what)
     return 0;
 }
 
-static tg_import import_of(const opts *o, tg_passsrc *pass, const tg_input *in, size_t n)
+static tg_import import_of(const opts *o, cli_pass *pass, const tg_input *in, size_t n)
 {
-    *pass = (tg_passsrc){
-        .file = o->passfile, .envvar = "TLSGATE_PASSWORD", .prompt = "Password for the file: "};
     return (tg_import){.inputs = in,
                        .ninputs = n,
                        .name = o->name,
-                       .pass = pass,
+                       .pass = cli_pass_init(pass, o->passfile, "Password for the file: ", 0),
                        .exportable = o->spec.exportable};
 }
 
 static int ca_import(cli *c, tg_keyring *kr, opts *o)
 {
     if (o->nargs < 1) return cli_usage(c, "ca import needs at least one file");
-    tg_passsrc pass;
+    cli_pass pass;
     tg_input *in = NULL;
     int rc = cli_inputs_read(c, o->args, (size_t)o->nargs, &in);
     if (rc != 0) return rc;
@@ -66,7 +64,7 @@ static int ca_export(cli *c, tg_keyring *kr, opts *o)
 static int ca_replace(cli *c, tg_keyring *kr, opts *o)
 {
     if (o->nargs != 2) return cli_usage(c, "ca replace needs a CA name and a file");
-    tg_passsrc pass;
+    cli_pass pass;
     tg_input *in = NULL;
     int rc = cli_inputs_read(c, &o->args[1], 1, &in);
     if (rc != 0) return rc;

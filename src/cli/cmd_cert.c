@@ -13,13 +13,6 @@ static int one_name(cli *c, const opts *o, const char *what)
     return 0;
 }
 
-static tg_passsrc passsrc(const opts *o, const char *prompt, int confirm)
-{
-    tg_passsrc p = {
-        .file = o->passfile, .envvar = "TLSGATE_PASSWORD", .prompt = prompt, .confirm = confirm};
-    return p;
-}
-
 static int cert_create(cli *c, tg_keyring *kr, opts *o)
 {
     if (one_name(c, o, "create") != 0) return TG_E_USAGE;
@@ -33,7 +26,8 @@ static int cert_create(cli *c, tg_keyring *kr, opts *o)
 static int cert_import(cli *c, tg_keyring *kr, opts *o)
 {
     if (o->nargs < 1) return cli_usage(c, "cert import needs at least one file");
-    tg_passsrc pass = passsrc(o, "Password for the file: ", 0);
+    cli_pass pass;
+    const tg_passsrc *src = cli_pass_init(&pass, o->passfile, "Password for the file: ", 0);
     tg_input *in = NULL, *key = NULL;
     int rc = cli_inputs_read(c, o->args, (size_t)o->nargs, &in);
     if (rc == 0 && o->keyfile != NULL) rc = cli_inputs_read(c, (char **)&o->keyfile, 1, &key);
@@ -41,7 +35,7 @@ static int cert_import(cli *c, tg_keyring *kr, opts *o)
                      .ninputs = (size_t)o->nargs,
                      .name = o->name,
                      .key = key,
-                     .pass = &pass,
+                     .pass = src,
                      .exportable = o->spec.exportable};
     json_t *doc = NULL;
     if (rc == 0) rc = tg_keyring_cert_import(kr, &imp, &doc, &c->err);
@@ -54,12 +48,13 @@ static int cert_import(cli *c, tg_keyring *kr, opts *o)
 static int cert_replace(cli *c, tg_keyring *kr, opts *o)
 {
     if (o->nargs != 2) return cli_usage(c, "cert replace needs a certificate name and a file");
-    tg_passsrc pass = passsrc(o, "Password for the file: ", 0);
+    cli_pass pass;
+    const tg_passsrc *src = cli_pass_init(&pass, o->passfile, "Password for the file: ", 0);
     tg_input *in = NULL, *key = NULL;
     int rc = cli_inputs_read(c, &o->args[1], 1, &in);
     if (rc == 0 && o->keyfile != NULL) rc = cli_inputs_read(c, (char **)&o->keyfile, 1, &key);
     tg_import imp = {
-        .inputs = in, .ninputs = 1, .key = key, .pass = &pass, .exportable = o->spec.exportable};
+        .inputs = in, .ninputs = 1, .key = key, .pass = src, .exportable = o->spec.exportable};
     json_t *doc = NULL;
     if (rc == 0) rc = tg_keyring_cert_replace(kr, o->args[0], &imp, &doc, &c->err);
     if (rc == 0) cli_emit(c, doc, print_import);
@@ -88,8 +83,8 @@ int cli_cert_export(cli *c, tg_keyring *kr, opts *o)
     int keyout = exp.with_key || exp.format == TG_FMT_P8 || exp.format == TG_FMT_PKCS1;
     if (keyout && strcmp(o->out, "-") == 0)
         return cli_usage(c, "a key export must go to a file (--out FILE), not standard output");
-    tg_passsrc pass = passsrc(o, "Export passphrase: ", 1);
-    exp.pass = &pass;
+    cli_pass pass;
+    exp.pass = cli_pass_init(&pass, o->passfile, "Export passphrase: ", 1);
     unsigned char *data = NULL;
     size_t len = 0;
     rc = tg_keyring_cert_export(kr, o->args[0], &exp, &data, &len, &c->err);
