@@ -31,11 +31,18 @@ enum {
 typedef struct tg_err {
     int code;
     char msg[TG_ERR_MAX];
+    /* The input the error is about, by its neutral name ("days", "key", "with_chain"), or
+     * "". Sentences name inputs in words; each face maps the field to what its user typed
+     * (the CLI to --days, the API to the JSON member). */
+    char field[32];
 } tg_err;
 
 /* Records code and a printf-style sentence in err (if err is non-NULL); returns code.
  * An error already recorded is kept: the first, most specific sentence wins. */
 int tg_err_set(tg_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same, naming the input field (see tg_err.field). */
+int tg_err_fset(tg_err *err, int code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void tg_err_clear(tg_err *err);
 
 /* Largest file any command will read (certificates, keys, bundles, password files). */

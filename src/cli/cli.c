@@ -277,7 +277,17 @@ int tg_cli_main(int argc, char **argv)
     if (rc > 0) return rc; /* a verdict (verify: 1 = invalid), not an error */
     if (rc != 0) {
         if (c.err.code == 0) tg_err_set(&c.err, rc, "the operation failed");
-        fprintf(stderr, "tlsgate: %s\n", c.err.msg);
+        /* the library names the input by its field; here it is the option the user typed */
+        char flag[40] = "";
+        if (c.err.field[0] != '\0') {
+            int n = snprintf(flag, sizeof(flag), "--%s", c.err.field);
+            for (int k = 2; k < n && k < (int)sizeof(flag); k++)
+                if (flag[k] == '_') flag[k] = '-';
+        }
+        if (flag[0] != '\0' && strstr(c.err.msg, flag) == NULL)
+            fprintf(stderr, "tlsgate: %s (%s)\n", c.err.msg, flag);
+        else
+            fprintf(stderr, "tlsgate: %s\n", c.err.msg);
         if (c.err.code == TG_E_USAGE) fputs("(tlsgate --help shows the commands)\n", stderr);
         return -c.err.code;
     }

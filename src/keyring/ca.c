@@ -73,7 +73,8 @@ int tg_keyring_ca_reissue(tg_keyring *kr, const char *name, int days, const char
 {
     *out = NULL;
     if (days < 1 || days > TG_DAYS_MAX)
-        return tg_err_set(err, TG_E_INVALID, "--days must be between 1 and %d", TG_DAYS_MAX);
+        return tg_err_fset(err, TG_E_INVALID, "days", "the number of days must be between 1 and %d",
+                           TG_DAYS_MAX);
     int rc = tg_store_begin(kr->st, err);
     if (rc != 0) return rc;
     tg_store_cert old = {0}, row = {0};

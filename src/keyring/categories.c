@@ -78,10 +78,10 @@ int tg_keyring_categories_import(tg_keyring *kr, const char *data, size_t len, i
         rc = kr_lines_each(data, len, TG_CATEGORY_LINES_MAX, "category file", import_line, &x, err);
     long long total = rc == 0 ? tg_store_categories_count(kr->st) : 0;
     if (rc == 0 && total > TG_CATEGORY_LINES_MAX)
-        rc = tg_err_set(err, TG_E_INVALID,
-                        "the category map would hold %lld domains; the limit is %d (import with "
-                        "--replace to replace the map instead of adding to it)",
-                        total, TG_CATEGORY_LINES_MAX);
+        rc = tg_err_fset(err, TG_E_INVALID, "replace",
+                         "the category map would hold %lld domains; the limit is %d (replace the "
+                         "map instead of adding to it)",
+                         total, TG_CATEGORY_LINES_MAX);
     if (rc == 0) rc = stamp(kr, err);
     if ((rc = kr_finish(kr, rc, err)) != 0) return rc;
     *out = json_pack("{s:I, s:I, s:I, s:b}", "lines", (json_int_t)lines, "mappings",

@@ -29,7 +29,8 @@ static int prepare(const tg_newcert *spec, prepared *p, tg_err *err)
         return rc;
     p->days = spec->days;
     if (p->days < 1 || p->days > TG_DAYS_MAX)
-        return tg_err_set(err, TG_E_INVALID, "--days must be between 1 and %d", TG_DAYS_MAX);
+        return tg_err_fset(err, TG_E_INVALID, "days", "the number of days must be between 1 and %d",
+                           TG_DAYS_MAX);
     return tg_sans_build(&spec->subject, spec->sans, spec->nsans, &p->sans, err);
 }
 

@@ -210,9 +210,9 @@ int tg_keyring_defaults_import(tg_keyring *kr, const char *data, size_t len, jso
         rc = kr_lines_each(data, len, 4 * TG_POLICY_DOMAINS_MAX, "default list", import_line, &x,
                            err);
     if (rc == 0 && x.count == 0)
-        rc = tg_err_set(err, TG_E_INVALID,
-                        "the default list holds no domain; to include no default list in a "
-                        "policy, set it --no-defaults instead");
+        rc = tg_err_fset(err, TG_E_INVALID, "no_defaults",
+                         "the default list holds no domain; to include no default list in a "
+                         "policy, set the policy not to include the defaults instead");
     if (rc == 0) rc = tg_store_setting_set(kr->st, SETTING, "imported", err);
     if ((rc = kr_finish(kr, rc, err)) != 0) return rc;
     return tg_keyring_defaults_show(kr, out, err);

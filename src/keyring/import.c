@@ -194,7 +194,7 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
     if (name != NULL) {
         if (tg_store_name_taken(kr->st, name)) {
             rc = tg_err_set(err, TG_E_CONFLICT,
-                            "a certificate named '%s' already exists; choose another --name", name);
+                            "a certificate named '%s' already exists; choose another name", name);
             goto end;
         }
         snprintf(unique, sizeof(unique), "%s", name);
@@ -287,10 +287,10 @@ static int assign_names(loaded *l, const char *name, tg_err *err)
             kr_name_derive(it->name, it->name, n);
         } else if (name != NULL) {
             if (leaves > 1)
-                return tg_err_set(err, TG_E_USAGE,
-                                  "--name names one certificate, but the files hold %zu "
-                                  "end-entity certificates; import them one at a time",
-                                  leaves);
+                return tg_err_fset(err, TG_E_USAGE, "name",
+                                   "a name is for one certificate, but the files hold %zu "
+                                   "end-entity certificates; import them one at a time",
+                                   leaves);
             if ((it->name = tg_strdup(name)) == NULL)
                 return tg_err_set(err, TG_E_INTERNAL, "out of memory");
             it->explicit_name = 1;
@@ -336,11 +336,11 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
             leaves += l->items[i].leaf;
         if (leaves == 0 && l->nitems == 1) l->items[0].leaf = 1; /* --name names the one CA */
         if (leaves == 0 && l->nitems > 1)
-            return tg_err_set(err, TG_E_USAGE,
-                              "--name names one certificate, but the files hold %zu CA "
-                              "certificates and no end-entity certificate; import them one at a "
-                              "time to name each",
-                              l->nitems);
+            return tg_err_fset(err, TG_E_USAGE, "name",
+                               "a name is for one certificate, but the files hold %zu CA "
+                               "certificates and no end-entity certificate; import them one at a "
+                               "time to name each",
+                               l->nitems);
     }
     if ((rc = assign_names(l, imp->name, err)) != 0) return rc;
     /* Every key must belong to a certificate in the files or in the store. */
@@ -483,9 +483,9 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     tg_store_key sk;
     if (old.key_id != 0 && bundle_key_for(&l, leaf, used) == NULL &&
         tg_store_key_find(kr->st, leaf->spki, &sk, NULL) != 0) {
-        rc = tg_err_set(err, TG_E_INVALID,
-                        "the private key of the replacement is neither in the files nor in the "
-                        "store; give it with --key");
+        rc = tg_err_fset(err, TG_E_INVALID, "key",
+                         "the private key of the replacement is neither in the files nor in the "
+                         "store; give the key too");
         goto tx;
     }
     char moved[TG_NAME_MAX + 1];

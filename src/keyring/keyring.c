@@ -195,8 +195,8 @@ int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, 
 #undef TAKEN
     if (probes) *probes = count;
     if (found) return 0;
-    return tg_err_set(err, TG_E_CONFLICT, "no free friendly name near '%s'; give one with --name",
-                      clean);
+    return tg_err_fset(err, TG_E_CONFLICT, "name", "no free friendly name near '%s'; give one",
+                       clean);
 }
 
 int kr_ca_name_check(const char *name, tg_err *err)

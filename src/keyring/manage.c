@@ -41,7 +41,8 @@ int kr_cert_rows(tg_keyring *kr, int only_ca, long long before, json_t **out, tg
 int tg_keyring_cert_list(tg_keyring *kr, int expiring_days, json_t **out, tg_err *err)
 {
     if (expiring_days < -1)
-        return tg_err_set(err, TG_E_INVALID, "--expiring needs a number of days, 0 or more");
+        return tg_err_fset(err, TG_E_INVALID, "expiring",
+                           "the expiry window needs a number of days, 0 or more");
     if (expiring_days > TG_DAYS_MAX) expiring_days = TG_DAYS_MAX;
     long long before =
         expiring_days >= 0 ? (long long)time(NULL) + (long long)expiring_days * 86400 + 1 : 0;
@@ -203,16 +204,19 @@ static int export_check(const tg_export *exp, tg_err *err)
     if (exp->support_bundle && (exp->with_key || keyfmt))
         return tg_err_set(err, TG_E_USAGE, "a support bundle never contains a private key");
     if (exp->with_key && exp->format != TG_FMT_P12 && !keyfmt)
-        return tg_err_set(err, TG_E_USAGE,
-                          "the private key is exported as p8, pkcs1 or inside p12 (--format p12 "
-                          "--with-key)");
+        return tg_err_fset(err, TG_E_USAGE, "with_key",
+                           "the private key is exported as p8, pkcs1 or inside p12 (the format "
+                           "p12 with the key)");
     if (exp->with_chain && (exp->format == TG_FMT_DER || keyfmt))
-        return tg_err_set(err, TG_E_USAGE, "--with-chain needs --format pem, p7b or p12");
+        return tg_err_fset(err, TG_E_USAGE, "with_chain",
+                           "the chain goes with the format pem, p7b or p12");
     if (exp->profile_set && exp->format != TG_FMT_P12)
-        return tg_err_set(err, TG_E_USAGE, "a PKCS#12 profile goes with --format p12");
+        return tg_err_fset(err, TG_E_USAGE, "p12_profile",
+                           "a PKCS#12 profile goes with the format p12");
     if (exp->no_passphrase && !keyfmt)
-        return tg_err_set(err, TG_E_USAGE,
-                          "--no-passphrase is only for p8 and pkcs1; a PKCS#12 always has one");
+        return tg_err_fset(err, TG_E_USAGE, "no_passphrase",
+                           "an export without a passphrase is only for p8 and pkcs1; a PKCS#12 "
+                           "always has one");
     return 0;
 }
 

@@ -475,8 +475,8 @@ static int import_read(json_t *doc, tg_policy_opts *o, const char **name, const 
                           "is true or false");
     if (*name == NULL) *name = json_string_value(jn);
     if (*name == NULL)
-        return tg_err_set(err, TG_E_INVALID,
-                          "the policy file names no policy; give one with --name");
+        return tg_err_fset(err, TG_E_INVALID, "name",
+                           "the policy file names no policy; give it a name");
     o->description = jd ? json_string_value(jd) : "";
     o->no_defaults = json_is_true(jx);
     for (int k = 0; k < TG_POLICY_LISTS; k++) {
@@ -545,10 +545,10 @@ int tg_keyring_policy_import(tg_keyring *kr, const char *data, size_t len, const
     if (keep == NULL) {
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     } else if (exists && !replace) {
-        rc = tg_err_set(err, TG_E_CONFLICT,
-                        "a policy named '%s' already exists: import it under another name "
-                        "(--name NEW) or replace it (--replace)",
-                        name);
+        rc = tg_err_fset(err, TG_E_CONFLICT, "replace",
+                         "a policy named '%s' already exists: import it under another name or "
+                         "replace it",
+                         name);
     } else if (exists) { /* the same row, so the proxies that use it stay on it */
         free(p.description);
         p.description = tg_strdup(o.description);

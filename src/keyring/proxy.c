@@ -433,14 +433,13 @@ static int signing_get(tg_keyring *kr, const char *name, tg_store_cert *c, tg_er
     if (!c->is_ca)
         rc = tg_err_set(err, TG_E_CONFLICT,
                         "'%s' is not a CA certificate, so it cannot sign the certificates a "
-                        "client proxy shows its clients; use a signing certificate (tlsgate cert "
-                        "create NAME --signing …, or a CA imported with its key)",
+                        "client proxy shows its clients; use a signing certificate (one created "
+                        "as a signing certificate, or a CA imported with its key)",
                         name);
     else if (c->key_id == 0)
         rc = tg_err_set(err, TG_E_CONFLICT,
                         "the private key of the CA certificate '%s' is not in the store, so it "
-                        "cannot sign; import its key (tlsgate cert import FILE --key KEY) or use "
-                        "another signing certificate",
+                        "cannot sign; import its key or use another signing certificate",
                         name);
     if (rc != 0) tg_store_cert_clear(c);
     return rc;
@@ -579,14 +578,17 @@ static int create_prepare(const char *kind, const char *name, const tg_proxy_opt
         (rc = conf_apply(c, o, err)) != 0)
         return rc;
     if (o->signing == NULL || o->truststore == NULL || o->listen == NULL)
-        return tg_err_set(err, TG_E_USAGE,
-                          "a client proxy needs a signing certificate, a trust store and a listen "
-                          "address (--signing CERT --truststore TS --listen ADDR:PORT)");
+        return tg_err_fset(err, TG_E_USAGE,
+                           !o->signing      ? "signing"
+                           : !o->truststore ? "truststore"
+                                            : "listen",
+                           "a client proxy needs a signing certificate, a trust store and a "
+                           "listen address");
     if (o->ports == NULL) {
         if (service_port[c->service] == 0)
-            return tg_err_set(err, TG_E_USAGE,
-                              "the service 'other' has no port of its own: give the ports to "
-                              "intercept (--ports LIST)");
+            return tg_err_fset(err, TG_E_USAGE, "ports",
+                               "the service 'other' has no port of its own: give the ports to "
+                               "intercept");
         c->ports.v[0].lo = c->ports.v[0].hi = service_port[c->service];
         c->ports.n = 1;
     }

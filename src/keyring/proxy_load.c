@@ -75,11 +75,10 @@ static int collect(const tg_store_proxy *p, void *arg)
     if (p->truststore_name != NULL && l->ts[l->n - 1] == NULL)
         l->rc = tg_err_set(l->err, TG_E_INTERNAL, "out of memory");
     else if (p->signing_cert_id == 0 || p->truststore_name == NULL)
-        l->rc = tg_err_set(l->err, TG_E_STORE,
-                           "%s proxy '%s' has no signing certificate or no trust store in the "
-                           "store; set them (tlsgate proxy %s set '%s' --signing CERT "
-                           "--truststore TS)",
-                           p->kind, p->name, p->kind, p->name);
+        l->rc = tg_err_fset(l->err, TG_E_STORE, "signing",
+                            "%s proxy '%s' has no signing certificate or no trust store in the "
+                            "store; give it both",
+                            p->kind, p->name);
     else
         l->rc = kr_proxy_doc(p, &r->conf, l->err);
     return l->rc != 0;

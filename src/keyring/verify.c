@@ -66,9 +66,8 @@ int tg_keyring_verify(tg_keyring *kr, const tg_verify_opts *o, json_t **out, tg_
 {
     *out = NULL;
     if (o->leaf == NULL || (o->ncas == 0 && o->truststore == NULL))
-        return tg_err_set(
-            err, TG_E_USAGE,
-            "verify needs a certificate file and --truststore NAME or --ca-file FILE");
+        return tg_err_set(err, TG_E_USAGE,
+                          "verify needs a certificate file and a trust store or CA file");
     if (o->truststore != NULL && kr == NULL)
         return tg_err_set(err, TG_E_INTERNAL, "a trust store needs the keyring");
     certset leaf = {0}, cands = {0}, anchors = {0};

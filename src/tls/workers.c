@@ -506,6 +506,9 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the set of workers ---- */
 
+static void on_hup(evutil_socket_t fd, short what, void *arg);
+static void on_term(evutil_socket_t fd, short what, void *arg);
+
 tg_workers *tg_workers_new(int threads, int quiet, tg_err *err)
 {
     evthread_use_pthreads();
@@ -523,6 +526,8 @@ tg_workers *tg_workers_new(int threads, int quiet, tg_err *err)
     }
     ws->quiet = quiet;
     ws->per = 1;
+    static const tg_workers_hooks none = {0};
+    ws->hooks = &none;
     for (int i = 0; i < n; i++) {
         tg_worker *w = &ws->w[i];
         w->ws = ws;
@@ -535,6 +540,18 @@ tg_workers *tg_workers_new(int threads, int quiet, tg_err *err)
             tg_err_set(err, TG_E_INTERNAL, "cannot create an event loop");
             return NULL;
         }
+    }
+    /* signals are ours from now on, before any listener is bound: a SIGHUP or SIGTERM
+     * that arrives while serve starts is handled when the loops run, never fatal */
+    struct event_base *b0 = ws->w[0].base;
+    ws->hup_ev = evsignal_new(b0, SIGHUP, on_hup, ws);
+    ws->term_ev = evsignal_new(b0, SIGTERM, on_term, ws);
+    ws->int_ev = evsignal_new(b0, SIGINT, on_term, ws);
+    if (!ws->hup_ev || !ws->term_ev || !ws->int_ev || event_add(ws->hup_ev, NULL) ||
+        event_add(ws->term_ev, NULL) || event_add(ws->int_ev, NULL)) {
+        tg_workers_free(ws);
+        tg_err_set(err, TG_E_INTERNAL, "cannot set up signals");
+        return NULL;
     }
     return ws;
 }
@@ -637,14 +654,9 @@ int tg_workers_run(tg_workers *ws, const tg_workers_hooks *hooks, tg_err *err)
     struct event_base *b0 = ws->w[0].base;
     ws->tick_ev = event_new(b0, -1, EV_PERSIST, on_tick, ws);
     ws->drain_ev = event_new(b0, -1, EV_PERSIST, on_drain, ws);
-    ws->hup_ev = evsignal_new(b0, SIGHUP, on_hup, ws);
-    ws->term_ev = evsignal_new(b0, SIGTERM, on_term, ws);
-    ws->int_ev = evsignal_new(b0, SIGINT, on_term, ws);
     struct timeval tick_tv = {0, TG_SERVE_RELOAD_MS * 1000};
-    if (!ws->tick_ev || !ws->drain_ev || !ws->hup_ev || !ws->term_ev || !ws->int_ev ||
-        event_add(ws->tick_ev, &tick_tv) || event_add(ws->hup_ev, NULL) ||
-        event_add(ws->term_ev, NULL) || event_add(ws->int_ev, NULL))
-        return tg_err_set(err, TG_E_INTERNAL, "cannot set up timers and signals");
+    if (!ws->tick_ev || !ws->drain_ev || event_add(ws->tick_ev, &tick_tv))
+        return tg_err_set(err, TG_E_INTERNAL, "cannot set up timers");
     ws->running = 1;
     int started = 1;
     for (int i = 1; i < ws->n; i++, started++)

@@ -19,7 +19,17 @@
 #define FUZZ_PASS_ENV "TG_FUZZ_PASSWORD"
 #define FUZZ_PASS     "fuzzpass" /* seeds.sh encrypts with the same */
 
-static const tg_passsrc pass = {.envvar = FUZZ_PASS_ENV}; /* no file, no prompt */
+/* The face's part: the password from the environment (no file, no prompt). */
+static int from_env(void *arg, int confirm, char *buf, size_t size, size_t *len, tg_err *err)
+{
+    (void)confirm;
+    const char *v = getenv(arg);
+    if (v == NULL || strlen(v) + 1 > size)
+        return tg_err_set(err, TG_E_PASSWORD, "no password in the environment");
+    *len = (size_t)snprintf(buf, size, "%s", v);
+    return 0;
+}
+static const tg_passsrc pass = {.get = from_env, .arg = (void *)FUZZ_PASS_ENV};
 
 /* An invariant of the decoder's contract is broken: stop with a message libFuzzer keeps. */
 #define CHECK(cond)                                                                                \

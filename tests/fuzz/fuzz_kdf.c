@@ -25,7 +25,17 @@
         }                                                                                          \
     } while (0)
 
-static const tg_passsrc pass = {.envvar = "TG_FUZZ_PASSWORD"}; /* no file, no prompt */
+/* The face's part: the password from the environment (no file, no prompt). */
+static int from_env(void *arg, int confirm, char *buf, size_t size, size_t *len, tg_err *err)
+{
+    (void)confirm;
+    const char *v = getenv(arg);
+    if (v == NULL || strlen(v) + 1 > size)
+        return tg_err_set(err, TG_E_PASSWORD, "no password in the environment");
+    *len = (size_t)snprintf(buf, size, "%s", v);
+    return 0;
+}
+static const tg_passsrc pass = {.get = from_env, .arg = (void *)"TG_FUZZ_PASSWORD"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

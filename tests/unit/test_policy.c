@@ -408,7 +408,7 @@ static void policy_rules(void **state)
     tg_err ie = {0};
     json_t *before = everything();
     assert_int_equal(tg_keyring_policy_import(kr, text, len, NULL, 0, &doc, &ie), TG_E_CONFLICT);
-    assert_non_null(strstr(ie.msg, "--replace"));
+    assert_string_equal(ie.field, "replace");
     const char *bad_files[] = {"",
                                "[]",
                                "{\"name\": \"z\", \"never_domains\": \"a.example\"}",

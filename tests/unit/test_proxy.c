@@ -216,6 +216,21 @@ static tg_proxy_opts none(void)
     return opts(NULL, NULL, NULL, NULL);
 }
 
+/* Whether an error says w: a word of its sentence, or "--x" for the field x (the library
+ * names fields; the CLI turns them into its options). */
+static int says(const tg_err *e, const char *w)
+{
+    if (strncmp(w, "--", 2) == 0) {
+        char f[32];
+        size_t i = 0;
+        for (const char *p = w + 2; *p && i + 1 < sizeof f; p++)
+            f[i++] = *p == '-' ? '_' : *p;
+        f[i] = '\0';
+        if (strcmp(e->field, f) == 0) return 1;
+    }
+    return strstr(e->msg, w) != NULL;
+}
+
 /* create must fail with code, its sentence holding each of the words, and change nothing */
 static void create_fails(const char *name, const tg_proxy_opts *o, int code, const char *w1,
                          const char *w2)
@@ -226,8 +241,8 @@ static void create_fails(const char *name, const tg_proxy_opts *o, int code, con
     int rc = tg_keyring_proxy_create(kr, "client", name, o, &doc, &e);
     if (rc != code) fail_msg("create '%s': %d (%s), wanted %d", name, rc, e.msg, code);
     assert_null(doc);
-    if (w1 && !strstr(e.msg, w1)) fail_msg("'%s' lacks '%s'", e.msg, w1);
-    if (w2 && !strstr(e.msg, w2)) fail_msg("'%s' lacks '%s'", e.msg, w2);
+    if (w1 && !says(&e, w1)) fail_msg("'%s' (%s) lacks '%s'", e.msg, e.field, w1);
+    if (w2 && !says(&e, w2)) fail_msg("'%s' (%s) lacks '%s'", e.msg, e.field, w2);
     assert_int_equal(tg_keyring_proxy_list(kr, "client", &after, NULL), 0);
     assert_true(json_equal(before, after));
     json_decref(before);
@@ -243,8 +258,8 @@ static void set_fails(const char *name, const tg_proxy_opts *o, int code, const 
     int rc = tg_keyring_proxy_set(kr, "client", name, o, &doc, &e);
     if (rc != code) fail_msg("set '%s': %d (%s), wanted %d", name, rc, e.msg, code);
     assert_null(doc);
-    if (w1 && !strstr(e.msg, w1)) fail_msg("'%s' lacks '%s'", e.msg, w1);
-    if (w2 && !strstr(e.msg, w2)) fail_msg("'%s' lacks '%s'", e.msg, w2);
+    if (w1 && !says(&e, w1)) fail_msg("'%s' (%s) lacks '%s'", e.msg, e.field, w1);
+    if (w2 && !says(&e, w2)) fail_msg("'%s' (%s) lacks '%s'", e.msg, e.field, w2);
     assert_int_equal(tg_keyring_proxy_list(kr, "client", &after, NULL), 0);
     assert_true(json_equal(before, after));
     json_decref(before);
