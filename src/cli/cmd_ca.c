@@ -57,8 +57,7 @@ static int ca_show(cli *c, tg_keyring *kr, opts *o)
 static int ca_export(cli *c, tg_keyring *kr, opts *o)
 {
     if (one(c, o, "export") != 0) return TG_E_USAGE;
-    int rc = tg_keyring_ca_check(kr, o->args[0], &c->err);
-    return rc != 0 ? rc : cli_cert_export(c, kr, o);
+    return cli_ca_export(c, kr, o);
 }
 
 static int ca_replace(cli *c, tg_keyring *kr, opts *o)
@@ -79,8 +78,7 @@ static int ca_replace(cli *c, tg_keyring *kr, opts *o)
 static int ca_delete(cli *c, tg_keyring *kr, opts *o)
 {
     if (one(c, o, "delete") != 0) return TG_E_USAGE;
-    int rc = tg_keyring_ca_check(kr, o->args[0], &c->err);
-    if (rc == 0) rc = tg_keyring_cert_delete(kr, o->args[0], &c->err);
+    int rc = tg_keyring_ca_delete(kr, o->args[0], &c->err);
     if (rc == 0 && !c->json) printf("Deleted CA certificate '%s'\n", o->args[0]);
     return rc;
 }

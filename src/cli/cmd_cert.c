@@ -63,17 +63,21 @@ static int cert_replace(cli *c, tg_keyring *kr, opts *o)
     return rc;
 }
 
-int cli_cert_export(cli *c, tg_keyring *kr, opts *o)
+/* cert export and ca export: the same options; ca: NAME must be a CA (the keyring checks
+ * it in the same call). */
+static int export_one(cli *c, tg_keyring *kr, opts *o, int ca)
 {
-    if (one_name(c, o, "export") != 0) return TG_E_USAGE;
+    if (!ca && one_name(c, o, "export") != 0) return TG_E_USAGE; /* ca: cmd_ca.c checked */
     tg_export exp = {.with_key = o->with_key,
                      .with_chain = o->with_chain,
                      .support_bundle = o->support_bundle,
                      .no_passphrase = o->no_passphrase};
     if (o->format == NULL && !o->support_bundle)
-        return cli_usage(c, "cert export needs --format pem, der, p7b, p8, pkcs1 or p12");
+        return cli_usage(c, "%s export needs --format pem, der, p7b, p8, pkcs1 or p12",
+                         ca ? "ca" : "cert");
     if (o->out == NULL)
-        return cli_usage(c, "cert export needs --out FILE ('-' for standard output)");
+        return cli_usage(c, "%s export needs --out FILE ('-' for standard output)",
+                         ca ? "ca" : "cert");
     int rc;
     if ((rc = cli_out_check(c, o->out, o->force)) != 0) return rc;
     if ((o->format && (rc = tg_export_format_parse(o->format, &exp.format, &c->err)) != 0) ||
@@ -87,7 +91,8 @@ int cli_cert_export(cli *c, tg_keyring *kr, opts *o)
     exp.pass = cli_pass_init(&pass, o->passfile, "Export passphrase: ", 1);
     unsigned char *data = NULL;
     size_t len = 0;
-    rc = tg_keyring_cert_export(kr, o->args[0], &exp, &data, &len, &c->err);
+    rc = ca ? tg_keyring_ca_export(kr, o->args[0], &exp, &data, &len, &c->err)
+            : tg_keyring_cert_export(kr, o->args[0], &exp, &data, &len, &c->err);
     if (rc == 0) rc = cli_write_out(c, o->out, data, len, keyout ? 0600 : 0644, o->force);
     tg_free_secret(data, len);
     if (rc == 0 && strcmp(o->out, "-") != 0) {
@@ -97,6 +102,16 @@ int cli_cert_export(cli *c, tg_keyring *kr, opts *o)
             printf("Exported '%s' to %s (%zu bytes)\n", o->args[0], o->out, len);
     }
     return rc;
+}
+
+int cli_cert_export(cli *c, tg_keyring *kr, opts *o)
+{
+    return export_one(c, kr, o, 0);
+}
+
+int cli_ca_export(cli *c, tg_keyring *kr, opts *o)
+{
+    return export_one(c, kr, o, 1);
 }
 
 static int cert_list(cli *c, tg_keyring *kr, opts *o)

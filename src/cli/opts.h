@@ -62,8 +62,9 @@ typedef struct cli_sub {
     int (*fn)(cli *, tg_keyring *, opts *);
 } cli_sub;
 /* Finds argv[1] among subs, parses its options, opens the keyring and runs it. */
-/* cert export, shared with ca export. */
+/* cert export and ca export (the same options). */
 int cli_cert_export(cli *c, tg_keyring *kr, opts *o);
+int cli_ca_export(cli *c, tg_keyring *kr, opts *o);
 int cli_dispatch(cli *c, int argc, char **argv, const cli_sub *subs, size_t nsubs);
 
 #endif

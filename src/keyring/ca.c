@@ -12,20 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-static int require_ca(tg_keyring *kr, const char *name, tg_store_cert *c, tg_err *err)
-{
-    int rc = tg_store_cert_by_name(kr->st, name, c, err);
-    if (rc == 0 && !c->is_ca) {
-        tg_store_cert_clear(c);
-        rc = TG_E_NOTFOUND;
-    }
-    if (rc == TG_E_NOTFOUND)
-        return tg_err_set(err, TG_E_NOTFOUND,
-                          "no CA certificate is named '%s' (tlsgate ca list shows the names)",
-                          name);
-    return rc;
-}
-
 int tg_keyring_ca_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_err *err)
 {
     int rc;
@@ -43,7 +29,7 @@ int tg_keyring_ca_list(tg_keyring *kr, json_t **out, tg_err *err)
 int tg_keyring_ca_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err)
 {
     tg_store_cert c;
-    int rc = require_ca(kr, name, &c, err);
+    int rc = kr_ca_get(kr, name, &c, err);
     if (rc != 0) return rc;
     *out = kr_cert_doc(kr, &c);
     tg_store_cert_clear(&c);
@@ -53,7 +39,7 @@ int tg_keyring_ca_show(tg_keyring *kr, const char *name, json_t **out, tg_err *e
 int tg_keyring_ca_check(tg_keyring *kr, const char *name, tg_err *err)
 {
     tg_store_cert c;
-    int rc = require_ca(kr, name, &c, err);
+    int rc = kr_ca_get(kr, name, &c, err);
     if (rc == 0) tg_store_cert_clear(&c);
     return rc;
 }
@@ -80,7 +66,7 @@ int tg_keyring_ca_reissue(tg_keyring *kr, const char *name, int days, const char
     tg_store_cert old = {0}, row = {0};
     tg_cert *cert = NULL, *fresh = NULL;
     tg_key *key = NULL;
-    if ((rc = require_ca(kr, name, &old, err)) != 0) goto end;
+    if ((rc = kr_ca_get(kr, name, &old, err)) != 0) goto end;
     if (old.key_id == 0) {
         rc = tg_err_set(err, TG_E_CONFLICT,
                         "'%s' has no private key in the store; only a CA whose key we hold can be "

@@ -237,6 +237,21 @@ int kr_cert_get(tg_keyring *kr, const char *name, tg_store_cert *out, tg_err *er
     return rc;
 }
 
+int kr_ca_get(tg_keyring *kr, const char *name, tg_store_cert *out, tg_err *err)
+{
+    tg_err why = {0};
+    int rc = tg_store_cert_by_name(kr->st, name, out, &why);
+    if (rc == 0 && !out->is_ca) {
+        tg_store_cert_clear(out);
+        rc = TG_E_NOTFOUND;
+    }
+    if (rc == TG_E_NOTFOUND)
+        return tg_err_set(err, TG_E_NOTFOUND,
+                          "no CA certificate is named '%s' (tlsgate ca list shows the names)",
+                          name);
+    return rc == 0 ? 0 : tg_err_set(err, rc, "%s", why.msg);
+}
+
 static int create_default(tg_keyring *kr, tg_err *err)
 {
     char host[256] = "", hsan[300] = "";

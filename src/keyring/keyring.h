@@ -89,8 +89,11 @@ int tg_export_profile_parse(const char *s, tg_p12_profile *out, tg_err *err);
 int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *exp,
                            unsigned char **out, size_t *outlen, tg_err *err);
 
-/* C3: CA certificates on their own. Export goes through tg_keyring_cert_export after
- * tg_keyring_ca_check; deletion through tg_keyring_cert_delete (both refuse what is in use). */
+/* C3: CA certificates on their own: each call refuses a name that is not a CA ("no CA
+ * certificate is named") in the same step as it acts. */
+int tg_keyring_ca_export(tg_keyring *kr, const char *name, const tg_export *exp,
+                         unsigned char **out, size_t *outlen, tg_err *err);
+int tg_keyring_ca_delete(tg_keyring *kr, const char *name, tg_err *err);
 int tg_keyring_ca_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_err *err);
 int tg_keyring_ca_list(tg_keyring *kr, json_t **out, tg_err *err);
 int tg_keyring_ca_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err);

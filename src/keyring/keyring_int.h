@@ -57,6 +57,8 @@ int kr_ca_name_check(const char *name, tg_err *err);
 /* A CA name made from base (a CN): other characters become '-'. Returns out. */
 const char *kr_ca_name_from(const char *base, char *out, size_t size);
 int kr_cert_get(tg_keyring *kr, const char *name, tg_store_cert *out, tg_err *err);
+/* The same, for a CA certificate only (anything else is "no CA certificate is named"). */
+int kr_ca_get(tg_keyring *kr, const char *name, tg_store_cert *out, tg_err *err);
 /* The certificate's document for show / create. */
 json_t *kr_cert_doc(tg_keyring *kr, const tg_store_cert *c);
 /* The certificates table (only CA certificates when only_ca; notAfter < before when

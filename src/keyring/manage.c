@@ -77,13 +77,16 @@ int tg_keyring_cert_default(tg_keyring *kr, const char *name, tg_err *err)
     return kr_finish(kr, rc, err);
 }
 
-int tg_keyring_cert_delete(tg_keyring *kr, const char *name, tg_err *err)
+/* ca_only: `ca delete` (the same rules, and NAME must be a CA), checked in the same
+ * transaction as the deletion. */
+static int cert_delete(tg_keyring *kr, const char *name, int ca_only, tg_err *err)
 {
     int rc = tg_store_begin(kr->st, err);
     if (rc != 0) return rc;
     tg_store_cert c = {0};
     char holder[128];
-    if ((rc = kr_cert_get(kr, name, &c, err)) != 0) goto end;
+    if ((rc = ca_only ? kr_ca_get(kr, name, &c, err) : kr_cert_get(kr, name, &c, err)) != 0)
+        goto end;
     if (c.protected_) {
         rc = tg_err_set(err, TG_E_CONFLICT,
                         "'%s' is the factory default certificate and cannot be deleted; another "
@@ -120,6 +123,16 @@ int tg_keyring_cert_delete(tg_keyring *kr, const char *name, tg_err *err)
 end:
     tg_store_cert_clear(&c);
     return kr_finish(kr, rc, err);
+}
+
+int tg_keyring_cert_delete(tg_keyring *kr, const char *name, tg_err *err)
+{
+    return cert_delete(kr, name, 0, err);
+}
+
+int tg_keyring_ca_delete(tg_keyring *kr, const char *name, tg_err *err)
+{
+    return cert_delete(kr, name, 1, err);
 }
 
 /* ---- export ---- */
@@ -220,8 +233,8 @@ static int export_check(const tg_export *exp, tg_err *err)
     return 0;
 }
 
-int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *exp,
-                           unsigned char **out, size_t *outlen, tg_err *err)
+static int cert_export(tg_keyring *kr, const char *name, const tg_export *exp, int ca_only,
+                       unsigned char **out, size_t *outlen, tg_err *err)
 {
     *out = NULL;
     *outlen = 0;
@@ -237,7 +250,8 @@ int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *ex
     char *pem = NULL;
     if (pass == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     size_t pemlen = 0;
-    if ((rc = kr_cert_get(kr, name, &row, err)) != 0) goto end;
+    if ((rc = ca_only ? kr_ca_get(kr, name, &row, err) : kr_cert_get(kr, name, &row, err)) != 0)
+        goto end;
     if ((rc = tg_cert_from_der(row.der, row.derlen, &cert, err)) != 0) goto end;
     if ((exp->with_chain || exp->support_bundle) &&
         (rc = kr_chain(kr, cert, &chain, &nchain, NULL, err)) != 0)
@@ -314,4 +328,16 @@ end:
         *outlen = 0;
     }
     return rc;
+}
+
+int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *exp,
+                           unsigned char **out, size_t *outlen, tg_err *err)
+{
+    return cert_export(kr, name, exp, 0, out, outlen, err);
+}
+
+int tg_keyring_ca_export(tg_keyring *kr, const char *name, const tg_export *exp,
+                         unsigned char **out, size_t *outlen, tg_err *err)
+{
+    return cert_export(kr, name, exp, 1, out, outlen, err);
 }
