@@ -54,20 +54,31 @@ static pthread_mutex_t mint_lock = PTHREAD_MUTEX_INITIALIZER;
 static char last_name[256];
 static X509 *last_cert;
 
-static void die(const char *what) { fprintf(stderr, "origin: %s\n", what); ERR_print_errors_fp(stderr); exit(1); }
+static void die(const char *what)
+{
+    fprintf(stderr, "origin: %s\n", what);
+    ERR_print_errors_fp(stderr);
+    exit(1);
+}
 
-static void add_ext(X509 *c, int nid, const char *val) {
-    X509V3_CTX v; X509V3_set_ctx(&v, root, c, NULL, NULL, 0);
+static void add_ext(X509 *c, int nid, const char *val)
+{
+    X509V3_CTX v;
+    X509V3_set_ctx(&v, root, c, NULL, NULL, 0);
     X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v, nid, val);
     if (!e || !X509_add_ext(c, e, -1)) die("extension");
     X509_EXTENSION_free(e);
 }
 
-static X509 *mint(const char *name, const char *sans) {
+static X509 *mint(const char *name, const char *sans)
+{
     X509 *c = X509_new();
-    unsigned char sn[16]; RAND_bytes(sn, sizeof sn); sn[0] &= 0x7f;
+    unsigned char sn[16];
+    RAND_bytes(sn, sizeof sn);
+    sn[0] &= 0x7f;
     BIGNUM *bn = BN_bin2bn(sn, sizeof sn, NULL);
-    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c)); BN_free(bn);
+    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c));
+    BN_free(bn);
     X509_set_version(c, 2);
     X509_gmtime_adj(X509_getm_notBefore(c), -3600);
     X509_gmtime_adj(X509_getm_notAfter(c), 30L * 86400);
@@ -75,7 +86,8 @@ static X509 *mint(const char *name, const char *sans) {
     X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)name, -1, -1, 0);
     X509_set_issuer_name(c, X509_get_subject_name(root));
     X509_set_pubkey(c, leaf_key);
-    char san[600]; snprintf(san, sizeof san, "DNS:%s%s%s", name, sans ? "," : "", sans ? sans : "");
+    char san[600];
+    snprintf(san, sizeof san, "DNS:%s%s%s", name, sans ? "," : "", sans ? sans : "");
     add_ext(c, NID_subject_alt_name, san);
     add_ext(c, NID_basic_constraints, "critical,CA:FALSE");
     add_ext(c, NID_key_usage, "critical,digitalSignature");
@@ -86,8 +98,10 @@ static X509 *mint(const char *name, const char *sans) {
 }
 
 /* NAME_PORT: a certificate for this connection's name */
-static int on_sni(SSL *s, int *al, void *arg) {
-    (void)al; (void)arg;
+static int on_sni(SSL *s, int *al, void *arg)
+{
+    (void)al;
+    (void)arg;
     const char *name = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
     if (!name || strlen(name) >= sizeof last_name) return SSL_TLSEXT_ERR_ALERT_FATAL;
     pthread_mutex_lock(&mint_lock);
@@ -101,7 +115,8 @@ static int on_sni(SSL *s, int *al, void *arg) {
     return ok ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-static SSL_CTX *make_ctx(X509 *cert) {
+static SSL_CTX *make_ctx(X509 *cert)
+{
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     if (!resume) {
@@ -110,32 +125,41 @@ static SSL_CTX *make_ctx(X509 *cert) {
     }
     SSL_CTX_set_num_tickets(ctx, (size_t)tickets);
     if (cert) {
-        if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, leaf_key) != 1) die("ctx cert");
+        if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, leaf_key) != 1)
+            die("ctx cert");
     } else {
         SSL_CTX_set_tlsext_servername_callback(ctx, on_sni);
     }
     return ctx;
 }
 
-struct job { int fd; SSL_CTX *ctx; };
+struct job {
+    int fd;
+    SSL_CTX *ctx;
+};
 
-static void *serve(void *arg) {
+static void *serve(void *arg)
+{
     struct job *j = arg;
     SSL *s = SSL_new(j->ctx);
     SSL_set_fd(s, j->fd);
-    char req[4096]; int got = 0;
+    char req[4096];
+    int got = 0;
     if (SSL_accept(s) != 1) goto out;
     while (got < (int)sizeof req - 1) {
         int r = SSL_read(s, req + got, sizeof req - 1 - got);
         if (r <= 0) goto out;
-        got += r; req[got] = 0;
+        got += r;
+        req[got] = 0;
         if (strstr(req, "\r\n\r\n")) break;
     }
     int big = !strncmp(req, "GET /big", 8) && (req[8] == ' ' || req[8] == '?');
     char head[256];
     long len = big ? big_bytes : 3;
-    int n = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %ld\r\n"
-                     "Connection: close\r\n\r\n%s", big ? "application/octet-stream" : "text/plain", len, big ? "" : "ok\n");
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %ld\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     big ? "application/octet-stream" : "text/plain", len, big ? "" : "ok\n");
     if (SSL_write(s, head, n) != n) goto out;
     for (long left = big ? big_bytes : 0; left > 0;) {
         int w = left < (long)sizeof big_chunk ? (int)left : (int)sizeof big_chunk;
@@ -151,17 +175,27 @@ out:
     return NULL;
 }
 
-static int listen_on(int port) {
+static int listen_on(int port)
+{
     int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, 1024)) { perror("origin: bind/listen"); exit(1); }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, 1024)) {
+        perror("origin: bind/listen");
+        exit(1);
+    }
     return fd;
 }
 
-int main(int argc, char **argv) {
-    if (argc < 5) { fprintf(stderr, "usage: origin ROOT_CERT ROOT_KEY WILD_PORT NAME_PORT [BIG_MB [TICKETS [RESUME]]]\n"); return 2; }
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(
+            stderr,
+            "usage: origin ROOT_CERT ROOT_KEY WILD_PORT NAME_PORT [BIG_MB [TICKETS [RESUME]]]\n");
+        return 2;
+    }
     big_bytes = (argc > 5 ? atol(argv[5]) : 100) * 1000000L;
     if (argc > 6) tickets = atoi(argv[6]);
     if (argc > 7) resume = atoi(argv[7]);
@@ -176,10 +210,12 @@ int main(int argc, char **argv) {
     if (!(leaf_key = EVP_EC_gen("P-256"))) die("leaf key");
     X509 *wild = mint("*.bench.test", NULL);
     SSL_CTX *wctx = make_ctx(wild), *nctx = make_ctx(NULL);
-    struct pollfd p[2] = { { .fd = listen_on(atoi(argv[3])), .events = POLLIN },
-                           { .fd = listen_on(atoi(argv[4])), .events = POLLIN } };
-    printf("ready\n"); fflush(stdout);
-    pthread_attr_t at; pthread_attr_init(&at);
+    struct pollfd p[2] = {{.fd = listen_on(atoi(argv[3])), .events = POLLIN},
+                          {.fd = listen_on(atoi(argv[4])), .events = POLLIN}};
+    printf("ready\n");
+    fflush(stdout);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&at, 256 << 10);
     for (;;) {
@@ -190,9 +226,13 @@ int main(int argc, char **argv) {
             if (fd < 0) continue;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             struct job *j = malloc(sizeof *j);
-            j->fd = fd; j->ctx = i ? nctx : wctx;
+            j->fd = fd;
+            j->ctx = i ? nctx : wctx;
             pthread_t t;
-            if (pthread_create(&t, &at, serve, j)) { close(fd); free(j); }
+            if (pthread_create(&t, &at, serve, j)) {
+                close(fd);
+                free(j);
+            }
         }
     }
 }

@@ -738,8 +738,8 @@ static void upstream_start(flow *f)
     SSL_SESSION *sess = upsess_get(px->sessions, f->upkey);
     if (sess != NULL) {
         SSL_set_session(ssl, sess);
-            /* a resumption offered; the server may refuse it */ /* a resumption offered; the server
-                                                                    may refuse it */
+        /* a resumption offered; the server may refuse it */ /* a resumption offered; the server
+                                                                may refuse it */
         SSL_SESSION_free(sess);
     }
     SSL_set_ex_data(ssl, ex_flow, f);

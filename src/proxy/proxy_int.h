@@ -133,7 +133,7 @@ typedef struct pxy {
     policy *pol; /* NULL: none */
     verdicts *verdicts;
     STACK_OF(X509) * ca_copies; /* the signing CA's rollover copies, for the CA page */
-    upsess *sessions; /* upstream sessions, for resumption */
+    upsess *sessions;           /* upstream sessions, for resumption */
     pstats *st;
     tg_listener *l;
 } pxy;
