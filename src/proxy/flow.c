@@ -100,32 +100,31 @@ static flow *of(tg_qlink *l)
     return TG_CONTAINER(l, flow, link);
 }
 
-static void hex(const unsigned char *b, size_t n, char *out)
+/* An IPv4 or IPv6 address's text and port (0: another family). */
+static int addr_split(const struct sockaddr_storage *ss, char ip[INET6_ADDRSTRLEN], unsigned *port)
 {
-    static const char d[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static void addr_text(const struct sockaddr_storage *ss, char *out, size_t size)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-        port = ntohs(a->sin_port);
-        snprintf(out, size, "%s:%u", ip, port);
-    } else if (ss->ss_family == AF_INET6) {
+        *port = ntohs(a->sin_port);
+        return inet_ntop(AF_INET, &a->sin_addr, ip, INET6_ADDRSTRLEN) != NULL;
+    }
+    if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-        port = ntohs(a->sin6_port);
-        snprintf(out, size, "[%s]:%u", ip, port);
-    } else
+        *port = ntohs(a->sin6_port);
+        return inet_ntop(AF_INET6, &a->sin6_addr, ip, INET6_ADDRSTRLEN) != NULL;
+    }
+    return 0;
+}
+
+/* "ip:port" or "[ip6]:port" for the log. */
+static void addr_text(const struct sockaddr_storage *ss, char *out, size_t size)
+{
+    char ip[INET6_ADDRSTRLEN];
+    unsigned port = 0;
+    if (!addr_split(ss, ip, &port))
         snprintf(out, size, "?");
+    else
+        snprintf(out, size, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
 }
 
 /* ---- the end of a flow: log line, counters, free ---- */
@@ -142,7 +141,7 @@ static void log_flow(flow *f)
     gmtime_r(&f->start.tv_sec, &tm);
     strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
     char fsha[65] = "";
-    if (f->f.leaf) hex(f->f.sha256, 32, fsha);
+    if (f->f.leaf) tg_hex(f->f.sha256, 32, fsha);
     json_t *j = json_object();
     if (j == NULL) return;
     json_object_set_new(j, "time", json_string(t));
@@ -656,7 +655,7 @@ static void upstream_event(struct bufferevent *bev, short what, void *arg)
     unsigned char sha[32];
     unsigned int shalen = 0;
     X509_digest(leaf, EVP_sha256(), sha, &shalen);
-    hex(sha, 32, f->up_sha);
+    tg_hex(sha, 32, f->up_sha);
     char why[TG_ERR_MAX];
     const char *host = f->sni[0] ? f->sni : f->host;
     unsigned char vkey[32];
@@ -929,13 +928,18 @@ static int parse_target(flow *f, const char *t, size_t len)
         if (h[i] <= 0x20 || h[i] >= 0x7f) return -1;
     memcpy(f->host, h, hl + 1);
     f->port = (unsigned)port;
-    struct sockaddr_storage ss;
-    int sl = sizeof(ss);
-    char lit[300];
-    snprintf(lit, sizeof(lit), strchr(h, ':') ? "[%s]:%ld" : "%s:%ld", h, port);
-    if (evutil_parse_sockaddr_port(lit, (struct sockaddr *)&ss, &sl) == 0) {
-        memcpy(&f->dst, &ss, (size_t)sl);
-        f->dstlen = (socklen_t)sl;
+    /* a literal address needs no resolver */
+    memset(&f->dst, 0, sizeof(f->dst));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&f->dst;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&f->dst;
+    if (evutil_inet_pton(AF_INET, f->host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        f->dstlen = sizeof(*a4);
+    } else if (evutil_inet_pton(AF_INET6, f->host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        f->dstlen = sizeof(*a6);
     }
     return 0;
 }
@@ -1019,16 +1023,9 @@ static int original_dst(flow *f)
         return -2;
     memcpy(&f->dst, &ss, sl);
     f->dstlen = sl;
-    char a[80];
-    addr_text(&ss, a, sizeof(a));
-    char *colon = strrchr(a, ':');
-    if (colon) *colon = '\0';
-    const char *h = a[0] == '[' ? a + 1 : a;
-    snprintf(f->host, sizeof(f->host), "%s", h);
-    size_t hl = strlen(f->host);
-    if (hl && f->host[hl - 1] == ']') f->host[hl - 1] = '\0';
-    f->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    char ip[INET6_ADDRSTRLEN];
+    if (!addr_split(&ss, ip, &f->port)) return -1;
+    snprintf(f->host, sizeof(f->host), "%s", ip);
     return 0;
 }
 

@@ -44,13 +44,6 @@ struct tg_rebuilder {
     long test_delay_ms;    /* $TLSGATE_TEST_REBUILD_DELAY_MS */
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void logf_(tg_rebuilder *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(tg_rebuilder *r, const char *fmt, ...)
 {
@@ -65,12 +58,12 @@ static void logf_(tg_rebuilder *r, const char *fmt, ...)
 /* Builds from kr and swaps the result in; the previous index stays on failure. */
 static int build(tg_rebuilder *r, tg_keyring *kr, const char *why)
 {
-    long long t0 = now_ms();
+    long long t0 = tg_now_ms();
     tg_index *idx = NULL;
     tg_err err = {0};
     if (tg_index_build(kr, &idx, &err) != 0) {
         logf_(r, "reload failed, still serving the previous certificates: %s", err.msg);
-        atomic_store(&r->retry_at, now_ms() + RETRY_MS);
+        atomic_store(&r->retry_at, tg_now_ms() + RETRY_MS);
         return -1;
     }
     pthread_mutex_lock(&r->sel->lock);
@@ -82,7 +75,7 @@ static int build(tg_rebuilder *r, tg_keyring *kr, const char *why)
     atomic_store(&r->retry_at, 0);
     size_t names, certs = tg_index_size(idx, &names);
     logf_(r, "%s: %zu certificates, %zu names indexed in %lld ms", why, certs, names,
-          now_ms() - t0);
+          tg_now_ms() - t0);
     return 0;
 }
 
@@ -160,7 +153,7 @@ void tg_rebuilder_poll(tg_rebuilder *r)
     if (v != r->requested) {
         r->requested = v; /* the build reads at least this version: it starts later */
         tg_rebuilder_request(r, "store changed");
-    } else if (retry != 0 && now_ms() >= retry) {
+    } else if (retry != 0 && tg_now_ms() >= retry) {
         atomic_store(&r->retry_at, 0);
         tg_rebuilder_request(r, "retry");
     }

@@ -121,6 +121,16 @@ class ProxyCase(ServeCase):
                 *extra)
         return listen
 
+    def good_proxy(self, *extra):
+        """The `good` origin, a client proxy "web" for its port (extra: more create
+        options) and serve running it: (origins, port, proxy address, serve)."""
+        og = self.start_origins(["good"])
+        port = og.port("good")
+        listen = self.create_proxy("web", [port], *extra)
+        srv = self.start()
+        self.wait_listening(listen, srv)
+        return og, port, listen, srv
+
     def start(self, *args):
         return self.serve(*args, env={"TLSGATE_TEST_HOSTS": self.hosts}, quiet=False)
 
@@ -194,11 +204,7 @@ class ProxyCase(ServeCase):
     # ---- explicit mode ----
 
     def test_explicit_decrypts_with_a_forged_leaf(self):
-        og = self.start_origins(["good"])
-        port = og.port("good")
-        listen = self.create_proxy("web", [port])
-        srv = self.start()
-        self.wait_listening(listen, srv)
+        og, port, listen, srv = self.good_proxy()
         url = f"https://good.test:{port}/"
         r = self.curl(listen, url)
         self.assertEqual(r.returncode, 0, r.stderr + srv.stderr()[-2000:])
@@ -337,11 +343,7 @@ class ProxyCase(ServeCase):
     def test_chromium_through_the_proxy(self):
         """Headless Chromium with our CA in its NSS database loads a page through the
         proxy without a warning; without the CA it gets the certificate interstitial."""
-        og = self.start_origins(["good"])
-        port = og.port("good")
-        listen = self.create_proxy("web", [port])
-        srv = self.start()
-        self.wait_listening(listen, srv)
+        og, port, listen, srv = self.good_proxy()
         home = self.path("chromium-home")
         nssdb = os.path.join(home, ".pki", "nssdb")
         os.makedirs(nssdb)
@@ -450,11 +452,7 @@ class ProxyCase(ServeCase):
         """Over --max-conns new flows pass through uninspected (bypass) or are refused
         (block); the log says so once per crossing."""
         import socket
-        og = self.start_origins(["good"])
-        port = og.port("good")
-        listen = self.create_proxy("web", [port], "--max-conns", "1")
-        srv = self.start()
-        self.wait_listening(listen, srv)
+        og, port, listen, srv = self.good_proxy("--max-conns", "1")
         host, pport = listen.rsplit(":", 1)
         hold = socket.create_connection((host, int(pport)), timeout=5)
         self.track(hold)
@@ -516,11 +514,7 @@ class ProxyCase(ServeCase):
             t.join(5)
 
     def test_alpn_h2_and_downgrade(self):
-        og = self.start_origins(["good"])
-        port = og.port("good")
-        listen = self.create_proxy("web", [port])
-        srv = self.start()
-        self.wait_listening(listen, srv)
+        og, port, listen, srv = self.good_proxy()
         url = f"https://good.test:{port}/"
         r = self.curl(listen, url, "--http2")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -625,11 +619,7 @@ class ProxyCase(ServeCase):
         """Never-decrypt domains, categories and sources reach the client with the origin's
         own certificate; an always-decrypt source wins; without SNI the upstream
         certificate's names decide."""
-        og = self.start_origins(["good"])
-        port = og.port("good")
-        listen = self.create_proxy("web", [port])
-        srv = self.start()
-        self.wait_listening(listen, srv)
+        og, port, listen, srv = self.good_proxy()
         self.assertEqual(self.issuer_via(listen, port), "Inspect Test CA")
         # a never-decrypt domain (by SNI): "*.good.test" covers www.good.test, not good.test
         self.ok("policy", "create", "pol", "--never-domain", "*.good.test", "--no-defaults")
