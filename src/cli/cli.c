@@ -279,7 +279,8 @@ int tg_cli_main(int argc, char **argv)
         if (c.err.code == 0) tg_err_set(&c.err, rc, "the operation failed");
         /* the library names the input by its field; here it is the option the user typed */
         char flag[40] = "";
-        if (c.err.field[0] != '\0') {
+        /* fields the command line takes as arguments, not options */
+        if (c.err.field[0] != '\0' && strcmp(c.err.field, "leaf") != 0) {
             int n = snprintf(flag, sizeof(flag), "--%s", c.err.field);
             for (int k = 2; k < n && k < (int)sizeof(flag); k++)
                 if (flag[k] == '_') flag[k] = '-';

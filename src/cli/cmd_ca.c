@@ -18,7 +18,7 @@ static tg_import import_of(const opts *o, cli_pass *pass, const tg_input *in, si
                        .ninputs = n,
                        .name = o->name,
                        .pass = cli_pass_init(pass, o->passfile, "Password for the file: ", 0),
-                       .exportable = o->spec.exportable};
+                       .no_export = o->spec.no_export};
 }
 
 static int ca_import(cli *c, tg_keyring *kr, opts *o)
@@ -86,9 +86,9 @@ static int ca_delete(cli *c, tg_keyring *kr, opts *o)
 static int ca_reissue(cli *c, tg_keyring *kr, opts *o)
 {
     if (one(c, o, "reissue") != 0) return TG_E_USAGE;
-    if (!o->days_given) return cli_usage(c, "ca reissue needs --days N (the new validity)");
     json_t *doc = NULL;
-    int rc = tg_keyring_ca_reissue(kr, o->args[0], o->spec.days, o->name, &doc, &c->err);
+    int rc = tg_keyring_ca_reissue(kr, o->args[0], o->spec.days_set ? o->spec.days : TG_DAYS_NONE,
+                                   o->name, &doc, &c->err);
     if (rc == 0) cli_emit(c, doc, print_cert_doc);
     return rc;
 }

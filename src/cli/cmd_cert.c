@@ -36,7 +36,7 @@ static int cert_import(cli *c, tg_keyring *kr, opts *o)
                      .name = o->name,
                      .key = key,
                      .pass = src,
-                     .exportable = o->spec.exportable};
+                     .no_export = o->spec.no_export};
     json_t *doc = NULL;
     if (rc == 0) rc = tg_keyring_cert_import(kr, &imp, &doc, &c->err);
     if (rc == 0) cli_emit(c, doc, print_import);
@@ -54,7 +54,7 @@ static int cert_replace(cli *c, tg_keyring *kr, opts *o)
     int rc = cli_inputs_read(c, &o->args[1], 1, &in);
     if (rc == 0 && o->keyfile != NULL) rc = cli_inputs_read(c, (char **)&o->keyfile, 1, &key);
     tg_import imp = {
-        .inputs = in, .ninputs = 1, .key = key, .pass = src, .exportable = o->spec.exportable};
+        .inputs = in, .ninputs = 1, .key = key, .pass = src, .no_export = o->spec.no_export};
     json_t *doc = NULL;
     if (rc == 0) rc = tg_keyring_cert_replace(kr, o->args[0], &imp, &doc, &c->err);
     if (rc == 0) cli_emit(c, doc, print_import);
@@ -84,7 +84,7 @@ static int export_one(cli *c, tg_keyring *kr, opts *o, int ca)
         (rc = tg_export_profile_parse(o->profile, &exp.profile, &c->err)) != 0)
         return rc;
     exp.profile_set = o->profile != NULL;
-    int keyout = exp.with_key || exp.format == TG_FMT_P8 || exp.format == TG_FMT_PKCS1;
+    int keyout = tg_export_has_key(&exp);
     if (keyout && strcmp(o->out, "-") == 0)
         return cli_usage(c, "a key export must go to a file (--out FILE), not standard output");
     cli_pass pass;

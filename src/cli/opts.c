@@ -44,7 +44,23 @@ enum {
     L_REMOVE = L_ADD + TG_POLICY_LISTS,
     L_DEFAULTS = L_REMOVE + TG_POLICY_LISTS,
     L_NO_DEFAULTS,
-    L_REPLACE
+    L_REPLACE,
+    /* verify */
+    L_CHAIN,
+    L_CA_FILE,
+    L_HOST,
+    L_AT,
+    L_PURPOSE,
+    /* serve */
+    L_BACKEND,
+    L_THREADS,
+    L_NO_TICKETS,
+    L_CACHE,
+    L_QUIET,
+    L_PCAP,
+    L_PCAP_MAX,
+    L_CONTENT,
+    L_CONTENT_MAX
 };
 
 static const struct {
@@ -78,8 +94,8 @@ static const struct {
     {{"description", required_argument, NULL, 'D'}, O_DESCRIPTION},
     {{"include-defaults", no_argument, NULL, 'I'}, O_INCLUDE_DEFAULTS},
     {{"signing", required_argument, NULL, L_SIGNCERT}, O_PROXY},
-    {{"truststore", required_argument, NULL, L_TRUSTSTORE}, O_PROXY},
-    {{"listen", required_argument, NULL, L_LISTEN}, O_PROXY},
+    {{"truststore", required_argument, NULL, L_TRUSTSTORE}, O_PROXY | O_VERIFY},
+    {{"listen", required_argument, NULL, L_LISTEN}, O_PROXY | O_SERVE},
     {{"mode", required_argument, NULL, L_MODE}, O_PROXY},
     {{"ports", required_argument, NULL, L_PORTS}, O_PROXY},
     {{"service", required_argument, NULL, L_SERVICE}, O_PROXY},
@@ -123,6 +139,20 @@ static const struct {
     {{"defaults", no_argument, NULL, L_DEFAULTS}, O_POLICYSET},
     {{"no-defaults", no_argument, NULL, L_NO_DEFAULTS}, O_POLICY | O_POLICYSET},
     {{"replace", no_argument, NULL, L_REPLACE}, O_REPLACE},
+    {{"chain", required_argument, NULL, L_CHAIN}, O_VERIFY},
+    {{"ca-file", required_argument, NULL, L_CA_FILE}, O_VERIFY},
+    {{"host", required_argument, NULL, L_HOST}, O_VERIFY},
+    {{"at", required_argument, NULL, L_AT}, O_VERIFY},
+    {{"purpose", required_argument, NULL, L_PURPOSE}, O_VERIFY},
+    {{"backend", required_argument, NULL, L_BACKEND}, O_SERVE},
+    {{"threads", required_argument, NULL, L_THREADS}, O_SERVE},
+    {{"no-tickets", no_argument, NULL, L_NO_TICKETS}, O_SERVE},
+    {{"cache", required_argument, NULL, L_CACHE}, O_SERVE},
+    {{"quiet", no_argument, NULL, L_QUIET}, O_SERVE},
+    {{"pcap", required_argument, NULL, L_PCAP}, O_SERVE},
+    {{"pcap-max-mb", required_argument, NULL, L_PCAP_MAX}, O_SERVE},
+    {{"content-log", required_argument, NULL, L_CONTENT}, O_SERVE},
+    {{"content-max-mb", required_argument, NULL, L_CONTENT_MAX}, O_SERVE},
     {{"json", no_argument, NULL, L_JSON}, O_ALWAYS},
     {{"home", required_argument, NULL, L_HOME}, O_ALWAYS},
 };
@@ -141,8 +171,6 @@ static int number(cli *c, const char *opt, const char *v, int *out)
 int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
 {
     memset(o, 0, sizeof(*o));
-    o->spec.exportable = 1;
-    o->spec.days = TG_DAYS_DEFAULT;
     o->expiring = -1;
     tg_proxy_opts *px = &o->proxy;
     int *switches[] = {&px->block_invalid, &px->block_expired, &px->http2_downgrade,
@@ -152,7 +180,13 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
     o->policy.no_defaults = TG_UNSET;
     o->sans = calloc((size_t)argc + 1, sizeof(*o->sans));
     o->args = calloc((size_t)argc + 1, sizeof(*o->args));
-    if (o->sans == NULL || o->args == NULL) return cli_usage(c, "out of memory");
+    o->chains = calloc((size_t)argc + 1, sizeof(*o->chains));
+    o->cas = calloc((size_t)argc + 1, sizeof(*o->cas));
+    o->listens = calloc((size_t)argc + 1, sizeof(*o->listens));
+    if (o->sans == NULL || o->args == NULL || o->chains == NULL || o->cas == NULL ||
+        o->listens == NULL)
+        return cli_usage(c, "out of memory");
+    o->serve.listen = o->listens;
     if (allowed & (O_POLICY | O_POLICYSET))
         for (int w = 0; w < 2; w++)
             for (int k = 0; k < TG_POLICY_LISTS; k++) {
@@ -206,10 +240,10 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
             break;
         case 'd':
             if (number(c, "--days", optarg, &o->spec.days) != 0) return TG_E_USAGE;
-            o->days_given = 1;
+            o->spec.days_set = 1;
             break;
         case 'X':
-            o->spec.exportable = 0;
+            o->spec.no_export = 1;
             break;
         case 'S':
             o->spec.signing = 1;
@@ -282,10 +316,55 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
             px->signing = optarg;
             break;
         case L_TRUSTSTORE:
-            px->truststore = optarg;
+            px->truststore = o->verify.truststore = optarg;
             break;
         case L_LISTEN:
-            px->listen = optarg;
+            px->listen = o->listens[o->serve.nlisten++] = optarg;
+            break;
+        case L_CHAIN:
+            o->chains[o->verify.nchains++] = optarg;
+            break;
+        case L_CA_FILE:
+            o->cas[o->verify.ncas++] = optarg;
+            break;
+        case L_HOST:
+            o->verify.host = optarg;
+            break;
+        case L_AT:
+            o->verify.at = optarg;
+            break;
+        case L_PURPOSE:
+            o->verify.purpose = optarg;
+            break;
+        case L_BACKEND:
+            o->serve.backend = optarg;
+            break;
+        case L_NO_TICKETS:
+            o->serve.no_tickets = 1;
+            break;
+        case L_QUIET:
+            o->serve.quiet = 1;
+            break;
+        case L_PCAP:
+            o->pcap = optarg;
+            break;
+        case L_CONTENT:
+            o->content_log = optarg;
+            break;
+        case L_THREADS:
+            if (number(c, "--threads", optarg, &o->serve.threads) != 0) return TG_E_USAGE;
+            break;
+        case L_CACHE: {
+            int v;
+            if (number(c, "--cache", optarg, &v) != 0) return TG_E_USAGE;
+            o->serve.cache = v;
+            break;
+        }
+        case L_PCAP_MAX:
+            if (number(c, "--pcap-max-mb", optarg, &o->pcap_max_mb) != 0) return TG_E_USAGE;
+            break;
+        case L_CONTENT_MAX:
+            if (number(c, "--content-max-mb", optarg, &o->content_max_mb) != 0) return TG_E_USAGE;
             break;
         case L_MODE:
             px->mode = optarg;
@@ -359,6 +438,9 @@ void opts_free(opts *o)
 {
     free(o->sans);
     free(o->args);
+    free(o->chains);
+    free(o->cas);
+    free(o->listens);
     for (int w = 0; w < 2; w++)
         for (int k = 0; k < TG_POLICY_LISTS; k++)
             free(o->plists[w][k]);

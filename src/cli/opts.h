@@ -6,6 +6,8 @@
 #define TG_CLI_OPTS_H
 
 #include "cli_int.h"
+#include "../keyring/verify.h"
+#include "../tls/tls.h"
 
 enum {
     O_CN = 1 << 0,
@@ -31,6 +33,8 @@ enum {
     O_POLICY = 1 << 20,    /* a new policy's lists: --never-domain … --always-source */
     O_POLICYSET = 1 << 21, /* changes to a policy: --add-… --remove-… --defaults */
     O_REPLACE = 1 << 22,   /* --replace: an import replaces what is there */
+    O_VERIFY = 1 << 23,    /* --chain --ca-file --host --at --purpose --truststore */
+    O_SERVE = 1 << 24,     /* serve's listeners, threads, cache and logs */
     O_TRUST = O_DESCRIPTION | O_INCLUDE_DEFAULTS,
     O_ALWAYS = ~0u /* --json --home */
 };
@@ -41,13 +45,19 @@ typedef struct opts {
     const char **sans;
     const char *name, *keyfile, *passfile, *format, *out;
     const char *profile, *description;
-    int include_defaults, days_given;
+    int include_defaults;
     int with_key, with_chain, expiring, support_bundle, no_passphrase, force;
     tg_proxy_opts proxy;   /* O_PROXY (and --description); switches start as TG_UNSET */
     tg_policy_opts policy; /* O_POLICY, O_POLICYSET (and --description) */
     const char **plists[2][TG_POLICY_LISTS]; /* room for policy.add and policy.remove */
     int replace;
-    char **args; /* positional arguments after the subcommand */
+    tg_verify_opts verify;           /* O_VERIFY: files are cli_inputs_read by cmd_verify */
+    const char **chains, **cas;      /* O_VERIFY: --chain and --ca-file, in order */
+    tg_serve_opts serve;             /* O_SERVE (.listen: every --listen) */
+    const char **listens;            /* room for serve.listen */
+    const char *pcap, *content_log;  /* O_SERVE: --pcap, --content-log */
+    int pcap_max_mb, content_max_mb; /* O_SERVE: 0 when not given */
+    char **args;                     /* positional arguments after the subcommand */
     int nargs;
 } opts;
 

@@ -58,6 +58,10 @@ int tg_keyring_ca_reissue(tg_keyring *kr, const char *name, int days, const char
                           json_t **out, tg_err *err)
 {
     *out = NULL;
+    if (days == TG_DAYS_NONE) /* no default: a rollover's new validity is the operator's choice */
+        return tg_err_fset(err, TG_E_USAGE, "days",
+                           "a reissue needs the new validity: a number of days from 1 to %d",
+                           TG_DAYS_MAX);
     if (days < 1 || days > TG_DAYS_MAX)
         return tg_err_fset(err, TG_E_INVALID, "days", "the number of days must be between 1 and %d",
                            TG_DAYS_MAX);

@@ -27,7 +27,7 @@ static int prepare(const tg_newcert *spec, prepared *p, tg_err *err)
         (rc = tg_subject_check(&spec->subject, err)) != 0 ||
         (rc = tg_keyspec_parse(spec->keyspec, &p->ks, err)) != 0)
         return rc;
-    p->days = spec->days;
+    p->days = spec->days_set ? spec->days : TG_DAYS_DEFAULT;
     if (p->days < 1 || p->days > TG_DAYS_MAX)
         return tg_err_fset(err, TG_E_INVALID, "days", "the number of days must be between 1 and %d",
                            TG_DAYS_MAX);
@@ -51,7 +51,7 @@ int kr_create_tx(tg_keyring *kr, const tg_newcert *spec, int protect, int64_t *i
         (rc = tg_cert_selfsign(key, &spec->subject, &p.sans, p.days, spec->signing, &cert, err)) !=
             0 ||
         (rc = kr_cert_row(cert, &row, err)) != 0 ||
-        (rc = kr_key_put(kr, key, spec->exportable, &row.key_id, NULL, err)) != 0)
+        (rc = kr_key_put(kr, key, !spec->no_export, &row.key_id, NULL, err)) != 0)
         goto end;
     row.name = tg_strdup(spec->name);
     row.protected_ = protect;
@@ -132,7 +132,7 @@ int tg_keyring_request_create(tg_keyring *kr, const tg_newcert *spec, json_t **o
     }
     if ((rc = tg_key_generate(&p.ks, &key, err)) != 0 ||
         (rc = tg_csr_create(key, &spec->subject, &p.sans, spec->signing, &pem, err)) != 0 ||
-        (rc = kr_key_put(kr, key, spec->exportable, &req.key_id, NULL, err)) != 0)
+        (rc = kr_key_put(kr, key, !spec->no_export, &req.key_id, NULL, err)) != 0)
         goto end;
     subject = tg_subject_text(&spec->subject);
     tg_sanlist l;

@@ -375,9 +375,9 @@ static int import_keys_only(tg_keyring *kr, const tg_import *imp, loaded *l, out
         int64_t key_id = c.key_id;
         int tightened = 0;
         if (key_id == 0) {
-            if ((rc = kr_key_put(kr, l->keys[k], imp->exportable, &key_id, NULL, err)) == 0)
+            if ((rc = kr_key_put(kr, l->keys[k], !imp->no_export, &key_id, NULL, err)) == 0)
                 rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
-        } else if (!imp->exportable) {
+        } else if (!!imp->no_export) {
             rc = kr_key_forbid_export(kr, key_id, &tightened, err);
         }
         if (c.key_id == 0 || tightened)
@@ -426,7 +426,7 @@ int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, t
             for (size_t i = 0; rc == 0 && i < l.nitems; i++) {
                 if (l.items[i].leaf != pass) continue;
                 int64_t id;
-                rc = store_one(kr, &l, &l.items[i], imp->exportable, used, &o, &id, err);
+                rc = store_one(kr, &l, &l.items[i], !imp->no_export, used, &o, &id, err);
             }
         if (rc == 0 && o.new_ca) rc = kr_refresh_tx(kr, NULL, err);
         if (rc == 0 && json_array_size(o.imported) == 0) {
@@ -500,7 +500,7 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     for (size_t i = 0; rc == 0 && i < l.nitems; i++) {
         if (&l.items[i] == leaf) continue;
         int64_t id;
-        rc = store_one(kr, &l, &l.items[i], imp->exportable, used, &o, &id, err);
+        rc = store_one(kr, &l, &l.items[i], !imp->no_export, used, &o, &id, err);
     }
     int64_t new_id = 0;
     size_t before = json_array_size(o.imported);
@@ -508,7 +508,7 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     leaf->name = tg_strdup(name);
     leaf->explicit_name = 1;
     if (rc == 0 && leaf->name == NULL) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    if (rc == 0) rc = store_one(kr, &l, leaf, imp->exportable, used, &o, &new_id, err);
+    if (rc == 0) rc = store_one(kr, &l, leaf, !imp->no_export, used, &o, &new_id, err);
     if (rc == 0 && json_array_size(o.imported) == before)
         rc = tg_err_set(err, TG_E_CONFLICT, "the replacement certificate is already in the store");
     if (rc == 0) rc = tg_store_ref_move(kr->st, old.id, new_id, err);

@@ -268,7 +268,7 @@ static int create_default(tg_keyring *kr, tg_err *err)
                        .nsans = nsans,
                        .keyspec = "ec:p256",
                        .days = 825,
-                       .exportable = 1};
+                       .days_set = 1};
     int64_t id = 0;
     int rc = kr_create_tx(kr, &spec, 1, &id, err);
     if (rc == 0) rc = tg_store_ref_set(kr->st, TG_REF_DEFAULT, id, err);

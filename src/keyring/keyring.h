@@ -14,6 +14,7 @@
 #include "../x509/x509.h"
 
 #include <jansson.h>
+#include <limits.h>
 
 typedef struct tg_keyring tg_keyring;
 
@@ -21,6 +22,7 @@ typedef struct tg_keyring tg_keyring;
 #define TG_NAME_MAX          128
 #define TG_DAYS_MAX          36500
 #define TG_DAYS_DEFAULT      365
+#define TG_DAYS_NONE         INT_MIN /* a number of days not given */
 #define TG_PASSPHRASE_MIN    8
 
 /* Opens the store in home and initialises it on first use (K1). */
@@ -36,10 +38,11 @@ typedef struct tg_newcert {
     const char *const *sans;
     size_t nsans;
     const char *keyspec; /* NULL: rsa:2048 */
-    int days;            /* validity, 1..TG_DAYS_MAX (TG_DAYS_DEFAULT when not asked) */
-    int exportable;
-    int signing; /* a signing certificate (I1): cert create makes a self-signed CA with
-                  * pathlen 0, named by the CA rule (C3); a request asks for a CA */
+    int days;            /* validity, 1..TG_DAYS_MAX, when days_set */
+    int days_set;        /* 0: TG_DAYS_DEFAULT (a caller that zeroes the struct gets it) */
+    int no_export;       /* the key never leaves the store (default: exportable) */
+    int signing;         /* a signing certificate (I1): cert create makes a self-signed CA with
+                          * pathlen 0, named by the CA rule (C3); a request asks for a CA */
 } tg_newcert;
 
 /* K2. *out is the new certificate's document (as cert show). */
@@ -56,8 +59,8 @@ typedef struct tg_import {
     const char *name;    /* friendly name for the (single) end-entity certificate */
     const tg_input *key; /* a separate private key (the CLI's --key), or NULL */
     const tg_passsrc *pass;
-    int exportable; /* for keys imported now */
-    int ca_only;    /* tlsgate ca import: every certificate must be a CA */
+    int no_export; /* keys imported now never leave the store (default: exportable) */
+    int ca_only;   /* tlsgate ca import: every certificate must be a CA */
 } tg_import;
 /* K4, K5. *out: {"imported":[{name, kind, private_key, request, predecessor}], "skipped":[…]} */
 int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_err *err);
@@ -85,6 +88,9 @@ typedef struct tg_export {
 /* Parses a --format or --p12-profile name. */
 int tg_export_format_parse(const char *s, tg_format *out, tg_err *err);
 int tg_export_profile_parse(const char *s, tg_p12_profile *out, tg_err *err);
+/* Whether an export with these settings carries a private key: a face keeps such bytes
+ * from everyone but the operator (the CLI: a 0600 file, never standard output). */
+int tg_export_has_key(const tg_export *exp);
 /* F3, K8: the bytes of the export file (caller frees with tg_free_secret: it may hold a key). */
 int tg_keyring_cert_export(tg_keyring *kr, const char *name, const tg_export *exp,
                            unsigned char **out, size_t *outlen, tg_err *err);
@@ -101,7 +107,8 @@ int tg_keyring_ca_check(tg_keyring *kr, const char *name, tg_err *err);
 int tg_keyring_ca_replace(tg_keyring *kr, const char *name, const tg_import *imp, json_t **out,
                           tg_err *err);
 /* K10: same key and subject, new validity; both copies kept, the new one the successor.
- * newname NULL: "NAME until YYYY-MM-DD". */
+ * days has no default (TG_DAYS_NONE: "needs the new validity"); newname NULL: "NAME until
+ * YYYY-MM-DD". */
 int tg_keyring_ca_reissue(tg_keyring *kr, const char *name, int days, const char *newname,
                           json_t **out, tg_err *err);
 

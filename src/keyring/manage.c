@@ -169,6 +169,11 @@ int tg_export_profile_parse(const char *s, tg_p12_profile *out, tg_err *err)
     return 0;
 }
 
+int tg_export_has_key(const tg_export *exp)
+{
+    return exp->with_key || exp->format == TG_FMT_P8 || exp->format == TG_FMT_PKCS1;
+}
+
 static int get_passphrase(const tg_passsrc *src, char *buf, size_t *len, tg_err *err)
 {
     tg_passsrc none = {0};

@@ -43,7 +43,8 @@ static int create(tg_keyring *kr, int64_t *id, tg_err *err)
                        .subject = {.cn = "tlsgate untrusted CA - do not trust"},
                        .keyspec = "ec:p256",
                        .days = 3650,
-                       .exportable = 0,
+                       .days_set = 1,
+                       .no_export = 1,
                        .signing = 1};
     int rc = kr_create_tx(kr, &spec, 0, id, err);
     tg_store_cert c;

@@ -65,9 +65,27 @@ static json_t *chain_doc(const tg_verify_result *r)
 int tg_keyring_verify(tg_keyring *kr, const tg_verify_opts *o, json_t **out, tg_err *err)
 {
     *out = NULL;
-    if (o->leaf == NULL || (o->ncas == 0 && o->truststore == NULL))
-        return tg_err_set(err, TG_E_USAGE,
-                          "verify needs a certificate file and a trust store or CA file");
+    long long at = 0;
+    tg_purpose purpose = TG_PURPOSE_SERVER;
+    if (o->leaf == NULL)
+        return tg_err_fset(err, TG_E_USAGE, "leaf", "verify needs the certificate to check");
+    if ((o->ncas == 0) == (o->truststore == NULL))
+        return tg_err_fset(err, TG_E_USAGE, o->truststore ? "truststore" : "ca_file",
+                           "verify needs the certificates to trust: a trust store or CA files "
+                           "(one of the two, not both)");
+    if (o->host != NULL && o->host[0] == '\0')
+        return tg_err_fset(err, TG_E_USAGE, "host", "the host must be a DNS name or an IP address");
+    if (o->at != NULL && tg_time_parse(o->at, &at) != 0)
+        return tg_err_fset(err, TG_E_USAGE, "at",
+                           "the validation time must be seconds since 1970 (Unix time) or an "
+                           "RFC 3339 date such as 2026-01-31T12:00:00Z, not '%s'",
+                           o->at);
+    if (o->purpose != NULL && strcmp(o->purpose, "server") != 0) {
+        if (strcmp(o->purpose, "client") != 0)
+            return tg_err_fset(err, TG_E_USAGE, "purpose",
+                               "the purpose is server or client, not '%s'", o->purpose);
+        purpose = TG_PURPOSE_CLIENT;
+    }
     if (o->truststore != NULL && kr == NULL)
         return tg_err_set(err, TG_E_INTERNAL, "a trust store needs the keyring");
     certset leaf = {0}, cands = {0}, anchors = {0};
@@ -108,9 +126,9 @@ int tg_keyring_verify(tg_keyring *kr, const tg_verify_opts *o, json_t **out, tg_
                          .candidates = cands.v,
                          .ncandidates = cands.n,
                          .host = o->host,
-                         .at = o->at,
-                         .at_set = o->at_set,
-                         .purpose = o->purpose};
+                         .at = at,
+                         .at_set = o->at != NULL,
+                         .purpose = purpose};
     if ((rc = tg_verify(&req, &res, err)) != 0) goto end;
     json_t *chain = chain_doc(&res);
     *out = chain ? json_pack("{s:s, s:s, s:o}", "verdict", res.valid ? "valid" : "invalid",

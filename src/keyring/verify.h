@@ -16,9 +16,8 @@ typedef struct tg_verify_opts {
     size_t ncas;
     const char *truststore; /* --truststore NAME: its CAs (and default package) are anchors */
     const char *host;       /* DNS name or IP address, or NULL */
-    long long at;           /* validation time when at_set, else now */
-    int at_set;
-    tg_purpose purpose;
+    const char *at;         /* validation time as tg_time_parse reads it; NULL: now */
+    const char *purpose;    /* "server" (NULL) or "client" */
 } tg_verify_opts;
 
 /* *out: {"verdict": "valid"|"invalid", "reason": sentence, "chain": [{"subject", "issuer",

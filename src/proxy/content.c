@@ -70,20 +70,24 @@ void content_write(tg_proxies *svc, int fd, long long *written, long long ms, in
     atomic_fetch_add(&svc->content_bytes, (long long)len + n);
 }
 
-int tg_proxies_content_log(tg_proxies *p, const char *dir, long long max_bytes, tg_err *err)
+int tg_proxies_content_log(tg_proxies *p, const char *dir, long long max_mb, tg_err *err)
 {
+    if (max_mb < 0 || max_mb > TG_PROXY_LOG_MAX_MB)
+        return tg_err_fset(err, TG_E_USAGE, "content_max_mb",
+                           "the content log cap must be from 1 to %d MiB (0: 1024), not %lld",
+                           TG_PROXY_LOG_MAX_MB, max_mb);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return tg_err_set(err, TG_E_IO, "cannot make the content log directory %s: %s", dir,
                           strerror(errno));
     struct stat st;
     if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return tg_err_set(err, TG_E_IO, "--content-log %s is not a directory", dir);
+        return tg_err_fset(err, TG_E_IO, "content_log", "%s is not a directory", dir);
     if ((st.st_mode & 077) != 0 && chmod(dir, 0700) != 0)
         return tg_err_set(err, TG_E_IO, "cannot restrict %s to its owner: %s", dir,
                           strerror(errno));
     free(p->content_dir);
     if ((p->content_dir = strdup(dir)) == NULL)
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    p->content_max = max_bytes > 0 ? max_bytes : TG_PROXY_CONTENT_MAX_DEFAULT;
+    p->content_max = max_mb > 0 ? max_mb * 1024 * 1024 : TG_PROXY_CONTENT_MAX_DEFAULT;
     return 0;
 }

@@ -44,14 +44,16 @@ typedef struct tg_proxies tg_proxies;
 int tg_proxies_new(const char *home, int quiet, tg_proxies **out, tg_err *err);
 tg_service tg_proxies_service(tg_proxies *p);
 /* The decrypted flows of every proxy as a PCAP (pcap.h) into path ("-": standard
- * output, a stream for `tshark -r -`), at most max_bytes (0: no cap). Before start. */
+ * output, a stream for `tshark -r -`, not capped), at most max_mb MiB (0: the default).
+ * Before start. */
 #define TG_PROXY_PCAP_MAX_DEFAULT (1024LL * 1024 * 1024)
-int tg_proxies_pcap(tg_proxies *p, const char *path, long long max_bytes, tg_err *err);
+#define TG_PROXY_LOG_MAX_MB       1048576 /* the largest cap of the PCAP and content log */
+int tg_proxies_pcap(tg_proxies *p, const char *path, long long max_mb, tg_err *err);
 /* The cleartext of every decrypted flow as a file of its own in dir (content.c), at most
- * max_bytes in all (0: the default) and TG_PROXY_CONTENT_FLOW_MAX per flow. */
+ * max_mb MiB in all (0: the default) and TG_PROXY_CONTENT_FLOW_MAX per flow. */
 #define TG_PROXY_CONTENT_MAX_DEFAULT (1024LL * 1024 * 1024)
 #define TG_PROXY_CONTENT_FLOW_MAX    (64LL * 1024 * 1024)
-int tg_proxies_content_log(tg_proxies *p, const char *dir, long long max_bytes, tg_err *err);
+int tg_proxies_content_log(tg_proxies *p, const char *dir, long long max_mb, tg_err *err);
 void tg_proxies_free(tg_proxies *p);
 
 /* `tlsgate proxy stats`: the counters the running serve last wrote (NAME or NULL for

@@ -401,15 +401,20 @@ static void pcap_tick(tg_proxies *svc)
     svc->pcap_dropped = st.dropped;
 }
 
-int tg_proxies_pcap(tg_proxies *p, const char *path, long long max_bytes, tg_err *err)
+int tg_proxies_pcap(tg_proxies *p, const char *path, long long max_mb, tg_err *err)
 {
+    if (max_mb < 0 || max_mb > TG_PROXY_LOG_MAX_MB)
+        return tg_err_fset(err, TG_E_USAGE, "pcap_max_mb",
+                           "the PCAP cap must be from 1 to %d MiB (0: 1024), not %lld",
+                           TG_PROXY_LOG_MAX_MB, max_mb);
+    long long max_bytes = max_mb > 0 ? max_mb * 1024 * 1024 : TG_PROXY_PCAP_MAX_DEFAULT;
     if (strcmp(path, "-") == 0) {
         int fd = dup(1);
         if (fd < 0)
             return tg_err_set(err, TG_E_IO, "cannot use standard output: %s", strerror(errno));
         return tg_pcap_fd(fd, &p->pcap, err);
     }
-    return tg_pcap_open(path, (uint64_t)(max_bytes > 0 ? max_bytes : 0), &p->pcap, err);
+    return tg_pcap_open(path, (uint64_t)max_bytes, &p->pcap, err);
 }
 
 static void svc_tick(void *self)

@@ -376,9 +376,7 @@ static int listen_all(front *f, tg_err *err)
     for (size_t i = 0; i < f->o->nlisten; i++) {
         tg_err e = {0};
         tg_listener *l = tg_workers_listen(f->ws, f->o->listen[i], 0, front_accept, NULL, f, &e);
-        if (l == NULL)
-            return e.code == TG_E_USAGE ? tg_err_set(err, TG_E_USAGE, "--listen %s", e.msg)
-                                        : tg_err_set(err, e.code, "%s", e.msg);
+        if (l == NULL) return tg_err_fset(err, e.code, "listen", "%s", e.msg);
         f->listeners[f->nlisteners++] = l;
     }
     return 0;
@@ -405,21 +403,44 @@ static void teardown(front *f)
     pthread_mutex_destroy(&f->sel.lock);
 }
 
-int tg_serve_run(const tg_serve_opts *o, tg_err *err)
+/* The rules of serve's settings, for every face; eff is o with the defaults filled in. */
+static int settle(const tg_serve_opts *o, tg_serve_opts *eff, tg_err *err)
 {
+    static const char *const default_listen[] = {TG_SERVE_DEFAULT_LISTEN};
+    *eff = *o;
+    if (o->nlisten == 0) {
+        eff->listen = default_listen;
+        eff->nlisten = 1;
+    }
+    if (o->threads < 0 || o->threads > TG_SERVE_THREADS_MAX)
+        return tg_err_fset(err, TG_E_USAGE, "threads",
+                           "the number of threads must be from 1 to %d (0: one per core), not %d",
+                           TG_SERVE_THREADS_MAX, o->threads);
+    if (o->cache < 0 || o->cache > TG_SERVE_CACHE_MAX)
+        return tg_err_fset(err, TG_E_USAGE, "cache",
+                           "the certificate cache holds from 1 to %d entries (0: %d), not %ld",
+                           TG_SERVE_CACHE_MAX, TG_SERVE_CACHE_DEFAULT, o->cache);
+    return 0;
+}
+
+int tg_serve_run(const tg_serve_opts *given, tg_err *err)
+{
+    tg_serve_opts eff;
+    int rc = settle(given, &eff, err);
+    if (rc != 0) return rc;
+    const tg_serve_opts *o = &eff;
     front f = {.o = o};
     pthread_mutex_init(&f.sel.lock, NULL);
-    int rc = 0;
     size_t started = 0;
-    if (o->nlisten == 0) return tg_err_set(err, TG_E_USAGE, "serve needs at least one --listen");
     if (o->backend != NULL) {
         int len = sizeof(f.backend);
         if (evutil_parse_sockaddr_port(o->backend, (struct sockaddr *)&f.backend, &len) != 0)
-            return tg_err_set(err, TG_E_USAGE, "--backend '%s' is not ADDRESS:PORT", o->backend);
+            return tg_err_fset(err, TG_E_USAGE, "backend", "the backend '%s' is not ADDRESS:PORT",
+                               o->backend);
         f.backend_len = len;
     }
     int per = o->backend ? 2 : 1;
-    f.sel.cache = tg_certcache_new(o->cache);
+    f.sel.cache = tg_certcache_new((size_t)o->cache);
     if (f.sel.cache == NULL) {
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
         goto end;
@@ -440,7 +461,7 @@ int tg_serve_run(const tg_serve_opts *o, tg_err *err)
         rc = err->code ? err->code : TG_E_STORE;
         goto end;
     }
-    if ((f.tls = tg_tlsctx_new(&f.sel, o->tickets, err)) == NULL) {
+    if ((f.tls = tg_tlsctx_new(&f.sel, !o->no_tickets, err)) == NULL) {
         rc = TG_E_INTERNAL;
         goto end;
     }

@@ -35,6 +35,8 @@
  */
 #define TG_SERVE_DEFAULT_LISTEN     "127.0.0.1:8443"
 #define TG_SERVE_CACHE_DEFAULT      10000 /* loaded certificates kept in memory */
+#define TG_SERVE_CACHE_MAX          10000000
+#define TG_SERVE_THREADS_MAX        64
 #define TG_SERVE_MAX_CONNS          10000 /* concurrent connections, at most (see above) */
 #define TG_SERVE_HANDSHAKE_SECS     10    /* deadline from accept to a finished handshake */
 #define TG_SERVE_REQUEST_SECS       10    /* deadline from handshake to a whole request head */
@@ -173,12 +175,12 @@ typedef struct tg_service {
 
 typedef struct tg_serve_opts {
     const char *home;
-    const char *const *listen; /* "ADDR:PORT", at least one */
+    const char *const *listen; /* "ADDR:PORT"; none: TG_SERVE_DEFAULT_LISTEN */
     size_t nlisten;
     const char *backend; /* "ADDR:PORT" or NULL for the built-in responder */
-    int threads;         /* 0: one per core */
-    int tickets;         /* session tickets (rotating keys) */
-    size_t cache;        /* 0: TG_SERVE_CACHE_DEFAULT */
+    int threads;         /* 0: one per core; at most TG_SERVE_THREADS_MAX */
+    int no_tickets;      /* no session tickets (default: tickets with rotating keys) */
+    long cache;          /* 0: TG_SERVE_CACHE_DEFAULT; at most TG_SERVE_CACHE_MAX */
     int quiet;
     const tg_service *services; /* run beside serve's front */
     size_t nservices;

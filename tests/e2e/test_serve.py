@@ -920,6 +920,26 @@ class TestRobustness(ServeCase):
         self.assertEqual(self.healthz(srv.port), (200, "ok\n"))
 
 
+class TestSettings(ServeCase):
+    """serve's settings are judged below the CLI (tls and proxy, issue 10): each bad value is
+    a usage error (2) naming its option, and nothing listens."""
+
+    def test_bad_settings(self):
+        port = tglib.free_port()
+        for args, opt in ((["--threads", "65"], "--threads"), (["--threads", "-1"], "--threads"),
+                          (["--cache", "-5"], "--cache"), (["--cache", "10000001"], "--cache"),
+                          (["--backend", "nowhere"], "--backend"),
+                          (["--pcap", self.path("x.pcap"), "--pcap-max-mb", "1048577"],
+                           "--pcap-max-mb"),
+                          (["--content-log", self.path("c"), "--content-max-mb", "-1"],
+                           "--content-max-mb"),
+                          (["--threads", "two"], "--threads"), (["extra"], "extra")):
+            with self.subTest(args):
+                r = self.fails(2, "serve", "--listen", f"127.0.0.1:{port}", "--quiet", *args)
+                self.assertIn(opt, r.err)
+        self.assertFalse(os.path.exists(self.path("x.pcap")), "a refused serve made its PCAP")
+
+
 class TestSignals(ServeCase):
     """8. SIGHUP reloads; SIGTERM drains and exits 0."""
 

@@ -348,8 +348,38 @@ class Verify(tglib.TgCase):
         self.tg_verify("leaf", "chain", "root", "www.example.com", None, "server")
         self.assertFalse(os.path.exists(self.home), "verify must not create a store")
 
+    def test_at_rfc3339(self):
+        """--at takes an RFC 3339 date as well as Unix seconds: the leaf's notAfter as
+        openssl prints it, then one second later, in UTC and with an offset."""
+        import datetime
+        end = self.sh("openssl", "x509", "-in", self.m.p("leaf.pem"), "-noout", "-enddate",
+                      "-dateopt", "iso_8601").stdout.strip().split("=", 1)[1]
+        t = datetime.datetime.strptime(end, "%Y-%m-%d %H:%M:%SZ").replace(
+            tzinfo=datetime.timezone.utc)
+        plus1 = datetime.timezone(datetime.timedelta(hours=1))
+        for at, valid in ((t.strftime("%Y-%m-%dT%H:%M:%SZ"), True),
+                          (t.astimezone(plus1).isoformat(), True),
+                          (str(int(t.timestamp())), True),
+                          ((t + datetime.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           False),
+                          ((t + datetime.timedelta(seconds=1)).astimezone(plus1).isoformat(),
+                           False),
+                          (str(int(t.timestamp()) + 1), False)):
+            with self.subTest(at):
+                r = self.tg("verify", self.m.p("leaf.pem"), "--chain", self.m.p("chain.pem"),
+                            "--ca-file", self.m.p("root.pem"), "--at", at)
+                self.assertEqual(r.rc, 0 if valid else 1, r)
+
     def test_usage_and_input_errors(self):
         m = self.m
+        # one source of trust: a trust store or CA files, not both (the keyring's rule)
+        r = self.fails(USAGE, "verify", m.p("leaf.pem"), "--ca-file", m.p("root.pem"),
+                       "--truststore", "any")
+        self.assertIn("not both", r.err)
+        self.assertFalse(os.path.exists(self.home), "a refused verify must not create a store")
+        self.fails(USAGE, "verify", m.p("leaf.pem"), "--ca-file", m.p("root.pem"), "--host", "")
+        self.fails(USAGE, "verify", m.p("leaf.pem"), "--ca-file", m.p("root.pem"), "--at",
+                   "2026-02-29T00:00:00Z")
         self.fails(USAGE, "verify", m.p("leaf.pem"))
         self.fails(USAGE, "verify", "--ca-file", m.p("root.pem"))
         self.fails(USAGE, "verify", m.p("leaf.pem"), "--ca-file", m.p("root.pem"), "--purpose",

@@ -146,11 +146,54 @@ static void secure_memory(void **state)
     tg_secure_free(NULL, 100);
 }
 
+/* tg_time_parse: the expected values are GNU date's (date -u -d TEXT +%s). */
+static void time_parse(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        long long t;
+    } good[] = {
+        {"1767225600", 1767225600LL},
+        {"-1", -1},
+        {"2026-01-01T00:00:00Z", 1767225600LL},
+        {"2026-01-01t00:00:00z", 1767225600LL},
+        {"2026-01-01 00:00:00.123456Z", 1767225600LL},
+        {"2024-02-29T23:59:59+05:30", 1709231399LL},
+        {"1969-12-31T23:59:59Z", -1},
+        {"2000-03-01T12:00:00-08:00", 951940800LL},
+        {"9999-12-31T23:59:59Z", 253402300799LL},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        long long t = 0;
+        assert_int_equal(tg_time_parse(good[i].text, &t), 0);
+        assert_int_equal(t, good[i].t);
+    }
+    static const char *const bad[] = {
+        "",
+        "-",
+        "12x",
+        "2026-02-29T00:00:00Z", /* not a leap year */
+        "2026-13-01T00:00:00Z",
+        "2026-01-01T24:00:00Z",
+        "2026-01-01T00:00:00",      /* no offset */
+        "2026-01-01T00:00:00+0100", /* offset without a colon */
+        "2026-01-01T00:00:00.Z",    /* an empty fraction */
+        "2026-01-01T00:00:00Z trailing",
+        "99999999999999999999999", /* does not fit */
+        "2026-1-01T00:00:00Z",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        long long t = 42;
+        assert_int_equal(tg_time_parse(bad[i], &t), -1);
+    }
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(first_error_wins), cmocka_unit_test(files),
-                                       cmocka_unit_test(special_files),
-                                       cmocka_unit_test(create_files),
-                                       cmocka_unit_test(secure_memory)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(first_error_wins), cmocka_unit_test(files),
+        cmocka_unit_test(time_parse),       cmocka_unit_test(special_files),
+        cmocka_unit_test(create_files),     cmocka_unit_test(secure_memory)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,7 +111,7 @@ static void failing_import_rolls_back(void **state)
     /* the second file is damaged: the first must not be stored either */
     const char *files[] = {good, junk};
     tg_input *in2 = test_inputs(files, 2);
-    tg_import imp = {.inputs = in2, .ninputs = 2, .exportable = 1};
+    tg_import imp = {.inputs = in2, .ninputs = 2};
     assert_int_equal(tg_keyring_cert_import(kr, &imp, &out, &e), TG_E_INVALID);
     assert_null(out);
     assert_int_equal(count(kr), before);
@@ -119,7 +119,7 @@ static void failing_import_rolls_back(void **state)
     const char *one[] = {good};
     const char *okey[] = {otherkey};
     tg_input *in1 = test_inputs(one, 1), *kin = test_inputs(okey, 1);
-    tg_import mismatch = {.inputs = in1, .ninputs = 1, .key = kin, .exportable = 1};
+    tg_import mismatch = {.inputs = in1, .ninputs = 1, .key = kin};
     e.code = 0;
     assert_int_equal(tg_keyring_cert_import(kr, &mismatch, &out, &e), TG_E_INVALID);
     assert_non_null(strstr(e.msg, "does not belong"));
@@ -172,7 +172,7 @@ static void failing_replace_and_delete_change_nothing(void **state)
                        .subject = {.cn = "x.example.com"},
                        .keyspec = "ec:p256",
                        .days = 30,
-                       .exportable = 1};
+                       .days_set = 1};
     e.code = 0;
     assert_int_equal(tg_keyring_cert_create(kr, &spec, &out, &e), TG_E_CONFLICT);
     assert_int_equal(count(kr), before);
@@ -188,7 +188,7 @@ static void request_lifecycle(void **state)
                        .subject = {.cn = "req.example.com", .country = "FR"},
                        .keyspec = "ec:p256",
                        .days = 30,
-                       .exportable = 1};
+                       .days_set = 1};
     json_t *doc = NULL;
     assert_int_equal(tg_keyring_request_create(kr, &spec, &doc, NULL), 0);
     assert_string_equal(json_string_value(json_object_get(doc, "status")), "pending");

@@ -644,7 +644,7 @@ static void runtime_view(void **state)
                        .subject = {.cn = "Sign"},
                        .keyspec = "ec:p256",
                        .days = 30,
-                       .exportable = 1,
+                       .days_set = 1,
                        .signing = 1};
     json_t *doc = NULL;
     assert_int_equal(tg_keyring_cert_create(kr, &spec, &doc, NULL), 0);

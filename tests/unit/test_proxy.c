@@ -189,7 +189,7 @@ static void signing(const char *name)
                        .subject = {.cn = name},
                        .keyspec = "ec:p256",
                        .days = 30,
-                       .exportable = 1,
+                       .days_set = 1,
                        .signing = 1};
     json_t *doc = NULL;
     assert_int_equal(tg_keyring_cert_create(kr, &spec, &doc, NULL), 0);
@@ -450,7 +450,7 @@ static void signing_needs_key(void **state)
     snprintf(path, sizeof path, "%s/nk.pem", dir);
     const char *files[] = {path};
     tg_input *in = test_inputs(files, 1);
-    tg_import imp = {.inputs = in, .ninputs = 1, .name = "nokey", .exportable = 1};
+    tg_import imp = {.inputs = in, .ninputs = 1, .name = "nokey"};
     json_t *doc = NULL;
     assert_int_equal(tg_keyring_ca_import(kr, &imp, &doc, NULL), 0);
     json_decref(doc);
@@ -491,14 +491,14 @@ static void runtime_view(void **state)
     snprintf(k2, sizeof k2, "%s/i2.key", dir);
     const char *cas[] = {f1, f2};
     tg_input *cin = test_inputs(cas, 2);
-    tg_import imp = {.inputs = cin, .ninputs = 2, .exportable = 1};
+    tg_import imp = {.inputs = cin, .ninputs = 2};
     json_t *doc = NULL;
     assert_int_equal(tg_keyring_ca_import(kr, &imp, &doc, NULL), 0);
     json_decref(doc);
     test_inputs_free(cin, 2);
     const char *leaf[] = {f3}, *keys[] = {k2};
     tg_input *lin = test_inputs(leaf, 1), *kin = test_inputs(keys, 1);
-    tg_import imp2 = {.inputs = lin, .ninputs = 1, .name = "int2", .key = kin, .exportable = 1};
+    tg_import imp2 = {.inputs = lin, .ninputs = 1, .name = "int2", .key = kin};
     assert_int_equal(tg_keyring_ca_import(kr, &imp2, &doc, NULL), 0);
     json_decref(doc);
     test_inputs_free(lin, 1);
@@ -588,7 +588,7 @@ static void untrusted_ca(void **state)
                        .subject = {.cn = "mine"},
                        .keyspec = "ec:p256",
                        .days = 30,
-                       .exportable = 1};
+                       .days_set = 1};
     assert_int_equal(tg_keyring_cert_create(kr, &spec, &doc, NULL), 0);
     json_decref(doc);
     tg_err e = {0};

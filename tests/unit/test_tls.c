@@ -33,7 +33,7 @@ static void create(tg_keyring *kr, const char *name, const char *cn, const char 
                        .nsans = san ? 1 : 0,
                        .keyspec = key,
                        .days = 30,
-                       .exportable = 1};
+                       .days_set = 1};
     json_t *doc = NULL;
     assert_int_equal(tg_keyring_cert_create(kr, &spec, &doc, NULL), 0);
     json_decref(doc); /* the index speaks ids: they are found through the servables */
@@ -132,7 +132,7 @@ static void import(tg_keyring *kr, const char *f1, const char *f2)
     const char *files[2] = {p1, p2};
     size_t n = f2 ? 2 : 1;
     tg_input *in = test_inputs(files, n);
-    tg_import imp = {.inputs = in, .ninputs = n, .exportable = 1};
+    tg_import imp = {.inputs = in, .ninputs = n};
     json_t *doc = NULL;
     tg_err e = {0};
     assert_int_equal(tg_keyring_cert_import(kr, &imp, &doc, &e), 0);
