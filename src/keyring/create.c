@@ -191,7 +191,7 @@ static int req_get(tg_keyring *kr, const char *name, tg_store_req *r, tg_err *er
     int rc = tg_store_req_by_name(kr->st, name, r, err);
     if (rc == TG_E_NOTFOUND)
         return tg_err_set(err, TG_E_NOTFOUND,
-                          "no request is named '%s' (tlsgate request list shows the names)", name);
+                          "no request is named '%s' (the list of requests shows the names)", name);
     return rc;
 }
 

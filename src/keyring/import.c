@@ -326,7 +326,7 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
             if (!tg_cert_is_ca(l->items[i].cert))
                 return tg_err_set(err, TG_E_INVALID,
                                   "%s holds a certificate that is not a CA (no CA:TRUE); import "
-                                  "it with tlsgate cert import",
+                                  "it as a certificate, not as a CA",
                                   l->items[i].file);
             l->items[i].leaf = l->nitems == 1; /* --name names a single CA */
         }

@@ -233,7 +233,8 @@ int kr_cert_get(tg_keyring *kr, const char *name, tg_store_cert *out, tg_err *er
     int rc = tg_store_cert_by_name(kr->st, name, out, err);
     if (rc == TG_E_NOTFOUND)
         return tg_err_set(err, TG_E_NOTFOUND,
-                          "no certificate is named '%s' (tlsgate cert list shows the names)", name);
+                          "no certificate is named '%s' (the list of certificates shows the names)",
+                          name);
     return rc;
 }
 
@@ -246,9 +247,9 @@ int kr_ca_get(tg_keyring *kr, const char *name, tg_store_cert *out, tg_err *err)
         rc = TG_E_NOTFOUND;
     }
     if (rc == TG_E_NOTFOUND)
-        return tg_err_set(err, TG_E_NOTFOUND,
-                          "no CA certificate is named '%s' (tlsgate ca list shows the names)",
-                          name);
+        return tg_err_set(
+            err, TG_E_NOTFOUND,
+            "no CA certificate is named '%s' (the list of CA certificates shows the names)", name);
     return rc == 0 ? 0 : tg_err_set(err, rc, "%s", why.msg);
 }
 

@@ -157,7 +157,7 @@ static int policy_get(tg_keyring *kr, const char *name, tg_store_policy *p, tg_e
     int rc = tg_store_policy_by_name(kr->st, name, p, err);
     if (rc == TG_E_NOTFOUND)
         return tg_err_set(err, TG_E_NOTFOUND,
-                          "no policy is named '%s' (tlsgate policy list shows them)", name);
+                          "no policy is named '%s' (the list of policies shows them)", name);
     return rc;
 }
 
@@ -274,9 +274,9 @@ static int remove_all(tg_keyring *kr, const tg_store_policy *p, const canonset *
             int rc = tg_store_policy_entry_remove(kr->st, p->id, lists[k], s->v[k][i], err);
             if (rc == TG_E_NOTFOUND)
                 return tg_err_set(err, TG_E_NOTFOUND,
-                                  "'%s' is not among the %s of policy '%s' (tlsgate policy show "
-                                  "'%s' lists them)",
-                                  s->v[k][i], list_words[k], p->name, p->name);
+                                  "'%s' is not among the %s of policy '%s' (the policy's "
+                                  "document lists them)",
+                                  s->v[k][i], list_words[k], p->name);
             if (rc != 0) return rc;
         }
     return 0;
@@ -515,11 +515,11 @@ int tg_keyring_policy_import(tg_keyring *kr, const char *data, size_t len, const
     if (doc == NULL || !json_is_object(doc)) {
         int rc = doc == NULL ? tg_err_set(err, TG_E_INVALID,
                                           "the policy file is not JSON (line %d, column %d: %s); "
-                                          "give a file written by tlsgate policy export",
+                                          "give a file written by a policy export",
                                           jerr.line, jerr.column, jerr.text)
                              : tg_err_set(err, TG_E_INVALID,
                                           "the policy file is not a JSON object; give a file "
-                                          "written by tlsgate policy export");
+                                          "written by a policy export");
         json_decref(doc);
         return rc;
     }

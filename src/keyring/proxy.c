@@ -527,7 +527,7 @@ static int proxy_get(tg_keyring *kr, const char *kind, const char *name, tg_stor
     }
     if (rc == TG_E_NOTFOUND)
         return tg_err_set(err, TG_E_NOTFOUND,
-                          "no %s proxy is named '%s' (tlsgate proxy %s list shows them)", kind,
+                          "no %s proxy is named '%s' (the list of %s proxies shows them)", kind,
                           name, kind);
     return rc;
 }
@@ -552,7 +552,7 @@ static int resolve(tg_keyring *kr, const tg_proxy_opts *o, tg_store_proxy *p, tg
         tg_store_policy y;
         if ((rc = tg_store_policy_by_name(kr->st, o->policy, &y, err)) == TG_E_NOTFOUND)
             return tg_err_set(err, TG_E_NOTFOUND,
-                              "no policy is named '%s' (tlsgate policy list shows them)",
+                              "no policy is named '%s' (the list of policies shows them)",
                               o->policy);
         if (rc != 0) return rc;
         p->policy_id = y.id;

@@ -31,7 +31,7 @@ int kr_ts_get(tg_keyring *kr, const char *name, tg_store_ts *t, tg_err *err)
     int rc = tg_store_ts_by_name(kr->st, name, t, err);
     if (rc == TG_E_NOTFOUND)
         return tg_err_set(err, TG_E_NOTFOUND,
-                          "no trust store is named '%s' (tlsgate truststore list shows them)",
+                          "no trust store is named '%s' (the list of trust stores shows them)",
                           name);
     return rc;
 }

@@ -43,9 +43,9 @@ int tg_p12_create(const tg_cert *cert, const tg_key *key, tg_cert *const *chain,
         mac = EVP_sha1();
     } else if (profile == TG_P12_LEGACY_RC2) {
         if (!tg_x509_legacy_provider())
-            return tg_err_set(err, TG_E_INTERNAL,
-                              "RC2 needs OpenSSL's legacy provider, which is not installed; use "
-                              "--p12-profile legacy-des");
+            return tg_err_fset(err, TG_E_INTERNAL, "p12_profile",
+                               "RC2 needs OpenSSL's legacy provider, which is not installed; use "
+                               "the legacy-des profile");
         nid_key = NID_pbe_WithSHA1And3_Key_TripleDES_CBC;
         nid_cert = NID_pbe_WithSHA1And40BitRC2_CBC;
         mac = EVP_sha1();
