@@ -70,6 +70,21 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
 
 /* K9: every certificate, or those expiring within days (>= 0). Array of rows. */
 int tg_keyring_cert_list(tg_keyring *kr, int expiring_days, json_t **out, tg_err *err);
+/* One page of the certificates table (or of the CA certificates: ca set), for faces that
+ * page: {"items": [rows as cert list], "total": N, "next": name (absent on the last
+ * page)}; the next page starts after "next". limit 1..TG_PAGE_MAX (0: TG_PAGE_DEFAULT);
+ * query: names, common names or SAN values containing it (ASCII case ignored). */
+#define TG_PAGE_DEFAULT 100
+#define TG_PAGE_MAX     1000
+#define TG_QUERY_MAX    256
+typedef struct tg_page {
+    int ca;
+    int expiring_set; /* only rows that expire within expiring_days */
+    int expiring_days;
+    const char *after, *query;
+    int limit;
+} tg_page;
+int tg_keyring_cert_page(tg_keyring *kr, const tg_page *pg, json_t **out, tg_err *err);
 int tg_keyring_cert_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err);
 int tg_keyring_cert_default(tg_keyring *kr, const char *name, tg_err *err);
 int tg_keyring_cert_delete(tg_keyring *kr, const char *name, tg_err *err);

@@ -49,6 +49,57 @@ int tg_keyring_cert_list(tg_keyring *kr, int expiring_days, json_t **out, tg_err
     return kr_cert_rows(kr, 0, before, out, err);
 }
 
+int tg_keyring_cert_page(tg_keyring *kr, const tg_page *pg, json_t **out, tg_err *err)
+{
+    *out = NULL;
+    int limit = pg->limit == 0 ? TG_PAGE_DEFAULT : pg->limit;
+    if (limit < 1 || limit > TG_PAGE_MAX)
+        return tg_err_fset(err, TG_E_INVALID, "limit",
+                           "a page holds from 1 to %d rows (0: %d), not %d", TG_PAGE_MAX,
+                           TG_PAGE_DEFAULT, pg->limit);
+    if (pg->expiring_set && (pg->expiring_days < 0 || pg->expiring_days > TG_DAYS_MAX))
+        return tg_err_fset(err, TG_E_INVALID, "expiring",
+                           "the expiry window is a number of days from 0 to %d", TG_DAYS_MAX);
+    const char *q = pg->query && pg->query[0] ? pg->query : NULL;
+    if (q && (strlen(q) > TG_QUERY_MAX || tg_text_check(q, NULL, NULL) != 0))
+        return tg_err_fset(err, TG_E_INVALID, "query",
+                           "a search is printable text of at most %d bytes", TG_QUERY_MAX);
+    if (pg->after && (strlen(pg->after) > TG_NAME_MAX * 4 || tg_text_check(pg->after, NULL, NULL)))
+        return tg_err_fset(err, TG_E_INVALID, "after",
+                           "the page cursor is a certificate name from the previous page");
+    long long before =
+        pg->expiring_set ? (long long)time(NULL) + (long long)pg->expiring_days * 86400 + 1 : 0;
+    tg_store_page sp = {.only_ca = pg->ca,
+                        .before = before,
+                        .after = pg->after,
+                        .query = q,
+                        .limit = limit + 1}; /* one more row says whether a next page exists */
+    listctx l = {json_array(), tg_store_ref_get(kr->st, TG_REF_DEFAULT), (long long)time(NULL)};
+    json_t *doc = json_object();
+    long long total = 0;
+    if (l.rows == NULL || doc == NULL) {
+        json_decref(l.rows);
+        json_decref(doc);
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
+    int rc = tg_store_cert_page(kr->st, &sp, add_row, &l, &total, err);
+    if (rc == 0 && l.failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc == 0 && json_array_size(l.rows) > (size_t)limit) {
+        json_array_remove(l.rows, (size_t)limit);
+        json_t *last = json_array_get(l.rows, (size_t)limit - 1);
+        json_object_set(doc, "next", json_object_get(last, "name"));
+    }
+    if (json_object_set_new(doc, "items", l.rows) != 0 ||
+        (rc == 0 && json_object_set_new(doc, "total", json_integer(total)) != 0))
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc != 0) {
+        json_decref(doc);
+        return rc;
+    }
+    *out = doc;
+    return 0;
+}
+
 int tg_keyring_cert_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err)
 {
     tg_store_cert c;

@@ -407,6 +407,41 @@ int tg_store_cert_each(tg_store *st, int only_ca, long long before, tg_store_cer
     return cert_each(st, s, 0, fn, arg, err);
 }
 
+#define PAGE_FILTER                                                                                \
+    " WHERE (?1 = 0 OR not_after < ?1) AND (?2 = 0 OR is_ca = 1) AND (?4 IS NULL OR"               \
+    " instr(lower(name), lower(?4)) > 0 OR instr(lower(subject_cn), lower(?4)) > 0 OR"             \
+    " instr(lower(san_list), lower(?4)) > 0)"
+
+static void page_bind(sqlite3_stmt *s, const tg_store_page *p)
+{
+    sqlite3_bind_int64(s, 1, p->before);
+    sqlite3_bind_int(s, 2, p->only_ca);
+    if (p->query) sqlite3_bind_text(s, 4, p->query, -1, SQLITE_STATIC);
+}
+
+int tg_store_cert_page(tg_store *st, const tg_store_page *p, tg_store_cert_fn fn, void *arg,
+                       long long *total, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT count(*) FROM certs" PAGE_FILTER, err);
+    if (s == NULL) return TG_E_STORE;
+    page_bind(s, p);
+    int rc = sqlite3_step(s);
+    *total = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    rc = rc == SQLITE_ROW ? 0 : tg_db_err(st, err, "counting certificates");
+    tg_db_release(st, s);
+    if (rc != 0) return rc;
+    s = tg_db_prep(st,
+                   "SELECT " CERT_COLS " FROM certs" PAGE_FILTER
+                   " AND (?3 IS NULL OR name > ?3) ORDER BY name LIMIT ?5",
+                   err);
+    if (s) {
+        page_bind(s, p);
+        if (p->after) sqlite3_bind_text(s, 3, p->after, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 5, p->limit);
+    }
+    return cert_each(st, s, 0, fn, arg, err);
+}
+
 int tg_store_cert_each_with_der(tg_store *st, tg_store_cert_fn fn, void *arg, tg_err *err)
 {
     sqlite3_stmt *s = tg_db_prep(st, "SELECT " CERT_COLS ",der FROM certs ORDER BY id", err);

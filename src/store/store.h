@@ -91,6 +91,20 @@ int tg_store_cert_delete(tg_store *st, int64_t id, tg_err *err);
 typedef int (*tg_store_cert_fn)(const tg_store_cert *c, void *arg);
 int tg_store_cert_each(tg_store *st, int only_ca, long long before, tg_store_cert_fn fn, void *arg,
                        tg_err *err);
+/* One page of the certificates table, for a face that must not hold every row at once
+ * (the API, the console: 100,000 certificates are not one answer). only_ca and before
+ * as above; after: only names sorting after it (keyset paging, NULL: from the start);
+ * query: names, common names or SAN values containing it, ASCII letters without regard
+ * to case (NULL: every row); at most limit rows, in name order. *total counts the rows
+ * the filters select on every page. */
+typedef struct tg_store_page {
+    int only_ca;
+    long long before;
+    const char *after, *query;
+    int limit;
+} tg_store_page;
+int tg_store_cert_page(tg_store *st, const tg_store_page *p, tg_store_cert_fn fn, void *arg,
+                       long long *total, tg_err *err);
 /* Every certificate with its DER, in insertion order (for recomputing chain status). */
 int tg_store_cert_each_with_der(tg_store *st, tg_store_cert_fn fn, void *arg, tg_err *err);
 /* Certificates whose subject is the given DN (candidates for issuers), DER included. */

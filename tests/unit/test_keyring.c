@@ -201,6 +201,71 @@ static void request_lifecycle(void **state)
     tg_keyring_close(kr);
 }
 
+/* Pages follow one another by name, and a search narrows them and the total. */
+static void paging(void **state)
+{
+    (void)state;
+    tg_keyring *kr = NULL;
+    assert_int_equal(tg_keyring_open(home, &kr, NULL), 0);
+    const char *names[] = {"page-a", "page-b", "page-c", "page-d", "page-e"};
+    for (size_t i = 0; i < 5; i++) {
+        char cn[64];
+        snprintf(cn, sizeof(cn), "%s.Paging.example", names[i]);
+        const char *sans[] = {i == 4 ? "DNS:needle.example" : "DNS:hay.example"};
+        tg_newcert spec = {.name = names[i],
+                           .subject = {.cn = cn},
+                           .keyspec = "ec:p256",
+                           .sans = sans,
+                           .nsans = 1};
+        json_t *doc = NULL;
+        assert_int_equal(tg_keyring_cert_create(kr, &spec, &doc, NULL), 0);
+        json_decref(doc);
+    }
+    json_t *all = NULL;
+    assert_int_equal(tg_keyring_cert_list(kr, -1, &all, NULL), 0);
+    size_t n = json_array_size(all);
+    json_decref(all);
+    /* walk every page of 2: the rows are the list's, in order, each once */
+    size_t seen = 0;
+    const char *after = NULL;
+    char cursor[256];
+    for (int pages = 0; pages < 100; pages++) {
+        tg_page pg = {.after = after, .limit = 2};
+        json_t *doc = NULL;
+        assert_int_equal(tg_keyring_cert_page(kr, &pg, &doc, NULL), 0);
+        assert_int_equal(json_integer_value(json_object_get(doc, "total")), (json_int_t)n);
+        seen += json_array_size(json_object_get(doc, "items"));
+        json_t *next = json_object_get(doc, "next");
+        if (next) snprintf(cursor, sizeof(cursor), "%s", json_string_value(next));
+        json_decref(doc);
+        if (next == NULL) break;
+        after = cursor;
+    }
+    assert_int_equal(seen, n);
+    /* a search by common name (case ignored) and by SAN */
+    tg_page pg = {.query = "paging.EXAMPLE", .limit = 3};
+    json_t *doc = NULL;
+    assert_int_equal(tg_keyring_cert_page(kr, &pg, &doc, NULL), 0);
+    assert_int_equal(json_integer_value(json_object_get(doc, "total")), 5);
+    assert_int_equal(json_array_size(json_object_get(doc, "items")), 3);
+    assert_string_equal(json_string_value(json_object_get(doc, "next")), "page-c");
+    json_decref(doc);
+    pg = (tg_page){.query = "needle"};
+    assert_int_equal(tg_keyring_cert_page(kr, &pg, &doc, NULL), 0);
+    assert_int_equal(json_integer_value(json_object_get(doc, "total")), 1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(doc, "items"), 0), "name")),
+                        "page-e");
+    assert_null(json_object_get(doc, "next"));
+    json_decref(doc);
+    /* bounds */
+    tg_err e = {0};
+    pg = (tg_page){.limit = TG_PAGE_MAX + 1};
+    assert_int_equal(tg_keyring_cert_page(kr, &pg, &doc, &e), TG_E_INVALID);
+    assert_string_equal(e.field, "limit");
+    tg_keyring_close(kr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +273,7 @@ int main(void)
         cmocka_unit_test(failing_import_rolls_back),
         cmocka_unit_test(failing_replace_and_delete_change_nothing),
         cmocka_unit_test(request_lifecycle),
+        cmocka_unit_test(paging),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
