@@ -43,6 +43,9 @@ const tg_passsrc *cli_pass_init(cli_pass *p, const char *file, const char *promp
 int cli_inputs_read(cli *c, char *const *paths, size_t n, tg_input **out);
 void cli_inputs_free(tg_input *v, size_t n);
 
+/* A document's timestamp (docs/json.md: key and key_unix) the way tables show it,
+ * "YYYY-MM-DD HH:MM:SS GMT" ("-" without one); a new string (NULL: out of memory). */
+char *cli_time_text(json_t *doc, const char *key);
 void print_cert_table(json_t *rows);
 void print_cert_doc(json_t *doc);
 void print_request_table(json_t *rows);

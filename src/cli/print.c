@@ -77,8 +77,19 @@ static char *joined(json_t *arr, const char *sep)
 
 typedef struct column {
     const char *title, *key;
-    int kind; /* 0 string, 1 bool Yes/No, 2 list, 3 default marker, 4 number, 5 bool No/Yes */
+    int kind; /* 0 string, 1 bool Yes/No, 2 list, 3 default marker, 4 number, 5 bool No/Yes,
+               * 6 time (from key's *_unix twin) */
 } column;
+
+char *cli_time_text(json_t *doc, const char *key)
+{
+    char k[64], buf[40];
+    snprintf(k, sizeof(k), "%s_unix", key);
+    json_t *v = json_object_get(doc, k);
+    if (!json_is_integer(v)) return tg_strdup("-");
+    tg_time_fmt((time_t)json_integer_value(v), buf, sizeof(buf));
+    return tg_strdup(buf);
+}
 
 static char *cell_text(json_t *row, const column *col)
 {
@@ -92,6 +103,8 @@ static char *cell_text(json_t *row, const column *col)
         return json_array_size(v) ? joined(v, ", ") : tg_strdup("-");
     case 3:
         return tg_strdup(json_is_true(v) ? "*" : "");
+    case 6:
+        return cli_time_text(row, col->key);
     case 4: {
         char buf[32];
         snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
@@ -140,7 +153,7 @@ void print_cert_table(json_t *rows)
         {"Friendly Name", "name", 0},
         {"Issued To", "issued_to", 0},
         {"Issued By", "issued_by", 0},
-        {"Expiration", "expiration", 0},
+        {"Expiration", "not_after", 6},
         {"Alternative Name(s)", "alternative_names", 2},
         {"Private Key?", "private_key", 1},
         {"Default", "default", 3},
@@ -175,21 +188,33 @@ static void field(json_t *doc, const char *label, const char *key)
         printf("-\n");
 }
 
+static void time_field(json_t *doc, const char *label, const char *key)
+{
+    char *t = cli_time_text(doc, key);
+    printf("%-22s %s\n", label, t ? t : "-");
+    free(t);
+}
+
 void print_cert_doc(json_t *doc)
 {
+    int has_key = json_is_true(json_object_get(doc, "private_key"));
     field(doc, "Friendly name:", "name");
     field(doc, "Type:", "type");
     field(doc, "Subject:", "subject");
     field(doc, "Issuer:", "issuer");
     field(doc, "Serial:", "serial");
-    field(doc, "Valid from:", "not_before");
-    field(doc, "Valid until:", "not_after");
+    time_field(doc, "Valid from:", "not_before");
+    time_field(doc, "Valid until:", "not_after");
     field(doc, "Alternative names:", "alternative_names");
     field(doc, "Key:", "key");
     field(doc, "Signature:", "signature_algorithm");
     field(doc, "SHA-256 fingerprint:", "sha256");
-    field(doc, "Private key:", "key_link");
-    field(doc, "Exportable:", "exportable");
+    printf("%-22s %s\n",
+           "Private key:", has_key ? "private key held in the store" : "no private key");
+    if (has_key)
+        field(doc, "Exportable:", "exportable");
+    else
+        printf("%-22s -\n", "Exportable:");
     field(doc, "Signing:", "signing");
     field(doc, "Default:", "default");
     field(doc, "Used by:", "used_by");
@@ -203,9 +228,10 @@ void print_cert_doc(json_t *doc)
     json_t *v;
     json_array_foreach(chain, i, v)
     {
+        char *expires = cli_time_text(v, "not_after");
         printf("  %zu %-13s %s (expires %s)\n", i, json_string_value(json_object_get(v, "type")),
-               json_string_value(json_object_get(v, "subject")),
-               json_string_value(json_object_get(v, "expires")));
+               json_string_value(json_object_get(v, "subject")), expires ? expires : "-");
+        free(expires);
     }
 }
 
@@ -417,15 +443,14 @@ void print_import(json_t *doc)
     {
         const char *action = json_string_value(json_object_get(v, "action"));
         printf("%s: %s", json_string_value(json_object_get(v, "name")), action);
-        json_t *store = json_object_get(v, "store");
-        if (json_is_string(store) && strcmp(json_string_value(store), "ca") == 0)
-            printf(" (CA certificate)");
-        json_t *pk = json_object_get(v, "private_key");
-        if (json_is_boolean(pk) && strcmp(action, "imported") == 0)
-            printf(", private key: %s", json_is_true(pk) ? "yes" : "no");
+        int imported = strcmp(action, "imported") == 0;
+        if (imported && json_is_true(json_object_get(v, "ca"))) printf(" (CA certificate)");
+        if (imported)
+            printf(", private key: %s",
+                   json_is_true(json_object_get(v, "private_key")) ? "yes" : "no");
         json_t *req = json_object_get(v, "request");
         if (json_is_string(req)) printf(", completes request '%s'", json_string_value(req));
-        json_t *pred = json_object_get(v, "successor_of");
+        json_t *pred = json_object_get(v, "predecessor");
         if (json_is_string(pred)) printf(", successor of '%s'", json_string_value(pred));
         if (json_is_true(json_object_get(v, "key_made_non_exportable")))
             printf(", private key now non-exportable");
