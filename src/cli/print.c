@@ -78,7 +78,7 @@ static char *joined(json_t *arr, const char *sep)
 typedef struct column {
     const char *title, *key;
     int kind; /* 0 string, 1 bool Yes/No, 2 list, 3 default marker, 4 number, 5 bool No/Yes,
-               * 6 time (from key's *_unix twin) */
+               * 6 time (from key's *_unix twin), 7 optional text (blank when null) */
 } column;
 
 char *cli_time_text(json_t *doc, const char *key)
@@ -105,6 +105,8 @@ static char *cell_text(json_t *row, const column *col)
         return tg_strdup(json_is_true(v) ? "*" : "");
     case 6:
         return cli_time_text(row, col->key);
+    case 7:
+        return tg_strdup(json_is_string(v) ? json_string_value(v) : "");
     case 4: {
         char buf[32];
         snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
@@ -239,26 +241,43 @@ void print_ts_table(json_t *rows)
 {
     static const column cols[] = {
         {"Name", "name", 0},
-        {"Description", "description", 0},
-        {"CA certificates", "cas", 4},
+        {"Description", "description", 7},
+        {"CA certificates", "ca_count", 4},
         {"Default CA package", "include_defaults", 1},
     };
     table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No trust stores.");
 }
 
+/* Optional text (null when there is none) printed blank. */
+static void text_field(json_t *doc, const char *label, const char *key)
+{
+    json_t *v = json_object_get(doc, key);
+    printf("%-22s %s\n", label, json_is_string(v) ? json_string_value(v) : "");
+}
+
 void print_ts_doc(json_t *doc)
 {
     field(doc, "Trust store:", "name");
-    field(doc, "Description:", "description");
-    field(doc, "Created:", "created");
+    text_field(doc, "Description:", "description");
+    time_field(doc, "Created:", "created");
     static const column cols[] = {
         {"Entry", "name", 0},
         {"Subject", "subject", 0},
-        {"Expiration", "expiration", 0},
+        {"Expiration", "not_after", 6},
     };
     putchar('\n');
-    table(json_object_get(doc, "entries"), cols, sizeof(cols) / sizeof(cols[0]),
+    /* the default package is a count in the document; the table shows it as one entry */
+    json_t *rows = json_copy(json_object_get(doc, "entries"));
+    if (rows != NULL && json_is_true(json_object_get(doc, "include_defaults"))) {
+        char entry[96];
+        snprintf(entry, sizeof(entry), "Default CA package (%lld certificates)",
+                 (long long)json_integer_value(json_object_get(doc, "default_ca_count")));
+        json_array_append_new(
+            rows, json_pack("{s:s, s:s}", "name", entry, "subject", "the system's public roots"));
+    }
+    table(rows, cols, sizeof(cols) / sizeof(cols[0]),
           "No CA certificates yet (tlsgate truststore add NAME CA…).");
+    json_decref(rows);
 }
 
 void print_proxy_table(json_t *rows)
@@ -429,7 +448,7 @@ void print_request_doc(json_t *doc)
     field(doc, "Alternative names:", "alternative_names");
     field(doc, "Key:", "key");
     field(doc, "Signing (CA):", "signing");
-    field(doc, "Created:", "created");
+    time_field(doc, "Created:", "created");
     field(doc, "Certificate:", "certificate");
     json_t *pem = json_object_get(doc, "pem");
     if (json_is_string(pem)) printf("\n%s", json_string_value(pem));
