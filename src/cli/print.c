@@ -367,7 +367,7 @@ void print_policy_table(json_t *rows)
 {
     static const column cols[] = {
         {"Name", "name", 0},
-        {"Description", "description", 0},
+        {"Description", "description", 7},
         {"Default list", "no_defaults", 5},
         {"Domains", "never_domain_count", 4},
         {"Categories", "never_category_count", 4},
@@ -391,14 +391,14 @@ static void entries(json_t *doc, const char *title, const char *key)
 void print_policy_doc(json_t *doc)
 {
     field(doc, "Policy:", "name");
-    field(doc, "Description:", "description");
+    text_field(doc, "Description:", "description");
     printf("%-22s %s\n", "Default list:",
            json_is_true(json_object_get(doc, "no_defaults"))
                ? "left out"
                : "included (tlsgate policy defaults show)");
     field(doc, "Used by:", "used_by");
-    field(doc, "Created:", "created");
-    field(doc, "Updated:", "updated");
+    time_field(doc, "Created:", "created");
+    time_field(doc, "Updated:", "updated");
     entries(doc, "Never-decrypt domains", "never_domains");
     entries(doc, "Never-decrypt categories", "never_categories");
     entries(doc, "Never-decrypt sources", "never_sources");
@@ -416,7 +416,7 @@ void print_category_import(json_t *doc)
     printf("Read %lld line(s): %lld mapping(s); the category map now holds %lld domain(s)%s\n",
            (long long)json_integer_value(json_object_get(doc, "lines")),
            (long long)json_integer_value(json_object_get(doc, "mappings")),
-           (long long)json_integer_value(json_object_get(doc, "total")),
+           (long long)json_integer_value(json_object_get(doc, "domain_count")),
            json_is_true(json_object_get(doc, "replaced")) ? " (replaced)" : "");
 }
 
@@ -424,7 +424,7 @@ void print_category_table(json_t *rows)
 {
     static const column cols[] = {
         {"Category", "category", 0},
-        {"Domains", "domains", 4},
+        {"Domains", "domain_count", 4},
     };
     table(rows, cols, sizeof(cols) / sizeof(cols[0]),
           "The category map is empty (tlsgate category import FILE).");
