@@ -173,7 +173,8 @@ static void print_init(json_t *doc)
            json_is_true(json_object_get(doc, "created")) ? "Created the store"
                                                          : "The store is ready:",
            json_string_value(json_object_get(doc, "store")));
-    printf("Default certificate: %s\n", json_string_value(json_object_get(doc, "default")));
+    printf("Default certificate: %s\n",
+           json_string_value(json_object_get(doc, "default_certificate")));
 }
 
 static int cmd_init(cli *c, int argc, char **argv)

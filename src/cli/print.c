@@ -78,8 +78,28 @@ static char *joined(json_t *arr, const char *sep)
 typedef struct column {
     const char *title, *key;
     int kind; /* 0 string, 1 bool Yes/No, 2 list, 3 default marker, 4 number, 5 bool No/Yes,
-               * 6 time (from key's *_unix twin), 7 optional text (blank when null) */
+               * 6 time (from key's *_unix twin), 7 optional text (blank when null),
+               * 8 port ranges */
 } column;
+
+/* Port ranges [[first, last], …] as the option writes them: "443-444,8443". */
+static char *ports_text(json_t *ranges)
+{
+    size_t n = json_array_size(ranges), i;
+    size_t size = n * 44 + 1; /* ",LO-HI" with 20 digits each at most */
+    char *s = malloc(size), *p = s;
+    json_t *r;
+    if (s == NULL) return NULL;
+    *p = '\0';
+    json_array_foreach(ranges, i, r)
+    {
+        long long lo = (long long)json_integer_value(json_array_get(r, 0)),
+                  hi = (long long)json_integer_value(json_array_get(r, 1));
+        p += lo == hi ? snprintf(p, size - (size_t)(p - s), "%s%lld", i ? "," : "", lo)
+                      : snprintf(p, size - (size_t)(p - s), "%s%lld-%lld", i ? "," : "", lo, hi);
+    }
+    return s;
+}
 
 char *cli_time_text(json_t *doc, const char *key)
 {
@@ -107,6 +127,8 @@ static char *cell_text(json_t *row, const column *col)
         return cli_time_text(row, col->key);
     case 7:
         return tg_strdup(json_is_string(v) ? json_string_value(v) : "");
+    case 8:
+        return ports_text(v);
     case 4: {
         char buf[32];
         snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
@@ -284,7 +306,7 @@ void print_proxy_table(json_t *rows)
 {
     static const column cols[] = {
         {"Name", "name", 0},   {"Mode", "mode", 0},       {"Listen", "listen", 0},
-        {"Ports", "ports", 0}, {"Signing", "signing", 0}, {"Trust store", "truststore", 0},
+        {"Ports", "ports", 8}, {"Signing", "signing", 0}, {"Trust store", "truststore", 0},
     };
     table(rows, cols, sizeof(cols) / sizeof(cols[0]),
           "No client proxies (tlsgate proxy client create NAME …).");
@@ -332,12 +354,14 @@ static void count_field(json_t *doc, const char *label, const char *key, const c
 void print_proxy_doc(json_t *doc)
 {
     field(doc, "Client proxy:", "name");
-    field(doc, "Description:", "description");
+    text_field(doc, "Description:", "description");
     field(doc, "Signing certificate:", "signing");
     field(doc, "Trust store:", "truststore");
     field(doc, "Listen:", "listen");
     field(doc, "Mode:", "mode");
-    field(doc, "Ports:", "ports");
+    char *ports = ports_text(json_object_get(doc, "ports"));
+    printf("%-22s %s\n", "Ports:", ports ? ports : "-");
+    free(ports);
     field(doc, "Service:", "service");
     field(doc, "TLS versions:", "protocols");
     json_t *ciphers = json_object_get(doc, "ciphers");
@@ -359,8 +383,8 @@ void print_proxy_doc(json_t *doc)
     field(doc, "Not TLS:", "non_tls");
     count_field(doc, "Fail open (s):", "fail_open_secs", "off");
     field(doc, "TLS key log:", "keylog");
-    field(doc, "Created:", "created");
-    field(doc, "Updated:", "updated");
+    time_field(doc, "Created:", "created");
+    time_field(doc, "Updated:", "updated");
 }
 
 void print_policy_table(json_t *rows)
