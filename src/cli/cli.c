@@ -119,6 +119,14 @@ void cli_emit(cli *c, json_t *doc, void (*human)(json_t *doc))
     json_decref(doc);
 }
 
+void cli_emit_export(cli *c, const char *name, const char *out, size_t len)
+{
+    if (!c->json) return;
+    /* built with jansson: the path may hold quotes or backslashes (not UTF-8: no summary) */
+    cli_emit(c, json_pack("{s:s?, s:s, s:I}", "name", name, "out", out, "bytes", (json_int_t)len),
+             NULL);
+}
+
 /* Whether path names something in the store directory (or below it): its directory is
  * resolved (symbolic links, "..") and compared with the store's. */
 static int in_store(cli *c, const char *path)

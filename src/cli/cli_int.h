@@ -22,6 +22,9 @@ tg_keyring *cli_open(cli *c);
 const char *cli_home(cli *c);
 /* Prints doc as JSON (with --json) or through the given human printer; takes ownership. */
 void cli_emit(cli *c, json_t *doc, void (*human)(json_t *doc));
+/* With --json, the summary of an export written to a file: {"name" (the object, or null),
+ * "out", "bytes"} (docs/json.md, "Export summary"). */
+void cli_emit_export(cli *c, const char *name, const char *out, size_t len);
 int cli_usage(cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Writes an export to path ("-" is standard output) with the given file mode: never into
  * the store directory, never through a symbolic link, over an existing file only with

@@ -96,11 +96,8 @@ static int export_one(cli *c, tg_keyring *kr, opts *o, int ca)
     if (rc == 0) rc = cli_write_out(c, o->out, data, len, keyout ? 0600 : 0644, o->force);
     tg_free_secret(data, len);
     if (rc == 0 && strcmp(o->out, "-") != 0) {
-        if (c->json) /* the file's name may be any bytes: jansson escapes, or refuses */
-            cli_emit(c,
-                     json_pack("{s:s, s:s, s:I}", "name", o->args[0], "out", o->out, "bytes",
-                               (json_int_t)len),
-                     NULL);
+        if (c->json)
+            cli_emit_export(c, o->args[0], o->out, len);
         else
             printf("Exported '%s' to %s (%zu bytes)\n", o->args[0], o->out, len);
     }
