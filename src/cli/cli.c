@@ -178,8 +178,8 @@ int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t le
 static void print_init(json_t *doc)
 {
     printf("%s %s\n",
-           json_is_true(json_object_get(doc, "created")) ? "Created the store"
-                                                         : "The store is ready:",
+           json_is_true(json_object_get(doc, "new_store")) ? "Created the store"
+                                                           : "The store is ready:",
            json_string_value(json_object_get(doc, "store")));
     printf("Default certificate: %s\n",
            json_string_value(json_object_get(doc, "default_certificate")));

@@ -331,7 +331,7 @@ int tg_keyring_init(tg_keyring *kr, json_t **out, tg_err *err)
     if (id != 0) tg_store_cert_get(kr->st, id, &def, NULL);
     /* default_certificate: a name (a certificate's "default" is a boolean) */
     *out = json_pack("{s:s, s:s, s:b, s:o}", "home", kr->home, "store", tg_store_path(kr->st),
-                     "created", created, "default_certificate", kr_json_opt(def.name));
+                     "new_store", created, "default_certificate", kr_json_opt(def.name));
     tg_store_cert_clear(&def);
     return *out ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
 }
