@@ -495,7 +495,8 @@ void print_import(json_t *doc)
         if (json_is_string(req)) printf(", completes request '%s'", json_string_value(req));
         json_t *pred = json_object_get(v, "predecessor");
         if (json_is_string(pred)) printf(", successor of '%s'", json_string_value(pred));
-        if (json_is_true(json_object_get(v, "key_made_non_exportable")))
+        if (json_is_true(json_object_get(v, "key_made_non_exportable")) &&
+            strcmp(action, "private key made non-exportable") != 0) /* said already */
             printf(", private key now non-exportable");
         putchar('\n');
         size_t j;
