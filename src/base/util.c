@@ -24,6 +24,13 @@ void tg_time_fmt(time_t t, char *buf, size_t bufsize)
         snprintf(buf, bufsize, "%lld", (long long)t);
 }
 
+void tg_time_rfc3339(time_t t, char *buf, size_t bufsize)
+{
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || strftime(buf, bufsize, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, bufsize, "%lld", (long long)t);
+}
+
 void tg_hex(const unsigned char *in, size_t len, char *out)
 {
     static const char digits[] = "0123456789ABCDEF";

@@ -119,6 +119,14 @@ void cli_emit(cli *c, json_t *doc, void (*human)(json_t *doc))
     json_decref(doc);
 }
 
+void cli_emit_export(cli *c, const char *name, const char *out, size_t len)
+{
+    if (!c->json) return;
+    /* built with jansson: the path may hold quotes or backslashes (not UTF-8: no summary) */
+    cli_emit(c, json_pack("{s:s?, s:s, s:I}", "name", name, "out", out, "bytes", (json_int_t)len),
+             NULL);
+}
+
 /* Whether path names something in the store directory (or below it): its directory is
  * resolved (symbolic links, "..") and compared with the store's. */
 static int in_store(cli *c, const char *path)
@@ -170,10 +178,11 @@ int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t le
 static void print_init(json_t *doc)
 {
     printf("%s %s\n",
-           json_is_true(json_object_get(doc, "created")) ? "Created the store"
-                                                         : "The store is ready:",
+           json_is_true(json_object_get(doc, "new_store")) ? "Created the store"
+                                                           : "The store is ready:",
            json_string_value(json_object_get(doc, "store")));
-    printf("Default certificate: %s\n", json_string_value(json_object_get(doc, "default")));
+    printf("Default certificate: %s\n",
+           json_string_value(json_object_get(doc, "default_certificate")));
 }
 
 static int cmd_init(cli *c, int argc, char **argv)

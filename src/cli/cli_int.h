@@ -22,6 +22,9 @@ tg_keyring *cli_open(cli *c);
 const char *cli_home(cli *c);
 /* Prints doc as JSON (with --json) or through the given human printer; takes ownership. */
 void cli_emit(cli *c, json_t *doc, void (*human)(json_t *doc));
+/* With --json, the summary of an export written to a file: {"name" (the object, or null),
+ * "out", "bytes"} (docs/json.md, "Export summary"). */
+void cli_emit_export(cli *c, const char *name, const char *out, size_t len);
 int cli_usage(cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Writes an export to path ("-" is standard output) with the given file mode: never into
  * the store directory, never through a symbolic link, over an existing file only with
@@ -43,6 +46,9 @@ const tg_passsrc *cli_pass_init(cli_pass *p, const char *file, const char *promp
 int cli_inputs_read(cli *c, char *const *paths, size_t n, tg_input **out);
 void cli_inputs_free(tg_input *v, size_t n);
 
+/* A document's timestamp (docs/json.md: key and key_unix) the way tables show it,
+ * "YYYY-MM-DD HH:MM:SS GMT" ("-" without one); a new string (NULL: out of memory). */
+char *cli_time_text(json_t *doc, const char *key);
 void print_cert_table(json_t *rows);
 void print_cert_doc(json_t *doc);
 void print_request_table(json_t *rows);

@@ -97,7 +97,7 @@ static int export_one(cli *c, tg_keyring *kr, opts *o, int ca)
     tg_free_secret(data, len);
     if (rc == 0 && strcmp(o->out, "-") != 0) {
         if (c->json)
-            printf("{\"exported\": \"%s\", \"bytes\": %zu}\n", o->out, len);
+            cli_emit_export(c, o->args[0], o->out, len);
         else
             printf("Exported '%s' to %s (%zu bytes)\n", o->args[0], o->out, len);
     }

@@ -25,11 +25,16 @@ static int read_input(cli *c, const char *path, size_t max, char **data, size_t 
 }
 
 /* An export: --out is required ("-" is standard output). */
-static int write_export(cli *c, const opts *o, const char *text, size_t len, const char *what)
+static int write_export(cli *c, const opts *o, const char *text, size_t len, const char *name,
+                        const char *what)
 {
     int rc = cli_write_out(c, o->out, (const unsigned char *)text, len, 0644, o->force);
-    if (rc == 0 && strcmp(o->out, "-") != 0 && !c->json)
-        printf("Exported %s to %s\n", what, o->out);
+    if (rc == 0 && strcmp(o->out, "-") != 0) {
+        if (c->json)
+            cli_emit_export(c, name, o->out, len);
+        else
+            printf("Exported %s to %s\n", what, o->out);
+    }
     return rc;
 }
 
@@ -90,7 +95,7 @@ static int pol_export(cli *c, tg_keyring *kr, opts *o)
     if (rc == 0) {
         char what[200];
         snprintf(what, sizeof(what), "policy '%s'", o->args[0]);
-        rc = write_export(c, o, text, len, what);
+        rc = write_export(c, o, text, len, o->args[0], what);
     }
     free(text);
     return rc;
@@ -129,7 +134,7 @@ static int def_export(cli *c, tg_keyring *kr, opts *o)
     char *text = NULL;
     size_t len = 0;
     if (rc == 0) rc = tg_keyring_defaults_export(kr, &text, &len, &c->err);
-    if (rc == 0) rc = write_export(c, o, text, len, "the default never-decrypt list");
+    if (rc == 0) rc = write_export(c, o, text, len, NULL, "the default never-decrypt list");
     free(text);
     return rc;
 }

@@ -45,8 +45,12 @@ static int req_export(cli *c, tg_keyring *kr, opts *o)
     const char *pem = json_string_value(json_object_get(doc, "pem"));
     rc = cli_write_out(c, o->out ? o->out : "-", (const unsigned char *)pem, strlen(pem), 0644,
                        o->force);
-    if (rc == 0 && o->out && strcmp(o->out, "-") != 0 && !c->json)
-        printf("Exported request '%s' to %s\n", o->args[0], o->out);
+    if (rc == 0 && o->out && strcmp(o->out, "-") != 0) {
+        if (c->json)
+            cli_emit_export(c, o->args[0], o->out, strlen(pem));
+        else
+            printf("Exported request '%s' to %s\n", o->args[0], o->out);
+    }
     json_decref(doc);
     return rc;
 }

@@ -67,9 +67,9 @@ static int ts_delete(cli *c, tg_keyring *kr, opts *o)
 static void print_defaults(json_t *doc)
 {
     printf("Loaded %lld CA certificates from %s; %lld certificate statuses changed\n",
-           (long long)json_integer_value(json_object_get(doc, "certificates")),
+           (long long)json_integer_value(json_object_get(doc, "default_ca_count")),
            json_string_value(json_object_get(doc, "source")),
-           (long long)json_integer_value(json_object_get(doc, "status_changed")));
+           (long long)json_integer_value(json_object_get(doc, "changed")));
 }
 
 static int ts_update_defaults(cli *c, tg_keyring *kr, opts *o)

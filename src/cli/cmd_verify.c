@@ -16,11 +16,12 @@ static void print_verify(json_t *doc)
     if (json_array_size(chain) > 0) puts("Chain:");
     json_array_foreach(chain, i, c)
     {
+        char *expires = cli_time_text(c, "not_after");
         printf("  %zu  subject: %s | issuer: %s | expires: %s%s\n", i,
                json_string_value(json_object_get(c, "subject")),
-               json_string_value(json_object_get(c, "issuer")),
-               json_string_value(json_object_get(c, "not_after")),
+               json_string_value(json_object_get(c, "issuer")), expires ? expires : "-",
                json_is_true(json_object_get(c, "trust_anchor")) ? " (trust anchor)" : "");
+        free(expires);
     }
     printf("Verdict: %s: %s\n", json_string_value(json_object_get(doc, "verdict")),
            json_string_value(json_object_get(doc, "reason")));

@@ -77,8 +77,39 @@ static char *joined(json_t *arr, const char *sep)
 
 typedef struct column {
     const char *title, *key;
-    int kind; /* 0 string, 1 bool Yes/No, 2 list, 3 default marker, 4 number, 5 bool No/Yes */
+    int kind; /* 0 string, 1 bool Yes/No, 2 list, 3 default marker, 4 number, 5 bool No/Yes,
+               * 6 time (from key's *_unix twin), 7 optional text (blank when null),
+               * 8 port ranges */
 } column;
+
+/* Port ranges [[first, last], …] as the option writes them: "443-444,8443". */
+static char *ports_text(json_t *ranges)
+{
+    size_t n = json_array_size(ranges), i;
+    size_t size = n * 44 + 1; /* ",LO-HI" with 20 digits each at most */
+    char *s = malloc(size), *p = s;
+    json_t *r;
+    if (s == NULL) return NULL;
+    *p = '\0';
+    json_array_foreach(ranges, i, r)
+    {
+        long long lo = (long long)json_integer_value(json_array_get(r, 0)),
+                  hi = (long long)json_integer_value(json_array_get(r, 1));
+        p += lo == hi ? snprintf(p, size - (size_t)(p - s), "%s%lld", i ? "," : "", lo)
+                      : snprintf(p, size - (size_t)(p - s), "%s%lld-%lld", i ? "," : "", lo, hi);
+    }
+    return s;
+}
+
+char *cli_time_text(json_t *doc, const char *key)
+{
+    char k[64], buf[40];
+    snprintf(k, sizeof(k), "%s_unix", key);
+    json_t *v = json_object_get(doc, k);
+    if (!json_is_integer(v)) return tg_strdup("-");
+    tg_time_fmt((time_t)json_integer_value(v), buf, sizeof(buf));
+    return tg_strdup(buf);
+}
 
 static char *cell_text(json_t *row, const column *col)
 {
@@ -92,6 +123,12 @@ static char *cell_text(json_t *row, const column *col)
         return json_array_size(v) ? joined(v, ", ") : tg_strdup("-");
     case 3:
         return tg_strdup(json_is_true(v) ? "*" : "");
+    case 6:
+        return cli_time_text(row, col->key);
+    case 7:
+        return tg_strdup(json_is_string(v) ? json_string_value(v) : "");
+    case 8:
+        return ports_text(v);
     case 4: {
         char buf[32];
         snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
@@ -140,7 +177,7 @@ void print_cert_table(json_t *rows)
         {"Friendly Name", "name", 0},
         {"Issued To", "issued_to", 0},
         {"Issued By", "issued_by", 0},
-        {"Expiration", "expiration", 0},
+        {"Expiration", "not_after", 6},
         {"Alternative Name(s)", "alternative_names", 2},
         {"Private Key?", "private_key", 1},
         {"Default", "default", 3},
@@ -175,21 +212,33 @@ static void field(json_t *doc, const char *label, const char *key)
         printf("-\n");
 }
 
+static void time_field(json_t *doc, const char *label, const char *key)
+{
+    char *t = cli_time_text(doc, key);
+    printf("%-22s %s\n", label, t ? t : "-");
+    free(t);
+}
+
 void print_cert_doc(json_t *doc)
 {
+    int has_key = json_is_true(json_object_get(doc, "private_key"));
     field(doc, "Friendly name:", "name");
     field(doc, "Type:", "type");
     field(doc, "Subject:", "subject");
     field(doc, "Issuer:", "issuer");
     field(doc, "Serial:", "serial");
-    field(doc, "Valid from:", "not_before");
-    field(doc, "Valid until:", "not_after");
+    time_field(doc, "Valid from:", "not_before");
+    time_field(doc, "Valid until:", "not_after");
     field(doc, "Alternative names:", "alternative_names");
     field(doc, "Key:", "key");
     field(doc, "Signature:", "signature_algorithm");
     field(doc, "SHA-256 fingerprint:", "sha256");
-    field(doc, "Private key:", "key_link");
-    field(doc, "Exportable:", "exportable");
+    printf("%-22s %s\n",
+           "Private key:", has_key ? "private key held in the store" : "no private key");
+    if (has_key)
+        field(doc, "Exportable:", "exportable");
+    else
+        printf("%-22s -\n", "Exportable:");
     field(doc, "Signing:", "signing");
     field(doc, "Default:", "default");
     field(doc, "Used by:", "used_by");
@@ -203,9 +252,10 @@ void print_cert_doc(json_t *doc)
     json_t *v;
     json_array_foreach(chain, i, v)
     {
+        char *expires = cli_time_text(v, "not_after");
         printf("  %zu %-13s %s (expires %s)\n", i, json_string_value(json_object_get(v, "type")),
-               json_string_value(json_object_get(v, "subject")),
-               json_string_value(json_object_get(v, "expires")));
+               json_string_value(json_object_get(v, "subject")), expires ? expires : "-");
+        free(expires);
     }
 }
 
@@ -213,33 +263,50 @@ void print_ts_table(json_t *rows)
 {
     static const column cols[] = {
         {"Name", "name", 0},
-        {"Description", "description", 0},
-        {"CA certificates", "cas", 4},
+        {"Description", "description", 7},
+        {"CA certificates", "ca_count", 4},
         {"Default CA package", "include_defaults", 1},
     };
     table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No trust stores.");
 }
 
+/* Optional text (null when there is none) printed blank. */
+static void text_field(json_t *doc, const char *label, const char *key)
+{
+    json_t *v = json_object_get(doc, key);
+    printf("%-22s %s\n", label, json_is_string(v) ? json_string_value(v) : "");
+}
+
 void print_ts_doc(json_t *doc)
 {
     field(doc, "Trust store:", "name");
-    field(doc, "Description:", "description");
-    field(doc, "Created:", "created");
+    text_field(doc, "Description:", "description");
+    time_field(doc, "Created:", "created");
     static const column cols[] = {
         {"Entry", "name", 0},
         {"Subject", "subject", 0},
-        {"Expiration", "expiration", 0},
+        {"Expiration", "not_after", 6},
     };
     putchar('\n');
-    table(json_object_get(doc, "entries"), cols, sizeof(cols) / sizeof(cols[0]),
+    /* the default package is a count in the document; the table shows it as one entry */
+    json_t *rows = json_copy(json_object_get(doc, "entries"));
+    if (rows != NULL && json_is_true(json_object_get(doc, "include_defaults"))) {
+        char entry[96];
+        snprintf(entry, sizeof(entry), "Default CA package (%lld certificates)",
+                 (long long)json_integer_value(json_object_get(doc, "default_ca_count")));
+        json_array_append_new(
+            rows, json_pack("{s:s, s:s}", "name", entry, "subject", "the system's public roots"));
+    }
+    table(rows, cols, sizeof(cols) / sizeof(cols[0]),
           "No CA certificates yet (tlsgate truststore add NAME CA…).");
+    json_decref(rows);
 }
 
 void print_proxy_table(json_t *rows)
 {
     static const column cols[] = {
         {"Name", "name", 0},   {"Mode", "mode", 0},       {"Listen", "listen", 0},
-        {"Ports", "ports", 0}, {"Signing", "signing", 0}, {"Trust store", "truststore", 0},
+        {"Ports", "ports", 8}, {"Signing", "signing", 0}, {"Trust store", "truststore", 0},
     };
     table(rows, cols, sizeof(cols) / sizeof(cols[0]),
           "No client proxies (tlsgate proxy client create NAME …).");
@@ -287,12 +354,14 @@ static void count_field(json_t *doc, const char *label, const char *key, const c
 void print_proxy_doc(json_t *doc)
 {
     field(doc, "Client proxy:", "name");
-    field(doc, "Description:", "description");
+    text_field(doc, "Description:", "description");
     field(doc, "Signing certificate:", "signing");
     field(doc, "Trust store:", "truststore");
     field(doc, "Listen:", "listen");
     field(doc, "Mode:", "mode");
-    field(doc, "Ports:", "ports");
+    char *ports = ports_text(json_object_get(doc, "ports"));
+    printf("%-22s %s\n", "Ports:", ports ? ports : "-");
+    free(ports);
     field(doc, "Service:", "service");
     field(doc, "TLS versions:", "protocols");
     json_t *ciphers = json_object_get(doc, "ciphers");
@@ -314,15 +383,15 @@ void print_proxy_doc(json_t *doc)
     field(doc, "Not TLS:", "non_tls");
     count_field(doc, "Fail open (s):", "fail_open_secs", "off");
     field(doc, "TLS key log:", "keylog");
-    field(doc, "Created:", "created");
-    field(doc, "Updated:", "updated");
+    time_field(doc, "Created:", "created");
+    time_field(doc, "Updated:", "updated");
 }
 
 void print_policy_table(json_t *rows)
 {
     static const column cols[] = {
         {"Name", "name", 0},
-        {"Description", "description", 0},
+        {"Description", "description", 7},
         {"Default list", "no_defaults", 5},
         {"Domains", "never_domain_count", 4},
         {"Categories", "never_category_count", 4},
@@ -346,14 +415,14 @@ static void entries(json_t *doc, const char *title, const char *key)
 void print_policy_doc(json_t *doc)
 {
     field(doc, "Policy:", "name");
-    field(doc, "Description:", "description");
+    text_field(doc, "Description:", "description");
     printf("%-22s %s\n", "Default list:",
            json_is_true(json_object_get(doc, "no_defaults"))
                ? "left out"
                : "included (tlsgate policy defaults show)");
     field(doc, "Used by:", "used_by");
-    field(doc, "Created:", "created");
-    field(doc, "Updated:", "updated");
+    time_field(doc, "Created:", "created");
+    time_field(doc, "Updated:", "updated");
     entries(doc, "Never-decrypt domains", "never_domains");
     entries(doc, "Never-decrypt categories", "never_categories");
     entries(doc, "Never-decrypt sources", "never_sources");
@@ -371,7 +440,7 @@ void print_category_import(json_t *doc)
     printf("Read %lld line(s): %lld mapping(s); the category map now holds %lld domain(s)%s\n",
            (long long)json_integer_value(json_object_get(doc, "lines")),
            (long long)json_integer_value(json_object_get(doc, "mappings")),
-           (long long)json_integer_value(json_object_get(doc, "total")),
+           (long long)json_integer_value(json_object_get(doc, "domain_count")),
            json_is_true(json_object_get(doc, "replaced")) ? " (replaced)" : "");
 }
 
@@ -379,7 +448,7 @@ void print_category_table(json_t *rows)
 {
     static const column cols[] = {
         {"Category", "category", 0},
-        {"Domains", "domains", 4},
+        {"Domains", "domain_count", 4},
     };
     table(rows, cols, sizeof(cols) / sizeof(cols[0]),
           "The category map is empty (tlsgate category import FILE).");
@@ -403,7 +472,7 @@ void print_request_doc(json_t *doc)
     field(doc, "Alternative names:", "alternative_names");
     field(doc, "Key:", "key");
     field(doc, "Signing (CA):", "signing");
-    field(doc, "Created:", "created");
+    time_field(doc, "Created:", "created");
     field(doc, "Certificate:", "certificate");
     json_t *pem = json_object_get(doc, "pem");
     if (json_is_string(pem)) printf("\n%s", json_string_value(pem));
@@ -417,17 +486,17 @@ void print_import(json_t *doc)
     {
         const char *action = json_string_value(json_object_get(v, "action"));
         printf("%s: %s", json_string_value(json_object_get(v, "name")), action);
-        json_t *store = json_object_get(v, "store");
-        if (json_is_string(store) && strcmp(json_string_value(store), "ca") == 0)
-            printf(" (CA certificate)");
-        json_t *pk = json_object_get(v, "private_key");
-        if (json_is_boolean(pk) && strcmp(action, "imported") == 0)
-            printf(", private key: %s", json_is_true(pk) ? "yes" : "no");
+        int imported = strcmp(action, "imported") == 0;
+        if (imported && json_is_true(json_object_get(v, "ca"))) printf(" (CA certificate)");
+        if (imported)
+            printf(", private key: %s",
+                   json_is_true(json_object_get(v, "private_key")) ? "yes" : "no");
         json_t *req = json_object_get(v, "request");
         if (json_is_string(req)) printf(", completes request '%s'", json_string_value(req));
-        json_t *pred = json_object_get(v, "successor_of");
+        json_t *pred = json_object_get(v, "predecessor");
         if (json_is_string(pred)) printf(", successor of '%s'", json_string_value(pred));
-        if (json_is_true(json_object_get(v, "key_made_non_exportable")))
+        if (json_is_true(json_object_get(v, "key_made_non_exportable")) &&
+            strcmp(action, "private key made non-exportable") != 0) /* said already */
             printf(", private key now non-exportable");
         putchar('\n');
         size_t j;

@@ -85,13 +85,14 @@ int tg_keyring_categories_import(tg_keyring *kr, const char *data, size_t len, i
     if (rc == 0) rc = stamp(kr, err);
     if ((rc = kr_finish(kr, rc, err)) != 0) return rc;
     *out = json_pack("{s:I, s:I, s:I, s:b}", "lines", (json_int_t)lines, "mappings",
-                     (json_int_t)x.mappings, "total", (json_int_t)total, "replaced", replace != 0);
+                     (json_int_t)x.mappings, "domain_count", (json_int_t)total, "replaced",
+                     replace != 0);
     return *out ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
 }
 
 static int add_count(const char *name, long long n, void *arg)
 {
-    json_t *row = json_pack("{s:s, s:I}", "category", name, "domains", (json_int_t)n);
+    json_t *row = json_pack("{s:s, s:I}", "category", name, "domain_count", (json_int_t)n);
     return row && json_array_append_new(arg, row) == 0 ? 0 : TG_E_INTERNAL;
 }
 

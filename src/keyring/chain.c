@@ -247,11 +247,14 @@ json_t *kr_chain_doc(tg_keyring *kr, const tg_store_cert *c)
     for (size_t i = 0; i <= n; i++) {
         tg_certinfo info;
         if (tg_cert_info(i == 0 ? cert : chain[i - 1], &info, NULL) != 0) break;
-        char na[40];
-        tg_time_fmt((time_t)info.not_after, na, sizeof(na));
         const char *type = !info.is_ca ? "identity" : info.self_signed ? "root" : "intermediate";
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "subject", info.subject,
-                                             "type", type, "expires", na, "sha256", info.sha256));
+        json_t *link = json_pack("{s:o, s:s}", "subject", kr_json_text(info.subject), "type", type);
+        if (link != NULL && (kr_json_time(link, "not_after", info.not_after) != 0 ||
+                             json_object_set_new(link, "sha256", json_string(info.sha256)) != 0)) {
+            json_decref(link);
+            link = NULL;
+        }
+        json_array_append_new(arr, link);
         tg_certinfo_clear(&info);
     }
     kr_chain_free(chain, n);

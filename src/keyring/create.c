@@ -91,8 +91,6 @@ int tg_keyring_cert_create(tg_keyring *kr, const tg_newcert *spec, json_t **out,
 
 static json_t *req_doc(tg_keyring *kr, const tg_store_req *r, int with_pem)
 {
-    char created[40];
-    tg_time_fmt((time_t)r->created, created, sizeof(created));
     json_t *cert = json_null();
     if (r->cert_id != 0) {
         tg_store_cert c;
@@ -104,11 +102,19 @@ static json_t *req_doc(tg_keyring *kr, const tg_store_req *r, int with_pem)
     }
     json_t *sans = kr_sans_doc(r->san_list, NULL);
     json_t *doc =
-        json_pack("{s:o, s:s, s:o, s:o, s:s, s:b, s:s, s:o}", "name", kr_json_text(r->name),
-                  "status", r->cert_id ? "completed" : "pending", "subject",
-                  kr_json_text(r->subject), "alternative_names", sans, "key", r->key_desc,
-                  "signing", r->signing, "created", created, "certificate", cert);
-    if (doc && with_pem) json_object_set_new(doc, "pem", json_string(r->pem));
+        json_pack("{s:o, s:s, s:o, s:o, s:s, s:b}", "name", kr_json_text(r->name), "status",
+                  r->cert_id ? "completed" : "pending", "subject", kr_json_text(r->subject),
+                  "alternative_names", sans, "key", r->key_desc, "signing", r->signing);
+    if (doc == NULL || kr_json_time(doc, "created", r->created) != 0) {
+        json_decref(cert);
+        json_decref(doc);
+        return NULL;
+    }
+    if (json_object_set_new(doc, "certificate", cert) != 0) {
+        json_decref(doc);
+        return NULL;
+    }
+    if (with_pem) json_object_set_new(doc, "pem", json_string(r->pem));
     return doc;
 }
 

@@ -137,7 +137,7 @@ int tg_keyring_defaults_show(tg_keyring *kr, json_t **out, tg_err *err)
     tg_store_setting_get(kr->st, SETTING, v, sizeof(v), NULL);
     *out =
         json_pack("{s:s, s:I, s:o}", "source", strcmp(v, "imported") == 0 ? "imported" : "built-in",
-                  "count", (json_int_t)json_array_size(domains), "domains", domains);
+                  "domain_count", (json_int_t)json_array_size(domains), "domains", domains);
     return *out ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
 }
 

@@ -128,6 +128,16 @@ typedef struct outcome {
     int new_ca; /* a CA certificate arrived: every chain status may change */
 } outcome;
 
+/* One entry of an import's "imported" list: every entry has the same members
+ * (docs/json.md); request, predecessor and warnings are filled in by store_one. */
+static json_t *import_entry(const char *name, const char *action, int ca, int private_key,
+                            int tightened)
+{
+    return json_pack("{s:o, s:s, s:b, s:b, s:b, s:n, s:n, s:[]}", "name", kr_json_text(name),
+                     "action", action, "ca", ca, "private_key", private_key,
+                     "key_made_non_exportable", tightened, "request", "predecessor", "warnings");
+}
+
 static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, int *keys_used,
                      outcome *o, int64_t *new_id, tg_err *err)
 {
@@ -145,15 +155,13 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
             if ((rc = kr_key_put(kr, k, exportable, &dup.key_id, &tightened, err)) == 0)
                 rc = tg_store_cert_set_key(kr->st, dup.id, dup.key_id, err);
             if (rc == 0)
-                json_array_append_new(o->imported, json_pack("{s:o, s:s, s:b, s:b}", "name",
-                                                             kr_json_text(dup.name), "action",
-                                                             "private key added", "private_key", 1,
-                                                             "key_made_non_exportable", tightened));
+                json_array_append_new(o->imported, import_entry(dup.name, "private key added",
+                                                                dup.is_ca, 1, tightened));
         } else if (dup.key_id != 0 && !exportable &&
                    (rc = kr_key_forbid_export(kr, dup.key_id, &tightened, err)) == 0 && tightened) {
             json_array_append_new(
-                o->imported, json_pack("{s:o, s:s, s:b}", "name", kr_json_text(dup.name), "action",
-                                       "private key made non-exportable", "private_key", 1));
+                o->imported,
+                import_entry(dup.name, "private key made non-exportable", dup.is_ca, 1, 1));
         } else if (rc == 0) {
             json_array_append_new(o->skipped,
                                   json_pack("{s:o, s:s}", "name", kr_json_text(dup.name), "reason",
@@ -210,13 +218,15 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
     if (renew && ((rc = tg_store_ref_move(kr->st, prev.id, row.id, err)) != 0 ||
                   (rc = kr_proxy_follow(kr, prev.id, row.id, 0, err)) != 0))
         goto end;
-    json_t *entry =
-        json_pack("{s:s, s:s, s:s, s:b}", "name", row.name, "action", "imported", "store",
-                  row.is_ca ? "ca" : "certificates", "private_key", row.key_id != 0);
-    if (req.id != 0) json_object_set_new(entry, "request", json_string(req.name));
+    json_t *entry = import_entry(row.name, "imported", row.is_ca, row.key_id != 0, tightened);
+    if (entry == NULL) {
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        goto end;
+    }
+    if (req.id != 0) json_object_set_new(entry, "request", kr_json_text(req.name));
     /* kept (it is someone's certificate), but the index never serves these names */
     tg_sanlist sans;
-    json_t *w = json_array();
+    json_t *w = json_object_get(entry, "warnings");
     if (w != NULL && kr_sans_decode(row.san_list, &sans) == 0) {
         for (size_t i = 0; i < sans.n && json_array_size(w) < 10; i++) { /* a few say enough */
             const char *value = sans.v[i].value;
@@ -229,12 +239,7 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
         }
         tg_sanlist_free(&sans);
     }
-    if (json_array_size(w) > 0)
-        json_object_set_new(entry, "warnings", w);
-    else
-        json_decref(w);
-    if (renew) json_object_set_new(entry, "successor_of", json_string(prev.name));
-    if (tightened) json_object_set_new(entry, "key_made_non_exportable", json_true());
+    if (renew) json_object_set_new(entry, "predecessor", kr_json_text(prev.name));
     json_array_append_new(o->imported, entry);
     if (row.is_ca) o->new_ca = 1;
     *new_id = row.id;
@@ -383,9 +388,9 @@ static int import_keys_only(tg_keyring *kr, const tg_import *imp, loaded *l, out
         if (c.key_id == 0 || tightened)
             json_array_append_new(
                 o->imported,
-                json_pack("{s:o, s:s, s:b}", "name", kr_json_text(c.name), "action",
-                          tightened ? "private key made non-exportable" : "private key added",
-                          "private_key", 1));
+                import_entry(c.name,
+                             tightened ? "private key made non-exportable" : "private key added",
+                             c.is_ca, 1, tightened));
         else
             json_array_append_new(o->skipped,
                                   json_pack("{s:o, s:s}", "name", kr_json_text(c.name), "reason",
@@ -516,8 +521,8 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     if (rc == 0 && (o.new_ca || old.is_ca || tg_store_cert_in_chains(kr->st, old.id)))
         rc = kr_refresh_tx(kr, NULL, err);
     if (rc == 0)
-        json_array_append_new(o.imported, json_pack("{s:s, s:s}", "name", moved, "action",
-                                                    "replaced (kept under this name)"));
+        json_array_append_new(o.imported, import_entry(moved, "replaced (kept under this name)",
+                                                       old.is_ca, old.key_id != 0, 0));
 tx:
     rc = kr_finish(kr, rc, err);
 end:

@@ -330,8 +330,9 @@ int tg_keyring_init(tg_keyring *kr, json_t **out, tg_err *err)
     tg_store_cert def = {0};
     int64_t id = tg_store_ref_get(kr->st, TG_REF_DEFAULT);
     if (id != 0) tg_store_cert_get(kr->st, id, &def, NULL);
-    *out = json_pack("{s:s, s:s, s:b, s:s?}", "home", kr->home, "store", tg_store_path(kr->st),
-                     "created", created, "default", def.name);
+    /* default_certificate: a name (a certificate's "default" is a boolean) */
+    *out = json_pack("{s:s, s:s, s:b, s:o}", "home", kr->home, "store", tg_store_path(kr->st),
+                     "new_store", created, "default_certificate", kr_json_opt(def.name));
     tg_store_cert_clear(&def);
     return *out ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
 }
@@ -369,6 +370,22 @@ json_t *kr_json_text(const char *s)
     j = json_string(clean);
     free(clean);
     return j;
+}
+
+json_t *kr_json_opt(const char *s)
+{
+    return s == NULL || s[0] == '\0' ? json_null() : kr_json_text(s);
+}
+
+int kr_json_time(json_t *doc, const char *name, long long t)
+{
+    char text[40], unix_name[64];
+    tg_time_rfc3339((time_t)t, text, sizeof(text));
+    snprintf(unix_name, sizeof(unix_name), "%s_unix", name);
+    return json_object_set_new(doc, name, json_string(text)) == 0 &&
+                   json_object_set_new(doc, unix_name, json_integer(t)) == 0
+               ? 0
+               : -1;
 }
 
 char *kr_sans_encode(const tg_sanlist *l)
@@ -532,8 +549,6 @@ static const char *classify(const tg_store_cert *c)
 
 json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long now)
 {
-    char exp[40];
-    tg_time_fmt((time_t)c->not_after, exp, sizeof(exp));
     json_t *w = warnings(c, now);
     size_t bad_hosts = 0;
     json_t *sans = kr_sans_doc(c->san_list, &bad_hosts);
@@ -543,13 +558,20 @@ json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long n
     if (w != NULL && tg_text_check(c->name, NULL, NULL) == TG_TEXT_NOT_UTF8)
         json_array_append_new(w, json_string("friendly name is not valid UTF-8; rename it"));
     /* signing: a CA whose key we hold can sign certificates (SPEC I1) */
-    return json_pack("{s:o, s:s, s:o, s:o, s:s, s:I, s:o, s:b, s:b, s:b, s:o, s:s}", "name",
-                     kr_json_text(c->name), "type", classify(c), "issued_to",
-                     kr_json_text(c->subject_cn[0] ? c->subject_cn : c->subject), "issued_by",
-                     kr_json_text(c->issuer_cn[0] ? c->issuer_cn : c->issuer), "expiration", exp,
-                     "not_after", (json_int_t)c->not_after, "alternative_names", sans,
-                     "private_key", c->key_id != 0, "signing", c->is_ca && c->key_id != 0,
-                     "default", c->id == default_id, "warnings", w, "sha256", c->sha256);
+    json_t *row =
+        json_pack("{s:o, s:s, s:o, s:o}", "name", kr_json_text(c->name), "type", classify(c),
+                  "issued_to", kr_json_text(c->subject_cn[0] ? c->subject_cn : c->subject),
+                  "issued_by", kr_json_text(c->issuer_cn[0] ? c->issuer_cn : c->issuer));
+    json_t *rest = json_pack("{s:o, s:b, s:b, s:b, s:o, s:s}", "alternative_names", sans,
+                             "private_key", c->key_id != 0, "signing", c->is_ca && c->key_id != 0,
+                             "default", c->id == default_id, "warnings", w, "sha256", c->sha256);
+    if (row == NULL || rest == NULL || kr_json_time(row, "not_before", c->not_before) != 0 ||
+        kr_json_time(row, "not_after", c->not_after) != 0 || json_object_update(row, rest) != 0) {
+        json_decref(row);
+        row = NULL;
+    }
+    json_decref(rest);
+    return row;
 }
 
 static json_t *name_of(tg_keyring *kr, int64_t id)
@@ -557,7 +579,7 @@ static json_t *name_of(tg_keyring *kr, int64_t id)
     if (id == 0) return json_null();
     tg_store_cert c;
     if (tg_store_cert_get(kr->st, id, &c, NULL) != 0) return json_null();
-    json_t *s = json_string(c.name);
+    json_t *s = kr_json_text(c.name);
     tg_store_cert_clear(&c);
     return s;
 }
@@ -568,52 +590,42 @@ json_t *kr_cert_doc(tg_keyring *kr, const tg_store_cert *c)
     int64_t def = tg_store_ref_get(kr->st, TG_REF_DEFAULT);
     json_t *doc = kr_cert_list_row(c, def, now);
     if (doc == NULL) return NULL;
-    char nb[40], na[40];
-    tg_time_fmt((time_t)c->not_before, nb, sizeof(nb));
-    tg_time_fmt((time_t)c->not_after, na, sizeof(na));
     json_object_set_new(doc, "subject", kr_json_text(c->subject));
     json_object_set_new(doc, "issuer", kr_json_text(c->issuer));
     json_object_set_new(doc, "serial", json_string(c->serial));
-    json_object_set_new(doc, "not_before", json_string(nb));
-    json_object_set_new(doc, "not_after", json_string(na));
-    json_object_set_new(doc, "not_before_unix", json_integer(c->not_before));
-    json_object_set_new(doc, "not_after_unix", json_integer(c->not_after));
     json_object_set_new(doc, "key", json_string(c->key_desc));
     json_object_set_new(doc, "signature_algorithm", json_string(c->sigalg));
     json_object_set_new(doc, "ca", json_boolean(c->is_ca));
     json_object_set_new(doc, "self_signed", json_boolean(c->self_signed));
     json_object_set_new(doc, "chain_status", json_string(c->status));
     json_object_set_new(doc, "chain", kr_chain_doc(kr, c));
-    json_object_del(doc, "not_after");
-    json_object_set_new(doc, "not_after", json_string(na));
+    /* never null: a certificate without a key has none to export (private_key says which) */
     tg_store_key k;
-    if (c->key_id != 0 && tg_store_key_get(kr->st, c->key_id, &k, NULL) == 0) {
-        json_object_set_new(doc, "key_link", json_string("private key held in the store"));
-        json_object_set_new(doc, "exportable", json_boolean(k.exportable));
-    } else {
-        json_object_set_new(doc, "key_link", json_string("no private key"));
-        json_object_set_new(doc, "exportable", json_null());
-    }
+    int exportable =
+        c->key_id != 0 && tg_store_key_get(kr->st, c->key_id, &k, NULL) == 0 && k.exportable;
+    json_object_set_new(doc, "exportable", json_boolean(exportable));
     json_object_set_new(doc, "predecessor", name_of(kr, c->predecessor_id));
     tg_store_cert succ;
     if (tg_store_cert_successor(kr->st, c->id, &succ, NULL) == 0) {
-        json_object_set_new(doc, "successor", json_string(succ.name));
+        json_object_set_new(doc, "successor", kr_json_text(succ.name));
         tg_store_cert_clear(&succ);
     } else {
         json_object_set_new(doc, "successor", json_null());
     }
     tg_store_req r;
     if (c->request_id != 0 && tg_store_req_get(kr->st, c->request_id, &r, NULL) == 0) {
-        json_object_set_new(doc, "request", json_string(r.name));
+        json_object_set_new(doc, "request", kr_json_text(r.name));
         tg_store_req_clear(&r);
     } else {
         json_object_set_new(doc, "request", json_null());
     }
+    /* a list, as everywhere: what refers to the certificate (today the one holder the
+     * store reports, such as "default certificate") */
     char holder[128];
-    json_object_set_new(doc, "used_by",
-                        tg_store_ref_holder(kr->st, c->id, holder, sizeof(holder))
-                            ? json_string(holder)
-                            : json_null());
+    json_t *users = json_array();
+    if (users != NULL && tg_store_ref_holder(kr->st, c->id, holder, sizeof(holder)))
+        json_array_append_new(users, json_string(holder));
+    json_object_set_new(doc, "used_by", users);
     json_object_set_new(doc, "protected", json_boolean(c->protected_));
     return doc;
 }

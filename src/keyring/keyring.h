@@ -373,7 +373,7 @@ int tg_keyring_policy_import(tg_keyring *kr, const char *data, size_t len, const
 
 /* The default never-decrypt list: domains known to pin certificates or carry regulated
  * traffic, built into the program (defaults.c), stored on first use, and replaceable.
- * {"source": "built-in" | "imported", "count", "domains": [...]} */
+ * {"source": "built-in" | "imported", "domain_count", "domains": [...]} */
 int tg_keyring_defaults_show(tg_keyring *kr, json_t **out, tg_err *err);
 /* As a text file, one domain a line after '#' comments (a new string). */
 int tg_keyring_defaults_export(tg_keyring *kr, char **out, size_t *outlen, tg_err *err);
@@ -389,7 +389,7 @@ int tg_keyring_defaults_reset(tg_keyring *kr, json_t **out, tg_err *err);
  * wins), at most TG_CATEGORY_LINES_MAX lines and TG_CATEGORY_FILE_MAX bytes, all in one
  * transaction, a refusal naming the line; it adds to the stored map, or replaces it with
  * replace; the map never holds more than TG_CATEGORY_LINES_MAX domains.
- * *out: {"lines", "mappings", "total", "replaced"} */
+ * *out: {"lines", "mappings", "domain_count", "replaced"} */
 int tg_keyring_categories_import(tg_keyring *kr, const char *data, size_t len, int replace,
                                  json_t **out, tg_err *err);
 /* [{"category", "domains": N}] in category order. */

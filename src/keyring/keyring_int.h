@@ -50,6 +50,11 @@ int kr_fill_old_rows(tg_keyring *kr, tg_err *err);
 /* A JSON string of s; bytes that are not UTF-8 (rows from before names were checked)
  * become U+FFFD instead of failing the document. */
 json_t *kr_json_text(const char *s);
+/* Optional text: kr_json_text(s), or null when s is NULL or empty (docs/json.md). */
+json_t *kr_json_opt(const char *s);
+/* Sets a timestamp in doc as docs/json.md has it: name as RFC 3339 UTC and name_unix as
+ * seconds since the epoch. 0, or -1 when out of memory. */
+int kr_json_time(json_t *doc, const char *name, long long t);
 /* Why text is not printable UTF-8 (a phrase after "the X ..."), or NULL when it is. */
 const char *kr_text_problem(const char *s, char *buf, size_t bufsize);
 /* C3: letters, digits, hyphen, underscore, space; "ca" is reserved. */
@@ -81,7 +86,8 @@ int kr_chain_status(tg_keyring *kr, const tg_cert *cert, int64_t key_id,
 /* Recomputes every certificate's status and stored chain inside the caller's transaction;
  * *changed (may be NULL) counts the statuses that changed. */
 int kr_refresh_tx(tg_keyring *kr, size_t *changed, tg_err *err);
-/* The built chain as [{subject, type, expires, sha256}], the certificate first. */
+/* The built chain as [{subject, type, not_after, not_after_unix, sha256}], the
+ * certificate first. */
 json_t *kr_chain_doc(tg_keyring *kr, const tg_store_cert *c);
 /* Validates spec, makes key and self-signed certificate, stores both (inside a
  * transaction the caller opened). protect marks the factory default (K1). */

@@ -129,20 +129,15 @@ static json_t *used_by(tg_keyring *kr, int64_t id, tg_err *err)
 
 static int policy_doc(tg_keyring *kr, const tg_store_policy *p, json_t **out, tg_err *err)
 {
-    char created[40], updated[40];
-    tg_time_fmt((time_t)p->created, created, sizeof(created));
-    tg_time_fmt((time_t)p->updated, updated, sizeof(updated));
     json_t *doc = json_pack("{s:o, s:o, s:b}", "name", kr_json_text(p->name), "description",
-                            kr_json_text(p->description), "no_defaults", p->no_defaults);
+                            kr_json_opt(p->description), "no_defaults", p->no_defaults);
     if (doc == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     int rc = lists_into(kr, p->id, doc, err);
     json_t *users = rc == 0 ? used_by(kr, p->id, err) : NULL;
     if (rc == 0 && users == NULL) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (rc == 0 && (json_object_set_new(doc, "used_by", users) != 0 ||
-                    json_object_set_new(doc, "created", json_string(created)) != 0 ||
-                    json_object_set_new(doc, "created_unix", json_integer(p->created)) != 0 ||
-                    json_object_set_new(doc, "updated", json_string(updated)) != 0 ||
-                    json_object_set_new(doc, "updated_unix", json_integer(p->updated)) != 0))
+                    kr_json_time(doc, "created", p->created) != 0 ||
+                    kr_json_time(doc, "updated", p->updated) != 0))
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (rc != 0) {
         json_decref(doc);
@@ -340,11 +335,8 @@ typedef struct listctx {
 static int add_row(const tg_store_policy *p, void *arg)
 {
     listctx *l = arg;
-    char created[40], updated[40];
-    tg_time_fmt((time_t)p->created, created, sizeof(created));
-    tg_time_fmt((time_t)p->updated, updated, sizeof(updated));
     json_t *row = json_pack("{s:o, s:o, s:b}", "name", kr_json_text(p->name), "description",
-                            kr_json_text(p->description), "no_defaults", p->no_defaults);
+                            kr_json_opt(p->description), "no_defaults", p->no_defaults);
     for (int k = 0; row != NULL && l->rc == 0 && k < TG_POLICY_LISTS; k++) {
         long long n = 0;
         if ((l->rc = tg_store_policy_entry_count(l->kr->st, p->id, lists[k], &n, l->err)) == 0)
@@ -354,9 +346,8 @@ static int add_row(const tg_store_policy *p, void *arg)
     if (row != NULL && users != NULL && l->rc == 0) {
         json_object_set_new(row, "used_by", users);
         users = NULL;
-        json_object_set_new(row, "created", json_string(created));
-        json_object_set_new(row, "updated", json_string(updated));
-        if (json_array_append(l->rows, row) != 0)
+        if (kr_json_time(row, "created", p->created) != 0 ||
+            kr_json_time(row, "updated", p->updated) != 0 || json_array_append(l->rows, row) != 0)
             l->rc = tg_err_set(l->err, TG_E_INTERNAL, "out of memory");
     } else if (l->rc == 0) {
         l->rc = tg_err_set(l->err, TG_E_INTERNAL, "out of memory");
@@ -469,15 +460,17 @@ static int import_read(json_t *doc, tg_policy_opts *o, const char **name, const 
                           json_is_integer(format) ? "another" : "an unknown", FILE_FORMAT);
     json_t *jn = json_object_get(doc, "name"), *jd = json_object_get(doc, "description"),
            *jx = json_object_get(doc, "no_defaults");
-    if ((jn && !json_is_string(jn)) || (jd && !json_is_string(jd)) || (jx && !json_is_boolean(jx)))
+    /* description: null when there is none, as documents have it (or "", as before) */
+    if ((jn && !json_is_string(jn)) || (jd && !json_is_string(jd) && !json_is_null(jd)) ||
+        (jx && !json_is_boolean(jx)))
         return tg_err_set(err, TG_E_INVALID,
-                          "in the policy file, name and description are strings and no_defaults "
-                          "is true or false");
+                          "in the policy file, name is a string, description a string or null, "
+                          "and no_defaults is true or false");
     if (*name == NULL) *name = json_string_value(jn);
     if (*name == NULL)
         return tg_err_fset(err, TG_E_INVALID, "name",
                            "the policy file names no policy; give it a name");
-    o->description = jd ? json_string_value(jd) : "";
+    o->description = json_is_string(jd) ? json_string_value(jd) : "";
     o->no_defaults = json_is_true(jx);
     for (int k = 0; k < TG_POLICY_LISTS; k++) {
         json_t *a = json_object_get(doc, lists[k]), *e;

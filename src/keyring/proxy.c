@@ -380,34 +380,29 @@ int kr_proxy_doc(const tg_store_proxy *p, json_t **doc_out, tg_err *err)
     for (size_t i = 0; ranges != NULL && i < c.ports.n; i++)
         json_array_append_new(
             ranges, json_pack("[I, I]", (json_int_t)c.ports.v[i].lo, (json_int_t)c.ports.v[i].hi));
-    char created[40], updated[40];
-    tg_time_fmt((time_t)p->created, created, sizeof(created));
-    tg_time_fmt((time_t)p->updated, updated, sizeof(updated));
-    /* the documented order: name and references first, then the settings, then times */
-    json_t *out =
-        json_pack("{s:o, s:s, s:O?, s:o?, s:o?, s:o?}", "name", kr_json_text(p->name), "kind",
-                  p->kind, "description", json_object_get(settings, "description"), "signing",
-                  p->signing_name ? kr_json_text(p->signing_name) : NULL, "truststore",
-                  p->truststore_name ? kr_json_text(p->truststore_name) : NULL, "policy",
-                  p->policy_name ? kr_json_text(p->policy_name) : NULL);
+    /* the documented order: name and references first, then the settings, then times.
+     * Not the stored form (conf_json): there ports is the option's text and description
+     * "" when there is none; here ports is the list of ranges and description null. */
+    json_t *out = json_pack("{s:o, s:s, s:o, s:o?, s:o?, s:o?}", "name", kr_json_text(p->name),
+                            "kind", p->kind, "description", kr_json_opt(c.description), "signing",
+                            p->signing_name ? kr_json_text(p->signing_name) : NULL, "truststore",
+                            p->truststore_name ? kr_json_text(p->truststore_name) : NULL, "policy",
+                            p->policy_name ? kr_json_text(p->policy_name) : NULL);
     static const char *const order[] = {
-        "listen",          "mode",          "ports",        "port_ranges",    "service",
-        "block_invalid",   "block_expired", "min_key_bits", "protocols",      "ciphers",
-        "http2_downgrade", "max_conns",     "over_max",     "tcp_reset",      "log",
-        "no_sni",          "ech",           "non_tls",      "fail_open_secs", "keylog"};
+        "listen",        "mode",         "ports",          "service", "block_invalid",
+        "block_expired", "min_key_bits", "protocols",      "ciphers", "http2_downgrade",
+        "max_conns",     "over_max",     "tcp_reset",      "log",     "no_sni",
+        "ech",           "non_tls",      "fail_open_secs", "keylog"};
     for (size_t i = 0; out != NULL && settings != NULL && i < sizeof(order) / sizeof(order[0]);
          i++) {
-        json_t *v =
-            strcmp(order[i], "port_ranges") == 0 ? ranges : json_object_get(settings, order[i]);
+        json_t *v = strcmp(order[i], "ports") == 0 ? ranges : json_object_get(settings, order[i]);
         if (v == NULL || json_object_set(out, order[i], v) != 0) {
             json_decref(out);
             out = NULL;
         }
     }
-    if (out != NULL && (json_object_set_new(out, "created", json_string(created)) != 0 ||
-                        json_object_set_new(out, "created_unix", json_integer(p->created)) != 0 ||
-                        json_object_set_new(out, "updated", json_string(updated)) != 0 ||
-                        json_object_set_new(out, "updated_unix", json_integer(p->updated)) != 0)) {
+    if (out != NULL && (kr_json_time(out, "created", p->created) != 0 ||
+                        kr_json_time(out, "updated", p->updated) != 0)) {
         json_decref(out);
         out = NULL;
     }

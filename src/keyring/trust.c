@@ -144,36 +144,37 @@ static int add_ca(const tg_store_cert *c, void *arg)
     countctx *cc = arg;
     cc->n++;
     if (cc->cas != NULL) {
-        char na[40];
-        tg_time_fmt((time_t)c->not_after, na, sizeof(na));
-        json_array_append_new(cc->cas,
-                              json_pack("{s:o, s:o, s:s}", "name", kr_json_text(c->name), "subject",
-                                        kr_json_text(c->subject), "expiration", na));
+        json_t *e = json_pack("{s:o, s:o}", "name", kr_json_text(c->name), "subject",
+                              kr_json_text(c->subject));
+        if (e != NULL && kr_json_time(e, "not_after", c->not_after) != 0) {
+            json_decref(e);
+            e = NULL;
+        }
+        json_array_append_new(cc->cas, e);
     }
     return 0;
 }
 
+/* The default package is counted (default_ca_count), not listed: its members are no rows
+ * of ours, and a placeholder entry would not be a CA certificate (docs/json.md). */
 static json_t *ts_doc(tg_keyring *kr, const tg_store_ts *t, int detailed)
 {
     countctx cc = {detailed ? json_array() : NULL, 0};
     tg_store_ts_cas_each(kr->st, t->id, add_ca, &cc, NULL);
     long long ndef = t->include_defaults ? tg_store_defcas_count(kr->st) : 0;
-    char created[40];
-    tg_time_fmt((time_t)t->created, created, sizeof(created));
     json_t *doc =
-        json_pack("{s:o, s:o, s:b, s:I, s:I, s:s}", "name", kr_json_text(t->name), "description",
-                  kr_json_text(t->description), "include_defaults", t->include_defaults, "cas",
-                  (json_int_t)cc.n, "default_cas", (json_int_t)ndef, "created", created);
-    if (doc && detailed) {
-        if (t->include_defaults) {
-            char entry[96];
-            snprintf(entry, sizeof(entry), "Default CA package (%lld certificates)", ndef);
-            json_array_append_new(cc.cas,
-                                  json_pack("{s:s, s:s, s:s}", "name", entry, "subject",
-                                            "the system's public roots", "expiration", "-"));
-        }
-        json_object_set_new(doc, "entries", cc.cas);
+        json_pack("{s:o, s:o, s:b, s:I, s:I}", "name", kr_json_text(t->name), "description",
+                  kr_json_opt(t->description), "include_defaults", t->include_defaults, "ca_count",
+                  (json_int_t)cc.n, "default_ca_count", (json_int_t)ndef);
+    if (doc != NULL && kr_json_time(doc, "created", t->created) != 0) {
+        json_decref(doc);
+        doc = NULL;
     }
+    if (doc && detailed) {
+        json_object_set_new(doc, "entries", cc.cas);
+        cc.cas = NULL;
+    }
+    json_decref(cc.cas);
     return doc;
 }
 
@@ -237,8 +238,9 @@ int tg_keyring_ts_update_defaults(tg_keyring *kr, json_t **out, tg_err *err)
     if ((rc = kr_finish(kr, rc, err)) != 0) return rc;
     char src[512] = "";
     tg_store_setting_get(kr->st, "default_cas_source", src, sizeof(src), NULL);
-    *out = json_pack("{s:s, s:I, s:I}", "source", src, "certificates", (json_int_t)n,
-                     "status_changed", (json_int_t)changed);
+    /* the names of the same counts in the trust store and refresh documents */
+    *out = json_pack("{s:s, s:I, s:I}", "source", src, "default_ca_count", (json_int_t)n, "changed",
+                     (json_int_t)changed);
     return *out ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
 }
 

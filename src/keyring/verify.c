@@ -49,11 +49,14 @@ static json_t *chain_doc(const tg_verify_result *r)
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr != NULL && i < r->nchain; i++) {
-        char exp[40];
-        tg_time_fmt((time_t)r->links[i].not_after, exp, sizeof(exp));
         int anchor = r->anchored && i + 1 == r->nchain;
-        json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "subject", r->links[i].subject, "issuer",
-                              r->links[i].issuer, "not_after", exp, "trust_anchor", anchor);
+        json_t *o =
+            json_pack("{s:s, s:s}", "subject", r->links[i].subject, "issuer", r->links[i].issuer);
+        if (o != NULL && (kr_json_time(o, "not_after", r->links[i].not_after) != 0 ||
+                          json_object_set_new(o, "trust_anchor", json_boolean(anchor)) != 0)) {
+            json_decref(o);
+            o = NULL;
+        }
         if (o == NULL || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             return NULL;

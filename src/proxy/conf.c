@@ -119,7 +119,7 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
     p->transparent = strcmp(mode, "transparent") == 0;
     size_t i;
     json_t *r;
-    json_array_foreach(json_object_get(c, "port_ranges"), i, r)
+    json_array_foreach(json_object_get(c, "ports"), i, r) /* [[first, last], …] */
     {
         long long lo = json_integer_value(json_array_get(r, 0)),
                   hi = json_integer_value(json_array_get(r, 1));

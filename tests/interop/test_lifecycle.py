@@ -38,9 +38,9 @@ PEM_CSR_RE = re.compile(
     r"-----BEGIN CERTIFICATE REQUEST-----\r?\n.*?-----END CERTIFICATE REQUEST-----", re.S)
 
 
-def gmt(dt):
-    """A cryptography (naive UTC) datetime in tlsgate's JSON format."""
-    return dt.strftime("%Y-%m-%d %H:%M:%S GMT")
+def rfc3339(dt):
+    """A cryptography (naive UTC) datetime in tlsgate's JSON format (RFC 3339, UTC)."""
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def utc_ts(dt):
@@ -243,9 +243,9 @@ class Lifecycle(TgCase):
         self.assertEqual(j["sha256"].upper(), fp)
         self.assertEqual(j["key"], f"{c['kind'][0]} {c['kind'][1]}" if c["kind"][0] == "RSA"
                          else {"secp256r1": "EC P-256", "secp384r1": "EC P-384"}[c["kind"][1]])
-        self.assertEqual(j["not_after"], gmt(cert.not_valid_after))
+        self.assertEqual(j["not_after"], rfc3339(cert.not_valid_after))
         self.assertEqual(j["not_after_unix"], utc_ts(cert.not_valid_after))
-        self.assertEqual(j["not_before"], gmt(cert.not_valid_before))
+        self.assertEqual(j["not_before"], rfc3339(cert.not_valid_before))
         self.assertEqual(int(j["serial"], 16), cert.serial_number)
         self.assertEqual(j["alternative_names"], sans_doc(want_sans))
         self.assertTrue(j["private_key"])
@@ -567,7 +567,7 @@ class Lifecycle(TgCase):
         self.assertEqual(set(self.cert_list("--expiring", "4")), set())
         self.assertEqual(set(self.cert_list("--expiring", "1000")), set(every))
         for c in self.cert_list("--expiring", "150").values():
-            self.assertLessEqual(c["not_after"], now + 150 * 86400 + 60)
+            self.assertLessEqual(c["not_after_unix"], now + 150 * 86400 + 60)
         text = self.ok("cert", "list", "--expiring", "30").out
         self.assertIn("soon.example.com", text)
         self.assertNotIn("later.example.com", text)

@@ -30,15 +30,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tglib  # noqa: E402
 from tglib import CONFLICT, INVALID, NOTFOUND, USAGE, TgCase  # noqa: E402
 
+OPT_STR = (str, type(None))  # optional text: null when there is none (docs/json.md)
 POLICY_FIELDS = {
-    "name": str, "description": str, "no_defaults": bool, "never_domains": list,
+    "name": str, "description": OPT_STR, "no_defaults": bool, "never_domains": list,
     "never_categories": list, "never_sources": list, "always_sources": list, "used_by": list,
     "created": str, "created_unix": int, "updated": str, "updated_unix": int,
 }
 ROW_FIELDS = {
-    "name": str, "description": str, "no_defaults": bool, "never_domain_count": int,
+    "name": str, "description": OPT_STR, "no_defaults": bool, "never_domain_count": int,
     "never_category_count": int, "never_source_count": int, "always_source_count": int,
-    "used_by": list, "created": str, "updated": str,
+    "used_by": list, "created": str, "created_unix": int, "updated": str, "updated_unix": int,
 }
 LISTS = ("never_domains", "never_categories", "never_sources", "always_sources")
 LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -145,7 +146,7 @@ class PolicyConf(TgCase):
         self.assertEqual(d["created_unix"], doc["created_unix"])
         d = self.ok("--json", "policy", "set", "office", "--defaults", "--description", "").json()
         self.assertIs(d["no_defaults"], False)
-        self.assertEqual(d["description"], "")
+        self.assertIsNone(d["description"])
         # adding what is there already changes nothing
         same = self.ok("--json", "policy", "set", "office", "--add-never-domain",
                        "new.example").json()
@@ -365,10 +366,10 @@ class PolicyConf(TgCase):
 
     def test_defaults(self):
         d = self.defaults()
-        self.assertEqual(list(d), ["source", "count", "domains"])
+        self.assertEqual(list(d), ["source", "domain_count", "domains"])
         self.assertEqual(d["source"], "built-in")
-        self.assertTrue(20 <= d["count"] <= 40, d["count"])
-        self.assertEqual(d["count"], len(d["domains"]))
+        self.assertTrue(20 <= d["domain_count"] <= 40, d["domain_count"])
+        self.assertEqual(d["domain_count"], len(d["domains"]))
         self.assertEqual(d["domains"], sorted(set(d["domains"])))
         for dom in d["domains"]:
             self.assertRegex(dom, DOMAIN)
@@ -412,7 +413,7 @@ class PolicyConf(TgCase):
         self.assertEqual(self.defaults(), d)
 
     def categories(self):
-        return {r["category"]: r["domains"]
+        return {r["category"]: r["domain_count"]
                 for r in self.ok("--json", "category", "list").json()}
 
     def category(self, name):
@@ -430,7 +431,7 @@ class PolicyConf(TgCase):
                 "BANK.example banking\n")
         f = self.write("map.txt", text)
         r = self.ok("--json", "category", "import", f).json()
-        self.assertEqual(r, {"lines": 9, "mappings": 7, "total": 6, "replaced": False})
+        self.assertEqual(r, {"lines": 9, "mappings": 7, "domain_count": 6, "replaced": False})
         self.assertIn("the category map now holds 6", self.ok("category", "import", f).out)
         # counts per category, as Python counts them (the last line for a domain wins)
         want = {}
@@ -485,7 +486,7 @@ class PolicyConf(TgCase):
         # --replace replaces; clear empties
         self.write("two.txt", "one.example a\ntwo.example b")
         r = self.ok("--json", "category", "import", self.path("two.txt"), "--replace").json()
-        self.assertEqual((r["total"], r["replaced"]), (2, True))
+        self.assertEqual((r["domain_count"], r["replaced"]), (2, True))
         self.assertEqual(self.categories(), {"a": 1, "b": 1})
         self.assertEqual(self.ok("--json", "category", "clear").json(), {"removed": 2})
         self.assertEqual(self.categories(), {})
@@ -504,7 +505,7 @@ class PolicyConf(TgCase):
         t = time.monotonic()
         r = self.ok("--json", "category", "import", self.path("million.txt")).json()
         took = time.monotonic() - t
-        self.assertEqual((r["lines"], r["total"]), (1000000, 1000000))
+        self.assertEqual((r["lines"], r["domain_count"]), (1000000, 1000000))
         self.assertLess(took, 60)
         self.assertEqual(sum(self.categories().values()), 1000000)
         self.assertEqual(self.category("h999999.d999.example")["category"], "c" + str(999999 % 7))
@@ -516,7 +517,7 @@ class PolicyConf(TgCase):
         self.refused(INVALID, "category", "import", self.path("one.txt"),
                      says=("1000001 domains", "--replace"))
         r = self.ok("--json", "category", "import", self.path("one.txt"), "--replace").json()
-        self.assertEqual(r["total"], 1)
+        self.assertEqual(r["domain_count"], 1)
 
     def test_factory_reset(self):
         self.ok("policy", "create", "office", "--never-domain", "a.example")
@@ -564,7 +565,7 @@ class PolicyConf(TgCase):
             n = con.execute("SELECT count(*) FROM default_domains").fetchone()[0]
         finally:
             con.close()
-        self.assertEqual(n, self.defaults()["count"])  # seeded on the first open
+        self.assertEqual(n, self.defaults()["domain_count"])  # seeded on the first open
         self.ok("policy", "create", "office")
         self.ok("proxy", "client", "set", "web", "--policy", "office")
         # the store's own checks hold behind the keyring's back too

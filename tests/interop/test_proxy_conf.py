@@ -24,8 +24,8 @@ import tglib  # noqa: E402
 from tglib import CONFLICT, INVALID, NOTFOUND, USAGE, TgCase  # noqa: E402
 
 FIELDS = {
-    "name": str, "kind": str, "description": str, "signing": str, "truststore": str,
-    "policy": (str, type(None)), "listen": str, "mode": str, "ports": str, "port_ranges": list,
+    "name": str, "kind": str, "description": (str, type(None)), "signing": str,
+    "truststore": str, "policy": (str, type(None)), "listen": str, "mode": str, "ports": list,
     "service": str, "block_invalid": bool, "block_expired": bool, "min_key_bits": int,
     "protocols": list, "ciphers": (str, type(None)), "http2_downgrade": bool, "max_conns": int,
     "over_max": str, "tcp_reset": bool, "log": bool, "no_sni": str, "ech": str, "non_tls": str,
@@ -73,7 +73,7 @@ class ProxyConf(TgCase):
             self.assertIsInstance(doc[k], t, k)
             if t is bool:
                 self.assertIn(doc[k], (True, False), k)
-        for r in doc["port_ranges"]:
+        for r in doc["ports"]:
             self.assertEqual(len(r), 2)
             self.assertTrue(1 <= r[0] <= r[1] <= 65535)
         for v in doc["protocols"]:
@@ -84,14 +84,13 @@ class ProxyConf(TgCase):
         self.check_types(doc)
         self.assertEqual(doc["name"], "web")
         self.assertEqual(doc["kind"], "client")
-        self.assertEqual(doc["description"], "")
+        self.assertIsNone(doc["description"])
         self.assertEqual(doc["signing"], "inspect")
         self.assertEqual(doc["truststore"], "upstream")
         self.assertEqual(doc["listen"], "127.0.0.1:3128")
         self.assertEqual(doc["mode"], "explicit")
         self.assertEqual(doc["service"], "https")
-        self.assertEqual(doc["ports"], "443")
-        self.assertEqual(doc["port_ranges"], [[443, 443]])
+        self.assertEqual(doc["ports"], [[443, 443]])
         self.assertEqual(doc["protocols"], ["1.2", "1.3"])
         self.assertIsNone(doc["ciphers"])
         self.assertEqual((doc["min_key_bits"], doc["max_conns"], doc["over_max"]),
@@ -105,7 +104,7 @@ class ProxyConf(TgCase):
         for service, port in (("imaps", 993), ("pop3s", 995), ("smtps", 465)):
             d = self.create("mail-" + service, "--service", service,
                             listen=f"127.0.0.1:{port + 10000}")
-            self.assertEqual((d["service"], d["ports"]), (service, str(port)))
+            self.assertEqual((d["service"], d["ports"]), (service, [[port, port]]))
 
         # every option at once, given in a loose form and stored canonically
         full = self.create("all of it", "--mode", "transparent", "--ports",
@@ -117,8 +116,7 @@ class ProxyConf(TgCase):
                            listen="[0:0::1]:3128")
         self.check_types(full)
         self.assertEqual(full["listen"], "[::1]:3128")
-        self.assertEqual(full["ports"], "8443-8444,10000-10100")
-        self.assertEqual(full["port_ranges"], [[8443, 8444], [10000, 10100]])
+        self.assertEqual(full["ports"], [[8443, 8444], [10000, 10100]])
         self.assertEqual(full["protocols"], ["1.1", "1.2", "1.3"])
         self.assertEqual(full["ciphers"], "ECDHE+AESGCM:ECDHE+CHACHA20")
         self.assertEqual((full["mode"], full["service"], full["description"]),
@@ -145,10 +143,10 @@ class ProxyConf(TgCase):
                     "--block-invalid", "--ciphers", "HIGH:!aNULL").json()
         self.check_types(d)
         self.assertEqual((d["ports"], d["block_invalid"], d["ciphers"]),
-                         ("443,8080", True, "HIGH:!aNULL"))
+                         ([[443, 443], [8080, 8080]], True, "HIGH:!aNULL"))
         self.assertGreater(d["updated_unix"], d["created_unix"])
         same = {k: v for k, v in d.items()
-                if k not in ("ports", "port_ranges", "block_invalid", "ciphers", "updated",
+                if k not in ("ports", "block_invalid", "ciphers", "updated",
                              "updated_unix")}
         self.assertEqual(same, {k: v for k, v in doc.items() if k in same})
         d = self.ok("--json", "proxy", "client", "set", "web", "--no-block-invalid",

@@ -80,12 +80,12 @@ static void first_use_creates_default(void **state)
     assert_int_equal(count(kr), 1);
     /* this open created the store; a later one finds it (init is idempotent) */
     assert_int_equal(tg_keyring_init(kr, &doc, NULL), 0);
-    assert_true(json_is_true(json_object_get(doc, "created")));
+    assert_true(json_is_true(json_object_get(doc, "new_store")));
     json_decref(doc);
     tg_keyring_close(kr);
     assert_int_equal(tg_keyring_open(home, &kr, NULL), 0);
     assert_int_equal(tg_keyring_init(kr, &doc, NULL), 0);
-    assert_false(json_is_true(json_object_get(doc, "created")));
+    assert_false(json_is_true(json_object_get(doc, "new_store")));
     json_decref(doc);
     assert_int_equal(count(kr), 1);
     tg_keyring_close(kr);

@@ -493,13 +493,13 @@ static void default_list(void **state)
     json_decref(after);
     const char *mine = "# mine\r\nBank.example\n\n*.clinic.example  # a clinic\n";
     assert_int_equal(tg_keyring_defaults_import(kr, mine, strlen(mine), &doc, NULL), 0);
-    assert_int_equal(json_integer_value(json_object_get(doc, "count")), 2);
+    assert_int_equal(json_integer_value(json_object_get(doc, "domain_count")), 2);
     json_decref(doc);
     /* an imported list survives reopening; reset brings the built-in one back */
     tg_keyring_close(kr);
     assert_int_equal(tg_keyring_open(home, &kr, NULL), 0);
     assert_int_equal(tg_keyring_defaults_show(kr, &doc, NULL), 0);
-    assert_int_equal(json_integer_value(json_object_get(doc, "count")), 2);
+    assert_int_equal(json_integer_value(json_object_get(doc, "domain_count")), 2);
     json_decref(doc);
     assert_int_equal(tg_keyring_defaults_reset(kr, &doc, NULL), 0);
     assert_true(json_equal(doc, builtin));
@@ -557,7 +557,7 @@ static void category_map(void **state)
         fail_msg("%s", e.msg);
     assert_int_equal(json_integer_value(json_object_get(doc, "lines")), 7);
     assert_int_equal(json_integer_value(json_object_get(doc, "mappings")), 6);
-    assert_int_equal(json_integer_value(json_object_get(doc, "total")), 5);
+    assert_int_equal(json_integer_value(json_object_get(doc, "domain_count")), 5);
     json_decref(doc);
     long long s1 = tg_keyring_categories_stamp(kr);
     assert_true(s1 != 0 && s1 != s0);
@@ -624,7 +624,7 @@ static void category_map(void **state)
     /* --replace replaces; clear empties */
     const char *two = "one.example a\ntwo.example b";
     assert_int_equal(tg_keyring_categories_import(kr, two, strlen(two), 1, &doc, NULL), 0);
-    assert_int_equal(json_integer_value(json_object_get(doc, "total")), 2);
+    assert_int_equal(json_integer_value(json_object_get(doc, "domain_count")), 2);
     json_decref(doc);
     assert_int_equal(tg_keyring_categories_clear(kr, &doc, NULL), 0);
     assert_int_equal(json_integer_value(json_object_get(doc, "removed")), 2);
@@ -788,7 +788,7 @@ static void runtime_view(void **state)
     assert_int_equal(tg_keyring_categories_stamp(kr), 0);
     assert_int_equal(tg_keyring_defaults_show(kr, &doc, NULL), 0);
     assert_string_equal(json_string_value(json_object_get(doc, "source")), "built-in");
-    assert_int_equal(json_integer_value(json_object_get(doc, "count")), (json_int_t)ndef);
+    assert_int_equal(json_integer_value(json_object_get(doc, "domain_count")), (json_int_t)ndef);
     json_decref(doc);
     tg_keyring_close(kr);
     kr = NULL;
