@@ -31,6 +31,9 @@ enum {
     O_POLICY = 1 << 20,    /* a new policy's lists: --never-domain … --always-source */
     O_POLICYSET = 1 << 21, /* changes to a policy: --add-… --remove-… --defaults */
     O_REPLACE = 1 << 22,   /* --replace: an import replaces what is there */
+    O_ROLE = 1 << 28,      /* --role: a user's role */
+    O_LABEL = 1 << 29,     /* --label: an API token's label */
+    O_AUDIT = 1 << 30,     /* --since --limit --offset: which audit rows */
     O_TRUST = O_DESCRIPTION | O_INCLUDE_DEFAULTS,
     O_ALWAYS = ~0u /* --json --home */
 };
@@ -47,7 +50,9 @@ typedef struct opts {
     tg_policy_opts policy; /* O_POLICY, O_POLICYSET (and --description) */
     const char **plists[2][TG_POLICY_LISTS]; /* room for policy.add and policy.remove */
     int replace;
-    char **args; /* positional arguments after the subcommand */
+    const char *role, *label, *since; /* O_ROLE, O_LABEL, O_AUDIT */
+    long long limit, offset;          /* O_AUDIT */
+    char **args;                      /* positional arguments after the subcommand */
     int nargs;
 } opts;
 
