@@ -209,8 +209,10 @@ void cli_json_secret(json_t *doc, const char *key, const char *secret)
 {
     for (const char *p = secret; *p; p++)
         if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9') &&
-            *p != '-' && *p != '_')
-            return; /* never: the secrets printed this way are base64url */
+            *p != '-' && *p != '_') {
+            json_decref(doc); /* never: the secrets printed this way are base64url */
+            return;
+        }
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(doc);
     if (text == NULL) return;

@@ -257,6 +257,50 @@ class Users(TgCase):
         # the next init makes a new first administrator
         self.assertEqual(self.ok("--json", "init").json()["first_admin"], "admin")
 
+    def on_terminal(self, args, answers):
+        """Runs tlsgate with a controlling terminal (a pty), typing answers at its prompts;
+        returns (exit status, what it wrote)."""
+        import pty
+        import select
+        env = dict(os.environ)
+        env.pop("TLSGATE_PASSWORD", None)
+        env["TLSGATE_HOME"] = self.home
+        from tglib import BIN
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(BIN, [BIN, *args], env)
+        out, pending = b"", list(answers)
+        while True:
+            r, _, _ = select.select([fd], [], [], 30)
+            if not r:
+                break
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if pending and out.rstrip().endswith(b":"):
+                os.write(fd, pending.pop(0).encode() + b"\n")
+                out += b"\n"
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+    def test_password_asked_twice_on_a_terminal(self):
+        self.ok("init")
+        rc, out = self.on_terminal(["user", "add", "tty", "--role", "auditor"], [PW, PW])
+        self.assertEqual(rc, OK, out)
+        self.assertIn("New password for tty:", out)
+        self.assertIn("Repeat", out)
+        self.assertNotIn(PW, out)  # not echoed
+        self.check_hash("tty", PW)
+        rc, out = self.on_terminal(["user", "passwd", "tty"], [PW + "1", PW + "2"])
+        self.assertEqual(rc, PASSWORD, out)
+        self.assertIn("differ", out)
+        self.check_hash("tty", PW)
+
     def test_password_prompt_needs_a_terminal(self):
         # no file, no environment, no terminal: refused before anything is stored
         self.ok("init")
