@@ -103,9 +103,9 @@ typedef struct tg_passsrc {
 /* Asks src (NULL or without get: TG_E_PASSWORD, none was given). */
 int tg_pass_get(const tg_passsrc *src, char *buf, size_t bufsize, size_t *len, tg_err *err);
 
-/* A moment as typed (time.c): Unix seconds ("1767225600", "-1") or an RFC 3339 date-time
- * ("2026-01-01T00:00:00Z", "2026-01-01T01:00:00+01:00"; fractions dropped). 0, or -1
- * when s is neither. */
+/* A moment as typed (time.c): Unix seconds ("1767225600", "-1"), an RFC 3339 date-time
+ * ("2026-01-01T00:00:00Z", "2026-01-01T01:00:00+01:00"; fractions dropped) or a date
+ * alone ("2026-01-01": its first second, UTC). 0, or -1 when s is none of these. */
 int tg_time_parse(const char *s, long long *out);
 
 /* Text helpers. */

@@ -48,16 +48,22 @@ static int rfc3339(const char *s, long long *out)
     const char *p = s;
     int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
     if (digits(&p, 4, &y) || expect(&p, "-") || digits(&p, 2, &mo) || expect(&p, "-") ||
-        digits(&p, 2, &d) || expect(&p, "Tt ") || digits(&p, 2, &h) || expect(&p, ":") ||
-        digits(&p, 2, &mi) || expect(&p, ":") || digits(&p, 2, &sec))
+        digits(&p, 2, &d))
         return -1;
-    if (*p == '.') { /* fractions of a second: read and dropped (at most 9 digits) */
+    if (*p == '\0') /* a date alone: its first second, UTC */
+        h = mi = sec = 0;
+    else if (expect(&p, "Tt ") || digits(&p, 2, &h) || expect(&p, ":") || digits(&p, 2, &mi) ||
+             expect(&p, ":") || digits(&p, 2, &sec))
+        return -1;
+    else if (*p == '.') { /* fractions of a second: read and dropped (at most 9 digits) */
         int n = 0;
         for (p++; isdigit((unsigned char)*p); p++)
             if (++n > 9) return -1;
         if (n == 0) return -1;
     }
-    if (*p == 'Z' || *p == 'z')
+    if (*p == '\0' && p - s == 10)
+        ; /* the date alone */
+    else if (*p == 'Z' || *p == 'z')
         p++;
     else if (*p == '+' || *p == '-') {
         sign = *p++ == '-' ? -1 : 1;

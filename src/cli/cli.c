@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,10 @@ static const char usage_text[] =
     "  category import FILE [--replace] | list | show HOST | clear\n"
     "  serve [--listen ADDR:PORT]... [--backend ADDR:PORT] [--threads N] [--no-tickets]\n"
     "        [--cache N] [--quiet]           TLS front end: certificates chosen by SNI\n"
+    "  user add NAME --role ROLE [--password-file F] | passwd NAME | del NAME | list\n"
+    "  user role NAME ROLE | disable NAME | enable NAME\n"
+    "  user token NAME [--label L] [--days N] | tokens NAME | revoke NAME TOKEN_ID\n"
+    "  audit [--since RFC3339|UNIX] [--limit N] [--offset N]   the audit log, newest first\n"
     "  refresh                               recompute every certificate's chain status\n"
     "  factory-reset --yes                   wipe everything, recreate the default certificate\n"
     "\n"
@@ -175,6 +180,61 @@ int cli_write_out(cli *c, const char *path, const unsigned char *data, size_t le
     return rc != 0 ? rc : tg_file_create(path, data, len, mode, force, &c->err);
 }
 
+void cli_audit(cli *c, tg_keyring *kr, const char *action, const char *object, int rc,
+               json_t *detail)
+{
+    char actor[TG_AUDIT_TEXT_MAX];
+    struct passwd *pw = getpwuid(geteuid());
+    if (pw != NULL && pw->pw_name != NULL)
+        snprintf(actor, sizeof(actor), "cli:%s", pw->pw_name);
+    else
+        snprintf(actor, sizeof(actor), "cli:uid %u", (unsigned)geteuid());
+    json_t *d = detail ? json_deep_copy(detail) : json_object();
+    if (d != NULL && c->audit != NULL) json_object_update(d, c->audit);
+    /* why it failed: the sentence the user saw (sentences never hold a secret) */
+    if (d != NULL && rc < 0 && c->err.msg[0] != '\0')
+        json_object_set_new(d, "error", json_string(c->err.msg));
+    if (d != NULL && json_object_size(d) == 0) {
+        json_decref(d);
+        d = NULL;
+    }
+    tg_audit_entry e = {.actor = actor,
+                        .source = "cli",
+                        .action = action,
+                        .object = object,
+                        .outcome = rc > 0 ? 0 : rc,
+                        .detail = d};
+    tg_err why = {0};
+    if (tg_keyring_audit_add(kr, &e, &why) != 0)
+        fprintf(stderr,
+                "tlsgate: warning: %s was %s but could not be recorded in the audit log: "
+                "%s\n",
+                action, rc == 0 ? "done" : "refused", why.msg);
+    json_decref(d);
+}
+
+void cli_json_secret(json_t *doc, const char *key, const char *secret)
+{
+    for (const char *p = secret; *p; p++)
+        if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9') &&
+            *p != '-' && *p != '_') {
+            json_decref(doc); /* never: the secrets printed this way are base64url */
+            return;
+        }
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    if (text == NULL) return;
+    size_t n = strlen(text);
+    while (n > 0 && text[n - 1] != '}')
+        n--;
+    if (n > 0) n--; /* the closing brace */
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+        n--;
+    int empty = n > 0 && text[n - 1] == '{';
+    printf("%.*s%s\n  \"%s\": \"%s\"\n}\n", (int)n, text, empty ? "" : ",", key, secret);
+    free(text);
+}
+
 static void print_init(json_t *doc)
 {
     printf("%s %s\n",
@@ -192,8 +252,31 @@ static int cmd_init(cli *c, int argc, char **argv)
     tg_keyring *kr = cli_open(c);
     if (kr == NULL) return c->err.code;
     json_t *doc = NULL;
+    char *password = NULL;
     int rc = tg_keyring_init(kr, &doc, &c->err);
-    if (rc == 0) cli_emit(c, doc, print_init);
+    /* the first administrator, once: its one-time password is shown now and never again */
+    if (rc == 0) rc = tg_keyring_first_admin(kr, &password, &c->err);
+    if (rc == 0 && password != NULL) {
+        json_object_set_new(doc, "first_admin", json_string(TG_FIRST_ADMIN));
+        c->audit = json_pack("{s:s}", "first_admin", TG_FIRST_ADMIN);
+    } else if (rc == 0) {
+        json_object_set_new(doc, "first_admin", json_null());
+    }
+    if (rc == 0 && c->json && password != NULL) {
+        cli_json_secret(doc, "first_admin_password", password);
+        doc = NULL;
+    } else if (rc == 0) {
+        cli_emit(c, doc, print_init);
+        doc = NULL;
+        if (password != NULL)
+            printf("Created the user '%s' (Administrator) with the one-time password\n\n    %s\n\n"
+                   "It is shown only now; it must be changed at the first login (or with "
+                   "tlsgate user passwd %s).\n",
+                   TG_FIRST_ADMIN, password, TG_FIRST_ADMIN);
+    }
+    json_decref(doc);
+    if (password != NULL) tg_free_secret(password, strlen(password));
+    cli_audit(c, kr, "init", NULL, rc, NULL);
     tg_keyring_close(kr);
     return rc;
 }
@@ -214,9 +297,11 @@ static int cmd_factory_reset(cli *c, int argc, char **argv)
     if (kr == NULL) return c->err.code;
     int rc = tg_keyring_factory_reset(kr, &c->err);
     if (rc == 0 && !c->json)
-        printf("Factory reset done; '%s' is the default certificate again.\n",
+        printf("Factory reset done; '%s' is the default certificate again. No users remain: "
+               "tlsgate init creates the first administrator.\n",
                TG_DEFAULT_CERT_NAME);
     if (rc == 0 && c->json) printf("{\"reset\": true}\n");
+    cli_audit(c, kr, "factory-reset", NULL, rc, NULL);
     tg_keyring_close(kr);
     return rc;
 }
@@ -273,6 +358,10 @@ int tg_cli_main(int argc, char **argv)
         rc = cmd_category(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "serve") == 0)
         rc = cmd_serve(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "user") == 0)
+        rc = cmd_user(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "audit") == 0)
+        rc = cmd_audit(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "refresh") == 0)
         rc = cmd_refresh(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "factory-reset") == 0)
@@ -283,13 +372,16 @@ int tg_cli_main(int argc, char **argv)
     } else
         rc = cli_usage(&c, "unknown command '%s' (tlsgate --help lists them)", cmd);
     fflush(stdout);
+    json_decref(c.audit);
     if (rc > 0) return rc; /* a verdict (verify: 1 = invalid), not an error */
     if (rc != 0) {
         if (c.err.code == 0) tg_err_set(&c.err, rc, "the operation failed");
         /* the library names the input by its field; here it is the option the user typed */
         char flag[40] = "";
-        /* fields the command line takes as arguments, not options */
-        if (c.err.field[0] != '\0' && strcmp(c.err.field, "leaf") != 0) {
+        if (strcmp(c.err.field, "password") == 0) {
+            snprintf(flag, sizeof(flag), "--password-file"); /* never a password on the line */
+        } else if (c.err.field[0] != '\0' && strcmp(c.err.field, "leaf") != 0) {
+            /* (leaf: a field the command line takes as an argument, not an option) */
             int n = snprintf(flag, sizeof(flag), "--%s", c.err.field);
             for (int k = 2; k < n && k < (int)sizeof(flag); k++)
                 if (flag[k] == '_') flag[k] = '-';

@@ -14,7 +14,19 @@ typedef struct cli {
     const char *home;
     int json;
     tg_err err;
+    json_t *audit; /* members a command adds to its audit row's detail (never a secret) */
 } cli;
+
+/* Records a command in the audit log (actor "cli:LOGIN", source "cli"): action
+ * ("cert.create"), object (its first argument, or NULL), rc (its outcome), detail (may be
+ * NULL; borrowed) with c->audit's members added. A failure to record is a warning on
+ * standard error; it does not change the command's exit status. */
+void cli_audit(cli *c, tg_keyring *kr, const char *action, const char *object, int rc,
+               json_t *detail);
+/* Prints doc as JSON with one more member, key: secret, spliced in as text so that the
+ * secret never enters jansson's memory (which is freed without being wiped). secret must
+ * be of letters, digits, '-' and '_'. Takes ownership of doc. */
+void cli_json_secret(json_t *doc, const char *key, const char *secret);
 
 /* Opens the keyring at cli->home (records an error and returns NULL on failure). */
 tg_keyring *cli_open(cli *c);
@@ -75,6 +87,12 @@ void print_defaults_doc(json_t *doc);
 void print_category_import(json_t *doc);
 void print_category_table(json_t *rows);
 void print_category_doc(json_t *doc);
+int cmd_user(cli *c, int argc, char **argv);
+int cmd_audit(cli *c, int argc, char **argv);
+void print_user_table(json_t *rows);
+void print_user_doc(json_t *doc);
+void print_token_table(json_t *rows);
+void print_audit_table(json_t *rows);
 /* Returns 0 (valid), 1 (invalid: a verdict, passed through as the exit status) or TG_E_…. */
 int cmd_verify(cli *c, int argc, char **argv);
 

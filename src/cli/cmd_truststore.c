@@ -110,6 +110,7 @@ int cmd_refresh(cli *c, int argc, char **argv)
     json_t *doc = NULL;
     int rc = tg_keyring_refresh(kr, &doc, &c->err);
     if (rc == 0) cli_emit(c, doc, print_refresh);
+    cli_audit(c, kr, "refresh", NULL, rc, NULL);
     tg_keyring_close(kr);
     return rc;
 }

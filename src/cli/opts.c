@@ -60,7 +60,12 @@ enum {
     L_PCAP,
     L_PCAP_MAX,
     L_CONTENT,
-    L_CONTENT_MAX
+    L_CONTENT_MAX,
+    L_ROLE = 400, /* users and audit (numbered apart, so that other additions merge) */
+    L_LABEL,
+    L_SINCE,
+    L_LIMIT,
+    L_OFFSET
 };
 
 static const struct {
@@ -153,6 +158,11 @@ static const struct {
     {{"pcap-max-mb", required_argument, NULL, L_PCAP_MAX}, O_SERVE},
     {{"content-log", required_argument, NULL, L_CONTENT}, O_SERVE},
     {{"content-max-mb", required_argument, NULL, L_CONTENT_MAX}, O_SERVE},
+    {{"role", required_argument, NULL, L_ROLE}, O_ROLE},
+    {{"label", required_argument, NULL, L_LABEL}, O_LABEL},
+    {{"since", required_argument, NULL, L_SINCE}, O_AUDIT},
+    {{"limit", required_argument, NULL, L_LIMIT}, O_AUDIT},
+    {{"offset", required_argument, NULL, L_OFFSET}, O_AUDIT},
     {{"json", no_argument, NULL, L_JSON}, O_ALWAYS},
     {{"home", required_argument, NULL, L_HOME}, O_ALWAYS},
 };
@@ -407,6 +417,24 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
         case 'e':
             if (number(c, "--expiring", optarg, &o->expiring) != 0) return TG_E_USAGE;
             break;
+        case L_ROLE:
+            o->role = optarg;
+            break;
+        case L_LABEL:
+            o->label = optarg;
+            break;
+        case L_SINCE:
+            o->since = optarg;
+            break;
+        case L_LIMIT:
+        case L_OFFSET: {
+            int v;
+            if (number(c, ch == L_LIMIT ? "--limit" : "--offset", optarg, &v) != 0)
+                return TG_E_USAGE;
+            /* a limit of 0 is not "the default": the keyring refuses it (exit 3) */
+            *(ch == L_LIMIT ? &o->limit : &o->offset) = ch == L_LIMIT && v == 0 ? -1 : v;
+            break;
+        }
         case L_JSON:
             c->json = 1;
             break;
@@ -446,6 +474,39 @@ void opts_free(opts *o)
             free(o->plists[w][k]);
 }
 
+/* Subcommands that only read are not audited; every other one is (a change, or an export:
+ * not a change, but a copy leaving the store), whether it succeeds or fails. A new
+ * subcommand is audited unless it is named here. */
+static int read_only(const char *sub)
+{
+    static const char *const names[] = {"list", "show", "tokens", "stats"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(sub, names[i]) == 0) return 1;
+    return 0;
+}
+
+/* The audit row of a subcommand: action "group.sub" ("proxy client" -> "proxy.client"),
+ * object its first argument, detail the other arguments and the options that name things
+ * (never a file's content or a password: those never are arguments). */
+static void audit_sub(cli *c, tg_keyring *kr, const char *group, const char *sub, const opts *o,
+                      int rc)
+{
+    char action[128];
+    snprintf(action, sizeof(action), "%s.%s", group, sub);
+    for (char *p = action; *p; p++)
+        if (*p == ' ') *p = '.';
+    json_t *detail = json_object(), *args = json_array();
+    for (int i = 1; args != NULL && i < o->nargs; i++)
+        json_array_append_new(args, json_string(o->args[i]));
+    if (detail != NULL && json_array_size(args) > 0) json_object_set(detail, "args", args);
+    json_decref(args);
+    const char *named[][2] = {{"name", o->name}, {"role", o->role}, {"label", o->label}};
+    for (size_t i = 0; detail != NULL && i < sizeof(named) / sizeof(named[0]); i++)
+        if (named[i][1] != NULL) json_object_set_new(detail, named[i][0], json_string(named[i][1]));
+    cli_audit(c, kr, action, o->nargs > 0 ? o->args[0] : NULL, rc, detail);
+    json_decref(detail);
+}
+
 int cli_dispatch(cli *c, int argc, char **argv, const cli_sub *subs, size_t nsubs)
 {
     if (argc < 2) {
@@ -462,6 +523,8 @@ int cli_dispatch(cli *c, int argc, char **argv, const cli_sub *subs, size_t nsub
         if (rc == 0) {
             tg_keyring *kr = cli_open(c);
             rc = kr ? subs[i].fn(c, kr, &o) : c->err.code;
+            if (kr != NULL && !read_only(subs[i].name))
+                audit_sub(c, kr, argv[0], subs[i].name, &o, rc);
             tg_keyring_close(kr);
         }
         opts_free(&o);

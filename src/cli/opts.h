@@ -35,6 +35,9 @@ enum {
     O_REPLACE = 1 << 22,   /* --replace: an import replaces what is there */
     O_VERIFY = 1 << 23,    /* --chain --ca-file --host --at --purpose --truststore */
     O_SERVE = 1 << 24,     /* serve's listeners, threads, cache and logs */
+    O_ROLE = 1 << 28,      /* --role: a user's role */
+    O_LABEL = 1 << 29,     /* --label: an API token's label */
+    O_AUDIT = 1 << 30,     /* --since --limit --offset: which audit rows */
     O_TRUST = O_DESCRIPTION | O_INCLUDE_DEFAULTS,
     O_ALWAYS = ~0u /* --json --home */
 };
@@ -51,13 +54,15 @@ typedef struct opts {
     tg_policy_opts policy; /* O_POLICY, O_POLICYSET (and --description) */
     const char **plists[2][TG_POLICY_LISTS]; /* room for policy.add and policy.remove */
     int replace;
-    tg_verify_opts verify;           /* O_VERIFY: files are cli_inputs_read by cmd_verify */
-    const char **chains, **cas;      /* O_VERIFY: --chain and --ca-file, in order */
-    tg_serve_opts serve;             /* O_SERVE (.listen: every --listen) */
-    const char **listens;            /* room for serve.listen */
-    const char *pcap, *content_log;  /* O_SERVE: --pcap, --content-log */
-    int pcap_max_mb, content_max_mb; /* O_SERVE: 0 when not given */
-    char **args;                     /* positional arguments after the subcommand */
+    tg_verify_opts verify;            /* O_VERIFY: files are cli_inputs_read by cmd_verify */
+    const char **chains, **cas;       /* O_VERIFY: --chain and --ca-file, in order */
+    tg_serve_opts serve;              /* O_SERVE (.listen: every --listen) */
+    const char **listens;             /* room for serve.listen */
+    const char *pcap, *content_log;   /* O_SERVE: --pcap, --content-log */
+    int pcap_max_mb, content_max_mb;  /* O_SERVE: 0 when not given */
+    const char *role, *label, *since; /* O_ROLE, O_LABEL, O_AUDIT */
+    long long limit, offset;          /* O_AUDIT */
+    char **args;                      /* positional arguments after the subcommand */
     int nargs;
 } opts;
 

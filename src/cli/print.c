@@ -509,3 +509,46 @@ void print_import(json_t *doc)
         printf("%s: skipped, %s\n", json_string_value(json_object_get(v, "name")),
                json_string_value(json_object_get(v, "reason")));
 }
+
+/* ---- users, tokens, the audit log ---- */
+
+void print_user_table(json_t *rows)
+{
+    static const column cols[] = {
+        {"User", "name", 0},        {"Role", "role", 0},
+        {"Enabled", "disabled", 5}, {"Must change password", "must_change", 1},
+        {"Tokens", "tokens", 4},    {"Created", "created", 0},
+    };
+    table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No users (tlsgate init creates the first).");
+}
+
+void print_user_doc(json_t *doc)
+{
+    field(doc, "User:", "name");
+    field(doc, "Role:", "role");
+    field(doc, "Disabled:", "disabled");
+    field(doc, "Must change password:", "must_change");
+    printf("%-22s %lld\n",
+           "Tokens:", (long long)json_integer_value(json_object_get(doc, "tokens")));
+    field(doc, "Created:", "created");
+    field(doc, "Changed:", "changed");
+}
+
+void print_token_table(json_t *rows)
+{
+    static const column cols[] = {
+        {"Id", "id", 4},           {"Label", "label", 0},
+        {"Created", "created", 0}, {"Last used", "last_used", 0},
+        {"Expires", "expires", 0}, {"Expired", "expired", 1},
+    };
+    table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No tokens.");
+}
+
+void print_audit_table(json_t *rows)
+{
+    static const column cols[] = {
+        {"Time", "time", 0},     {"Actor", "actor", 0},   {"Source", "source", 0},
+        {"Action", "action", 0}, {"Object", "object", 0}, {"Outcome", "outcome", 0},
+    };
+    table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No audit records.");
+}

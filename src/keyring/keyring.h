@@ -411,6 +411,122 @@ int tg_keyring_categories_each(tg_keyring *kr,
  * factory reset), so that an engine reloads 1,000,000 mappings only when they moved. */
 long long tg_keyring_categories_stamp(tg_keyring *kr);
 
+/* ---- users, roles, tokens and the audit log (issue 10, M3; users.c, audit.c) ----
+ * The keyring keeps the rules (names, password length and hashing, the last
+ * Administrator, token expiry); a face decides who may call what with tg_role_allows on
+ * the principal that tg_keyring_login or tg_keyring_token_check gave it, and records what
+ * it did with tg_keyring_audit_add. Passwords arrive as bytes a face has read (never from
+ * a command line); no secret is ever part of a document, an audit row or a sentence. */
+#define TG_USER_NAME_MAX   64  /* bytes of printable UTF-8, no ':' (README "Users and audit") */
+#define TG_PASSWORD_MIN    12  /* characters (UTF-8), or bytes when it is not UTF-8 */
+#define TG_TOKEN_LABEL_MAX 64  /* bytes of printable UTF-8 */
+#define TG_TOKENS_MAX      100 /* tokens of one user */
+#define TG_TOKEN_TOUCH     60  /* seconds: last_used is written at most this often */
+#define TG_FIRST_ADMIN     "admin"
+typedef enum {
+    TG_ROLE_ADMIN,      /* "Administrator" */
+    TG_ROLE_CERTS,      /* "Certificate manager" */
+    TG_ROLE_INSPECTION, /* "Inspection manager" */
+    TG_ROLE_AUDITOR,    /* "Auditor" */
+    TG_ROLES
+} tg_role;
+typedef enum {
+    TG_CAP_READ,       /* read the configuration and objects: every role */
+    TG_CAP_CERTS,      /* certificates, requests, CA certificates, trust stores */
+    TG_CAP_INSPECTION, /* proxies, policies, categories */
+    TG_CAP_USERS,      /* other users and their tokens, factory reset */
+    TG_CAP_AUDIT       /* reading the audit log */
+} tg_cap;
+/* A role name without regard to case; ' ', '-' and '_' between its words are alike
+ * ("certificate-manager"). TG_E_INVALID (field "role") naming the four otherwise. */
+int tg_role_parse(const char *s, tg_role *out, tg_err *err);
+/* The canonical name ("Certificate manager"); NULL for a value out of range. */
+const char *tg_role_name(tg_role r);
+/* Whether role r may do what cap stands for (README, "Users and audit": the table). */
+int tg_role_allows(tg_role r, tg_cap cap);
+
+/* Who a face acts for, as login or a token says. */
+typedef struct tg_principal {
+    char name[TG_USER_NAME_MAX + 1];
+    tg_role role;
+    int must_change;  /* the password is a one-time one: the face asks for a new one first */
+    int64_t token_id; /* the token it came by, 0 for a password */
+} tg_principal;
+
+/* A user: name as TG_USER_NAME_MAX says, unique without regard to ASCII case; password of
+ * TG_PASSWORD_MIN characters or more (at most TG_PASS_MAX - 1 bytes), hashed with scrypt.
+ * *out (may be NULL) is the user's document as in list. */
+int tg_keyring_user_add(tg_keyring *kr, const char *name, tg_role role, const unsigned char *pw,
+                        size_t pwlen, json_t **out, tg_err *err);
+/* Sets a new password and clears must_change. */
+int tg_keyring_user_passwd(tg_keyring *kr, const char *name, const unsigned char *pw, size_t pwlen,
+                           tg_err *err);
+/* The last enabled Administrator can be neither deleted, demoted nor disabled
+ * (TG_E_CONFLICT saying so). */
+int tg_keyring_user_delete(tg_keyring *kr, const char *name, tg_err *err);
+int tg_keyring_user_set_role(tg_keyring *kr, const char *name, tg_role role, json_t **out,
+                             tg_err *err);
+/* A disabled user can neither log in nor use a token; it keeps its tokens. */
+int tg_keyring_user_set_disabled(tg_keyring *kr, const char *name, int disabled, json_t **out,
+                                 tg_err *err);
+/* [{"name", "role", "must_change", "disabled", "tokens", "created", "created_unix",
+ * "changed", "changed_unix"}] in name order; show: one of them. */
+int tg_keyring_user_list(tg_keyring *kr, json_t **out, tg_err *err);
+int tg_keyring_user_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err);
+/* The first administrator: when no user exists, creates TG_FIRST_ADMIN (Administrator,
+ * must_change) with a random one-time password, handed over once in *password (the
+ * caller's to tg_free_secret; NULL when users exist already, and nothing is done). */
+int tg_keyring_first_admin(tg_keyring *kr, char **password, tg_err *err);
+/* Password login: TG_E_PASSWORD "wrong user name or password" alike for an unknown user,
+ * a disabled one and a wrong password, after the same work. */
+int tg_keyring_login(tg_keyring *kr, const char *user, const unsigned char *pw, size_t pwlen,
+                     tg_principal *who, tg_err *err);
+
+/* A new API token for user: its text once in *token (the caller's to tg_free_secret), only
+ * its SHA-256 stored; days 0: it never expires, else 1..TG_DAYS_MAX. *out (may be NULL):
+ * the token's row as in token list. */
+int tg_keyring_token_create(tg_keyring *kr, const char *user, const char *label, int days,
+                            char **token, json_t **out, tg_err *err);
+/* A presented token: TG_E_PASSWORD "the token is not valid" alike for one that is unknown,
+ * revoked, expired or whose user is disabled. last_used is written at most once a
+ * TG_TOKEN_TOUCH seconds. */
+int tg_keyring_token_check(tg_keyring *kr, const char *token, tg_principal *who, tg_err *err);
+/* [{"id", "label", "created", "created_unix", "last_used", "last_used_unix", "expires",
+ * "expires_unix", "expired"}] ("last_used"/"expires" null: never), never the token. */
+int tg_keyring_token_list(tg_keyring *kr, const char *user, json_t **out, tg_err *err);
+int tg_keyring_token_revoke(tg_keyring *kr, const char *user, int64_t id, tg_err *err);
+
+/* The audit log: who did what to which object, from where, and how it ended. */
+#define TG_AUDIT_KEEP       100000 /* rows kept; older ones are deleted as new ones come */
+#define TG_AUDIT_DETAIL_MAX 4096   /* bytes of a row's detail JSON (more: {"truncated": N}) */
+#define TG_AUDIT_TEXT_MAX   256    /* bytes of actor, source, action, object each */
+typedef struct tg_audit_entry {
+    long long time;       /* unix seconds; 0: now */
+    const char *actor;    /* a user's name, or "cli:LOGIN" */
+    const char *source;   /* "cli", "api 127.0.0.1" */
+    const char *action;   /* "cert.create", "user.add" */
+    const char *object;   /* what it was done to (a name), or NULL */
+    int outcome;          /* 0 or the TG_E_… code it failed with */
+    const json_t *detail; /* NULL, or a JSON value without secrets (borrowed) */
+} tg_audit_entry;
+/* Appends one row in a transaction of its own; text is cleaned (controls become U+FFFD)
+ * and cut to TG_AUDIT_TEXT_MAX bytes. */
+int tg_keyring_audit_add(tg_keyring *kr, const tg_audit_entry *e, tg_err *err);
+typedef struct tg_audit_filter {
+    long long since;  /* unix seconds: rows at or after; 0: all */
+    long long limit;  /* 1..TG_AUDIT_KEEP; 0: 100 */
+    long long offset; /* rows to skip (newest first) */
+} tg_audit_filter;
+/* [{"id", "time", "time_unix", "actor", "source", "action", "object", "outcome",
+ * "detail"}] newest first ("outcome": tg_outcome_name of the code). */
+int tg_keyring_audit_list(tg_keyring *kr, const tg_audit_filter *f, json_t **out, tg_err *err);
+/* A time as RFC 3339 ("2025-01-31T12:00:00Z", an offset "+01:00", or a date alone) or unix
+ * seconds into *out; TG_E_INVALID naming field otherwise. */
+int tg_keyring_time_parse(const char *s, const char *field, long long *out, tg_err *err);
+/* The word for an outcome: "ok", "usage", "invalid", "not found", "conflict", "password",
+ * "store", "io", "internal". */
+const char *tg_outcome_name(int rc);
+
 /* Friendly names: 1-128 bytes of printable UTF-8, no leading or trailing space. */
 int tg_keyring_name_check(const char *name, tg_err *err);
 

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TG_SCHEMA_VERSION 6
+#define TG_SCHEMA_VERSION 7
 #define TG_BUSY_MS        10000 /* README: concurrent commands wait up to 10 s */
 
 static const char *const migrations[TG_SCHEMA_VERSION] = {
@@ -125,6 +125,29 @@ static const char *const migrations[TG_SCHEMA_VERSION] = {
     "CREATE INDEX proxies_policy ON proxies(policy_id);"
     "CREATE TABLE default_domains (domain TEXT PRIMARY KEY) WITHOUT ROWID;"
     "CREATE TABLE categories (domain TEXT PRIMARY KEY, category TEXT NOT NULL) WITHOUT ROWID;",
+    /* 6 -> 7: the appliance's users (issue 10, M3), their API tokens and the audit log.
+     * Names are unique without regard to ASCII case. A password is kept as the keyring's
+     * self-describing scrypt string; a token only as the SHA-256 of its text, never the
+     * text. Tokens go with their user (ON DELETE CASCADE); audit rows name their actor as
+     * text, so they outlive the user. Audit ids only grow (the oldest rows are pruned, never
+     * the newest), so they page stably. */
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    "  role TEXT NOT NULL CHECK (role IN ('Administrator', 'Certificate manager',"
+    "    'Inspection manager', 'Auditor')),"
+    "  password TEXT NOT NULL, must_change INTEGER NOT NULL CHECK (must_change IN (0, 1)),"
+    "  disabled INTEGER NOT NULL CHECK (disabled IN (0, 1)),"
+    "  created INTEGER NOT NULL, changed INTEGER NOT NULL);"
+    "CREATE TABLE tokens ("
+    "  id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  sha256 BLOB NOT NULL UNIQUE CHECK (length(sha256) = 32), label TEXT NOT NULL,"
+    "  created INTEGER NOT NULL, last_used INTEGER, expires INTEGER);"
+    "CREATE INDEX tokens_user ON tokens(user_id);"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,"
+    "  source TEXT NOT NULL, action TEXT NOT NULL, object TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL, detail TEXT);"
+    "CREATE INDEX audit_time ON audit(time);",
 };
 
 int tg_db_err(tg_store *st, tg_err *err, const char *what)
@@ -674,6 +697,7 @@ int tg_store_wipe(tg_store *st, tg_err *err)
     st->scrub = 1;
     return exec(
         st,
+        "DELETE FROM tokens; DELETE FROM users;"
         "DELETE FROM proxies; DELETE FROM policies; DELETE FROM default_domains;"
         "DELETE FROM categories; DELETE FROM refs; DELETE FROM truststore_cas;"
         "DELETE FROM truststores;"

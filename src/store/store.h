@@ -24,7 +24,9 @@ void tg_store_rollback(tg_store *st);
 /* Settings (small text values): "initialised", … */
 int tg_store_setting_get(tg_store *st, const char *k, char *buf, size_t bufsize, tg_err *err);
 int tg_store_setting_set(tg_store *st, const char *k, const char *v, tg_err *err);
-/* Deletes every object (K12); the schema stays. After the commit the WAL is truncated. */
+/* Deletes every object (K12), users and their tokens included; the schema and the audit
+ * log stay (a reset is itself a change to account for). After the commit the WAL is
+ * truncated. */
 int tg_store_wipe(tg_store *st, tg_err *err);
 /* In a transaction: a new store id, data key and master key (factory reset). The new
  * master key replaces master.key when the transaction commits and is removed if it rolls
@@ -314,6 +316,70 @@ long long tg_store_defcas_count(tg_store *st);
 /* All of them, or (subject non-NULL) those with this subject DN. */
 int tg_store_defcas_each(tg_store *st, const char *subject, tg_store_blob_fn fn, void *arg,
                          tg_err *err);
+
+/* ---- the appliance's users, their API tokens and the audit log (users.c) ---- */
+typedef struct tg_store_user {
+    int64_t id;
+    char *name;
+    char role[24];  /* the keyring's canonical role name */
+    char *password; /* the keyring's hash string (never a password) */
+    int must_change, disabled;
+    long long created, changed;
+    long long ntokens; /* read only: how many tokens the user has */
+} tg_store_user;
+void tg_store_user_clear(tg_store_user *u);
+/* Inserts (created and changed: now; id set); TG_E_CONFLICT on a name taken (names are
+ * unique without regard to ASCII case). */
+int tg_store_user_add(tg_store *st, tg_store_user *u, tg_err *err);
+/* Writes row u->id's role, password, must_change and disabled; changed: now. */
+int tg_store_user_update(tg_store *st, tg_store_user *u, tg_err *err);
+/* By name, without regard to ASCII case; TG_E_NOTFOUND (no sentence) when none. */
+int tg_store_user_by_name(tg_store *st, const char *name, tg_store_user *out, tg_err *err);
+int tg_store_user_get(tg_store *st, int64_t id, tg_store_user *out, tg_err *err);
+/* Deletes the user and its tokens. */
+int tg_store_user_delete(tg_store *st, int64_t id, tg_err *err);
+typedef int (*tg_store_user_fn)(const tg_store_user *u, void *arg);
+/* Every user in name order; stops when fn returns non-zero. */
+int tg_store_user_each(tg_store *st, tg_store_user_fn fn, void *arg, tg_err *err);
+/* How many users there are (role NULL), or enabled users of this role. */
+long long tg_store_user_count(tg_store *st, const char *role);
+
+typedef struct tg_store_token {
+    int64_t id, user_id;
+    unsigned char sha256[32]; /* of the token's text: the text is never stored */
+    char *label;
+    long long created, last_used, expires; /* 0 = never used / never expires */
+} tg_store_token;
+void tg_store_token_clear(tg_store_token *t);
+/* Inserts (created: now; id set). */
+int tg_store_token_add(tg_store *st, tg_store_token *t, tg_err *err);
+/* The token whose SHA-256 is hash; TG_E_NOTFOUND (no sentence) when none. */
+int tg_store_token_by_hash(tg_store *st, const unsigned char hash[32], tg_store_token *out,
+                           tg_err *err);
+int tg_store_token_touch(tg_store *st, int64_t id, long long when, tg_err *err);
+/* Deletes token id of user_id; TG_E_NOTFOUND (no sentence) when the user has no such token. */
+int tg_store_token_delete(tg_store *st, int64_t user_id, int64_t id, tg_err *err);
+typedef int (*tg_store_token_fn)(const tg_store_token *t, void *arg);
+/* A user's tokens by id; stops when fn returns non-zero. */
+int tg_store_token_each(tg_store *st, int64_t user_id, tg_store_token_fn fn, void *arg,
+                        tg_err *err);
+long long tg_store_token_count(tg_store *st, int64_t user_id);
+
+/* One audit row; strings are the caller's (bounded and cleaned by the keyring). */
+typedef struct tg_store_audit {
+    int64_t id;
+    long long time;
+    const char *actor, *source, *action, *object, *outcome;
+    const char *detail; /* JSON text, or NULL */
+} tg_store_audit;
+/* Appends a row (id set) and deletes the rows older than the newest keep. */
+int tg_store_audit_add(tg_store *st, tg_store_audit *a, long long keep, tg_err *err);
+/* Rows with time >= since, newest first, skipping offset, at most limit; fn gets each
+ * (strings borrowed for the call) and stops the walk when it returns non-zero. */
+typedef int (*tg_store_audit_fn)(const tg_store_audit *a, void *arg);
+int tg_store_audit_each(tg_store *st, long long since, long long limit, long long offset,
+                        tg_store_audit_fn fn, void *arg, tg_err *err);
+long long tg_store_audit_count(tg_store *st);
 
 /* ---- sealing (exposed for tests) ---- */
 #define TG_SEAL_OVERHEAD (1 + 12 + 16)

@@ -226,6 +226,32 @@ int tg_p7_create(tg_cert *const *certs, size_t n, int pem, unsigned char **out, 
  * TG_TLS_CIPHERS_MAX bytes. TG_E_INVALID with a sentence otherwise. */
 int tg_tls_ciphers_check(const char *list, tg_err *err);
 
+/* ---- the appliance users' passwords and tokens (passwd.c) --------------------------- */
+/* scrypt cost of new hashes: N·r·128 bytes = 32 MiB of memory, ~0.1 s of CPU. */
+#define TG_PWHASH_N   32768u
+#define TG_PWHASH_R   8u
+#define TG_PWHASH_P   1u
+#define TG_PWHASH_MAX 128 /* bytes of a stored hash, NUL included */
+/* A new hash of pw: "scrypt$N$r$p$SALT$HASH" (16-byte random salt, 32-byte hash, both
+ * standard base64) into out. */
+int tg_pwhash(const unsigned char *pw, size_t len, char *out, size_t outsize, tg_err *err);
+/* 0 when pw matches stored; TG_E_PASSWORD (no sentence) when it does not, or when stored is
+ * NULL (then after the same work on a dummy, so that an unknown user takes as long as a
+ * wrong password); TG_E_STORE when stored is damaged or asks for more than 64 MiB. */
+int tg_pwhash_verify(const char *stored, const unsigned char *pw, size_t len, tg_err *err);
+/* The cost parameters of a stored hash (0), or -1 when it is not one. */
+int tg_pwhash_params(const char *stored, unsigned long long *n, unsigned *r, unsigned *p);
+/* A bearer token: "tg_" and 32 random bytes in base64url (43 characters); only its SHA-256
+ * (hash) is ever stored. out is the caller's to wipe. */
+#define TG_TOKEN_PREFIX "tg_"
+#define TG_TOKEN_LEN    46
+int tg_token_new(char out[TG_TOKEN_LEN + 1], unsigned char hash[32], tg_err *err);
+int tg_sha256(const void *data, size_t len, unsigned char out[32], tg_err *err);
+/* A random password of 24 base64url characters (144 bits) into out (at least 25 bytes). */
+int tg_password_new(char *out, size_t outsize, tg_err *err);
+/* Whether a and b hold the same len bytes, in time independent of where they differ. */
+int tg_ct_equal(const void *a, const void *b, size_t len);
+
 #include "verify.h"
 
 #endif

@@ -93,6 +93,7 @@ class ChainStore(TgCase):
         want = self.rows()
         con = self.db()
         con.executescript("""
+            DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;
             DROP TABLE proxies;
             DROP TABLE policy_entries; DROP TABLE policies;
             DROP TABLE default_domains; DROP TABLE categories;
@@ -105,7 +106,7 @@ class ChainStore(TgCase):
         con.close()
         self.ok("cert", "list")
         con = self.db()
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 6)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 7)
         con.close()
         self.assertEqual(self.rows(), want)
 

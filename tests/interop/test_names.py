@@ -342,6 +342,7 @@ class Names(tglib.TgCase):
         # back to the version-2 shape, with the joined text an older tlsgate wrote
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         con.executescript("""
+            DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;
             DROP TABLE proxies;
             DROP TABLE policy_entries; DROP TABLE policies;
             DROP TABLE default_domains; DROP TABLE categories;
@@ -369,7 +370,7 @@ class Names(tglib.TgCase):
                           {"type": "IP", "value": "10.0.0.1"}])
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 6)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 7)
             self.assertEqual(con.execute(
                 "SELECT count(*) FROM certs WHERE san_list IS NULL").fetchone()[0], 0)
             self.assertEqual(con.execute(

@@ -90,5 +90,26 @@ run 4 cert show nothing
 run 5 cert delete "appliance default"
 run 3 cert import pass.txt
 run 0 cert delete vg
+printf 'valgrind-password\n' > upw.txt
+run 0 user add vguser --role "certificate manager" --password-file upw.txt
+run 5 user add VGUSER --role auditor --password-file upw.txt
+run 3 user add vg2 --role boss --password-file upw.txt
+printf 'too-short\n' > ushort.txt
+run 6 user add vg3 --role auditor --password-file ushort.txt
+run 0 --json user list
+run 0 user role vguser inspection-manager
+run 0 --json user token vguser --label vg --days 7
+run 0 user token vguser
+run 0 user tokens vguser
+run 0 user revoke vguser 1
+run 4 user revoke vguser 1
+run 0 user passwd vguser --password-file upw.txt
+run 5 user del admin
+run 0 user disable vguser
+run 0 user del vguser
+run 0 --json audit --limit 5
+run 0 audit --since 2020-01-01
+run 3 audit --since yesterday
 run 0 factory-reset --yes
+run 0 --json init
 echo "valgrind: no leaks or memory errors in the CLI paths"

@@ -163,6 +163,7 @@ static void time_parse(void **state)
         {"1969-12-31T23:59:59Z", -1},
         {"2000-03-01T12:00:00-08:00", 951940800LL},
         {"9999-12-31T23:59:59Z", 253402300799LL},
+        {"2026-01-01", 1767225600LL},
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         long long t = 0;
@@ -182,6 +183,8 @@ static void time_parse(void **state)
         "2026-01-01T00:00:00Z trailing",
         "99999999999999999999999", /* does not fit */
         "2026-1-01T00:00:00Z",
+        "2026-01-01T",
+        "2026-02-30",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         long long t = 42;

@@ -204,6 +204,7 @@ static void migrations(void **state)
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h,
+                                  "DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;"
                                   "DROP TABLE proxies;"
                                   "DROP TABLE policy_entries; DROP TABLE policies;"
                                   "DROP TABLE default_domains; DROP TABLE categories;"

@@ -1,0 +1,313 @@
+"""Users, roles, tokens and the audit log driven through the binary (issue 10, items 3-4).
+
+The password hash is recomputed with Python's hashlib.scrypt (not our code) from the
+salt and parameters stored beside it; the token is checked to be absent from every file
+of the store, only its SHA-256 present.
+"""
+import base64
+import glob
+import hashlib
+import json
+import os
+import pwd
+import sqlite3
+import time
+
+from tglib import TgCase, main, OK, USAGE, INVALID, NOTFOUND, CONFLICT, PASSWORD
+
+PW = "correct horse battery staple"
+
+
+class Users(TgCase):
+    def setUp(self):
+        super().setUp()
+        self.pwfile = self.write("pw.txt", PW + "\n")
+
+    def db(self):
+        return sqlite3.connect(os.path.join(self.home, "store.db"))
+
+    def users(self):
+        return {u["name"]: u for u in self.ok("--json", "user", "list").json()}
+
+    def audit(self, *args):
+        return self.ok("--json", "audit", *args).json()
+
+    def test_init_first_admin_once(self):
+        r = self.ok("--json", "init")
+        doc = r.json()
+        self.assertEqual(doc["first_admin"], "admin")
+        once = doc["first_admin_password"]
+        self.assertRegex(once, r"^[A-Za-z0-9_-]{24}$")
+        u = self.users()["admin"]
+        self.assertEqual(u["role"], "Administrator")
+        self.assertTrue(u["must_change"])
+        # the password is the one stored: scrypt recomputed by hashlib
+        self.check_hash("admin", once)
+        # only once: a second init creates no user and shows no password
+        doc2 = self.ok("--json", "init").json()
+        self.assertIsNone(doc2["first_admin"])
+        self.assertNotIn("first_admin_password", doc2)
+        r = self.ok("init")
+        self.assertNotIn("one-time", r.out)
+        # never in the audit log
+        self.assertNotIn(once, json.dumps(self.audit()))
+        # passwd clears must_change
+        self.ok("user", "passwd", "admin", "--password-file", self.pwfile)
+        self.assertFalse(self.users()["admin"]["must_change"])
+        self.check_hash("admin", PW)
+
+    def test_first_use_then_init(self):
+        # a store made by another command first has no user until init
+        self.ok("cert", "list")
+        self.assertEqual(self.users(), {})
+        doc = self.ok("--json", "init").json()
+        self.assertEqual(doc["first_admin"], "admin")
+
+    def check_hash(self, name, password):
+        con = self.db()
+        try:
+            stored = con.execute("SELECT password FROM users WHERE name=?", (name,)).fetchone()[0]
+        finally:
+            con.close()
+        kind, n, r, p, salt, digest = stored.split("$")
+        self.assertEqual((kind, n, r, p), ("scrypt", "32768", "8", "1"))
+        salt, digest = base64.b64decode(salt), base64.b64decode(digest)
+        self.assertEqual(len(salt), 16)
+        want = hashlib.scrypt(password.encode(), salt=salt, n=int(n), r=int(r), p=int(p),
+                              maxmem=64 * 1024 * 1024, dklen=len(digest))
+        self.assertEqual(want, digest)
+
+    def test_add_list_role_del(self):
+        self.ok("init")
+        doc = self.ok("--json", "user", "add", "alice", "--role", "certificate manager",
+                      "--password-file", self.pwfile).json()
+        self.assertEqual(doc["role"], "Certificate manager")
+        self.assertFalse(doc["must_change"])
+        self.check_hash("alice", PW)
+        # TLSGATE_PASSWORD works as elsewhere
+        self.ok("user", "add", "bob", "--role", "AUDITOR", env={"TLSGATE_PASSWORD": PW + "!"})
+        self.check_hash("bob", PW + "!")
+        users = self.users()
+        self.assertEqual(sorted(users), ["admin", "alice", "bob"])
+        self.assertEqual(users["bob"]["role"], "Auditor")
+        for key in ("created", "created_unix", "changed", "changed_unix", "disabled", "tokens"):
+            self.assertIn(key, users["bob"])
+        out = self.ok("user", "list").out
+        self.assertIn("Certificate manager", out)
+        self.assertNotIn("scrypt", out + json.dumps(users))
+        doc = self.ok("--json", "user", "role", "bob", "inspection-manager").json()
+        self.assertEqual(doc["role"], "Inspection manager")
+        self.ok("user", "role", "alice", "Administrator")
+        self.ok("user", "del", "admin")  # alice is an Administrator now
+        self.assertEqual(sorted(self.users()), ["alice", "bob"])
+        r = self.fails(CONFLICT, "user", "del", "alice")
+        self.assertIn("last Administrator", r.err)
+        self.fails(CONFLICT, "user", "role", "alice", "auditor")
+        self.fails(CONFLICT, "user", "disable", "alice")
+        self.ok("user", "disable", "bob")
+        self.assertTrue(self.users()["bob"]["disabled"])
+        self.ok("user", "enable", "bob")
+
+    def test_wrong_inputs_change_nothing(self):
+        self.ok("init")
+        self.ok("user", "add", "alice", "--role", "auditor", "--password-file", self.pwfile)
+        before = self.dump()
+        short = self.write("short.txt", "elevenchars\n")
+        cases = [
+            (USAGE, ["user", "add", "carol", "--password-file", self.pwfile]),  # no --role
+            (USAGE, ["user", "add", "--role", "auditor", "--password-file", self.pwfile]),
+            (USAGE, ["user", "add", "carol", "--role", "auditor", "--label", "x",
+                     "--password-file", self.pwfile]),
+            (USAGE, ["user", "revoke", "alice", "one"]),
+            (USAGE, ["user", "frobnicate", "alice"]),
+            (USAGE, ["audit", "--limit", "x"]),
+            (INVALID, ["user", "add", "carol", "--role", "superuser", "--password-file",
+                       self.pwfile]),
+            (INVALID, ["user", "add", "cli:carol", "--role", "auditor", "--password-file",
+                       self.pwfile]),
+            (INVALID, ["user", "add", "car\u202eol", "--role", "auditor", "--password-file",
+                       self.pwfile]),
+            (INVALID, ["user", "role", "alice", "boss"]),
+            (INVALID, ["user", "token", "alice", "--days", "-1"]),
+            (INVALID, ["user", "token", "alice", "--label", "a\tb"]),
+            (INVALID, ["audit", "--since", "yesterday"]),
+            (INVALID, ["audit", "--limit", "0"]),
+            (NOTFOUND, ["user", "del", "nobody"]),
+            (NOTFOUND, ["user", "passwd", "nobody", "--password-file", self.pwfile]),
+            (NOTFOUND, ["user", "token", "nobody"]),
+            (NOTFOUND, ["user", "revoke", "alice", "42"]),
+            (NOTFOUND, ["user", "add", "carol", "--role", "auditor", "--password-file",
+                        self.path("missing.txt")]),
+            (CONFLICT, ["user", "add", "ALICE", "--role", "auditor", "--password-file",
+                        self.pwfile]),
+            (CONFLICT, ["user", "del", "admin"]),
+            (PASSWORD, ["user", "add", "carol", "--role", "auditor", "--password-file", short]),
+            (PASSWORD, ["user", "add", "carol", "--role", "auditor"]),  # no terminal, no file
+            (PASSWORD, ["user", "passwd", "alice", "--password-file", short]),
+        ]
+        for status, args in cases:
+            with self.subTest(args=args):
+                r = self.fails(status, *args)
+                self.assertNotIn(PW, r.err)
+                self.assertEqual(self.dump(), before)
+        # the refusals that reached the store are in the audit log, with no password
+        rows = self.audit("--limit", "1000")
+        self.assertNotIn(PW, json.dumps(rows))
+        outcomes = {(r["action"], r["object"], r["outcome"]) for r in rows}
+        self.assertIn(("user.add", "ALICE", "conflict"), outcomes)
+        self.assertIn(("user.add", "carol", "password"), outcomes)
+        self.assertIn(("user.del", "admin", "conflict"), outcomes)
+
+    def test_token_once_and_hashed(self):
+        self.ok("init")
+        self.ok("user", "add", "ci", "--role", "certificate manager", "--password-file",
+                self.pwfile)
+        doc = self.ok("--json", "user", "token", "ci", "--label", "pipeline", "--days",
+                      "30").json()
+        token = doc["token"]
+        self.assertRegex(token, r"^tg_[A-Za-z0-9_-]{43}$")
+        self.assertEqual(doc["label"], "pipeline")
+        self.assertAlmostEqual(doc["expires_unix"], time.time() + 30 * 86400, delta=120)
+        human = self.ok("user", "token", "ci")
+        second = [w for w in human.out.split() if w.startswith("tg_")]
+        self.assertEqual(len(second), 1)
+        self.assertNotEqual(second[0], token)
+        # the list never shows a token
+        rows = self.ok("--json", "user", "tokens", "ci").json()
+        self.assertEqual([r["label"] for r in rows], ["pipeline", ""])
+        self.assertIsNone(rows[1]["expires"])
+        listing = json.dumps(rows) + self.ok("user", "tokens", "ci").out
+        self.assertNotIn(token[3:], listing)
+        # only the SHA-256 is stored: the text is in no file of the store (WAL included)
+        con = self.db()
+        try:
+            hashes = {bytes(h) for (h,) in con.execute("SELECT sha256 FROM tokens")}
+            stored = "\n".join(con.iterdump())
+        finally:
+            con.close()
+        self.assertIn(hashlib.sha256(token.encode()).digest(), hashes)
+        self.assertNotIn(token[3:], stored)
+        for f in glob.glob(os.path.join(self.home, "*")):
+            with open(f, "rb") as fh:
+                data = fh.read()
+            self.assertNotIn(token[3:].encode(), data, f)
+            self.assertNotIn(second[0][3:].encode(), data, f)
+        # nor in the audit log, which has the token's id
+        rows_a = self.audit()
+        self.assertNotIn(token[3:], json.dumps(rows_a))
+        made = [r for r in rows_a if r["action"] == "user.token"]
+        self.assertEqual(sorted(r["detail"]["token_id"] for r in made), [1, 2])
+        # revoke
+        self.ok("user", "revoke", "ci", "1")
+        self.assertEqual([r["id"] for r in self.ok("--json", "user", "tokens", "ci").json()], [2])
+        self.fails(NOTFOUND, "user", "revoke", "ci", "1")
+        # deleting the user deletes its tokens
+        self.ok("user", "del", "ci")
+        con = self.db()
+        try:
+            self.assertEqual(con.execute("SELECT count(*) FROM tokens").fetchone()[0], 0)
+        finally:
+            con.close()
+
+    def test_audit_of_cli_changes(self):
+        self.ok("init")
+        self.ok("cert", "create", "web", "--cn", "web.example.com", "--key", "ec:p256")
+        self.ok("cert", "list")  # read: not audited
+        self.ok("cert", "show", "web")
+        self.ok("cert", "export", "web", "--format", "pem", "--out", self.path("web.pem"))
+        self.fails(NOTFOUND, "cert", "delete", "nothing")
+        self.ok("truststore", "create", "ts1")
+        self.ok("truststore", "list")
+        self.ok("cert", "delete", "web")
+        self.ok("user", "add", "alice", "--role", "auditor", "--password-file", self.pwfile)
+        self.ok("user", "list")
+        rows = self.audit()
+        me = "cli:" + pwd.getpwuid(os.geteuid()).pw_name
+        seen = [(r["action"], r["object"], r["outcome"]) for r in reversed(rows)]
+        self.assertEqual(seen, [
+            ("init", "", "ok"),
+            ("cert.create", "web", "ok"),
+            ("cert.export", "web", "ok"),
+            ("cert.delete", "nothing", "not found"),
+            ("truststore.create", "ts1", "ok"),
+            ("cert.delete", "web", "ok"),
+            ("user.add", "alice", "ok"),
+        ])
+        for r in rows:
+            self.assertEqual(r["actor"], me)
+            self.assertEqual(r["source"], "cli")
+            self.assertRegex(r["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        failed = [r for r in rows if r["outcome"] != "ok"][0]
+        self.assertIn("nothing", failed["detail"]["error"])
+        self.assertNotIn(PW, json.dumps(rows))
+        # the human table, --limit, --since
+        out = self.ok("audit").out
+        self.assertIn("cert.create", out)
+        self.assertEqual(len(self.audit("--limit", "2")), 2)
+        self.assertEqual(self.audit("--limit", "2", "--offset", "5")[-1]["action"], "init")
+        self.assertEqual(self.audit("--since", "2999-01-01T00:00:00Z"), [])
+        self.assertEqual(len(self.audit("--since", "0")), len(rows))
+        self.assertEqual(len(self.audit("--since", str(rows[-1]["time_unix"]))), len(rows))
+        # a factory reset removes the users, keeps the log and is recorded in it
+        self.ok("factory-reset", "--yes")
+        self.assertEqual(self.users(), {})
+        rows2 = self.audit()
+        self.assertEqual(rows2[0]["action"], "factory-reset")
+        self.assertEqual(len(rows2), len(rows) + 1)
+        # the next init makes a new first administrator
+        self.assertEqual(self.ok("--json", "init").json()["first_admin"], "admin")
+
+    def on_terminal(self, args, answers):
+        """Runs tlsgate with a controlling terminal (a pty), typing answers at its prompts;
+        returns (exit status, what it wrote)."""
+        import pty
+        import select
+        env = dict(os.environ)
+        env.pop("TLSGATE_PASSWORD", None)
+        env["TLSGATE_HOME"] = self.home
+        from tglib import BIN
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(BIN, [BIN, *args], env)
+        out, pending = b"", list(answers)
+        while True:
+            r, _, _ = select.select([fd], [], [], 30)
+            if not r:
+                break
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if pending and out.rstrip().endswith(b":"):
+                os.write(fd, pending.pop(0).encode() + b"\n")
+                out += b"\n"
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+    def test_password_asked_twice_on_a_terminal(self):
+        self.ok("init")
+        rc, out = self.on_terminal(["user", "add", "tty", "--role", "auditor"], [PW, PW])
+        self.assertEqual(rc, OK, out)
+        self.assertIn("New password for tty:", out)
+        self.assertIn("Repeat", out)
+        self.assertNotIn(PW, out)  # not echoed
+        self.check_hash("tty", PW)
+        rc, out = self.on_terminal(["user", "passwd", "tty"], [PW + "1", PW + "2"])
+        self.assertEqual(rc, PASSWORD, out)
+        self.assertIn("differ", out)
+        self.check_hash("tty", PW)
+
+    def test_password_prompt_needs_a_terminal(self):
+        # no file, no environment, no terminal: refused before anything is stored
+        self.ok("init")
+        r = self.fails(PASSWORD, "user", "add", "dan", "--role", "auditor")
+        self.assertIn("--password-file", r.err)
+        self.assertNotIn("dan", self.users())
+
+
+if __name__ == "__main__":
+    main()
