@@ -133,13 +133,19 @@ class CrashCase(tglib.TgCase):
         for i, cn in enumerate(cns[calib:], start=calib):
             if time.monotonic() - start > LOOP_BUDGET:
                 break
+            t0 = time.monotonic()
             p = self.popen("cert", "import", files[cn][0])
             if i in kill_at:
-                # Anywhere from before exec to just after the commit.
+                # Anywhere from before exec to just after the commit; "typical" follows the
+                # machine's load (the median of the last imports that ran to the end), so
+                # that a machine that gets faster meanwhile still sees imports killed.
+                typical = sorted(durations[-8:])[len(durations[-8:]) // 2]
                 time.sleep(self.rng.uniform(0.0, typical * 1.3))
                 p.send_signal(signal.SIGKILL)
                 kills_sent += 1
             out, err = p.communicate(timeout=60)
+            if i not in kill_at:
+                durations.append(time.monotonic() - t0)
             if p.returncode == 0:
                 self.assertIn("imported", out, f"{cn}: exit 0 but: {out!r} {err!r}")
                 imported.add(cn)

@@ -269,10 +269,11 @@ class Users(TgCase):
         pid, fd = pty.fork()
         if pid == 0:
             os.execve(BIN, [BIN, *args], env)
-        out, pending = b"", list(answers)
+        out, pending, seen = b"", list(answers), 0
         while True:
             r, _, _ = select.select([fd], [], [], 30)
             if not r:
+                os.kill(pid, 9)  # a prompt never came: fail, never hang
                 break
             try:
                 chunk = os.read(fd, 4096)
@@ -281,9 +282,12 @@ class Users(TgCase):
             if not chunk:
                 break
             out += chunk
-            if pending and out.rstrip().endswith(b":"):
+            # answer a new prompt only: the newline after an answer is not one (typed
+            # early, the answer would be flushed by the next prompt's TCSAFLUSH)
+            if pending and out[seen:].strip() and out.rstrip().endswith(b":"):
                 os.write(fd, pending.pop(0).encode() + b"\n")
                 out += b"\n"
+                seen = len(out)
         _, status = os.waitpid(pid, 0)
         os.close(fd)
         return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
