@@ -204,7 +204,7 @@ case " $PEERS " in *" tg "*)
         "$TG" cert export inspect --format pem --out "$tmp/tg-ca.pem" >>"$work/tg-setup.log" 2>&1 || true
     CAFILE[tg]=$tmp/tg-ca.pem
     tgver=$("$TG" --version 2>/dev/null | sed -n 1p || true)
-    TLSGATE_TEST_HOSTS=$tmp/hosts taskset -c 0 "$TG" serve --threads 1 --quiet \
+    TLSGATE_TEST_HOSTS=$tmp/hosts taskset -c 0 "$TG" serve --threads 1 --quiet --no-admin \
         --listen "127.0.0.1:$TGS" >"$work/tg.log" 2>&1 &
     PID[tg]=$!
     PIDS+=("${PID[tg]}")

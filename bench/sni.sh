@@ -181,7 +181,7 @@ start() {
         log_=$work/tlsgate-$alg-$n.log
         t0=$(now)
         taskset -c 0 "$TG" --home "$home" serve --listen "127.0.0.1:$port" --threads 1 \
-            --no-tickets --quiet >"$log_" 2>&1 &
+            --no-tickets --quiet --no-admin >"$log_" 2>&1 &
     else
         port=$((PORT + 1))
         local cfg=$work/haproxy-$alg-$n.cfg

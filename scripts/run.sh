@@ -16,6 +16,8 @@ Serving on $LISTEN. In another terminal:
   curl -k https://localhost:$PORT/healthz
   $BIN --home $TLSGATE_HOME cert create demo --cn demo.example.com --key ec:p256
   curl -k --resolve demo.example.com:$PORT:127.0.0.1 https://demo.example.com:$PORT/
+The management API listens on https://127.0.0.1:9443/api/v1/ (docs/api.md); a token:
+  $BIN --home $TLSGATE_HOME user token admin
 Changes to the store take effect within a second. Ctrl-C stops (open connections drain).
 
 MSG

@@ -2,6 +2,7 @@
  * cmd_serve.c — "tlsgate serve": the TLS front end (src/tls) on the keyring's store.
  */
 #include "opts.h"
+#include "../api/api.h"
 #include "../proxy/proxy.h"
 
 int cmd_serve(cli *c, int argc, char **argv)
@@ -18,7 +19,8 @@ int cmd_serve(cli *c, int argc, char **argv)
         tg_keyring_close(kr);
     }
     tg_proxies *proxies = NULL;
-    tg_service svc;
+    tg_api *api = NULL;
+    tg_service svc[2];
     if (rc == 0) {
         o->home = cli_home(c);
         rc = tg_proxies_new(o->home, o->quiet, &proxies, &c->err);
@@ -26,12 +28,22 @@ int cmd_serve(cli *c, int argc, char **argv)
     if (rc == 0 && op.pcap != NULL) rc = tg_proxies_pcap(proxies, op.pcap, op.pcap_max_mb, &c->err);
     if (rc == 0 && op.content_log != NULL)
         rc = tg_proxies_content_log(proxies, op.content_log, op.content_max_mb, &c->err);
+    if (rc == 0 && op.no_admin && (op.admin || op.admin_cert))
+        rc = cli_usage(c, "--no-admin turns the admin listener off: give it without --admin "
+                          "and --admin-cert");
+    if (rc == 0 && !op.no_admin) {
+        tg_api_opts ao = {
+            .home = o->home, .listen = op.admin, .cert = op.admin_cert, .quiet = o->quiet};
+        rc = tg_api_new(&ao, &api, &c->err);
+    }
     if (rc == 0) {
-        svc = tg_proxies_service(proxies); /* the client proxies run beside serve's front */
-        o->services = &svc;
+        svc[0] = tg_proxies_service(proxies); /* the client proxies run beside serve's front */
+        o->services = svc;
         o->nservices = 1;
+        if (api) svc[o->nservices++] = tg_api_service(api);
         rc = tg_serve_run(o, &c->err);
     }
+    tg_api_free(api);
     tg_proxies_free(proxies);
     opts_free(&op);
     return rc;

@@ -61,6 +61,9 @@ enum {
     L_PCAP_MAX,
     L_CONTENT,
     L_CONTENT_MAX,
+    L_ADMIN,
+    L_ADMIN_CERT,
+    L_NO_ADMIN,
     L_ROLE = 400, /* users and audit (numbered apart, so that other additions merge) */
     L_LABEL,
     L_SINCE,
@@ -158,6 +161,9 @@ static const struct {
     {{"pcap-max-mb", required_argument, NULL, L_PCAP_MAX}, O_SERVE},
     {{"content-log", required_argument, NULL, L_CONTENT}, O_SERVE},
     {{"content-max-mb", required_argument, NULL, L_CONTENT_MAX}, O_SERVE},
+    {{"admin", required_argument, NULL, L_ADMIN}, O_SERVE},
+    {{"admin-cert", required_argument, NULL, L_ADMIN_CERT}, O_SERVE},
+    {{"no-admin", no_argument, NULL, L_NO_ADMIN}, O_SERVE},
     {{"role", required_argument, NULL, L_ROLE}, O_ROLE},
     {{"label", required_argument, NULL, L_LABEL}, O_LABEL},
     {{"since", required_argument, NULL, L_SINCE}, O_AUDIT},
@@ -360,6 +366,15 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
             break;
         case L_CONTENT:
             o->content_log = optarg;
+            break;
+        case L_ADMIN:
+            o->admin = optarg;
+            break;
+        case L_ADMIN_CERT:
+            o->admin_cert = optarg;
+            break;
+        case L_NO_ADMIN:
+            o->no_admin = 1;
             break;
         case L_THREADS:
             if (number(c, "--threads", optarg, &o->serve.threads) != 0) return TG_E_USAGE;

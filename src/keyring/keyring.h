@@ -181,6 +181,9 @@ typedef struct tg_served {
  * meanwhile shortens the chain). */
 int tg_keyring_serve_load(tg_keyring *kr, int64_t id, tg_served *out, tg_err *err);
 void tg_served_clear(tg_served *s);
+/* The same for a certificate by name (NULL: the default certificate), as a listener of
+ * the appliance's own (the admin API) loads its identity. */
+int tg_keyring_serve_named(tg_keyring *kr, const char *name, tg_served *out, tg_err *err);
 /* A number that changes when another process changes the store. */
 long long tg_keyring_version(tg_keyring *kr);
 

@@ -79,6 +79,21 @@ int tg_keyring_serve_load(tg_keyring *kr, int64_t id, tg_served *out, tg_err *er
     return rc;
 }
 
+int tg_keyring_serve_named(tg_keyring *kr, const char *name, tg_served *out, tg_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    int64_t id = tg_store_ref_get(kr->st, TG_REF_DEFAULT);
+    if (name != NULL) {
+        tg_store_cert c;
+        int rc = kr_cert_get(kr, name, &c, err);
+        if (rc != 0) return rc;
+        id = c.id;
+        tg_store_cert_clear(&c);
+    }
+    if (id == 0) return tg_err_set(err, TG_E_NOTFOUND, "there is no default certificate");
+    return tg_keyring_serve_load(kr, id, out, err);
+}
+
 long long tg_keyring_version(tg_keyring *kr)
 {
     return tg_store_data_version(kr->st);

@@ -296,6 +296,8 @@ class ServeCase(tglib.TgCase):
             errpath = self.path(f"serve-{len(self.servers)}-{attempt}.err")
             argv = [BIN, "serve", "--listen", f"127.0.0.1:{port}", "--threads", str(threads),
                     *args] + (["--quiet"] if quiet else [])
+            if "--admin" not in args:  # the admin listener's default port is one per machine
+                argv.append("--no-admin")
             with open(errpath, "wb") as errf:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
                                         env=e, cwd=self.dir, preexec_fn=preexec_fn)
@@ -935,7 +937,8 @@ class TestSettings(ServeCase):
                            "--content-max-mb"),
                           (["--threads", "two"], "--threads"), (["extra"], "extra")):
             with self.subTest(args):
-                r = self.fails(2, "serve", "--listen", f"127.0.0.1:{port}", "--quiet", *args)
+                r = self.fails(2, "serve", "--listen", f"127.0.0.1:{port}", "--quiet",
+                               "--no-admin", *args)
                 self.assertIn(opt, r.err)
         self.assertFalse(os.path.exists(self.path("x.pcap")), "a refused serve made its PCAP")
 

@@ -185,7 +185,7 @@ class TestFdLimit(AbuseCase):
         env = dict(os.environ, TLSGATE_HOME=self.home)
         self.ok("init")
         p = subprocess.run([BIN, "serve", "--listen", f"127.0.0.1:{free_port()}", "--threads",
-                            "2"], env=env, capture_output=True, text=True, timeout=10 * SLOW,
+                            "2", "--no-admin"], env=env, capture_output=True, text=True, timeout=10 * SLOW,
                            preexec_fn=nofile(40, 40))
         self.assertEqual(p.returncode, tglib.IO, p.stderr)
         self.assertRegex(p.stderr, r"open-file limit \(40\) is too low.*ulimit -n")

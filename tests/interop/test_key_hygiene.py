@@ -62,7 +62,7 @@ class ServeCase(tglib.TgCase):
         for _ in range(5):
             port = free_port()
             p = subprocess.Popen([getattr(self, "bin", tglib.BIN), "serve", "--listen", f"127.0.0.1:{port}",
-                                  "--threads", "1"], stdin=subprocess.DEVNULL,
+                                  "--threads", "1", "--no-admin"], stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=e,
                                  cwd=cwd or self.dir, preexec_fn=preexec_fn, user=user)
             self.procs.append(p)

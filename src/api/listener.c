@@ -1,0 +1,591 @@
+/*
+ * listener.c — the management listener: its thread and loop, TLS, the bounds on each
+ * connection, and one request's path from bytes to a handler (api.h says what and why).
+ *
+ * Invariants:
+ *   - everything here runs on the API thread, except tg_api_new/free and the service's
+ *     start/stop, which run on serve's main thread while the API loop is not running;
+ *   - a connection's record (aconn) lives exactly as long as its SSL object: it is hung
+ *     on the SSL as ex_data and freed by the ex_data free callback, so a deadline never
+ *     touches a connection that evhttp has already freed;
+ *   - a connection is never served without TLS: when its TLS state cannot be made, the
+ *     process stops rather than let evhttp fall back to a plain socket.
+ */
+#include "api_int.h"
+#include "../x509/ossl.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+typedef struct aconn aconn;
+struct tg_api {
+    tg_api_opts o;
+    char *listen, *cert;
+    SSL_CTX *ctx;
+    long long version; /* the store's, when ctx was made */
+    tg_keyring *kr;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evconnlistener *lev;
+    struct event *watch; /* reloads the certificate when the store changes */
+    pthread_t thread;
+    int running;
+    int nconns, paused;
+    int closing; /* evhttp_free is running: its listener is already gone */
+};
+
+struct aconn {
+    tg_api *a;
+    SSL *ssl;
+    struct event *deadline;
+};
+
+static int ex_index = -1;
+static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
+
+static void say(tg_api *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(tg_api *a, const char *fmt, ...)
+{
+    if (a->o.quiet) return;
+    char line[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    tg_serve_say("admin: %s", line);
+}
+
+/* ---- TLS ---- */
+
+static SSL_CTX *ctx_new(tg_api *a, tg_err *err)
+{
+    tg_served s;
+    if (tg_keyring_serve_named(a->kr, a->cert, &s, err) != 0) return NULL;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    int ok = ctx != NULL && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) &&
+             SSL_CTX_use_certificate(ctx, tg_cert_x509(s.cert)) == 1 &&
+             SSL_CTX_use_PrivateKey(ctx, tg_key_pkey(s.key)) == 1;
+    for (size_t i = 0; ok && i < s.nchain; i++) {
+        tg_cert *link = NULL;
+        ok = tg_cert_from_der(s.chain[i].der, s.chain[i].derlen, &link, NULL) == 0 &&
+             SSL_CTX_add1_chain_cert(ctx, tg_cert_x509(link)) == 1;
+        tg_cert_free(link);
+    }
+    if (ok) {
+        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    } else {
+        tg_err_set(err, TG_E_INTERNAL, "cannot use the certificate '%s' for the admin listener",
+                   s.name ? s.name : "default");
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+    }
+    tg_served_clear(&s);
+    return ctx;
+}
+
+/* The store changed (a new default certificate, a replacement): new connections get the
+ * certificate as it is now; open ones keep theirs (SSL objects hold their context). */
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    tg_api *a = arg;
+    long long v = tg_keyring_version(a->kr);
+    if (v == a->version) return;
+    a->version = v;
+    tg_err e = {0};
+    SSL_CTX *ctx = ctx_new(a, &e);
+    if (ctx == NULL) {
+        say(a, "keeping the current certificate: %s", e.msg);
+        return;
+    }
+    SSL_CTX_free(a->ctx);
+    a->ctx = ctx;
+}
+
+/* ---- connections ---- */
+
+static void pause_check(tg_api *a)
+{
+    if (a->closing) return;
+    if (a->nconns >= TG_API_CONNS_MAX && !a->paused) {
+        evconnlistener_disable(a->lev);
+        a->paused = 1;
+    } else if (a->nconns < TG_API_CONNS_MAX && a->paused) {
+        evconnlistener_enable(a->lev);
+        a->paused = 0;
+    }
+}
+
+static void ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    aconn *c = ptr;
+    if (c == NULL) return; /* every SSL object of the process passes here */
+    event_free(c->deadline);
+    c->a->nconns--;
+    pause_check(c->a);
+    free(c);
+}
+
+static void ex_init(void)
+{
+    ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ex_free);
+}
+
+/* The deadline passed: the socket is shut, evhttp sees the end of it and frees the
+ * connection (and with it the SSL and this record). */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    aconn *c = arg;
+    int sfd = SSL_get_fd(c->ssl);
+    if (sfd >= 0) shutdown(sfd, SHUT_RDWR);
+}
+
+static void arm(aconn *c)
+{
+    struct timeval tv = {TG_API_REQUEST_SECS, 0};
+    evtimer_add(c->deadline, &tv);
+}
+
+static struct bufferevent *on_bev(struct event_base *base, void *arg)
+{
+    tg_api *a = arg;
+    aconn *c = calloc(1, sizeof(*c));
+    SSL *ssl = SSL_new(a->ctx);
+    struct event *t = c ? evtimer_new(base, on_deadline, c) : NULL;
+    if (c == NULL || ssl == NULL || t == NULL || SSL_set_ex_data(ssl, ex_index, c) != 1) {
+        /* evhttp would serve this connection in clear text: never */
+        fputs("tlsgate serve: admin: out of memory for a connection's TLS state\n", stderr);
+        abort();
+    }
+    *c = (aconn){.a = a, .ssl = ssl, .deadline = t};
+    a->nconns++;
+    pause_check(a);
+    arm(c);
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (bev == NULL) {
+        fputs("tlsgate serve: admin: out of memory for a connection\n", stderr);
+        abort();
+    }
+    return bev;
+}
+
+static aconn *conn_of(struct evhttp_request *req)
+{
+    struct evhttp_connection *ec = evhttp_request_get_connection(req);
+    struct bufferevent *bev = ec ? evhttp_connection_get_bufferevent(ec) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    return ssl ? SSL_get_ex_data(ssl, ex_index) : NULL;
+}
+
+/* ---- answers ---- */
+
+static void common_headers(struct evhttp_request *req, const char *type)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", type);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
+}
+
+void api_send_json(api_req *r, int status, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(doc);
+    struct evbuffer *out = evbuffer_new();
+    common_headers(r->req, "application/json");
+    if (text == NULL || out == NULL) {
+        free(text);
+        if (out) evbuffer_free(out);
+        evhttp_send_error(r->req, 500, "Internal Server Error");
+        return;
+    }
+    evbuffer_add(out, text, strlen(text));
+    evbuffer_add(out, "\n", 1);
+    free(text);
+    evhttp_send_reply(r->req, status, status < 300 ? "OK" : "Error", out);
+    evbuffer_free(out);
+}
+
+static const struct {
+    int code, http, exit;
+    const char *name;
+} errmap[] = {
+    {TG_E_USAGE, 400, 2, "usage"},
+    {TG_E_INVALID, 400, 3, "invalid"},
+    {TG_E_NOTFOUND, 404, 4, "not_found"},
+    {TG_E_CONFLICT, 409, 5, "conflict"},
+    {TG_E_PASSWORD, 400, 6, "password"},
+    {TG_E_STORE, 503, 7, "store"},
+    {TG_E_IO, 500, 8, "io"},
+    {TG_E_INTERNAL, 500, 9, "internal"},
+};
+
+void api_send_error(api_req *r)
+{
+    size_t i = 0;
+    while (i + 1 < sizeof(errmap) / sizeof(errmap[0]) && errmap[i].code != r->err.code)
+        i++;
+    const char *msg = r->err.msg[0] ? r->err.msg : "the operation failed";
+    /* who may ask is the API's own question: no exit status of the CLI answers it */
+    json_t *doc = r->errname ? json_pack("{s:s, s:s}", "error", r->errname, "message", msg)
+                             : json_pack("{s:s, s:i, s:s}", "error", errmap[i].name, "exit_status",
+                                         errmap[i].exit, "message", msg);
+    if (doc && r->err.field[0]) json_object_set_new(doc, "field", json_string(r->err.field));
+    api_send_json(r, r->status ? r->status : errmap[i].http, doc);
+}
+
+int api_fail(api_req *r, int code, const char *field, const char *fmt, ...)
+{
+    char msg[TG_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return field ? tg_err_fset(&r->err, code, field, "%s", msg)
+                 : tg_err_set(&r->err, code, "%s", msg);
+}
+
+/* ---- reading ---- */
+
+const char *api_query(api_req *r, const char *name)
+{
+    return evhttp_find_header(&r->query, name);
+}
+
+int api_query_int(api_req *r, const char *name, int lo, int hi, int *out, int *given)
+{
+    const char *v = api_query(r, name);
+    if (v == NULL) return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < lo || n > hi)
+        return api_fail(r, TG_E_USAGE, name, "%s must be a whole number from %d to %d, not '%s'",
+                        name, lo, hi, v);
+    *out = (int)n;
+    if (given) *given = 1;
+    return 0;
+}
+
+static json_t *member(api_req *r, const char *name)
+{
+    return r->json ? json_object_get(r->json, name) : NULL;
+}
+
+int api_member_str(api_req *r, const char *name, int required, const char **out)
+{
+    json_t *v = member(r, name);
+    if (v == NULL || json_is_null(v)) {
+        if (required) return api_fail(r, TG_E_USAGE, name, "the member '%s' is required", name);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return api_fail(r, TG_E_USAGE, name, "the member '%s' must be a string", name);
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return api_fail(r, TG_E_INVALID, name, "the member '%s' holds a NUL character", name);
+    *out = json_string_value(v);
+    return 0;
+}
+
+int api_member_int(api_req *r, const char *name, int *out, int *given)
+{
+    json_t *v = member(r, name);
+    if (v == NULL || json_is_null(v)) return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < -2147483647LL ||
+        json_integer_value(v) > 2147483647LL)
+        return api_fail(r, TG_E_USAGE, name, "the member '%s' must be a whole number", name);
+    *out = (int)json_integer_value(v);
+    if (given) *given = 1;
+    return 0;
+}
+
+int api_member_bool(api_req *r, const char *name, int *out)
+{
+    json_t *v = member(r, name);
+    if (v == NULL || json_is_null(v)) return 0;
+    if (!json_is_boolean(v))
+        return api_fail(r, TG_E_USAGE, name, "the member '%s' must be true or false", name);
+    *out = json_is_true(v);
+    return 0;
+}
+
+int api_member_strs(api_req *r, const char *name, const char ***out, size_t *n)
+{
+    json_t *v = member(r, name), *e;
+    size_t i;
+    if (v == NULL || json_is_null(v)) return 0;
+    if (!json_is_array(v))
+        return api_fail(r, TG_E_USAGE, name, "the member '%s' must be a list of strings", name);
+    const char **l = calloc(json_array_size(v) + 1, sizeof(*l));
+    if (l == NULL) return api_fail(r, TG_E_INTERNAL, NULL, "out of memory");
+    json_array_foreach(v, i, e)
+    {
+        if (!json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e)) {
+            free(l);
+            return api_fail(r, TG_E_USAGE, name, "the member '%s' must be a list of strings", name);
+        }
+        l[i] = json_string_value(e);
+    }
+    *out = l;
+    *n = json_array_size(v);
+    return 0;
+}
+
+/* ---- one request ---- */
+
+static int body_read(api_req *r, int json)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t len = evbuffer_get_length(in);
+    if (len == 0) return 0;
+    unsigned char *b = malloc(len + 1);
+    if (b == NULL) return api_fail(r, TG_E_INTERNAL, NULL, "out of memory");
+    evbuffer_remove(in, b, len);
+    b[len] = '\0';
+    r->body = b;
+    r->bodylen = len;
+    if (!json) return 0;
+    json_error_t je;
+    r->json = json_loadb((const char *)b, len, JSON_REJECT_DUPLICATES, &je);
+    if (r->json == NULL)
+        return api_fail(r, TG_E_USAGE, NULL, "the body is not JSON (line %d, column %d: %s)",
+                        je.line, je.column, je.text);
+    if (!json_is_object(r->json))
+        return api_fail(r, TG_E_USAGE, NULL, "the body must be a JSON object");
+    return 0;
+}
+
+/* The caller, by its bearer token (RFC 6750). */
+static int authenticate(api_req *r)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+    r->status = 401;
+    r->errname = "unauthorized";
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return api_fail(r, TG_E_PASSWORD, NULL,
+                        "this needs a token: send 'Authorization: Bearer TOKEN' (tlsgate user "
+                        "token NAME makes one)");
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    int rc = tg_keyring_token_check(r->kr, tok, &r->who, &r->err);
+    if (rc != 0) return rc;
+    r->status = 0;
+    r->errname = NULL;
+    return 0;
+}
+
+static const char *const cap_words[] = {
+    [TG_CAP_READ] = "read the configuration",  [TG_CAP_CERTS] = "manage certificates",
+    [TG_CAP_INSPECTION] = "manage inspection", [TG_CAP_USERS] = "manage users",
+    [TG_CAP_AUDIT] = "read the audit log",
+};
+
+static int authorize(api_req *r, tg_cap cap)
+{
+    if (tg_role_allows(r->who.role, cap)) return 0;
+    r->status = 403;
+    r->errname = "forbidden";
+    return api_fail(r, TG_E_CONFLICT, NULL, "the role %s may not %s", tg_role_name(r->who.role),
+                    cap_words[cap]);
+}
+
+/* A change, whatever its outcome, goes to the audit log: who, from where, what, to
+ * which object. Never a body: it may hold a key or a password. */
+static void audit(tg_api *a, api_req *r, const api_route_info *info, int rc)
+{
+    char source[96];
+    snprintf(source, sizeof(source), "api %s", r->peer);
+    const char *object = r->params[0];
+    if (object == NULL && r->json) object = json_string_value(json_object_get(r->json, "name"));
+    json_t *detail = rc != 0 ? json_pack("{s:s}", "error", r->err.msg) : NULL;
+    tg_audit_entry e = {.actor = r->who.name,
+                        .source = source,
+                        .action = info->action,
+                        .object = object,
+                        .outcome = rc,
+                        .detail = detail};
+    tg_err ae = {0};
+    if (tg_keyring_audit_add(r->kr, &e, &ae) != 0)
+        say(a, "the audit log could not record %s: %s", info->action, ae.msg);
+    json_decref(detail);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    tg_api *a = arg;
+    aconn *c = conn_of(req);
+    if (c) arm(c); /* the next request's deadline runs from this one */
+    api_req r = {.req = req, .kr = a->kr};
+    TAILQ_INIT(&r.query);
+    struct evhttp_connection *ec = evhttp_request_get_connection(req);
+    char *host = NULL;
+    ev_uint16_t port = 0;
+    if (ec) evhttp_connection_get_peer(ec, &host, &port);
+    snprintf(r.peer, sizeof(r.peer), "%s", host ? host : "?");
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *qs = uri ? evhttp_uri_get_query(uri) : NULL;
+    int method_ok = 1;
+    api_route_info info = {0};
+    api_handler h = NULL;
+    /* who asks comes first: without a token nothing, not even whether a path exists */
+    int rc = authenticate(&r);
+    if (rc == 0 && path == NULL) rc = api_fail(&r, TG_E_USAGE, NULL, "the request has no path");
+    if (rc == 0 && qs && evhttp_parse_query_str(qs, &r.query) != 0)
+        rc = api_fail(&r, TG_E_USAGE, NULL, "the query string cannot be decoded");
+    if (rc == 0 &&
+        (h = api_route(evhttp_request_get_command(req), path, &r, &info, &method_ok)) == NULL) {
+        if (!method_ok) r.status = 405;
+        rc = method_ok ? api_fail(&r, TG_E_NOTFOUND, NULL, "there is nothing at %s", path)
+                       : api_fail(&r, TG_E_USAGE, NULL, "%s does not take this method", path);
+    }
+    if (rc == 0) rc = authorize(&r, info.cap);
+    if (rc == 0) rc = body_read(&r, info.json_body);
+    if (rc == 0) rc = h(&r);
+    if (h != NULL && info.action != NULL) audit(a, &r, &info, rc);
+    if (rc != 0) {
+        if (r.err.code == 0) tg_err_set(&r.err, rc, "the operation failed");
+        if (r.status == 401)
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                              "Bearer realm=\"tlsgate\"");
+        api_send_error(&r);
+    }
+    evhttp_clear_headers(&r.query);
+    for (int i = 0; i < API_PARAMS_MAX; i++)
+        free(r.params[i]);
+    json_decref(r.json);
+    if (r.body) tg_free_secret((void *)r.body, r.bodylen + 1); /* may hold a key */
+}
+
+/* ---- the service ---- */
+
+static void *api_main(void *arg)
+{
+    tg_api *a = arg;
+    event_base_dispatch(a->base);
+    return NULL;
+}
+
+static int svc_start(void *self, tg_workers *ws, tg_err *err)
+{
+    (void)ws;
+    tg_api *a = self;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (evutil_parse_sockaddr_port(a->listen, (struct sockaddr *)&ss, &len) != 0)
+        return tg_err_fset(err, TG_E_USAGE, "admin", "the admin address '%s' is not ADDRESS:PORT",
+                           a->listen);
+    if ((a->base = event_base_new()) == NULL || (a->http = evhttp_new(a->base)) == NULL ||
+        (a->watch = event_new(a->base, -1, EV_PERSIST, on_watch, a)) == NULL)
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    a->lev = evconnlistener_new_bind(
+        a->base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
+        (struct sockaddr *)&ss, len);
+    if (a->lev == NULL)
+        return tg_err_fset(err, TG_E_IO, "admin", "cannot listen on %s for the admin API: %s",
+                           a->listen, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    if (evhttp_bind_listener(a->http, a->lev) == NULL)
+        return tg_err_set(err, TG_E_INTERNAL, "cannot attach the admin listener");
+    evhttp_set_bevcb(a->http, on_bev, a);
+    evhttp_set_gencb(a->http, on_request, a);
+    evhttp_set_max_headers_size(a->http, TG_API_HEADERS_MAX);
+    evhttp_set_max_body_size(a->http, TG_API_BODY_MAX);
+    evhttp_set_timeout(a->http, TG_API_REQUEST_SECS);
+    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+    struct timeval tv = {1, 0};
+    event_add(a->watch, &tv);
+    if (pthread_create(&a->thread, NULL, api_main, a) != 0)
+        return tg_err_set(err, TG_E_INTERNAL, "cannot start the admin thread");
+    a->running = 1;
+    api_started();
+    say(a, "listening on %s (HTTPS, API under /api/v1/)", a->listen);
+    return 0;
+}
+
+static void svc_stop(void *self)
+{
+    tg_api *a = self;
+    if (a->running) {
+        event_base_loopbreak(a->base);
+        pthread_join(a->thread, NULL);
+        a->running = 0;
+    }
+}
+
+tg_service tg_api_service(tg_api *a)
+{
+    return (tg_service){.name = "admin", .start = svc_start, .stop = svc_stop, .self = a};
+}
+
+int tg_api_new(const tg_api_opts *o, tg_api **out, tg_err *err)
+{
+    *out = NULL;
+    pthread_once(&ex_once, ex_init);
+    if (ex_index < 0) return tg_err_set(err, TG_E_INTERNAL, "cannot index TLS connections");
+    tg_api *a = calloc(1, sizeof(*a));
+    if (a == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    a->o = *o;
+    a->listen = tg_strdup(o->listen ? o->listen : TG_API_DEFAULT_LISTEN);
+    a->cert = o->cert ? tg_strdup(o->cert) : NULL;
+    int rc = 0;
+    if (a->listen == NULL || (o->cert && a->cert == NULL))
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc == 0) rc = tg_keyring_open(o->home, &a->kr, err);
+    if (rc == 0) {
+        a->version = tg_keyring_version(a->kr);
+        if ((a->ctx = ctx_new(a, err)) == NULL) {
+            rc = err->code ? err->code : TG_E_INTERNAL;
+            if (o->cert && err->field[0] == '\0') /* --admin-cert named it */
+                snprintf(err->field, sizeof(err->field), "admin_cert");
+        }
+    }
+    if (rc != 0) {
+        tg_api_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+void tg_api_free(tg_api *a)
+{
+    if (a == NULL) return;
+    svc_stop(a);
+    a->closing = 1;
+    if (a->http)
+        evhttp_free(a->http); /* frees its connections, the bound socket too */
+    else if (a->lev)
+        evconnlistener_free(a->lev);
+    if (a->watch) event_free(a->watch);
+    if (a->base) event_base_free(a->base);
+    SSL_CTX_free(a->ctx);
+    tg_keyring_close(a->kr);
+    free(a->listen);
+    free(a->cert);
+    free(a);
+}

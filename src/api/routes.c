@@ -1,0 +1,293 @@
+/*
+ * routes.c — the API's resources (docs/api.md): each route names its method, its path
+ * with {…} segments, and a handler that reads the request, calls the keyring exactly as
+ * cli does, and answers with the keyring's document. Handlers hold no rule of their own:
+ * a value the keyring would refuse is passed through for the keyring to refuse, so the
+ * API and the CLI refuse with the same sentence.
+ */
+#include "api_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Members a request body may hold: an unknown one is refused, as the CLI refuses an
+ * unknown option (a typo must not be ignored). */
+static int members_only(api_req *r, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    if (r->json == NULL) return 0;
+    json_object_foreach(r->json, key, v)
+    {
+        size_t i = 0;
+        while (allowed[i] && strcmp(allowed[i], key) != 0)
+            i++;
+        if (allowed[i] == NULL)
+            return api_fail(r, TG_E_USAGE, key, "the member '%s' is not known here", key);
+    }
+    return 0;
+}
+
+static int done(api_req *r, int rc, int status, json_t *doc)
+{
+    if (rc != 0) {
+        json_decref(doc);
+        return rc;
+    }
+    api_send_json(r, status, doc ? doc : json_object());
+    return 0;
+}
+
+/* ---- status ---- */
+
+static long long started_at;
+
+static int status_get(api_req *r)
+{
+    tg_page all = {.limit = 1}, soon = {.limit = 1, .expiring_set = 1, .expiring_days = 30};
+    json_t *a = NULL, *s = NULL;
+    int rc = tg_keyring_cert_page(r->kr, &all, &a, &r->err);
+    if (rc == 0) rc = tg_keyring_cert_page(r->kr, &soon, &s, &r->err);
+    json_t *doc = NULL;
+    if (rc == 0) {
+        char started[40];
+        tg_time_rfc3339((time_t)started_at, started, sizeof(started));
+        doc = json_pack("{s:s, s:s, s:I, s:I, s:O, s:O}", "version", TG_VERSION, "started", started,
+                        "started_unix", (json_int_t)started_at, "uptime_seconds",
+                        (json_int_t)(time(NULL) - started_at), "certificates",
+                        json_object_get(a, "total"), "expiring_within_30_days",
+                        json_object_get(s, "total"));
+        if (doc == NULL) rc = api_fail(r, TG_E_INTERNAL, NULL, "out of memory");
+    }
+    json_decref(a);
+    json_decref(s);
+    return done(r, rc, 200, doc);
+}
+
+/* ---- certificates and CA certificates ---- */
+
+static int page_of(api_req *r, int ca)
+{
+    tg_page pg = {.ca = ca, .after = api_query(r, "after"), .query = api_query(r, "q")};
+    int rc = api_query_int(r, "limit", 1, TG_PAGE_MAX, &pg.limit, NULL);
+    if (rc == 0)
+        rc = api_query_int(r, "expiring", 0, TG_DAYS_MAX, &pg.expiring_days, &pg.expiring_set);
+    json_t *doc = NULL;
+    if (rc == 0) rc = tg_keyring_cert_page(r->kr, &pg, &doc, &r->err);
+    return done(r, rc, 200, doc);
+}
+
+static int certs_list(api_req *r)
+{
+    return page_of(r, 0);
+}
+
+static int ca_list(api_req *r)
+{
+    return page_of(r, 1);
+}
+
+static int cert_get(api_req *r)
+{
+    json_t *doc = NULL;
+    int rc = tg_keyring_cert_show(r->kr, r->params[0], &doc, &r->err);
+    return done(r, rc, 200, doc);
+}
+
+static int ca_get(api_req *r)
+{
+    json_t *doc = NULL;
+    int rc = tg_keyring_ca_show(r->kr, r->params[0], &doc, &r->err);
+    return done(r, rc, 200, doc);
+}
+
+/* The members of a new certificate or request: the CLI's options by name. */
+static int newcert_of(api_req *r, tg_newcert *spec, const char ***sans)
+{
+    static const char *const allowed[] = {"name", "cn",        "country", "state", "locality",
+                                          "org",  "ou",        "email",   "san",   "key",
+                                          "days", "no_export", "signing", NULL};
+    tg_subject *s = &spec->subject;
+    int rc = members_only(r, allowed);
+    if (rc == 0) rc = api_member_str(r, "name", 1, &spec->name);
+    if (rc == 0) rc = api_member_str(r, "cn", 0, &s->cn);
+    if (rc == 0) rc = api_member_str(r, "country", 0, &s->country);
+    if (rc == 0) rc = api_member_str(r, "state", 0, &s->state);
+    if (rc == 0) rc = api_member_str(r, "locality", 0, &s->locality);
+    if (rc == 0) rc = api_member_str(r, "org", 0, &s->org);
+    if (rc == 0) rc = api_member_str(r, "ou", 0, &s->unit);
+    if (rc == 0) rc = api_member_str(r, "email", 0, &s->email);
+    if (rc == 0) rc = api_member_str(r, "key", 0, &spec->keyspec);
+    if (rc == 0) rc = api_member_int(r, "days", &spec->days, &spec->days_set);
+    if (rc == 0) rc = api_member_bool(r, "no_export", &spec->no_export);
+    if (rc == 0) rc = api_member_bool(r, "signing", &spec->signing);
+    if (rc == 0) rc = api_member_strs(r, "san", sans, &spec->nsans);
+    spec->sans = *sans;
+    return rc;
+}
+
+static int cert_create(api_req *r)
+{
+    tg_newcert spec = {0};
+    const char **sans = NULL;
+    json_t *doc = NULL;
+    int rc = newcert_of(r, &spec, &sans);
+    if (rc == 0) rc = tg_keyring_cert_create(r->kr, &spec, &doc, &r->err);
+    free(sans);
+    return done(r, rc, 201, doc);
+}
+
+static int cert_delete(api_req *r)
+{
+    int rc = tg_keyring_cert_delete(r->kr, r->params[0], &r->err);
+    return done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
+}
+
+static int cert_default(api_req *r)
+{
+    int rc = tg_keyring_cert_default(r->kr, r->params[0], &r->err);
+    return done(r, rc, 200, json_pack("{s:s}", "default", r->params[0]));
+}
+
+static int refresh(api_req *r)
+{
+    json_t *doc = NULL;
+    int rc = tg_keyring_refresh(r->kr, &doc, &r->err);
+    return done(r, rc, 200, doc);
+}
+
+/* ---- requests ---- */
+
+static int requests_list(api_req *r)
+{
+    json_t *doc = NULL;
+    int rc = tg_keyring_request_list(r->kr, &doc, &r->err);
+    return done(r, rc, 200, doc);
+}
+
+static int request_get(api_req *r)
+{
+    json_t *doc = NULL;
+    int rc = tg_keyring_request_show(r->kr, r->params[0], &doc, &r->err);
+    return done(r, rc, 200, doc);
+}
+
+static int request_create(api_req *r)
+{
+    tg_newcert spec = {0};
+    const char **sans = NULL;
+    json_t *doc = NULL;
+    int rc = newcert_of(r, &spec, &sans);
+    if (rc == 0) rc = tg_keyring_request_create(r->kr, &spec, &doc, &r->err);
+    free(sans);
+    return done(r, rc, 201, doc);
+}
+
+static int request_delete(api_req *r)
+{
+    int rc = tg_keyring_request_delete(r->kr, r->params[0], &r->err);
+    return done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
+}
+
+/* ---- trust stores ---- */
+
+static int ts_list(api_req *r)
+{
+    json_t *doc = NULL;
+    int rc = tg_keyring_ts_list(r->kr, &doc, &r->err);
+    return done(r, rc, 200, doc);
+}
+
+static int ts_get(api_req *r)
+{
+    json_t *doc = NULL;
+    int rc = tg_keyring_ts_show(r->kr, r->params[0], &doc, &r->err);
+    return done(r, rc, 200, doc);
+}
+
+/* ---- the table ---- */
+
+static const struct route {
+    int method;
+    const char *path; /* segments after /api/v1/; "{}" takes one */
+    api_handler fn;
+    api_route_info info;
+} routes[] = {
+    {EVHTTP_REQ_GET, "status", status_get, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_GET, "certificates", certs_list, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_POST, "certificates", cert_create, {1, TG_CAP_CERTS, "cert.create"}},
+    {EVHTTP_REQ_GET, "certificates/{}", cert_get, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_DELETE, "certificates/{}", cert_delete, {0, TG_CAP_CERTS, "cert.delete"}},
+    {EVHTTP_REQ_POST, "certificates/{}/default", cert_default, {0, TG_CAP_CERTS, "cert.default"}},
+    {EVHTTP_REQ_GET, "ca", ca_list, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_GET, "ca/{}", ca_get, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_GET, "requests", requests_list, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_POST, "requests", request_create, {1, TG_CAP_CERTS, "request.create"}},
+    {EVHTTP_REQ_GET, "requests/{}", request_get, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_DELETE, "requests/{}", request_delete, {0, TG_CAP_CERTS, "request.delete"}},
+    {EVHTTP_REQ_GET, "truststores", ts_list, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_GET, "truststores/{}", ts_get, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_POST, "refresh", refresh, {0, TG_CAP_CERTS, "refresh"}},
+};
+
+#define PREFIX "/api/v1/"
+
+/* Matches path (after the prefix) against pattern; decoded {} segments go to out. */
+static int match(const char *pattern, const char *path, char **out, int *nout)
+{
+    *nout = 0;
+    for (;;) {
+        const char *pe = strchr(pattern, '/'), *se = strchr(path, '/');
+        size_t pl = pe ? (size_t)(pe - pattern) : strlen(pattern);
+        size_t sl = se ? (size_t)(se - path) : strlen(path);
+        if (sl == 0) return 0;
+        if (pl == 2 && memcmp(pattern, "{}", 2) == 0) {
+            if (*nout >= API_PARAMS_MAX) return 0;
+            char *seg = strndup(path, sl);
+            size_t dl = 0;
+            char *dec = seg ? evhttp_uridecode(seg, 0, &dl) : NULL;
+            free(seg);
+            if (dec == NULL) return 0;
+            if (strlen(dec) != dl) { /* %00 */
+                free(dec);
+                return 0;
+            }
+            out[(*nout)++] = dec;
+        } else if (pl != sl || memcmp(pattern, path, pl) != 0)
+            return 0;
+        if ((pe == NULL) != (se == NULL)) return 0;
+        if (pe == NULL) return 1;
+        pattern = pe + 1;
+        path = se + 1;
+    }
+}
+
+api_handler api_route(int method, const char *path, api_req *r, api_route_info *info,
+                      int *method_ok)
+{
+    *method_ok = 1;
+    if (strncmp(path, PREFIX, strlen(PREFIX)) != 0) return NULL;
+    path += strlen(PREFIX);
+    int other_method = 0;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        char *params[API_PARAMS_MAX] = {0};
+        int n = 0;
+        int hit = match(routes[i].path, path, params, &n);
+        if (hit && routes[i].method == method) {
+            memcpy(r->params, params, sizeof(params));
+            *info = routes[i].info;
+            return routes[i].fn;
+        }
+        for (int k = 0; k < n; k++)
+            free(params[k]);
+        other_method |= hit;
+    }
+    *method_ok = !other_method;
+    return NULL;
+}
+
+void api_started(void)
+{
+    started_at = (long long)time(NULL);
+}
