@@ -14,6 +14,8 @@
 
 #define API_PARAMS_MAX 2
 
+typedef struct api_sessions api_sessions;
+
 /* One request, from the route's match to its answer. */
 typedef struct api_req {
     struct evhttp_request *req;
@@ -27,6 +29,9 @@ typedef struct api_req {
     int status;          /* an HTTP status the error code does not say (401, 403, 405) */
     const char *errname; /* with status: the error's name ("unauthorized", "forbidden") */
     tg_principal who;    /* whom the request acts for, once authenticated */
+    api_sessions *sessions;
+    int by_session;              /* authenticated by a console session (cookie) */
+    char csrf[TG_TOKEN_LEN + 1]; /* that session's CSRF token */
     tg_err err;
 } api_req;
 
@@ -58,9 +63,20 @@ typedef struct api_route_info {
     int json_body;      /* the body is a JSON object */
     tg_cap cap;         /* what the caller's role must allow */
     const char *action; /* the audit log's action for a change ("cert.create"); NULL: reads */
+    int open;           /* answered without authentication (the login) */
+    int must_change_ok; /* allowed to a session whose password must change first */
 } api_route_info;
 api_handler api_route(int method, const char *path, api_req *r, api_route_info *info,
                       int *method_ok);
+/* session.c: console sessions. api_session_auth authenticates r by its cookie (*found
+ * says whether it had a live one); api_session_csrf checks a change's CSRF header. */
+api_sessions *api_sessions_new(void);
+void api_sessions_free(api_sessions *ss);
+int api_session_auth(api_req *r, int *found);
+int api_session_csrf(api_req *r);
+int api_session_login(api_req *r);
+int api_session_get(api_req *r);
+int api_session_end(api_req *r);
 /* The status resource's start time: when the listener started. */
 void api_started(void);
 

@@ -41,6 +41,7 @@ struct tg_api {
     struct evhttp *http;
     struct evconnlistener *lev;
     struct event *watch; /* reloads the certificate when the store changes */
+    api_sessions *sessions;
     pthread_t thread;
     int running;
     int nconns, paused;
@@ -378,24 +379,28 @@ static int body_read(api_req *r, int json)
     return 0;
 }
 
-/* The caller, by its bearer token (RFC 6750). */
+/* The caller: by its bearer token (RFC 6750), else by its console session's cookie. */
 static int authenticate(api_req *r)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
-    r->status = 401;
-    r->errname = "unauthorized";
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-        return api_fail(r, TG_E_PASSWORD, NULL,
-                        "this needs a token: send 'Authorization: Bearer TOKEN' (tlsgate user "
-                        "token NAME makes one)");
-    const char *tok = h + 7;
-    while (*tok == ' ')
-        tok++;
-    int rc = tg_keyring_token_check(r->kr, tok, &r->who, &r->err);
-    if (rc != 0) return rc;
-    r->status = 0;
-    r->errname = NULL;
-    return 0;
+    int rc = 0, found = 0;
+    if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
+        const char *tok = h + 7;
+        while (*tok == ' ')
+            tok++;
+        rc = tg_keyring_token_check(r->kr, tok, &r->who, &r->err);
+        found = 1;
+    } else if (h == NULL)
+        rc = api_session_auth(r, &found);
+    if (rc == 0 && !found)
+        rc = api_fail(r, TG_E_PASSWORD, NULL,
+                      "this needs a token or a console session: send 'Authorization: Bearer "
+                      "TOKEN' (tlsgate user token NAME makes one) or log in");
+    if (rc != 0 && rc != TG_E_STORE && rc != TG_E_INTERNAL) {
+        r->status = 401;
+        r->errname = "unauthorized";
+    }
+    return rc;
 }
 
 static const char *const cap_words[] = {
@@ -422,7 +427,10 @@ static void audit(tg_api *a, api_req *r, const api_route_info *info, int rc)
     const char *object = r->params[0];
     if (object == NULL && r->json) object = json_string_value(json_object_get(r->json, "name"));
     json_t *detail = rc != 0 ? json_pack("{s:s}", "error", r->err.msg) : NULL;
-    tg_audit_entry e = {.actor = r->who.name,
+    const char *actor = r->who.name;
+    if (actor[0] == '\0' && r->json) /* a refused login: the name it gave */
+        actor = json_string_value(json_object_get(r->json, "user"));
+    tg_audit_entry e = {.actor = actor && actor[0] ? actor : "?",
                         .source = source,
                         .action = info->action,
                         .object = object,
@@ -439,7 +447,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     tg_api *a = arg;
     aconn *c = conn_of(req);
     if (c) arm(c); /* the next request's deadline runs from this one */
-    api_req r = {.req = req, .kr = a->kr};
+    api_req r = {.req = req, .kr = a->kr, .sessions = a->sessions};
     TAILQ_INIT(&r.query);
     struct evhttp_connection *ec = evhttp_request_get_connection(req);
     char *host = NULL;
@@ -452,21 +460,37 @@ static void on_request(struct evhttp_request *req, void *arg)
     int method_ok = 1;
     api_route_info info = {0};
     api_handler h = NULL;
-    /* who asks comes first: without a token nothing, not even whether a path exists */
-    int rc = authenticate(&r);
-    if (rc == 0 && path == NULL) rc = api_fail(&r, TG_E_USAGE, NULL, "the request has no path");
-    if (rc == 0 && qs && evhttp_parse_query_str(qs, &r.query) != 0)
-        rc = api_fail(&r, TG_E_USAGE, NULL, "the query string cannot be decoded");
-    if (rc == 0 &&
-        (h = api_route(evhttp_request_get_command(req), path, &r, &info, &method_ok)) == NULL) {
+    /* who asks comes first: without a token or a session nothing, not even whether a
+     * path exists; only the login is open */
+    int rc = 0;
+    const char *bad = NULL;
+    if (path == NULL)
+        bad = "the request has no path";
+    else if (qs && evhttp_parse_query_str(qs, &r.query) != 0)
+        bad = "the query string cannot be decoded";
+    else
+        h = api_route(evhttp_request_get_command(req), path, &r, &info, &method_ok);
+    if (h == NULL || !info.open) rc = authenticate(&r);
+    if (rc == 0 && bad) rc = api_fail(&r, TG_E_USAGE, NULL, "%s", bad);
+    if (rc == 0 && h == NULL) {
         if (!method_ok) r.status = 405;
         rc = method_ok ? api_fail(&r, TG_E_NOTFOUND, NULL, "there is nothing at %s", path)
                        : api_fail(&r, TG_E_USAGE, NULL, "%s does not take this method", path);
     }
-    if (rc == 0) rc = authorize(&r, info.cap);
+    if (rc == 0 && r.by_session && evhttp_request_get_command(req) != EVHTTP_REQ_GET)
+        rc = api_session_csrf(&r);
+    if (rc == 0 && r.by_session && r.who.must_change && !info.must_change_ok &&
+        !(info.action && strcmp(info.action, "user.passwd") == 0 && r.params[0] &&
+          strcmp(r.params[0], r.who.name) == 0)) {
+        r.status = 403;
+        r.errname = "password_change_required";
+        rc = api_fail(&r, TG_E_PASSWORD, NULL,
+                      "this password was given once: choose a new one before anything else");
+    }
+    if (rc == 0 && !info.open) rc = authorize(&r, info.cap);
     if (rc == 0) rc = body_read(&r, info.json_body);
     if (rc == 0) rc = h(&r);
-    if (h != NULL && info.action != NULL) audit(a, &r, &info, rc);
+    if (h != NULL && info.action != NULL && (info.open || r.who.name[0])) audit(a, &r, &info, rc);
     if (rc != 0) {
         if (r.err.code == 0) tg_err_set(&r.err, rc, "the operation failed");
         if (r.status == 401)
@@ -555,6 +579,8 @@ int tg_api_new(const tg_api_opts *o, tg_api **out, tg_err *err)
     int rc = 0;
     if (a->listen == NULL || (o->cert && a->cert == NULL))
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc == 0 && (a->sessions = api_sessions_new()) == NULL)
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (rc == 0) rc = tg_keyring_open(o->home, &a->kr, err);
     if (rc == 0) {
         a->version = tg_keyring_version(a->kr);
@@ -584,6 +610,7 @@ void tg_api_free(tg_api *a)
     if (a->watch) event_free(a->watch);
     if (a->base) event_base_free(a->base);
     SSL_CTX_free(a->ctx);
+    api_sessions_free(a->sessions);
     tg_keyring_close(a->kr);
     free(a->listen);
     free(a->cert);

@@ -229,6 +229,9 @@ static const struct route {
     {EVHTTP_REQ_GET, "truststores", ts_list, {0, TG_CAP_READ, NULL}},
     {EVHTTP_REQ_GET, "truststores/{}", ts_get, {0, TG_CAP_READ, NULL}},
     {EVHTTP_REQ_POST, "refresh", refresh, {0, TG_CAP_CERTS, "refresh"}},
+    {EVHTTP_REQ_POST, "session", api_session_login, {1, TG_CAP_READ, "session.login", 1, 1}},
+    {EVHTTP_REQ_GET, "session", api_session_get, {0, TG_CAP_READ, NULL, 0, 1}},
+    {EVHTTP_REQ_DELETE, "session", api_session_end, {0, TG_CAP_READ, NULL, 0, 1}},
 };
 
 #define PREFIX "/api/v1/"

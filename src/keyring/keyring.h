@@ -485,6 +485,11 @@ int tg_keyring_first_admin(tg_keyring *kr, char **password, tg_err *err);
 int tg_keyring_login(tg_keyring *kr, const char *user, const unsigned char *pw, size_t pwlen,
                      tg_principal *who, tg_err *err);
 
+/* The user as it is now, for a face that keeps a session by name (the console): its
+ * role and must_change from the store, TG_E_PASSWORD ("the session has ended") when it
+ * was deleted or disabled meanwhile. */
+int tg_keyring_principal(tg_keyring *kr, const char *name, tg_principal *who, tg_err *err);
+
 /* A new API token for user: its text once in *token (the caller's to tg_free_secret), only
  * its SHA-256 stored; days 0: it never expires, else 1..TG_DAYS_MAX. *out (may be NULL):
  * the token's row as in token list. */

@@ -471,6 +471,25 @@ int tg_keyring_token_create(tg_keyring *kr, const char *user, const char *label,
     return rc;
 }
 
+int tg_keyring_principal(tg_keyring *kr, const char *name, tg_principal *who, tg_err *err)
+{
+    memset(who, 0, sizeof(*who));
+    tg_store_user u = {0};
+    tg_role role;
+    int rc = tg_store_user_by_name(kr->st, name ? name : "", &u, NULL);
+    if (rc == TG_E_STORE || rc == TG_E_INTERNAL)
+        rc = tg_err_set(err, rc, "the store cannot be read");
+    else if (rc != 0 || u.disabled || role_of(u.role, &role) != 0)
+        rc = tg_err_set(err, TG_E_PASSWORD, "the session has ended: log in again");
+    else {
+        snprintf(who->name, sizeof(who->name), "%s", u.name);
+        who->role = role;
+        who->must_change = u.must_change;
+    }
+    tg_store_user_clear(&u);
+    return rc;
+}
+
 static int token_refused(tg_err *err)
 {
     return tg_err_fset(err, TG_E_PASSWORD, "token", "the token is not valid");

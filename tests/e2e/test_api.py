@@ -55,10 +55,13 @@ class ApiCase(ServeCase):
         self.tokens[name] = self.ok("--json", "user", "token", name).json()["token"]
         return self.tokens[name]
 
-    def api(self, method, path, body=None, token=None, raw=None, headers=()):
-        """(HTTP status, parsed JSON or text) of one request made by curl."""
+    def api(self, method, path, body=None, token=None, raw=None, headers=(), jar=None):
+        """(HTTP status, parsed JSON or text) of one request made by curl (jar: a cookie
+        file curl reads and writes, as a browser keeps its cookies)."""
         argv = ["curl", "-sS", "--max-time", str(20 * SLOW), "--cacert", self.ca, "-X", method,
-                "-o", self.path("body.out"), "-w", "%{http_code}"]
+                "-o", self.path("body.out"), "-w", "%{http_code}", "-D", self.path("head.out")]
+        if jar:
+            argv += ["-b", jar, "-c", jar]
         if token:
             argv += ["-H", f"Authorization: Bearer {token}"]
         for h in headers:
@@ -80,6 +83,11 @@ class ApiCase(ServeCase):
         except ValueError:
             doc = data.decode(errors="replace")
         return int(p.stdout), doc
+
+    def headers_out(self):
+        """The last answer's header lines, lower-cased names."""
+        with open(self.path("head.out")) as f:
+            return [ln.strip() for ln in f if ":" in ln]
 
     def assert_error(self, got, status, name, field=None):
         code, doc = got
@@ -282,6 +290,95 @@ class TestApi(ApiCase):
         self.assertIsNotNone(closed, "a dripping client was never cut")
         self.assertLess(closed, REQUEST_SECS + 5 * SLOW)
         self.assertGreater(closed, REQUEST_SECS - 1)
+
+
+class TestSession(ApiCase):
+    """Console sessions: a password login, an HttpOnly Secure SameSite=Strict cookie, a
+    CSRF token on every change, the one-time password changed first, rate-limited logins."""
+
+    def login(self, user, password, jar):
+        return self.api("POST", "/api/v1/session", {"user": user, "password": password},
+                        jar=jar)
+
+    def test_login_cookie_csrf_logout(self):
+        self.start()
+        self.user("web", "Certificate manager")
+        jar = self.path("jar")
+        code, doc = self.login("web", "correct horse battery staple", jar)
+        self.assertEqual(code, 201, doc)
+        self.assertEqual((doc["user"], doc["role"], doc["must_change"]),
+                         ("web", "Certificate manager", False))
+        cookie = [h for h in self.headers_out() if h.lower().startswith("set-cookie:")]
+        self.assertEqual(len(cookie), 1, cookie)
+        for flag in ("HttpOnly", "Secure", "SameSite=Strict", "Path=/"):
+            self.assertIn(flag, cookie[0])
+        csrf = doc["csrf_token"]
+        # reads need only the cookie; a change needs the CSRF token too
+        self.assertEqual(self.api("GET", "/api/v1/certificates", jar=jar)[0], 200)
+        spec = {"name": "s1", "cn": "s1.example", "key": "ec:p256"}
+        self.assert_error(self.api("POST", "/api/v1/certificates", spec, jar=jar), 400, "usage")
+        self.assert_error(self.api("POST", "/api/v1/certificates", spec, jar=jar,
+                                   headers=["X-CSRF-Token: " + "x" * len(csrf)]), 400, "usage")
+        self.fails(tglib.NOTFOUND, "cert", "show", "s1")
+        code, doc = self.api("POST", "/api/v1/certificates", spec, jar=jar,
+                             headers=["X-CSRF-Token: " + csrf])
+        self.assertEqual(code, 201, doc)
+        self.assertEqual(self.api("GET", "/api/v1/session", jar=jar)[1]["csrf_token"], csrf)
+        # the session follows the user: a demotion takes effect at once
+        self.ok("user", "role", "web", "auditor")
+        self.assert_error(self.api("DELETE", "/api/v1/certificates/s1", jar=jar,
+                                   headers=["X-CSRF-Token: " + csrf]), 403, "forbidden")
+        # logout ends it; the old cookie is worth nothing
+        with open(jar) as f:
+            old = f.read()
+        code, _ = self.api("DELETE", "/api/v1/session", jar=jar, headers=["X-CSRF-Token: " + csrf])
+        self.assertEqual(code, 200)
+        stale = self.write("stale", old)
+        self.assert_error(self.api("GET", "/api/v1/status", jar=stale), 401, "unauthorized")
+        # a disabled user's session ends
+        self.ok("user", "role", "web", "certificate-manager")
+        self.assertEqual(self.login("web", "correct horse battery staple", jar)[0], 201)
+        self.ok("user", "disable", "web")
+        self.assert_error(self.api("GET", "/api/v1/status", jar=jar), 401, "unauthorized")
+        # the audit log has the logins, never the password
+        rows = self.ok("--json", "audit").json()
+        rows = rows["items"] if isinstance(rows, dict) else rows
+        self.assertIn(("session.login", "web", "ok"),
+                      [(r["action"], r["actor"], r["outcome"]) for r in rows])
+        self.assertNotIn("correct horse", json.dumps(rows))
+
+    def test_one_time_password_first(self):
+        """The first administrator's one-time password logs in, and nothing else works
+        until it is changed."""
+        self.ok("factory-reset", "--yes")
+        pw = self.ok("--json", "init").json()["first_admin_password"]
+        self.ok("cert", "export", "appliance default", "--format", "pem", "--out", self.ca,
+                "--force")  # the reset made a new default certificate
+        self.start()
+        jar = self.path("jar")
+        code, doc = self.login("admin", pw, jar)
+        self.assertEqual((code, doc["must_change"]), (201, True), doc)
+        self.assert_error(self.api("GET", "/api/v1/certificates", jar=jar), 403,
+                          "password_change_required")
+        self.assertEqual(self.api("GET", "/api/v1/session", jar=jar)[0], 200)
+
+    def test_login_rate_limit(self):
+        """Five wrong passwords from one address lock it out for a minute, the right one
+        included; the store is not touched by a refused login."""
+        self.start()
+        self.user("rl", "Auditor")
+        jar = self.path("jar")
+        for _ in range(5):
+            self.assert_error(self.login("rl", "wrong password here", jar), 401, "unauthorized")
+        self.assert_error(self.login("rl", "correct horse battery staple", jar), 429,
+                          "too_many_logins")
+        retry = [h for h in self.headers_out() if h.lower().startswith("retry-after:")]
+        self.assertTrue(retry and 0 < int(retry[0].split(":")[1]) <= 60, retry)
+        # an unknown user is refused like a wrong password
+        other = self.path("jar2")
+        code, doc = self.api("POST", "/api/v1/session", {"user": "nobody", "password": "x" * 12},
+                             jar=other)
+        self.assertIn(code, (401, 429), doc)
 
 
 if __name__ == "__main__":
