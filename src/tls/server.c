@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 
 /* After an error answer the client may still be sending (a head over the limit): its
  * bytes are read and dropped for at most LINGER_SECS (a deadline) and LINGER_MAX bytes,
@@ -50,6 +51,7 @@ typedef struct fworker {
     tg_worker *w;
     tg_connq pending, heads, linger, open; /* every conn of this thread is in exactly one */
     tg_keyring *kr;
+    atomic_ullong handshakes[4]; /* by TG_PICK_*: written by this worker only */
 } fworker;
 
 struct front {
@@ -66,6 +68,7 @@ struct front {
     atomic_ullong late_handshakes, late_heads;
     tg_rebuilder *rebuild; /* the name index, rebuilt off the workers (rebuild.c) */
     int ticks;             /* reload periods since the last ticket rotation */
+    long long started;     /* time(NULL) at start */
 };
 
 typedef struct conn {
@@ -246,6 +249,9 @@ static void tls_event(struct bufferevent *bev, short what, void *arg)
     conn *c = arg;
     (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
+        /* one writer per counter (this worker): a relaxed add, no lock, no shared line */
+        int how = tg_ssl_picked(bufferevent_openssl_get_ssl(c->tls));
+        atomic_fetch_add_explicit(&c->fw->handshakes[how], 1, memory_order_relaxed);
         if (c->fw->f->backend_len > 0) {
             /* piped: an idle limit (inactivity), not a deadline */
             tg_connq_push(&c->fw->open, &c->link);
@@ -335,6 +341,20 @@ static void say_counters(front *f, const char *what)
                  (unsigned long long)atomic_load(&f->late_heads), st.accept_pauses);
 }
 
+/* For tg_serve_counters_get, on any thread: the per-worker counters summed. */
+static void front_count(void *arg, tg_serve_counters *out)
+{
+    front *f = arg;
+    for (int i = 0; i < f->nfw; i++)
+        for (int k = 0; k < 4; k++)
+            out->handshakes[k] +=
+                atomic_load_explicit(&f->fw[i].handshakes[k], memory_order_relaxed);
+    out->handshakes[TG_PICK_NONE] += tg_tlsctx_no_cert(f->tls);
+    out->late_handshakes = atomic_load(&f->late_handshakes);
+    out->late_heads = atomic_load(&f->late_heads);
+    out->started_unix = f->started;
+}
+
 static void rebuild_log(void *arg, const char *line)
 {
     (void)arg;
@@ -420,6 +440,12 @@ static int settle(const tg_serve_opts *o, tg_serve_opts *eff, tg_err *err)
         return tg_err_fset(err, TG_E_USAGE, "cache",
                            "the certificate cache holds from 1 to %d entries (0: %d), not %ld",
                            TG_SERVE_CACHE_MAX, TG_SERVE_CACHE_DEFAULT, o->cache);
+    if (o->check_every == 0) eff->check_every = TG_SERVE_CHECK_DEFAULT;
+    if (o->check_every != 0 &&
+        (o->check_every < TG_SERVE_CHECK_MIN || o->check_every > TG_SERVE_CHECK_MAX))
+        return tg_err_fset(err, TG_E_USAGE, "check_every",
+                           "the expiry check runs every %d to %d seconds (0: daily), not %d",
+                           TG_SERVE_CHECK_MIN, TG_SERVE_CHECK_MAX, o->check_every);
     return 0;
 }
 
@@ -480,6 +506,8 @@ int tg_serve_run(const tg_serve_opts *given, tg_err *err)
         if ((rc = tg_keyring_open(o->home, &fw->kr, err)) != 0) goto end;
     }
     tg_workers_kind(f.ws, front_evict, front_close_all, &f);
+    f.started = (long long)time(NULL);
+    tg_workers_set_front(f.ws, front_count, &f); /* for the services' metrics */
     if ((rc = listen_all(&f, err)) != 0) goto end;
     for (; started < o->nservices; started++)
         if ((rc = o->services[started].start(o->services[started].self, f.ws, err)) != 0) goto end;
@@ -496,6 +524,7 @@ end:
         started--;
         if (o->services[started].stop) o->services[started].stop(o->services[started].self);
     }
+    if (f.ws) tg_workers_set_front(f.ws, NULL, NULL);
     teardown(&f);
     return rc;
 }

@@ -47,6 +47,14 @@ void tg_tlsctx_rotate_tickets(tg_tlsctx *t);
  * chosen ("exact", "wildcard", "default"). */
 void tg_ssl_served_subject(SSL *ssl, char *out, size_t size);
 const char *tg_ssl_pick_how(SSL *ssl);
+int tg_ssl_picked(SSL *ssl); /* the same as TG_PICK_* (NONE: no certificate chosen yet) */
+/* ClientHellos refused because no certificate could be offered (no default). */
+unsigned long long tg_tlsctx_no_cert(tg_tlsctx *t);
+
+/* workers.c: where tg_serve_counters_get finds serve's front (server.c sets it before the
+ * services start and clears it before the front is torn down). */
+void tg_workers_set_front(tg_workers *ws, void (*count)(void *arg, tg_serve_counters *out),
+                          void *arg);
 
 struct evbuffer;
 
