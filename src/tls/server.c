@@ -69,6 +69,7 @@ struct front {
     tg_rebuilder *rebuild; /* the name index, rebuilt off the workers (rebuild.c) */
     int ticks;             /* reload periods since the last ticket rotation */
     long long started;     /* time(NULL) at start */
+    char *state;           /* the state file's content as last written (NULL: not written) */
 };
 
 typedef struct conn {
@@ -361,9 +362,52 @@ static void rebuild_log(void *arg, const char *line)
     tg_serve_say("%s", line);
 }
 
+/* ---- the state file (config show): what runs, written when it changes ---- */
+
+static void state_add(void *ctx, const char *kind, const char *name, const char *addr)
+{
+    json_t *l =
+        json_pack("{s:s, s:s, s:s}", "kind", kind, "name", name ? name : kind, "address", addr);
+    if (l) json_array_append_new(ctx, l);
+}
+
+/* On thread 0 (it uses worker 0's keyring): at start, then once a second. */
+static void state_write(front *f)
+{
+    const tg_serve_opts *o = f->o;
+    json_t *ls = json_array();
+    for (size_t i = 0; ls && i < f->nlisteners; i++)
+        state_add(ls, "front", "serve", tg_listener_addr(f->listeners[i]));
+    for (size_t i = 0; ls && i < o->nservices; i++)
+        if (o->services[i].listeners) o->services[i].listeners(o->services[i].self, state_add, ls);
+    char started[40];
+    tg_time_rfc3339((time_t)f->started, started, sizeof(started));
+    json_t *doc =
+        json_pack("{s:s, s:s, s:I, s:o, s:o, s:i, s:I, s:i, s:b}", "version", TG_VERSION, "started",
+                  started, "started_unix", (json_int_t)f->started, "listeners", ls, "backend",
+                  o->backend ? json_string(o->backend) : json_null(), "threads", f->nfw, "cache",
+                  (json_int_t)(o->cache ? o->cache : TG_SERVE_CACHE_DEFAULT), "check_every",
+                  o->check_every, "session_tickets", !o->no_tickets);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (text != NULL && (f->state == NULL || strcmp(text, f->state) != 0)) {
+        tg_err e = {0};
+        if (tg_keyring_serve_state_write(f->fw[0].kr, doc, &e) == 0) {
+            free(f->state);
+            f->state = text;
+            text = NULL;
+        } else if (f->state == NULL) {
+            tg_serve_say("cannot write the state file (config show): %s", e.msg);
+            f->state = tg_strdup(""); /* said once; retried when something changes */
+        }
+    }
+    free(text);
+    json_decref(doc);
+}
+
 static void on_tick(void *arg)
 {
     front *f = arg;
+    if (f->ticks % (1000 / TG_SERVE_RELOAD_MS) == 0) state_write(f);
     tg_rebuilder_poll(f->rebuild); /* the build itself runs on the builder's thread */
     if (++f->ticks >= TG_SERVE_TICKET_ROTATE_SECS * 1000 / TG_SERVE_RELOAD_MS) {
         f->ticks = 0;
@@ -483,7 +527,8 @@ int tg_serve_run(const tg_serve_opts *given, tg_err *err)
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
         goto end;
     }
-    if ((f.rebuild = tg_rebuilder_new(o->home, &f.sel, rebuild_log, &f, err)) == NULL) {
+    if ((f.rebuild = tg_rebuilder_new(o->home, &f.sel, o->check_every, rebuild_log, &f, err)) ==
+        NULL) {
         rc = err->code ? err->code : TG_E_STORE;
         goto end;
     }
@@ -518,7 +563,11 @@ int tg_serve_run(const tg_serve_opts *given, tg_err *err)
     tg_serve_say("connection cap %d (open-file limit %ld, %d per connection)", tg_workers_cap(f.ws),
                  tg_workers_nofile(f.ws), per);
     tg_workers_hooks hooks = {.tick = on_tick, .hup = on_hup, .stopped = on_stopped, .arg = &f};
+    state_write(&f);
     rc = tg_workers_run(f.ws, &hooks, err);
+    if (f.state != NULL) tg_keyring_serve_state_clear(f.fw[0].kr); /* a clean exit */
+    free(f.state);
+    f.state = NULL;
 end:
     while (started > 0) {
         started--;

@@ -175,6 +175,11 @@ typedef struct tg_service {
     void (*tick)(void *self);                              /* thread 0, every reload period */
     void (*hup)(void *self);
     void (*stop)(void *self); /* the loops have ended: close listeners, free */
+    /* Its listeners as they are now, for serve's state file (thread 0; may be NULL):
+     * add(ctx, kind, name, "ADDR:PORT") for each. */
+    void (*listeners)(void *self,
+                      void (*add)(void *ctx, const char *kind, const char *name, const char *addr),
+                      void *ctx);
     void *self;
 } tg_service;
 
@@ -217,6 +222,9 @@ typedef struct tg_keyring tg_keyring;
 int tg_index_build(tg_keyring *kr, tg_index **out, tg_err *err);
 void tg_index_free(tg_index *idx);
 size_t tg_index_size(const tg_index *idx, size_t *names);
+/* The names certificate id is indexed under (a linear scan: for the daily check). */
+size_t tg_index_names_for(const tg_index *idx, int64_t id);
+int64_t tg_index_default(const tg_index *idx);
 enum { TG_PICK_NONE, TG_PICK_EXACT, TG_PICK_WILDCARD, TG_PICK_DEFAULT };
 /* The certificate for a ClientHello: sni may be NULL; ecdsa_ok says the client can
  * take an ECDSA certificate. Returns the certificate id (0: none) and how it matched. */

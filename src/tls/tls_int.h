@@ -68,11 +68,18 @@ typedef struct tg_http_answer {
 int tg_responder_answer(struct evbuffer *in, SSL *ssl, tg_http_answer *a);
 void tg_responder_write(struct evbuffer *out, const tg_http_answer *a);
 
+/* ---- expiry.c: the daily check (K9, M4) ---- */
+/* Recomputes chain statuses through kr, then logs a warning for each servable certificate
+ * expiring within 30, 14, 7 or 1 days and an error for each expired one still in use
+ * (the default, or indexed under a name in idx); at most TG_SERVE_EXPIRY_LINES lines. */
+void tg_expiry_check(tg_keyring *kr, const tg_index *idx, long long now, int every_secs);
+
 /* ---- rebuild.c: the name index rebuilt on a thread of its own ---- */
 typedef struct tg_rebuilder tg_rebuilder;
 /* Opens its store connections, builds the first index into sel (synchronously) and
- * starts the builder thread; log(logarg, line) reports each build. */
-tg_rebuilder *tg_rebuilder_new(const char *home, tg_selector *sel,
+ * starts the builder thread; log(logarg, line) reports each build. The same thread runs
+ * tg_expiry_check once at start and then every check_secs (0: never). */
+tg_rebuilder *tg_rebuilder_new(const char *home, tg_selector *sel, int check_secs,
                                void (*log)(void *arg, const char *line), void *logarg, tg_err *err);
 /* Asks for a build (coalesced; why: a static string for the log). */
 void tg_rebuilder_request(tg_rebuilder *r, const char *why);
