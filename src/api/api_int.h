@@ -14,6 +14,15 @@
 
 #define API_PARAMS_MAX 2
 
+/* metrics.c: answers sent, by HTTP status (API thread only), and serve's workers for its
+ * counters (set when the service starts; NULL outside serve). */
+#define API_CODE_LOW 100
+#define API_CODES    500 /* statuses 100..599 */
+typedef struct api_counts {
+    unsigned long long by_code[API_CODES];
+    tg_workers *ws;
+} api_counts;
+
 /* One request, from the route's match to its answer. */
 typedef struct api_req {
     struct evhttp_request *req;
@@ -28,6 +37,7 @@ typedef struct api_req {
     const char *errname; /* with status: the error's name ("unauthorized", "forbidden") */
     tg_principal who;    /* whom the request acts for, once authenticated */
     tg_err err;
+    api_counts *counts; /* the listener's (metrics.c) */
 } api_req;
 
 typedef int (*api_handler)(api_req *r);
@@ -61,6 +71,10 @@ typedef struct api_route_info {
 } api_route_info;
 api_handler api_route(int method, const char *path, api_req *r, api_route_info *info,
                       int *method_ok);
+/* metrics.c: counts one answer (listener.c calls it for every answer it sends). */
+void api_count(api_counts *c, int status);
+/* GET /metrics: the Prometheus text format. */
+int api_metrics(api_req *r);
 /* The status resource's start time: when the listener started. */
 void api_started(void);
 
