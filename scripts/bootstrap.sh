@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential cmake pkg-config libssl-dev openssl libsqlite3-dev sqlite3 libjansson-dev
 libevent-dev libcurl4-openssl-dev libcmocka-dev python3 python3-cryptography
 default-jre-headless gnutls-bin libnss3-tools clang libclang-rt-14-dev valgrind
-publicsuffix ca-certificates curl tshark iptables iproute2 chromium"
+publicsuffix ca-certificates curl tshark iptables iproute2 chromium python3-prometheus-client"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

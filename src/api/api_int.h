@@ -15,6 +15,14 @@
 #define API_PARAMS_MAX 2
 
 typedef struct api_sessions api_sessions;
+/* metrics.c: answers sent, by HTTP status (API thread only), and serve's workers for its
+ * counters (set when the service starts; NULL outside serve). */
+#define API_CODE_LOW 100
+#define API_CODES    500 /* statuses 100..599 */
+typedef struct api_counts {
+    unsigned long long by_code[API_CODES];
+    tg_workers *ws;
+} api_counts;
 
 /* One request, from the route's match to its answer. */
 typedef struct api_req {
@@ -33,6 +41,7 @@ typedef struct api_req {
     int by_session;              /* authenticated by a console session (cookie) */
     char csrf[TG_TOKEN_LEN + 1]; /* that session's CSRF token */
     tg_err err;
+    api_counts *counts; /* the listener's (metrics.c) */
 } api_req;
 
 typedef int (*api_handler)(api_req *r);
@@ -77,6 +86,10 @@ int api_session_csrf(api_req *r);
 int api_session_login(api_req *r);
 int api_session_get(api_req *r);
 int api_session_end(api_req *r);
+/* metrics.c: counts one answer (listener.c calls it for every answer it sends). */
+void api_count(api_counts *c, int status);
+/* GET /metrics: the Prometheus text format. */
+int api_metrics(api_req *r);
 /* The status resource's start time: when the listener started. */
 void api_started(void);
 

@@ -47,7 +47,8 @@ struct tg_api {
     pthread_t thread;
     int running;
     int nconns, paused;
-    int closing; /* evhttp_free is running: its listener is already gone */
+    int closing;       /* evhttp_free is running: its listener is already gone */
+    api_counts counts; /* answers by status, and serve's workers (metrics.c) */
 };
 
 struct aconn {
@@ -225,6 +226,7 @@ void api_send_json(api_req *r, int status, json_t *doc)
         free(text);
         if (out) evbuffer_free(out);
         evhttp_send_error(r->req, 500, "Internal Server Error");
+        api_count(r->counts, 500);
         return;
     }
     evbuffer_add(out, text, strlen(text));
@@ -232,6 +234,7 @@ void api_send_json(api_req *r, int status, json_t *doc)
     free(text);
     evhttp_send_reply(r->req, status, status < 300 ? "OK" : "Error", out);
     evbuffer_free(out);
+    api_count(r->counts, status);
 }
 
 static const struct {
@@ -457,7 +460,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         if (fd >= 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->nodelay = 1;
     }
-    api_req r = {.req = req, .kr = a->kr, .sessions = a->sessions};
+    api_req r = {.req = req, .kr = a->kr, .sessions = a->sessions, .counts = &a->counts};
     TAILQ_INIT(&r.query);
     struct evhttp_connection *ec = evhttp_request_get_connection(req);
     char *host = NULL;
@@ -526,8 +529,8 @@ static void *api_main(void *arg)
 
 static int svc_start(void *self, tg_workers *ws, tg_err *err)
 {
-    (void)ws;
     tg_api *a = self;
+    a->counts.ws = ws; /* serve's counters, for /metrics */
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     if (evutil_parse_sockaddr_port(a->listen, (struct sockaddr *)&ss, &len) != 0)
@@ -571,9 +574,22 @@ static void svc_stop(void *self)
     }
 }
 
+static void svc_listeners(void *self,
+                          void (*add)(void *ctx, const char *kind, const char *name,
+                                      const char *addr),
+                          void *ctx)
+{
+    tg_api *a = self;
+    if (a->running) add(ctx, "admin", "admin", a->listen);
+}
+
 tg_service tg_api_service(tg_api *a)
 {
-    return (tg_service){.name = "admin", .start = svc_start, .stop = svc_stop, .self = a};
+    return (tg_service){.name = "admin",
+                        .start = svc_start,
+                        .stop = svc_stop,
+                        .listeners = svc_listeners,
+                        .self = a};
 }
 
 int tg_api_new(const tg_api_opts *o, tg_api **out, tg_err *err)

@@ -210,7 +210,7 @@ static int ts_get(api_req *r)
 
 static const struct route {
     int method;
-    const char *path; /* segments after /api/v1/; "{}" takes one */
+    const char *path; /* segments after /api/v1/; "{}" takes one; "/…": the whole path */
     api_handler fn;
     api_route_info info;
 } routes[] = {
@@ -232,6 +232,7 @@ static const struct route {
     {EVHTTP_REQ_POST, "session", api_session_login, {1, TG_CAP_READ, "session.login", 1, 1}},
     {EVHTTP_REQ_GET, "session", api_session_get, {0, TG_CAP_READ, NULL, 0, 1}},
     {EVHTTP_REQ_DELETE, "session", api_session_end, {0, TG_CAP_READ, NULL, 0, 1}},
+    {EVHTTP_REQ_GET, "/metrics", api_metrics, {0, TG_CAP_READ, NULL}}, /* metrics.c */
 };
 
 #define PREFIX "/api/v1/"
@@ -270,13 +271,16 @@ api_handler api_route(int method, const char *path, api_req *r, api_route_info *
                       int *method_ok)
 {
     *method_ok = 1;
-    if (strncmp(path, PREFIX, strlen(PREFIX)) != 0) return NULL;
-    path += strlen(PREFIX);
+    const char *rel = strncmp(path, PREFIX, strlen(PREFIX)) == 0 ? path + strlen(PREFIX) : NULL;
     int other_method = 0;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         char *params[API_PARAMS_MAX] = {0};
         int n = 0;
-        int hit = match(routes[i].path, path, params, &n);
+        int whole = routes[i].path[0] == '/'; /* outside /api/v1/ (/metrics) */
+        if (whole && path[0] != '/') continue;
+        if (!whole && rel == NULL) continue;
+        int hit = whole ? match(routes[i].path + 1, path + 1, params, &n)
+                        : match(routes[i].path, rel, params, &n);
         if (hit && routes[i].method == method) {
             memcpy(r->params, params, sizeof(params));
             *info = routes[i].info;

@@ -134,4 +134,37 @@ size_t tg_utf8_cut(const char *s, size_t n, size_t max);
  * are not the shortest form of a scalar value. */
 size_t tg_utf8_next(const char *s, uint32_t *cp);
 
+/* The daemon's log (log.c; README, "Logs and metrics"): one line per event with a level,
+ * to syslog (SOCK_DGRAM to /dev/log or another socket, facility daemon; the journal reads
+ * it too) and/or standard error. A line is at most TG_LOG_LINE_MAX bytes of message,
+ * controls shown as '?'; at most TG_LOG_BURST lines go out per TG_LOG_WINDOW_SECS, the rest
+ * are counted and reported by one "N messages suppressed" line. Nothing here blocks on a
+ * slow syslog reader: a datagram that cannot be queued at once is counted as suppressed.
+ * Before tg_log_open: standard error only, prefix "tlsgate". Thread-safe. */
+#define TG_LOG_LINE_MAX    640
+#define TG_LOG_BURST       100
+#define TG_LOG_WINDOW_SECS 10
+#define TG_LOG_SOCKET      "/dev/log"
+typedef enum { TG_LOG_ERROR = 3, TG_LOG_WARNING = 4, TG_LOG_INFO = 6 } tg_log_level; /* syslog's */
+enum { TG_LOG_TO_STDERR = 1u, TG_LOG_TO_SYSLOG = 2u };
+typedef struct tg_log_opts {
+    unsigned sinks;     /* TG_LOG_TO_*; 0: tg_log_default_sinks() */
+    int quiet;          /* info lines are dropped (warnings and errors stay) */
+    const char *prefix; /* standard error lines start "PREFIX: " ("tlsgate serve") */
+    const char *ident;  /* syslog's tag ("tlsgate") */
+    const char *socket; /* the syslog socket; NULL: TG_LOG_SOCKET */
+} tg_log_opts;
+/* Both sinks, except when standard error is the journal already ($JOURNAL_STREAM names
+ * it, as systemd sets it for a service): then syslog only, so no line is logged twice. */
+unsigned tg_log_default_sinks(void);
+/* "stderr", "syslog" or "both": 0, or TG_E_USAGE naming the field "log". */
+int tg_log_sinks_parse(const char *s, unsigned *out, tg_err *err);
+/* (Re)configures the log; a syslog socket that is missing now is tried again per line. */
+void tg_log_open(const tg_log_opts *o);
+void tg_log_close(void); /* reports what was suppressed; back to the state before open */
+void tg_log(tg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tg_logv(tg_log_level level, const char *fmt, va_list ap);
+/* From a timer: reports a finished window's suppressed lines without waiting for a line. */
+void tg_log_tick(void);
+
 #endif

@@ -52,6 +52,9 @@ static const char usage_text[] =
     "  category import FILE [--replace] | list | show HOST | clear\n"
     "  serve [--listen ADDR:PORT]... [--backend ADDR:PORT] [--threads N] [--no-tickets]\n"
     "        [--cache N] [--quiet]           TLS front end: certificates chosen by SNI\n"
+    "        [--admin ADDR:PORT|--no-admin] [--admin-cert NAME] [--log stderr|syslog|both]\n"
+    "        [--log-socket PATH] [--check-every SECONDS]\n"
+    "  config show                           the configuration, and what serve runs\n"
     "  user add NAME --role ROLE [--password-file F] | passwd NAME | del NAME | list\n"
     "  user role NAME ROLE | disable NAME | enable NAME\n"
     "  user token NAME [--label L] [--days N] | tokens NAME | revoke NAME TOKEN_ID\n"
@@ -362,6 +365,8 @@ int tg_cli_main(int argc, char **argv)
         rc = cmd_user(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "audit") == 0)
         rc = cmd_audit(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "config") == 0)
+        rc = cmd_config(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "refresh") == 0)
         rc = cmd_refresh(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "factory-reset") == 0)

@@ -5,6 +5,9 @@
 #include "../api/api.h"
 #include "../proxy/proxy.h"
 
+#include <stdio.h>
+#include <string.h>
+
 int cmd_serve(cli *c, int argc, char **argv)
 {
     opts op;
@@ -12,6 +15,22 @@ int cmd_serve(cli *c, int argc, char **argv)
     tg_serve_opts *o = &op.serve;
     if (rc == 0 && op.nargs > 0)
         rc = cli_usage(c, "serve takes no arguments, only options ('%s')", op.args[0]);
+    unsigned sinks = 0;
+    if (rc == 0 && op.log != NULL) rc = tg_log_sinks_parse(op.log, &sinks, &c->err);
+    if (rc == 0 && op.log_socket != NULL && op.log_socket[0] != '/')
+        rc = cli_usage(c, "--log-socket needs the absolute path of a syslog socket, not '%s'",
+                       op.log_socket);
+    if (rc == 0 && op.log_socket != NULL && strlen(op.log_socket) >= 108)
+        rc = cli_usage(c, "--log-socket: the path is longer than a socket address takes (107)");
+    if (rc == 0) {
+        /* from here on serve's lines go to the log: syslog and/or standard error */
+        tg_log_opts lo = {.sinks = sinks,
+                          .quiet = o->quiet,
+                          .prefix = "tlsgate serve",
+                          .ident = "tlsgate",
+                          .socket = op.log_socket};
+        tg_log_open(&lo);
+    }
     if (rc == 0) {
         /* opening the keyring first creates the store on first use (K1) */
         tg_keyring *kr = cli_open(c);
@@ -45,6 +64,7 @@ int cmd_serve(cli *c, int argc, char **argv)
     }
     tg_api_free(api);
     tg_proxies_free(proxies);
+    tg_log_close();
     opts_free(&op);
     return rc;
 }

@@ -68,7 +68,10 @@ enum {
     L_LABEL,
     L_SINCE,
     L_LIMIT,
-    L_OFFSET
+    L_OFFSET,
+    L_LOG = 500, /* serve's log and checks (numbered apart, so that other additions merge) */
+    L_LOG_SOCKET,
+    L_CHECK_EVERY
 };
 
 static const struct {
@@ -164,6 +167,9 @@ static const struct {
     {{"admin", required_argument, NULL, L_ADMIN}, O_SERVE},
     {{"admin-cert", required_argument, NULL, L_ADMIN_CERT}, O_SERVE},
     {{"no-admin", no_argument, NULL, L_NO_ADMIN}, O_SERVE},
+    {{"log", required_argument, NULL, L_LOG}, O_SERVE},
+    {{"log-socket", required_argument, NULL, L_LOG_SOCKET}, O_SERVE},
+    {{"check-every", required_argument, NULL, L_CHECK_EVERY}, O_SERVE},
     {{"role", required_argument, NULL, L_ROLE}, O_ROLE},
     {{"label", required_argument, NULL, L_LABEL}, O_LABEL},
     {{"since", required_argument, NULL, L_SINCE}, O_AUDIT},
@@ -375,6 +381,15 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
             break;
         case L_NO_ADMIN:
             o->no_admin = 1;
+            break;
+        case L_LOG:
+            o->log = optarg;
+            break;
+        case L_LOG_SOCKET:
+            o->log_socket = optarg;
+            break;
+        case L_CHECK_EVERY:
+            if (number(c, "--check-every", optarg, &o->serve.check_every) != 0) return TG_E_USAGE;
             break;
         case L_THREADS:
             if (number(c, "--threads", optarg, &o->serve.threads) != 0) return TG_E_USAGE;

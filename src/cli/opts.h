@@ -62,6 +62,7 @@ typedef struct opts {
     int pcap_max_mb, content_max_mb;  /* O_SERVE: 0 when not given */
     const char *admin, *admin_cert;   /* O_SERVE: --admin ADDR:PORT, --admin-cert NAME */
     int no_admin;                     /* O_SERVE: --no-admin */
+    const char *log, *log_socket;     /* O_SERVE: --log stderr|syslog|both, --log-socket PATH */
     const char *role, *label, *since; /* O_ROLE, O_LABEL, O_AUDIT */
     long long limit, offset;          /* O_AUDIT */
     char **args;                      /* positional arguments after the subcommand */

@@ -552,3 +552,108 @@ void print_audit_table(json_t *rows)
     };
     table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No audit records.");
 }
+
+/* ---- config show ---- */
+
+static const char *str_or(json_t *doc, const char *key, const char *none)
+{
+    const char *s = json_string_value(json_object_get(doc, key));
+    return s ? s : none;
+}
+
+static long long num(json_t *doc, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(doc, key));
+}
+
+static void config_serve(json_t *srv)
+{
+    printf("\nserve\n");
+    if (!json_is_true(json_object_get(srv, "running"))) {
+        if (json_object_get(srv, "stale_pid"))
+            printf("  serve is not running (its state file, written %s by pid %lld, was left "
+                   "by a serve that did not stop cleanly)\n",
+                   str_or(srv, "stale_written", "-"), num(srv, "stale_pid"));
+        else
+            printf("  serve is not running\n");
+        return;
+    }
+    printf("  running                pid %lld, since %s, %lld thread%s\n", num(srv, "pid"),
+           str_or(srv, "started", "-"), num(srv, "threads"), num(srv, "threads") == 1 ? "" : "s");
+    json_t *l, *ls = json_object_get(srv, "listeners");
+    size_t i;
+    json_array_foreach(ls, i, l)
+    {
+        const char *kind = str_or(l, "kind", "?"), *name = str_or(l, "name", kind);
+        char label[200];
+        if (strcmp(kind, name) == 0 || strcmp(kind, "front") == 0)
+            snprintf(label, sizeof(label), "%s", kind);
+        else
+            snprintf(label, sizeof(label), "%s %s", kind, name);
+        printf("  %-22s %s\n", label, str_or(l, "address", "?"));
+    }
+    printf("  %-22s %s\n", "backend", str_or(srv, "backend", "none (built-in responder)"));
+    printf("  %-22s every %lld s\n", "expiry check", num(srv, "check_every"));
+}
+
+void print_config(json_t *doc)
+{
+    printf("tlsgate %s, store %s\n\n", str_or(doc, "version", "?"), str_or(doc, "home", "?"));
+    printf("Certificates\n");
+    printf("  %-22s %s\n", "default certificate", str_or(doc, "default_certificate", "none"));
+    printf("  %-22s %lld (CA certificates: %lld)\n", "certificates", num(doc, "certificates"),
+           num(doc, "ca_certificates"));
+    json_t *by = json_object_get(doc, "certificates_by_status"), *v, *row;
+    const char *key;
+    int first = 1;
+    printf("  %-22s ", "by chain status");
+    json_object_foreach(by, key, v)
+    {
+        printf("%s%s %lld", first ? "" : ", ", key, (long long)json_integer_value(v));
+        first = 0;
+    }
+    printf("%s\n", first ? "-" : "");
+    printf("  %-22s %s\n", "earliest expiry", str_or(doc, "earliest_expiry", "-"));
+    size_t i;
+    printf("\nTrust stores\n");
+    json_t *ts = json_object_get(doc, "truststores");
+    if (json_array_size(ts) == 0) printf("  none\n");
+    json_array_foreach(ts, i, row) printf(
+        "  %-22s %lld CA certificates%s\n", str_or(row, "name", "?"), num(row, "ca_count"),
+        json_is_true(json_object_get(row, "include_defaults")) ? ", and the default package" : "");
+    printf("\nClient proxies\n");
+    json_t *px = json_object_get(doc, "client_proxies");
+    if (json_array_size(px) == 0) printf("  none\n");
+    json_array_foreach(px, i, row)
+    {
+        char *ports = ports_text(json_object_get(row, "ports"));
+        printf("  %-22s %s on %s, ports %s, signing %s, trust store %s, policy %s\n",
+               str_or(row, "name", "?"), str_or(row, "mode", "?"), str_or(row, "listen", "?"),
+               ports ? ports : "?", str_or(row, "signing", "none"),
+               str_or(row, "truststore", "none"), str_or(row, "policy", "none"));
+        free(ports);
+    }
+    printf("\nPolicies\n");
+    json_t *pol = json_object_get(doc, "policies");
+    if (json_array_size(pol) == 0) printf("  none\n");
+    json_array_foreach(pol, i, row)
+    {
+        char *used = joined(json_object_get(row, "used_by"), ", ");
+        printf("  %-22s never: %lld domains, %lld categories, %lld sources; always: %lld "
+               "sources%s; used by %s\n",
+               str_or(row, "name", "?"), num(row, "never_domain_count"),
+               num(row, "never_category_count"), num(row, "never_source_count"),
+               num(row, "always_source_count"),
+               json_is_true(json_object_get(row, "no_defaults")) ? "; without the default list"
+                                                                 : "",
+               used && used[0] ? used : "none");
+        free(used);
+    }
+    printf("\nUsers\n");
+    json_t *us = json_object_get(doc, "users");
+    if (json_array_size(us) == 0) printf("  none\n");
+    json_array_foreach(us, i, row)
+        printf("  %-22s %s%s\n", str_or(row, "name", "?"), str_or(row, "role", "?"),
+               json_is_true(json_object_get(row, "disabled")) ? " (disabled)" : "");
+    config_serve(json_object_get(doc, "serve"));
+}

@@ -187,6 +187,34 @@ int tg_keyring_serve_named(tg_keyring *kr, const char *name, tg_served *out, tg_
 /* A number that changes when another process changes the store. */
 long long tg_keyring_version(tg_keyring *kr);
 
+/* ---- what an operator watches (observe.c; SPEC M4, K9) ---- */
+/* A servable certificate (key held) that expires soon. */
+typedef struct tg_expiring {
+    int64_t id;
+    const char *name; /* borrowed for the call */
+    long long not_after;
+    int is_default;
+} tg_expiring;
+/* Every servable certificate whose validity ends before `before` (Unix seconds), soonest
+ * first; fn returns non-zero to stop. */
+int tg_keyring_expiring_each(tg_keyring *kr, long long before,
+                             int (*fn)(const tg_expiring *e, void *arg), void *arg, tg_err *err);
+/* The certificates counted: {"total", "by_status": {CHAIN_STATUS: N} ("unknown" when not
+ * computed), "servable": {"valid", "not_yet_valid", "expired"} (key held; validity at
+ * now), "earliest_expiry" / "earliest_expiry_unix" / "earliest_expiry_name" (the soonest
+ * not_after among servable certificates, or null)}. */
+int tg_keyring_cert_tally(tg_keyring *kr, long long now, json_t **out, tg_err *err);
+/* serve's state file in the store's directory: written (atomically) by serve at start and
+ * when its listeners change, removed at a clean exit. */
+#define TG_SERVE_STATE_FILE "serve-state.json"
+int tg_keyring_serve_state_write(tg_keyring *kr, json_t *state, tg_err *err);
+void tg_keyring_serve_state_clear(tg_keyring *kr);
+/* {"running": true, ...what serve wrote...}, or {"running": false} without a file, or
+ * {"running": false, "stale_pid", "stale_written"} when the process that wrote it is gone. */
+int tg_keyring_serve_state(tg_keyring *kr, json_t **out, tg_err *err);
+/* The configuration as one document (config show; docs/json.md "config show"). */
+int tg_keyring_config(tg_keyring *kr, json_t **out, tg_err *err);
+
 /* ---- inspection proxies (issue 9): configuration, and the view the engine runs on ---- */
 #define TG_PROXY_NAME_MAX    128  /* letters, digits, '_', '-', ' ' (not at either end) */
 #define TG_PROXY_DESC_MAX    512  /* characters of printable UTF-8 */

@@ -478,6 +478,18 @@ int tg_proxies_new(const char *home, int quiet, tg_proxies **out, tg_err *err)
     return 0;
 }
 
+/* serve's state file: the proxies listening now (slots change on thread 0 only). */
+static void svc_listeners(void *self,
+                          void (*add)(void *ctx, const char *kind, const char *name,
+                                      const char *addr),
+                          void *ctx)
+{
+    tg_proxies *svc = self;
+    for (size_t i = 0; i < svc->nslots; i++)
+        add(ctx, svc->slots[i]->transparent ? "proxy (transparent)" : "proxy", svc->slots[i]->name,
+            svc->slots[i]->listen);
+}
+
 tg_service tg_proxies_service(tg_proxies *p)
 {
     return (tg_service){.name = "client proxies",
@@ -485,6 +497,7 @@ tg_service tg_proxies_service(tg_proxies *p)
                         .tick = svc_tick,
                         .hup = svc_hup,
                         .stop = svc_stop,
+                        .listeners = svc_listeners,
                         .self = p};
 }
 

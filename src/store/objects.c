@@ -496,6 +496,58 @@ int tg_store_servable_each(tg_store *st, tg_store_servable_fn fn, void *arg, tg_
     return tg_db_each(st, s, servable_row, &it, err, "reading certificates");
 }
 
+typedef struct expiring_iter {
+    tg_store_expiring_fn fn;
+    void *arg;
+} expiring_iter;
+
+static int expiring_row(sqlite3_stmt *s, void *arg, tg_err *err)
+{
+    (void)err;
+    expiring_iter *it = arg;
+    return it->fn(sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+                  sqlite3_column_int64(s, 2), it->arg) != 0;
+}
+
+int tg_store_servable_expiring(tg_store *st, long long before, tg_store_expiring_fn fn, void *arg,
+                               tg_err *err)
+{
+    expiring_iter it = {fn, arg};
+    sqlite3_stmt *s =
+        tg_db_prep(st,
+                   "SELECT id,name,not_after FROM certs WHERE key_id IS NOT NULL"
+                   " AND san_list IS NOT NULL AND not_after<? ORDER BY not_after,name",
+                   err);
+    if (s) sqlite3_bind_int64(s, 1, before);
+    return tg_db_each(st, s, expiring_row, &it, err, "reading certificates");
+}
+
+typedef struct tally_iter {
+    tg_store_tally_fn fn;
+    void *arg;
+} tally_iter;
+
+static int tally_row(sqlite3_stmt *s, void *arg, tg_err *err)
+{
+    (void)err;
+    tally_iter *it = arg;
+    return it->fn((const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1),
+                  sqlite3_column_int(s, 2), sqlite3_column_int64(s, 3), it->arg) != 0;
+}
+
+int tg_store_cert_tally(tg_store *st, long long now, tg_store_tally_fn fn, void *arg, tg_err *err)
+{
+    tally_iter it = {fn, arg};
+    sqlite3_stmt *s =
+        tg_db_prep(st,
+                   "SELECT status, key_id IS NOT NULL AND san_list IS NOT NULL,"
+                   " CASE WHEN not_after<=?1 THEN 2 WHEN not_before>?1 THEN 1 ELSE 0 END, COUNT(*)"
+                   " FROM certs GROUP BY 1, 2, 3",
+                   err);
+    if (s) sqlite3_bind_int64(s, 1, now);
+    return tg_db_each(st, s, tally_row, &it, err, "counting certificates");
+}
+
 long long tg_store_data_version(tg_store *st)
 {
     sqlite3_stmt *s = tg_db_prep(st, "PRAGMA data_version", NULL);

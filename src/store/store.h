@@ -122,6 +122,15 @@ typedef struct tg_store_servable {
 } tg_store_servable;
 typedef int (*tg_store_servable_fn)(const tg_store_servable *s, void *arg);
 int tg_store_servable_each(tg_store *st, tg_store_servable_fn fn, void *arg, tg_err *err);
+/* Servable certificates whose not_after is before `before`, soonest first (name borrowed). */
+typedef int (*tg_store_expiring_fn)(int64_t id, const char *name, long long not_after, void *arg);
+int tg_store_servable_expiring(tg_store *st, long long before, tg_store_expiring_fn fn, void *arg,
+                               tg_err *err);
+/* Every certificate counted by (chain status, servable, validity at now: 0 valid, 1 not yet
+ * valid, 2 expired): fn once per group. */
+typedef int (*tg_store_tally_fn)(const char *status, int servable, int validity, long long n,
+                                 void *arg);
+int tg_store_cert_tally(tg_store *st, long long now, tg_store_tally_fn fn, void *arg, tg_err *err);
 /* Changes whenever another connection commits (PRAGMA data_version). */
 long long tg_store_data_version(tg_store *st);
 

@@ -14,6 +14,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,10 +29,11 @@ struct tg_tlsctx {
     pthread_mutex_t tlock;
     ticketkey cur, prev;
     int have_prev;
+    atomic_ullong no_cert; /* ClientHellos refused: no certificate to offer */
 };
 
 typedef struct served {
-    const char *how;
+    int how; /* TG_PICK_* */
 } served;
 
 static int ex_ctx = -1, ex_kr = -1, ex_served = -1;
@@ -132,13 +134,14 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
         got = id != 0 && tg_certcache_get(t->sel->cache, kr, id, &l, &err) == 0;
     }
     if (!got) {
+        atomic_fetch_add_explicit(&t->no_cert, 1, memory_order_relaxed);
         *alert = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_CLIENT_HELLO_ERROR;
     }
     int ok = SSL_use_cert_and_key(ssl, l.cert, l.key, l.chain, 1) == 1;
     served *s = ok ? calloc(1, sizeof(*s)) : NULL;
     if (s != NULL) {
-        s->how = how == TG_PICK_EXACT ? "exact" : how == TG_PICK_WILDCARD ? "wildcard" : "default";
+        s->how = how == TG_PICK_EXACT || how == TG_PICK_WILDCARD ? how : TG_PICK_DEFAULT;
         served_free(NULL, SSL_get_ex_data(ssl, ex_served), NULL, 0, 0, NULL);
         SSL_set_ex_data(ssl, ex_served, s);
     }
@@ -170,10 +173,24 @@ void tg_ssl_served_subject(SSL *ssl, char *out, size_t size)
     ERR_clear_error();
 }
 
-const char *tg_ssl_pick_how(SSL *ssl)
+int tg_ssl_picked(SSL *ssl)
 {
     served *s = SSL_get_ex_data(ssl, ex_served);
-    return s ? s->how : "";
+    return s ? s->how : TG_PICK_NONE;
+}
+
+const char *tg_ssl_pick_how(SSL *ssl)
+{
+    static const char *const words[] = {[TG_PICK_NONE] = "",
+                                        [TG_PICK_EXACT] = "exact",
+                                        [TG_PICK_WILDCARD] = "wildcard",
+                                        [TG_PICK_DEFAULT] = "default"};
+    return words[tg_ssl_picked(ssl)];
+}
+
+unsigned long long tg_tlsctx_no_cert(tg_tlsctx *t)
+{
+    return atomic_load_explicit(&t->no_cert, memory_order_relaxed);
 }
 
 /* ---- ALPN ---- */

@@ -136,6 +136,22 @@ size_t tg_index_size(const tg_index *x, size_t *names)
     return x->ncerts;
 }
 
+size_t tg_index_names_for(const tg_index *x, int64_t id)
+{
+    size_t n = 0;
+    for (size_t ci = 0; ci < x->ncerts; ci++) {
+        if (x->certs[ci].id != id) continue;
+        for (size_t i = 0; i < x->nnames; i++)
+            n += x->names[i].cert == (uint32_t)ci;
+    }
+    return n;
+}
+
+int64_t tg_index_default(const tg_index *x)
+{
+    return x->default_id;
+}
+
 /* First position whose name is >= key (lower bound). */
 static size_t lower_bound(const tg_index *x, const char *key)
 {

@@ -14,6 +14,10 @@
  * after the first one last that much longer, so that a test can show handshakes going on
  * during a build (tests/e2e/test_serve_reload.py).
  *
+ * The same thread runs serve's periodic check (expiry.c: chain statuses and expiry, once
+ * at start and then every --check-every seconds) between builds, with the build
+ * connection.
+ *
  * Invariants: only the builder thread writes sel->index after start; `watch` is used only
  * by the thread that calls tg_rebuilder_poll; the build connection only by the builder.
  */
@@ -42,6 +46,7 @@ struct tg_rebuilder {
     long long requested;   /* the store version last asked for (poller's thread) */
     atomic_llong retry_at; /* ms; 0: no retry pending */
     long test_delay_ms;    /* $TLSGATE_TEST_REBUILD_DELAY_MS */
+    int check_secs;        /* the expiry check's period; 0: none */
 };
 
 static void logf_(tg_rebuilder *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -79,14 +84,40 @@ static int build(tg_rebuilder *r, tg_keyring *kr, const char *why)
     return 0;
 }
 
+/* Under r->lock: waits for a request, a stop or the next check (CLOCK_MONOTONIC). */
+static void wait_until(tg_rebuilder *r, const struct timespec *due)
+{
+    while (!r->wanted && !r->stop) {
+        if (due == NULL) {
+            pthread_cond_wait(&r->wake, &r->lock);
+            continue;
+        }
+        if (pthread_cond_timedwait(&r->wake, &r->lock, due) != 0) return; /* time for a check */
+    }
+}
+
 static void *builder_main(void *arg)
 {
     tg_rebuilder *r = arg;
+    struct timespec due;
+    clock_gettime(CLOCK_MONOTONIC, &due); /* the first check: now */
     pthread_mutex_lock(&r->lock);
     for (;;) {
-        while (!r->wanted && !r->stop)
-            pthread_cond_wait(&r->wake, &r->lock);
+        wait_until(r, r->check_secs > 0 ? &due : NULL);
         if (r->stop) break;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (r->check_secs > 0 &&
+            (now.tv_sec > due.tv_sec || (now.tv_sec == due.tv_sec && now.tv_nsec >= due.tv_nsec))) {
+            pthread_mutex_unlock(&r->lock);
+            /* this thread is the index's only writer: it reads it without the lock */
+            tg_expiry_check(r->build, r->sel->index, (long long)time(NULL), r->check_secs);
+            due = now;
+            due.tv_sec += r->check_secs;
+            pthread_mutex_lock(&r->lock);
+            continue;
+        }
+        if (!r->wanted) continue;
         r->wanted = 0;
         const char *why = r->why;
         pthread_mutex_unlock(&r->lock);
@@ -101,7 +132,7 @@ static void *builder_main(void *arg)
     return NULL;
 }
 
-tg_rebuilder *tg_rebuilder_new(const char *home, tg_selector *sel,
+tg_rebuilder *tg_rebuilder_new(const char *home, tg_selector *sel, int check_secs,
                                void (*log)(void *arg, const char *line), void *logarg, tg_err *err)
 {
     tg_rebuilder *r = calloc(1, sizeof(*r));
@@ -110,13 +141,18 @@ tg_rebuilder *tg_rebuilder_new(const char *home, tg_selector *sel,
         return NULL;
     }
     r->sel = sel;
+    r->check_secs = check_secs;
     const char *delay = getenv("TLSGATE_TEST_REBUILD_DELAY_MS");
     r->test_delay_ms = delay ? strtol(delay, NULL, 10) : 0;
     if (r->test_delay_ms > 60000) r->test_delay_ms = 60000;
     r->log = log;
     r->logarg = logarg;
     pthread_mutex_init(&r->lock, NULL);
-    pthread_cond_init(&r->wake, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->wake, &ca);
+    pthread_condattr_destroy(&ca);
     if (tg_keyring_open(home, &r->watch, err) != 0 || tg_keyring_open(home, &r->build, err) != 0) {
         tg_rebuilder_free(r);
         return NULL;

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 
 /* After an error answer the client may still be sending (a head over the limit): its
  * bytes are read and dropped for at most LINGER_SECS (a deadline) and LINGER_MAX bytes,
@@ -50,6 +51,7 @@ typedef struct fworker {
     tg_worker *w;
     tg_connq pending, heads, linger, open; /* every conn of this thread is in exactly one */
     tg_keyring *kr;
+    atomic_ullong handshakes[4]; /* by TG_PICK_*: written by this worker only */
 } fworker;
 
 struct front {
@@ -66,6 +68,8 @@ struct front {
     atomic_ullong late_handshakes, late_heads;
     tg_rebuilder *rebuild; /* the name index, rebuilt off the workers (rebuild.c) */
     int ticks;             /* reload periods since the last ticket rotation */
+    long long started;     /* time(NULL) at start */
+    char *state;           /* the state file's content as last written (NULL: not written) */
 };
 
 typedef struct conn {
@@ -246,6 +250,9 @@ static void tls_event(struct bufferevent *bev, short what, void *arg)
     conn *c = arg;
     (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
+        /* one writer per counter (this worker): a relaxed add, no lock, no shared line */
+        int how = tg_ssl_picked(bufferevent_openssl_get_ssl(c->tls));
+        atomic_fetch_add_explicit(&c->fw->handshakes[how], 1, memory_order_relaxed);
         if (c->fw->f->backend_len > 0) {
             /* piped: an idle limit (inactivity), not a deadline */
             tg_connq_push(&c->fw->open, &c->link);
@@ -335,15 +342,72 @@ static void say_counters(front *f, const char *what)
                  (unsigned long long)atomic_load(&f->late_heads), st.accept_pauses);
 }
 
+/* For tg_serve_counters_get, on any thread: the per-worker counters summed. */
+static void front_count(void *arg, tg_serve_counters *out)
+{
+    front *f = arg;
+    for (int i = 0; i < f->nfw; i++)
+        for (int k = 0; k < 4; k++)
+            out->handshakes[k] +=
+                atomic_load_explicit(&f->fw[i].handshakes[k], memory_order_relaxed);
+    out->handshakes[TG_PICK_NONE] += tg_tlsctx_no_cert(f->tls);
+    out->late_handshakes = atomic_load(&f->late_handshakes);
+    out->late_heads = atomic_load(&f->late_heads);
+    out->started_unix = f->started;
+}
+
 static void rebuild_log(void *arg, const char *line)
 {
     (void)arg;
     tg_serve_say("%s", line);
 }
 
+/* ---- the state file (config show): what runs, written when it changes ---- */
+
+static void state_add(void *ctx, const char *kind, const char *name, const char *addr)
+{
+    json_t *l =
+        json_pack("{s:s, s:s, s:s}", "kind", kind, "name", name ? name : kind, "address", addr);
+    if (l) json_array_append_new(ctx, l);
+}
+
+/* On thread 0 (it uses worker 0's keyring): at start, then once a second. */
+static void state_write(front *f)
+{
+    const tg_serve_opts *o = f->o;
+    json_t *ls = json_array();
+    for (size_t i = 0; ls && i < f->nlisteners; i++)
+        state_add(ls, "front", "serve", tg_listener_addr(f->listeners[i]));
+    for (size_t i = 0; ls && i < o->nservices; i++)
+        if (o->services[i].listeners) o->services[i].listeners(o->services[i].self, state_add, ls);
+    char started[40];
+    tg_time_rfc3339((time_t)f->started, started, sizeof(started));
+    json_t *doc =
+        json_pack("{s:s, s:s, s:I, s:o, s:o, s:i, s:I, s:i, s:b}", "version", TG_VERSION, "started",
+                  started, "started_unix", (json_int_t)f->started, "listeners", ls, "backend",
+                  o->backend ? json_string(o->backend) : json_null(), "threads", f->nfw, "cache",
+                  (json_int_t)(o->cache ? o->cache : TG_SERVE_CACHE_DEFAULT), "check_every",
+                  o->check_every, "session_tickets", !o->no_tickets);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (text != NULL && (f->state == NULL || strcmp(text, f->state) != 0)) {
+        tg_err e = {0};
+        if (tg_keyring_serve_state_write(f->fw[0].kr, doc, &e) == 0) {
+            free(f->state);
+            f->state = text;
+            text = NULL;
+        } else if (f->state == NULL) {
+            tg_serve_say("cannot write the state file (config show): %s", e.msg);
+            f->state = tg_strdup(""); /* said once; retried when something changes */
+        }
+    }
+    free(text);
+    json_decref(doc);
+}
+
 static void on_tick(void *arg)
 {
     front *f = arg;
+    if (f->ticks % (1000 / TG_SERVE_RELOAD_MS) == 0) state_write(f);
     tg_rebuilder_poll(f->rebuild); /* the build itself runs on the builder's thread */
     if (++f->ticks >= TG_SERVE_TICKET_ROTATE_SECS * 1000 / TG_SERVE_RELOAD_MS) {
         f->ticks = 0;
@@ -420,6 +484,12 @@ static int settle(const tg_serve_opts *o, tg_serve_opts *eff, tg_err *err)
         return tg_err_fset(err, TG_E_USAGE, "cache",
                            "the certificate cache holds from 1 to %d entries (0: %d), not %ld",
                            TG_SERVE_CACHE_MAX, TG_SERVE_CACHE_DEFAULT, o->cache);
+    if (o->check_every == 0) eff->check_every = TG_SERVE_CHECK_DEFAULT;
+    if (o->check_every != 0 &&
+        (o->check_every < TG_SERVE_CHECK_MIN || o->check_every > TG_SERVE_CHECK_MAX))
+        return tg_err_fset(err, TG_E_USAGE, "check_every",
+                           "the expiry check runs every %d to %d seconds (0: daily), not %d",
+                           TG_SERVE_CHECK_MIN, TG_SERVE_CHECK_MAX, o->check_every);
     return 0;
 }
 
@@ -457,7 +527,8 @@ int tg_serve_run(const tg_serve_opts *given, tg_err *err)
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
         goto end;
     }
-    if ((f.rebuild = tg_rebuilder_new(o->home, &f.sel, rebuild_log, &f, err)) == NULL) {
+    if ((f.rebuild = tg_rebuilder_new(o->home, &f.sel, o->check_every, rebuild_log, &f, err)) ==
+        NULL) {
         rc = err->code ? err->code : TG_E_STORE;
         goto end;
     }
@@ -480,6 +551,8 @@ int tg_serve_run(const tg_serve_opts *given, tg_err *err)
         if ((rc = tg_keyring_open(o->home, &fw->kr, err)) != 0) goto end;
     }
     tg_workers_kind(f.ws, front_evict, front_close_all, &f);
+    f.started = (long long)time(NULL);
+    tg_workers_set_front(f.ws, front_count, &f); /* for the services' metrics */
     if ((rc = listen_all(&f, err)) != 0) goto end;
     for (; started < o->nservices; started++)
         if ((rc = o->services[started].start(o->services[started].self, f.ws, err)) != 0) goto end;
@@ -490,12 +563,17 @@ int tg_serve_run(const tg_serve_opts *given, tg_err *err)
     tg_serve_say("connection cap %d (open-file limit %ld, %d per connection)", tg_workers_cap(f.ws),
                  tg_workers_nofile(f.ws), per);
     tg_workers_hooks hooks = {.tick = on_tick, .hup = on_hup, .stopped = on_stopped, .arg = &f};
+    state_write(&f);
     rc = tg_workers_run(f.ws, &hooks, err);
+    if (f.state != NULL) tg_keyring_serve_state_clear(f.fw[0].kr); /* a clean exit */
+    free(f.state);
+    f.state = NULL;
 end:
     while (started > 0) {
         started--;
         if (o->services[started].stop) o->services[started].stop(o->services[started].self);
     }
+    if (f.ws) tg_workers_set_front(f.ws, NULL, NULL);
     teardown(&f);
     return rc;
 }

@@ -45,6 +45,10 @@
 #define TG_SERVE_RELOAD_MS          250   /* how often the store is checked for changes */
 #define TG_SERVE_REQUEST_MAX        8192  /* built-in responder: largest request head */
 #define TG_SERVE_TICKET_ROTATE_SECS 3600
+#define TG_SERVE_CHECK_DEFAULT      86400 /* --check-every: chain statuses and expiry, daily */
+#define TG_SERVE_CHECK_MIN          10
+#define TG_SERVE_CHECK_MAX          (7 * 86400)
+#define TG_SERVE_EXPIRY_LINES       100 /* one check logs at most this many certificates */
 
 /* ---- workers.c: the threads serve runs, shared by every kind of listener ----
  *
@@ -75,7 +79,8 @@ typedef struct tg_workers_stats {
 
 long long tg_now_ms(void); /* CLOCK_MONOTONIC */
 void tg_nodelay(int fd);   /* TCP_NODELAY (accepted sockets get it from the workers) */
-/* One line on stderr, "tlsgate serve: " first (nothing when quiet). */
+/* One info line in serve's log (base/log.c: syslog and/or standard error, "tlsgate serve: "
+ * first there; nothing when quiet). */
 void tg_serve_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 tg_workers *tg_workers_new(int threads, int quiet, tg_err *err); /* threads 0: one per core */
@@ -170,6 +175,11 @@ typedef struct tg_service {
     void (*tick)(void *self);                              /* thread 0, every reload period */
     void (*hup)(void *self);
     void (*stop)(void *self); /* the loops have ended: close listeners, free */
+    /* Its listeners as they are now, for serve's state file (thread 0; may be NULL):
+     * add(ctx, kind, name, "ADDR:PORT") for each. */
+    void (*listeners)(void *self,
+                      void (*add)(void *ctx, const char *kind, const char *name, const char *addr),
+                      void *ctx);
     void *self;
 } tg_service;
 
@@ -182,6 +192,7 @@ typedef struct tg_serve_opts {
     int no_tickets;      /* no session tickets (default: tickets with rotating keys) */
     long cache;          /* 0: TG_SERVE_CACHE_DEFAULT; at most TG_SERVE_CACHE_MAX */
     int quiet;
+    int check_every;            /* seconds between expiry checks; 0: TG_SERVE_CHECK_DEFAULT */
     const tg_service *services; /* run beside serve's front */
     size_t nservices;
 } tg_serve_opts;
@@ -189,12 +200,31 @@ typedef struct tg_serve_opts {
 /* Runs until SIGTERM/SIGINT (then drains) and returns 0, or fails to start. */
 int tg_serve_run(const tg_serve_opts *o, tg_err *err);
 
+/* ---- what serve counts (GET /metrics; README "Logs and metrics") ----
+ * The counters live where they are counted — handshakes per worker of the front, refusals
+ * and evictions in the workers — and are summed when asked, from any thread, without a
+ * lock on the handshake path. A service reads them through the tg_workers handle its
+ * start() was given, which outlives every service. */
+typedef struct tg_serve_counters {
+    /* handshakes finished, by how the certificate was chosen (index TG_PICK_*); [NONE]
+     * counts ClientHellos refused because no certificate could be offered */
+    unsigned long long handshakes[4];
+    unsigned long long late_handshakes, late_heads; /* closed at their deadline */
+    tg_workers_stats workers;
+    long long started_unix;
+} tg_serve_counters;
+/* 0, or -1 when ws has no front (then *out holds the workers' counters only). */
+int tg_serve_counters_get(tg_workers *ws, tg_serve_counters *out);
+
 /* ---- the name index, exposed for tests ---- */
 typedef struct tg_index tg_index;
 typedef struct tg_keyring tg_keyring;
 int tg_index_build(tg_keyring *kr, tg_index **out, tg_err *err);
 void tg_index_free(tg_index *idx);
 size_t tg_index_size(const tg_index *idx, size_t *names);
+/* The names certificate id is indexed under (a linear scan: for the daily check). */
+size_t tg_index_names_for(const tg_index *idx, int64_t id);
+int64_t tg_index_default(const tg_index *idx);
 enum { TG_PICK_NONE, TG_PICK_EXACT, TG_PICK_WILDCARD, TG_PICK_DEFAULT };
 /* The certificate for a ClientHello: sni may be NULL; ecdsa_ok says the client can
  * take an ECDSA certificate. Returns the certificate id (0: none) and how it matched. */

@@ -47,6 +47,14 @@ void tg_tlsctx_rotate_tickets(tg_tlsctx *t);
  * chosen ("exact", "wildcard", "default"). */
 void tg_ssl_served_subject(SSL *ssl, char *out, size_t size);
 const char *tg_ssl_pick_how(SSL *ssl);
+int tg_ssl_picked(SSL *ssl); /* the same as TG_PICK_* (NONE: no certificate chosen yet) */
+/* ClientHellos refused because no certificate could be offered (no default). */
+unsigned long long tg_tlsctx_no_cert(tg_tlsctx *t);
+
+/* workers.c: where tg_serve_counters_get finds serve's front (server.c sets it before the
+ * services start and clears it before the front is torn down). */
+void tg_workers_set_front(tg_workers *ws, void (*count)(void *arg, tg_serve_counters *out),
+                          void *arg);
 
 struct evbuffer;
 
@@ -60,11 +68,18 @@ typedef struct tg_http_answer {
 int tg_responder_answer(struct evbuffer *in, SSL *ssl, tg_http_answer *a);
 void tg_responder_write(struct evbuffer *out, const tg_http_answer *a);
 
+/* ---- expiry.c: the daily check (K9, M4) ---- */
+/* Recomputes chain statuses through kr, then logs a warning for each servable certificate
+ * expiring within 30, 14, 7 or 1 days and an error for each expired one still in use
+ * (the default, or indexed under a name in idx); at most TG_SERVE_EXPIRY_LINES lines. */
+void tg_expiry_check(tg_keyring *kr, const tg_index *idx, long long now, int every_secs);
+
 /* ---- rebuild.c: the name index rebuilt on a thread of its own ---- */
 typedef struct tg_rebuilder tg_rebuilder;
 /* Opens its store connections, builds the first index into sel (synchronously) and
- * starts the builder thread; log(logarg, line) reports each build. */
-tg_rebuilder *tg_rebuilder_new(const char *home, tg_selector *sel,
+ * starts the builder thread; log(logarg, line) reports each build. The same thread runs
+ * tg_expiry_check once at start and then every check_secs (0: never). */
+tg_rebuilder *tg_rebuilder_new(const char *home, tg_selector *sel, int check_secs,
                                void (*log)(void *arg, const char *line), void *logarg, tg_err *err);
 /* Asks for a build (coalesced; why: a static string for the log). */
 void tg_rebuilder_request(tg_rebuilder *r, const char *why);

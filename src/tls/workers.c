@@ -110,6 +110,8 @@ struct tg_workers {
     atomic_ullong accept_pauses, evicted, refused;
     long long drain_deadline;
     const tg_workers_hooks *hooks;
+    void (*front_count)(void *arg, tg_serve_counters *out); /* set while serve's front runs */
+    void *front_arg;
     struct event *tick_ev, *hup_ev, *term_ev, *int_ev, *drain_ev;
 };
 
@@ -120,24 +122,22 @@ long long tg_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- the log ---- */
+/* ---- the log (base/log.c: syslog and/or standard error, levels, rate limit) ---- */
 
 static int log_quiet;
 
 void tg_serve_say(const char *fmt, ...)
 {
     if (log_quiet) return;
-    char line[640];
-    int n = snprintf(line, sizeof(line), "tlsgate serve: ");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    tg_logv(TG_LOG_INFO, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s\n", line); /* one write per line: threads do not interleave */
 }
 
 /* libevent's own messages (e.g. "Error from accept() call"), at most LOG_BURST lines per
- * LOG_WINDOW_MS, the rest counted: a failure that repeats cannot fill the disk. */
+ * LOG_WINDOW_MS, the rest counted: a failure that repeats cannot crowd out the rest of
+ * the log (which has its own, wider limit). */
 #define LOG_BURST     10
 #define LOG_WINDOW_MS 10000
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -150,12 +150,12 @@ static void on_libevent_log(int severity, const char *msg)
     pthread_mutex_lock(&log_lock);
     long long t = tg_now_ms();
     if (t - window >= LOG_WINDOW_MS) {
-        if (dropped) fprintf(stderr, "tlsgate serve: (%u libevent messages not shown)\n", dropped);
+        if (dropped) tg_log(TG_LOG_WARNING, "(%u libevent messages not shown)", dropped);
         window = t;
         lines = dropped = 0;
     }
     if (lines++ < LOG_BURST)
-        fprintf(stderr, "tlsgate serve: libevent: %s\n", msg);
+        tg_log(severity >= EVENT_LOG_ERR ? TG_LOG_ERROR : TG_LOG_WARNING, "libevent: %s", msg);
     else
         dropped++;
     pthread_mutex_unlock(&log_lock);
@@ -221,6 +221,22 @@ void tg_workers_counters(tg_workers *ws, tg_workers_stats *st)
     st->evicted = atomic_load(&ws->evicted);
     st->refused = atomic_load(&ws->refused);
     st->accept_pauses = atomic_load(&ws->accept_pauses);
+}
+
+void tg_workers_set_front(tg_workers *ws, void (*count)(void *arg, tg_serve_counters *out),
+                          void *arg)
+{
+    ws->front_count = count;
+    ws->front_arg = arg;
+}
+
+int tg_serve_counters_get(tg_workers *ws, tg_serve_counters *out)
+{
+    memset(out, 0, sizeof(*out));
+    tg_workers_counters(ws, &out->workers);
+    if (ws->front_count == NULL) return -1;
+    ws->front_count(ws->front_arg, out);
+    return 0;
 }
 
 /* Asks the kinds, in order, to let go of one unfinished connection of w. */
@@ -607,6 +623,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     tg_workers *ws = arg;
     housekeeping(ws);
+    tg_log_tick();
     if (ws->hooks->tick) ws->hooks->tick(ws->hooks->arg);
 }
 
