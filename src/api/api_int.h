@@ -77,6 +77,9 @@ typedef struct api_route_info {
 } api_route_info;
 api_handler api_route(int method, const char *path, api_req *r, api_route_info *info,
                       int *method_ok);
+/* console.c: the web console's files under /appliance/ (and / sent there), public;
+ * returns 1 when it answered the request, 0 when path is not the console's. */
+int api_console_serve(struct evhttp_request *req, const char *path);
 /* session.c: console sessions. api_session_auth authenticates r by its cookie (*found
  * says whether it had a live one); api_session_csrf checks a change's CSRF header. */
 api_sessions *api_sessions_new(void);

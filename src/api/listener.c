@@ -470,6 +470,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     const char *qs = uri ? evhttp_uri_get_query(uri) : NULL;
+    /* the console's files are public (they hold no data: the page asks the API for it) */
+    if (path && api_console_serve(req, path)) return;
     int method_ok = 1;
     api_route_info info = {0};
     api_handler h = NULL;
