@@ -13,7 +13,7 @@
 
 /* Members a request body may hold: an unknown one is refused, as the CLI refuses an
  * unknown option (a typo must not be ignored). */
-static int members_only(api_req *r, const char *const *allowed)
+int api_members_only(api_req *r, const char *const *allowed)
 {
     const char *key;
     json_t *v;
@@ -29,7 +29,7 @@ static int members_only(api_req *r, const char *const *allowed)
     return 0;
 }
 
-static int done(api_req *r, int rc, int status, json_t *doc)
+int api_done(api_req *r, int rc, int status, json_t *doc)
 {
     if (rc != 0) {
         json_decref(doc);
@@ -62,7 +62,7 @@ static int status_get(api_req *r)
     }
     json_decref(a);
     json_decref(s);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 /* ---- certificates and CA certificates ---- */
@@ -75,7 +75,7 @@ static int page_of(api_req *r, int ca)
         rc = api_query_int(r, "expiring", 0, TG_DAYS_MAX, &pg.expiring_days, &pg.expiring_set);
     json_t *doc = NULL;
     if (rc == 0) rc = tg_keyring_cert_page(r->kr, &pg, &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 static int certs_list(api_req *r)
@@ -92,14 +92,14 @@ static int cert_get(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_cert_show(r->kr, r->params[0], &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 static int ca_get(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_ca_show(r->kr, r->params[0], &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 /* The members of a new certificate or request: the CLI's options by name. */
@@ -109,7 +109,7 @@ static int newcert_of(api_req *r, tg_newcert *spec, const char ***sans)
                                           "org",  "ou",        "email",   "san",   "key",
                                           "days", "no_export", "signing", NULL};
     tg_subject *s = &spec->subject;
-    int rc = members_only(r, allowed);
+    int rc = api_members_only(r, allowed);
     if (rc == 0) rc = api_member_str(r, "name", 1, &spec->name);
     if (rc == 0) rc = api_member_str(r, "cn", 0, &s->cn);
     if (rc == 0) rc = api_member_str(r, "country", 0, &s->country);
@@ -135,26 +135,26 @@ static int cert_create(api_req *r)
     int rc = newcert_of(r, &spec, &sans);
     if (rc == 0) rc = tg_keyring_cert_create(r->kr, &spec, &doc, &r->err);
     free(sans);
-    return done(r, rc, 201, doc);
+    return api_done(r, rc, 201, doc);
 }
 
 static int cert_delete(api_req *r)
 {
     int rc = tg_keyring_cert_delete(r->kr, r->params[0], &r->err);
-    return done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
+    return api_done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
 }
 
 static int cert_default(api_req *r)
 {
     int rc = tg_keyring_cert_default(r->kr, r->params[0], &r->err);
-    return done(r, rc, 200, json_pack("{s:s}", "default", r->params[0]));
+    return api_done(r, rc, 200, json_pack("{s:s}", "default", r->params[0]));
 }
 
 static int refresh(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_refresh(r->kr, &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 /* ---- requests ---- */
@@ -163,14 +163,14 @@ static int requests_list(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_request_list(r->kr, &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 static int request_get(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_request_show(r->kr, r->params[0], &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 static int request_create(api_req *r)
@@ -181,13 +181,13 @@ static int request_create(api_req *r)
     int rc = newcert_of(r, &spec, &sans);
     if (rc == 0) rc = tg_keyring_request_create(r->kr, &spec, &doc, &r->err);
     free(sans);
-    return done(r, rc, 201, doc);
+    return api_done(r, rc, 201, doc);
 }
 
 static int request_delete(api_req *r)
 {
     int rc = tg_keyring_request_delete(r->kr, r->params[0], &r->err);
-    return done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
+    return api_done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
 }
 
 /* ---- trust stores ---- */
@@ -196,14 +196,14 @@ static int ts_list(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_ts_list(r->kr, &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 static int ts_get(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_ts_show(r->kr, r->params[0], &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 /* ---- the table ---- */
