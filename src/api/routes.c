@@ -229,6 +229,48 @@ static const struct route {
     {EVHTTP_REQ_GET, "truststores", ts_list, {0, TG_CAP_READ, NULL}},
     {EVHTTP_REQ_GET, "truststores/{}", ts_get, {0, TG_CAP_READ, NULL}},
     {EVHTTP_REQ_POST, "refresh", refresh, {0, TG_CAP_CERTS, "refresh"}},
+    /* certs.c: files in and out (an export of a key also needs TG_CAP_CERTS: the handler
+     * asks, since only the request says) */
+    {EVHTTP_REQ_POST, "certificates/import", api_cert_import, {0, TG_CAP_CERTS, "cert.import"}},
+    {EVHTTP_REQ_POST, "certificates/{}/export", api_cert_export, {1, TG_CAP_READ, "cert.export"}},
+    {EVHTTP_REQ_POST,
+     "certificates/{}/replace",
+     api_cert_replace,
+     {0, TG_CAP_CERTS, "cert.replace"}},
+    {EVHTTP_REQ_GET, "requests/{}/export", api_request_export, {0, TG_CAP_READ, "request.export"}},
+    {EVHTTP_REQ_POST, "ca/import", api_ca_import, {0, TG_CAP_CERTS, "ca.import"}},
+    {EVHTTP_REQ_POST, "ca/{}/export", api_ca_export, {1, TG_CAP_READ, "ca.export"}},
+    {EVHTTP_REQ_POST, "ca/{}/replace", api_ca_replace, {0, TG_CAP_CERTS, "ca.replace"}},
+    {EVHTTP_REQ_DELETE, "ca/{}", api_ca_delete, {0, TG_CAP_CERTS, "ca.delete"}},
+    {EVHTTP_REQ_POST, "ca/{}/reissue", api_ca_reissue, {1, TG_CAP_CERTS, "ca.reissue"}},
+    /* trust.c */
+    {EVHTTP_REQ_POST, "truststores", api_ts_create, {1, TG_CAP_CERTS, "truststore.create"}},
+    {EVHTTP_REQ_POST,
+     "truststores/update-defaults",
+     api_ts_update_defaults,
+     {0, TG_CAP_CERTS, "truststore.update-defaults"}},
+    {EVHTTP_REQ_POST, "truststores/{}/add", api_ts_add, {1, TG_CAP_CERTS, "truststore.add"}},
+    {EVHTTP_REQ_POST,
+     "truststores/{}/remove",
+     api_ts_remove,
+     {1, TG_CAP_CERTS, "truststore.remove"}},
+    {EVHTTP_REQ_DELETE, "truststores/{}", api_ts_delete, {0, TG_CAP_CERTS, "truststore.delete"}},
+    {EVHTTP_REQ_POST, "verify", api_verify, {0, TG_CAP_READ, NULL}},
+    /* users.c: a user's own password, tokens and document need no more than READ (the
+     * handler checks whose they are); anyone else's need TG_CAP_USERS */
+    {EVHTTP_REQ_GET, "users", api_users_list, {0, TG_CAP_USERS, NULL}},
+    {EVHTTP_REQ_POST, "users", api_user_add, {1, TG_CAP_USERS, "user.add"}},
+    {EVHTTP_REQ_GET, "users/{}", api_user_get, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_DELETE, "users/{}", api_user_delete, {0, TG_CAP_USERS, "user.del"}},
+    {EVHTTP_REQ_POST, "users/{}/role", api_user_role, {1, TG_CAP_USERS, "user.role"}},
+    {EVHTTP_REQ_POST, "users/{}/password", api_user_password, {1, TG_CAP_READ, "user.passwd"}},
+    {EVHTTP_REQ_POST, "users/{}/disable", api_user_disable, {0, TG_CAP_USERS, "user.disable"}},
+    {EVHTTP_REQ_POST, "users/{}/enable", api_user_enable, {0, TG_CAP_USERS, "user.enable"}},
+    {EVHTTP_REQ_GET, "users/{}/tokens", api_tokens_list, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_POST, "users/{}/tokens", api_token_create, {1, TG_CAP_READ, "user.token"}},
+    {EVHTTP_REQ_DELETE, "users/{}/tokens/{}", api_token_revoke, {0, TG_CAP_READ, "user.revoke"}},
+    {EVHTTP_REQ_GET, "audit", api_audit_list, {0, TG_CAP_AUDIT, NULL}},
+    {EVHTTP_REQ_POST, "factory-reset", api_factory_reset, {1, TG_CAP_USERS, "factory-reset"}},
 };
 
 #define PREFIX "/api/v1/"
