@@ -472,7 +472,7 @@ async function viewInstall() {
 
 // An import form (certificates or CA certificates), multipart. Whether the route exists
 // is known once it answers (see api.js): absent, the button is disabled with the reason.
-function importForm(path, feature, box, id, title, label, hint) {
+function importForm(path, feature, box, id, title, label, hint, onDone) {
   const form = h('form', { class: 'panel', id, novalidate: true, 'aria-labelledby': `${id}-h` },
     h('h2', { id: `${id}-h` }, title),
     field({ label, name: 'file', type: 'file', multiple: true, required: true, hint }),
@@ -503,6 +503,7 @@ function importForm(path, feature, box, id, title, label, hint) {
       say(box, 'ok', `imported ${rows.map(r => `"${r.name}" (${r.action || 'imported'})`).join(', ')}` +
         (warn.length ? `; warnings: ${warn.join('; ')}` : ''));
       form.reset();
+      if (onDone) await onDone(); // the list beside the form shows what came in
     } catch (e) {
       if (e.absent) {
         features[feature] = 'no';
@@ -608,7 +609,7 @@ async function viewCA() {
     h('div', { class: 'field' }, h('label', { for: 'ca-action' }, 'Action on the selected CA certificates'), action),
     h('button', { type: 'submit' }, 'Apply'), refresh);
   const imp = importForm('ca/import', 'caImport', box, 'ca-import-form', 'Import CA certificates', 'CA certificate file(s)',
-    'PEM, DER or PKCS#7 (.p7b): roots and intermediates.');
+    'PEM, DER or PKCS#7 (.p7b): roots and intermediates.', () => load());
   show('CA Certificates', bar, box, pane, holder, pager, imp);
   const picked = () => [...holder.querySelectorAll('input.pick:checked')].map(i => i.value);
 

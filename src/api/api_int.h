@@ -42,12 +42,20 @@ typedef struct api_req {
     char csrf[TG_TOKEN_LEN + 1]; /* that session's CSRF token */
     tg_err err;
     api_counts *counts; /* the listener's (metrics.c) */
+    char *object;       /* the audit row's object when neither the path nor the body's "name"
+                         * names it (an upload's name); malloc'd, freed with the request */
+    json_t *detail;     /* members a handler adds to the audit row's detail (a new token's
+                         * id): never a secret */
 } api_req;
 
 typedef int (*api_handler)(api_req *r);
 
 /* Answers: each sends exactly one response. */
 void api_send_json(api_req *r, int status, json_t *doc); /* takes doc */
+/* Bytes as the body (an export: Content-Disposition when disposition is not NULL); takes
+ * data (malloc'd), wiped and freed once sent, as it may hold a key or a token. */
+void api_send_bytes(api_req *r, int status, const char *type, const char *disposition,
+                    unsigned char *data, size_t len);
 /* The error in r->err as {"error", "exit_status", "message", "field"} with the HTTP
  * status its code maps to. */
 void api_send_error(api_req *r);
@@ -65,6 +73,94 @@ int api_member_bool(api_req *r, const char *name, int *out);
 int api_member_strs(api_req *r, const char *name, const char ***out, size_t *n);
 /* A query parameter as a whole number within [lo, hi]; absent: *out untouched. */
 int api_query_int(api_req *r, const char *name, int lo, int hi, int *out, int *given);
+
+/* Whether the caller's role allows cap: 0, or 403 with r->err set (a handler asks this
+ * itself when the answer depends on the request: a key in an export, another's token). */
+int api_authorize(api_req *r, tg_cap cap);
+/* routes.c: a request body may hold only these members (NULL-terminated): an unknown one is
+ * refused (usage), as the CLI refuses an unknown option. */
+int api_members_only(api_req *r, const char *const *allowed);
+/* A handler's end: on success sends doc (an empty object when NULL) with status; on
+ * failure drops doc and returns rc for the listener to answer. */
+int api_done(api_req *r, int rc, int status, json_t *doc);
+
+/* ---- uploads (upload.c): a raw body (one file, the other members in the query and a
+ * password in the X-Tlsgate-Password header) or multipart/form-data (RFC 7578) ---- */
+#define API_PARTS_MAX       16
+#define API_PART_NAME_MAX   64   /* bytes of a part's name */
+#define API_FILENAME_MAX    255  /* bytes of a part's filename */
+#define API_PART_HEAD_MAX   4096 /* bytes of one part's headers */
+#define API_PASSWORD_HEADER "X-Tlsgate-Password"
+typedef struct api_part {
+    char *name;          /* the form field ("file", "key", "name", "password") */
+    char *filename;      /* its filename, or NULL */
+    unsigned char *data; /* a NUL-terminated copy, wiped when freed (it may hold a key) */
+    size_t len;
+} api_part;
+typedef struct api_form {
+    api_part parts[API_PARTS_MAX];
+    size_t n;
+    int multipart; /* 0: the body was one file */
+} api_form;
+/* Reads r's body as a form. files: the parts that are files (the first one is what a raw
+ * body is); texts: the other members (parts, or query parameters unless secret: a secret
+ * never goes in a URL). Anything else, or a malformed body, is refused (usage) naming it. */
+int api_form_read(api_req *r, api_form *f, const char *const *files, const char *const *texts);
+void api_form_free(api_form *f);
+/* Every part named name as inputs ((*out)[i].data borrowed from f; free(*out) only). */
+int api_form_inputs(api_req *r, api_form *f, const char *name, tg_input **out, size_t *n);
+/* A member's text (a part or a query parameter; absent: *out untouched), or as a switch
+ * ("true"/"false", "1"/"0", "yes"/"no"; empty is true). */
+int api_form_text(api_req *r, api_form *f, const char *name, const char **out);
+int api_form_bool(api_req *r, api_form *f, const char *name, int *out);
+
+/* A password handed to the keyring through tg_passsrc, as the CLI hands its file's. */
+typedef struct api_secret {
+    const char *data;
+    size_t len;
+    tg_passsrc src;
+} api_secret;
+/* A source for data (NULL when data is NULL: "none was given"). */
+const tg_passsrc *api_secret_src(api_secret *s, const char *data, size_t len);
+/* The form's "password" part (or header), or NULL. */
+const tg_passsrc *api_form_pass(api_form *f, api_secret *s);
+/* A JSON body's string member as a secret: *data is NULL when absent; api_member_wipe
+ * overwrites it in the parsed document before the document is freed. */
+int api_member_secret(api_req *r, const char *name, const char **data, size_t *len);
+void api_member_wipe(api_req *r, const char *name);
+
+/* ---- handlers by resource ---- */
+/* certs.c: certificates, requests and CA certificates moving in and out */
+int api_cert_import(api_req *r);
+int api_cert_export(api_req *r);
+int api_cert_replace(api_req *r);
+int api_request_export(api_req *r);
+int api_ca_import(api_req *r);
+int api_ca_export(api_req *r);
+int api_ca_replace(api_req *r);
+int api_ca_delete(api_req *r);
+int api_ca_reissue(api_req *r);
+/* trust.c: trust stores and verify */
+int api_ts_create(api_req *r);
+int api_ts_add(api_req *r);
+int api_ts_remove(api_req *r);
+int api_ts_delete(api_req *r);
+int api_ts_update_defaults(api_req *r);
+int api_verify(api_req *r);
+/* users.c: users, tokens, the audit log, factory reset */
+int api_users_list(api_req *r);
+int api_user_add(api_req *r);
+int api_user_get(api_req *r);
+int api_user_delete(api_req *r);
+int api_user_role(api_req *r);
+int api_user_password(api_req *r);
+int api_user_disable(api_req *r);
+int api_user_enable(api_req *r);
+int api_tokens_list(api_req *r);
+int api_token_create(api_req *r);
+int api_token_revoke(api_req *r);
+int api_audit_list(api_req *r);
+int api_factory_reset(api_req *r);
 
 /* routes.c: finds the route for method and path, fills r->params and *info; NULL when
  * none (*method_ok is 0 when the path exists under another method). */

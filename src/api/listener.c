@@ -237,6 +237,32 @@ void api_send_json(api_req *r, int status, json_t *doc)
     api_count(r->counts, status);
 }
 
+static void wipe_sent(const void *data, size_t len, void *arg)
+{
+    (void)arg;
+    tg_free_secret((void *)data, len);
+}
+
+void api_send_bytes(api_req *r, int status, const char *type, const char *disposition,
+                    unsigned char *data, size_t len)
+{
+    struct evbuffer *out = evbuffer_new();
+    common_headers(r->req, type);
+    if (disposition)
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Disposition",
+                          disposition);
+    /* referenced, not copied: the bytes are wiped when libevent is done with them */
+    if (out == NULL || evbuffer_add_reference(out, data, len, wipe_sent, NULL) != 0) {
+        tg_free_secret(data, len);
+        if (out) evbuffer_free(out);
+        evhttp_send_error(r->req, 500, "Internal Server Error");
+        return;
+    }
+    evhttp_send_reply(r->req, status, status < 300 ? "OK" : "Error", out);
+    evbuffer_free(out);
+    api_count(r->counts, status);
+}
+
 static const struct {
     int code, http, exit;
     const char *name;
@@ -415,7 +441,7 @@ static const char *const cap_words[] = {
     [TG_CAP_AUDIT] = "read the audit log",
 };
 
-static int authorize(api_req *r, tg_cap cap)
+int api_authorize(api_req *r, tg_cap cap)
 {
     if (tg_role_allows(r->who.role, cap)) return 0;
     r->status = 403;
@@ -430,9 +456,10 @@ static void audit(tg_api *a, api_req *r, const api_route_info *info, int rc)
 {
     char source[96];
     snprintf(source, sizeof(source), "api %s", r->peer);
-    const char *object = r->params[0];
+    const char *object = r->object ? r->object : r->params[0];
     if (object == NULL && r->json) object = json_string_value(json_object_get(r->json, "name"));
-    json_t *detail = rc != 0 ? json_pack("{s:s}", "error", r->err.msg) : NULL;
+    json_t *detail = r->detail ? json_deep_copy(r->detail) : rc != 0 ? json_object() : NULL;
+    if (detail && rc != 0) json_object_set_new(detail, "error", json_string(r->err.msg));
     const char *actor = r->who.name;
     if (actor[0] == '\0' && r->json) /* a refused login: the name it gave */
         actor = json_string_value(json_object_get(r->json, "user"));
@@ -502,7 +529,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         rc = api_fail(&r, TG_E_PASSWORD, NULL,
                       "this password was given once: choose a new one before anything else");
     }
-    if (rc == 0 && !info.open) rc = authorize(&r, info.cap);
+    if (rc == 0 && !info.open) rc = api_authorize(&r, info.cap);
     if (rc == 0) rc = body_read(&r, info.json_body);
     if (rc == 0) rc = h(&r);
     if (h != NULL && info.action != NULL && (info.open || r.who.name[0])) audit(a, &r, &info, rc);
@@ -517,6 +544,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     for (int i = 0; i < API_PARAMS_MAX; i++)
         free(r.params[i]);
     json_decref(r.json);
+    json_decref(r.detail);
+    free(r.object);
     if (r.body) tg_free_secret((void *)r.body, r.bodylen + 1); /* may hold a key */
 }
 

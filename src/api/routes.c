@@ -13,7 +13,7 @@
 
 /* Members a request body may hold: an unknown one is refused, as the CLI refuses an
  * unknown option (a typo must not be ignored). */
-static int members_only(api_req *r, const char *const *allowed)
+int api_members_only(api_req *r, const char *const *allowed)
 {
     const char *key;
     json_t *v;
@@ -29,7 +29,7 @@ static int members_only(api_req *r, const char *const *allowed)
     return 0;
 }
 
-static int done(api_req *r, int rc, int status, json_t *doc)
+int api_done(api_req *r, int rc, int status, json_t *doc)
 {
     if (rc != 0) {
         json_decref(doc);
@@ -62,7 +62,7 @@ static int status_get(api_req *r)
     }
     json_decref(a);
     json_decref(s);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 /* ---- certificates and CA certificates ---- */
@@ -75,7 +75,7 @@ static int page_of(api_req *r, int ca)
         rc = api_query_int(r, "expiring", 0, TG_DAYS_MAX, &pg.expiring_days, &pg.expiring_set);
     json_t *doc = NULL;
     if (rc == 0) rc = tg_keyring_cert_page(r->kr, &pg, &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 static int certs_list(api_req *r)
@@ -92,14 +92,14 @@ static int cert_get(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_cert_show(r->kr, r->params[0], &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 static int ca_get(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_ca_show(r->kr, r->params[0], &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 /* The members of a new certificate or request: the CLI's options by name. */
@@ -109,7 +109,7 @@ static int newcert_of(api_req *r, tg_newcert *spec, const char ***sans)
                                           "org",  "ou",        "email",   "san",   "key",
                                           "days", "no_export", "signing", NULL};
     tg_subject *s = &spec->subject;
-    int rc = members_only(r, allowed);
+    int rc = api_members_only(r, allowed);
     if (rc == 0) rc = api_member_str(r, "name", 1, &spec->name);
     if (rc == 0) rc = api_member_str(r, "cn", 0, &s->cn);
     if (rc == 0) rc = api_member_str(r, "country", 0, &s->country);
@@ -135,26 +135,26 @@ static int cert_create(api_req *r)
     int rc = newcert_of(r, &spec, &sans);
     if (rc == 0) rc = tg_keyring_cert_create(r->kr, &spec, &doc, &r->err);
     free(sans);
-    return done(r, rc, 201, doc);
+    return api_done(r, rc, 201, doc);
 }
 
 static int cert_delete(api_req *r)
 {
     int rc = tg_keyring_cert_delete(r->kr, r->params[0], &r->err);
-    return done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
+    return api_done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
 }
 
 static int cert_default(api_req *r)
 {
     int rc = tg_keyring_cert_default(r->kr, r->params[0], &r->err);
-    return done(r, rc, 200, json_pack("{s:s}", "default", r->params[0]));
+    return api_done(r, rc, 200, json_pack("{s:s}", "default", r->params[0]));
 }
 
 static int refresh(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_refresh(r->kr, &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 /* ---- requests ---- */
@@ -163,14 +163,14 @@ static int requests_list(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_request_list(r->kr, &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 static int request_get(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_request_show(r->kr, r->params[0], &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 static int request_create(api_req *r)
@@ -181,13 +181,13 @@ static int request_create(api_req *r)
     int rc = newcert_of(r, &spec, &sans);
     if (rc == 0) rc = tg_keyring_request_create(r->kr, &spec, &doc, &r->err);
     free(sans);
-    return done(r, rc, 201, doc);
+    return api_done(r, rc, 201, doc);
 }
 
 static int request_delete(api_req *r)
 {
     int rc = tg_keyring_request_delete(r->kr, r->params[0], &r->err);
-    return done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
+    return api_done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
 }
 
 /* ---- trust stores ---- */
@@ -196,14 +196,14 @@ static int ts_list(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_ts_list(r->kr, &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 static int ts_get(api_req *r)
 {
     json_t *doc = NULL;
     int rc = tg_keyring_ts_show(r->kr, r->params[0], &doc, &r->err);
-    return done(r, rc, 200, doc);
+    return api_done(r, rc, 200, doc);
 }
 
 /* ---- the table ---- */
@@ -233,6 +233,48 @@ static const struct route {
     {EVHTTP_REQ_GET, "session", api_session_get, {0, TG_CAP_READ, NULL, 0, 1}},
     {EVHTTP_REQ_DELETE, "session", api_session_end, {0, TG_CAP_READ, NULL, 0, 1}},
     {EVHTTP_REQ_GET, "/metrics", api_metrics, {0, TG_CAP_READ, NULL}}, /* metrics.c */
+    /* certs.c: files in and out (an export of a key also needs TG_CAP_CERTS: the handler
+     * asks, since only the request says) */
+    {EVHTTP_REQ_POST, "certificates/import", api_cert_import, {0, TG_CAP_CERTS, "cert.import"}},
+    {EVHTTP_REQ_POST, "certificates/{}/export", api_cert_export, {1, TG_CAP_READ, "cert.export"}},
+    {EVHTTP_REQ_POST,
+     "certificates/{}/replace",
+     api_cert_replace,
+     {0, TG_CAP_CERTS, "cert.replace"}},
+    {EVHTTP_REQ_GET, "requests/{}/export", api_request_export, {0, TG_CAP_READ, "request.export"}},
+    {EVHTTP_REQ_POST, "ca/import", api_ca_import, {0, TG_CAP_CERTS, "ca.import"}},
+    {EVHTTP_REQ_POST, "ca/{}/export", api_ca_export, {1, TG_CAP_READ, "ca.export"}},
+    {EVHTTP_REQ_POST, "ca/{}/replace", api_ca_replace, {0, TG_CAP_CERTS, "ca.replace"}},
+    {EVHTTP_REQ_DELETE, "ca/{}", api_ca_delete, {0, TG_CAP_CERTS, "ca.delete"}},
+    {EVHTTP_REQ_POST, "ca/{}/reissue", api_ca_reissue, {1, TG_CAP_CERTS, "ca.reissue"}},
+    /* trust.c */
+    {EVHTTP_REQ_POST, "truststores", api_ts_create, {1, TG_CAP_CERTS, "truststore.create"}},
+    {EVHTTP_REQ_POST,
+     "truststores/update-defaults",
+     api_ts_update_defaults,
+     {0, TG_CAP_CERTS, "truststore.update-defaults"}},
+    {EVHTTP_REQ_POST, "truststores/{}/add", api_ts_add, {1, TG_CAP_CERTS, "truststore.add"}},
+    {EVHTTP_REQ_POST,
+     "truststores/{}/remove",
+     api_ts_remove,
+     {1, TG_CAP_CERTS, "truststore.remove"}},
+    {EVHTTP_REQ_DELETE, "truststores/{}", api_ts_delete, {0, TG_CAP_CERTS, "truststore.delete"}},
+    {EVHTTP_REQ_POST, "verify", api_verify, {0, TG_CAP_READ, NULL}},
+    /* users.c: a user's own password, tokens and document need no more than READ (the
+     * handler checks whose they are); anyone else's need TG_CAP_USERS */
+    {EVHTTP_REQ_GET, "users", api_users_list, {0, TG_CAP_USERS, NULL}},
+    {EVHTTP_REQ_POST, "users", api_user_add, {1, TG_CAP_USERS, "user.add"}},
+    {EVHTTP_REQ_GET, "users/{}", api_user_get, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_DELETE, "users/{}", api_user_delete, {0, TG_CAP_USERS, "user.del"}},
+    {EVHTTP_REQ_POST, "users/{}/role", api_user_role, {1, TG_CAP_USERS, "user.role"}},
+    {EVHTTP_REQ_POST, "users/{}/password", api_user_password, {1, TG_CAP_READ, "user.passwd"}},
+    {EVHTTP_REQ_POST, "users/{}/disable", api_user_disable, {0, TG_CAP_USERS, "user.disable"}},
+    {EVHTTP_REQ_POST, "users/{}/enable", api_user_enable, {0, TG_CAP_USERS, "user.enable"}},
+    {EVHTTP_REQ_GET, "users/{}/tokens", api_tokens_list, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_POST, "users/{}/tokens", api_token_create, {1, TG_CAP_READ, "user.token"}},
+    {EVHTTP_REQ_DELETE, "users/{}/tokens/{}", api_token_revoke, {0, TG_CAP_READ, "user.revoke"}},
+    {EVHTTP_REQ_GET, "audit", api_audit_list, {0, TG_CAP_AUDIT, NULL}},
+    {EVHTTP_REQ_POST, "factory-reset", api_factory_reset, {1, TG_CAP_USERS, "factory-reset"}},
 };
 
 #define PREFIX "/api/v1/"

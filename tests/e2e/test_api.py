@@ -3,8 +3,11 @@
 serve runs with --admin on a free port; curl checks the admin certificate against the
 default certificate exported by the CLI (no -k), sends a bearer token made by `tlsgate
 user token`, and every answer is compared with what the CLI says of the same object: the
-API and `--json` print one document.
+API and `--json` print one document. Files that leave through the API are read by openssl
+(x509, pkey, pkcs12, req); files that arrive are made by openssl and sent by curl, raw
+(--data-binary) and as multipart form data (-F).
 """
+import glob
 import json
 import os
 import socket
@@ -31,10 +34,10 @@ class ApiCase(ServeCase):
         self.aport = None
         self.tokens = {}
 
-    def start(self):
+    def start(self, env=None):
         for _ in range(5):
             self.aport = tglib.free_port()
-            srv = self.serve("--admin", f"127.0.0.1:{self.aport}")
+            srv = self.serve("--admin", f"127.0.0.1:{self.aport}", env=env)
             deadline = time.monotonic() + 10 * SLOW
             while time.monotonic() < deadline:
                 try:
@@ -88,6 +91,30 @@ class ApiCase(ServeCase):
         """The last answer's header lines, lower-cased names."""
         with open(self.path("head.out")) as f:
             return [ln.strip() for ln in f if ":" in ln]
+    def call(self, method, path, token=None, args=(), headers=(), stdin=None):
+        """(HTTP status, body bytes, response headers with lower-case names) of one curl
+        request; args: more curl arguments (-F, --data-binary)."""
+        body, head = self.path("call.out"), self.path("call.head")
+        argv = ["curl", "-sS", "--max-time", str(20 * SLOW), "--cacert", self.ca, "-X", method,
+                "-o", body, "-D", head, "-w", "%{http_code}"]
+        if token:
+            argv += ["-H", f"Authorization: Bearer {token}"]
+        for h in headers:
+            argv += ["-H", h]
+        argv += list(args) + [f"https://127.0.0.1:{self.aport}{path}"]
+        p = subprocess.run(argv, input=stdin, capture_output=True, timeout=40 * SLOW)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        hdrs = {}
+        for line in self.rd(head).splitlines()[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                hdrs[k.strip().lower()] = v.strip()
+        return int(p.stdout), self.rd(body, "rb"), hdrs
+
+    def jcall(self, *a, **kw):
+        """call() with the body parsed as JSON: (status, document)."""
+        code, data, _ = self.call(*a, **kw)
+        return code, json.loads(data)
 
     def assert_error(self, got, status, name, field=None):
         code, doc = got
@@ -379,6 +406,583 @@ class TestSession(ApiCase):
         code, doc = self.api("POST", "/api/v1/session", {"user": "nobody", "password": "x" * 12},
                              jar=other)
         self.assertIn(code, (401, 429), doc)
+P12_PASS = "p12-import-secret-7"
+EXPORT_PASS = "export-secret-passphrase-9"
+NEW_PASS = "a new password for cm, long"
+
+
+class FilesCase(ApiCase):
+    """Files made by openssl: a CA, a leaf it signed (with its key), a PKCS#12 of both."""
+
+    def pki(self):
+        self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+                "-days", "30", "-subj", "/CN=API Test CA",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        self.sh("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=leaf.example")
+        leaf_ext = self.write("leaf.ext", "subjectAltName=DNS:leaf.example\n"
+                                          "extendedKeyUsage=serverAuth\n")
+        self.sh("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", "leaf.pem", "-days", "10", "-extfile", leaf_ext)
+        self.sh("openssl", "pkcs12", "-export", "-in", "leaf.pem", "-inkey", "leaf.key",
+                "-out", "leaf.p12", "-passout", "pass:" + P12_PASS)
+        # "expires in 10 days" becomes "in 9 days" one second after issue: documents of the
+        # same certificate compared across that second would differ
+        time.sleep(1.1)
+        return {k: self.path(k) for k in ("ca.pem", "ca.key", "leaf.pem", "leaf.key", "leaf.p12")}
+
+    def no_secret_anywhere(self, *secrets):
+        """No secret in the audit log (as the CLI prints it) nor in any file of the store."""
+        log = self.ok("--json", "audit", "--limit", "100000").out
+        for sec in secrets:
+            self.assertNotIn(sec, log)
+            for f in glob.glob(os.path.join(self.home, "*")):
+                if os.path.isfile(f):
+                    self.assertNotIn(sec.encode(), self.rd(f, "rb"), f)
+
+    def mine(self, actor):
+        """The audit rows of actor, oldest first: (action, object, outcome)."""
+        rows = self.ok("--json", "audit", "--limit", "100000").json()
+        return [(r["action"], r["object"], r["outcome"]) for r in rows
+                if r["actor"] == actor][::-1]
+
+
+class TestApiFiles(FilesCase):
+    def test_import(self):
+        """A PKCS#12 as multipart form data and as a raw body with the password in a
+        header; a PEM certificate with its key as two parts; a wrong password and
+        malformed bodies refused with the store unchanged."""
+        f = self.pki()
+        self.start()
+        tok = self.user("certs", "Certificate manager")
+        leaf_fp = self.fingerprint(f["leaf.pem"])
+        # raw: the body is the file (curl --data-binary @file), the password in a header
+        code, doc = self.jcall("POST", "/api/v1/certificates/import?name=raw&no_export=true",
+                               tok, ["--data-binary", f"@{f['leaf.p12']}"],
+                               ["Content-Type: application/x-pkcs12",
+                                f"X-Tlsgate-Password: {P12_PASS}"])
+        self.assertEqual(code, 201, doc)
+        raw = self.ok("--json", "cert", "show", "raw").json()
+        self.assertEqual(raw["sha256"].upper(), leaf_fp)
+        self.assertFalse(raw["exportable"], raw)
+        self.ok("cert", "delete", "raw")
+        # multipart: the file, its password and a name as parts (curl -F)
+        code, doc = self.jcall("POST", "/api/v1/certificates/import", tok, [
+            "-F", f"file=@{f['leaf.p12']}", "--form-string", f"password={P12_PASS}",
+            "-F", "name=mp"])
+        self.assertEqual(code, 201, doc)
+        self.assertEqual([i["name"] for i in doc["imported"] if not i["ca"]], ["mp"])
+        cli = self.ok("--json", "cert", "show", "mp").json()
+        self.assertEqual(cli["sha256"].upper(), leaf_fp)
+        self.assertTrue(cli["private_key"])
+        self.assertEqual(self.jcall("GET", "/api/v1/certificates/mp", tok), (200, cli))
+        # PEM certificate and key as two parts
+        self.ok("cert", "delete", "mp")
+        code, doc = self.jcall("POST", "/api/v1/certificates/import", tok, [
+            "-F", f"file=@{f['leaf.pem']}", "-F", f"key=@{f['leaf.key']}", "-F", "name=pem"])
+        self.assertEqual(code, 201, doc)
+        self.assertTrue(self.ok("--json", "cert", "show", "pem").json()["private_key"])
+        # a wrong password: the CLI's error, and nothing stored
+        before = self.dump()
+        wrong = self.path("wrong.pw")
+        self.write("wrong.pw", "not-the-password\n")
+        r = self.fails(tglib.PASSWORD, "cert", "import", f["leaf.p12"], "--name", "w",
+                       "--password-file", wrong)
+        doc = self.assert_error(self.jcall("POST", "/api/v1/certificates/import", tok, [
+            "-F", f"file=@{f['leaf.p12']}", "--form-string", "password=not-the-password",
+            "-F", "name=w"]), 400, "password")
+        # (the CLI names the file by its path, the API by the part's filename)
+        self.assertIn(doc["message"].replace("leaf.p12", f["leaf.p12"]), r.err)
+        self.assertEqual(doc["exit_status"], tglib.PASSWORD)
+        self.assertEqual(self.dump(), before)
+        # a password never goes in a URL
+        self.assert_error(self.jcall("POST", f"/api/v1/certificates/import?password={P12_PASS}",
+                                     tok, ["--data-binary", f"@{f['leaf.p12']}"]),
+                          400, "usage", "password")
+        # malformed multipart bodies: each refused naming what is wrong
+        pem = self.rd(f["leaf.pem"], "rb")
+        ct = "Content-Type: multipart/form-data; boundary=XyZ"
+        part = (b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.pem"\r\n'
+                b'\r\n' + pem + b'\r\n')
+        bad = {
+            "no closing boundary": (ct, part),
+            "no boundary parameter": ("Content-Type: multipart/form-data", part + b"--XyZ--"),
+            "no boundary line": (ct, b"just some bytes"),
+            "no Content-Disposition": (ct, b"--XyZ\r\nContent-Type: text/plain\r\n\r\nx\r\n"
+                                           b"--XyZ--\r\n"),
+            "headers without an end": (ct, b"--XyZ\r\nContent-Disposition: form-data; "
+                                           b"name=\"file\"" + b"x" * 9000),
+            "no name": (ct, b'--XyZ\r\nContent-Disposition: form-data; filename="a"\r\n\r\n'
+                            b"x\r\n--XyZ--\r\n"),
+            "17 parts": (ct, b"".join(b'--XyZ\r\nContent-Disposition: form-data; name="file"'
+                                      b"\r\n\r\nx\r\n" for _ in range(17)) + b"--XyZ--\r\n"),
+            "an unknown part": (ct, b'--XyZ\r\nContent-Disposition: form-data; name="bogus"'
+                                    b"\r\n\r\nx\r\n--XyZ--\r\n"),
+        }
+        for what, (header, body) in bad.items():
+            code, doc = self.jcall("POST", "/api/v1/certificates/import", tok,
+                                   ["--data-binary", "@-"], [header], stdin=body)
+            self.assertEqual((code, doc["error"]), (400, "usage"), (what, doc))
+        self.assertEqual(self.dump(), before)
+        # the same part well formed is taken
+        self.ok("cert", "delete", "pem")
+        code, doc = self.jcall("POST", "/api/v1/certificates/import?name=wf", tok,
+                               ["--data-binary", "@-"], [ct], stdin=part + b"--XyZ--\r\n")
+        self.assertEqual(code, 201, doc)
+        self.assertEqual(self.ok("--json", "cert", "show", "wf").json()["sha256"].upper(),
+                         leaf_fp)
+        self.assertEqual([a for a in self.mine("certs") if a[0] == "cert.import"][:4],
+                         [("cert.import", "raw", "ok"), ("cert.import", "mp", "ok"),
+                          ("cert.import", "pem", "ok"), ("cert.import", "w", "password")])
+        self.no_secret_anywhere(P12_PASS, tok)
+
+    def test_export(self):
+        """Exports answer the file's bytes (read by openssl); a key leaves only for a
+        role that manages certificates, never when it is non-exportable (not even for an
+        Administrator), and every export is audited without its passphrase."""
+        self.ok("cert", "create", "exp", "--cn", "exp.example", "--key", "ec:p256",
+                "--days", "30")
+        self.ok("cert", "create", "locked", "--cn", "locked.example", "--key", "ec:p256",
+                "--days", "30", "--no-export")
+        self.start()
+        cm = self.user("cm", "Certificate manager")
+        aud = self.user("aud", "Auditor")
+        adm = self.user("adm", "Administrator")
+        cli_fp = self.fp("exp")
+        # a PEM by an Auditor (no key): openssl x509 reads it
+        code, data, h = self.call("POST", "/api/v1/certificates/exp/export", aud,
+                                  ["--data-binary", json.dumps({"format": "pem"})],
+                                  ["Content-Type: application/json"])
+        self.assertEqual(code, 200, data)
+        self.assertEqual(h["content-type"], "application/x-pem-file")
+        self.assertIn('filename="exp.pem"', h["content-disposition"])
+        self.assertEqual(h["cache-control"], "no-store")
+        self.assertEqual(self.fingerprint(self.write("exp.pem", data, "wb")), cli_fp)
+        # DER too, the same bytes as the CLI's export
+        code, data, h = self.call("POST", "/api/v1/certificates/exp/export", aud,
+                                  ["--data-binary", '{"format": "der"}'])
+        self.assertEqual((code, h["content-type"]), (200, "application/pkix-cert"))
+        self.ok("cert", "export", "exp", "--format", "der", "--out", self.path("cli.der"))
+        self.assertEqual(data, self.rd(self.path("cli.der"), "rb"))
+        # a PKCS#12 with the key: a Certificate manager may; openssl opens it
+        spec = {"format": "p12", "with_key": True, "passphrase": EXPORT_PASS}
+        self.assert_error(self.jcall("POST", "/api/v1/certificates/exp/export", aud,
+                                     ["--data-binary", json.dumps(spec)]), 403, "forbidden")
+        code, data, h = self.call("POST", "/api/v1/certificates/exp/export", cm,
+                                  ["--data-binary", json.dumps(spec)])
+        self.assertEqual((code, h["content-type"]), (200, "application/x-pkcs12"), data[:200])
+        self.assertIn('filename="exp.p12"', h["content-disposition"])
+        p12 = self.write("exp.p12", data, "wb")
+        certs = self.sh("openssl", "pkcs12", "-in", p12, "-passin", "pass:" + EXPORT_PASS,
+                        "-nokeys").stdout
+        self.assertEqual(self.fingerprint(self.write("p12cert.pem", certs)), cli_fp)
+        key = self.sh("openssl", "pkcs12", "-in", p12, "-passin", "pass:" + EXPORT_PASS,
+                      "-nocerts", "-nodes").stdout
+        self.assertEqual(self.key_pubkey(self.write("p12key.pem", key)),
+                         self.cert_pubkey(self.path("exp.pem")))
+        # a PKCS#8 key: openssl pkey opens it with the passphrase
+        code, data, _ = self.call("POST", "/api/v1/certificates/exp/export", cm, [
+            "--data-binary", json.dumps({"format": "p8", "passphrase": EXPORT_PASS})])
+        self.assertEqual(code, 200, data[:200])
+        self.assertIn(b"ENCRYPTED PRIVATE KEY", data)
+        passfile = self.write("exp.pass", EXPORT_PASS)
+        self.assertEqual(self.key_pubkey(self.write("exp.p8", data, "wb"), passin=passfile),
+                         self.cert_pubkey(self.path("exp.pem")))
+        # a short passphrase: the keyring's sentence
+        self.assert_error(self.jcall("POST", "/api/v1/certificates/exp/export", cm, [
+            "--data-binary", json.dumps({"format": "p12", "passphrase": "short"})]),
+            400, "password")
+        # a non-exportable key never leaves, whoever asks
+        r = self.fails(tglib.CONFLICT, "cert", "export", "locked", "--format", "p8", "--out",
+                       self.path("locked.p8"), "--no-passphrase")
+        for tok in (cm, adm):
+            for spec in ({"format": "p12", "with_key": True, "passphrase": EXPORT_PASS},
+                         {"format": "p8", "no_passphrase": True},
+                         {"format": "pkcs1", "passphrase": EXPORT_PASS}):
+                doc = self.assert_error(self.jcall("POST", "/api/v1/certificates/locked/export",
+                                                   tok, ["--data-binary", json.dumps(spec)]),
+                                        409, "conflict")
+                self.assertIn(doc["message"], r.err)
+        # its certificate still may
+        code, data, _ = self.call("POST", "/api/v1/certificates/locked/export", aud,
+                                  ["--data-binary", '{"format": "pem"}'])
+        self.assertEqual(code, 200)
+        # refusals of the options: the keyring's field
+        self.assert_error(self.jcall("POST", "/api/v1/certificates/exp/export", cm,
+                                     ["--data-binary", "{}"]), 400, "usage", "format")
+        self.assert_error(self.jcall("POST", "/api/v1/certificates/exp/export", cm,
+                                     ["--data-binary", '{"format": "zip"}']), 400, "usage",
+                          "format")
+        self.assert_error(self.jcall("POST", "/api/v1/certificates/exp/export", cm, [
+            "--data-binary", '{"format": "der", "with_chain": true}']), 400, "usage",
+            "with_chain")
+        self.assertEqual(self.mine("cm")[:2], [("cert.export", "exp", "ok"),
+                                               ("cert.export", "exp", "ok")])
+        self.assertIn(("cert.export", "locked", "conflict"), self.mine("adm"))
+        self.assertIn(("cert.export", "exp", "conflict"), self.mine("aud"))  # the 403
+        self.no_secret_anywhere(EXPORT_PASS)
+
+    def test_replace_and_request_export(self):
+        """cert replace as an upload; a request's PEM read by openssl req."""
+        f = self.pki()
+        self.ok("cert", "create", "site", "--cn", "leaf.example", "--key", "ec:p256",
+                "--days", "30")
+        old_fp = self.fp("site")
+        self.start()
+        tok = self.user("cm", "Certificate manager")
+        code, doc = self.jcall("POST", "/api/v1/certificates/site/replace", tok, [
+            "-F", f"file=@{f['leaf.pem']}", "-F", f"key=@{f['leaf.key']}"])
+        self.assertEqual(code, 200, doc)
+        self.assertEqual(self.fp("site"), self.fingerprint(f["leaf.pem"]))
+        self.assertEqual(self.fp("site_REPLACED"), old_fp)
+        self.assertEqual(self.jcall("GET", "/api/v1/certificates/site", tok),
+                         (200, self.ok("--json", "cert", "show", "site").json()))
+        self.assert_error(self.jcall("POST", "/api/v1/certificates/nothing/replace", tok, [
+            "-F", f"file=@{f['leaf.pem']}"]), 404, "not_found")
+        # a request made through the API, its PEM exported as a file
+        code, doc = self.jcall("POST", "/api/v1/requests", tok,
+                               ["--data-binary", json.dumps({"name": "csr1",
+                                                             "cn": "csr.example",
+                                                             "key": "ec:p256"})])
+        self.assertEqual(code, 201, doc)
+        code, data, h = self.call("GET", "/api/v1/requests/csr1/export", tok)
+        self.assertEqual((code, h["content-type"]), (200, "application/x-pem-file"))
+        self.assertIn('filename="csr1.csr"', h["content-disposition"])
+        self.assertEqual(data, self.ok("request", "export", "csr1").out.encode())
+        req = self.write("csr1.csr", data, "wb")
+        text = self.sh("openssl", "req", "-in", req, "-noout", "-verify", "-subject").stdout
+        self.assertIn("csr.example", text)
+        self.assertEqual(self.mine("cm"), [("cert.replace", "site", "ok"),
+                                           ("cert.replace", "nothing", "not found"),
+                                           ("request.create", "csr1", "ok"),
+                                           ("request.export", "csr1", "ok")])
+
+    def test_ca(self):
+        """CA certificates: import (raw PEM), show, export, replace, reissue, delete."""
+        f = self.pki()
+        self.start()
+        tok = self.user("cm", "Certificate manager")
+        code, doc = self.jcall("POST", "/api/v1/ca/import?name=testca", tok,
+                               ["--data-binary", f"@{f['ca.pem']}"],
+                               ["Content-Type: application/x-pem-file"])
+        self.assertEqual(code, 201, doc)
+        cli = self.ok("--json", "ca", "show", "testca").json()
+        self.assertEqual(cli["sha256"].upper(), self.fingerprint(f["ca.pem"]))
+        self.assertEqual(self.jcall("GET", "/api/v1/ca/testca", tok), (200, cli))
+        # a leaf is not a CA: the keyring's refusal
+        r = self.tg("ca", "import", f["leaf.pem"], "--name", "notca")
+        doc = self.assert_error(self.jcall("POST", "/api/v1/ca/import?name=notca", tok,
+                                           ["--data-binary", f"@{f['leaf.pem']}"]),
+                                {3: 400, 5: 409}[r.rc], {3: "invalid", 5: "conflict"}[r.rc])
+        # (the CLI names the file by its path, the API a raw body as "upload")
+        self.assertIn(doc["message"].replace("upload", f["leaf.pem"]), r.err)
+        code, data, h = self.call("POST", "/api/v1/ca/testca/export", tok,
+                                  ["--data-binary", '{"format": "pem"}'])
+        self.assertEqual(code, 200, data)
+        self.assertEqual(self.fingerprint(self.write("ca-out.pem", data, "wb")),
+                         self.fingerprint(f["ca.pem"]))
+        # export of something that is not a CA
+        self.assert_error(self.jcall("POST", "/api/v1/ca/appliance%20default/export", tok,
+                                     ["--data-binary", '{"format": "pem"}']), 404, "not_found")
+        # replace with another CA made by openssl
+        self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca2.key", "-out", "ca2.pem",
+                "-days", "60", "-subj", "/CN=API Test CA 2")
+        code, doc = self.jcall("POST", "/api/v1/ca/testca/replace", tok,
+                               ["-F", f"file=@{self.path('ca2.pem')}"])
+        self.assertEqual(code, 200, doc)
+        self.assertEqual(self.fp("testca"), self.fingerprint(self.path("ca2.pem")))
+        # reissue needs a key we hold: a signing certificate made here
+        self.ok("cert", "create", "signer", "--cn", "Signer", "--signing", "--key", "ec:p256",
+                "--days", "30")
+        self.assert_error(self.jcall("POST", "/api/v1/ca/signer/reissue", tok,
+                                     ["--data-binary", "{}"]), 400, "usage", "days")
+        code, doc = self.jcall("POST", "/api/v1/ca/signer/reissue", tok,
+                               ["--data-binary", '{"days": 90, "name": "signer2"}'])
+        self.assertEqual(code, 201, doc)
+        self.assertEqual(doc, self.ok("--json", "ca", "show", "signer2").json())
+        self.assertEqual(doc["subject"], self.ok("--json", "ca", "show", "signer").json()[
+            "subject"])
+        # delete
+        code, doc = self.jcall("DELETE", "/api/v1/ca/testca_REPLACED", tok)
+        self.assertEqual((code, doc), (200, {"deleted": "testca_REPLACED"}))
+        self.fails(tglib.NOTFOUND, "ca", "show", "testca_REPLACED")
+        self.assert_error(self.jcall("DELETE", "/api/v1/ca/appliance%20default", tok), 404,
+                          "not_found")
+        acts = self.mine("cm")
+        self.assertEqual(acts[0], ("ca.import", "testca", "ok"))
+        self.assertIn(("ca.reissue", "signer", "ok"), acts)
+        self.assertIn(("ca.delete", "testca_REPLACED", "ok"), acts)
+
+    def test_truststores_and_verify(self):
+        """Trust stores made, changed and deleted; verify answers the CLI's verdict, valid
+        or not."""
+        f = self.pki()
+        bundle = f["ca.pem"]
+        self.start(env={"TLSGATE_CA_BUNDLE": bundle})
+        tok = self.user("cm", "Certificate manager")
+        self.ok("ca", "import", f["ca.pem"], "--name", "testca")
+        code, doc = self.jcall("POST", "/api/v1/truststores", tok, ["--data-binary", json.dumps(
+            {"name": "ts1", "description": "for the API test"})])
+        self.assertEqual(code, 201, doc)
+        code, doc = self.jcall("POST", "/api/v1/truststores/ts1/add", tok,
+                               ["--data-binary", '{"ca": ["testca"]}'])
+        self.assertEqual(code, 200, doc)
+        cli = self.ok("--json", "truststore", "show", "ts1").json()
+        self.assertEqual(doc, cli)
+        self.assertEqual(self.jcall("GET", "/api/v1/truststores/ts1", tok), (200, cli))
+        self.assert_error(self.jcall("POST", "/api/v1/truststores/ts1/add", tok,
+                                     ["--data-binary", '{"ca": []}']), 400, "usage", "ca")
+        self.assert_error(self.jcall("POST", "/api/v1/truststores/ts1/add", tok,
+                                     ["--data-binary", '{"ca": ["nothing"]}']), 404,
+                          "not_found")
+        # verify: multipart with the CA file, then raw with the trust store
+        argv = ["--json", "verify", f["leaf.pem"], "--ca-file", f["ca.pem"], "--host",
+                "leaf.example"]
+        cli = self.tg(*argv)
+        self.assertEqual(cli.rc, 0, cli)
+        code, doc = self.jcall("POST", "/api/v1/verify", tok, [
+            "-F", f"file=@{f['leaf.pem']}", "-F", f"ca_file=@{f['ca.pem']}",
+            "-F", "host=leaf.example"])
+        self.assertEqual((code, doc), (200, cli.json()))
+        self.assertEqual(doc["verdict"], "valid")
+        code, doc = self.jcall("POST", "/api/v1/verify?truststore=ts1&host=other.example", tok,
+                               ["--data-binary", f"@{f['leaf.pem']}"])
+        cli = self.tg("--json", "verify", f["leaf.pem"], "--truststore", "ts1", "--host",
+                      "other.example")
+        self.assertEqual(cli.rc, 1, cli)
+        self.assertEqual((code, doc), (200, cli.json()))
+        self.assertEqual(doc["verdict"], "invalid")
+        self.assert_error(self.jcall("POST", "/api/v1/verify?purpose=nope&truststore=ts1", tok,
+                                     ["--data-binary", f"@{f['leaf.pem']}"]), 400, "usage",
+                          "purpose")
+        # remove, update the default package, delete
+        code, doc = self.jcall("POST", "/api/v1/truststores/ts1/remove", tok,
+                               ["--data-binary", '{"ca": ["testca"]}'])
+        self.assertEqual(code, 200, doc)
+        self.assertEqual(doc, self.ok("--json", "truststore", "show", "ts1").json())
+        code, doc = self.jcall("POST", "/api/v1/truststores/update-defaults", tok)
+        self.assertEqual(code, 200, doc)
+        self.assertEqual(doc["default_ca_count"], 1)
+        code, doc = self.jcall("DELETE", "/api/v1/truststores/ts1", tok)
+        self.assertEqual((code, doc), (200, {"deleted": "ts1"}))
+        self.fails(tglib.NOTFOUND, "truststore", "show", "ts1")
+        self.assertEqual([a[0] for a in self.mine("cm")],
+                         ["truststore.create", "truststore.add", "truststore.add",
+                          "truststore.add", "truststore.remove",
+                          "truststore.update-defaults", "truststore.delete"])
+
+
+class TestApiUsers(FilesCase):
+    def test_users_and_tokens(self):
+        """An Administrator manages users through the API as the CLI does; a Certificate
+        manager may not touch others but changes its own password and makes its own
+        token; no password or token is in the audit log or the store."""
+        self.start()
+        adm = self.user("adm", "Administrator")
+        cm = self.user("cm", "Certificate manager")
+        first = "the first password of bob"
+        code, doc = self.jcall("POST", "/api/v1/users", adm, ["--data-binary", json.dumps(
+            {"name": "bob", "role": "auditor", "password": first})])
+        self.assertEqual(code, 201, doc)
+        self.assertEqual(doc["role"], "Auditor")
+        cli = {u["name"]: u for u in self.ok("--json", "user", "list").json()}
+        self.assertEqual(doc, cli["bob"])
+        self.assertEqual(self.jcall("GET", "/api/v1/users", adm),
+                         (200, self.ok("--json", "user", "list").json()))
+        self.assertEqual(self.jcall("GET", "/api/v1/users/bob", adm), (200, cli["bob"]))
+        self.assert_error(self.jcall("POST", "/api/v1/users", adm, ["--data-binary", json.dumps(
+            {"name": "shorty", "role": "auditor", "password": "short"})]), 400, "password",
+            "password")
+        self.assert_error(self.jcall("POST", "/api/v1/users", adm, ["--data-binary", json.dumps(
+            {"name": "nopw", "role": "auditor"})]), 400, "password", "password")
+        self.assert_error(self.jcall("POST", "/api/v1/users", adm, ["--data-binary", json.dumps(
+            {"name": "x", "role": "king", "password": first})]), 400, "invalid", "role")
+        # role, disable, enable
+        code, doc = self.jcall("POST", "/api/v1/users/bob/role", adm,
+                               ["--data-binary", '{"role": "certificate-manager"}'])
+        self.assertEqual((code, doc["role"]), (200, "Certificate manager"))
+        code, doc = self.jcall("POST", "/api/v1/users/bob/disable", adm)
+        self.assertEqual((code, doc["disabled"]), (200, True))
+        code, doc = self.jcall("POST", "/api/v1/users/bob/enable", adm)
+        self.assertEqual((code, doc["disabled"]), (200, False))
+        self.assertEqual(doc, {u["name"]: u for u in self.ok("--json", "user", "list").json()}[
+            "bob"])
+        # the last Administrator stays (init's admin is disabled: adm is the last)
+        self.ok("user", "disable", "admin")
+        self.assert_error(self.jcall("POST", "/api/v1/users/adm/role", adm,
+                                     ["--data-binary", '{"role": "auditor"}']), 409, "conflict")
+        # a Certificate manager: not the users, but itself
+        for method, path, body in (("GET", "/api/v1/users", None),
+                                   ("POST", "/api/v1/users", {"name": "e", "role": "auditor",
+                                                              "password": first}),
+                                   ("GET", "/api/v1/users/bob", None),
+                                   ("DELETE", "/api/v1/users/bob", None),
+                                   ("POST", "/api/v1/users/bob/role", {"role": "auditor"}),
+                                   ("POST", "/api/v1/users/bob/password",
+                                    {"password": NEW_PASS}),
+                                   ("POST", "/api/v1/users/bob/disable", None),
+                                   ("GET", "/api/v1/users/bob/tokens", None),
+                                   ("POST", "/api/v1/users/bob/tokens", {}),
+                                   ("DELETE", "/api/v1/users/adm/tokens/1", None),
+                                   ("POST", "/api/v1/factory-reset", {"confirm": True})):
+            args = ["--data-binary", json.dumps(body)] if body is not None else []
+            self.assert_error(self.jcall(method, path, cm, args), 403, "forbidden")
+        code, doc = self.jcall("GET", "/api/v1/users/CM", cm)  # its own, by any case
+        self.assertEqual((code, doc["name"]), (200, "cm"))
+        code, doc = self.jcall("POST", "/api/v1/users/cm/password", cm,
+                               ["--data-binary", json.dumps({"password": NEW_PASS})])
+        self.assertEqual((code, doc), (200, {"changed": True}))
+        self.check_hash("cm", NEW_PASS)
+        code, doc = self.jcall("POST", "/api/v1/users/cm/tokens", cm,
+                               ["--data-binary", '{"label": "mine", "days": 7}'])
+        self.assertEqual(code, 201, doc)
+        fresh = doc.pop("token")
+        self.assertTrue(fresh.startswith("tg_"))
+        rows = self.ok("--json", "user", "tokens", "cm").json()
+        self.assertIn(doc, rows)
+        self.assertEqual(self.jcall("GET", "/api/v1/users/cm/tokens", cm), (200, rows))
+        self.assertEqual(self.jcall("GET", "/api/v1/users/cm/tokens", fresh)[0], 200)
+        code, doc = self.jcall("DELETE", f"/api/v1/users/cm/tokens/{doc['id']}", cm)
+        self.assertEqual(code, 200, doc)
+        self.assert_error(self.jcall("GET", "/api/v1/status", fresh), 401, "unauthorized")
+        self.assert_error(self.jcall("DELETE", "/api/v1/users/cm/tokens/x", cm), 400, "usage")
+        # an Administrator sets another's password and makes another's token
+        code, doc = self.jcall("POST", "/api/v1/users/bob/password", adm,
+                               ["--data-binary", json.dumps({"password": NEW_PASS + "!"})])
+        self.assertEqual(code, 200, doc)
+        self.check_hash("bob", NEW_PASS + "!")
+        code, doc = self.jcall("POST", "/api/v1/users/bob/tokens", adm)
+        self.assertEqual(code, 201, doc)
+        bobtok = doc["token"]
+        self.assertEqual(self.jcall("GET", "/api/v1/status", bobtok)[0], 200)
+        code, doc = self.jcall("DELETE", "/api/v1/users/bob", adm)
+        self.assertEqual((code, doc), (200, {"deleted": "bob"}))
+        self.assertNotIn("bob", [u["name"] for u in self.ok("--json", "user", "list").json()])
+        self.assert_error(self.jcall("GET", "/api/v1/status", bobtok), 401, "unauthorized")
+        acts = self.mine("adm")
+        for a in (("user.add", "bob", "ok"), ("user.role", "bob", "ok"),
+                  ("user.disable", "bob", "ok"), ("user.enable", "bob", "ok"),
+                  ("user.passwd", "bob", "ok"), ("user.token", "bob", "ok"),
+                  ("user.del", "bob", "ok"), ("user.add", "shorty", "password")):
+            self.assertIn(a, acts)
+        rows = self.ok("--json", "audit").json()
+        tokrows = [r for r in rows if r["action"] == "user.token" and r["outcome"] == "ok"]
+        self.assertTrue(all("token_id" in r["detail"] for r in tokrows), tokrows)
+        self.no_secret_anywhere(first, NEW_PASS, fresh, bobtok, adm, cm)
+
+    def check_hash(self, name, password):
+        """The stored scrypt hash is of password: recomputed by hashlib."""
+        import base64
+        import hashlib
+        import sqlite3
+        con = sqlite3.connect(os.path.join(self.home, "store.db"))
+        try:
+            stored = con.execute("SELECT password FROM users WHERE name=?", (name,)).fetchone()[0]
+        finally:
+            con.close()
+        _, n, r, p, salt, digest = stored.split("$")
+        salt, digest = base64.b64decode(salt), base64.b64decode(digest)
+        self.assertEqual(hashlib.scrypt(password.encode(), salt=salt, n=int(n), r=int(r),
+                                        p=int(p), maxmem=64 << 20, dklen=len(digest)), digest)
+
+    def test_audit_reading(self):
+        """An Auditor reads the audit log (the CLI's document, with its filters) and may
+        change nothing; a Certificate manager may not read it."""
+        self.ok("cert", "create", "keep", "--cn", "keep.example", "--key", "ec:p256",
+                "--days", "30")
+        self.ok("ca", "import", self.pki()["ca.pem"], "--name", "keepca")
+        self.ok("truststore", "create", "keepts")
+        self.ok("request", "create", "keepreq", "--cn", "r.example", "--key", "ec:p256")
+        self.start()
+        aud = self.user("aud", "Auditor")
+        cm = self.user("cm", "Certificate manager")
+        code, doc = self.jcall("GET", "/api/v1/audit", aud)
+        self.assertEqual((code, doc), (200, self.ok("--json", "audit").json()))
+        code, doc = self.jcall("GET", "/api/v1/audit?limit=2&offset=1", aud)
+        self.assertEqual(doc, self.ok("--json", "audit", "--limit", "2", "--offset",
+                                      "1").json())
+        code, doc = self.jcall("GET", "/api/v1/audit?since=2999-01-01", aud)
+        self.assertEqual((code, doc), (200, []))
+        self.assert_error(self.jcall("GET", "/api/v1/audit?limit=0", aud), 400, "invalid",
+                          "limit")
+        self.assert_error(self.jcall("GET", "/api/v1/audit?since=yesterday", aud), 400,
+                          "invalid", "since")
+        self.assert_error(self.jcall("GET", "/api/v1/audit", cm), 403, "forbidden")
+        # every change endpoint refuses an Auditor before it reads anything
+        before = self.dump()
+        pem = self.write("x.pem", "not a certificate")
+        changes = [
+            ("POST", "/api/v1/certificates", {"name": "n", "cn": "n.example"}),
+            ("DELETE", "/api/v1/certificates/keep", None),
+            ("POST", "/api/v1/certificates/keep/default", None),
+            ("POST", "/api/v1/certificates/import", pem),
+            ("POST", "/api/v1/certificates/keep/replace", pem),
+            ("POST", "/api/v1/certificates/keep/export", {"format": "p12", "with_key": True,
+                                                          "passphrase": EXPORT_PASS}),
+            ("POST", "/api/v1/requests", {"name": "n", "cn": "n.example"}),
+            ("DELETE", "/api/v1/requests/keepreq", None),
+            ("POST", "/api/v1/ca/import", pem),
+            ("POST", "/api/v1/ca/keepca/replace", pem),
+            ("DELETE", "/api/v1/ca/keepca", None),
+            ("POST", "/api/v1/ca/keepca/reissue", {"days": 30}),
+            ("POST", "/api/v1/ca/keepca/export", {"format": "p8", "no_passphrase": True}),
+            ("POST", "/api/v1/truststores", {"name": "n"}),
+            ("POST", "/api/v1/truststores/keepts/add", {"ca": ["keepca"]}),
+            ("POST", "/api/v1/truststores/keepts/remove", {"ca": ["keepca"]}),
+            ("DELETE", "/api/v1/truststores/keepts", None),
+            ("POST", "/api/v1/truststores/update-defaults", None),
+            ("POST", "/api/v1/refresh", None),
+            ("POST", "/api/v1/users", {"name": "n", "role": "auditor", "password": NEW_PASS}),
+            ("DELETE", "/api/v1/users/cm", None),
+            ("POST", "/api/v1/users/cm/role", {"role": "auditor"}),
+            ("POST", "/api/v1/users/cm/password", {"password": NEW_PASS}),
+            ("POST", "/api/v1/users/cm/disable", None),
+            ("POST", "/api/v1/users/cm/enable", None),
+            ("POST", "/api/v1/users/cm/tokens", {}),
+            ("DELETE", "/api/v1/users/cm/tokens/1", None),
+            ("POST", "/api/v1/factory-reset", {"confirm": True}),
+        ]
+        for method, path, body in changes:
+            if isinstance(body, str):
+                args = ["-F", f"file=@{body}"]
+            else:
+                args = ["--data-binary", json.dumps(body)] if body is not None else []
+            self.assert_error(self.jcall(method, path, aud, args), 403, "forbidden")
+        self.assertEqual(self.dump(), before)
+        # reading is allowed, and the refusals are in the log
+        for path in ("/api/v1/certificates", "/api/v1/ca", "/api/v1/truststores/keepts",
+                     "/api/v1/requests/keepreq", "/api/v1/users/aud", "/api/v1/users/aud/tokens"):
+            self.assertEqual(self.jcall("GET", path, aud)[0], 200, path)
+        refused = [a for a in self.mine("aud") if a[2] == "conflict"]
+        self.assertEqual(len(refused), len(changes))
+
+    def test_factory_reset(self):
+        """Only a role that manages users resets, and only when it confirms."""
+        self.ok("cert", "create", "gone", "--cn", "gone.example", "--key", "ec:p256",
+                "--days", "30")
+        self.start()
+        adm = self.user("adm", "Administrator")
+        cm = self.user("cm", "Certificate manager")
+        self.assert_error(self.jcall("POST", "/api/v1/factory-reset", cm,
+                                     ["--data-binary", '{"confirm": true}']), 403, "forbidden")
+        self.assert_error(self.jcall("POST", "/api/v1/factory-reset", adm), 400, "usage",
+                          "confirm")
+        self.assert_error(self.jcall("POST", "/api/v1/factory-reset", adm,
+                                     ["--data-binary", '{"confirm": false}']), 400, "usage",
+                          "confirm")
+        self.ok("cert", "show", "gone")
+        code, doc = self.jcall("POST", "/api/v1/factory-reset", adm,
+                               ["--data-binary", '{"confirm": true}'])
+        self.assertEqual((code, doc), (200, {"reset": True}))
+        self.fails(tglib.NOTFOUND, "cert", "show", "gone")
+        self.assertEqual(self.ok("--json", "user", "list").json(), [])
+        self.assert_error(self.jcall("GET", "/api/v1/status", adm), 401, "unauthorized")
+        rows = self.ok("--json", "audit").json()
+        self.assertEqual((rows[0]["action"], rows[0]["actor"], rows[0]["outcome"]),
+                         ("factory-reset", "adm", "ok"))
 
 
 if __name__ == "__main__":
