@@ -1,10 +1,12 @@
 # embed.cmake — turns the web console's files into C arrays (issue 10, item 5), so that
 # the daemon serves them from its binary: no files to install, none to tamper with.
 #
-#   cmake -DSRC_DIR=console -DOUT=console_files.c -DFILES=index.html,app.css,… -P embed.cmake
+#   cmake -DSRC_DIR=console -DOUT=console_files.c -DFILES=index.html,app.css,… \
+#         [-DTABLE=tg_console_files] -P embed.cmake
 #
-# Writes OUT with one `static const unsigned char` array per file and the table
-# `tg_console_files[]` of {path, content type, bytes, length}, ended by a NULL path. Only
+# Writes OUT with one `static const unsigned char` array per file and the table TABLE
+# (default `tg_console_files[]`) of {path, content type, bytes, length}, ended by a NULL
+# path. docs/openapi.json is embedded the same way (TABLE=tg_openapi_files). Only
 # CMake's own file(READ … HEX): no xxd. The output is rewritten only when it changes, so
 # an unchanged console does not relink the binary.
 cmake_minimum_required(VERSION 3.18)
@@ -24,6 +26,8 @@ function(content_type file out)
     set(t "image/png")
   elseif(ext STREQUAL ".ico")
     set(t "image/x-icon")
+  elseif(ext STREQUAL ".json")
+    set(t "application/json")
   elseif(ext STREQUAL ".txt")
     set(t "text/plain; charset=utf-8")
   else()
@@ -50,8 +54,11 @@ foreach(f IN LISTS FILES)
   string(APPEND table "    {\"${f}\", \"${type}\", f${i}, ${len}},\n")
   math(EXPR i "${i} + 1")
 endforeach()
+if(NOT TABLE)
+  set(TABLE tg_console_files)
+endif()
 string(APPEND body "\nconst struct tg_console_file {\n    const char *path, *type;\n"
-       "    const unsigned char *data;\n    size_t len;\n} tg_console_files[] = {\n"
+       "    const unsigned char *data;\n    size_t len;\n} ${TABLE}[] = {\n"
        "${table}    {NULL, NULL, NULL, 0},\n};\n")
 
 if(EXISTS "${OUT}")

@@ -189,6 +189,8 @@ int api_session_end(api_req *r);
 void api_count(api_counts *c, int status);
 /* GET /metrics: the Prometheus text format. */
 int api_metrics(api_req *r);
+/* console.c: GET /api/v1/openapi.json (docs/openapi.json, compiled in). */
+int api_openapi(api_req *r);
 /* The status resource's start time: when the listener started. */
 void api_started(void);
 

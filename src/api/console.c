@@ -83,3 +83,26 @@ int api_console_serve(struct evhttp_request *req, const char *path)
     text(req, 404, "Not Found", "the console has no such file\n");
     return 1;
 }
+
+extern const struct tg_console_file tg_openapi_files[]; /* openapi_file.c, generated */
+
+/* GET /api/v1/openapi.json: docs/openapi.json as compiled in (an authenticated route like
+ * the rest of the API: it is the API's own description). */
+int api_openapi(api_req *r)
+{
+    const struct tg_console_file *f = &tg_openapi_files[0];
+    struct evbuffer *out = evbuffer_new();
+    if (f->path == NULL || out == NULL) {
+        if (out) evbuffer_free(out);
+        return api_fail(r, TG_E_INTERNAL, NULL, "the OpenAPI document is missing");
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    evhttp_add_header(h, "Content-Type", f->type);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evbuffer_add_reference(out, f->data, f->len, NULL, NULL);
+    evhttp_send_reply(r->req, 200, "OK", out);
+    evbuffer_free(out);
+    api_count(r->counts, 200);
+    return 0;
+}

@@ -233,6 +233,7 @@ static const struct route {
     {EVHTTP_REQ_GET, "session", api_session_get, {0, TG_CAP_READ, NULL, 0, 1}},
     {EVHTTP_REQ_DELETE, "session", api_session_end, {0, TG_CAP_READ, NULL, 0, 1}},
     {EVHTTP_REQ_GET, "/metrics", api_metrics, {0, TG_CAP_READ, NULL}}, /* metrics.c */
+    {EVHTTP_REQ_GET, "openapi.json", api_openapi, {0, TG_CAP_READ, NULL}}, /* console.c */
     /* certs.c: files in and out (an export of a key also needs TG_CAP_CERTS: the handler
      * asks, since only the request says) */
     {EVHTTP_REQ_POST, "certificates/import", api_cert_import, {0, TG_CAP_CERTS, "cert.import"}},

@@ -514,12 +514,15 @@ int kr_fill_old_rows(tg_keyring *kr, tg_err *err)
 static json_t *warnings(const tg_store_cert *c, long long now)
 {
     json_t *w = json_array();
-    long long days = (c->not_after - now) / 86400;
+    /* whole days left, rounded up: a certificate made for 20 days "expires in 20 days"
+     * until a full day has passed (rounded down it said 19 a second after its creation,
+     * so two documents of one moment could disagree); warned when 30 or fewer (K9) */
+    long long days = (c->not_after - now + 86399) / 86400;
     if (c->not_after <= now)
         json_array_append_new(w, json_string("expired"));
     else if (c->not_before > now)
         json_array_append_new(w, json_string("not yet valid"));
-    else if (days < 30) {
+    else if (days <= 30) {
         char buf[48];
         snprintf(buf, sizeof(buf), "expires in %lld day%s", days, days == 1 ? "" : "s");
         json_array_append_new(w, json_string(buf));

@@ -5,11 +5,14 @@ default certificate exported by the CLI (no -k), sends a bearer token made by `t
 user token`, and every answer is compared with what the CLI says of the same object: the
 API and `--json` print one document. Files that leave through the API are read by openssl
 (x509, pkey, pkcs12, req); files that arrive are made by openssl and sent by curl, raw
-(--data-binary) and as multipart form data (-F).
+(--data-binary) and as multipart form data (-F). Every JSON answer of every test here is
+validated against the OpenAPI document (docs/openapi.json, which the API serves) with
+python's jsonschema (OpenAPI 3.1 schemas are JSON Schema 2020-12).
 """
 import glob
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -23,6 +26,32 @@ import tglib  # noqa: E402
 from test_serve import SLOW, ServeCase  # noqa: E402
 
 REQUEST_SECS = 15  # TG_API_REQUEST_SECS
+OPENAPI_PATH = os.path.join(tglib.ROOT, "docs", "openapi.json")
+with open(OPENAPI_PATH) as _f:
+    OPENAPI = json.load(_f)
+try:
+    import jsonschema
+except ImportError:  # Debian python3-jsonschema; CI installs it (scripts/bootstrap.sh)
+    jsonschema = None
+
+
+def openapi_schema(method, path, code):
+    """The schema OpenAPI gives for this answer: (schema, why) with schema None when the
+    document names no JSON answer (a file, /metrics) and why saying what is missing."""
+    p = path.split("?", 1)[0]
+    if not p.startswith("/api/v1/"):
+        return None, None  # /metrics, the console: not JSON resources
+    p = p[len("/api/v1"):]
+    for template, ops in OPENAPI["paths"].items():
+        rx = "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(rx, p) and method.lower() in ops:
+            responses = ops[method.lower()]["responses"]
+            r = responses.get(str(code)) or (responses.get("default") if code >= 400 else None)
+            if r is None:
+                return None, f"{method} {template} documents no {code} answer"
+            content = r.get("content", {}).get("application/json")
+            return (content["schema"] if content else None), None
+    return None, None if code in (401, 404, 405) else f"{method} {p} is not in the document"
 
 
 class ApiCase(ServeCase):
@@ -85,7 +114,24 @@ class ApiCase(ServeCase):
             doc = json.loads(data)
         except ValueError:
             doc = data.decode(errors="replace")
+        self.check_openapi(method, path, int(p.stdout), doc)
         return int(p.stdout), doc
+
+    def check_openapi(self, method, path, code, doc):
+        """The answer is what docs/openapi.json says it is (a JSON document only: evhttp's
+        own refusals, such as 413, are HTML)."""
+        if isinstance(doc, str) or jsonschema is None and not os.environ.get("CI"):
+            return
+        self.assertIsNotNone(jsonschema, "python3-jsonschema is needed (scripts/bootstrap.sh)")
+        schema, why = openapi_schema(method, path, code)
+        self.assertIsNone(why, why)
+        if schema is None:
+            return
+        full = dict(schema, components=OPENAPI["components"])  # the $refs resolve from here
+        errors = sorted(jsonschema.Draft202012Validator(full).iter_errors(doc),
+                        key=lambda e: list(e.path))
+        self.assertEqual([], [f"{list(e.path)}: {e.message}" for e in errors[:5]],
+                         f"{method} {path} -> {code} is not as docs/openapi.json says")
 
     def headers_out(self):
         """The last answer's header lines, lower-cased names."""
@@ -114,7 +160,9 @@ class ApiCase(ServeCase):
     def jcall(self, *a, **kw):
         """call() with the body parsed as JSON: (status, document)."""
         code, data, _ = self.call(*a, **kw)
-        return code, json.loads(data)
+        doc = json.loads(data)
+        self.check_openapi(a[0], a[1], code, doc)
+        return code, doc
 
     def assert_error(self, got, status, name, field=None):
         code, doc = got
@@ -317,6 +365,30 @@ class TestApi(ApiCase):
         self.assertIsNotNone(closed, "a dripping client was never cut")
         self.assertLess(closed, REQUEST_SECS + 5 * SLOW)
         self.assertGreater(closed, REQUEST_SECS - 1)
+
+
+class TestOpenApi(ApiCase):
+    def test_document(self):
+        """/api/v1/openapi.json is docs/openapi.json, a valid OpenAPI 3.1 document whose
+        paths are exactly the route table's (src/api/routes.c): neither can drift."""
+        self.start()
+        tok = self.user("doc", "Auditor")
+        code, doc = self.api("GET", "/api/v1/openapi.json", token=tok)
+        self.assertEqual((code, doc), (200, OPENAPI))
+        self.assertEqual(doc["openapi"], "3.1.0")
+        if jsonschema is not None:  # every schema in it is a valid JSON Schema 2020-12
+            for name, sch in doc["components"]["schemas"].items():
+                jsonschema.Draft202012Validator.check_schema(sch)
+        with open(os.path.join(tglib.ROOT, "src", "api", "routes.c")) as f:
+            table = re.findall(r"\{EVHTTP_REQ_(GET|POST|DELETE|PUT|PATCH),\s*\"([^\"]+)\"", f.read())
+        routes = {(m.lower(), "/" + p.replace("{}", "{x}")) for m, p in table
+                  if not p.startswith("/")}  # "/metrics" is outside the API
+        documented = {(m, re.sub(r"\{[^}]+\}", "{x}", p)) for p, ops in doc["paths"].items()
+                      for m in ops}
+        self.assertEqual(routes - documented, set(), "routes missing from docs/openapi.json")
+        self.assertEqual(documented - routes, set(), "docs/openapi.json names routes that do not exist")
+        # without a token, not even the document
+        self.assert_error(self.api("GET", "/api/v1/openapi.json"), 401, "unauthorized")
 
 
 class TestSession(ApiCase):
@@ -739,19 +811,21 @@ class TestApiFiles(FilesCase):
                                      ["--data-binary", '{"ca": ["nothing"]}']), 404,
                           "not_found")
         # verify: multipart with the CA file, then raw with the trust store
+        # (one validation time for both: the verdict's sentence names it)
+        at = str(int(time.time()))
         argv = ["--json", "verify", f["leaf.pem"], "--ca-file", f["ca.pem"], "--host",
-                "leaf.example"]
+                "leaf.example", "--at", at]
         cli = self.tg(*argv)
         self.assertEqual(cli.rc, 0, cli)
         code, doc = self.jcall("POST", "/api/v1/verify", tok, [
             "-F", f"file=@{f['leaf.pem']}", "-F", f"ca_file=@{f['ca.pem']}",
-            "-F", "host=leaf.example"])
+            "-F", "host=leaf.example", "-F", f"at={at}"])
         self.assertEqual((code, doc), (200, cli.json()))
         self.assertEqual(doc["verdict"], "valid")
-        code, doc = self.jcall("POST", "/api/v1/verify?truststore=ts1&host=other.example", tok,
-                               ["--data-binary", f"@{f['leaf.pem']}"])
+        code, doc = self.jcall("POST", f"/api/v1/verify?truststore=ts1&host=other.example&at={at}",
+                               tok, ["--data-binary", f"@{f['leaf.pem']}"])
         cli = self.tg("--json", "verify", f["leaf.pem"], "--truststore", "ts1", "--host",
-                      "other.example")
+                      "other.example", "--at", at)
         self.assertEqual(cli.rc, 1, cli)
         self.assertEqual((code, doc), (200, cli.json()))
         self.assertEqual(doc["verdict"], "invalid")
