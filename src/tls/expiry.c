@@ -8,7 +8,10 @@
  * the selector's lock. One line per certificate per check, naming the tightest threshold
  * it is within (30, 14, 7 or 1 days); at most TG_SERVE_EXPIRY_LINES lines, then one line
  * with the number left out. The refresh commits when a status changed: serve then rebuilds
- * its index as for any other change.
+ * its index as for any other change. The check at start does not refresh: every change
+ * recomputes the statuses it touches already, and a refresh parses every certificate in
+ * one write transaction (100,000: ~28 s of CPU, during which other writers wait), so it
+ * runs at the periodic checks only.
  */
 #include "tls_int.h"
 
@@ -70,11 +73,14 @@ static int one(const tg_expiring *e, void *arg)
     return 0;
 }
 
-void tg_expiry_check(tg_keyring *kr, const tg_index *idx, long long now, int every_secs)
+void tg_expiry_check(tg_keyring *kr, const tg_index *idx, long long now, int every_secs,
+                     int refresh)
 {
     json_t *doc = NULL;
     tg_err err = {0};
-    if (tg_keyring_refresh(kr, &doc, &err) != 0) {
+    if (!refresh)
+        ; /* at start: the expiry lines only (stored facts, no parse) */
+    else if (tg_keyring_refresh(kr, &doc, &err) != 0) {
         tg_log(TG_LOG_WARNING, "chain statuses could not be recomputed: %s", err.msg);
         tg_err_clear(&err);
     } else {

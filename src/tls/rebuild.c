@@ -100,6 +100,7 @@ static void *builder_main(void *arg)
 {
     tg_rebuilder *r = arg;
     struct timespec due;
+    unsigned long checks = 0;             /* the first (at start) does not refresh */
     clock_gettime(CLOCK_MONOTONIC, &due); /* the first check: now */
     pthread_mutex_lock(&r->lock);
     for (;;) {
@@ -111,7 +112,8 @@ static void *builder_main(void *arg)
             (now.tv_sec > due.tv_sec || (now.tv_sec == due.tv_sec && now.tv_nsec >= due.tv_nsec))) {
             pthread_mutex_unlock(&r->lock);
             /* this thread is the index's only writer: it reads it without the lock */
-            tg_expiry_check(r->build, r->sel->index, (long long)time(NULL), r->check_secs);
+            tg_expiry_check(r->build, r->sel->index, (long long)time(NULL), r->check_secs,
+                            checks++ > 0);
             due = now;
             due.tv_sec += r->check_secs;
             pthread_mutex_lock(&r->lock);

@@ -72,7 +72,8 @@ void tg_responder_write(struct evbuffer *out, const tg_http_answer *a);
 /* Recomputes chain statuses through kr, then logs a warning for each servable certificate
  * expiring within 30, 14, 7 or 1 days and an error for each expired one still in use
  * (the default, or indexed under a name in idx); at most TG_SERVE_EXPIRY_LINES lines. */
-void tg_expiry_check(tg_keyring *kr, const tg_index *idx, long long now, int every_secs);
+void tg_expiry_check(tg_keyring *kr, const tg_index *idx, long long now, int every_secs,
+                     int refresh);
 
 /* ---- rebuild.c: the name index rebuilt on a thread of its own ---- */
 typedef struct tg_rebuilder tg_rebuilder;
