@@ -110,6 +110,12 @@ run 0 user del vguser
 run 0 --json audit --limit 5
 run 0 audit --since 2020-01-01
 run 3 audit --since yesterday
+run 0 config show
+run 0 --json config show
+run 2 verify
+run 2 verify ca.pem --ca-file ca.pem --truststore nothing
+run 1 verify ca.pem --ca-file ca.pem --at 2026-01-01T00:00:00Z
+run 2 serve --threads 65 --no-admin
 run 0 factory-reset --yes
 run 0 --json init
 echo "valgrind: no leaks or memory errors in the CLI paths"
