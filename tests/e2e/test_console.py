@@ -250,11 +250,16 @@ class TestConsole(ConsoleCase):
         t2 = time.monotonic()
         self.srv = self.start()
         r = self.browse("main", "web", "correct horse battery staple")
+        # every route the console uses exists now: no step may fall back to the CLI
+        self.assertTrue(r.get("import_via_console"), r.get("notes"))
+        self.assertTrue(any("exported a PKCS#12" in n for n in r.get("notes", [])),
+                        r.get("notes"))
         rows = self.ok("--json", "audit", "--limit", "200").json()
         rows = rows["items"] if isinstance(rows, dict) else rows
         mine = {(x["action"], x["object"], x["outcome"]) for x in rows
                 if x["actor"] == "web" and x["source"] == "api 127.0.0.1"}
         for step in [("cert.create", "console-self", "ok"), ("request.create", "console-req", "ok"),
+                     ("cert.import", "console-req.pem", "ok"), ("cert.export", "console-self", "ok"),
                      ("cert.default", "console-req", "ok"),
                      ("cert.delete", "console-req", "conflict")]:
             self.assertIn(step, mine)
