@@ -204,10 +204,16 @@ class TestApi(ApiCase):
         self.start()
         tok = self.user("certs", "Certificate manager")
         code, doc = self.api("POST", "/api/v1/certificates", {
-            "name": "web", "cn": "web.example.com", "san": ["DNS:www.example.com"],
+            "name": "web", "cn": "web.example.com", "san": ["DNS:www.example.com", "IP:127.0.0.1"],
             "key": "ec:p256", "days": 90}, token=tok)  # far from the 30-day warning
         self.assertEqual(code, 201, doc)
         cli = self.ok("--json", "cert", "show", "web").json()
+        # the admin listener presents the default certificate, and 'web' becomes the default
+        # below: curl trusts both from here on (the switch comes within a second)
+        pem = self.path("web-ca.pem")
+        self.ok("cert", "export", "web", "--format", "pem", "--out", pem)
+        with open(self.ca, "a") as bundle, open(pem) as f:
+            bundle.write(f.read())
         code, api = self.api("GET", "/api/v1/certificates/web", token=tok)
         self.assertEqual((code, api), (200, cli))
         self.assertEqual(doc, cli)
@@ -223,6 +229,10 @@ class TestApi(ApiCase):
         code, doc = self.api("POST", "/api/v1/certificates/web/default", token=tok)
         self.assertEqual(code, 200, doc)
         self.assertTrue(self.ok("--json", "cert", "show", "web").json()["default"])
+        # the admin listener follows the default certificate for new connections
+        self.wait_for("the admin listener presenting the new default",
+                      lambda: self.x509_fp(self.s_client(self.aport, None)[1][0]) ==
+                      self.fp("web"), 5 * SLOW)
         before = self.count()
         doc = self.assert_error(self.api("DELETE", "/api/v1/certificates/web", token=tok), 409,
                                 "conflict")
@@ -389,6 +399,64 @@ class TestOpenApi(ApiCase):
         self.assertEqual(documented - routes, set(), "docs/openapi.json names routes that do not exist")
         # without a token, not even the document
         self.assert_error(self.api("GET", "/api/v1/openapi.json"), 401, "unauthorized")
+
+
+class TestMatrix(ApiCase):
+    """Every route of the OpenAPI document: none answers without a token or a session (401),
+    none changes anything for a session without its CSRF token (400), and each role gets
+    exactly what README's capability table gives it."""
+
+    ROLES = {  # role -> the endpoint classes it may use (README "Users and audit")
+        "Administrator": {"read", "certs", "users", "audit"},
+        "Certificate manager": {"read", "certs"},
+        "Inspection manager": {"read"},
+        "Auditor": {"read", "audit"},
+    }
+    CLASSES = {  # one harmless endpoint per class
+        "read": ("GET", "/api/v1/certificates?limit=1"),
+        "certs": ("POST", "/api/v1/refresh"),
+        "users": ("GET", "/api/v1/users"),
+        "audit": ("GET", "/api/v1/audit?limit=1"),
+    }
+
+    def test_every_route_needs_credentials_and_csrf(self):
+        self.start()
+        self.user("m", "Administrator")
+        jar = self.path("jar")
+        code, sess = self.api("POST", "/api/v1/session",
+                              {"user": "m", "password": "correct horse battery staple"}, jar=jar)
+        self.assertEqual(code, 201, sess)
+        before = (self.ok("--json", "cert", "list").out, self.ok("--json", "user", "list").out)
+        n = 0
+        for template, ops in OPENAPI["paths"].items():
+            path = "/api/v1" + template.replace("{name}", "appliance%20default").replace("{id}", "1")
+            for method in ops:
+                if (template, method) == ("/session", "post"):
+                    continue  # the login itself
+                with self.subTest(f"{method} {template}"):
+                    self.assert_error(self.api(method.upper(), path), 401, "unauthorized")
+                    if method != "get":
+                        doc = self.assert_error(self.api(method.upper(), path, jar=jar), 400,
+                                                "usage")
+                        self.assertIn("CSRF", doc["message"])
+                    n += 1
+        self.assertGreater(n, 40)
+        self.assertEqual(before, (self.ok("--json", "cert", "list").out,
+                                  self.ok("--json", "user", "list").out))
+        # the session itself still works
+        self.assertEqual(self.api("GET", "/api/v1/session", jar=jar)[0], 200)
+
+    def test_roles(self):
+        self.start()
+        for i, (role, allowed) in enumerate(self.ROLES.items()):
+            tok = self.user(f"r{i}", role)
+            for cls, (method, path) in self.CLASSES.items():
+                with self.subTest(role=role, endpoint=cls):
+                    code, doc = self.api(method, path, token=tok)
+                    if cls in allowed:
+                        self.assertEqual(code, 200, doc)
+                    else:
+                        self.assert_error((code, doc), 403, "forbidden")
 
 
 class TestSession(ApiCase):
