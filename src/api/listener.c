@@ -21,6 +21,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <openssl/ssl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -151,9 +152,20 @@ static void ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long a
     free(c);
 }
 
+/* jansson's memory is wiped when freed, process-wide: request bodies parsed here hold
+ * passwords and passphrases, and jansson's lexer keeps copies of the strings it reads
+ * that no handler can reach. malloc_usable_size gives the size to wipe (glibc). */
+static void wiping_free(void *p)
+{
+    if (p == NULL) return;
+    tg_wipe(p, malloc_usable_size(p));
+    free(p);
+}
+
 static void ex_init(void)
 {
     ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ex_free);
+    json_set_alloc_funcs(malloc, wiping_free);
 }
 
 /* The deadline passed: the socket is shut, evhttp sees the end of it and frees the
