@@ -517,7 +517,7 @@ void print_user_table(json_t *rows)
     static const column cols[] = {
         {"User", "name", 0},        {"Role", "role", 0},
         {"Enabled", "disabled", 5}, {"Must change password", "must_change", 1},
-        {"Tokens", "tokens", 4},    {"Created", "created", 0},
+        {"Tokens", "token_count", 4},    {"Created", "created", 0},
     };
     table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No users (tlsgate init creates the first).");
 }
@@ -529,7 +529,7 @@ void print_user_doc(json_t *doc)
     field(doc, "Disabled:", "disabled");
     field(doc, "Must change password:", "must_change");
     printf("%-22s %lld\n",
-           "Tokens:", (long long)json_integer_value(json_object_get(doc, "tokens")));
+           "Tokens:", (long long)json_integer_value(json_object_get(doc, "token_count")));
     field(doc, "Created:", "created");
     field(doc, "Changed:", "changed");
 }

@@ -132,7 +132,7 @@ static int audit_row(const tg_store_audit *a, void *arg)
     json_t *row = json_pack("{s:I, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
                             (json_int_t)a->id, "time", t, "time_unix", (json_int_t)a->time, "actor",
                             kr_json_text(a->actor), "source", kr_json_text(a->source), "action",
-                            kr_json_text(a->action), "object", kr_json_text(a->object), "outcome",
+                            kr_json_text(a->action), "object", kr_json_opt(a->object), "outcome",
                             kr_json_text(a->outcome), "detail", detail ? detail : json_null());
     l->failed = json_array_append_new(l->rows, row) != 0;
     return l->failed;

@@ -500,7 +500,7 @@ int tg_keyring_user_set_role(tg_keyring *kr, const char *name, tg_role role, jso
 /* A disabled user can neither log in nor use a token; it keeps its tokens. */
 int tg_keyring_user_set_disabled(tg_keyring *kr, const char *name, int disabled, json_t **out,
                                  tg_err *err);
-/* [{"name", "role", "must_change", "disabled", "tokens", "created", "created_unix",
+/* [{"name", "role", "must_change", "disabled", "token_count", "created", "created_unix",
  * "changed", "changed_unix"}] in name order; show: one of them. */
 int tg_keyring_user_list(tg_keyring *kr, json_t **out, tg_err *err);
 int tg_keyring_user_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err);

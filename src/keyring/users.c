@@ -154,7 +154,7 @@ static json_t *user_doc(const tg_store_user *u)
 {
     json_t *doc = json_pack("{s:o, s:s, s:b, s:b, s:I}", "name", kr_json_text(u->name), "role",
                             u->role, "must_change", u->must_change, "disabled", u->disabled,
-                            "tokens", (json_int_t)u->ntokens);
+                            "token_count", (json_int_t)u->ntokens);
     if (doc != NULL &&
         (set_time(doc, "created", u->created, 0) || set_time(doc, "changed", u->changed, 0))) {
         json_decref(doc);
@@ -418,7 +418,7 @@ static int label_check(const char *label, tg_err *err)
 
 static json_t *token_doc(const tg_store_token *t, long long now)
 {
-    json_t *doc = json_pack("{s:I, s:o}", "id", (json_int_t)t->id, "label", kr_json_text(t->label));
+    json_t *doc = json_pack("{s:I, s:o}", "id", (json_int_t)t->id, "label", kr_json_opt(t->label));
     if (doc != NULL &&
         (set_time(doc, "created", t->created, 0) || set_time(doc, "last_used", t->last_used, 1) ||
          set_time(doc, "expires", t->expires, 1) ||
