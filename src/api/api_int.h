@@ -107,6 +107,10 @@ typedef struct api_form {
  * never goes in a URL). Anything else, or a malformed body, is refused (usage) naming it. */
 int api_form_read(api_req *r, api_form *f, const char *const *files, const char *const *texts);
 void api_form_free(api_form *f);
+/* The multipart/form-data reader itself: r->body as the parts of content type ct (its
+ * boundary parameter), into f (empty; api_form_free after, whatever it returned). Only
+ * r->body, r->bodylen and r->err are used: tests/fuzz/fuzz_multipart.c calls it alone. */
+int api_multipart_read(api_req *r, api_form *f, const char *ct);
 /* Every part named name as inputs ((*out)[i].data borrowed from f; free(*out) only). */
 int api_form_inputs(api_req *r, api_form *f, const char *name, tg_input **out, size_t *n);
 /* A member's text (a part or a query parameter; absent: *out untouched), or as a switch

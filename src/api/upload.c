@@ -202,7 +202,7 @@ static int part_head(api_req *r, const unsigned char *p, const unsigned char *en
     return 0;
 }
 
-static int multipart_read(api_req *r, api_form *f, const char *ct)
+int api_multipart_read(api_req *r, api_form *f, const char *ct)
 {
     char boundary[72], delim[80];
     int rc = boundary_of(r, ct, boundary, sizeof(boundary));
@@ -264,7 +264,7 @@ int api_form_read(api_req *r, api_form *f, const char *const *files, const char 
     if (ct != NULL && strncasecmp(ct, "multipart/form-data", 19) == 0 &&
         (ct[19] == '\0' || ct[19] == ';' || ct[19] == ' ')) {
         f->multipart = 1;
-        rc = multipart_read(r, f, ct);
+        rc = api_multipart_read(r, f, ct);
         for (size_t i = 0; rc == 0 && i < f->n; i++)
             if (!in_list(files, f->parts[i].name) && !in_list(texts, f->parts[i].name))
                 rc = api_fail(r, TG_E_USAGE, f->parts[i].name, "the part '%s' is not known here",

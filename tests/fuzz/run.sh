@@ -14,7 +14,7 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 B=${FUZZ_BUILD:-build-fuzz}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
-targets=${*:-fuzz_bundle fuzz_der fuzz_names fuzz_sans fuzz_kdf}
+targets=${*:-fuzz_bundle fuzz_der fuzz_names fuzz_sans fuzz_kdf fuzz_multipart}
 case $secs in '' | *[!0-9]*) echo "usage: $0 [SECONDS [TARGET…]]" >&2; exit 2 ;; esac
 
 if [ ! -f "$B/CMakeCache.txt" ]; then

@@ -9,7 +9,7 @@ set -eu
 [ $# -eq 1 ] || { echo "usage: $0 DIR" >&2; exit 2; }
 PASS=fuzzpass
 rm -rf "$1/bundle" "$1/der" "$1/names" "$1/sans" "$1/kdf" # ours only: DIR may hold other things
-mkdir -p "$1/bundle" "$1/der" "$1/names" "$1/sans" "$1/kdf"
+mkdir -p "$1/bundle" "$1/der" "$1/names" "$1/sans" "$1/kdf" "$1/multipart"
 out=$(cd "$1" && pwd)
 interop=$(cd "$(dirname "$0")/../interop" && pwd)
 b=$out/bundle d=$out/der n=$out/names s=$out/sans
@@ -144,4 +144,10 @@ printf '\200bad\377name\nbad\303\nbad\300\257\nbad\355\240\200\n' > "$s/not-utf8
 printf '\200evil\342\200\256gnp.exe\nba\342\200\213nk\357\273\277\nna\342\201\240me\nc1\302\205x\n' > "$s/invisible"
 { printf '\200'; printf '\303\251%.0s' $(seq 100); printf '\n'; } > "$s/long-cn"
 { printf '\177'; printf '\360\237\230\200%.0s' $(seq 40); printf '\n'; } > "$s/emoji-cut"
+# fuzz_multipart: the Content-Type's parameters, '\n', then the body (fuzz_multipart.c)
+m=$out/multipart
+printf '; boundary=XyZ\n--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.pem"\r\nContent-Type: application/x-pem-file\r\n\r\n-----BEGIN CERTIFICATE-----\r\n--XyZ\r\nContent-Disposition: form-data; name="password"\r\n\r\nsecret\r\n--XyZ--\r\n' > "$m/two-parts"
+printf '; boundary="a b;c"\npreamble\r\n--a b;c\r\nContent-Disposition: form-data; name=name\r\n\r\nx\r\n--a b;c--' > "$m/quoted"
+printf '; charset=utf-8; BOUNDARY=q\n--q\r\n\r\nno headers\r\n--q--' > "$m/no-disposition"
+printf '; boundary=q\n--q\r\nContent-Disposition: form-data; name="f"; filename="\\"x\\".pem"\r\n\r\n' > "$m/unterminated"
 printf 'generated %s seeds\n' "$(find "$out" -type f | wc -l)" >&2
