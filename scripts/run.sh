@@ -16,7 +16,9 @@ Serving on $LISTEN. In another terminal:
   curl -k https://localhost:$PORT/healthz
   $BIN --home $TLSGATE_HOME cert create demo --cn demo.example.com --key ec:p256
   curl -k --resolve demo.example.com:$PORT:127.0.0.1 https://demo.example.com:$PORT/
-The management API listens on https://127.0.0.1:9443/api/v1/ (docs/api.md); a token:
+The web console: https://127.0.0.1:9443/appliance/ (user admin, the one-time password
+printed by the first init above; it asks for a new one). The JSON API is under
+https://127.0.0.1:9443/api/v1/ (docs/api.md); a token for it:
   $BIN --home $TLSGATE_HOME user token admin
 Changes to the store take effect within a second. Ctrl-C stops (open connections drain).
 
