@@ -28,6 +28,7 @@ typedef struct api_counts {
 typedef struct api_req {
     struct evhttp_request *req;
     tg_keyring *kr;
+    const char *home;             /* the store's directory (serve's files: proxy stats) */
     struct evkeyvalq query;       /* the decoded query string */
     char *params[API_PARAMS_MAX]; /* the route's {…} segments, decoded */
     const unsigned char *body;    /* the raw body (NUL-terminated copy), or NULL */
@@ -56,6 +57,8 @@ void api_send_json(api_req *r, int status, json_t *doc); /* takes doc */
  * data (malloc'd), wiped and freed once sent, as it may hold a key or a token. */
 void api_send_bytes(api_req *r, int status, const char *type, const char *disposition,
                     unsigned char *data, size_t len);
+/* certs.c: Content-Disposition for an export named name + ext (malloc'd, or NULL). */
+char *api_disposition(const char *name, const char *ext);
 /* The error in r->err as {"error", "exit_status", "message", "field"} with the HTTP
  * status its code maps to. */
 void api_send_error(api_req *r);
@@ -165,6 +168,29 @@ int api_token_create(api_req *r);
 int api_token_revoke(api_req *r);
 int api_audit_list(api_req *r);
 int api_factory_reset(api_req *r);
+/* inspect.c: client proxies, decryption policies, the default never-decrypt list and the
+ * category map (src/cli/cmd_proxy.c, cmd_policy.c) */
+int api_proxies_list(api_req *r);
+int api_proxy_create(api_req *r);
+int api_proxy_get(api_req *r);
+int api_proxy_set(api_req *r);
+int api_proxy_delete(api_req *r);
+int api_proxy_stats(api_req *r);
+int api_policies_list(api_req *r);
+int api_policy_create(api_req *r);
+int api_policy_get(api_req *r);
+int api_policy_set(api_req *r);
+int api_policy_delete(api_req *r);
+int api_policy_export(api_req *r);
+int api_policy_import(api_req *r);
+int api_defaults_get(api_req *r);
+int api_defaults_export(api_req *r);
+int api_defaults_import(api_req *r);
+int api_defaults_reset(api_req *r);
+int api_categories_list(api_req *r);
+int api_category_get(api_req *r);
+int api_categories_import(api_req *r);
+int api_categories_clear(api_req *r);
 
 /* routes.c: finds the route for method and path, fills r->params and *info; NULL when
  * none (*method_ok is 0 when the path exists under another method). */

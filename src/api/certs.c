@@ -84,7 +84,7 @@ int api_ca_replace(api_req *r)
 
 /* Content-Disposition for an export of name: an ASCII filename for every client and the
  * exact one in RFC 8187's form (RFC 6266). */
-static char *disposition_of(const char *name, const char *ext)
+char *api_disposition(const char *name, const char *ext)
 {
     size_t n = strlen(name);
     char *safe = malloc(n + 1), *exact = malloc(3 * n + 1);
@@ -116,7 +116,7 @@ static char *disposition_of(const char *name, const char *ext)
 static void send_file(api_req *r, const char *type, const char *ext, unsigned char *data,
                       size_t len)
 {
-    char *disp = disposition_of(r->params[0], ext);
+    char *disp = api_disposition(r->params[0], ext);
     api_send_bytes(r, 200, type, disp, data, len);
     free(disp);
 }

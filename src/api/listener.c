@@ -499,7 +499,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         if (fd >= 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->nodelay = 1;
     }
-    api_req r = {.req = req, .kr = a->kr, .sessions = a->sessions, .counts = &a->counts};
+    api_req r = {
+        .req = req, .kr = a->kr, .home = a->o.home, .sessions = a->sessions, .counts = &a->counts};
     TAILQ_INIT(&r.query);
     struct evhttp_connection *ec = evhttp_request_get_connection(req);
     char *host = NULL;

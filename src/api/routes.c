@@ -232,7 +232,7 @@ static const struct route {
     {EVHTTP_REQ_POST, "session", api_session_login, {1, TG_CAP_READ, "session.login", 1, 1}},
     {EVHTTP_REQ_GET, "session", api_session_get, {0, TG_CAP_READ, NULL, 0, 1}},
     {EVHTTP_REQ_DELETE, "session", api_session_end, {0, TG_CAP_READ, NULL, 0, 1}},
-    {EVHTTP_REQ_GET, "/metrics", api_metrics, {0, TG_CAP_READ, NULL}}, /* metrics.c */
+    {EVHTTP_REQ_GET, "/metrics", api_metrics, {0, TG_CAP_READ, NULL}},     /* metrics.c */
     {EVHTTP_REQ_GET, "openapi.json", api_openapi, {0, TG_CAP_READ, NULL}}, /* console.c */
     /* certs.c: files in and out (an export of a key also needs TG_CAP_CERTS: the handler
      * asks, since only the request says) */
@@ -276,6 +276,57 @@ static const struct route {
     {EVHTTP_REQ_DELETE, "users/{}/tokens/{}", api_token_revoke, {0, TG_CAP_READ, "user.revoke"}},
     {EVHTTP_REQ_GET, "audit", api_audit_list, {0, TG_CAP_AUDIT, NULL}},
     {EVHTTP_REQ_POST, "factory-reset", api_factory_reset, {1, TG_CAP_USERS, "factory-reset"}},
+    /* inspect.c: the inspection configuration (reads need READ, changes INSPECTION; the
+     * exports are audited as the CLI's are). "policies/defaults…" before "policies/{}…": the
+     * first row that matches answers. */
+    {EVHTTP_REQ_GET, "proxies/client", api_proxies_list, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_POST,
+     "proxies/client",
+     api_proxy_create,
+     {1, TG_CAP_INSPECTION, "proxy.client.create"}},
+    {EVHTTP_REQ_GET, "proxies/client/{}", api_proxy_get, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_POST,
+     "proxies/client/{}/set",
+     api_proxy_set,
+     {1, TG_CAP_INSPECTION, "proxy.client.set"}},
+    {EVHTTP_REQ_DELETE,
+     "proxies/client/{}",
+     api_proxy_delete,
+     {0, TG_CAP_INSPECTION, "proxy.client.delete"}},
+    {EVHTTP_REQ_GET, "proxies/stats", api_proxy_stats, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_GET, "policies", api_policies_list, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_POST, "policies", api_policy_create, {1, TG_CAP_INSPECTION, "policy.create"}},
+    {EVHTTP_REQ_POST,
+     "policies/import",
+     api_policy_import,
+     {0, TG_CAP_INSPECTION, "policy.import"}},
+    {EVHTTP_REQ_GET, "policies/defaults", api_defaults_get, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_GET,
+     "policies/defaults/export",
+     api_defaults_export,
+     {0, TG_CAP_READ, "policy.defaults.export"}},
+    {EVHTTP_REQ_POST,
+     "policies/defaults/import",
+     api_defaults_import,
+     {0, TG_CAP_INSPECTION, "policy.defaults.import"}},
+    {EVHTTP_REQ_POST,
+     "policies/defaults/reset",
+     api_defaults_reset,
+     {0, TG_CAP_INSPECTION, "policy.defaults.reset"}},
+    {EVHTTP_REQ_GET, "policies/{}", api_policy_get, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_POST, "policies/{}/set", api_policy_set, {1, TG_CAP_INSPECTION, "policy.set"}},
+    {EVHTTP_REQ_DELETE, "policies/{}", api_policy_delete, {0, TG_CAP_INSPECTION, "policy.delete"}},
+    {EVHTTP_REQ_GET, "policies/{}/export", api_policy_export, {0, TG_CAP_READ, "policy.export"}},
+    {EVHTTP_REQ_GET, "categories", api_categories_list, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_GET, "categories/{}", api_category_get, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_POST,
+     "categories/import",
+     api_categories_import,
+     {0, TG_CAP_INSPECTION, "category.import"}},
+    {EVHTTP_REQ_POST,
+     "categories/clear",
+     api_categories_clear,
+     {0, TG_CAP_INSPECTION, "category.clear"}},
 };
 
 #define PREFIX "/api/v1/"

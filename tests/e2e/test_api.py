@@ -407,9 +407,9 @@ class TestMatrix(ApiCase):
     exactly what README's capability table gives it."""
 
     ROLES = {  # role -> the endpoint classes it may use (README "Users and audit")
-        "Administrator": {"read", "certs", "users", "audit"},
+        "Administrator": {"read", "certs", "users", "audit", "inspection"},
         "Certificate manager": {"read", "certs"},
-        "Inspection manager": {"read"},
+        "Inspection manager": {"read", "inspection"},
         "Auditor": {"read", "audit"},
     }
     CLASSES = {  # one harmless endpoint per class
@@ -417,6 +417,7 @@ class TestMatrix(ApiCase):
         "certs": ("POST", "/api/v1/refresh"),
         "users": ("GET", "/api/v1/users"),
         "audit": ("GET", "/api/v1/audit?limit=1"),
+        "inspection": ("POST", "/api/v1/categories/clear"),
     }
 
     def test_every_route_needs_credentials_and_csrf(self):
@@ -1125,6 +1126,228 @@ class TestApiUsers(FilesCase):
         rows = self.ok("--json", "audit").json()
         self.assertEqual((rows[0]["action"], rows[0]["actor"], rows[0]["outcome"]),
                          ("factory-reset", "adm", "ok"))
+
+
+class TestApiInspection(ApiCase):
+    """Client proxies, decryption policies, the default never-decrypt list and the category
+    map through the API: each answer is the CLI's --json document of the same object."""
+
+    def body(self, doc):
+        return ["--data-binary", json.dumps(doc)]
+
+    def mine(self, actor):
+        rows = self.ok("--json", "audit", "--limit", "100000").json()
+        return [(r["action"], r["object"], r["outcome"]) for r in rows
+                if r["actor"] == actor][::-1]
+
+    def test_proxies_and_policies(self):
+        self.ok("cert", "create", "sca", "--cn", "Inspect CA", "--signing")
+        self.ok("truststore", "create", "up", "--include-defaults")
+        self.start()
+        im = self.user("im", "Inspection manager")
+        cm = self.user("cm", "Certificate manager")
+        au = self.user("au", "Auditor")
+        # a policy, made through the API
+        code, doc = self.jcall("POST", "/api/v1/policies", im, self.body({
+            "name": "office", "description": "Office LAN", "never_domain": ["bank.example"],
+            "never_category": ["finance"], "never_source": ["10.0.0.0/8"],
+            "always_source": ["192.168.1.5"]}))
+        self.assertEqual(code, 201, doc)
+        self.assertEqual(doc, self.ok("--json", "policy", "show", "office").json())
+        self.assertEqual(doc["always_sources"], ["192.168.1.5/32"])
+        # a client proxy on it
+        code, doc = self.jcall("POST", "/api/v1/proxies/client", im, self.body({
+            "name": "web", "signing": "sca", "truststore": "up", "listen": "127.0.0.1:3128",
+            "ports": "443,8443", "policy": "office", "block_invalid": True, "fail_open": 30,
+            "description": "the web"}))
+        self.assertEqual(code, 201, doc)
+        cli = self.ok("--json", "proxy", "client", "show", "web").json()
+        self.assertEqual(doc, cli)
+        self.assertEqual((doc["block_invalid"], doc["fail_open_secs"], doc["ports"]),
+                         (True, 30, [[443, 443], [8443, 8443]]))
+        # reads: anyone who may read, the same documents as the CLI's
+        for tok in (im, cm, au):
+            self.assertEqual(self.jcall("GET", "/api/v1/proxies/client/web", tok), (200, cli))
+            self.assertEqual(self.jcall("GET", "/api/v1/proxies/client", tok),
+                             (200, self.ok("--json", "proxy", "client", "list").json()))
+            self.assertEqual(self.jcall("GET", "/api/v1/policies", tok),
+                             (200, self.ok("--json", "policy", "list").json()))
+            self.assertEqual(self.jcall("GET", "/api/v1/policies/office", tok),
+                             (200, self.ok("--json", "policy", "show", "office").json()))
+        # set: the members given change, the others stay
+        code, doc = self.jcall("POST", "/api/v1/proxies/client/web/set", im,
+                               self.body({"max_conns": 10, "log": True, "block_expired": True}))
+        self.assertEqual(code, 200, doc)
+        self.assertEqual(doc, self.ok("--json", "proxy", "client", "show", "web").json())
+        self.assertEqual((doc["max_conns"], doc["log"], doc["block_expired"],
+                          doc["block_invalid"], doc["policy"], doc["description"]),
+                         (10, True, True, True, "office", "the web"))
+        code, doc = self.jcall("POST", "/api/v1/proxies/client/web/set", im,
+                               self.body({"block_invalid": False, "no_policy": True}))
+        self.assertEqual(code, 200, doc)
+        self.assertEqual((doc["block_invalid"], doc["policy"], doc["log"]), (False, None, True))
+        self.assertEqual(doc, self.ok("--json", "proxy", "client", "show", "web").json())
+        code, doc = self.jcall("POST", "/api/v1/policies/office/set", im, self.body({
+            "add_never_domain": ["*.health.example"], "remove_never_source": ["10.0.0.0/8"],
+            "no_defaults": True}))
+        self.assertEqual(code, 200, doc)
+        self.assertEqual(doc, self.ok("--json", "policy", "show", "office").json())
+        self.assertEqual((doc["never_domains"], doc["never_sources"], doc["no_defaults"]),
+                         (["*.health.example", "bank.example"], [], True))
+        # refusals: the role, a member's type, an unknown member, the keyring's own rules
+        for tok in (cm, au):
+            self.assert_error(self.jcall("POST", "/api/v1/policies", tok,
+                                         self.body({"name": "x"})), 403, "forbidden")
+            self.assert_error(self.jcall("POST", "/api/v1/proxies/client/web/set", tok,
+                                         self.body({"log": False})), 403, "forbidden")
+            self.assert_error(self.jcall("DELETE", "/api/v1/proxies/client/web", tok), 403,
+                              "forbidden")
+            self.assert_error(self.jcall("POST", "/api/v1/categories/clear", tok), 403,
+                              "forbidden")
+        self.assert_error(self.jcall("POST", "/api/v1/proxies/client/web/set", im,
+                                     self.body({"max_conns": "10"})), 400, "usage", "max_conns")
+        self.assert_error(self.jcall("POST", "/api/v1/proxies/client/web/set", im,
+                                     self.body({"log": "yes"})), 400, "usage", "log")
+        self.assert_error(self.jcall("POST", "/api/v1/proxies/client/web/set", im,
+                                     self.body({"max-conns": 10})), 400, "usage", "max-conns")
+        self.assert_error(self.jcall("POST", "/api/v1/proxies/client/web/set", im,
+                                     self.body({"name": "other"})), 400, "usage", "name")
+        self.assert_error(self.jcall("POST", "/api/v1/policies/office/set", im,
+                                     self.body({"add_never_domain": "x.example"})), 400, "usage",
+                          "add_never_domain")
+        self.assert_error(self.jcall("POST", "/api/v1/policies", im,
+                                     self.body({"name": "p2", "never_domains": ["x.example"]})),
+                          400, "usage", "never_domains")
+        self.assert_error(self.jcall("POST", "/api/v1/proxies/client/web/set", im,
+                                     self.body({"mode": "sideways"})), 400, "usage")
+        self.assert_error(self.jcall("GET", "/api/v1/policies/nothing", au), 404, "not_found")
+        self.assertEqual(self.ok("--json", "proxy", "client", "show", "web").json()["max_conns"],
+                         10)
+        # export: the file the CLI writes; import it back under another name
+        code, data, hdrs = self.call("GET", "/api/v1/policies/office/export", au)
+        self.assertEqual(code, 200, data)
+        self.assertTrue(hdrs["content-type"].startswith("application/json"), hdrs)
+        self.assertEqual(json.loads(data),
+                         self.ok("policy", "export", "office", "--out", "-").json())
+        self.check_openapi("GET", "/api/v1/policies/office/export", code, json.loads(data))
+        code, doc = self.jcall("POST", "/api/v1/policies/import?name=copy", im,
+                               ["--data-binary", "@-"], stdin=data)
+        self.assertEqual(code, 201, doc)
+        self.assertEqual(doc, self.ok("--json", "policy", "show", "copy").json())
+        self.assert_error(self.jcall("POST", "/api/v1/policies/import?name=copy", im,
+                                     ["--data-binary", "@-"], stdin=data), 409, "conflict")
+        code, doc = self.jcall("POST", "/api/v1/policies/import", im, [
+            "-F", "file=@-;filename=office.json", "-F", "name=copy", "-F", "replace=true"],
+            stdin=data)
+        self.assertEqual(code, 201, doc)
+        # proxy stats: what the CLI says (no client proxy runs in this serve)
+        cli = self.tg("--json", "proxy", "stats")
+        code, doc = self.jcall("GET", "/api/v1/proxies/stats", au)
+        if cli.rc == 0:
+            self.assertEqual(code, 200, doc)
+        else:
+            self.assertEqual(cli.rc, tglib.NOTFOUND, cli)
+            self.assert_error((code, doc), 404, "not_found")
+        # deletions: a policy in use is refused, as in the CLI
+        code, doc = self.jcall("POST", "/api/v1/proxies/client/web/set", im,
+                               self.body({"policy": "office"}))
+        self.assertEqual(code, 200, doc)
+        self.assert_error(self.jcall("DELETE", "/api/v1/policies/office", im), 409, "conflict")
+        self.assertEqual(self.jcall("DELETE", "/api/v1/proxies/client/web", im),
+                         (200, {"deleted": "web"}))
+        self.fails(tglib.NOTFOUND, "proxy", "client", "show", "web")
+        self.assertEqual(self.jcall("DELETE", "/api/v1/policies/office", im),
+                         (200, {"deleted": "office"}))
+        self.fails(tglib.NOTFOUND, "policy", "show", "office")
+        self.assertEqual([a[0] for a in self.mine("im")],
+                         ["policy.create", "proxy.client.create", "proxy.client.set",
+                          "proxy.client.set", "policy.set", "proxy.client.set",
+                          "proxy.client.set", "proxy.client.set", "proxy.client.set",
+                          "policy.set", "policy.create", "proxy.client.set", "policy.import",
+                          "policy.import", "policy.import", "proxy.client.set",
+                          "policy.delete", "proxy.client.delete", "policy.delete"])
+        self.assertEqual([a for a in self.mine("au") if a[2] == "ok"],
+                         [("policy.export", "office", "ok")])
+        refused = self.mine("cm")  # refused, and recorded as refusals
+        self.assertEqual([a[0] for a in refused], ["policy.create", "proxy.client.set",
+                                                   "proxy.client.delete", "category.clear"])
+        self.assertNotIn("ok", [a[2] for a in refused])
+
+    def test_defaults_categories_and_stats(self):
+        self.ok("cert", "create", "sca", "--cn", "Inspect CA", "--signing")
+        self.ok("truststore", "create", "up", "--include-defaults")
+        self.ok("proxy", "client", "create", "st", "--signing", "sca", "--truststore", "up",
+                "--listen", f"127.0.0.1:{tglib.free_port()}")
+        self.start()
+        im = self.user("im", "Inspection manager")
+        au = self.user("au", "Auditor")
+        # serve's counters of its running proxy (written once a second), as the CLI reads them
+        deadline = time.monotonic() + 10 * SLOW
+        while True:
+            code, doc = self.jcall("GET", "/api/v1/proxies/stats?name=st", au)
+            if code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(code, 200, doc)
+        self.assertEqual([p["name"] for p in doc["proxies"]], ["st"])
+        cli = self.ok("--json", "proxy", "stats", "st").json()
+        self.assertEqual(set(doc), set(cli))
+        self.assertEqual(doc["pid"], cli["pid"])
+        self.assert_error(self.jcall("GET", "/api/v1/proxies/stats?name=none", au), 404,
+                          "not_found")
+        builtin = self.ok("--json", "policy", "defaults", "show").json()
+        self.assertEqual(self.jcall("GET", "/api/v1/policies/defaults", au), (200, builtin))
+        code, data, hdrs = self.call("GET", "/api/v1/policies/defaults/export", au)
+        self.assertEqual(code, 200, data)
+        self.assertEqual(data.decode(), self.ok("policy", "defaults", "export", "--out", "-").out)
+        lst = self.write("defaults.txt", "# ours\nbank.example\n*.health.example\n")
+        code, doc = self.jcall("POST", "/api/v1/policies/defaults/import", im,
+                               ["--data-binary", f"@{lst}"])
+        self.assertEqual(code, 200, doc)
+        self.assertEqual(doc, self.ok("--json", "policy", "defaults", "show").json())
+        self.assertEqual((doc["source"], doc["domains"]),
+                         ("imported", ["*.health.example", "bank.example"]))
+        self.assert_error(self.jcall("POST", "/api/v1/policies/defaults/import", im,
+                                     ["--data-binary", "bank.example finance\n"]), 400,
+                          "invalid")
+        code, doc = self.jcall("POST", "/api/v1/policies/defaults/reset", im)
+        self.assertEqual((code, doc), (200, builtin))
+        # categories: a raw upload, then a multipart one that replaces the map
+        first = self.write("first.txt", "bank.example finance\n*.news.example news\n")
+        code, doc = self.jcall("POST", "/api/v1/categories/import", im,
+                               ["--data-binary", f"@{first}"])
+        self.assertEqual(code, 200, doc)
+        self.assertEqual(doc, {"lines": 2, "mappings": 2, "domain_count": 2, "replaced": False})
+        self.assertEqual(self.ok("--json", "category", "show", "a.news.example").json()["category"],
+                         "news")
+        second = self.write("second.txt", "# map\nshop.example shopping\n")
+        code, doc = self.jcall("POST", "/api/v1/categories/import", im,
+                               ["-F", f"file=@{second}", "-F", "replace=true"])
+        self.assertEqual(code, 200, doc)
+        self.assertEqual((doc["mappings"], doc["domain_count"], doc["replaced"]), (1, 1, True))
+        for host in ("shop.example", "a.news.example", "bank.example"):
+            cli = self.ok("--json", "category", "show", host).json()
+            self.assertEqual(self.jcall("GET", f"/api/v1/categories/{host}", au), (200, cli))
+        self.assertEqual(self.ok("--json", "category", "show", "shop.example").json()["category"],
+                         "shopping")
+        self.assertIsNone(self.ok("--json", "category", "show", "bank.example").json()["category"])
+        self.assertEqual(self.jcall("GET", "/api/v1/categories", au),
+                         (200, self.ok("--json", "category", "list").json()))
+        self.assert_error(self.jcall("POST", "/api/v1/categories/import?replace=maybe", im,
+                                     ["--data-binary", f"@{first}"]), 400, "usage", "replace")
+        self.assert_error(self.jcall("POST", "/api/v1/categories/import", im,
+                                     ["--data-binary", "not a line\n"]), 400, "invalid")
+        self.assert_error(self.jcall("POST", "/api/v1/categories/import", au,
+                                     ["--data-binary", f"@{first}"]), 403, "forbidden")
+        self.assertEqual(self.jcall("POST", "/api/v1/categories/clear", im),
+                         (200, {"removed": 1}))
+        self.assertEqual(self.ok("--json", "category", "list").json(), [])
+        self.assertEqual([a[0] for a in self.mine("im")],
+                         ["policy.defaults.import", "policy.defaults.import",
+                          "policy.defaults.reset", "category.import", "category.import",
+                          "category.import", "category.import", "category.clear"])
+        self.assertEqual([a[0] for a in self.mine("au") if a[2] == "ok"],
+                         ["policy.defaults.export"])
 
 
 if __name__ == "__main__":
