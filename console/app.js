@@ -92,6 +92,8 @@ async function viewPassword() {
     h('p', {}, session.mustChange
       ? 'This password was given once. Choose a new one before anything else.'
       : `A new password for ${session.user}.`),
+    field({ label: 'Current password', name: 'current', type: 'password', required: true,
+      autocomplete: 'current-password', hint: session.mustChange ? 'The one you logged in with.' : null }),
     field({ label: 'New password', name: 'password', type: 'password', required: true,
       autocomplete: 'new-password', hint: 'At least 12 characters.' }),
     field({ label: 'New password again', name: 'again', type: 'password', required: true,
@@ -118,7 +120,8 @@ async function viewPassword() {
       return;
     }
     try {
-      await api('POST', `users/${enc(session.user)}/password`, { password: pw });
+      await api('POST', `users/${enc(session.user)}/password`,
+        { password: pw, current_password: form.elements.current.value });
       adopt(await api('GET', 'session'));
       go('#/status');
       announce('The password is changed.');

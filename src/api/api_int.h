@@ -213,6 +213,10 @@ void api_sessions_free(api_sessions *ss);
 int api_session_auth(api_req *r, int *found);
 int api_session_csrf(api_req *r);
 int api_session_login(api_req *r);
+/* The login's rate limits for any password check: api_password_guard before (429 when
+ * the address is locked out or the rate is over), api_password_outcome after. */
+int api_password_guard(api_req *r);
+void api_password_outcome(api_req *r, int ok);
 int api_session_get(api_req *r);
 int api_session_end(api_req *r);
 /* metrics.c: counts one answer (listener.c calls it for every answer it sends). */

@@ -178,8 +178,9 @@ static json_t *session_doc(const api_req *r, const char *csrf)
                      "must_change", r->who.must_change, "csrf_token", csrf);
 }
 
-/* POST /api/v1/session {"user", "password"}: a login. */
-int api_session_login(api_req *r)
+/* Every password check of the API (a login, a self-service password change) goes
+ * through these two: an address locked out, or over the rate, gets 429. */
+int api_password_guard(api_req *r)
 {
     api_sessions *ss = r->sessions;
     long long now = (long long)time(NULL);
@@ -190,23 +191,44 @@ int api_session_login(api_req *r)
         ss->rate_count = 0;
     }
     if (++ss->rate_count > API_LOGIN_RATE) return too_many(r, 1);
+    return 0;
+}
+
+void api_password_outcome(api_req *r, int ok)
+{
+    long long now = (long long)time(NULL);
+    failure *f = failure_of(r->sessions, r->peer, !ok);
+    if (f == NULL) return;
+    if (ok) {
+        memset(f, 0, sizeof(*f));
+        return;
+    }
+    f->last = now;
+    if (++f->count >= API_LOGIN_FAILS) {
+        f->locked_until = now + API_LOGIN_LOCK;
+        f->count = 0;
+    }
+}
+
+/* POST /api/v1/session {"user", "password"}: a login. */
+int api_session_login(api_req *r)
+{
+    api_sessions *ss = r->sessions;
+    long long now = (long long)time(NULL);
+    int guard = api_password_guard(r);
+    if (guard != 0) return guard;
     const char *user = NULL, *pw = NULL;
     int rc = api_member_str(r, "user", 1, &user);
     if (rc == 0) rc = api_member_str(r, "password", 1, &pw);
     if (rc != 0) return rc;
     rc = tg_keyring_login(r->kr, user, (const unsigned char *)pw, strlen(pw), &r->who, &r->err);
     if (rc == TG_E_PASSWORD) {
-        f = failure_of(ss, r->peer, 1);
-        f->last = now;
-        if (++f->count >= API_LOGIN_FAILS) {
-            f->locked_until = now + API_LOGIN_LOCK;
-            f->count = 0;
-        }
+        api_password_outcome(r, 0);
         r->status = 401;
         r->errname = "unauthorized";
     }
     if (rc != 0) return rc;
-    if ((f = failure_of(ss, r->peer, 0)) != NULL) memset(f, 0, sizeof(*f));
+    api_password_outcome(r, 1);
     /* the least recently used slot (a free one first) takes the new session */
     session *slot = &ss->s[0];
     for (int i = 0; i < API_SESSIONS; i++) {

@@ -98,18 +98,43 @@ int api_user_role(api_req *r)
     return api_done(r, rc, 200, doc);
 }
 
+/* One's own password changes only with the current one: a session or a token that was
+ * stolen must not be able to lock its user out. Checked as a login is (the same work, the
+ * same rate limits per address). */
+static int current_password(api_req *r)
+{
+    const char *cur = NULL;
+    size_t clen = 0;
+    int rc = api_member_secret(r, "current_password", &cur, &clen);
+    if (rc == 0 && cur == NULL)
+        rc = api_fail(r, TG_E_USAGE, "current_password",
+                      "changing one's own password needs the current one (current_password)");
+    if (rc == 0) rc = api_password_guard(r);
+    if (rc != 0) return rc;
+    tg_principal who;
+    tg_err e = {0};
+    rc = tg_keyring_login(r->kr, r->who.name, (const unsigned char *)cur, clen, &who, &e);
+    api_password_outcome(r, rc == 0);
+    if (rc == TG_E_PASSWORD)
+        return api_fail(r, TG_E_PASSWORD, "current_password", "the current password is wrong");
+    return rc != 0 ? api_fail(r, rc, NULL, "%s", e.msg) : 0;
+}
+
 int api_user_password(api_req *r)
 {
-    static const char *const allowed[] = {"password", NULL};
+    static const char *const allowed[] = {"password", "current_password", NULL};
     char *pw = NULL;
     size_t len = 0;
+    int self = strcasecmp(r->who.name, r->params[0]) == 0;
     int rc = self_or_users(r);
     if (rc == 0) rc = api_members_only(r, allowed);
+    if (rc == 0 && self) rc = current_password(r);
     if (rc == 0) rc = password_of(r, &pw, &len);
     if (rc == 0)
         rc = tg_keyring_user_passwd(r->kr, r->params[0], (unsigned char *)pw, len, &r->err);
     tg_secure_free(pw, TG_PASS_MAX);
     api_member_wipe(r, "password");
+    api_member_wipe(r, "current_password");
     return api_done(r, rc, 200, json_pack("{s:b}", "changed", 1));
 }
 

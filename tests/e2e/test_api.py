@@ -975,8 +975,17 @@ class TestApiUsers(FilesCase):
             self.assert_error(self.jcall(method, path, cm, args), 403, "forbidden")
         code, doc = self.jcall("GET", "/api/v1/users/CM", cm)  # its own, by any case
         self.assertEqual((code, doc["name"]), (200, "cm"))
-        code, doc = self.jcall("POST", "/api/v1/users/cm/password", cm,
-                               ["--data-binary", json.dumps({"password": NEW_PASS})])
+        # one's own password: only with the current one (a stolen token must not lock out)
+        self.assert_error(self.jcall("POST", "/api/v1/users/cm/password", cm,
+                                     ["--data-binary", json.dumps({"password": NEW_PASS})]),
+                          400, "usage", "current_password")
+        self.assert_error(self.jcall("POST", "/api/v1/users/cm/password", cm, [
+            "--data-binary", json.dumps({"password": NEW_PASS,
+                                         "current_password": "not the current one"})]),
+            400, "password", "current_password")
+        code, doc = self.jcall("POST", "/api/v1/users/cm/password", cm, [
+            "--data-binary", json.dumps({"password": NEW_PASS,
+                                         "current_password": "correct horse battery staple"})])
         self.assertEqual((code, doc), (200, {"changed": True}))
         self.check_hash("cm", NEW_PASS)
         code, doc = self.jcall("POST", "/api/v1/users/cm/tokens", cm,

@@ -347,6 +347,7 @@ async function password() {
     check(/tlsgate user passwd/.test(await message('note')), 'the screen says what to do instead');
     return;
   }
+  await page.getByLabel('Current password').fill(process.env.TG_PASSWORD);
   await page.getByLabel('New password', { exact: true }).fill('a brand new password 1');
   await page.getByLabel('New password again').fill('a brand new password 2');
   await submit.click();
