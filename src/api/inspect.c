@@ -80,6 +80,18 @@ static int proxy_opts_of(api_req *r, int create, tg_proxy_opts *o)
     return rc;
 }
 
+/* Whether the request's user may change kind/name as far as its group goes (README
+ * "Users and audit", "Groups"): a refusal is a 403 naming the group. */
+static int may_change(api_req *r, const char *kind, const char *name)
+{
+    int rc = tg_keyring_may_change(r->kr, &r->who, kind, name, &r->err);
+    if (rc == TG_E_CONFLICT) {
+        r->status = 403;
+        r->errname = "forbidden";
+    }
+    return rc;
+}
+
 int api_proxies_list(api_req *r)
 {
     json_t *doc = NULL;
@@ -93,6 +105,7 @@ int api_proxy_create(api_req *r)
     const char *name = NULL;
     int rc = proxy_opts_of(r, 1, &o);
     if (rc == 0) rc = api_member_str(r, "name", 1, &name);
+    if (rc == 0) rc = may_change(r, "proxy", name);
     json_t *doc = NULL;
     if (rc == 0) rc = tg_keyring_proxy_create(r->kr, KIND, name, &o, &doc, &r->err);
     return api_done(r, rc, 201, doc);
@@ -108,7 +121,8 @@ int api_proxy_get(api_req *r)
 int api_proxy_set(api_req *r)
 {
     tg_proxy_opts o;
-    int rc = proxy_opts_of(r, 0, &o);
+    int rc = may_change(r, "proxy", r->params[0]);
+    if (rc == 0) rc = proxy_opts_of(r, 0, &o);
     json_t *doc = NULL;
     if (rc == 0) rc = tg_keyring_proxy_set(r->kr, KIND, r->params[0], &o, &doc, &r->err);
     return api_done(r, rc, 200, doc);
@@ -116,7 +130,8 @@ int api_proxy_set(api_req *r)
 
 int api_proxy_delete(api_req *r)
 {
-    int rc = tg_keyring_proxy_delete(r->kr, KIND, r->params[0], &r->err);
+    int rc = may_change(r, "proxy", r->params[0]);
+    if (rc == 0) rc = tg_keyring_proxy_delete(r->kr, KIND, r->params[0], &r->err);
     return api_done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
 }
 
@@ -198,6 +213,7 @@ int api_policy_create(api_req *r)
     const char *name = NULL;
     int rc = policy_opts_of(r, 1, &p);
     if (rc == 0) rc = api_member_str(r, "name", 1, &name);
+    if (rc == 0) rc = may_change(r, "policy", name);
     json_t *doc = NULL;
     if (rc == 0) rc = tg_keyring_policy_create(r->kr, name, &p.o, &doc, &r->err);
     policy_in_free(&p);
@@ -215,6 +231,7 @@ int api_policy_set(api_req *r)
 {
     policy_in p;
     int rc = policy_opts_of(r, 0, &p);
+    if (rc == 0) rc = may_change(r, "policy", r->params[0]);
     json_t *doc = NULL;
     if (rc == 0) rc = tg_keyring_policy_set(r->kr, r->params[0], &p.o, &doc, &r->err);
     policy_in_free(&p);
@@ -223,7 +240,8 @@ int api_policy_set(api_req *r)
 
 int api_policy_delete(api_req *r)
 {
-    int rc = tg_keyring_policy_delete(r->kr, r->params[0], &r->err);
+    int rc = may_change(r, "policy", r->params[0]);
+    if (rc == 0) rc = tg_keyring_policy_delete(r->kr, r->params[0], &r->err);
     return api_done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
 }
 
@@ -261,6 +279,17 @@ static int one_file(api_req *r, api_form *f, const char *const *texts, const cha
     return rc;
 }
 
+/* The name a policy file gives itself into buf (NULL when it gives none: the import
+ * refuses it). */
+static const char *import_name(const tg_input *in, char *buf, size_t size)
+{
+    json_t *doc = json_loadb((const char *)in->data, in->len, 0, NULL);
+    const char *s = json_string_value(json_object_get(doc, "name"));
+    if (s) snprintf(buf, size, "%s", s);
+    json_decref(doc);
+    return s ? buf : NULL;
+}
+
 /* policy import FILE [--name NAME] [--replace] */
 int api_policy_import(api_req *r)
 {
@@ -277,6 +306,9 @@ int api_policy_import(api_req *r)
         r->object = tg_strdup(in[0].label);
         if (name) r->detail = json_pack("{s:s}", "name", name);
     }
+    char named[TG_NAME_MAX + 1];
+    if (rc == 0)
+        rc = may_change(r, "policy", name ? name : import_name(&in[0], named, sizeof(named)));
     json_t *doc = NULL;
     if (rc == 0)
         rc = tg_keyring_policy_import(r->kr, (const char *)in[0].data, in[0].len, name, replace,

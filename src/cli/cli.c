@@ -58,6 +58,9 @@ static const char usage_text[] =
     "  user add NAME --role ROLE [--password-file F] | passwd NAME | del NAME | list\n"
     "  user role NAME ROLE | disable NAME | enable NAME\n"
     "  user token NAME [--label L] [--days N] | tokens NAME | revoke NAME TOKEN_ID\n"
+    "  user group NAME GROUP | group NAME --none   a user's group (none: unlimited)\n"
+    "  group create NAME | delete NAME | list | show NAME\n"
+    "  group deny NAME --proxy P | --policy P | allow NAME --proxy P | --policy P\n"
     "  audit [--since RFC3339|UNIX] [--limit N] [--offset N]   the audit log, newest first\n"
     "  refresh                               recompute every certificate's chain status\n"
     "  factory-reset --yes                   wipe everything, recreate the default certificate\n"
@@ -363,6 +366,8 @@ int tg_cli_main(int argc, char **argv)
         rc = cmd_serve(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "user") == 0)
         rc = cmd_user(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "group") == 0)
+        rc = cmd_group(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "audit") == 0)
         rc = cmd_audit(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "config") == 0)

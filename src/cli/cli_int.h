@@ -88,11 +88,14 @@ void print_category_import(json_t *doc);
 void print_category_table(json_t *rows);
 void print_category_doc(json_t *doc);
 int cmd_user(cli *c, int argc, char **argv);
+int cmd_group(cli *c, int argc, char **argv);
 int cmd_audit(cli *c, int argc, char **argv);
 int cmd_config(cli *c, int argc, char **argv);
 void print_config(json_t *doc);
 void print_user_table(json_t *rows);
 void print_user_doc(json_t *doc);
+void print_group_table(json_t *rows);
+void print_group_doc(json_t *doc);
 void print_token_table(json_t *rows);
 void print_audit_table(json_t *rows);
 /* Returns 0 (valid), 1 (invalid: a verdict, passed through as the exit status) or TG_E_…. */

@@ -171,6 +171,17 @@ static int user_revoke(cli *c, tg_keyring *kr, opts *o)
     return positional(c, rc, NULL);
 }
 
+/* user group NAME GROUP | user group NAME --none */
+static int user_group(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->none ? o->nargs != 1 : o->nargs != 2)
+        return cli_usage(c, "user group needs a user name and a group, or a user name and --none");
+    json_t *doc = NULL;
+    int rc = tg_keyring_user_set_group(kr, o->args[0], o->none ? NULL : o->args[1], &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_user_doc);
+    return positional(c, rc, "group");
+}
+
 int cmd_user(cli *c, int argc, char **argv)
 {
     static const cli_sub subs[] = {
@@ -184,6 +195,7 @@ int cmd_user(cli *c, int argc, char **argv)
         {"token", O_LABEL | O_DAYS, user_token},
         {"tokens", 0, user_tokens},
         {"revoke", 0, user_revoke},
+        {"group", O_NONE, user_group},
     };
     return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
 }

@@ -69,6 +69,9 @@ enum {
     L_SINCE,
     L_LIMIT,
     L_OFFSET,
+    L_GROUP_PROXY = 450, /* groups (numbered apart, so that other additions merge) */
+    L_GROUP_POLICY,
+    L_NONE,
     L_LOG = 500, /* serve's log and checks (numbered apart, so that other additions merge) */
     L_LOG_SOCKET,
     L_CHECK_EVERY
@@ -175,6 +178,9 @@ static const struct {
     {{"since", required_argument, NULL, L_SINCE}, O_AUDIT},
     {{"limit", required_argument, NULL, L_LIMIT}, O_AUDIT},
     {{"offset", required_argument, NULL, L_OFFSET}, O_AUDIT},
+    {{"proxy", required_argument, NULL, L_GROUP_PROXY}, O_GROUPOBJ},
+    {{"policy", required_argument, NULL, L_GROUP_POLICY}, O_GROUPOBJ},
+    {{"none", no_argument, NULL, L_NONE}, O_NONE},
     {{"json", no_argument, NULL, L_JSON}, O_ALWAYS},
     {{"home", required_argument, NULL, L_HOME}, O_ALWAYS},
 };
@@ -453,6 +459,15 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
         case L_LABEL:
             o->label = optarg;
             break;
+        case L_GROUP_PROXY:
+            o->gproxy = optarg;
+            break;
+        case L_GROUP_POLICY:
+            o->gpolicy = optarg;
+            break;
+        case L_NONE:
+            o->none = 1;
+            break;
         case L_SINCE:
             o->since = optarg;
             break;
@@ -530,7 +545,11 @@ static void audit_sub(cli *c, tg_keyring *kr, const char *group, const char *sub
         json_array_append_new(args, json_string(o->args[i]));
     if (detail != NULL && json_array_size(args) > 0) json_object_set(detail, "args", args);
     json_decref(args);
-    const char *named[][2] = {{"name", o->name}, {"role", o->role}, {"label", o->label}};
+    const char *named[][2] = {{"name", o->name},
+                              {"role", o->role},
+                              {"label", o->label},
+                              {"proxy", o->gproxy},
+                              {"policy", o->gpolicy}};
     for (size_t i = 0; detail != NULL && i < sizeof(named) / sizeof(named[0]); i++)
         if (named[i][1] != NULL) json_object_set_new(detail, named[i][0], json_string(named[i][1]));
     cli_audit(c, kr, action, o->nargs > 0 ? o->args[0] : NULL, rc, detail);

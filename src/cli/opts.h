@@ -35,6 +35,8 @@ enum {
     O_REPLACE = 1 << 22,   /* --replace: an import replaces what is there */
     O_VERIFY = 1 << 23,    /* --chain --ca-file --host --at --purpose --truststore */
     O_SERVE = 1 << 24,     /* serve's listeners, threads, cache and logs */
+    O_GROUPOBJ = 1 << 25,  /* --proxy P | --policy P: what a group denies or allows */
+    O_NONE = 1 << 26,      /* --none: user group NAME --none */
     O_ROLE = 1 << 28,      /* --role: a user's role */
     O_LABEL = 1 << 29,     /* --label: an API token's label */
     O_AUDIT = 1 << 30,     /* --since --limit --offset: which audit rows */
@@ -65,6 +67,8 @@ typedef struct opts {
     const char *log, *log_socket;     /* O_SERVE: --log stderr|syslog|both, --log-socket PATH */
     const char *role, *label, *since; /* O_ROLE, O_LABEL, O_AUDIT */
     long long limit, offset;          /* O_AUDIT */
+    const char *gproxy, *gpolicy;     /* O_GROUPOBJ: --proxy, --policy */
+    int none;                         /* O_NONE */
     char **args;                      /* positional arguments after the subcommand */
     int nargs;
 } opts;

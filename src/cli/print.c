@@ -515,9 +515,13 @@ void print_import(json_t *doc)
 void print_user_table(json_t *rows)
 {
     static const column cols[] = {
-        {"User", "name", 0},        {"Role", "role", 0},
-        {"Enabled", "disabled", 5}, {"Must change password", "must_change", 1},
-        {"Tokens", "token_count", 4},    {"Created", "created", 0},
+        {"User", "name", 0},
+        {"Role", "role", 0},
+        {"Group", "group", 0},
+        {"Enabled", "disabled", 5},
+        {"Must change password", "must_change", 1},
+        {"Tokens", "token_count", 4},
+        {"Created", "created", 0},
     };
     table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No users (tlsgate init creates the first).");
 }
@@ -526,12 +530,38 @@ void print_user_doc(json_t *doc)
 {
     field(doc, "User:", "name");
     field(doc, "Role:", "role");
+    field(doc, "Group:", "group");
     field(doc, "Disabled:", "disabled");
     field(doc, "Must change password:", "must_change");
     printf("%-22s %lld\n",
            "Tokens:", (long long)json_integer_value(json_object_get(doc, "token_count")));
     field(doc, "Created:", "created");
     field(doc, "Changed:", "changed");
+}
+
+void print_group_doc(json_t *doc)
+{
+    json_t *denied = json_object_get(doc, "denied");
+    field(doc, "Group:", "name");
+    field(denied, "Denied proxies:", "proxies");
+    field(denied, "Denied policies:", "policies");
+    field(doc, "Users:", "users");
+    field(doc, "Created:", "created");
+}
+
+void print_group_table(json_t *rows)
+{
+    if (json_array_size(rows) == 0) {
+        printf("No groups.\n");
+        return;
+    }
+    size_t i;
+    json_t *doc;
+    json_array_foreach(rows, i, doc)
+    {
+        if (i) printf("\n");
+        print_group_doc(doc);
+    }
 }
 
 void print_token_table(json_t *rows)

@@ -482,6 +482,7 @@ typedef struct tg_principal {
     tg_role role;
     int must_change;  /* the password is a one-time one: the face asks for a new one first */
     int64_t token_id; /* the token it came by, 0 for a password */
+    int64_t group_id; /* the user's group (tg_keyring_may_change), 0 for none */
 } tg_principal;
 
 /* A user: name as TG_USER_NAME_MAX says, unique without regard to ASCII case; password of
@@ -500,8 +501,9 @@ int tg_keyring_user_set_role(tg_keyring *kr, const char *name, tg_role role, jso
 /* A disabled user can neither log in nor use a token; it keeps its tokens. */
 int tg_keyring_user_set_disabled(tg_keyring *kr, const char *name, int disabled, json_t **out,
                                  tg_err *err);
-/* [{"name", "role", "must_change", "disabled", "token_count", "created", "created_unix",
- * "changed", "changed_unix"}] in name order; show: one of them. */
+/* [{"name", "role", "group", "must_change", "disabled", "token_count", "created",
+ * "created_unix", "changed", "changed_unix"}] in name order ("group": null for none);
+ * show: one of them. */
 int tg_keyring_user_list(tg_keyring *kr, json_t **out, tg_err *err);
 int tg_keyring_user_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err);
 /* The first administrator: when no user exists, creates TG_FIRST_ADMIN (Administrator,
@@ -531,6 +533,31 @@ int tg_keyring_token_check(tg_keyring *kr, const char *token, tg_principal *who,
  * "expires_unix", "expired"}] ("last_used"/"expires" null: never), never the token. */
 int tg_keyring_token_list(tg_keyring *kr, const char *user, json_t **out, tg_err *err);
 int tg_keyring_token_revoke(tg_keyring *kr, const char *user, int64_t id, tg_err *err);
+
+/* User groups (README "Users and audit", "Groups"): a group limits which proxies and
+ * policies its users may change. As in the reference, a group allows everything but what
+ * it denies, objects made later included; a denial names its object by kind ("proxy",
+ * "policy") and name, so it may name one not made yet and outlives a deletion. A user is
+ * in one group or none (none: unlimited). Group names are checked as friendly names and
+ * unique without regard to ASCII case. The document: {"name", "created", "created_unix",
+ * "denied": {"proxies": [...], "policies": [...]}, "users": [...]} (names in order). */
+int tg_keyring_group_create(tg_keyring *kr, const char *name, json_t **out, tg_err *err);
+/* Its users are left in no group. */
+int tg_keyring_group_delete(tg_keyring *kr, const char *name, tg_err *err);
+int tg_keyring_group_list(tg_keyring *kr, json_t **out, tg_err *err);
+int tg_keyring_group_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err);
+/* deny 1: the group's users may no longer change kind/name; 0: they may again. Either is
+ * a no-op when already so. *out (may be NULL): the group's document. */
+int tg_keyring_group_deny(tg_keyring *kr, const char *group, const char *kind, const char *name,
+                          int deny, json_t **out, tg_err *err);
+/* Puts user in group (NULL: in none); *out (may be NULL): the user's document. */
+int tg_keyring_user_set_group(tg_keyring *kr, const char *user, const char *group, json_t **out,
+                              tg_err *err);
+/* 0 when who may change the object kind/name as far as its group goes (roles are the
+ * face's tg_role_allows), else TG_E_CONFLICT (field "name") "the group G of user U may not
+ * change the proxy 'X'". */
+int tg_keyring_may_change(tg_keyring *kr, const tg_principal *who, const char *kind,
+                          const char *name, tg_err *err);
 
 /* The audit log: who did what to which object, from where, and how it ended. */
 #define TG_AUDIT_KEEP       100000 /* rows kept; older ones are deleted as new ones come */

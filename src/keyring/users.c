@@ -152,9 +152,9 @@ static int set_time(json_t *doc, const char *name, long long t, int nullable)
 
 static json_t *user_doc(const tg_store_user *u)
 {
-    json_t *doc = json_pack("{s:o, s:s, s:b, s:b, s:I}", "name", kr_json_text(u->name), "role",
-                            u->role, "must_change", u->must_change, "disabled", u->disabled,
-                            "token_count", (json_int_t)u->ntokens);
+    json_t *doc = json_pack("{s:o, s:s, s:o, s:b, s:b, s:I}", "name", kr_json_text(u->name), "role",
+                            u->role, "group", kr_json_opt(u->group), "must_change", u->must_change,
+                            "disabled", u->disabled, "token_count", (json_int_t)u->ntokens);
     if (doc != NULL &&
         (set_time(doc, "created", u->created, 0) || set_time(doc, "changed", u->changed, 0))) {
         json_decref(doc);
@@ -392,6 +392,7 @@ int tg_keyring_login(tg_keyring *kr, const char *user, const unsigned char *pw, 
         snprintf(who->name, sizeof(who->name), "%s", u.name);
         who->role = role;
         who->must_change = u.must_change;
+        who->group_id = u.group_id;
         rc = 0;
     } else if (v == TG_E_STORE || v == TG_E_INTERNAL) {
         rc = tg_err_set(err, v, "%s", why.msg);
@@ -485,6 +486,7 @@ int tg_keyring_principal(tg_keyring *kr, const char *name, tg_principal *who, tg
         snprintf(who->name, sizeof(who->name), "%s", u.name);
         who->role = role;
         who->must_change = u.must_change;
+        who->group_id = u.group_id;
     }
     tg_store_user_clear(&u);
     return rc;
@@ -519,6 +521,7 @@ int tg_keyring_token_check(tg_keyring *kr, const char *token, tg_principal *who,
         who->role = role;
         who->must_change = u.must_change;
         who->token_id = t.id;
+        who->group_id = u.group_id;
         /* at most one write a minute per token, not one per request; a failure to record
          * the use does not refuse the token */
         if (now - t.last_used >= TG_TOKEN_TOUCH && tg_store_begin(kr->st, NULL) == 0) {
@@ -573,4 +576,201 @@ int tg_keyring_token_revoke(tg_keyring *kr, const char *user, int64_t id, tg_err
                          (long long)id);
     tg_store_user_clear(&u);
     return kr_finish(kr, rc, err);
+}
+
+/* ---- groups ---- */
+
+static int group_get(tg_keyring *kr, const char *name, tg_store_group *out, tg_err *err)
+{
+    int rc = tg_store_group_by_name(kr->st, name ? name : "", out, err);
+    if (rc == TG_E_NOTFOUND)
+        return tg_err_fset(err, TG_E_NOTFOUND, "group", "no group is named '%s'", name ? name : "");
+    return rc;
+}
+
+static int kind_check(const char *kind, tg_err *err)
+{
+    if (kind && (strcmp(kind, "proxy") == 0 || strcmp(kind, "policy") == 0)) return 0;
+    return tg_err_fset(err, TG_E_INVALID, "kind", "a group denies a 'proxy' or a 'policy'");
+}
+
+typedef struct groupctx {
+    json_t *proxies, *policies, *users;
+    int failed;
+} groupctx;
+
+static int denied_row(const char *kind, const char *name, void *arg)
+{
+    groupctx *g = arg;
+    json_t *list = strcmp(kind, "proxy") == 0 ? g->proxies : g->policies;
+    g->failed = json_array_append_new(list, kr_json_text(name)) != 0;
+    return g->failed;
+}
+
+static int member_row(const char *name, const char *unused, void *arg)
+{
+    (void)unused;
+    groupctx *g = arg;
+    g->failed = json_array_append_new(g->users, kr_json_text(name)) != 0;
+    return g->failed;
+}
+
+static int group_doc(tg_keyring *kr, const tg_store_group *grp, json_t **out, tg_err *err)
+{
+    groupctx g = {json_array(), json_array(), json_array(), 0};
+    json_t *doc = json_pack("{s:o, s:{s:O, s:O}, s:O}", "name", kr_json_text(grp->name), "denied",
+                            "proxies", g.proxies, "policies", g.policies, "users", g.users);
+    int rc = doc && g.proxies && g.policies && g.users && !set_time(doc, "created", grp->created, 0)
+                 ? 0
+                 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc == 0) rc = tg_store_group_denied_each(kr->st, grp->id, denied_row, &g, err);
+    if (rc == 0) rc = tg_store_group_users_each(kr->st, grp->id, member_row, &g, err);
+    if (rc == 0 && g.failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    json_decref(g.proxies);
+    json_decref(g.policies);
+    json_decref(g.users);
+    if (rc != 0) {
+        json_decref(doc);
+        return rc;
+    }
+    *out = doc;
+    return 0;
+}
+
+int tg_keyring_group_create(tg_keyring *kr, const char *name, json_t **out, tg_err *err)
+{
+    if (out) *out = NULL;
+    int rc = tg_keyring_name_check(name, err);
+    if (rc != 0) return rc;
+    if ((rc = tg_store_begin(kr->st, err)) != 0) return rc;
+    tg_store_group have;
+    if (tg_store_group_by_name(kr->st, name, &have, NULL) == 0) {
+        rc = tg_err_fset(err, TG_E_CONFLICT, "name",
+                         "a group named '%s' exists already (names are alike without regard to "
+                         "case)",
+                         have.name);
+        tg_store_group_clear(&have);
+    }
+    tg_store_group g = {.name = (char *)name};
+    if (rc == 0) rc = tg_store_group_add(kr->st, &g, err);
+    if (rc == 0 && out) rc = group_doc(kr, &g, out, err);
+    rc = kr_finish(kr, rc, err);
+    if (rc != 0 && out && *out) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int tg_keyring_group_delete(tg_keyring *kr, const char *name, tg_err *err)
+{
+    int rc = tg_store_begin(kr->st, err);
+    if (rc != 0) return rc;
+    tg_store_group g = {0};
+    if ((rc = group_get(kr, name, &g, err)) == 0) rc = tg_store_group_delete(kr->st, g.id, err);
+    tg_store_group_clear(&g);
+    return kr_finish(kr, rc, err);
+}
+
+typedef struct glistctx {
+    tg_keyring *kr;
+    json_t *rows;
+    tg_err *err;
+    int rc;
+} glistctx;
+
+static int group_row(const tg_store_group *g, void *arg)
+{
+    glistctx *l = arg;
+    json_t *doc = NULL;
+    l->rc = group_doc(l->kr, g, &doc, l->err);
+    if (l->rc == 0 && json_array_append_new(l->rows, doc) != 0)
+        l->rc = tg_err_set(l->err, TG_E_INTERNAL, "out of memory");
+    return l->rc != 0;
+}
+
+int tg_keyring_group_list(tg_keyring *kr, json_t **out, tg_err *err)
+{
+    glistctx l = {kr, json_array(), err, 0};
+    if (l.rows == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    int rc = tg_store_group_each(kr->st, group_row, &l, err);
+    if (rc == 0) rc = l.rc;
+    if (rc != 0) {
+        json_decref(l.rows);
+        return rc;
+    }
+    *out = l.rows;
+    return 0;
+}
+
+int tg_keyring_group_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err)
+{
+    tg_store_group g;
+    int rc = group_get(kr, name, &g, err);
+    if (rc != 0) return rc;
+    rc = group_doc(kr, &g, out, err);
+    tg_store_group_clear(&g);
+    return rc;
+}
+
+int tg_keyring_group_deny(tg_keyring *kr, const char *group, const char *kind, const char *name,
+                          int deny, json_t **out, tg_err *err)
+{
+    if (out) *out = NULL;
+    int rc = kind_check(kind, err);
+    if (rc == 0 && (rc = tg_keyring_name_check(name, err)) != 0 && err)
+        snprintf(err->field, sizeof(err->field), "%s", kind);
+    if (rc != 0) return rc;
+    if ((rc = tg_store_begin(kr->st, err)) != 0) return rc;
+    tg_store_group g = {0};
+    if ((rc = group_get(kr, group, &g, err)) == 0)
+        rc = tg_store_group_deny(kr->st, g.id, kind, name, deny != 0, err);
+    if (rc == 0 && out) rc = group_doc(kr, &g, out, err);
+    tg_store_group_clear(&g);
+    rc = kr_finish(kr, rc, err);
+    if (rc != 0 && out && *out) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int tg_keyring_user_set_group(tg_keyring *kr, const char *user, const char *group, json_t **out,
+                              tg_err *err)
+{
+    if (out) *out = NULL;
+    int rc = tg_store_begin(kr->st, err);
+    if (rc != 0) return rc;
+    tg_store_user u = {0};
+    tg_store_group g = {0};
+    rc = user_get(kr, user, &u, err);
+    if (rc == 0 && group != NULL) rc = group_get(kr, group, &g, err);
+    if (rc == 0 && u.group_id != g.id) rc = tg_store_user_set_group(kr->st, u.id, g.id, err);
+    if (rc == 0) rc = doc_out(kr, u.id, out, err);
+    tg_store_user_clear(&u);
+    tg_store_group_clear(&g);
+    rc = kr_finish(kr, rc, err);
+    if (rc != 0 && out && *out) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int tg_keyring_may_change(tg_keyring *kr, const tg_principal *who, const char *kind,
+                          const char *name, tg_err *err)
+{
+    if (who == NULL || who->group_id == 0 || name == NULL) return 0;
+    int rc = kind_check(kind, err);
+    if (rc != 0) return rc;
+    int d = tg_store_group_denies(kr->st, who->group_id, kind, name, err);
+    if (d < 0) return -d;
+    if (d == 0) return 0;
+    tg_store_group g = {0};
+    rc = tg_store_group_get(kr->st, who->group_id, &g, NULL);
+    rc = tg_err_fset(err, TG_E_CONFLICT, "name",
+                     "the group %s of user %s may not change the %s '%s'", rc == 0 ? g.name : "?",
+                     who->name, kind, name);
+    tg_store_group_clear(&g);
+    return rc;
 }

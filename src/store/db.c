@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TG_SCHEMA_VERSION 7
+#define TG_SCHEMA_VERSION 8
 #define TG_BUSY_MS        10000 /* README: concurrent commands wait up to 10 s */
 
 static const char *const migrations[TG_SCHEMA_VERSION] = {
@@ -148,6 +148,20 @@ static const char *const migrations[TG_SCHEMA_VERSION] = {
     "  source TEXT NOT NULL, action TEXT NOT NULL, object TEXT NOT NULL,"
     "  outcome TEXT NOT NULL, detail TEXT);"
     "CREATE INDEX audit_time ON audit(time);",
+    /* 7 -> 8: user groups (issue 10, M3: "groups limited to chosen proxies"). A group
+     * allows everything but what it denies, as in the reference: a denial names its object
+     * by kind and name, not by id, so a proxy or policy made later can be denied before it
+     * exists and a deletion does not drop the rule. Group names are unique without regard
+     * to ASCII case; a group's denials go with it, and its users are left without one. */
+    "CREATE TABLE groups ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE group_denied ("
+    "  group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('proxy', 'policy')), name TEXT NOT NULL,"
+    "  PRIMARY KEY (group_id, kind, name)) WITHOUT ROWID;"
+    "ALTER TABLE users ADD COLUMN group_id INTEGER REFERENCES groups(id) ON DELETE SET NULL;"
+    "CREATE INDEX users_group ON users(group_id);",
 };
 
 int tg_db_err(tg_store *st, tg_err *err, const char *what)
@@ -697,7 +711,7 @@ int tg_store_wipe(tg_store *st, tg_err *err)
     st->scrub = 1;
     return exec(
         st,
-        "DELETE FROM tokens; DELETE FROM users;"
+        "DELETE FROM tokens; DELETE FROM users; DELETE FROM groups;"
         "DELETE FROM proxies; DELETE FROM policies; DELETE FROM default_domains;"
         "DELETE FROM categories; DELETE FROM refs; DELETE FROM truststore_cas;"
         "DELETE FROM truststores;"

@@ -335,6 +335,8 @@ typedef struct tg_store_user {
     int must_change, disabled;
     long long created, changed;
     long long ntokens; /* read only: how many tokens the user has */
+    int64_t group_id;  /* read only (tg_store_user_set_group): 0 for none */
+    char *group;       /* read only: the group's name, NULL for none */
 } tg_store_user;
 void tg_store_user_clear(tg_store_user *u);
 /* Inserts (created and changed: now; id set); TG_E_CONFLICT on a name taken (names are
@@ -352,6 +354,37 @@ typedef int (*tg_store_user_fn)(const tg_store_user *u, void *arg);
 int tg_store_user_each(tg_store *st, tg_store_user_fn fn, void *arg, tg_err *err);
 /* How many users there are (role NULL), or enabled users of this role. */
 long long tg_store_user_count(tg_store *st, const char *role);
+/* Puts user id in group gid (0: in none). */
+int tg_store_user_set_group(tg_store *st, int64_t id, int64_t gid, tg_err *err);
+
+/* ---- user groups (schema 8): what a group denies, by kind ("proxy", "policy") and name */
+typedef struct tg_store_group {
+    int64_t id;
+    char *name;
+    long long created;
+} tg_store_group;
+void tg_store_group_clear(tg_store_group *g);
+/* Inserts (created: now; id set); TG_E_CONFLICT when the name is taken. */
+int tg_store_group_add(tg_store *st, tg_store_group *g, tg_err *err);
+/* TG_E_NOTFOUND (no sentence) when none. */
+int tg_store_group_by_name(tg_store *st, const char *name, tg_store_group *out, tg_err *err);
+int tg_store_group_get(tg_store *st, int64_t id, tg_store_group *out, tg_err *err);
+/* Deletes the group and its denials; its users are left in none. */
+int tg_store_group_delete(tg_store *st, int64_t id, tg_err *err);
+typedef int (*tg_store_group_fn)(const tg_store_group *g, void *arg);
+int tg_store_group_each(tg_store *st, tg_store_group_fn fn, void *arg, tg_err *err);
+/* deny 1: adds the denial (no change when there); 0: removes it (none when absent). */
+int tg_store_group_deny(tg_store *st, int64_t gid, const char *kind, const char *name, int deny,
+                        tg_err *err);
+/* 1 when group gid denies kind/name, 0 when not, a TG_E_… code (negated) on failure. */
+int tg_store_group_denies(tg_store *st, int64_t gid, const char *kind, const char *name,
+                          tg_err *err);
+/* The group's denials by kind and name: fn(kind, name, arg). */
+int tg_store_group_denied_each(tg_store *st, int64_t gid, tg_store_pair_fn fn, void *arg,
+                               tg_err *err);
+/* The names of the group's users, in name order: fn(name, NULL, arg). */
+int tg_store_group_users_each(tg_store *st, int64_t gid, tg_store_pair_fn fn, void *arg,
+                              tg_err *err);
 
 typedef struct tg_store_token {
     int64_t id, user_id;

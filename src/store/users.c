@@ -18,13 +18,15 @@
 void tg_store_user_clear(tg_store_user *u)
 {
     free(u->name);
+    free(u->group);
     if (u->password != NULL) tg_free_secret(u->password, strlen(u->password));
     memset(u, 0, sizeof(*u));
 }
 
 #define USER_COLS                                                                                  \
     "id, name, role, password, must_change, disabled, created, changed,"                           \
-    " (SELECT count(*) FROM tokens WHERE user_id = users.id) FROM users"
+    " (SELECT count(*) FROM tokens WHERE user_id = users.id), group_id,"                           \
+    " (SELECT name FROM groups WHERE id = users.group_id) FROM users"
 
 static int user_from_row(sqlite3_stmt *s, tg_store_user *u)
 {
@@ -41,6 +43,9 @@ static int user_from_row(sqlite3_stmt *s, tg_store_user *u)
     u->created = sqlite3_column_int64(s, 6);
     u->changed = sqlite3_column_int64(s, 7);
     u->ntokens = sqlite3_column_int64(s, 8);
+    u->group_id = sqlite3_column_int64(s, 9); /* NULL reads as 0 */
+    const char *group = (const char *)sqlite3_column_text(s, 10);
+    if (group != NULL && (u->group = tg_strdup(group)) == NULL) u->name = NULL;
     if (u->name == NULL || u->password == NULL) {
         tg_store_user_clear(u);
         return TG_E_INTERNAL;
@@ -153,6 +158,165 @@ long long tg_store_user_count(tg_store *st, const char *role)
     long long n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
     tg_db_release(st, s);
     return n;
+}
+
+int tg_store_user_set_group(tg_store *st, int64_t id, int64_t gid, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "UPDATE users SET group_id=?, changed=? WHERE id=?", err);
+    if (s == NULL) return TG_E_STORE;
+    if (gid > 0)
+        sqlite3_bind_int64(s, 1, gid);
+    else
+        sqlite3_bind_null(s, 1);
+    sqlite3_bind_int64(s, 2, (long long)time(NULL));
+    sqlite3_bind_int64(s, 3, id);
+    return tg_db_done(st, s, err, "changing a user's group");
+}
+
+/* ---- groups ---- */
+
+void tg_store_group_clear(tg_store_group *g)
+{
+    free(g->name);
+    memset(g, 0, sizeof(*g));
+}
+
+static int group_one(tg_store *st, sqlite3_stmt *s, tg_store_group *out, tg_err *err)
+{
+    if (s == NULL) return TG_E_STORE;
+    memset(out, 0, sizeof(*out));
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(s, 0);
+        out->name = tg_strdup((const char *)sqlite3_column_text(s, 1));
+        out->created = sqlite3_column_int64(s, 2);
+        rc = out->name ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    } else if (rc == SQLITE_DONE) {
+        rc = TG_E_NOTFOUND;
+    } else {
+        rc = tg_db_err(st, err, "reading a group");
+    }
+    tg_db_release(st, s);
+    return rc;
+}
+
+int tg_store_group_add(tg_store *st, tg_store_group *g, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "INSERT INTO groups(name,created) VALUES(?,?)", err);
+    if (s == NULL) return TG_E_STORE;
+    g->created = (long long)time(NULL);
+    sqlite3_bind_text(s, 1, g->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, g->created);
+    int rc = tg_db_done(st, s, err, "storing a group");
+    if (rc == 0) g->id = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+int tg_store_group_by_name(tg_store *st, const char *name, tg_store_group *out, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT id, name, created FROM groups WHERE name=?", err);
+    if (s) sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    return group_one(st, s, out, err);
+}
+
+int tg_store_group_get(tg_store *st, int64_t id, tg_store_group *out, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT id, name, created FROM groups WHERE id=?", err);
+    if (s) sqlite3_bind_int64(s, 1, id);
+    return group_one(st, s, out, err);
+}
+
+int tg_store_group_delete(tg_store *st, int64_t id, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "DELETE FROM groups WHERE id=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, id);
+    return tg_db_done(st, s, err, "deleting a group");
+}
+
+typedef struct group_iter {
+    tg_store_group_fn fn;
+    void *arg;
+} group_iter;
+
+static int group_row(sqlite3_stmt *s, void *arg, tg_err *err)
+{
+    (void)err;
+    group_iter *it = arg;
+    tg_store_group g = {.id = sqlite3_column_int64(s, 0),
+                        .name = (char *)sqlite3_column_text(s, 1),
+                        .created = sqlite3_column_int64(s, 2)};
+    return it->fn(&g, it->arg) != 0;
+}
+
+int tg_store_group_each(tg_store *st, tg_store_group_fn fn, void *arg, tg_err *err)
+{
+    group_iter it = {fn, arg};
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT id, name, created FROM groups ORDER BY name", err);
+    return tg_db_each(st, s, group_row, &it, err, "listing groups");
+}
+
+int tg_store_group_deny(tg_store *st, int64_t gid, const char *kind, const char *name, int deny,
+                        tg_err *err)
+{
+    sqlite3_stmt *s =
+        tg_db_prep(st,
+                   deny ? "INSERT OR IGNORE INTO group_denied(group_id,kind,name) VALUES(?,?,?)"
+                        : "DELETE FROM group_denied WHERE group_id=? AND kind=? AND name=?",
+                   err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, gid);
+    sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+    return tg_db_done(st, s, err, "changing a group");
+}
+
+int tg_store_group_denies(tg_store *st, int64_t gid, const char *kind, const char *name,
+                          tg_err *err)
+{
+    sqlite3_stmt *s =
+        tg_db_prep(st, "SELECT 1 FROM group_denied WHERE group_id=? AND kind=? AND name=?", err);
+    if (s == NULL) return -TG_E_STORE;
+    sqlite3_bind_int64(s, 1, gid);
+    sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int out = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -tg_db_err(st, err, "reading a group");
+    tg_db_release(st, s);
+    return out;
+}
+
+typedef struct pair_iter {
+    tg_store_pair_fn fn;
+    void *arg;
+} pair_iter;
+
+static int pair_row(sqlite3_stmt *s, void *arg, tg_err *err)
+{
+    (void)err;
+    pair_iter *it = arg;
+    return it->fn((const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+                  it->arg) != 0;
+}
+
+int tg_store_group_denied_each(tg_store *st, int64_t gid, tg_store_pair_fn fn, void *arg,
+                               tg_err *err)
+{
+    pair_iter it = {fn, arg};
+    sqlite3_stmt *s = tg_db_prep(
+        st, "SELECT kind, name FROM group_denied WHERE group_id=? ORDER BY kind, name", err);
+    if (s) sqlite3_bind_int64(s, 1, gid);
+    return tg_db_each(st, s, pair_row, &it, err, "reading a group");
+}
+
+int tg_store_group_users_each(tg_store *st, int64_t gid, tg_store_pair_fn fn, void *arg,
+                              tg_err *err)
+{
+    pair_iter it = {fn, arg};
+    sqlite3_stmt *s =
+        tg_db_prep(st, "SELECT name, NULL FROM users WHERE group_id=? ORDER BY name", err);
+    if (s) sqlite3_bind_int64(s, 1, gid);
+    return tg_db_each(st, s, pair_row, &it, err, "reading a group's users");
 }
 
 /* ---- tokens ---- */

@@ -1282,6 +1282,79 @@ class TestApiInspection(ApiCase):
                                                    "proxy.client.delete", "category.clear"])
         self.assertNotIn("ok", [a[2] for a in refused])
 
+    def test_groups_limit_changes(self):
+        self.ok("cert", "create", "sca", "--cn", "Inspect CA", "--signing")
+        self.ok("truststore", "create", "up")
+        self.ok("group", "create", "branch")
+        self.ok("group", "deny", "branch", "--proxy", "p1")  # before p1 exists
+        self.ok("group", "deny", "branch", "--policy", "pol1")
+        self.start()
+        im = self.user("im", "Inspection manager")
+        self.ok("user", "group", "im", "branch")
+
+        ports = {"p1": "8443", "p2": "9443", "p3": "10443"}
+
+        def proxy(name):
+            return self.body({"name": name, "signing": "sca", "truststore": "up",
+                              "listen": "127.0.0.1:3128", "ports": ports[name]})
+
+        # denied: a new proxy of that name, a policy of that name
+        doc = self.assert_error(self.jcall("POST", "/api/v1/proxies/client", im, proxy("p1")),
+                                403, "forbidden")
+        self.assertIn("branch", doc["message"])
+        self.assertIn("'p1'", doc["message"])
+        self.assert_error(self.jcall("POST", "/api/v1/policies", im,
+                                     self.body({"name": "pol1"})), 403, "forbidden")
+        # made by the CLI, they stay closed to the group's users
+        self.ok("proxy", "client", "create", "p1", "--signing", "sca", "--truststore", "up",
+                "--listen", "127.0.0.1:3129", "--ports", "8443")
+        self.ok("policy", "create", "pol1")
+        self.assert_error(self.jcall("POST", "/api/v1/proxies/client/p1/set", im,
+                                     self.body({"max_conns": 5})), 403, "forbidden")
+        self.assert_error(self.jcall("DELETE", "/api/v1/proxies/client/p1", im), 403, "forbidden")
+        self.assert_error(self.jcall("POST", "/api/v1/policies/pol1/set", im,
+                                     self.body({"description": "x"})), 403, "forbidden")
+        self.assert_error(self.jcall("DELETE", "/api/v1/policies/pol1", im), 403, "forbidden")
+        export = self.path("pol1.json")
+        self.ok("policy", "export", "pol1", "--out", export)
+        code, _, _ = self.call("POST", "/api/v1/policies/import", im,
+                               args=["-F", f"file=@{export}", "-F", "replace=true"])
+        self.assertEqual(code, 403)
+        self.assertNotEqual(
+            self.ok("--json", "proxy", "client", "show", "p1").json()["max_conns"], 5)
+        # reads are not limited; other objects are not either, new ones included
+        self.assertEqual(self.jcall("GET", "/api/v1/proxies/client/p1", im)[0], 200)
+        code, doc = self.jcall("POST", "/api/v1/proxies/client", im, proxy("p2"))
+        self.assertEqual(code, 201, doc)
+        self.assertEqual(self.jcall("POST", "/api/v1/proxies/client/p2/set", im,
+                                    self.body({"max_conns": 5}))[0], 200)
+        self.assertEqual(self.jcall("POST", "/api/v1/policies", im,
+                                    self.body({"name": "pol2"}))[0], 201)
+        self.assertEqual(self.jcall("DELETE", "/api/v1/policies/pol2", im)[0], 200)
+        self.assertEqual(self.jcall("DELETE", "/api/v1/proxies/client/p2", im)[0], 200)
+        # the refusals are in the audit log
+        refused = [a for a in self.mine("im") if a[2] != "ok"]
+        self.assertIn(("proxy.client.set", "p1", "conflict"), refused)
+        self.assertIn(("proxy.client.delete", "p1", "conflict"), refused)
+        self.assertIn(("policy.delete", "pol1", "conflict"), refused)
+        # allowed again, then out of the group: unlimited
+        self.ok("group", "allow", "branch", "--policy", "pol1")
+        self.assertEqual(self.jcall("POST", "/api/v1/policies/pol1/set", im,
+                                    self.body({"description": "x"}))[0], 200)
+        self.ok("user", "group", "im", "--none")
+        code, doc = self.jcall("POST", "/api/v1/proxies/client/p1/set", im,
+                               self.body({"max_conns": 5}))
+        self.assertEqual((code, doc["max_conns"]), (200, 5))
+        self.assertEqual(self.jcall("DELETE", "/api/v1/proxies/client/p1", im)[0], 200)
+        self.assertEqual(self.jcall("DELETE", "/api/v1/policies/pol1", im)[0], 200)
+        # a group's deletion leaves its users unlimited
+        self.ok("user", "group", "im", "branch")
+        self.ok("group", "deny", "branch", "--proxy", "p3")
+        self.assert_error(self.jcall("POST", "/api/v1/proxies/client", im, proxy("p3")),
+                          403, "forbidden")
+        self.ok("group", "delete", "branch")
+        self.assertEqual(self.jcall("POST", "/api/v1/proxies/client", im, proxy("p3"))[0], 201)
+
     def test_defaults_categories_and_stats(self):
         self.ok("cert", "create", "sca", "--cn", "Inspect CA", "--signing")
         self.ok("truststore", "create", "up", "--include-defaults")

@@ -94,6 +94,7 @@ class ChainStore(TgCase):
         con = self.db()
         con.executescript("""
             DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;
+            DROP TABLE group_denied; DROP TABLE groups;
             DROP TABLE proxies;
             DROP TABLE policy_entries; DROP TABLE policies;
             DROP TABLE default_domains; DROP TABLE categories;
@@ -106,7 +107,7 @@ class ChainStore(TgCase):
         con.close()
         self.ok("cert", "list")
         con = self.db()
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 7)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
         con.close()
         self.assertEqual(self.rows(), want)
 

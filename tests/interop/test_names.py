@@ -343,6 +343,7 @@ class Names(tglib.TgCase):
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         con.executescript("""
             DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;
+            DROP TABLE group_denied; DROP TABLE groups;
             DROP TABLE proxies;
             DROP TABLE policy_entries; DROP TABLE policies;
             DROP TABLE default_domains; DROP TABLE categories;
@@ -370,7 +371,7 @@ class Names(tglib.TgCase):
                           {"type": "IP", "value": "10.0.0.1"}])
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 7)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
             self.assertEqual(con.execute(
                 "SELECT count(*) FROM certs WHERE san_list IS NULL").fetchone()[0], 0)
             self.assertEqual(con.execute(

@@ -536,6 +536,7 @@ class PolicyConf(TgCase):
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         con.executescript("""
             DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;
+            DROP TABLE group_denied; DROP TABLE groups;
             DROP INDEX proxies_policy;
             CREATE TABLE proxies5 (
               id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
@@ -561,7 +562,7 @@ class PolicyConf(TgCase):
         self.assertEqual(self.ok("--json", "proxy", "client", "show", "web").json(), want)
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 7)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
             self.assertIn("policy_id", [r[1] for r in con.execute("PRAGMA table_info(proxies)")])
             n = con.execute("SELECT count(*) FROM default_domains").fetchone()[0]
         finally:

@@ -339,6 +339,7 @@ class ProxyConf(TgCase):
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         con.executescript("""
             DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;
+            DROP TABLE group_denied; DROP TABLE groups;
             DROP TABLE proxies;
             DROP TABLE policy_entries; DROP TABLE policies;
             DROP TABLE default_domains; DROP TABLE categories;
@@ -350,7 +351,7 @@ class ProxyConf(TgCase):
         self.assertEqual(self.ok("--json", "proxy", "client", "list").json(), [])
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 7)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
             cols = [r[1] for r in con.execute("PRAGMA table_info(proxies)")]
             self.assertEqual(cols, ["id", "name", "kind", "signing_cert_id", "truststore_id",
                                     "config", "created", "updated", "policy_id"])

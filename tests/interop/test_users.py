@@ -292,6 +292,97 @@ class Users(TgCase):
         os.close(fd)
         return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
 
+    def test_groups(self):
+        self.ok("init")
+        self.ok("user", "add", "ian", "--role", "inspection manager", "--password-file",
+                self.pwfile)
+        doc = self.ok("--json", "group", "create", "Branch").json()
+        self.assertEqual(doc["name"], "Branch")
+        self.assertEqual(doc["denied"], {"proxies": [], "policies": []})
+        self.assertEqual(doc["users"], [])
+        for key in ("created", "created_unix"):
+            self.assertIn(key, doc)
+        r = self.fails(CONFLICT, "group", "create", "branch")  # names alike without case
+        self.assertIn("exists already", r.err)
+        self.fails(INVALID, "group", "create", "bad\u202ename")
+        # denials by name: a proxy or policy not made yet may be denied
+        self.ok("group", "deny", "Branch", "--proxy", "p1")
+        self.ok("group", "deny", "Branch", "--proxy", "p1")  # again: no change
+        self.ok("group", "deny", "Branch", "--policy", "pol1")
+        self.ok("group", "deny", "Branch", "--proxy", "p3")
+        doc = self.ok("--json", "group", "allow", "Branch", "--proxy", "p3").json()
+        self.assertEqual(doc["denied"], {"proxies": ["p1"], "policies": ["pol1"]})
+        self.fails(USAGE, "group", "deny", "Branch")
+        self.fails(USAGE, "group", "deny", "Branch", "--proxy", "a", "--policy", "b")
+        r = self.fails(NOTFOUND, "group", "deny", "nope", "--proxy", "p1")
+        self.assertIn("no group is named 'nope'", r.err)
+        self.fails(NOTFOUND, "group", "show", "nope")
+        self.fails(NOTFOUND, "group", "delete", "nope")
+        # a user's group
+        self.assertIsNone(self.users()["ian"]["group"])
+        doc = self.ok("--json", "user", "group", "ian", "branch").json()
+        self.assertEqual(doc["group"], "Branch")
+        self.fails(NOTFOUND, "user", "group", "ian", "nope")
+        self.fails(NOTFOUND, "user", "group", "nobody", "Branch")
+        self.fails(USAGE, "user", "group", "ian")
+        self.fails(USAGE, "user", "group", "ian", "Branch", "--none")
+        doc = self.ok("--json", "group", "show", "Branch").json()
+        self.assertEqual(doc["users"], ["ian"])
+        self.assertEqual(doc["denied"]["proxies"], ["p1"])
+        out = self.ok("group", "show", "Branch").out
+        self.assertIn("p1", out)
+        self.assertIn("ian", out)
+        self.assertEqual([g["name"] for g in self.ok("--json", "group", "list").json()],
+                         ["Branch"])
+        self.assertIn("Branch", self.ok("user", "list").out)
+        doc = self.ok("--json", "user", "group", "ian", "--none").json()
+        self.assertIsNone(doc["group"])
+        self.ok("user", "group", "ian", "Branch")
+        # deleting the group leaves its users in none, and its denials go with it
+        self.ok("group", "delete", "BRANCH")
+        self.assertIsNone(self.users()["ian"]["group"])
+        self.assertEqual(self.ok("--json", "group", "list").json(), [])
+        con = self.db()
+        try:
+            self.assertEqual(con.execute("SELECT count(*) FROM group_denied").fetchone()[0], 0)
+        finally:
+            con.close()
+        # every change audited, with what was denied
+        rows = [r for r in self.audit() if r["action"].startswith("group.")]
+        deny = [r for r in rows if r["action"] == "group.deny" and r["outcome"] == "ok"]
+        self.assertTrue(any((r.get("detail") or {}).get("policy") == "pol1" for r in deny), deny)
+        self.assertIn(("group.delete", "BRANCH", "ok"),
+                      [(r["action"], r["object"], r["outcome"]) for r in rows])
+
+    def test_schema_7_store_is_upgraded(self):
+        self.ok("init")
+        self.ok("user", "add", "ian", "--role", "auditor", "--password-file", self.pwfile)
+        con = self.db()
+        con.executescript("""
+            PRAGMA foreign_keys = OFF;
+            DROP INDEX users_group;
+            CREATE TABLE users7 (
+              id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+              role TEXT NOT NULL, password TEXT NOT NULL, must_change INTEGER NOT NULL,
+              disabled INTEGER NOT NULL, created INTEGER NOT NULL, changed INTEGER NOT NULL);
+            INSERT INTO users7 SELECT id, name, role, password, must_change, disabled, created,
+              changed FROM users;
+            DROP TABLE users;
+            ALTER TABLE users7 RENAME TO users;
+            DROP TABLE group_denied; DROP TABLE groups;
+            PRAGMA user_version = 7;
+        """)
+        con.commit()
+        con.close()
+        self.assertIsNone(self.users()["ian"]["group"])
+        self.ok("group", "create", "g")
+        self.ok("user", "group", "ian", "g")
+        con = self.db()
+        try:
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
+        finally:
+            con.close()
+
     def test_password_asked_twice_on_a_terminal(self):
         self.ok("init")
         rc, out = self.on_terminal(["user", "add", "tty", "--role", "auditor"], [PW, PW])

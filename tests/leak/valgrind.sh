@@ -106,6 +106,21 @@ run 4 user revoke vguser 1
 run 0 user passwd vguser --password-file upw.txt
 run 5 user del admin
 run 0 user disable vguser
+run 0 group create vgg
+run 5 group create VGG
+run 0 group deny vgg --proxy vgp
+run 0 --json group deny vgg --policy vgpol
+run 2 group deny vgg
+run 0 group allow vgg --policy vgpol
+run 0 user group vguser vgg
+run 4 user group vguser nogroup
+run 0 --json group show vgg
+run 0 group list
+run 0 --json user list
+run 0 user group vguser --none
+run 0 user group vguser vgg
+run 0 group delete vgg
+run 4 group delete vgg
 run 0 user del vguser
 run 0 --json audit --limit 5
 run 0 audit --since 2020-01-01

@@ -205,6 +205,7 @@ static void migrations(void **state)
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h,
                                   "DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;"
+                                  "DROP TABLE group_denied; DROP TABLE groups;"
                                   "DROP TABLE proxies;"
                                   "DROP TABLE policy_entries; DROP TABLE policies;"
                                   "DROP TABLE default_domains; DROP TABLE categories;"

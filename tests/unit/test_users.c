@@ -458,6 +458,69 @@ static void audit(void **state)
     tg_store_close(st);
 }
 
+static void groups(void **state)
+{
+    (void)state;
+    char h[400];
+    tg_keyring *kr = open_kr("groups", h, sizeof h);
+    tg_err e = {0};
+    json_t *doc = NULL;
+    assert_int_equal(
+        tg_keyring_user_add(kr, "gus", TG_ROLE_INSPECTION, PW("twelve chars"), NULL, NULL), 0);
+    assert_int_equal(tg_keyring_group_create(kr, "Branch", &doc, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(doc, "name")), "Branch");
+    json_decref(doc);
+    assert_int_equal(tg_keyring_group_create(kr, "branch", NULL, &e), TG_E_CONFLICT);
+    assert_int_equal(tg_keyring_group_create(kr, "", NULL, NULL), TG_E_INVALID);
+    assert_int_equal(tg_keyring_group_deny(kr, "branch", "proxy", "p1", 1, NULL, NULL), 0);
+    assert_int_equal(tg_keyring_group_deny(kr, "branch", "policy", "pol", 1, NULL, NULL), 0);
+    assert_int_equal(tg_keyring_group_deny(kr, "branch", "cert", "x", 1, NULL, &e), TG_E_INVALID);
+    assert_int_equal(tg_keyring_group_deny(kr, "none", "proxy", "p1", 1, NULL, &e), TG_E_NOTFOUND);
+    assert_int_equal(tg_keyring_group_deny(kr, "branch", "proxy", "a\nb", 1, NULL, &e),
+                     TG_E_INVALID);
+    assert_string_equal(e.field, "proxy");
+
+    /* no group: unlimited */
+    tg_principal who;
+    assert_int_equal(tg_keyring_login(kr, "gus", PW("twelve chars"), &who, NULL), 0);
+    assert_int_equal(who.group_id, 0);
+    assert_int_equal(tg_keyring_may_change(kr, &who, "proxy", "p1", NULL), 0);
+    assert_int_equal(tg_keyring_user_set_group(kr, "gus", "BRANCH", &doc, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(doc, "group")), "Branch");
+    json_decref(doc);
+    assert_int_equal(tg_keyring_principal(kr, "gus", &who, NULL), 0);
+    assert_true(who.group_id > 0);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(tg_keyring_may_change(kr, &who, "proxy", "p1", &e), TG_E_CONFLICT);
+    assert_string_equal(e.msg, "the group Branch of user gus may not change the proxy 'p1'");
+    assert_string_equal(e.field, "name");
+    assert_int_equal(tg_keyring_may_change(kr, &who, "proxy", "p2", NULL), 0);
+    assert_int_equal(tg_keyring_may_change(kr, &who, "policy", "p1", NULL), 0);
+    assert_int_equal(tg_keyring_may_change(kr, &who, "policy", "pol", NULL), TG_E_CONFLICT);
+    char *tok = NULL;
+    assert_int_equal(tg_keyring_token_create(kr, "gus", "t", 0, &tok, NULL, NULL), 0);
+    assert_int_equal(tg_keyring_token_check(kr, tok, &who, NULL), 0);
+    assert_true(who.group_id > 0);
+    tg_free_secret(tok, strlen(tok));
+    assert_int_equal(tg_keyring_group_deny(kr, "branch", "proxy", "p1", 0, &doc, NULL), 0);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(doc, "denied"), "proxies")),
+                     0);
+    json_decref(doc);
+    assert_int_equal(tg_keyring_may_change(kr, &who, "proxy", "p1", NULL), 0);
+    /* deleting the group leaves the user in none */
+    assert_int_equal(tg_keyring_group_delete(kr, "branch", NULL), 0);
+    assert_int_equal(tg_keyring_user_show(kr, "gus", &doc, NULL), 0);
+    assert_true(json_is_null(json_object_get(doc, "group")));
+    json_decref(doc);
+    assert_int_equal(tg_keyring_principal(kr, "gus", &who, NULL), 0);
+    assert_int_equal(who.group_id, 0);
+    assert_int_equal(tg_keyring_group_list(kr, &doc, NULL), 0);
+    assert_int_equal(json_array_size(doc), 0);
+    json_decref(doc);
+    assert_int_equal(tg_keyring_group_delete(kr, "branch", NULL), TG_E_NOTFOUND);
+    tg_keyring_close(kr);
+}
+
 static void times(void **state)
 {
     (void)state;
@@ -490,7 +553,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(roles),      cmocka_unit_test(hashing), cmocka_unit_test(users_and_login),
         cmocka_unit_test(last_admin), cmocka_unit_test(tokens),  cmocka_unit_test(audit),
-        cmocka_unit_test(times),
+        cmocka_unit_test(times),      cmocka_unit_test(groups),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
