@@ -154,9 +154,10 @@ async function viewStatus() {
       h('dt', {}, 'Certificates'), h('dd', { id: 'status-certificates' }, String(st.certificates)),
       h('dt', {}, 'Expiring within 30 days'), h('dd', { id: 'status-expiring' }, String(st.expiring_within_30_days)));
     const listeners = Array.isArray(st.listeners)
-      ? [h('h2', {}, 'Listeners'), h('ul', {}, st.listeners.map(l => h('li', {}, typeof l === 'string' ? l : JSON.stringify(l))))]
+      ? [h('h2', {}, 'Listeners'), h('ul', { id: 'status-listeners' }, st.listeners.map(l => h('li', {},
+          typeof l === 'string' ? l : `${l.address}: ${l.kind === 'front' ? 'the TLS front end' : l.kind === 'admin' ? 'this console and the API' : `${l.kind} ${l.name}`}`)))]
       : null;
-    main.append(h('section', { class: 'panel' }, dl), listeners || '',
+    main.append(h('section', { class: 'panel' }, dl), ...(listeners || []),
       h('h2', {}, 'Certificates expiring within 30 days'),
       certTable(soon.items, { caption: `Expiring within 30 days (${soon.total})`, select: false }),
       soon.next ? h('p', {}, h('a', { href: '#/certificates' }, 'More in the Certificates page')) : '');

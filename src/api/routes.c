@@ -60,6 +60,13 @@ static int status_get(api_req *r)
                         json_object_get(s, "total"));
         if (doc == NULL) rc = api_fail(r, TG_E_INTERNAL, NULL, "out of memory");
     }
+    /* the listeners, as serve's state file says them (this process wrote it) */
+    json_t *state = NULL;
+    if (rc == 0 && (rc = tg_keyring_serve_state(r->kr, &state, &r->err)) == 0) {
+        json_t *l = json_object_get(state, "listeners");
+        json_object_set_new(doc, "listeners", json_is_array(l) ? json_deep_copy(l) : json_array());
+    }
+    json_decref(state);
     json_decref(a);
     json_decref(s);
     return api_done(r, rc, 200, doc);

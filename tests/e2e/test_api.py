@@ -191,6 +191,10 @@ class TestApi(ApiCase):
         code, doc = self.api("GET", "/api/v1/status", token=admin)
         self.assertEqual(code, 200, doc)
         self.assertEqual(doc["certificates"], self.count())
+        # the listeners, as serve wrote them: its front and this admin listener
+        self.assertIn({"address": f"127.0.0.1:{self.aport}", "kind": "admin", "name": "admin"},
+                      doc["listeners"])
+        self.assertIn("front", [l["kind"] for l in doc["listeners"]])
         self.assertEqual(doc["version"], self.ok("--version").out.split()[-1])
         # plain HTTP on the admin port gets no answer
         p = subprocess.run(["curl", "-sS", "--max-time", "5",

@@ -108,6 +108,8 @@ async function main() {
   check((await page.locator('#status-version').textContent()) === st.version, 'the status page shows the version');
   check(Number(await page.locator('#status-certificates').textContent()) === st.certificates,
     'the status page counts the certificates as the CLI does');
+  check(/this console and the API/.test(await page.locator('#status-listeners').textContent()),
+    'the status page lists the listeners, this one among them');
   await shot('status');
   // a reload keeps the session (the cookie) and gets the CSRF token again
   await page.reload();
