@@ -708,12 +708,65 @@ function generic(rows, preferred) {
 
 async function viewUsers() {
   const box = msgBox();
-  show('Users', box);
+  const users = h('div'), mine = h('section', { class: 'panel', 'aria-labelledby': 'tokens-h' });
+  show('Users', box, users, mine);
   try {
     const doc = await api('GET', 'users');
     const rows = Array.isArray(doc) ? doc : doc.items || [];
-    main.append(table('Users of the appliance', generic(rows, ['name', 'role', 'disabled', 'must_change', 'created', 'last_login']), rows, { empty: 'No users.' }));
-  } catch (e) { absentPage(box, e, 'list of users (GET /api/v1/users)', 'tlsgate user list'); }
+    users.append(table('Users of the appliance', generic(rows, ['name', 'role', 'group', 'disabled', 'must_change', 'token_count', 'created']), rows, { empty: 'No users.' }));
+  } catch (e) {
+    if (e.status === 403) say(box, 'note', `Only an Administrator sees the other users; your own tokens are below.`);
+    else absentPage(box, e, 'list of users (GET /api/v1/users)', 'tlsgate user list');
+  }
+  await tokensPanel(mine);
+}
+
+// One's own API tokens: listed (never their text), made (the text shown once, to copy),
+// revoked. Another user's tokens are the command line's (tlsgate user token NAME).
+async function tokensPanel(sec) {
+  const box = msgBox(), holder = h('div'), shown = h('div', { id: 'token-new' });
+  const form = h('form', { id: 'token-form', class: 'bar', novalidate: true, 'aria-label': 'A new API token' },
+    field({ label: 'Label of a new token', name: 'label' }),
+    field({ label: 'Days until it expires (empty: never)', name: 'days', type: 'number', min: 1 }),
+    h('button', { type: 'submit' }, 'Make a token'));
+  sec.append(h('h2', { id: 'tokens-h' }, `Your API tokens (${session.user})`), box, holder, form, shown);
+  const base = `users/${enc(session.user)}/tokens`;
+  async function load() {
+    const rows = await api('GET', base);
+    holder.replaceChildren(table('Your API tokens', [
+      { head: 'Id', cell: r => String(r.id), rowHeader: true },
+      { head: 'Label', cell: r => r.label ?? '—' },
+      { head: 'Created', cell: r => date(r.created) },
+      { head: 'Last used', cell: r => (r.last_used ? date(r.last_used) : 'never') },
+      { head: 'Expires', cell: r => (r.expires ? date(r.expires) : 'never') + (r.expired ? ' (expired)' : '') },
+      { head: 'Action', cell: r => h('button', { type: 'button', class: 'secondary', onclick: async () => {
+        try {
+          await api('DELETE', `${base}/${r.id}`);
+          say(box, 'ok', `token ${r.id} revoked`);
+          await load();
+        } catch (e) { sayError(box, e); }
+      } }, `Revoke token ${r.id}`) },
+    ], rows, { empty: 'No tokens.' }));
+  }
+  form.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    clearInvalid(form);
+    const body = {};
+    if (form.elements.label.value) body.label = form.elements.label.value;
+    if (form.elements.days.value) body.days = Number(form.elements.days.value);
+    try {
+      const t = await api('POST', base, body);
+      const out = h('input', { id: 'token-text', readonly: true, value: t.token, 'aria-describedby': 'token-hint', size: 50 });
+      shown.replaceChildren(h('div', { class: 'field' },
+        h('label', { for: 'token-text' }, `Token ${t.id}`),
+        h('span', { class: 'hint', id: 'token-hint' }, 'Shown only now: copy it; the appliance keeps only its SHA-256. Send it as "Authorization: Bearer TOKEN".'),
+        out));
+      say(box, 'ok', `token ${t.id} made`);
+      form.reset();
+      await load();
+    } catch (e) { sayError(box, e, form); }
+  });
+  try { await load(); } catch (e) { sayError(box, e); }
 }
 
 const auditState = { offset: 0 };

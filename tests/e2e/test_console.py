@@ -260,7 +260,8 @@ class TestConsole(ConsoleCase):
                 if x["actor"] == "web" and x["source"] == "api 127.0.0.1"}
         for step in [("cert.create", "console-self", "ok"), ("request.create", "console-req", "ok"),
                      ("cert.import", "console-req.pem", "ok"), ("cert.export", "console-self", "ok"),
-                     ("cert.default", "console-req", "ok"),
+                     ("cert.default", "console-req", "ok"), ("user.token", "web", "ok"),
+                     ("user.revoke", "web", "ok"),
                      ("cert.delete", "console-req", "conflict")]:
             self.assertIn(step, mine)
         self.assertIn(("session.login", "web"),

@@ -309,6 +309,21 @@ async function main() {
     if (note) result.notes.push(`GET /api/v1/${route} does not exist yet: the ${name} page says so`);
     await shot(route);
   }
+  // ---- one's own API token: made in the console (shown once), used, revoked
+  log('an API token made in the console, used by a client, revoked');
+  await nav('Users');
+  await page.getByLabel('Label of a new token').fill('from the console');
+  await page.getByRole('button', { name: 'Make a token' }).click();
+  const token = await page.locator('#token-text').inputValue();
+  check(/^tg_[A-Za-z0-9_-]{43}$/.test(token), `a new token is shown once: ${token.slice(0, 4)}…`);
+  const asClient = async () => (await context.request.get(BASE + '/api/v1/status',
+    { headers: { Authorization: 'Bearer ' + token } })).status();
+  check(await asClient() === 200, 'the token works for an API client');
+  const row = page.locator('main table', { hasText: 'from the console' }).locator('tr', { hasText: 'from the console' });
+  await row.getByRole('button', { name: /^Revoke token / }).click();
+  check(/revoked/.test(await message('ok', 'revoked')), 'the console says the token is revoked');
+  check(await asClient() === 401, 'a revoked token is refused');
+  await shot('tokens');
   // everything by keyboard: the navigation is reached with Tab and followed with Enter
   await page.locator('body').focus();
   let reached = false;
