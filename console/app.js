@@ -710,10 +710,55 @@ async function viewUsers() {
   const box = msgBox();
   const users = h('div'), mine = h('section', { class: 'panel', 'aria-labelledby': 'tokens-h' });
   show('Users', box, users, mine);
-  try {
+  const roles = ['Administrator', 'Certificate manager', 'Inspection manager', 'Auditor'];
+  async function loadUsers() {
     const doc = await api('GET', 'users');
     const rows = Array.isArray(doc) ? doc : doc.items || [];
-    users.append(table('Users of the appliance', generic(rows, ['name', 'role', 'group', 'disabled', 'must_change', 'token_count', 'created']), rows, { empty: 'No users.' }));
+    const act = (label, fn) => h('button', { type: 'button', class: 'secondary', onclick: async () => {
+      try { await fn(); await loadUsers(); } catch (e) { sayError(box, e); }
+    } }, label);
+    users.replaceChildren(table('Users of the appliance', [
+      ...generic(rows, ['name', 'role', 'group', 'disabled', 'must_change', 'token_count', 'created']),
+      { head: 'Actions', cell: r => {
+        const sel = h('select', { 'aria-label': `Role of ${r.name}` },
+          roles.map(x => h('option', { value: x, selected: x === r.role }, x)));
+        return h('div', { class: 'bar' }, sel,
+          act(`Set the role of ${r.name}`, async () => {
+            await api('POST', `users/${enc(r.name)}/role`, { role: sel.value });
+            say(box, 'ok', `${r.name} is now ${sel.value}`);
+          }),
+          act(`${r.disabled ? 'Enable' : 'Disable'} ${r.name}`, async () => {
+            await api('POST', `users/${enc(r.name)}/${r.disabled ? 'enable' : 'disable'}`);
+            say(box, 'ok', `${r.name} ${r.disabled ? 'enabled' : 'disabled'}`);
+          }),
+          act(`Delete ${r.name}`, async () => {
+            if (!window.confirm(`Delete the user ${r.name} and its tokens?`)) return;
+            await api('DELETE', `users/${enc(r.name)}`);
+            say(box, 'ok', `${r.name} deleted`);
+          }));
+      } },
+    ], rows, { empty: 'No users.' }));
+    const add = h('form', { id: 'user-add-form', class: 'panel', novalidate: true, 'aria-labelledby': 'user-add-h' },
+      h('h2', { id: 'user-add-h' }, 'Add a user'),
+      field({ label: 'User name', name: 'name', required: true }),
+      field({ label: 'Role', name: 'role', options: roles.map(x => [x, x]), value: 'Auditor' }),
+      field({ label: 'Password', name: 'password', type: 'password', required: true,
+        autocomplete: 'new-password', hint: 'At least 12 characters.' }),
+      h('button', { type: 'submit' }, 'Add the user'));
+    add.addEventListener('submit', async ev => {
+      ev.preventDefault();
+      clearInvalid(add);
+      try {
+        await api('POST', 'users', { name: add.elements.name.value, role: add.elements.role.value,
+          password: add.elements.password.value });
+        say(box, 'ok', `${add.elements.name.value} added`);
+        await loadUsers();
+      } catch (e) { sayError(box, e, add); }
+    });
+    users.append(add);
+  }
+  try {
+    await loadUsers();
   } catch (e) {
     if (e.status === 403) say(box, 'note', `Only an Administrator sees the other users; your own tokens are below.`);
     else absentPage(box, e, 'list of users (GET /api/v1/users)', 'tlsgate user list');

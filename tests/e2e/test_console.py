@@ -261,7 +261,9 @@ class TestConsole(ConsoleCase):
         for step in [("cert.create", "console-self", "ok"), ("request.create", "console-req", "ok"),
                      ("cert.import", "console-req.pem", "ok"), ("cert.export", "console-self", "ok"),
                      ("cert.default", "console-req", "ok"), ("user.token", "web", "ok"),
-                     ("user.revoke", "web", "ok"),
+                     ("user.revoke", "web", "ok"), ("user.add", "ops", "ok"),
+                     ("user.role", "ops", "ok"), ("user.disable", "ops", "ok"),
+                     ("user.del", "ops", "ok"),
                      ("cert.delete", "console-req", "conflict")]:
             self.assertIn(step, mine)
         self.assertIn(("session.login", "web"),

@@ -324,6 +324,32 @@ async function main() {
   check(/revoked/.test(await message('ok', 'revoked')), 'the console says the token is revoked');
   check(await asClient() === 401, 'a revoked token is refused');
   await shot('tokens');
+
+  // ---- users, as an Administrator: added, given another role, disabled, deleted
+  log('users: add, role, disable, delete (the CLI sees each)');
+  const cliUser = async () => {
+    const r = await ask('cli', { args: ['--json', 'user', 'list'] });
+    return JSON.parse(r.out).find(u => u.name === 'ops');
+  };
+  const addForm = page.locator('#user-add-form');
+  await addForm.getByLabel('User name').fill('ops');
+  await addForm.getByLabel('Role').selectOption('Certificate manager');
+  await addForm.getByLabel('Password').fill('ops password 12345');
+  await addForm.getByRole('button', { name: 'Add the user' }).click();
+  await message('ok', 'ops added');
+  check((await cliUser()).role === 'Certificate manager', 'the user the console added is in the store');
+  await page.getByLabel('Role of ops').selectOption('Auditor');
+  await page.getByRole('button', { name: 'Set the role of ops' }).click();
+  await message('ok', 'ops is now Auditor');
+  check((await cliUser()).role === 'Auditor', 'the new role is in the store');
+  await page.getByRole('button', { name: 'Disable ops' }).click();
+  await message('ok', 'ops disabled');
+  check((await cliUser()).disabled === true, 'the user is disabled in the store');
+  await page.getByRole('button', { name: 'Delete ops' }).click();
+  await message('ok', 'ops deleted');
+  check((await cliUser()) === undefined, 'the user is gone from the store');
+  await shot('users');
+  await nav('Audit'); // the keyboard walk below starts from a page with nothing focused
   // everything by keyboard: the navigation is reached with Tab and followed with Enter
   await page.locator('body').focus();
   let reached = false;
