@@ -185,7 +185,8 @@ class ProxyCase(ServeCase):
         if not os.path.exists(path):
             return []
         with open(path) as f:
-            return [json.loads(ln) for ln in f if ln.strip()]
+            # complete lines only: serve may be writing the last one as this reads it
+            return [json.loads(ln) for ln in f if ln.endswith("\n") and ln.strip()]
 
     def stats(self, name, until=lambda st: True):
         """The proxy's counters from `tlsgate proxy stats` once `until` holds (serve writes
