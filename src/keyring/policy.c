@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const lists[TG_POLICY_LISTS] = TG_POLICY_LIST_NAMES;
 /* How a list is named in a sentence. */
@@ -235,9 +236,21 @@ static int new_values(const tg_policy_opts *o, canonset *s, tg_err *err)
     return rc;
 }
 
-static int new_prepare(const char *name, const tg_policy_opts *o, canonset *s, tg_err *err)
+/* A policy's name: the rules of proxies' names, and not "defaults", the default list's
+ * own name (policy defaults …; /api/v1/policies/defaults). */
+static int policy_name_check(const char *name, tg_err *err)
 {
     int rc = kr_conf_name_check("policy", name, err);
+    if (rc == 0 && strcasecmp(name, "defaults") == 0)
+        rc = tg_err_fset(err, TG_E_INVALID, "name",
+                         "'defaults' names the default never-decrypt list; choose another name "
+                         "for a policy");
+    return rc;
+}
+
+static int new_prepare(const char *name, const tg_policy_opts *o, canonset *s, tg_err *err)
+{
+    int rc = policy_name_check(name, err);
     return rc != 0 ? rc : new_values(o, s, err);
 }
 
@@ -521,7 +534,7 @@ int tg_keyring_policy_import(tg_keyring *kr, const char *data, size_t len, const
     canonset s = {0};
     int rc = import_read(doc, &o, &name, vals, err);
     tg_err why = {0};
-    if (rc == 0) rc = kr_conf_name_check("policy", name, err);
+    if (rc == 0) rc = policy_name_check(name, err);
     if (rc == 0 && (rc = new_values(&o, &s, &why)) != 0)
         tg_err_set(err, rc, "in the policy file: %s", why.msg);
     if (rc == 0) rc = tg_store_begin(kr->st, err);

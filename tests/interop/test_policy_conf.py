@@ -166,6 +166,8 @@ class PolicyConf(TgCase):
         self.refused(INVALID, "policy", "create", "x" * 129, says=("at most 128",))
         self.refused(INVALID, "policy", "create", " lead", says=("space",))
         self.refused(INVALID, "policy", "create", "", says=("empty",))
+        # "defaults" is the default list's own name (policy defaults …, the API's path)
+        self.refused(INVALID, "policy", "create", "Defaults", says=("default never-decrypt",))
         self.ok("policy", "create", "y" * 128)
         self.refused(CONFLICT, "policy", "create", "office", says=("already exists",))
         self.refused(CONFLICT, "policy", "create", "web", says=("'web'", "client proxy"))
