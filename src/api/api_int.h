@@ -51,6 +51,8 @@ typedef struct api_req {
 
 typedef int (*api_handler)(api_req *r);
 
+/* The headers of every answer: its type, no caching, no sniffing, HSTS. */
+void api_common_headers(struct evhttp_request *req, const char *type);
 /* Answers: each sends exactly one response. */
 void api_send_json(api_req *r, int status, json_t *doc); /* takes doc */
 /* Bytes as the body (an export: Content-Disposition when disposition is not NULL); takes

@@ -25,14 +25,11 @@ extern const struct tg_console_file tg_console_files[]; /* console_files.c, gene
 
 static void headers(struct evhttp_request *req, const char *type)
 {
+    api_common_headers(req, type); /* and what a page needs besides */
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", type);
     evhttp_add_header(h, "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'");
     evhttp_add_header(h, "X-Frame-Options", "DENY");
-    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-    evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
 }
 
 static void text(struct evhttp_request *req, int status, const char *reason, const char *msg)
@@ -96,10 +93,7 @@ int api_openapi(api_req *r)
         if (out) evbuffer_free(out);
         return api_fail(r, TG_E_INTERNAL, NULL, "the OpenAPI document is missing");
     }
-    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-    evhttp_add_header(h, "Content-Type", f->type);
-    evhttp_add_header(h, "Cache-Control", "no-store");
-    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    api_common_headers(r->req, f->type);
     evbuffer_add_reference(out, f->data, f->len, NULL, NULL);
     evhttp_send_reply(r->req, 200, "OK", out);
     evbuffer_free(out);

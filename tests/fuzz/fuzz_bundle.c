@@ -10,6 +10,7 @@
  * `cert import` would, and everything is freed: a leak is a finding.
  */
 #include "x509/x509.h"
+#include "check.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -32,14 +33,6 @@ static int from_env(void *arg, int confirm, char *buf, size_t size, size_t *len,
 static const tg_passsrc pass = {.get = from_env, .arg = (void *)FUZZ_PASS_ENV};
 
 /* An invariant of the decoder's contract is broken: stop with a message libFuzzer keeps. */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_bundle: invariant failed: %s (%s:%d)\n", #cond, __FILE__,        \
-                    __LINE__);                                                                     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* Trust stores and `tlsgate verify` decode with no password source at all (pass NULL).
  * Where a password mattered, that must give the same result or TG_E_PASSWORD. */

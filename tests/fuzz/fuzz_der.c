@@ -9,20 +9,12 @@
  * output and must be able to read them back).
  */
 #include "x509/x509.h"
+#include "check.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_der: invariant failed: %s (%s:%d)\n", #cond, __FILE__,           \
-                    __LINE__);                                                                     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static void fuzz_cert(const uint8_t *data, size_t size)
 {

@@ -10,20 +10,12 @@
  * decoded here (that is fuzz_bundle's job, and it may legitimately cost a second).
  */
 #include "x509/x509.h"
+#include "check.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_kdf: invariant failed: %s (%s:%d)\n", #cond, __FILE__,           \
-                    __LINE__);                                                                     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* The face's part: the password from the environment (no file, no prompt). */
 static int from_env(void *arg, int confirm, char *buf, size_t size, size_t *len, tg_err *err)

@@ -10,44 +10,16 @@
  * at most API_PARTS_MAX parts, each named (1 to API_PART_NAME_MAX bytes, no NUL), at most
  * TG_FILE_MAX bytes, NUL-terminated, and its bytes are a piece of the body.
  *
- * upload.c is compiled into this target (with the libraries it calls); api_fail and
- * api_query, which live in listener.c with the HTTP server, are defined here.
+ * upload.c and request.c (api_fail, the readers) are compiled into this target with the
+ * libraries they call; the HTTP server (listener.c) is not.
  */
 #include "api/api_int.h"
+#include "check.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_multipart: invariant failed: %s (%s:%d)\n", #cond, __FILE__,     \
-                    __LINE__);                                                                     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-int api_fail(api_req *r, int code, const char *field, const char *fmt, ...)
-{
-    char msg[TG_ERR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return field ? tg_err_fset(&r->err, code, field, "%s", msg)
-                 : tg_err_set(&r->err, code, "%s", msg);
-}
-
-/* (listener.c's; the form's text members fall back to query parameters: none here) */
-const char *api_query(api_req *r, const char *name)
-{
-    (void)r;
-    (void)name;
-    return NULL;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -9,20 +9,12 @@
  * role, also goes through tg_san_normalize and tg_dns_name_valid on its own.
  */
 #include "x509/x509.h"
+#include "check.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_names: invariant failed: %s (%s:%d)\n", #cond, __FILE__,         \
-                    __LINE__);                                                                     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define NFIELDS 7
 

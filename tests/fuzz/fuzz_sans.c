@@ -17,6 +17,7 @@
  * (tg_cert_info) are exactly the built list — no value becomes two.
  */
 #include "x509/x509.h"
+#include "check.h"
 
 #include <locale.h>
 #include <stdint.h>
@@ -24,15 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_sans: invariant failed: %s (%s:%d)\n", #cond, __FILE__,          \
-                    __LINE__);                                                                     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define MAXPIECES 64
 
