@@ -213,15 +213,22 @@ static void users_and_login(void **state)
     assert_string_equal(who.name, "alice");
     assert_int_equal(who.role, TG_ROLE_CERTS);
     assert_false(who.must_change);
-    /* an unknown user costs as much as a wrong password (same scrypt work: within 3x) */
-    struct timespec t0, t1, t2;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    tg_keyring_login(kr, "nobody", PW("twelve chars"), &who, NULL);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    tg_keyring_login(kr, "alice", PW("twelve charz"), &who, NULL);
-    clock_gettime(CLOCK_MONOTONIC, &t2);
-    double a = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    double b = (double)(t2.tv_sec - t1.tv_sec) + (double)(t2.tv_nsec - t1.tv_nsec) / 1e9;
+    /* an unknown user costs as much as a wrong password (same scrypt work: within 3x), in
+     * this thread's CPU time, the least of three tries each: other processes on a loaded
+     * machine stretch wall time, not the work */
+    double a = 1e9, b = 1e9;
+    for (int i = 0; i < 3; i++) {
+        struct timespec t0, t1, t2;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+        tg_keyring_login(kr, "nobody", PW("twelve chars"), &who, NULL);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+        tg_keyring_login(kr, "alice", PW("twelve charz"), &who, NULL);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t2);
+        double ai = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        double bi = (double)(t2.tv_sec - t1.tv_sec) + (double)(t2.tv_nsec - t1.tv_nsec) / 1e9;
+        if (ai < a) a = ai;
+        if (bi < b) b = bi;
+    }
     assert_true(a > b / 3 && b > a / 3);
 
     /* passwd clears must_change; disabled users cannot log in */
