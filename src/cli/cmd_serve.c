@@ -3,6 +3,7 @@
  */
 #include "opts.h"
 #include "../api/api.h"
+#include "../enroll/enroll.h"
 #include "../proxy/proxy.h"
 
 #include <stdio.h>
@@ -39,7 +40,8 @@ int cmd_serve(cli *c, int argc, char **argv)
     }
     tg_proxies *proxies = NULL;
     tg_api *api = NULL;
-    tg_service svc[2];
+    tg_enroll *enroll = NULL;
+    tg_service svc[3];
     if (rc == 0) {
         o->home = cli_home(c);
         rc = tg_proxies_new(o->home, o->quiet, &proxies, &c->err);
@@ -56,12 +58,18 @@ int cmd_serve(cli *c, int argc, char **argv)
         rc = tg_api_new(&ao, &api, &c->err);
     }
     if (rc == 0) {
+        tg_enroll_opts eo = {.home = o->home, .quiet = o->quiet};
+        rc = tg_enroll_new(&eo, &enroll, &c->err);
+    }
+    if (rc == 0) {
         svc[0] = tg_proxies_service(proxies); /* the client proxies run beside serve's front */
         o->services = svc;
         o->nservices = 1;
         if (api) svc[o->nservices++] = tg_api_service(api);
+        svc[o->nservices++] = tg_enroll_service(enroll); /* identity, ACME, rollovers */
         rc = tg_serve_run(o, &c->err);
     }
+    tg_enroll_free(enroll);
     tg_api_free(api);
     tg_proxies_free(proxies);
     tg_log_close();

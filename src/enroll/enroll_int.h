@@ -1,0 +1,74 @@
+/*
+ * enroll_int.h — what the files of src/enroll share: the job table the enrollment thread
+ * runs (service.c) and the HTTP client every protocol here speaks through (http.c).
+ */
+#ifndef TG_ENROLL_INT_H
+#define TG_ENROLL_INT_H
+
+#include "enroll.h"
+#include "../x509/x509.h"
+
+#include <stddef.h>
+
+/* ---- jobs ---- */
+typedef struct enroll_ctx {
+    tg_keyring *kr; /* the thread's own handle on the store */
+    const char *home;
+    int quiet;
+    volatile int *stopping; /* set when serve stops: a job checks it between network steps */
+} enroll_ctx;
+#define ENROLL_IDLE 3600 /* seconds a job sleeps when it asks for nothing sooner */
+typedef struct enroll_job {
+    const char *name;
+    /* Does what is due at now and returns when it wants to run again (unix seconds; 0:
+     * ENROLL_IDLE from now). A store change wakes every job early. It may block on the
+     * network, each step bounded by its own deadline. */
+    long long (*run)(enroll_ctx *x, long long now);
+} enroll_job;
+extern const enroll_job *const enroll_jobs[]; /* NULL-terminated (service.c) */
+
+/* ---- HTTP over libcurl (http.c) ---- */
+#define ENROLL_HTTP_BODY_MAX    (1024 * 1024) /* bytes of an answer, default */
+#define ENROLL_HTTP_TIMEOUT     30            /* seconds for one exchange, start to end */
+#define ENROLL_HTTP_CONNECT     10            /* seconds to connect */
+#define ENROLL_HTTP_HEADERS_MAX 64            /* response header lines kept */
+typedef struct enroll_http_req {
+    const char *method; /* "GET" (default when NULL) or "POST" */
+    const char *url;    /* http:// or https:// only */
+    const char *content_type;
+    const unsigned char *body;
+    size_t bodylen;
+    const char *accept;
+    const char *ca_pem;          /* https: the anchors (PEM); NULL: the system's */
+    const char *user, *password; /* HTTP basic authentication, or NULL */
+    const tg_cert *client_cert;  /* mutual TLS, with client_key (both or neither) */
+    const tg_cert *const *client_chain;
+    size_t nclient_chain;
+    const tg_key *client_key;
+    long timeout;    /* seconds; 0: ENROLL_HTTP_TIMEOUT */
+    size_t max_body; /* 0: ENROLL_HTTP_BODY_MAX */
+} enroll_http_req;
+typedef struct enroll_http_header {
+    char *name, *value;
+} enroll_http_header;
+typedef struct enroll_http_resp {
+    long status;
+    unsigned char *body; /* NUL-terminated (not counted in len) */
+    size_t len;
+    enroll_http_header headers[ENROLL_HTTP_HEADERS_MAX]; /* of the last response */
+    size_t nheaders;
+} enroll_http_resp;
+/* One exchange; a transport failure is TG_E_IO with curl's sentence (the URL named). An
+ * HTTP error status is not a failure here: the caller reads resp->status. */
+int enroll_http(const enroll_http_req *q, enroll_http_resp *resp, tg_err *err);
+/* The first header of that name (ASCII case ignored), or NULL. */
+const char *enroll_http_header_get(const enroll_http_resp *r, const char *name);
+void enroll_http_resp_clear(enroll_http_resp *r);
+/* Retry-After (RFC 9110: seconds, or an HTTP date) as seconds from now; -1 when absent or
+ * unreadable. Capped at 86400. */
+long long enroll_retry_after(const enroll_http_resp *r, long long now);
+/* Exponential backoff with jitter: base * 2^(failures-1), at most cap, then a random
+ * 50–100 % of it (seconds, >= 1). */
+long long enroll_backoff(int failures, long long base, long long cap);
+
+#endif
