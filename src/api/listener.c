@@ -5,20 +5,14 @@
  * Invariants:
  *   - everything here runs on the API thread, except tg_api_new/free and the service's
  *     start/stop, which run on serve's main thread while the API loop is not running;
- *   - a connection's record (aconn) lives exactly as long as its SSL object: it is hung
- *     on the SSL as ex_data and freed by the ex_data free callback, so a deadline never
- *     touches a connection that evhttp has already freed;
- *   - a connection is never served without TLS: when its TLS state cannot be made, the
- *     process stops rather than let evhttp fall back to a plain socket.
+ *   - the connections themselves (TLS always, the deadline, the cap, the bounds) are
+ *     tls's small HTTPS server (src/tls/https.c), shared with the EST server.
  */
 #include "api_int.h"
 #include "../x509/ossl.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <event2/thread.h>
 #include <openssl/ssl.h>
 #include <malloc.h>
@@ -29,38 +23,23 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 
-typedef struct aconn aconn;
 struct tg_api {
     tg_api_opts o;
     char *listen, *cert;
-    SSL_CTX *ctx;
+    SSL_CTX *ctx;      /* made by tg_api_new, handed to https at the start */
     long long version; /* the store's, when ctx was made */
     tg_keyring *kr;
     struct event_base *base;
-    struct evhttp *http;
-    struct evconnlistener *lev;
+    tg_https *https;
     struct event *watch; /* reloads the certificate when the store changes */
     api_sessions *sessions;
     pthread_t thread;
     int running;
-    int nconns, paused;
-    int closing;       /* evhttp_free is running: its listener is already gone */
     api_counts counts; /* answers by status, and serve's workers (metrics.c) */
 };
 
-struct aconn {
-    tg_api *a;
-    SSL *ssl;
-    struct event *deadline;
-    int nodelay; /* TCP_NODELAY set (on its first request: evhttp hands over no socket) */
-};
-
-static int ex_index = -1;
-static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
+static pthread_once_t json_once = PTHREAD_ONCE_INIT;
 
 static void say(tg_api *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(tg_api *a, const char *fmt, ...)
@@ -119,37 +98,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
         say(a, "keeping the current certificate: %s", e.msg);
         return;
     }
-    SSL_CTX_free(a->ctx);
-    a->ctx = ctx;
-}
-
-/* ---- connections ---- */
-
-static void pause_check(tg_api *a)
-{
-    if (a->closing) return;
-    if (a->nconns >= TG_API_CONNS_MAX && !a->paused) {
-        evconnlistener_disable(a->lev);
-        a->paused = 1;
-    } else if (a->nconns < TG_API_CONNS_MAX && a->paused) {
-        evconnlistener_enable(a->lev);
-        a->paused = 0;
-    }
-}
-
-static void ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
-{
-    (void)parent;
-    (void)ad;
-    (void)idx;
-    (void)argl;
-    (void)argp;
-    aconn *c = ptr;
-    if (c == NULL) return; /* every SSL object of the process passes here */
-    event_free(c->deadline);
-    c->a->nconns--;
-    pause_check(c->a);
-    free(c);
+    tg_https_set_ctx(a->https, ctx);
 }
 
 /* jansson's memory is wiped when freed, process-wide: request bodies parsed here hold
@@ -162,59 +111,9 @@ static void wiping_free(void *p)
     free(p);
 }
 
-static void ex_init(void)
+static void json_init(void)
 {
-    ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, ex_free);
     json_set_alloc_funcs(malloc, wiping_free);
-}
-
-/* The deadline passed: the socket is shut, evhttp sees the end of it and frees the
- * connection (and with it the SSL and this record). */
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    aconn *c = arg;
-    int sfd = SSL_get_fd(c->ssl);
-    if (sfd >= 0) shutdown(sfd, SHUT_RDWR);
-}
-
-static void arm(aconn *c)
-{
-    struct timeval tv = {TG_API_REQUEST_SECS, 0};
-    evtimer_add(c->deadline, &tv);
-}
-
-static struct bufferevent *on_bev(struct event_base *base, void *arg)
-{
-    tg_api *a = arg;
-    aconn *c = calloc(1, sizeof(*c));
-    SSL *ssl = SSL_new(a->ctx);
-    struct event *t = c ? evtimer_new(base, on_deadline, c) : NULL;
-    if (c == NULL || ssl == NULL || t == NULL || SSL_set_ex_data(ssl, ex_index, c) != 1) {
-        /* evhttp would serve this connection in clear text: never */
-        fputs("tlsgate serve: admin: out of memory for a connection's TLS state\n", stderr);
-        abort();
-    }
-    *c = (aconn){.a = a, .ssl = ssl, .deadline = t};
-    a->nconns++;
-    pause_check(a);
-    arm(c);
-    struct bufferevent *bev = bufferevent_openssl_socket_new(
-        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (bev == NULL) {
-        fputs("tlsgate serve: admin: out of memory for a connection\n", stderr);
-        abort();
-    }
-    return bev;
-}
-
-static aconn *conn_of(struct evhttp_request *req)
-{
-    struct evhttp_connection *ec = evhttp_request_get_connection(req);
-    struct bufferevent *bev = ec ? evhttp_connection_get_bufferevent(ec) : NULL;
-    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
-    return ssl ? SSL_get_ex_data(ssl, ex_index) : NULL;
 }
 
 /* ---- answers ---- */
@@ -394,15 +293,6 @@ static void audit(tg_api *a, api_req *r, const api_route_info *info, int rc)
 static void on_request(struct evhttp_request *req, void *arg)
 {
     tg_api *a = arg;
-    aconn *c = conn_of(req);
-    if (c) arm(c); /* the next request's deadline runs from this one */
-    if (c && !c->nodelay) {
-        /* an answer is written as head and body records: without this the second waits
-         * for the client's delayed ACK (40 ms a request) */
-        int one = 1, fd = SSL_get_fd(c->ssl);
-        if (fd >= 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        c->nodelay = 1;
-    }
     api_req r = {
         .req = req, .kr = a->kr, .home = a->o.home, .sessions = a->sessions, .counts = &a->counts};
     TAILQ_INIT(&r.query);
@@ -479,29 +369,23 @@ static int svc_start(void *self, tg_workers *ws, tg_err *err)
 {
     tg_api *a = self;
     a->counts.ws = ws; /* serve's counters, for /metrics */
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    if (evutil_parse_sockaddr_port(a->listen, (struct sockaddr *)&ss, &len) != 0)
-        return tg_err_fset(err, TG_E_USAGE, "admin", "the admin address '%s' is not ADDRESS:PORT",
-                           a->listen);
-    if ((a->base = event_base_new()) == NULL || (a->http = evhttp_new(a->base)) == NULL ||
+    if ((a->base = event_base_new()) == NULL ||
         (a->watch = event_new(a->base, -1, EV_PERSIST, on_watch, a)) == NULL)
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    a->lev = evconnlistener_new_bind(
-        a->base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
-        (struct sockaddr *)&ss, len);
-    if (a->lev == NULL)
-        return tg_err_fset(err, TG_E_IO, "admin", "cannot listen on %s for the admin API: %s",
-                           a->listen, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-    if (evhttp_bind_listener(a->http, a->lev) == NULL)
-        return tg_err_set(err, TG_E_INTERNAL, "cannot attach the admin listener");
-    evhttp_set_bevcb(a->http, on_bev, a);
-    evhttp_set_gencb(a->http, on_request, a);
-    evhttp_set_max_headers_size(a->http, TG_API_HEADERS_MAX);
-    evhttp_set_max_body_size(a->http, TG_API_BODY_MAX);
-    evhttp_set_timeout(a->http, TG_API_REQUEST_SECS);
-    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+    tg_https_opts ho = {.listen = a->listen,
+                        .what = "admin API",
+                        .field = "admin",
+                        .max_conns = TG_API_CONNS_MAX,
+                        .deadline_secs = TG_API_REQUEST_SECS,
+                        .max_headers = TG_API_HEADERS_MAX,
+                        .max_body = TG_API_BODY_MAX,
+                        .methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                   EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH,
+                        .on_request = on_request,
+                        .arg = a};
+    int rc = tg_https_new(a->base, &ho, a->ctx, &a->https, err);
+    if (rc != 0) return rc;
+    a->ctx = NULL; /* https's now */
     struct timeval tv = {1, 0};
     event_add(a->watch, &tv);
     if (pthread_create(&a->thread, NULL, api_main, a) != 0)
@@ -543,8 +427,7 @@ tg_service tg_api_service(tg_api *a)
 int tg_api_new(const tg_api_opts *o, tg_api **out, tg_err *err)
 {
     *out = NULL;
-    pthread_once(&ex_once, ex_init);
-    if (ex_index < 0) return tg_err_set(err, TG_E_INTERNAL, "cannot index TLS connections");
+    pthread_once(&json_once, json_init);
     tg_api *a = calloc(1, sizeof(*a));
     if (a == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     a->o = *o;
@@ -576,11 +459,7 @@ void tg_api_free(tg_api *a)
 {
     if (a == NULL) return;
     svc_stop(a);
-    a->closing = 1;
-    if (a->http)
-        evhttp_free(a->http); /* frees its connections, the bound socket too */
-    else if (a->lev)
-        evconnlistener_free(a->lev);
+    tg_https_free(a->https); /* its connections, the bound socket too */
     if (a->watch) event_free(a->watch);
     if (a->base) event_base_free(a->base);
     SSL_CTX_free(a->ctx);

@@ -230,4 +230,38 @@ enum { TG_PICK_NONE, TG_PICK_EXACT, TG_PICK_WILDCARD, TG_PICK_DEFAULT };
  * take an ECDSA certificate. Returns the certificate id (0: none) and how it matched. */
 int64_t tg_index_pick(const tg_index *idx, const char *sni, int ecdsa_ok, long long now, int *how);
 
+/* ---- a small HTTPS server for the appliance's own listeners (https.c) ----
+ * The admin API and an enrollment CA's EST server: libevent's evhttp on a loop of the
+ * caller's, always TLS, a deadline per request, a cap on connections (accept pauses at
+ * it), bounded heads and bodies, TCP_NODELAY. */
+struct event_base;
+struct evhttp_request;
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+typedef struct tg_https tg_https;
+typedef struct tg_https_opts {
+    const char *listen; /* ADDR:PORT */
+    const char *what;   /* "admin API", "EST server": named in sentences */
+    const char *field;  /* the option a bad address is about */
+    int max_conns;
+    int deadline_secs; /* a request arrives whole within this of the connection or of the
+                        * previous answer */
+    size_t max_headers, max_body;
+    int methods; /* evhttp's EVHTTP_REQ_* mask */
+    void (*on_request)(struct evhttp_request *req, void *arg);
+    void *arg;
+    void (*conn_free)(void *data); /* frees a connection's tg_https_conn_data, or NULL */
+} tg_https_opts;
+/* Listens now; ctx (taken) makes every connection's TLS state. */
+int tg_https_new(struct event_base *base, const tg_https_opts *o, SSL_CTX *ctx, tg_https **out,
+                 tg_err *err);
+/* New connections use ctx (taken); open ones keep theirs. */
+void tg_https_set_ctx(tg_https *h, SSL_CTX *ctx);
+/* The connection's TLS object (for its peer certificate), or NULL. */
+SSL *tg_https_ssl(struct evhttp_request *req);
+/* A slot the listener may hang its own per-connection record on (freed by conn_free). */
+void **tg_https_conn_data(struct evhttp_request *req);
+/* Closes the listener and every connection; on the loop's thread, or with it stopped. */
+void tg_https_free(tg_https *h);
+
 #endif
