@@ -55,6 +55,13 @@ static const char usage_text[] =
     "        [--admin ADDR:PORT|--no-admin] [--admin-cert NAME] [--log stderr|syslog|both]\n"
     "        [--log-socket PATH] [--check-every SECONDS]\n"
     "  config show                           the configuration, and what serve runs\n"
+    "  identity enroll --server URL [--ca-file F] [--secret-file F] [--serial ID]\n"
+    "  identity show | renew                 the appliance's identity certificate (EST)\n"
+    "  enroll-ca init [--cn CN] [--key SPEC] [--days N] [--device-days N]\n"
+    "            [--approval secret|manual]  tlsgate as the enrollment CA of a fleet\n"
+    "  enroll-ca serve --listen ADDR:PORT [--cert NAME] | secret [--label L] [--days N]\n"
+    "  enroll-ca set [--device-days N] [--approval secret|manual] [--retry-after S]\n"
+    "  enroll-ca show | list | approve ID | revoke ID|DEVICE|SERIAL [--reason R]\n"
     "  user add NAME --role ROLE [--password-file F] | passwd NAME | del NAME | list\n"
     "  user role NAME ROLE | disable NAME | enable NAME\n"
     "  user token NAME [--label L] [--days N] | tokens NAME | revoke NAME TOKEN_ID\n"
@@ -370,6 +377,10 @@ int tg_cli_main(int argc, char **argv)
         rc = cmd_group(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "audit") == 0)
         rc = cmd_audit(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "identity") == 0)
+        rc = cmd_identity(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "enroll-ca") == 0)
+        rc = cmd_enrollca(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "config") == 0)
         rc = cmd_config(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "refresh") == 0)

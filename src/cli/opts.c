@@ -74,7 +74,17 @@ enum {
     L_NONE,
     L_LOG = 500, /* serve's log and checks (numbered apart, so that other additions merge) */
     L_LOG_SOCKET,
-    L_CHECK_EVERY
+    L_CHECK_EVERY,
+    L_SERVER = 550, /* enrollment (numbered apart, so that other additions merge) */
+    L_ENROLL_CA_FILE,
+    L_SECRET_FILE,
+    L_SERIAL,
+    L_ENROLL_LISTEN,
+    L_ENROLL_CERT,
+    L_APPROVAL,
+    L_DEVICE_DAYS,
+    L_REASON,
+    L_RETRY_AFTER
 };
 
 static const struct {
@@ -181,6 +191,16 @@ static const struct {
     {{"proxy", required_argument, NULL, L_GROUP_PROXY}, O_GROUPOBJ},
     {{"policy", required_argument, NULL, L_GROUP_POLICY}, O_GROUPOBJ},
     {{"none", no_argument, NULL, L_NONE}, O_NONE},
+    {{"server", required_argument, NULL, L_SERVER}, O_ENROLL},
+    {{"ca-file", required_argument, NULL, L_ENROLL_CA_FILE}, O_ENROLL},
+    {{"secret-file", required_argument, NULL, L_SECRET_FILE}, O_ENROLL},
+    {{"serial", required_argument, NULL, L_SERIAL}, O_ENROLL},
+    {{"listen", required_argument, NULL, L_ENROLL_LISTEN}, O_ENROLL},
+    {{"cert", required_argument, NULL, L_ENROLL_CERT}, O_ENROLL},
+    {{"approval", required_argument, NULL, L_APPROVAL}, O_ENROLL},
+    {{"device-days", required_argument, NULL, L_DEVICE_DAYS}, O_ENROLL},
+    {{"reason", required_argument, NULL, L_REASON}, O_ENROLL},
+    {{"retry-after", required_argument, NULL, L_RETRY_AFTER}, O_ENROLL},
     {{"json", no_argument, NULL, L_JSON}, O_ALWAYS},
     {{"home", required_argument, NULL, L_HOME}, O_ALWAYS},
 };
@@ -465,6 +485,36 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
         case L_GROUP_POLICY:
             o->gpolicy = optarg;
             break;
+        case L_SERVER:
+            o->enroll.server = optarg;
+            break;
+        case L_ENROLL_CA_FILE:
+            o->enroll.ca_file = optarg;
+            break;
+        case L_SECRET_FILE:
+            o->enroll.secret_file = optarg;
+            break;
+        case L_SERIAL:
+            o->enroll.serial = optarg;
+            break;
+        case L_ENROLL_LISTEN:
+            o->enroll.listen = optarg;
+            break;
+        case L_ENROLL_CERT:
+            o->enroll.cert = optarg;
+            break;
+        case L_APPROVAL:
+            o->enroll.approval = optarg;
+            break;
+        case L_DEVICE_DAYS:
+            if (number(c, "--device-days", optarg, &o->enroll.device_days) != 0) return TG_E_USAGE;
+            break;
+        case L_REASON:
+            o->enroll.reason = optarg;
+            break;
+        case L_RETRY_AFTER:
+            if (number(c, "--retry-after", optarg, &o->enroll.retry_after) != 0) return TG_E_USAGE;
+            break;
         case L_NONE:
             o->none = 1;
             break;
@@ -524,7 +574,7 @@ void opts_free(opts *o)
  * subcommand is audited unless it is named here. */
 static int read_only(const char *sub)
 {
-    static const char *const names[] = {"list", "show", "tokens", "stats"};
+    static const char *const names[] = {"list", "show", "tokens", "stats", "serve"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(sub, names[i]) == 0) return 1;
     return 0;

@@ -37,6 +37,7 @@ enum {
     O_SERVE = 1 << 24,     /* serve's listeners, threads, cache and logs */
     O_GROUPOBJ = 1 << 25,  /* --proxy P | --policy P: what a group denies or allows */
     O_NONE = 1 << 26,      /* --none: user group NAME --none */
+    O_ENROLL = 1 << 27,    /* identity and enroll-ca: --server --ca-file --secret-file … */
     O_ROLE = 1 << 28,      /* --role: a user's role */
     O_LABEL = 1 << 29,     /* --label: an API token's label */
     O_AUDIT = 1 << 30,     /* --since --limit --offset: which audit rows */
@@ -69,7 +70,12 @@ typedef struct opts {
     long long limit, offset;          /* O_AUDIT */
     const char *gproxy, *gpolicy;     /* O_GROUPOBJ: --proxy, --policy */
     int none;                         /* O_NONE */
-    char **args;                      /* positional arguments after the subcommand */
+    struct {
+        const char *server, *ca_file, *secret_file, *serial; /* identity enroll */
+        const char *listen, *cert, *approval, *reason;       /* enroll-ca */
+        int device_days, retry_after;
+    } enroll;    /* O_ENROLL */
+    char **args; /* positional arguments after the subcommand */
     int nargs;
 } opts;
 

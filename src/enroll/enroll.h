@@ -30,4 +30,20 @@ int tg_enroll_new(const tg_enroll_opts *o, tg_enroll **out, tg_err *err);
 tg_service tg_enroll_service(tg_enroll *e);
 void tg_enroll_free(tg_enroll *e);
 
+/* ---- the enrollment CA's EST server (estd.c; `enroll-ca serve`) ---- */
+/* Serves RFC 7030 under /.well-known/est/ on listen (ADDR:PORT) with the certificate
+ * cert (NULL: the default certificate) until SIGTERM or SIGINT; ready (may be NULL) is
+ * called once it listens. */
+int tg_enroll_estd_run(tg_keyring *kr, const char *listen, const char *cert, int quiet,
+                       void (*ready)(const char *listen, void *arg), void *arg, tg_err *err);
+
+/* ---- the appliance's identity (identity.c) ---- */
+/* One enrollment attempt now with the stored settings (as serve's thread makes them);
+ * force: even while the identity is valid (a renewal on demand). *state (may be NULL):
+ * the state document (identity show's "attempt"). */
+int tg_enroll_identity_now(tg_keyring *kr, int force, json_t **state, tg_err *err);
+/* {"settings": {...}, "identity": keyring's identity document, "attempt": the state file
+ * or null} */
+int tg_enroll_identity_show(tg_keyring *kr, json_t **out, tg_err *err);
+
 #endif

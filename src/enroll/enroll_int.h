@@ -71,4 +71,46 @@ long long enroll_retry_after(const enroll_http_resp *r, long long now);
  * 50–100 % of it (seconds, >= 1). */
 long long enroll_backoff(int failures, long long base, long long cap);
 
+/* ---- EST (RFC 7030) client (est.c) ---- */
+/* server's URL for an operation ("cacerts", "simpleenroll"): a server without a path gets
+ * /.well-known/est/ before it, one with a path (a label) the operation after it. */
+int est_url(const char *server, const char *op, char *out, size_t size, tg_err *err);
+/* The CA certificates the server publishes. */
+int est_cacerts(const char *server, const char *ca_pem, tg_bundle *out, tg_err *err);
+typedef struct est_req {
+    const char *server, *ca_pem;
+    int reenroll;             /* /simplereenroll with client's certificate */
+    const unsigned char *csr; /* DER */
+    size_t csrlen;
+    const char *device_id;       /* the HTTP basic user name beside the secret */
+    const unsigned char *secret; /* bootstrap secret (HTTP basic password), or NULL */
+    size_t secretlen;
+    const tg_served *client; /* the current identity for mutual TLS, or NULL */
+} est_req;
+#define EST_CHAIN_MAX 8
+typedef struct est_result {
+    long http;
+    int pending;           /* 202: the CA will decide later */
+    long long retry_after; /* seconds, or -1 */
+    tg_cert *leaf;         /* 200: the certificate */
+    tg_cert *chain[EST_CHAIN_MAX];
+    size_t nchain;
+} est_result;
+/* 0 with leaf set (200) or pending set (202); TG_E_CONFLICT when the CA refused the
+ * request (a 4xx: make a new key and request), TG_E_IO when it could not be reached or
+ * failed (retry the same request). */
+int est_enroll(const est_req *e, est_result *res, tg_err *err);
+void est_result_clear(est_result *r);
+
+/* ---- identity (identity.c) ---- */
+/* The device id: the configured override, else the DMI product serial, else the machine
+ * id; *source says which ("configured", "dmi", "machine-id"). */
+int enroll_device_id(const char *override, char *out, size_t size, const char **source,
+                     tg_err *err);
+/* One enrollment attempt now, with the stored settings: what serve's job and `identity
+ * enroll` both do; log: say the outcome in the log (serve). *state (may be NULL) gets
+ * the document written to the state file. */
+int enroll_identity_attempt(tg_keyring *kr, int force, int log, json_t **state, tg_err *err);
+extern const enroll_job enroll_job_identity;
+
 #endif

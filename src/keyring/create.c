@@ -23,6 +23,7 @@ static int prepare(const tg_newcert *spec, prepared *p, tg_err *err)
     memset(p, 0, sizeof(*p));
     int rc;
     if ((rc = tg_keyring_name_check(spec->name, err)) != 0 ||
+        (rc = kr_name_reserved(spec->name, err)) != 0 ||
         (spec->signing && (rc = kr_ca_name_check(spec->name, err)) != 0) ||
         (rc = tg_subject_check(&spec->subject, err)) != 0 ||
         (rc = tg_keyspec_parse(spec->keyspec, &p->ks, err)) != 0)

@@ -268,7 +268,9 @@ static int assign_names(loaded *l, const char *name, tg_err *err)
     for (size_t i = 0; i < l->nitems; i++)
         leaves += l->items[i].leaf;
     int rc;
-    if (name != NULL && (rc = tg_keyring_name_check(name, err)) != 0) return rc;
+    if (name != NULL &&
+        ((rc = tg_keyring_name_check(name, err)) != 0 || (rc = kr_name_reserved(name, err)) != 0))
+        return rc;
     for (size_t i = 0; i < l->nitems; i++) {
         item *it = &l->items[i];
         if (!it->leaf) continue;

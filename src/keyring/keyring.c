@@ -173,7 +173,9 @@ int kr_unique_name(tg_keyring *kr, const char *base, char *out, size_t outsize, 
     char clean[TG_NAME_MAX + 1];
     kr_name_derive(base, clean, sizeof(clean));
     size_t count = 0;
-#define TAKEN(i) (count++, numbered(clean, (i), out, outsize), tg_store_name_taken(kr->st, out))
+#define TAKEN(i)                                                                                   \
+    (count++, numbered(clean, (i), out, outsize),                                                  \
+     tg_store_name_taken(kr->st, out) || strcasecmp(out, TG_IDENTITY_NAME) == 0)
     /* Taken numbers are usually 1..k (k certificates with one CN): gallop to a free
      * number, then bisect between a taken and a free one. Log(k) lookups, where probing
      * 1, 2, 3, … made a bulk import of k same-CN certificates quadratic. */
@@ -344,7 +346,13 @@ int tg_keyring_factory_reset(tg_keyring *kr, tg_err *err)
     rc = tg_store_wipe(kr->st, err);
     if (rc == 0) rc = tg_store_rekey(kr->st, err); /* nothing sealed before survives */
     if (rc == 0) rc = create_default(kr, err);
-    return kr_finish(kr, rc, err);
+    rc = kr_finish(kr, rc, err);
+    if (rc == 0) { /* the identity went with the reset: its last attempt's state goes too */
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", kr->home, TG_IDENTITY_STATE_FILE);
+        unlink(path);
+    }
+    return rc;
 }
 
 /* ---- documents ---- */

@@ -593,6 +593,111 @@ const char *tg_outcome_name(int rc);
 /* Friendly names: 1-128 bytes of printable UTF-8, no leading or trailing space. */
 int tg_keyring_name_check(const char *name, tg_err *err);
 
+/* ---- enrollment (issue 11; identity.c, enrollca.c) ----
+ * The appliance's identity (E1–E3): a key made here and a certificate whose CN is the
+ * device id, kept as the certificate TG_IDENTITY_NAME, never exported; and tlsgate as
+ * the enrollment CA of a fleet (E4): its CA, one-time bootstrap secrets, and every
+ * request received with what became of it. The protocol (EST) is src/enroll's. */
+#define TG_IDENTITY_NAME          "appliance-key"
+#define TG_IDENTITY_STATE_FILE    "identity-state.json"
+#define TG_URL_MAX                2048 /* bytes of an enrollment or ACME URL */
+#define TG_DEVICE_ID_MAX          64   /* bytes of a device id (the identity's CN) */
+#define TG_BOOTSTRAP_SECRET_MAX   256  /* bytes of a bootstrap secret */
+#define TG_ENROLL_CA_NAME         "enrollment-ca"
+#define TG_DEVICE_DAYS_DEFAULT    1825 /* five years (E4) */
+#define TG_ENROLL_CA_DAYS_DEFAULT 3650
+#define TG_SECRET_DAYS_DEFAULT    7  /* a bootstrap secret is good for a week, once */
+#define TG_ENROLL_RETRY_AFTER     60 /* seconds a device waits on a pending approval */
+#define TG_ENROLL_RETRY_AFTER_MAX 3600
+#define TG_ENROLL_DEVICES_MAX     100000 /* requests kept by the enrollment CA */
+
+typedef struct tg_identity_conf {
+    const char *server;          /* https:// URL of the EST server (its /.well-known/est) */
+    const char *ca_pem;          /* anchors for its TLS certificate, PEM; NULL: the system's */
+    const char *serial;          /* device id override; NULL: the hardware's */
+    const unsigned char *secret; /* one-time bootstrap secret; NULL: none */
+    size_t secretlen;
+} tg_identity_conf;
+/* Saves the settings (and the secret, sealed) in one transaction. */
+int tg_keyring_identity_configure(tg_keyring *kr, const tg_identity_conf *c, tg_err *err);
+typedef struct tg_identity_settings {
+    char *server, *ca_pem, *serial;
+    unsigned char *secret; /* NULL: none; wiped by clear */
+    size_t secretlen;
+    long long changed;
+} tg_identity_settings;
+/* TG_E_NOTFOUND (with a sentence) when none are configured. */
+int tg_keyring_identity_settings(tg_keyring *kr, tg_identity_settings *out, tg_err *err);
+void tg_identity_settings_clear(tg_identity_settings *s);
+/* The bootstrap secret is spent: it is removed. */
+int tg_keyring_identity_forget_secret(tg_keyring *kr, tg_err *err);
+/* The request to send (PKCS#10 DER, caller frees): the pending one when its CN is
+ * device_id and fresh is 0, else a new key (EC P-256, never exportable) and request. */
+int tg_keyring_identity_request(tg_keyring *kr, const char *device_id, int fresh,
+                                unsigned char **csr_der, size_t *len, tg_err *err);
+/* Installs an issued certificate for the pending request's key (the CA certificates in
+ * chain are stored too), replacing the identity, in one transaction. *out (may be NULL):
+ * as show. */
+int tg_keyring_identity_install(tg_keyring *kr, tg_cert *leaf, tg_cert *const *chain, size_t nchain,
+                                json_t **out, tg_err *err);
+/* {"certificate": bool, "device_id", "subject", "issuer", "serial", "sha256", "status",
+ * "not_before", "not_after", "renew_at" (two thirds of the lifetime), "pending_request":
+ * subject or null} */
+int tg_keyring_identity_show(tg_keyring *kr, json_t **out, tg_err *err);
+/* The latest attempt's state, a JSON file beside the store written by whoever tried
+ * (serve's enrollment thread or the CLI); NULL when there is none. */
+int tg_keyring_identity_state_write(tg_keyring *kr, json_t *state, tg_err *err);
+json_t *tg_keyring_identity_state(tg_keyring *kr);
+
+/* The enrollment CA. init makes its CA (TG_ENROLL_CA_NAME, a self-signed signing CA
+ * with a non-exportable key) and settings; a second init is TG_E_CONFLICT. */
+typedef struct tg_enrollca_opts {
+    const char *cn;       /* NULL: "tlsgate enrollment CA" */
+    const char *keyspec;  /* NULL: ec:p384 */
+    int days;             /* the CA's; 0: TG_ENROLL_CA_DAYS_DEFAULT */
+    int device_days;      /* devices'; 0: TG_DEVICE_DAYS_DEFAULT (set: keep when 0) */
+    const char *approval; /* "secret" (bootstrap secrets only) or "manual" (else a
+                           * request waits for an approval); NULL: secret (set: keep) */
+    int retry_after;      /* seconds a pending device is told to wait, 1..MAX; 0: keep */
+} tg_enrollca_opts;
+/* The Retry-After a pending request is answered with (seconds). */
+int tg_keyring_enrollca_retry_after(tg_keyring *kr);
+int tg_keyring_enrollca_init(tg_keyring *kr, const tg_enrollca_opts *o, json_t **out, tg_err *err);
+int tg_keyring_enrollca_set(tg_keyring *kr, const tg_enrollca_opts *o, json_t **out, tg_err *err);
+/* {"ca", "subject", "sha256", "not_after", "device_days", "approval", "retry_after",
+ * "devices": [...], "secrets": [...]} */
+int tg_keyring_enrollca_show(tg_keyring *kr, json_t **out, tg_err *err);
+/* A new one-time bootstrap secret (text in *secret, the caller's to tg_free_secret; only
+ * its SHA-256 kept), good for days (0: TG_SECRET_DAYS_DEFAULT; at most 365). */
+int tg_keyring_enrollca_secret(tg_keyring *kr, const char *label, int days, char **secret,
+                               json_t **out, tg_err *err);
+/* [{"id", "device", "state", "serial", "not_after", "requested", "decided", "source",
+ * "reason"}] */
+int tg_keyring_enrollca_list(tg_keyring *kr, json_t **out, tg_err *err);
+/* Issues a pending request (by id); TG_E_CONFLICT when it is not pending. */
+int tg_keyring_enrollca_approve(tg_keyring *kr, int64_t id, const char *actor, json_t **out,
+                                tg_err *err);
+/* Rejects a pending request, or revokes every issued certificate of a device: what is an
+ * id, a device id or a certificate serial. A revoked certificate may not re-enroll. */
+int tg_keyring_enrollca_revoke(tg_keyring *kr, const char *what, const char *reason,
+                               const char *actor, json_t **out, tg_err *err);
+/* The CA certificates a device should trust (/cacerts), as a PKCS#7 (DER). */
+int tg_keyring_enrollca_cacerts(tg_keyring *kr, unsigned char **p7, size_t *len, tg_err *err);
+/* One EST request: issue now (0, *cert the DER), pending (TG_ENROLL_PENDING), or refused:
+ * TG_E_PASSWORD (no valid authorisation), TG_E_INVALID (a bad request), TG_E_CONFLICT
+ * (rejected, revoked, or a re-enrollment for another device). Audited either way. */
+#define TG_ENROLL_PENDING 1
+typedef struct tg_est_auth {
+    const unsigned char *secret; /* HTTP basic password: a bootstrap secret, or NULL */
+    size_t secretlen;
+    const tg_cert *client; /* the TLS client certificate, or NULL */
+    int reenroll;          /* /simplereenroll: the client certificate is required */
+    const char *source;    /* the peer's address, for the record */
+} tg_est_auth;
+int tg_keyring_enrollca_enroll(tg_keyring *kr, const unsigned char *csr, size_t csrlen,
+                               const tg_est_auth *a, unsigned char **cert, size_t *certlen,
+                               tg_err *err);
+
 #include "verify.h"
 
 #endif

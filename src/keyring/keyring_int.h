@@ -133,5 +133,7 @@ int kr_defaults_array(tg_keyring *kr, json_t **out, tg_err *err);
 int kr_policy_rt(tg_keyring *kr, int64_t id, json_t *defaults, json_t **out, tg_err *err);
 /* Ends a write: commit when rc is 0, else roll back. Returns rc or the commit's error. */
 int kr_finish(tg_keyring *kr, int rc, tg_err *err);
+/* TG_IDENTITY_NAME given by an operator: TG_E_INVALID (field "name") (identity.c). */
+int kr_name_reserved(const char *name, tg_err *err);
 
 #endif

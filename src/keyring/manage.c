@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 typedef struct listctx {
@@ -296,6 +297,11 @@ static int cert_export(tg_keyring *kr, const char *name, const tg_export *exp, i
     *outlen = 0;
     int rc = export_check(exp, err);
     if (rc != 0) return rc;
+    if (name != NULL && strcasecmp(name, TG_IDENTITY_NAME) == 0) /* E1 */
+        return tg_err_set(err, TG_E_CONFLICT,
+                          "'%s' is the appliance's identity: it never leaves the appliance, "
+                          "neither exported nor in a support bundle",
+                          TG_IDENTITY_NAME);
     int wants_key = exp->with_key || exp->format == TG_FMT_P8 || exp->format == TG_FMT_PKCS1;
     tg_store_cert row = {0};
     tg_cert *cert = NULL, **chain = NULL, **all = NULL;

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TG_SCHEMA_VERSION 8
+#define TG_SCHEMA_VERSION 9
 #define TG_BUSY_MS        10000 /* README: concurrent commands wait up to 10 s */
 
 static const char *const migrations[TG_SCHEMA_VERSION] = {
@@ -162,6 +162,32 @@ static const char *const migrations[TG_SCHEMA_VERSION] = {
     "  PRIMARY KEY (group_id, kind, name)) WITHOUT ROWID;"
     "ALTER TABLE users ADD COLUMN group_id INTEGER REFERENCES groups(id) ON DELETE SET NULL;"
     "CREATE INDEX users_group ON users(group_id);",
+    /* 8 -> 9: enrollment (issue 11). identity_conf is how this appliance obtains its
+     * identity certificate (one row): the enrollment server, the anchors of its TLS
+     * certificate, the serial-number override. A factory reset keeps it, as a vendor's CA
+     * address is part of the factory settings, and removes the identity itself, so that
+     * the next start asks for a new one. sealed_values holds small secrets sealed with
+     * the data key and bound to their name (the one-time bootstrap secret); a reset
+     * removes them. est_secrets and est_devices are the enrollment CA's: one-time
+     * bootstrap secrets as their SHA-256 only, and every request received with what
+     * became of it (pending an approval, issued, rejected, revoked). */
+    "CREATE TABLE identity_conf ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1), server TEXT NOT NULL, ca_pem TEXT,"
+    "  serial TEXT, changed INTEGER NOT NULL);"
+    "CREATE TABLE sealed_values (k TEXT PRIMARY KEY, sealed BLOB NOT NULL);"
+    "CREATE TABLE est_secrets ("
+    "  id INTEGER PRIMARY KEY, sha256 BLOB NOT NULL UNIQUE CHECK (length(sha256) = 32),"
+    "  label TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL,"
+    "  used INTEGER, used_by TEXT);"
+    "CREATE TABLE est_devices ("
+    "  id INTEGER PRIMARY KEY, device TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending', 'issued', 'rejected', 'revoked')),"
+    "  csr_sha256 BLOB NOT NULL, csr BLOB NOT NULL, cert BLOB, serial TEXT,"
+    "  not_after INTEGER, source TEXT NOT NULL, requested INTEGER NOT NULL,"
+    "  decided INTEGER, reason TEXT);"
+    "CREATE INDEX est_devices_csr ON est_devices(csr_sha256);"
+    "CREATE INDEX est_devices_serial ON est_devices(serial);"
+    "CREATE INDEX est_devices_device ON est_devices(device);",
 };
 
 int tg_db_err(tg_store *st, tg_err *err, const char *what)
@@ -716,6 +742,7 @@ int tg_store_wipe(tg_store *st, tg_err *err)
         "DELETE FROM categories; DELETE FROM refs; DELETE FROM truststore_cas;"
         "DELETE FROM truststores;"
         "UPDATE requests SET cert_id=NULL; DELETE FROM certs;"
-        "DELETE FROM requests; DELETE FROM keys; DELETE FROM settings; DELETE FROM default_cas;",
+        "DELETE FROM requests; DELETE FROM keys; DELETE FROM settings; DELETE FROM default_cas;"
+        "DELETE FROM sealed_values; DELETE FROM est_secrets; DELETE FROM est_devices;",
         err);
 }

@@ -423,6 +423,63 @@ int tg_store_audit_each(tg_store *st, long long since, long long limit, long lon
                         tg_store_audit_fn fn, void *arg, tg_err *err);
 long long tg_store_audit_count(tg_store *st);
 
+/* ---- enrollment (issue 11; enroll.c) ---- */
+/* This appliance's identity settings (one row; a factory reset keeps it). */
+typedef struct tg_store_identity_conf {
+    char *server; /* the enrollment server's URL */
+    char *ca_pem; /* anchors for its TLS certificate (PEM), or NULL: the system's */
+    char *serial; /* the device id to ask for, overriding the hardware's, or NULL */
+    long long changed;
+} tg_store_identity_conf;
+int tg_store_identity_conf_get(tg_store *st, tg_store_identity_conf *out, tg_err *err);
+int tg_store_identity_conf_set(tg_store *st, const tg_store_identity_conf *c, tg_err *err);
+void tg_store_identity_conf_clear(tg_store_identity_conf *c);
+/* Small secrets sealed with the data key and bound to their name k (at most 64 bytes);
+ * v NULL deletes. get: *v is a secret for the caller to tg_free_secret (len + 1 bytes). */
+int tg_store_sealed_set(tg_store *st, const char *k, const unsigned char *v, size_t len,
+                        tg_err *err);
+int tg_store_sealed_get(tg_store *st, const char *k, unsigned char **v, size_t *len, tg_err *err);
+/* The enrollment CA's one-time bootstrap secrets (as SHA-256). spend: TG_E_NOTFOUND for
+ * one that is unknown, spent or expired; else it is spent now, by used_by. */
+typedef struct tg_store_est_secret {
+    int64_t id;
+    const char *label, *used_by;      /* borrowed for the call */
+    long long created, expires, used; /* used: 0 while unspent */
+} tg_store_est_secret;
+int tg_store_est_secret_add(tg_store *st, const unsigned char sha256[32], const char *label,
+                            long long expires, int64_t *id, tg_err *err);
+int tg_store_est_secret_spend(tg_store *st, const unsigned char sha256[32], long long now,
+                              const char *used_by, tg_err *err);
+int tg_store_est_secret_each(tg_store *st, int (*fn)(const tg_store_est_secret *e, void *arg),
+                             void *arg, tg_err *err);
+/* The enrollment CA's requests and what became of them. */
+typedef struct tg_store_est_device {
+    int64_t id;
+    char *device;   /* the subject CN asked for (the device id) */
+    char state[12]; /* pending | issued | rejected | revoked */
+    unsigned char csr_sha256[32];
+    unsigned char *csr; /* DER */
+    size_t csrlen;
+    unsigned char *cert; /* DER, once issued */
+    size_t certlen;
+    char *serial; /* the issued certificate's serial (upper-case hex) */
+    long long not_after, requested, decided;
+    char *source; /* "IP" of the requester */
+    char *reason; /* why it was rejected or revoked */
+} tg_store_est_device;
+void tg_store_est_device_clear(tg_store_est_device *d);
+int tg_store_est_device_add(tg_store *st, tg_store_est_device *d, tg_err *err);
+/* Writes state, cert, serial, not_after, decided and reason of row d->id. */
+int tg_store_est_device_update(tg_store *st, const tg_store_est_device *d, tg_err *err);
+int tg_store_est_device_get(tg_store *st, int64_t id, tg_store_est_device *out, tg_err *err);
+/* The newest row with this CSR, or with this issued serial. */
+int tg_store_est_device_by_csr(tg_store *st, const unsigned char sha256[32],
+                               tg_store_est_device *out, tg_err *err);
+int tg_store_est_device_by_serial(tg_store *st, const char *serial, tg_store_est_device *out,
+                                  tg_err *err);
+int tg_store_est_device_each(tg_store *st, int (*fn)(const tg_store_est_device *d, void *arg),
+                             void *arg, tg_err *err);
+
 /* ---- sealing (exposed for tests) ---- */
 #define TG_SEAL_OVERHEAD (1 + 12 + 16)
 int tg_seal(const unsigned char key[32], const unsigned char *aad, size_t aadlen,

@@ -596,3 +596,13 @@ EVP_PKEY *tg_key_pkey(const tg_key *key)
 {
     return key->pkey;
 }
+
+char *tg_x509_name_text(const X509_NAME *name)
+{
+    return name_string(name);
+}
+
+char *tg_x509_name_cn(const X509_NAME *name)
+{
+    return name_cn(name);
+}

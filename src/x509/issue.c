@@ -212,18 +212,18 @@ end:
     return rc ? tg_ossl_err(err, rc, "cannot add the key identifiers") : 0;
 }
 
-static int add_usage(X509 *x, int rsa, tg_err *err)
+static int add_usage(X509 *x, int rsa, int client, tg_err *err)
 {
     int rc = TG_E_INTERNAL;
     BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
     ASN1_BIT_STRING *ku = ASN1_BIT_STRING_new();
     EXTENDED_KEY_USAGE *eku = sk_ASN1_OBJECT_new_null();
-    ASN1_OBJECT *server = OBJ_nid2obj(NID_server_auth);
-    if (bc == NULL || ku == NULL || eku == NULL || server == NULL) goto end;
+    ASN1_OBJECT *server = OBJ_nid2obj(NID_server_auth), *cl = OBJ_nid2obj(NID_client_auth);
+    if (bc == NULL || ku == NULL || eku == NULL || server == NULL || cl == NULL) goto end;
     bc->ca = 0;
     if (!ASN1_BIT_STRING_set_bit(ku, 0, 1) ||          /* digitalSignature */
         (rsa && !ASN1_BIT_STRING_set_bit(ku, 2, 1)) || /* keyEncipherment */
-        !sk_ASN1_OBJECT_push(eku, server))
+        !sk_ASN1_OBJECT_push(eku, server) || (client && !sk_ASN1_OBJECT_push(eku, cl)))
         goto end;
     if (X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT) != 1 ||
         X509_add1_ext_i2d(x, NID_key_usage, ku, 1, X509V3_ADD_DEFAULT) != 1 ||
@@ -233,7 +233,7 @@ static int add_usage(X509 *x, int rsa, tg_err *err)
 end:
     BASIC_CONSTRAINTS_free(bc);
     ASN1_BIT_STRING_free(ku);
-    sk_ASN1_OBJECT_free(eku); /* server is a static object */
+    sk_ASN1_OBJECT_free(eku); /* server and cl are static objects */
     return rc ? tg_ossl_err(err, rc, "cannot add the key usages") : 0;
 }
 
@@ -275,7 +275,8 @@ int tg_cert_issue(const tg_cert *ca, const tg_key *ca_key, const tg_issue_req *r
         rc = tg_err_set(err, TG_E_INVALID, "a certificate needs a subject or alternative names");
         goto end;
     }
-    if ((rc = add_usage(x, rsa, err)) != 0 || (rc = add_key_ids(x, ca->x, ski, err)) != 0 ||
+    if ((rc = add_usage(x, rsa, req->client_auth, err)) != 0 ||
+        (rc = add_key_ids(x, ca->x, ski, err)) != 0 ||
         (nsans > 0 && (rc = add_sans(x, req->sans, empty, err)) != 0))
         goto end;
     if (X509_sign(x, ca_key->pkey, tg_x509_digest_for(ca_key->pkey)) <= 0) {

@@ -150,6 +150,7 @@ typedef struct tg_issue_req {
     /* The new certificate's public key: exactly one of these. */
     const tg_key *key;
     const tg_spki *spki;
+    int client_auth; /* EKU clientAuth as well as serverAuth (a device's identity) */
 } tg_issue_req;
 /* A leaf signed by ca with ca_key (which must be ca's key; ca must be a CA): random
  * 127-bit serial, issuer = ca's subject, AKI = ca's SKI, its own SKI, basicConstraints
@@ -157,6 +158,22 @@ typedef struct tg_issue_req {
  * EKU serverAuth; SHA-256, or SHA-384 for a P-384 CA key. */
 int tg_cert_issue(const tg_cert *ca, const tg_key *ca_key, const tg_issue_req *req, tg_cert **out,
                   tg_err *err);
+
+/* ---- requests received (an enrollment CA's; csr.c) ------------------------------ */
+typedef struct tg_csr tg_csr;
+#define TG_CSR_DER_MAX 16384 /* bytes of a request we read */
+/* A PKCS#10 request from DER: parsed, and its self-signature verified (the requester
+ * holds the key); TG_E_INVALID with a sentence otherwise. */
+int tg_csr_from_der(const unsigned char *der, size_t len, tg_csr **out, tg_err *err);
+/* PEM (one CERTIFICATE REQUEST) to DER; *der is the caller's to free. */
+int tg_csr_pem_to_der(const char *pem, unsigned char **der, size_t *len, tg_err *err);
+void tg_csr_free(tg_csr *csr);
+/* Its subject's CN (new string; NULL without one, or when it is not printable UTF-8) and
+ * whole subject as RFC 2253 text (new string). */
+char *tg_csr_cn(const tg_csr *csr);
+char *tg_csr_subject_text(const tg_csr *csr);
+/* Its public key, as a key holding only the public half (for tg_issue_req.key). */
+int tg_csr_pubkey(const tg_csr *csr, tg_key **out, tg_err *err);
 
 typedef struct tg_certinfo {
     char *subject, *subject_cn, *issuer, *issuer_cn; /* DN as RFC 2253 UTF-8; CN or "" */

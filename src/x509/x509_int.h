@@ -20,6 +20,9 @@ struct tg_cert {
 /* Records a sentence plus the most relevant OpenSSL reason, and drains the queue. */
 int tg_ossl_err(tg_err *err, int code, const char *what);
 tg_cert *tg_cert_wrap(X509 *x);
+/* A name as RFC 2253 UTF-8 text, and its CN ("" without one): new strings (cert.c). */
+char *tg_x509_name_text(const X509_NAME *name);
+char *tg_x509_name_cn(const X509_NAME *name);
 tg_key *tg_key_wrap(EVP_PKEY *pkey);
 int tg_x509_add_subject(X509_NAME *name, const tg_subject *subj, tg_err *err);
 int tg_x509_sans_ext(const tg_strlist *sans, X509_EXTENSION **out, tg_err *err);

@@ -343,6 +343,8 @@ class Names(tglib.TgCase):
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         con.executescript("""
             DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;
+            DROP TABLE identity_conf; DROP TABLE sealed_values;
+            DROP TABLE est_secrets; DROP TABLE est_devices;
             DROP TABLE group_denied; DROP TABLE groups;
             DROP TABLE proxies;
             DROP TABLE policy_entries; DROP TABLE policies;
@@ -371,7 +373,8 @@ class Names(tglib.TgCase):
                           {"type": "IP", "value": "10.0.0.1"}])
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0],
+                             tglib.SCHEMA_VERSION)
             self.assertEqual(con.execute(
                 "SELECT count(*) FROM certs WHERE san_list IS NULL").fetchone()[0], 0)
             self.assertEqual(con.execute(

@@ -14,6 +14,7 @@ import sqlite3
 import time
 
 from tglib import TgCase, main, OK, USAGE, INVALID, NOTFOUND, CONFLICT, PASSWORD
+import tglib
 
 PW = "correct horse battery staple"
 
@@ -370,6 +371,8 @@ class Users(TgCase):
             DROP TABLE users;
             ALTER TABLE users7 RENAME TO users;
             DROP TABLE group_denied; DROP TABLE groups;
+            DROP TABLE identity_conf; DROP TABLE sealed_values;
+            DROP TABLE est_secrets; DROP TABLE est_devices;
             PRAGMA user_version = 7;
         """)
         con.commit()
@@ -379,7 +382,8 @@ class Users(TgCase):
         self.ok("user", "group", "ian", "g")
         con = self.db()
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0],
+                             tglib.SCHEMA_VERSION)
         finally:
             con.close()
 

@@ -35,6 +35,9 @@ def free_port():
         s.close()
 
 
+# The store's schema version (src/store/db.c, TG_SCHEMA_VERSION): an upgraded store ends there.
+SCHEMA_VERSION = 9
+
 # Exit statuses (README, "Exit statuses").
 OK, USAGE, INVALID, NOTFOUND, CONFLICT, PASSWORD, STORE, IO, INTERNAL = 0, 2, 3, 4, 5, 6, 7, 8, 9
 

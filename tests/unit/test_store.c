@@ -205,6 +205,8 @@ static void migrations(void **state)
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h,
                                   "DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;"
+                                  "DROP TABLE identity_conf; DROP TABLE sealed_values;"
+                                  "DROP TABLE est_secrets; DROP TABLE est_devices;"
                                   "DROP TABLE group_denied; DROP TABLE groups;"
                                   "DROP TABLE proxies;"
                                   "DROP TABLE policy_entries; DROP TABLE policies;"
