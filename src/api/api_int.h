@@ -137,6 +137,10 @@ const tg_passsrc *api_form_pass(api_form *f, api_secret *s);
  * overwrites it in the parsed document before the document is freed. */
 int api_member_secret(api_req *r, const char *name, const char **data, size_t *len);
 void api_member_wipe(api_req *r, const char *name);
+/* doc as JSON text with one more member, key: secret (letters, digits, '-', '_'), spliced
+ * in as text so that the secret never enters jansson's memory; *out is a new buffer. */
+int api_splice_secret(json_t *doc, const char *key, const char *secret, unsigned char **out,
+                      size_t *outlen);
 
 /* ---- handlers by resource ---- */
 /* certs.c: certificates, requests and CA certificates moving in and out */
@@ -150,6 +154,14 @@ int api_ca_replace(api_req *r);
 int api_ca_delete(api_req *r);
 int api_ca_reissue(api_req *r);
 /* trust.c: trust stores and verify */
+int api_identity_get(api_req *r);
+int api_identity_set(api_req *r);
+int api_enrollca_get(api_req *r);
+int api_enrollca_init(api_req *r);
+int api_enrollca_set(api_req *r);
+int api_enrollca_secret(api_req *r);
+int api_enrollca_approve(api_req *r);
+int api_enrollca_revoke(api_req *r);
 int api_ts_create(api_req *r);
 int api_ts_add(api_req *r);
 int api_ts_remove(api_req *r);

@@ -165,7 +165,8 @@ int api_tokens_list(api_req *r)
 
 /* The token's row with "token" added as text (cli_json_secret's way): the token is
  * base64url after "tg_", so it needs no escaping. *out is malloc'd, for api_send_bytes. */
-static int splice_token(json_t *doc, const char *token, unsigned char **out, size_t *outlen)
+int api_splice_secret(json_t *doc, const char *key, const char *token, unsigned char **out,
+                      size_t *outlen)
 {
     char *text = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
     size_t n = text ? strlen(text) : 0;
@@ -173,11 +174,11 @@ static int splice_token(json_t *doc, const char *token, unsigned char **out, siz
         free(text);
         return TG_E_INTERNAL;
     }
-    size_t size = n + strlen(token) + 16;
+    size_t size = n + strlen(key) + strlen(token) + 16;
     char *buf = malloc(size);
     if (buf != NULL)
-        *outlen = (size_t)snprintf(buf, size, "%.*s%s\"token\":\"%s\"}\n", (int)(n - 1), text,
-                                   n > 2 ? "," : "", token);
+        *outlen = (size_t)snprintf(buf, size, "%.*s%s\"%s\":\"%s\"}\n", (int)(n - 1), text,
+                                   n > 2 ? "," : "", key, token);
     free(text);
     *out = (unsigned char *)buf;
     return buf ? 0 : TG_E_INTERNAL;
@@ -204,7 +205,7 @@ int api_token_create(api_req *r)
     if (r->detail) json_object_set(r->detail, "token_id", id);
     unsigned char *body = NULL;
     size_t len = 0;
-    rc = splice_token(doc, token, &body, &len);
+    rc = api_splice_secret(doc, "token", token, &body, &len);
     json_decref(doc);
     tg_free_secret(token, strlen(token));
     if (rc != 0) return api_fail(r, TG_E_INTERNAL, NULL, "out of memory");

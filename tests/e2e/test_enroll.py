@@ -20,6 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_serve import ServeCase, SLOW, free_port  # noqa: E402
+from test_api import ApiCase  # noqa: E402
 import tglib  # noqa: E402
 from tglib import CONFLICT, INVALID, IO, OK, USAGE  # noqa: E402
 
@@ -358,6 +359,79 @@ class TestIdentity(EstCase):
         rows = self.ok("--json", "enroll-ca", "list").json()
         issued = [r for r in rows if r["state"] == "issued"]
         self.assertEqual([r["serial"] for r in issued], [first["serial"], second["serial"]])
+
+
+class TestApi(ApiCase):
+    """The identity and the enrollment CA through the API, every answer checked against
+    docs/openapi.json (ApiCase.api); the enrollment server is another store's."""
+
+    def test_identity_and_enrollment_ca_routes(self):
+        ca_home = os.path.join(self.dir, "ca")
+        self.ok("enroll-ca", "init", home=ca_home)
+        self.ok("cert", "create", "est-server", "--cn", "localhost", "--san", "IP:127.0.0.1",
+                "--key", "ec:p256", home=ca_home)
+        self.ok("cert", "export", "est-server", "--format", "pem", "--out",
+                self.path("est.pem"), home=ca_home)
+        secret = self.ok("--json", "enroll-ca", "secret", home=ca_home).json()["secret"]
+        port = free_port()
+        log = self.path("est.log")
+        with open(log, "wb") as f:
+            est = subprocess.Popen([BIN, "enroll-ca", "serve", "--listen", f"127.0.0.1:{port}",
+                                    "--cert", "est-server"], stdout=f, stderr=f,
+                                   stdin=subprocess.DEVNULL,
+                                   env=dict(os.environ, TLSGATE_HOME=ca_home))
+        try:
+            self.wait_for("the EST server", lambda: "listening" in self.rd(log), 10 * SLOW)
+            self.start()
+            admin = self.user("ada", "administrator")
+            auditor = self.user("aud", "auditor")
+            st, doc = self.api("GET", "/api/v1/identity", token=auditor)
+            self.assertEqual((st, doc["configured"], doc["identity"]["certificate"]),
+                             (200, False, False))
+            body = {"server": f"https://127.0.0.1:{port}", "ca_pem": self.rd(self.path("est.pem")),
+                    "secret": secret, "serial": "API-DEVICE"}
+            self.assertEqual(self.api("POST", "/api/v1/identity", body, token=auditor)[0], 403)
+            st, doc = self.api("POST", "/api/v1/identity", body, token=admin)
+            self.assertEqual(st, 202, doc)
+            self.assertTrue(doc["settings"]["bootstrap_secret"])
+            # serve's enrollment thread, woken by the change, enrolls within seconds
+            self.wait_for("the identity", lambda: self.api(
+                "GET", "/api/v1/identity", token=auditor)[1]["identity"]["certificate"],
+                20 * SLOW)
+            st, doc = self.api("GET", "/api/v1/identity", token=auditor)
+            self.assertEqual((doc["identity"]["device_id"], doc["attempt"]["state"]),
+                             ("API-DEVICE", "enrolled"))
+            self.assertNotIn(secret, json.dumps(self.ok("--json", "audit").json()))
+            # the identity never leaves through the API either
+            for fmt in ("pem", "der", "p12"):
+                st, doc = self.api("POST", "/api/v1/certificates/appliance-key/export",
+                                   {"format": fmt}, token=admin)
+                self.assertEqual(st, 409, doc)
+                self.assertIn("never leaves", doc["error"]["message"]
+                              if isinstance(doc.get("error"), dict) else json.dumps(doc))
+        finally:
+            est.send_signal(signal.SIGTERM)
+            est.wait(10 * SLOW)
+        # this appliance as an enrollment CA, through the API
+        admin = self.tokens["ada"]
+        self.assertEqual(self.api("GET", "/api/v1/enroll-ca", token=admin)[0], 404)
+        st, doc = self.api("POST", "/api/v1/enroll-ca",
+                           {"approval": "manual", "device_days": 365}, token=admin)
+        self.assertEqual((st, doc["approval"], doc["device_days"]), (201, "manual", 365))
+        st, doc = self.api("POST", "/api/v1/enroll-ca/secrets", {"label": "rack 4"}, token=admin)
+        self.assertEqual(st, 201, doc)
+        self.assertTrue(doc["secret"].startswith("tg_"))
+        self.assertNotIn(doc["secret"], json.dumps(self.ok("--json", "audit").json()))
+        st, doc = self.api("POST", "/api/v1/enroll-ca/set", {"retry_after": 5}, token=admin)
+        self.assertEqual((st, doc["retry_after"]), (200, 5))
+        st, doc = self.api("POST", "/api/v1/enroll-ca/set", {"approval": "often"}, token=admin)
+        self.assertEqual(st, 400, doc)
+        st, doc = self.api("POST", "/api/v1/enroll-ca/requests/1/approve", token=admin)
+        self.assertEqual(st, 404, doc)
+        st, doc = self.api("POST", "/api/v1/enroll-ca/devices/nobody/revoke", {}, token=admin)
+        self.assertEqual(st, 404, doc)
+        st, doc = self.api("GET", "/api/v1/enroll-ca", token=self.tokens["aud"])
+        self.assertEqual((st, len(doc["secrets"])), (200, 1))
 
 
 if __name__ == "__main__":
