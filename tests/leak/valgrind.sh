@@ -131,6 +131,30 @@ run 2 verify
 run 2 verify ca.pem --ca-file ca.pem --truststore nothing
 run 1 verify ca.pem --ca-file ca.pem --at 2026-01-01T00:00:00Z
 run 2 serve --threads 65 --no-admin
+# enrollment (issue 11): the CA's commands, and a device enrolling against it (the EST
+# server itself runs without valgrind; ASan covers it in the suite)
+run 0 --home "$T/ca" enroll-ca init --approval secret
+run 5 --home "$T/ca" enroll-ca init
+run 0 --home "$T/ca" cert create est --cn localhost --san IP:127.0.0.1 --key ec:p256
+run 0 --home "$T/ca" cert export est --format pem --out est.pem
+run 0 --home "$T/ca" --json enroll-ca secret --label vg
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret"])' "$T/out" > secret.txt
+run 0 --home "$T/ca" enroll-ca set --device-days 30 --retry-after 5
+run 3 --home "$T/ca" enroll-ca set --approval often
+run 4 --home "$T/ca" enroll-ca revoke nobody
+ESTPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$BIN" --home "$T/ca" enroll-ca serve --listen 127.0.0.1:$ESTPORT --cert est > est.log 2>&1 &
+EST=$!
+for _ in $(seq 100); do grep -q listening est.log 2>/dev/null && break; sleep 0.05; done
+run 0 identity enroll --server https://127.0.0.1:$ESTPORT --ca-file est.pem --secret-file secret.txt --serial VG-1
+run 0 --json identity show
+run 0 identity renew
+run 5 cert export appliance-key --format p12 --with-key --passphrase-file pass.txt --out id.p12
+run 0 --home "$T/ca" --json enroll-ca show
+run 0 --home "$T/ca" enroll-ca revoke VG-1 --reason vg
+run 5 identity renew
+kill $EST; wait $EST 2>/dev/null || true
+run 8 identity enroll --server https://127.0.0.1:$ESTPORT --ca-file est.pem
 run 0 factory-reset --yes
 run 0 --json init
 echo "valgrind: no leaks or memory errors in the CLI paths"
