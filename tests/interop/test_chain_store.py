@@ -92,7 +92,7 @@ class ChainStore(TgCase):
         self.ok("ca", "import", c["int"], c["root"])
         want = self.rows()
         con = self.db()
-        con.executescript("""
+        con.executescript(tglib.DROP_SINCE_9 + """
             DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;
             DROP TABLE group_denied; DROP TABLE groups;
             DROP TABLE proxies;
@@ -107,7 +107,8 @@ class ChainStore(TgCase):
         con.close()
         self.ok("cert", "list")
         con = self.db()
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0],
+                         tglib.SCHEMA_VERSION)
         con.close()
         self.assertEqual(self.rows(), want)
 

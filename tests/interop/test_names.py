@@ -341,10 +341,8 @@ class Names(tglib.TgCase):
         before = {r["name"]: r for r in self.ok("--json", "cert", "list").json()}
         # back to the version-2 shape, with the joined text an older tlsgate wrote
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
-        con.executescript("""
+        con.executescript(tglib.DROP_SINCE_9 + """
             DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;
-            DROP TABLE identity_conf; DROP TABLE sealed_values;
-            DROP TABLE est_secrets; DROP TABLE est_devices;
             DROP TABLE group_denied; DROP TABLE groups;
             DROP TABLE proxies;
             DROP TABLE policy_entries; DROP TABLE policies;

@@ -536,7 +536,7 @@ class PolicyConf(TgCase):
         self.proxy("web")
         want = self.ok("--json", "proxy", "client", "show", "web").json()
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
-        con.executescript("""
+        con.executescript(tglib.DROP_SINCE_9 + """
             DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;
             DROP TABLE group_denied; DROP TABLE groups;
             DROP INDEX proxies_policy;
@@ -564,7 +564,8 @@ class PolicyConf(TgCase):
         self.assertEqual(self.ok("--json", "proxy", "client", "show", "web").json(), want)
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0],
+                             tglib.SCHEMA_VERSION)
             self.assertIn("policy_id", [r[1] for r in con.execute("PRAGMA table_info(proxies)")])
             n = con.execute("SELECT count(*) FROM default_domains").fetchone()[0]
         finally:

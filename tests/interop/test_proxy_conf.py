@@ -337,7 +337,7 @@ class ProxyConf(TgCase):
 
     def test_schema_4_store_is_upgraded(self):
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
-        con.executescript("""
+        con.executescript(tglib.DROP_SINCE_9 + """
             DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;
             DROP TABLE group_denied; DROP TABLE groups;
             DROP TABLE proxies;
@@ -351,7 +351,8 @@ class ProxyConf(TgCase):
         self.assertEqual(self.ok("--json", "proxy", "client", "list").json(), [])
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0],
+                             tglib.SCHEMA_VERSION)
             cols = [r[1] for r in con.execute("PRAGMA table_info(proxies)")]
             self.assertEqual(cols, ["id", "name", "kind", "signing_cert_id", "truststore_id",
                                     "config", "created", "updated", "policy_id"])

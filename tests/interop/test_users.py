@@ -359,7 +359,7 @@ class Users(TgCase):
         self.ok("init")
         self.ok("user", "add", "ian", "--role", "auditor", "--password-file", self.pwfile)
         con = self.db()
-        con.executescript("""
+        con.executescript(tglib.DROP_SINCE_9 + """
             PRAGMA foreign_keys = OFF;
             DROP INDEX users_group;
             CREATE TABLE users7 (
@@ -371,8 +371,6 @@ class Users(TgCase):
             DROP TABLE users;
             ALTER TABLE users7 RENAME TO users;
             DROP TABLE group_denied; DROP TABLE groups;
-            DROP TABLE identity_conf; DROP TABLE sealed_values;
-            DROP TABLE est_secrets; DROP TABLE est_devices;
             PRAGMA user_version = 7;
         """)
         con.commit()

@@ -37,6 +37,12 @@ def free_port():
 
 # The store's schema version (src/store/db.c, TG_SCHEMA_VERSION): an upgraded store ends there.
 SCHEMA_VERSION = 9
+# What the migrations after version 8 created: a test that turns a store back into an older
+# one drops these first (each new migration adds its own here).
+DROP_SINCE_9 = """
+    DROP TABLE identity_conf; DROP TABLE sealed_values;
+    DROP TABLE est_secrets; DROP TABLE est_devices;
+"""
 
 # Exit statuses (README, "Exit statuses").
 OK, USAGE, INVALID, NOTFOUND, CONFLICT, PASSWORD, STORE, IO, INTERNAL = 0, 2, 3, 4, 5, 6, 7, 8, 9
