@@ -92,6 +92,7 @@ int cmd_group(cli *c, int argc, char **argv);
 int cmd_audit(cli *c, int argc, char **argv);
 int cmd_config(cli *c, int argc, char **argv);
 void print_config(json_t *doc);
+void print_rollover_plan(json_t *rows);
 void print_user_table(json_t *rows);
 void print_user_doc(json_t *doc);
 void print_group_table(json_t *rows);

@@ -524,7 +524,7 @@ void opts_free(opts *o)
  * subcommand is audited unless it is named here. */
 static int read_only(const char *sub)
 {
-    static const char *const names[] = {"list", "show", "tokens", "stats"};
+    static const char *const names[] = {"list", "show", "tokens", "stats", "rollover-plan"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(sub, names[i]) == 0) return 1;
     return 0;
