@@ -130,11 +130,9 @@ int tg_keyring_ca_reissue(tg_keyring *kr, const char *name, int days, const char
 
 /* K10, planned ahead (rollover.c): a self-signed CA whose key is held is reissued by serve
  * (same key, subject and extensions; the original's validity length, at most TG_DAYS_MAX)
- * when it is within the lead time of its expiry, unless a copy of it (same subject and
- * key) or a successor already ends later. A copy made by a reissue is not due before half
- * its validity has passed, so that a CA shorter-lived than the lead time is reissued once
- * per half-life, not at every run. The lead time is the setting TG_ROLLOVER_LEAD_KEY; 0
- * turns automatic rollover off. */
+ * when it is within the lead time of its expiry and half its validity has passed, unless a
+ * copy of it (same subject and key) or a successor already ends later. The lead time is the
+ * setting TG_ROLLOVER_LEAD_KEY; 0 turns automatic rollover off. */
 #define TG_ROLLOVER_LEAD_KEY     "ca_rollover_lead_days"
 #define TG_ROLLOVER_LEAD_DEFAULT 365
 #define TG_ROLLOVER_FOLLOW_DAYS  30 /* a proxy on a copy this close to expiry moves on */
@@ -152,13 +150,13 @@ int tg_keyring_rollover_lead_set(tg_keyring *kr, int days, json_t **out, tg_err 
  * rollover-plan"): [{"name", "issued_to", "private_key", "self_signed", "not_before",
  * "not_after", "days_left", "expired", "warning" (365/180/90/30: the tightest threshold it
  * is within, 0: none), "successor" (string?), "rollover" ("automatic", "done", "manual",
- * "off"), "rollover_due" (notAfter minus the lead time; a reissued copy: not before half its
- * validity), "due" (automatic, and due at now)}]. */
+ * "off"), "rollover_due" (notAfter minus the lead time, not before half the validity),
+ * "due" (automatic, and due at now)}]. */
 int tg_keyring_rollover_plan(tg_keyring *kr, long long now, json_t **out, tg_err *err);
 /* Does the rollovers due at now, each in one transaction with its audit row (actor
- * "serve", action "ca.rollover"): the reissue, and the proxies that signed with the old
- * copy moved to the new one; then moves the proxies still on a copy that ends within
- * TG_ROLLOVER_FOLLOW_DAYS to its newest copy. Running it twice does nothing the second
+ * "serve", action "ca.rollover"): the reissue; and moves the proxies still on a copy that
+ * ends within TG_ROLLOVER_FOLLOW_DAYS to its newest copy (its successor), in one transaction
+ * with its audit row too. Running it twice does nothing the second
  * time. *out: {"lead_days", "reissued": [{"name", "successor", "not_after",
  * "not_after_unix", "proxies_moved"}], "moved": [{"name", "successor", "proxies_moved"}],
  * "failed": [{"name", "error"}]}; a CA that fails is named there and the others go on. */

@@ -57,7 +57,7 @@ json_t *kr_json_opt(const char *s);
 int kr_json_time(json_t *doc, const char *name, long long t);
 /* Why text is not printable UTF-8 (a phrase after "the X ..."), or NULL when it is. */
 const char *kr_text_problem(const char *s, char *buf, size_t bufsize);
-/* C3: letters, digits, hyphen, underscore, space; "ca" is reserved. */
+/* C3: letters, digits, hyphen, underscore, space; "ca" and "rollover-plan" are reserved. */
 int kr_ca_name_check(const char *name, tg_err *err);
 /* A CA name made from base (a CN): other characters become '-'. Returns out. */
 const char *kr_ca_name_from(const char *base, char *out, size_t size);

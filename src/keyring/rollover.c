@@ -4,9 +4,11 @@
  *
  * A CA's copies are the CA certificates with its subject and key (what `ca reissue`
  * makes); a family's newest copy (latest notAfter, then highest id) carries the family's
- * rollover, the older ones are "done". A CA is due at notAfter minus the lead time; a copy
- * made by a reissue (it has a predecessor) not before half its validity, so that a CA that
- * lives shorter than the lead time is reissued once per half-life instead of at every run.
+ * rollover, the older ones are "done". A CA is due at notAfter minus the lead time, but not
+ * before half its validity has passed: a reissue gives the original's validity length from
+ * now, so earlier it would end barely later than the original (a CA made today for a year
+ * under a year's lead time would be copied at once, and its copy at once again); a CA that
+ * lives shorter than twice the lead time is reissued at each half-life instead.
  * Each rollover is one transaction that checks again, inside it, that no copy ends later:
  * two processes running it at once reissue once.
  */
@@ -131,10 +133,11 @@ static const carow *find_id(const cas *l, int64_t id)
     return NULL;
 }
 
+/* Whole days left, rounded up as the certificates' rows have them (keyring.c). */
 static long long days_left(long long not_after, long long now)
 {
     long long left = not_after - now;
-    return left >= 0 ? left / DAY : -((-left + DAY - 1) / DAY);
+    return left > 0 ? (left + DAY - 1) / DAY : -(-left / DAY);
 }
 
 static int warning_of(long long not_after, long long now)
@@ -146,14 +149,12 @@ static int warning_of(long long not_after, long long now)
     return w;
 }
 
-/* When r's rollover is due: notAfter minus the lead time, for a reissued copy not before
- * half its validity. */
+/* When r's rollover is due: notAfter minus the lead time, not before half its validity. */
 static long long due_date(const carow *r, int lead)
 {
     long long at = r->not_after - (long long)lead * DAY;
     long long half = r->not_before + (r->not_after - r->not_before) / 2;
-    if (r->predecessor_id != 0 && at < half) at = half;
-    return at;
+    return at > half ? at : half;
 }
 
 /* When the job reissues r, or 0 when it never does (no key, intermediate, done, off). */

@@ -850,6 +850,22 @@ class TestApiFiles(FilesCase):
         self.assertEqual(doc, self.ok("--json", "ca", "show", "signer2").json())
         self.assertEqual(doc["subject"], self.ok("--json", "ca", "show", "signer").json()[
             "subject"])
+        # the rollover plan (ca rollover-plan) and its lead time (ca rollover-lead)
+        code, plan = self.jcall("GET", "/api/v1/ca/rollover-plan", tok)
+        self.assertEqual(code, 200, plan)
+        cli_plan = self.ok("--json", "ca", "rollover-plan").json()
+        self.assertEqual([r["name"] for r in plan], [r["name"] for r in cli_plan])
+        self.assertIn("signer", [r["name"] for r in plan])
+        self.assert_error(self.jcall("POST", "/api/v1/ca/rollover-lead", tok,
+                                     ["--data-binary", '{"days": -1}']), 400, "invalid", "days")
+        self.assert_error(self.jcall("POST", "/api/v1/ca/rollover-lead", tok,
+                                     ["--data-binary", "{}"]), 400, "usage", "days")
+        code, doc = self.jcall("POST", "/api/v1/ca/rollover-lead", tok,
+                               ["--data-binary", '{"days": 200}'])
+        self.assertEqual((code, doc), (200, {"ca_rollover_lead_days": 200}))
+        self.assertEqual(self.ok("--json", "config", "show").json()["ca_rollover_lead_days"], 200)
+        # the plan's path is not a CA name
+        self.fails(tglib.INVALID, "ca", "import", f["ca.pem"], "--name", "rollover-plan")
         # delete
         code, doc = self.jcall("DELETE", "/api/v1/ca/testca_REPLACED", tok)
         self.assertEqual((code, doc), (200, {"deleted": "testca_REPLACED"}))
@@ -860,6 +876,7 @@ class TestApiFiles(FilesCase):
         self.assertEqual(acts[0], ("ca.import", "testca", "ok"))
         self.assertIn(("ca.reissue", "signer", "ok"), acts)
         self.assertIn(("ca.delete", "testca_REPLACED", "ok"), acts)
+        self.assertIn(("ca.rollover-lead", "ok"), [(a[0], a[2]) for a in acts])
 
     def test_truststores_and_verify(self):
         """Trust stores made, changed and deleted; verify answers the CLI's verdict, valid

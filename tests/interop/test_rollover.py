@@ -3,7 +3,8 @@
 
   * `ca rollover-plan`: every CA's dates, checked against `openssl x509 -enddate`, its
     warning threshold, rollover state and due date;
-  * `serve` reissues a signing CA made with --days 100 (the lead time is a year) at start:
+  * `serve` reissues at start a signing root made 265 days ago for a year (the lead time
+    is a year, and half its validity has passed), not one made now for 100 days:
     the successor has the same subject and public key (openssl), a later notAfter, and a
     leaf signed by the old copy's key verifies against the new copy alone (openssl
     verify); the proxy that signed with the old copy signs with the new one and its CA
@@ -115,6 +116,38 @@ class Rollover(TgCase):
         head, _, body = data.partition(b"\r\n\r\n")
         return head.split(b"\r\n")[0], body
 
+    def backdated_ca(self, name, cn, ago_days, left_days):
+        """A self-signed CA with its key, valid from ago_days ago to left_days ahead (made
+        with Python's cryptography: the openssl CLI here cannot backdate), imported with
+        its key; its key is left in NAME.key."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example")])
+        now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=ago_days))
+                .not_valid_after(now + datetime.timedelta(days=left_days))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                             key_encipherment=False, data_encipherment=False,
+                                             key_agreement=False, key_cert_sign=True,
+                                             crl_sign=True, encipher_only=False,
+                                             decipher_only=False), critical=True)
+                .add_extension(ski, critical=False)
+                .sign(key, hashes.SHA256()))
+        self.write(name + ".pem", cert.public_bytes(serialization.Encoding.PEM), "wb")
+        self.write(name + ".key", key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()), "wb")
+        self.ok("cert", "import", self.path(name + ".pem"), "--key", self.path(name + ".key"),
+                "--name", name)
+
     # ---- the plan ----
 
     def test_plan_dates(self):
@@ -135,17 +168,23 @@ class Rollover(TgCase):
             self.assertEqual(row["not_after_unix"], openssl_time(self.x509(pem, "-enddate")), name)
             self.assertEqual(row["not_before_unix"], openssl_time(self.x509(pem, "-startdate")),
                              name)
-            left = row["not_after_unix"] - now
-            self.assertIn(row["days_left"], (left // DAY, (left - 5) // DAY), name)
+            left = row["not_after_unix"] - now  # whole days, rounded up
+            self.assertIn(row["days_left"], (-(-left // DAY), -(-(left - 5) // DAY)), name)
             self.assertFalse(row["expired"])
             self.assertIsNone(row["successor"])
-            self.assertEqual(row["rollover_due_unix"], row["not_after_unix"] - 365 * DAY, name)
+            # due a lead time (365 days) before the end, but not before half the validity
+            half = row["not_before_unix"] + (row["not_after_unix"] - row["not_before_unix"]) // 2
+            self.assertEqual(row["rollover_due_unix"],
+                             max(row["not_after_unix"] - 365 * DAY, half), name)
+        self.assertEqual(plan["long"]["rollover_due_unix"], plan["long"]["not_after_unix"] - 365 * DAY)
+        self.assertEqual(plan["short"]["rollover_due_unix"],
+                         plan["short"]["not_before_unix"] + 50 * DAY)
         self.assertEqual((plan["short"]["warning"], plan["long"]["warning"],
                           plan["external"]["warning"]), (180, 0, 30))
         self.assertEqual((plan["short"]["rollover"], plan["long"]["rollover"],
                           plan["external"]["rollover"]), ("automatic", "automatic", "manual"))
         self.assertEqual((plan["short"]["due"], plan["long"]["due"], plan["external"]["due"]),
-                         (True, False, False))
+                         (False, False, False))
         self.assertFalse(plan["external"]["private_key"])
         # soonest expiry first
         order = [r["name"] for r in self.j("ca", "rollover-plan")]
@@ -155,7 +194,8 @@ class Rollover(TgCase):
         table = self.ok("ca", "rollover-plan").out
         for line in table.splitlines():
             self.assertLessEqual(len(line), 80, line)
-        self.assertRegex(table, r"short\s+\S+\s+\d+\s+180\s+automatic\s+now")
+        due = time.strftime("%Y-%m-%d", time.gmtime(plan["short"]["rollover_due_unix"]))
+        self.assertRegex(table, r"short\s+\S+\s+\d+\s+180\s+automatic\s+" + due)
         self.assertRegex(table, r"external\s+\S+\s+\d+\s+30\s+manual")
 
     # ---- the lead time ----
@@ -176,8 +216,8 @@ class Rollover(TgCase):
         self.assertIn("CA rollover            off", self.ok("config", "show").out)
 
     def test_lead_zero_turns_it_off(self):
-        self.ok("cert", "create", "sig", "--signing", "--cn", "Off CA", "--days", "100",
-                "--key", "ec:p256")
+        self.backdated_ca("sig", "Off CA", 265, 100)
+        self.assertTrue(self.plan()["sig"]["due"])
         self.ok("ca", "rollover-lead", "0")
         row = self.plan()["sig"]
         self.assertEqual((row["rollover"], row["due"]), ("off", False))
@@ -191,24 +231,24 @@ class Rollover(TgCase):
     # ---- serve does it ----
 
     def test_serve_reissues(self):
-        self.ok("cert", "create", "sig", "--signing", "--cn", "Rollover CA", "--org", "Example",
-                "--days", "100", "--key", "ec:p256")
+        # a root made 265 days ago for a year: within the lead time, past half its validity
+        self.backdated_ca("sig", "Rollover CA", 265, 100)
+        # one made now for 100 days: within the lead time, but not due before half of it
+        self.ok("cert", "create", "young", "--signing", "--cn", "Young CA", "--days", "100",
+                "--key", "ec:p256")
         old = self.pem_of("sig", "old.pem")
-        self.ok("ca", "export", "sig", "--format", "p8", "--no-passphrase", "--out",
-                self.path("old.key"))
         # a leaf signed with the old copy
         self.sh("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                 "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=leaf.example")
         self.write("leaf.ext", "subjectAltName=DNS:leaf.example\nbasicConstraints=CA:FALSE\n"
                    "authorityKeyIdentifier=keyid\n")
-        self.sh("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", old, "-CAkey", "old.key",
+        self.sh("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", old, "-CAkey", "sig.key",
                 "-CAcreateserial", "-days", "30", "-extfile", "leaf.ext", "-out", "leaf.pem")
         # a proxy that signs with it
         self.ok("truststore", "create", "ts")
         pport = free_port()
         self.ok("proxy", "client", "create", "px", "--signing", "sig", "--truststore", "ts",
                 "--listen", f"127.0.0.1:{pport}")
-        time.sleep(1.1)  # the copy's validity starts a second later
         p = self.serve()
         succ = self.wait_for("the rollover", lambda: self.plan()["sig"]["successor"])
         plan = self.plan()
@@ -220,9 +260,10 @@ class Rollover(TgCase):
         self.assertNotEqual(self.x509(new, "-serial"), self.x509(old, "-serial"))
         self.assertGreater(openssl_time(self.x509(new, "-enddate")),
                            openssl_time(self.x509(old, "-enddate")))
-        # 100 days, the original's length, from the moment of the reissue
+        # 365 days, the original's length, from the moment of the reissue
         self.assertEqual(openssl_time(self.x509(new, "-enddate")) -
-                         openssl_time(self.x509(new, "-startdate")), 100 * DAY)
+                         openssl_time(self.x509(new, "-startdate")), 365 * DAY)
+        self.assertLess(abs(openssl_time(self.x509(new, "-startdate")) - time.time()), 60)
         day = time.strftime("%Y-%m-%d", time.gmtime(plan[succ]["not_after_unix"]))
         self.assertEqual(succ, f"sig until {day}")
         self.sh("openssl", "verify", "-x509_strict", "-CAfile", new, self.path("leaf.pem"))
@@ -230,7 +271,9 @@ class Rollover(TgCase):
         self.assertEqual(plan[succ]["rollover"], "automatic")
         self.assertFalse(plan[succ]["due"])
         self.assertEqual(plan[succ]["rollover_due_unix"],
-                         plan[succ]["not_before_unix"] + 50 * DAY)
+                         plan[succ]["not_before_unix"] + 365 * DAY // 2)
+        self.assertEqual((plan["young"]["rollover"], plan["young"]["due"],
+                          plan["young"]["successor"]), ("automatic", False, None))
         # both copies offered: the ca list, and the proxy's CA page (new copy first)
         names = [r["name"] for r in self.j("ca", "list")]
         self.assertIn("sig", names)
@@ -283,8 +326,8 @@ class Rollover(TgCase):
             self.ok("cert", "export", r["name"], "--format", "pem", "--out", pem)
             end = openssl_time(self.x509(pem, "-enddate"))
             self.assertEqual(r["not_after_unix"], end)
-            self.assertIn(r["days_left"], ((end - now) // DAY, (end - now - 5) // DAY))
-            self.assertIn(r["days_left"], (days - 1, days))
+            self.assertIn(r["days_left"], (-(-(end - now) // DAY), -(-(end - now - 5) // DAY)))
+            self.assertEqual(r["days_left"], days)  # rounded up: made for N days, N left
         # without --expiring: name order, every row with its days left
         allrows = self.j("cert", "list")
         self.assertEqual([r["name"] for r in allrows], sorted(r["name"] for r in allrows))
@@ -293,8 +336,8 @@ class Rollover(TgCase):
         self.assertIn("Days Left", table[0])
         self.assertEqual([ln.split()[0] for ln in table[1:]], ["b-soon", "c-mid", "a-late"])
         col = table[0].index("Days Left")
-        self.assertEqual([int(ln[col:].split()[0]) for ln in table[1:]],
-                         [r["days_left"] for r in rows])
+        for ln, r in zip(table[1:], rows):  # a second may have passed since
+            self.assertIn(int(ln[col:].split()[0]), (r["days_left"], r["days_left"] - 1), ln)
         self.assertEqual(self.j("cert", "list", "--expiring", "0"), [])
 
 
