@@ -90,8 +90,13 @@ int kr_ca_reissue_tx(tg_keyring *kr, const tg_store_cert *old, int days, const c
         struct tm tm;
         gmtime_r(&na, &tm);
         strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+        /* a copy of a copy is named after the family, not "A until X until Y" */
+        size_t keep = strlen(name), tail = strlen(" until YYYY-MM-DD");
+        if (keep > tail && strncmp(name + keep - tail, " until ", 7) == 0 &&
+            strspn(name + keep - 10, "0123456789-") == 10)
+            keep -= tail;
         char base[TG_NAME_MAX + 64];
-        snprintf(base, sizeof(base), "%.100s until %s", name, date);
+        snprintf(base, sizeof(base), "%.*s until %s", (int)(keep < 100 ? keep : 100), name, date);
         if ((rc = kr_unique_name(kr, base, buf, sizeof(buf), NULL, err)) != 0) goto end;
     }
     row->name = tg_strdup(buf);

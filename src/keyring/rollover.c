@@ -87,6 +87,17 @@ static int by_family(const void *a, const void *b)
     return c;
 }
 
+typedef struct predref {
+    int64_t pred;
+    size_t at;
+} predref;
+
+static int by_predecessor(const void *a, const void *b)
+{
+    const predref *x = a, *y = b;
+    return (x->pred > y->pred) - (x->pred < y->pred);
+}
+
 static int by_expiry(const void *a, const void *b)
 {
     const carow *x = a, *y = b;
@@ -115,11 +126,31 @@ static int load_cas(tg_keyring *kr, cas *l, tg_err *err)
             l->v[k].succ = (long long)j + 1;
         i = j + 1;
     }
-    for (size_t k = 0; k < l->n; k++) /* a renewal with another key also ends a CA's turn */
-        for (size_t m = 0; l->v[k].succ == 0 && m < l->n; m++)
-            if (l->v[m].predecessor_id == l->v[k].id && l->v[m].not_after > l->v[k].not_after)
-                l->v[k].succ = (long long)m + 1;
-    /* successors as names: the order changes below */
+    /* a renewal with another key also ends a CA's turn: the CAs by predecessor, searched */
+    predref *by_pred = l->n ? malloc(l->n * sizeof(*by_pred)) : NULL;
+    if (l->n && by_pred == NULL) {
+        cas_free(l);
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
+    for (size_t k = 0; k < l->n; k++)
+        by_pred[k] = (predref){l->v[k].predecessor_id, k};
+    qsort(by_pred, l->n, sizeof(*by_pred), by_predecessor);
+    for (size_t k = 0; k < l->n; k++) {
+        if (l->v[k].succ != 0) continue;
+        size_t lo = 0, hi = l->n; /* the first entry whose predecessor is >= this id */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (by_pred[mid].pred < l->v[k].id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; lo < l->n && by_pred[lo].pred == l->v[k].id; lo++)
+            if (l->v[by_pred[lo].at].not_after > l->v[k].not_after)
+                l->v[k].succ = (long long)by_pred[lo].at + 1;
+    }
+    free(by_pred);
+    /* successors as ids: the order changes below */
     for (size_t k = 0; k < l->n; k++)
         l->v[k].succ = l->v[k].succ ? l->v[l->v[k].succ - 1].id : 0;
     qsort(l->v, l->n, sizeof(*l->v), by_expiry);

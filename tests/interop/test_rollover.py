@@ -311,6 +311,11 @@ class Rollover(TgCase):
         self.assertEqual(len(self.j("ca", "list")), before)
         self.assertEqual(len(self.audit_rollovers()), 1)
         self.assertNotIn("reissued as", self.log_of(p2))
+        # a copy of the copy is named after the family, not "sig until A until B"
+        third = self.j("ca", "reissue", succ, "--days", "400")
+        day = time.strftime("%Y-%m-%d", time.gmtime(third["not_after_unix"]))
+        self.assertEqual(third["name"], f"sig until {day}")
+        self.assertEqual(third["predecessor"], succ)
 
     # ---- K9: the scriptable expiry check ----
 
