@@ -420,8 +420,11 @@ int tg_keyring_rollover_run(tg_keyring *kr, long long now, json_t **out, tg_err 
         if (due != 0 && now >= due)
             frc = roll_one(kr, r, reissued, &done, &why);
         else if (r->succ != 0 && r->key_id != 0 &&
-                 r->not_after - now <= TG_ROLLOVER_FOLLOW_DAYS * DAY)
-            frc = follow_one(kr, r, find_id(&l, r->succ), moved, &why);
+                 r->not_after - now <= TG_ROLLOVER_FOLLOW_DAYS * DAY) {
+            const carow *s = find_id(&l, r->succ);
+            if (s != NULL && s->key_id != 0) /* a proxy can sign only with a key we hold */
+                frc = follow_one(kr, r, s, moved, &why);
+        }
         if (frc != 0)
             json_array_append_new(
                 failed, json_pack("{s:o, s:s}", "name", kr_json_text(r->name), "error", why.msg));

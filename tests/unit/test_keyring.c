@@ -373,6 +373,60 @@ static void rollover_planned_ahead(void **state)
     tg_keyring_close(kr);
 }
 
+/* K10: a proxy left on a copy by a manual reissue moves to the newer copy 30 days before
+ * the old one ends, once. */
+static void rollover_moves_proxies_late(void **state)
+{
+    (void)state;
+    const long long day = 86400;
+    tg_keyring *kr = NULL;
+    assert_int_equal(tg_keyring_open(home, &kr, NULL), 0);
+    tg_newcert spec = {.name = "follow",
+                       .subject = {.cn = "Follow CA"},
+                       .keyspec = "ec:p256",
+                       .days = 400,
+                       .days_set = 1,
+                       .signing = 1};
+    json_t *doc = NULL, *run = NULL;
+    assert_int_equal(tg_keyring_cert_create(kr, &spec, &doc, NULL), 0);
+    long long na = num(doc, "not_after_unix");
+    json_decref(doc);
+    assert_int_equal(tg_keyring_ca_reissue(kr, "follow", 800, "follow-next", &doc, NULL), 0);
+    json_decref(doc);
+    assert_int_equal(tg_keyring_ts_create(kr, "follow-ts", NULL, 0, &doc, NULL), 0);
+    json_decref(doc);
+    tg_proxy_opts o = {.signing = "follow",
+                       .truststore = "follow-ts",
+                       .listen = "127.0.0.1:39877",
+                       .block_invalid = TG_UNSET,
+                       .block_expired = TG_UNSET,
+                       .http2_downgrade = TG_UNSET,
+                       .tcp_reset = TG_UNSET,
+                       .log = TG_UNSET,
+                       .keylog = TG_UNSET};
+    assert_int_equal(tg_keyring_proxy_create(kr, "client", "follower", &o, &doc, NULL), 0);
+    json_decref(doc);
+    /* now: the manual reissue leaves the proxy where it is */
+    assert_int_equal(tg_keyring_rollover_run(kr, time(NULL), &run, NULL), 0);
+    assert_int_equal(json_array_size(json_object_get(run, "moved")), 0);
+    json_decref(run);
+    /* 10 days before the old copy ends: moved, once */
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(tg_keyring_rollover_run(kr, na - 10 * day, &run, NULL), 0);
+        json_t *moved = json_object_get(run, "moved");
+        assert_int_equal(json_array_size(moved), pass == 0 ? 1 : 0);
+        if (pass == 0)
+            assert_string_equal(
+                json_string_value(json_object_get(json_array_get(moved, 0), "successor")),
+                "follow-next");
+        json_decref(run);
+        assert_int_equal(tg_keyring_proxy_show(kr, "client", "follower", &doc, NULL), 0);
+        assert_string_equal(json_string_value(json_object_get(doc, "signing")), "follow-next");
+        json_decref(doc);
+    }
+    tg_keyring_close(kr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +436,7 @@ int main(void)
         cmocka_unit_test(request_lifecycle),
         cmocka_unit_test(paging),
         cmocka_unit_test(rollover_planned_ahead),
+        cmocka_unit_test(rollover_moves_proxies_late),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
