@@ -109,6 +109,28 @@ static int ca_get(api_req *r)
     return api_done(r, rc, 200, doc);
 }
 
+/* K10: every CA's dates and rollover (ca rollover-plan), and the lead time. */
+static int ca_rollover_plan(api_req *r)
+{
+    json_t *doc = NULL;
+    int rc = tg_keyring_rollover_plan(r->kr, (long long)time(NULL), &doc, &r->err);
+    return api_done(r, rc, 200, doc);
+}
+
+static int ca_rollover_lead(api_req *r)
+{
+    static const char *const allowed[] = {"days", NULL};
+    int days = -1, given = 0;
+    int rc = api_members_only(r, allowed);
+    if (rc == 0) rc = api_member_int(r, "days", &days, &given);
+    if (rc == 0 && !given)
+        rc = api_fail(r, TG_E_USAGE, "days",
+                      "the lead time needs a number of days (0 turns automatic rollover off)");
+    json_t *doc = NULL;
+    if (rc == 0) rc = tg_keyring_rollover_lead_set(r->kr, days, &doc, &r->err);
+    return api_done(r, rc, 200, doc);
+}
+
 /* The members of a new certificate or request: the CLI's options by name. */
 static int newcert_of(api_req *r, tg_newcert *spec, const char ***sans)
 {
@@ -228,7 +250,9 @@ static const struct route {
     {EVHTTP_REQ_DELETE, "certificates/{}", cert_delete, {0, TG_CAP_CERTS, "cert.delete"}},
     {EVHTTP_REQ_POST, "certificates/{}/default", cert_default, {0, TG_CAP_CERTS, "cert.default"}},
     {EVHTTP_REQ_GET, "ca", ca_list, {0, TG_CAP_READ, NULL}},
-    {EVHTTP_REQ_GET, "ca/{}", ca_get, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_GET, "ca/rollover-plan", ca_rollover_plan, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_POST, "ca/rollover-lead", ca_rollover_lead, {1, TG_CAP_CERTS, "ca.rollover-lead"}},
+    {EVHTTP_REQ_GET, "ca/{}", ca_get, {0, TG_CAP_READ, NULL}}, /* after ca/rollover-plan */
     {EVHTTP_REQ_GET, "requests", requests_list, {0, TG_CAP_READ, NULL}},
     {EVHTTP_REQ_POST, "requests", request_create, {1, TG_CAP_CERTS, "request.create"}},
     {EVHTTP_REQ_GET, "requests/{}", request_get, {0, TG_CAP_READ, NULL}},

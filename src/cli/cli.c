@@ -37,6 +37,8 @@ static const char usage_text[] =
     "         [--purpose server|client]      check path and host name (exit 1: invalid)\n"
     "  ca import FILE... [--name N] | list | show NAME | export NAME --format … --out F\n"
     "  ca replace NAME FILE | delete NAME | reissue NAME --days N [--name NEW]\n"
+    "  ca rollover-plan                      every CA's dates and automatic rollover\n"
+    "  ca rollover-lead DAYS                 reissue CAs this long before expiry (0: off)\n"
     "  truststore create NAME [--description D] [--include-defaults]\n"
     "  truststore add|remove NAME CA... | list | show NAME | delete NAME | update-defaults\n"
     "  proxy client create NAME --signing CERT --truststore TS --listen ADDR:PORT [proxy options]\n"

@@ -94,6 +94,7 @@ int cmd_config(cli *c, int argc, char **argv);
 int cmd_identity(cli *c, int argc, char **argv);
 int cmd_enrollca(cli *c, int argc, char **argv);
 void print_config(json_t *doc);
+void print_rollover_plan(json_t *rows);
 void print_user_table(json_t *rows);
 void print_user_doc(json_t *doc);
 void print_group_table(json_t *rows);

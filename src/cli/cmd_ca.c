@@ -3,8 +3,12 @@
  */
 #include "opts.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int one(cli *c, const opts *o, const char *what)
 {
@@ -93,6 +97,40 @@ static int ca_reissue(cli *c, tg_keyring *kr, opts *o)
     return rc;
 }
 
+static int ca_rollover_plan(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs != 0) return cli_usage(c, "ca rollover-plan takes no arguments");
+    json_t *rows = NULL;
+    int rc = tg_keyring_rollover_plan(kr, (long long)time(NULL), &rows, &c->err);
+    if (rc == 0) cli_emit(c, rows, print_rollover_plan);
+    return rc;
+}
+
+static int ca_rollover_lead(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs != 1)
+        return cli_usage(c, "ca rollover-lead needs a number of days (0 turns automatic "
+                            "rollover off)");
+    char *end;
+    errno = 0;
+    long v = strtol(o->args[0], &end, 10);
+    if (errno != 0 || end == o->args[0] || *end != '\0' || v < INT_MIN || v > INT_MAX)
+        v = -1; /* the keyring's sentence for any value out of range */
+    json_t *doc = NULL;
+    int rc = tg_keyring_rollover_lead_set(kr, (int)v, &doc, &c->err);
+    if (rc != 0) c->err.field[0] = '\0'; /* DAYS is an argument here, not --days */
+    if (rc == 0 && c->json)
+        cli_emit(c, doc, NULL);
+    else if (rc == 0) {
+        if (v == 0)
+            printf("Automatic CA rollover is off\n");
+        else
+            printf("CA certificates are reissued %ld days before they expire\n", v);
+        json_decref(doc);
+    }
+    return rc;
+}
+
 int cmd_ca(cli *c, int argc, char **argv)
 {
     static const cli_sub subs[] = {
@@ -104,6 +142,8 @@ int cmd_ca(cli *c, int argc, char **argv)
         {"replace", O_PASSFILE | O_NOEXPORT, ca_replace},
         {"delete", 0, ca_delete},
         {"reissue", O_DAYS | O_NAME, ca_reissue},
+        {"rollover-plan", 0, ca_rollover_plan},
+        {"rollover-lead", 0, ca_rollover_lead},
     };
     return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
 }

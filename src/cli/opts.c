@@ -574,7 +574,8 @@ void opts_free(opts *o)
  * subcommand is audited unless it is named here. */
 static int read_only(const char *sub)
 {
-    static const char *const names[] = {"list", "show", "tokens", "stats", "serve"};
+    static const char *const names[] = {"list",  "show",  "tokens",
+                                        "stats", "serve", "rollover-plan"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(sub, names[i]) == 0) return 1;
     return 0;

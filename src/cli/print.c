@@ -174,13 +174,10 @@ static void table(json_t *rows, const column *cols, size_t ncols, const char *em
 void print_cert_table(json_t *rows)
 {
     static const column cols[] = {
-        {"Friendly Name", "name", 0},
-        {"Issued To", "issued_to", 0},
-        {"Issued By", "issued_by", 0},
-        {"Expiration", "not_after", 6},
-        {"Alternative Name(s)", "alternative_names", 2},
-        {"Private Key?", "private_key", 1},
-        {"Default", "default", 3},
+        {"Friendly Name", "name", 0},       {"Issued To", "issued_to", 0},
+        {"Issued By", "issued_by", 0},      {"Expiration", "not_after", 6},
+        {"Days Left", "days_left", 4},      {"Alternative Name(s)", "alternative_names", 2},
+        {"Private Key?", "private_key", 1}, {"Default", "default", 3},
         {"Warnings", "warnings", 2},
     };
     table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No certificates.");
@@ -644,6 +641,11 @@ void print_config(json_t *doc)
     }
     printf("%s\n", first ? "-" : "");
     printf("  %-22s %s\n", "earliest expiry", str_or(doc, "earliest_expiry", "-"));
+    long long lead = num(doc, "ca_rollover_lead_days");
+    if (lead > 0)
+        printf("  %-22s %lld days before a CA expires\n", "CA rollover", lead);
+    else
+        printf("  %-22s off\n", "CA rollover");
     size_t i;
     printf("\nTrust stores\n");
     json_t *ts = json_object_get(doc, "truststores");
@@ -686,4 +688,40 @@ void print_config(json_t *doc)
         printf("  %-22s %s%s\n", str_or(row, "name", "?"), str_or(row, "role", "?"),
                json_is_true(json_object_get(row, "disabled")) ? " (disabled)" : "");
     config_serve(json_object_get(doc, "serve"));
+}
+
+/* ca rollover-plan: one line per CA within 80 columns; the dates as days (the JSON has the
+ * instants). */
+void print_rollover_plan(json_t *rows)
+{
+    if (json_array_size(rows) == 0) {
+        printf("No CA certificates.\n");
+        return;
+    }
+    printf("%-24s  %-10s  %5s  %-4s  %-9s  %s\n", "Name", "Expires", "Days", "Warn", "Rollover",
+           "Due / copy");
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        char exp[40] = "-", due[40] = "", warn[8] = "-";
+        json_t *na = json_object_get(r, "not_after"), *d = json_object_get(r, "rollover_due");
+        if (json_is_string(na)) snprintf(exp, sizeof(exp), "%.10s", json_string_value(na));
+        if (json_is_true(json_object_get(r, "expired")))
+            snprintf(warn, sizeof(warn), "exp");
+        else if (num(r, "warning") > 0)
+            snprintf(warn, sizeof(warn), "%lld", num(r, "warning"));
+        const char *succ = json_string_value(json_object_get(r, "successor"));
+        if (succ != NULL)
+            snprintf(due, sizeof(due), "%.38s", succ);
+        else if (json_is_true(json_object_get(r, "due")))
+            snprintf(due, sizeof(due), "now");
+        else if (json_is_string(d) && strcmp(str_or(r, "rollover", ""), "off") != 0)
+            snprintf(due, sizeof(due), "%.10s", json_string_value(d));
+        cell(str_or(r, "name", "?"), 24, 0);
+        printf("%-10s  %5lld  %-4s  %-9s  ", exp, num(r, "days_left"), warn,
+               str_or(r, "rollover", "?"));
+        cell(due[0] ? due : "-", 20, 1);
+        putchar('\n');
+    }
 }

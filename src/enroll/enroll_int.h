@@ -26,6 +26,7 @@ typedef struct enroll_job {
     long long (*run)(enroll_ctx *x, long long now);
 } enroll_job;
 extern const enroll_job *const enroll_jobs[]; /* NULL-terminated (service.c) */
+extern const enroll_job enroll_job_rollover;  /* CA rollovers planned ahead (rollover.c) */
 
 /* ---- HTTP over libcurl (http.c) ---- */
 #define ENROLL_HTTP_BODY_MAX    (1024 * 1024) /* bytes of an answer, default */

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-const enroll_job *const enroll_jobs[] = {&enroll_job_identity, NULL};
+const enroll_job *const enroll_jobs[] = {&enroll_job_identity, &enroll_job_rollover, NULL};
 
 #define NJOBS_MAX 8
 

@@ -90,7 +90,7 @@ static char *detail_text(const json_t *detail)
     return s;
 }
 
-int tg_keyring_audit_add(tg_keyring *kr, const tg_audit_entry *e, tg_err *err)
+int kr_audit_add_tx(tg_keyring *kr, const tg_audit_entry *e, tg_err *err)
 {
     char actor[TG_AUDIT_TEXT_MAX + 4], source[TG_AUDIT_TEXT_MAX + 4];
     char action[TG_AUDIT_TEXT_MAX + 4], object[TG_AUDIT_TEXT_MAX + 4];
@@ -109,10 +109,15 @@ int tg_keyring_audit_add(tg_keyring *kr, const tg_audit_entry *e, tg_err *err)
     char *detail = detail_text(e->detail);
     if (e->detail != NULL && detail == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     a.detail = detail;
-    int rc = tg_store_begin(kr->st, err);
-    if (rc == 0) rc = kr_finish(kr, tg_store_audit_add(kr->st, &a, TG_AUDIT_KEEP, err), err);
+    int rc = tg_store_audit_add(kr->st, &a, TG_AUDIT_KEEP, err);
     free(detail);
     return rc;
+}
+
+int tg_keyring_audit_add(tg_keyring *kr, const tg_audit_entry *e, tg_err *err)
+{
+    int rc = tg_store_begin(kr->st, err);
+    return rc != 0 ? rc : kr_finish(kr, kr_audit_add_tx(kr, e, err), err);
 }
 
 typedef struct auditctx {

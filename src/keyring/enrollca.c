@@ -264,10 +264,33 @@ typedef struct ca_parts {
     int loaded;
 } ca_parts;
 
+/* The name of the CA that signs now: TG_ENROLL_CA_NAME, or the newest of its rollover
+ * copies (K10: same key and subject, a later end) whose key is held. */
+static void signing_name(tg_keyring *kr, char *out, size_t size)
+{
+    snprintf(out, size, "%s", TG_ENROLL_CA_NAME);
+    tg_store_cert c;
+    if (tg_store_cert_by_name(kr->st, TG_ENROLL_CA_NAME, &c, NULL) != 0) return;
+    long long best = c.not_after;
+    for (int hops = 0; hops < 16; hops++) {
+        tg_store_cert next;
+        if (tg_store_cert_successor(kr->st, c.id, &next, NULL) != 0) break;
+        tg_store_cert_clear(&c);
+        c = next;
+        if (c.key_id != 0 && c.not_after > best) {
+            best = c.not_after;
+            snprintf(out, size, "%s", c.name);
+        }
+    }
+    tg_store_cert_clear(&c);
+}
+
 static int ca_load(tg_keyring *kr, ca_parts *p, tg_err *err)
 {
     memset(p, 0, sizeof(*p));
-    int rc = tg_keyring_serve_named(kr, TG_ENROLL_CA_NAME, &p->ca, err);
+    char name[TG_NAME_MAX + 1];
+    signing_name(kr, name, sizeof(name));
+    int rc = tg_keyring_serve_named(kr, name, &p->ca, err);
     if (rc == TG_E_NOTFOUND)
         return tg_err_set(err, TG_E_NOTFOUND,
                           "there is no enrollment CA here yet (tlsgate enroll-ca init makes it)");

@@ -207,6 +207,10 @@ int kr_ca_name_check(const char *name, tg_err *err)
     if (rc != 0) return rc;
     if (strcasecmp(name, "ca") == 0)
         return tg_err_set(err, TG_E_INVALID, "'ca' is a reserved name; choose another");
+    if (strcasecmp(name, "rollover-plan") == 0) /* GET /api/v1/ca/rollover-plan */
+        return tg_err_set(err, TG_E_INVALID,
+                          "'rollover-plan' is a reserved name (the API's path for the rollover "
+                          "plan); choose another");
     for (const char *p = name; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != ' ')
             return tg_err_set(err, TG_E_INVALID,
@@ -573,9 +577,13 @@ json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long n
         json_pack("{s:o, s:s, s:o, s:o}", "name", kr_json_text(c->name), "type", classify(c),
                   "issued_to", kr_json_text(c->subject_cn[0] ? c->subject_cn : c->subject),
                   "issued_by", kr_json_text(c->issuer_cn[0] ? c->issuer_cn : c->issuer));
-    json_t *rest = json_pack("{s:o, s:b, s:b, s:b, s:o, s:s}", "alternative_names", sans,
-                             "private_key", c->key_id != 0, "signing", c->is_ca && c->key_id != 0,
-                             "default", c->id == default_id, "warnings", w, "sha256", c->sha256);
+    /* whole days left, rounded up as in the warnings: 1 on the last day, 0 or less once expired */
+    long long left = c->not_after - now;
+    json_int_t days_left = left > 0 ? (left + 86399) / 86400 : -(-left / 86400);
+    json_t *rest = json_pack("{s:I, s:o, s:b, s:b, s:b, s:o, s:s}", "days_left", days_left,
+                             "alternative_names", sans, "private_key", c->key_id != 0, "signing",
+                             c->is_ca && c->key_id != 0, "default", c->id == default_id, "warnings",
+                             w, "sha256", c->sha256);
     if (row == NULL || rest == NULL || kr_json_time(row, "not_before", c->not_before) != 0 ||
         kr_json_time(row, "not_after", c->not_after) != 0 || json_object_update(row, rest) != 0) {
         json_decref(row);

@@ -68,7 +68,8 @@ int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, t
 int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *imp, json_t **out,
                             tg_err *err);
 
-/* K9: every certificate, or those expiring within days (>= 0). Array of rows. */
+/* K9: every certificate in name order, or those expiring within days (>= 0), soonest first. Array
+ * of rows. */
 int tg_keyring_cert_list(tg_keyring *kr, int expiring_days, json_t **out, tg_err *err);
 /* One page of the certificates table (or of the CA certificates: ca set), for faces that
  * page: {"items": [rows as cert list], "total": N, "next": name (absent on the last
@@ -126,6 +127,40 @@ int tg_keyring_ca_replace(tg_keyring *kr, const char *name, const tg_import *imp
  * YYYY-MM-DD". */
 int tg_keyring_ca_reissue(tg_keyring *kr, const char *name, int days, const char *newname,
                           json_t **out, tg_err *err);
+
+/* K10, planned ahead (rollover.c): a self-signed CA whose key is held is reissued by serve
+ * (same key, subject and extensions; the original's validity length, at most TG_DAYS_MAX)
+ * when it is within the lead time of its expiry and half its validity has passed, unless a
+ * copy of it (same subject and key) or a successor already ends later. The lead time is the
+ * setting TG_ROLLOVER_LEAD_KEY; 0 turns automatic rollover off. */
+#define TG_ROLLOVER_LEAD_KEY     "ca_rollover_lead_days"
+#define TG_ROLLOVER_LEAD_DEFAULT 365
+#define TG_ROLLOVER_FOLLOW_DAYS  30 /* a proxy on a copy this close to expiry moves on */
+/* The lead time in days (TG_ROLLOVER_LEAD_DEFAULT when never set). */
+int tg_keyring_rollover_lead(tg_keyring *kr, int *days, tg_err *err);
+/* Sets it: 0..TG_DAYS_MAX (TG_E_INVALID otherwise, nothing changed). *out (may be NULL):
+ * {"ca_rollover_lead_days": N}. */
+int tg_keyring_rollover_lead_set(tg_keyring *kr, int days, json_t **out, tg_err *err);
+/* The warning thresholds of a CA's expiry, in days, widest first. */
+#define TG_ROLLOVER_WARN_DAYS                                                                      \
+    {                                                                                              \
+        365, 180, 90, 30                                                                           \
+    }
+/* Every CA certificate's dates at now, soonest expiry first (docs/json.md "ca
+ * rollover-plan"): [{"name", "issued_to", "private_key", "self_signed", "not_before",
+ * "not_after", "days_left", "expired", "warning" (365/180/90/30: the tightest threshold it
+ * is within, 0: none), "successor" (string?), "rollover" ("automatic", "done", "manual",
+ * "off"), "rollover_due" (notAfter minus the lead time, not before half the validity),
+ * "due" (automatic, and due at now)}]. */
+int tg_keyring_rollover_plan(tg_keyring *kr, long long now, json_t **out, tg_err *err);
+/* Does the rollovers due at now, each in one transaction with its audit row (actor
+ * "serve", action "ca.rollover"): the reissue; and moves the proxies still on a copy that
+ * ends within TG_ROLLOVER_FOLLOW_DAYS to its newest copy (its successor), in one transaction
+ * with its audit row too. Running it twice does nothing the second
+ * time. *out: {"lead_days", "reissued": [{"name", "successor", "not_after",
+ * "not_after_unix", "proxies_moved"}], "moved": [{"name", "successor", "proxies_moved"}],
+ * "failed": [{"name", "error"}]}; a CA that fails is named there and the others go on. */
+int tg_keyring_rollover_run(tg_keyring *kr, long long now, json_t **out, tg_err *err);
 
 /* C4: trust stores. */
 #define TG_TRUSTSTORE_NAME_MAX 64

@@ -57,7 +57,7 @@ json_t *kr_json_opt(const char *s);
 int kr_json_time(json_t *doc, const char *name, long long t);
 /* Why text is not printable UTF-8 (a phrase after "the X ..."), or NULL when it is. */
 const char *kr_text_problem(const char *s, char *buf, size_t bufsize);
-/* C3: letters, digits, hyphen, underscore, space; "ca" is reserved. */
+/* C3: letters, digits, hyphen, underscore, space; "ca" and "rollover-plan" are reserved. */
 int kr_ca_name_check(const char *name, tg_err *err);
 /* A CA name made from base (a CN): other characters become '-'. Returns out. */
 const char *kr_ca_name_from(const char *base, char *out, size_t size);
@@ -131,6 +131,13 @@ int kr_defaults_array(tg_keyring *kr, json_t **out, tg_err *err);
 /* The runtime view of policy id (tg_proxy_rt.policy), with defaults (kr_defaults_array)
  * merged into never_domains unless the policy leaves them out. */
 int kr_policy_rt(tg_keyring *kr, int64_t id, json_t *defaults, json_t **out, tg_err *err);
+/* K10: the reissue of old (a self-signed CA whose key is held; old->der needed) for days,
+ * named newname or "NAME until YYYY-MM-DD", stored as old's successor, inside the caller's
+ * transaction; *row (cleared by the caller) is the new certificate's row. */
+int kr_ca_reissue_tx(tg_keyring *kr, const tg_store_cert *old, int days, const char *newname,
+                     tg_store_cert *row, tg_err *err);
+/* tg_keyring_audit_add inside the caller's transaction. */
+int kr_audit_add_tx(tg_keyring *kr, const tg_audit_entry *e, tg_err *err);
 /* Ends a write: commit when rc is 0, else roll back. Returns rc or the commit's error. */
 int kr_finish(tg_keyring *kr, int rc, tg_err *err);
 /* TG_IDENTITY_NAME given by an operator: TG_E_INVALID (field "name") (identity.c). */

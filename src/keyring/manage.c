@@ -39,6 +39,32 @@ int kr_cert_rows(tg_keyring *kr, int only_ca, long long before, json_t **out, tg
     return 0;
 }
 
+static int soonest_first(const void *a, const void *b)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    json_int_t p = json_integer_value(json_object_get(x, "not_after_unix")),
+               q = json_integer_value(json_object_get(y, "not_after_unix"));
+    if (p != q) return p < q ? -1 : 1;
+    const char *m = json_string_value(json_object_get(x, "name")),
+               *n = json_string_value(json_object_get(y, "name"));
+    return strcmp(m ? m : "", n ? n : "");
+}
+
+/* K9: the scriptable expiry check lists the soonest expiry first (name order breaks ties). */
+static void sort_soonest(json_t *rows)
+{
+    size_t n = json_array_size(rows);
+    json_t **v = n ? malloc(n * sizeof(*v)) : NULL;
+    if (v == NULL) return;
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(rows, i));
+    qsort(v, n, sizeof(*v), soonest_first);
+    json_array_clear(rows);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(rows, v[i]);
+    free(v);
+}
+
 int tg_keyring_cert_list(tg_keyring *kr, int expiring_days, json_t **out, tg_err *err)
 {
     if (expiring_days < -1)
@@ -47,7 +73,9 @@ int tg_keyring_cert_list(tg_keyring *kr, int expiring_days, json_t **out, tg_err
     if (expiring_days > TG_DAYS_MAX) expiring_days = TG_DAYS_MAX;
     long long before =
         expiring_days >= 0 ? (long long)time(NULL) + (long long)expiring_days * 86400 + 1 : 0;
-    return kr_cert_rows(kr, 0, before, out, err);
+    int rc = kr_cert_rows(kr, 0, before, out, err);
+    if (rc == 0 && expiring_days >= 0) sort_soonest(*out);
+    return rc;
 }
 
 int tg_keyring_cert_page(tg_keyring *kr, const tg_page *pg, json_t **out, tg_err *err)

@@ -273,7 +273,11 @@ int tg_keyring_config(tg_keyring *kr, json_t **out, tg_err *err)
             "client_proxies", json_incref(proxies), "policies", pick(policies, policy_keys),
             "users", pick(users, user_keys), "serve", serve);
         free(dflt);
+        int lead = TG_ROLLOVER_LEAD_DEFAULT;
         if (doc == NULL) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        if (rc == 0) rc = tg_keyring_rollover_lead(kr, &lead, err);
+        if (rc == 0 && json_object_set_new(doc, "ca_rollover_lead_days", json_integer(lead)) != 0)
+            rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
     json_decref(tally);
     json_decref(ts);

@@ -12,7 +12,8 @@
  * the upstream used (tg_cert_issue). An upstream leaf that is out of date (which only the
  * untrusted CA signs for) gets a window of an hour ago to a day ahead instead, so that the
  * client is shown the untrusted issuer rather than nothing. The cache keys it by the SHA-256 of the
- * upstream leaf's DER, the signer's key and the leaf key type; entries are kept ready to attach
+ * upstream leaf's DER, the signer's certificate (two rollover copies of a CA share a key, not
+ * their validity and chain) and the leaf key type; entries are kept ready to attach
  * (certificate, key and chain referenced), the least recently used dropped beyond the
  * capacity, and an entry whose forged leaf has expired is minted again. One mutex;
  * minting runs outside it (two threads may mint the same leaf once each; the second is
@@ -45,7 +46,12 @@ int signer_new(tg_cert *ca, tg_key *key, tg_cert **chain, size_t nchain, const p
     s->ca = ca;
     s->key = key;
     s->keys = keys;
-    int rc = tg_cert_spki_sha256(ca, s->id, err);
+    /* the certificate, not only its key: a rollover copy (same key, another validity) must
+     * not be answered with leaves clipped to the old copy's end and sent with it */
+    unsigned int idlen = 0;
+    int rc = X509_digest(tg_cert_x509(ca), EVP_sha256(), s->id, &idlen) && idlen == 32
+                 ? 0
+                 : tg_err_set(err, TG_E_INTERNAL, "cannot digest the signing CA");
     if (rc == 0 && (s->chain = sk_X509_new_null()) == NULL)
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     for (size_t i = 0; rc == 0 && i <= nchain; i++) {

@@ -37,7 +37,7 @@ typedef struct signer {
     tg_key *key;
     STACK_OF(X509) * chain; /* sent after a forged leaf: the CA, then its own chain */
     const pstats *keys;     /* the proxy's leaf keys (borrowed) */
-    unsigned char id[32];   /* SHA-256 of the CA's public key */
+    unsigned char id[32];   /* SHA-256 of the CA certificate's DER (the mint cache's key) */
 } signer;
 /* Takes ca and key; keys must outlive the signer. */
 int signer_new(tg_cert *ca, tg_key *key, tg_cert **chain, size_t nchain, const pstats *keys,

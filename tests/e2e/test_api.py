@@ -42,7 +42,9 @@ def openapi_schema(method, path, code):
     if not p.startswith("/api/v1/"):
         return None, None  # /metrics, the console: not JSON resources
     p = p[len("/api/v1"):]
-    for template, ops in OPENAPI["paths"].items():
+    # a concrete path matches before a templated one (OpenAPI 3.1, "Path Templating
+    # Matching": /ca/rollover-plan before /ca/{name})
+    for template, ops in sorted(OPENAPI["paths"].items(), key=lambda kv: kv[0].count("{")):
         rx = "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"
         if re.match(rx, p) and method.lower() in ops:
             responses = ops[method.lower()]["responses"]
@@ -850,6 +852,22 @@ class TestApiFiles(FilesCase):
         self.assertEqual(doc, self.ok("--json", "ca", "show", "signer2").json())
         self.assertEqual(doc["subject"], self.ok("--json", "ca", "show", "signer").json()[
             "subject"])
+        # the rollover plan (ca rollover-plan) and its lead time (ca rollover-lead)
+        code, plan = self.jcall("GET", "/api/v1/ca/rollover-plan", tok)
+        self.assertEqual(code, 200, plan)
+        cli_plan = self.ok("--json", "ca", "rollover-plan").json()
+        self.assertEqual([r["name"] for r in plan], [r["name"] for r in cli_plan])
+        self.assertIn("signer", [r["name"] for r in plan])
+        self.assert_error(self.jcall("POST", "/api/v1/ca/rollover-lead", tok,
+                                     ["--data-binary", '{"days": -1}']), 400, "invalid", "days")
+        self.assert_error(self.jcall("POST", "/api/v1/ca/rollover-lead", tok,
+                                     ["--data-binary", "{}"]), 400, "usage", "days")
+        code, doc = self.jcall("POST", "/api/v1/ca/rollover-lead", tok,
+                               ["--data-binary", '{"days": 200}'])
+        self.assertEqual((code, doc), (200, {"ca_rollover_lead_days": 200}))
+        self.assertEqual(self.ok("--json", "config", "show").json()["ca_rollover_lead_days"], 200)
+        # the plan's path is not a CA name
+        self.fails(tglib.INVALID, "ca", "import", f["ca.pem"], "--name", "rollover-plan")
         # delete
         code, doc = self.jcall("DELETE", "/api/v1/ca/testca_REPLACED", tok)
         self.assertEqual((code, doc), (200, {"deleted": "testca_REPLACED"}))
@@ -860,6 +878,7 @@ class TestApiFiles(FilesCase):
         self.assertEqual(acts[0], ("ca.import", "testca", "ok"))
         self.assertIn(("ca.reissue", "signer", "ok"), acts)
         self.assertIn(("ca.delete", "testca_REPLACED", "ok"), acts)
+        self.assertIn(("ca.rollover-lead", "ok"), [(a[0], a[2]) for a in acts])
 
     def test_truststores_and_verify(self):
         """Trust stores made, changed and deleted; verify answers the CLI's verdict, valid

@@ -174,6 +174,8 @@ class JsonDocs(TgCase):
         docs["category show miss"] = self.j("category", "show", "nothing.example")
         docs["proxy client list"] = self.j("proxy", "client", "list")
         docs["proxy client show"] = self.j("proxy", "client", "show", "web1")
+        docs["ca rollover-plan"] = self.j("ca", "rollover-plan")
+        docs["ca rollover-lead"] = self.j("ca", "rollover-lead", "365")
         return docs
 
     # ---- the walker ----

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "keyring/keyring.h"
@@ -266,6 +267,166 @@ static void paging(void **state)
     tg_keyring_close(kr);
 }
 
+static json_t *row_named(json_t *rows, const char *name)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(
+        rows, i, r) if (strcmp(json_string_value(json_object_get(r, "name")), name) == 0) return r;
+    fail_msg("no row named '%s'", name);
+    return NULL;
+}
+
+static long long num(json_t *o, const char *k)
+{
+    return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/* K10: the plan's dates and the rollover done at a moment given, once. */
+static void rollover_planned_ahead(void **state)
+{
+    (void)state;
+    const long long day = 86400;
+    tg_keyring *kr = NULL;
+    tg_err e = {0};
+    assert_int_equal(tg_keyring_open(home, &kr, NULL), 0);
+    tg_newcert spec = {.name = "roll",
+                       .subject = {.cn = "Roll CA"},
+                       .keyspec = "ec:p256",
+                       .days = 100,
+                       .days_set = 1,
+                       .signing = 1};
+    json_t *doc = NULL, *plan = NULL, *run = NULL;
+    assert_int_equal(tg_keyring_cert_create(kr, &spec, &doc, NULL), 0);
+    long long nb = num(doc, "not_before_unix"), na = num(doc, "not_after_unix");
+    json_decref(doc);
+    int lead = 0;
+    assert_int_equal(tg_keyring_rollover_lead(kr, &lead, NULL), 0);
+    assert_int_equal(lead, TG_ROLLOVER_LEAD_DEFAULT);
+    /* within the lead time from birth, but not due before half its validity */
+    assert_int_equal(tg_keyring_rollover_plan(kr, nb, &plan, NULL), 0);
+    json_t *r = row_named(plan, "roll");
+    assert_string_equal(json_string_value(json_object_get(r, "rollover")), "automatic");
+    assert_int_equal(num(r, "rollover_due_unix"), nb + 50 * day);
+    assert_int_equal(num(r, "days_left"), 100);
+    assert_int_equal(num(r, "warning"), 180);
+    assert_true(json_is_false(json_object_get(r, "due")));
+    json_decref(plan);
+    assert_int_equal(tg_keyring_rollover_run(kr, nb, &run, NULL), 0);
+    assert_int_equal(json_array_size(json_object_get(run, "reissued")), 0);
+    json_decref(run);
+    /* bounds of the lead time: refused, nothing changed */
+    assert_int_equal(tg_keyring_rollover_lead_set(kr, -1, NULL, &e), TG_E_INVALID);
+    assert_string_equal(e.field, "days");
+    assert_int_equal(tg_keyring_rollover_lead_set(kr, TG_DAYS_MAX + 1, NULL, &e), TG_E_INVALID);
+    assert_int_equal(tg_keyring_rollover_lead(kr, &lead, NULL), 0);
+    assert_int_equal(lead, TG_ROLLOVER_LEAD_DEFAULT);
+    /* off: nothing happens even when due */
+    assert_int_equal(tg_keyring_rollover_lead_set(kr, 0, NULL, NULL), 0);
+    assert_int_equal(tg_keyring_rollover_run(kr, nb + 60 * day, &run, NULL), 0);
+    assert_int_equal(json_array_size(json_object_get(run, "reissued")), 0);
+    json_decref(run);
+    assert_int_equal(tg_keyring_rollover_plan(kr, nb + 60 * day, &plan, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(row_named(plan, "roll"), "rollover")),
+                        "off");
+    json_decref(plan);
+    /* on again: 60 days on, (the moment given) it is due and reissued */
+    assert_int_equal(tg_keyring_rollover_lead_set(kr, 365, NULL, NULL), 0);
+    assert_int_equal(tg_keyring_rollover_plan(kr, nb + 60 * day, &plan, NULL), 0);
+    r = row_named(plan, "roll");
+    assert_true(json_is_true(json_object_get(r, "due")));
+    assert_int_equal(num(r, "days_left"), 40);
+    assert_int_equal(num(r, "warning"), 90);
+    json_decref(plan);
+    assert_int_equal(tg_keyring_rollover_run(kr, nb + 60 * day, &run, NULL), 0);
+    json_t *done = json_object_get(run, "reissued");
+    assert_int_equal(json_array_size(done), 1);
+    const char *succ = json_string_value(json_object_get(json_array_get(done, 0), "successor"));
+    assert_non_null(succ);
+    assert_memory_equal(succ, "roll until ", 11);
+    char name[TG_NAME_MAX + 1];
+    snprintf(name, sizeof(name), "%s", succ);
+    json_decref(run);
+    /* the original is done, its copy (made now, for 100 days) not due now */
+    assert_int_equal(tg_keyring_rollover_plan(kr, time(NULL), &plan, NULL), 0);
+    r = row_named(plan, "roll");
+    assert_string_equal(json_string_value(json_object_get(r, "rollover")), "done");
+    assert_string_equal(json_string_value(json_object_get(r, "successor")), name);
+    json_t *c = row_named(plan, name);
+    assert_true(num(c, "not_after_unix") >= na);
+    assert_int_equal(num(c, "not_after_unix") - num(c, "not_before_unix"), 100 * day);
+    assert_true(json_is_false(json_object_get(c, "due")));
+    json_decref(plan);
+    assert_int_equal(tg_keyring_rollover_run(kr, time(NULL), &run, NULL), 0);
+    assert_int_equal(json_array_size(json_object_get(run, "reissued")), 0);
+    json_decref(run);
+    /* the audit row */
+    json_t *audit = NULL;
+    assert_int_equal(tg_keyring_audit_list(kr, NULL, &audit, NULL), 0);
+    json_t *a = json_array_get(audit, 0);
+    assert_string_equal(json_string_value(json_object_get(a, "action")), "ca.rollover");
+    assert_string_equal(json_string_value(json_object_get(a, "actor")), "serve");
+    assert_string_equal(json_string_value(json_object_get(a, "object")), "roll");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(a, "detail"), "successor")), name);
+    json_decref(audit);
+    tg_keyring_close(kr);
+}
+
+/* K10: a proxy left on a copy by a manual reissue moves to the newer copy 30 days before
+ * the old one ends, once. */
+static void rollover_moves_proxies_late(void **state)
+{
+    (void)state;
+    const long long day = 86400;
+    tg_keyring *kr = NULL;
+    assert_int_equal(tg_keyring_open(home, &kr, NULL), 0);
+    tg_newcert spec = {.name = "follow",
+                       .subject = {.cn = "Follow CA"},
+                       .keyspec = "ec:p256",
+                       .days = 400,
+                       .days_set = 1,
+                       .signing = 1};
+    json_t *doc = NULL, *run = NULL;
+    assert_int_equal(tg_keyring_cert_create(kr, &spec, &doc, NULL), 0);
+    long long na = num(doc, "not_after_unix");
+    json_decref(doc);
+    assert_int_equal(tg_keyring_ca_reissue(kr, "follow", 800, "follow-next", &doc, NULL), 0);
+    json_decref(doc);
+    assert_int_equal(tg_keyring_ts_create(kr, "follow-ts", NULL, 0, &doc, NULL), 0);
+    json_decref(doc);
+    tg_proxy_opts o = {.signing = "follow",
+                       .truststore = "follow-ts",
+                       .listen = "127.0.0.1:39877",
+                       .block_invalid = TG_UNSET,
+                       .block_expired = TG_UNSET,
+                       .http2_downgrade = TG_UNSET,
+                       .tcp_reset = TG_UNSET,
+                       .log = TG_UNSET,
+                       .keylog = TG_UNSET};
+    assert_int_equal(tg_keyring_proxy_create(kr, "client", "follower", &o, &doc, NULL), 0);
+    json_decref(doc);
+    /* now: the manual reissue leaves the proxy where it is */
+    assert_int_equal(tg_keyring_rollover_run(kr, time(NULL), &run, NULL), 0);
+    assert_int_equal(json_array_size(json_object_get(run, "moved")), 0);
+    json_decref(run);
+    /* 10 days before the old copy ends: moved, once */
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(tg_keyring_rollover_run(kr, na - 10 * day, &run, NULL), 0);
+        json_t *moved = json_object_get(run, "moved");
+        assert_int_equal(json_array_size(moved), pass == 0 ? 1 : 0);
+        if (pass == 0)
+            assert_string_equal(
+                json_string_value(json_object_get(json_array_get(moved, 0), "successor")),
+                "follow-next");
+        json_decref(run);
+        assert_int_equal(tg_keyring_proxy_show(kr, "client", "follower", &doc, NULL), 0);
+        assert_string_equal(json_string_value(json_object_get(doc, "signing")), "follow-next");
+        json_decref(doc);
+    }
+    tg_keyring_close(kr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +435,8 @@ int main(void)
         cmocka_unit_test(failing_replace_and_delete_change_nothing),
         cmocka_unit_test(request_lifecycle),
         cmocka_unit_test(paging),
+        cmocka_unit_test(rollover_planned_ahead),
+        cmocka_unit_test(rollover_moves_proxies_late),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
