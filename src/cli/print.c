@@ -646,6 +646,17 @@ void print_config(json_t *doc)
         printf("  %-22s %lld days before a CA expires\n", "CA rollover", lead);
     else
         printf("  %-22s off\n", "CA rollover");
+    json_t *ident = json_object_get(doc, "identity"), *eca = json_object_get(doc, "enrollment_ca");
+    printf("\nIdentity\n");
+    if (json_is_true(json_object_get(ident, "certificate")))
+        printf("  %-22s '%s', valid until %s\n", "appliance-key", str_or(ident, "device_id", "?"),
+               str_or(ident, "not_after", "?"));
+    else
+        printf("  %-22s none yet\n", "appliance-key");
+    printf("  %-22s %s\n", "enrollment server", str_or(ident, "server", "none"));
+    if (json_is_object(eca))
+        printf("  %-22s %lld requests, approval %s, devices %lld days\n", "enrollment CA",
+               num(eca, "requests"), str_or(eca, "approval", "?"), num(eca, "device_days"));
     size_t i;
     printf("\nTrust stores\n");
     json_t *ts = json_object_get(doc, "truststores");

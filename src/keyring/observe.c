@@ -227,6 +227,36 @@ static json_t *pick(json_t *rows, const char *const *keys)
     return out;
 }
 
+/* The identity and the enrollment CA, in brief (issue 11). */
+static int config_enrollment(tg_keyring *kr, json_t *doc, tg_err *err)
+{
+    json_t *id = NULL, *ca = NULL, *ident = NULL, *eca = json_null();
+    int rc = tg_keyring_identity_show(kr, &id, err);
+    if (rc != 0) return rc;
+    tg_identity_settings set;
+    tg_err e = {0};
+    int configured = tg_keyring_identity_settings(kr, &set, &e) == 0;
+    ident = json_pack(
+        "{s:o, s:O, s:O, s:O}", "server", configured ? json_string(set.server) : json_null(),
+        "certificate", json_object_get(id, "certificate"), "device_id",
+        json_object_get(id, "device_id"), "not_after",
+        json_object_get(id, "not_after") ? json_object_get(id, "not_after") : json_null());
+    if (configured) tg_identity_settings_clear(&set);
+    json_decref(id);
+    if (tg_keyring_enrollca_show(kr, &ca, NULL) == 0) {
+        json_decref(eca);
+        eca = json_pack("{s:O, s:O, s:O, s:I}", "approval", json_object_get(ca, "approval"),
+                        "device_days", json_object_get(ca, "device_days"), "not_after",
+                        json_object_get(ca, "not_after"), "requests",
+                        (json_int_t)json_array_size(json_object_get(ca, "devices")));
+        json_decref(ca);
+    }
+    if (ident == NULL || eca == NULL || json_object_set_new(doc, "identity", ident) != 0 ||
+        json_object_set_new(doc, "enrollment_ca", eca) != 0)
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    return 0;
+}
+
 int tg_keyring_config(tg_keyring *kr, json_t **out, tg_err *err)
 {
     *out = NULL;
@@ -278,6 +308,7 @@ int tg_keyring_config(tg_keyring *kr, json_t **out, tg_err *err)
         if (rc == 0) rc = tg_keyring_rollover_lead(kr, &lead, err);
         if (rc == 0 && json_object_set_new(doc, "ca_rollover_lead_days", json_integer(lead)) != 0)
             rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        if (rc == 0) rc = config_enrollment(kr, doc, err);
     }
     json_decref(tally);
     json_decref(ts);
