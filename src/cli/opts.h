@@ -37,6 +37,8 @@ enum {
     O_SERVE = 1 << 24,     /* serve's listeners, threads, cache and logs */
     O_GROUPOBJ = 1 << 25,  /* --proxy P | --policy P: what a group denies or allows */
     O_NONE = 1 << 26,      /* --none: user group NAME --none */
+    O_ACME = 1 << 27,      /* ACME: --directory --directory-ca --email --eab-kid --eab-hmac-file
+                            * --account --domain --challenge --dns-hook --profile */
     O_ROLE = 1 << 28,      /* --role: a user's role */
     O_LABEL = 1 << 29,     /* --label: an API token's label */
     O_AUDIT = 1 << 30,     /* --since --limit --offset: which audit rows */
@@ -69,7 +71,12 @@ typedef struct opts {
     long long limit, offset;          /* O_AUDIT */
     const char *gproxy, *gpolicy;     /* O_GROUPOBJ: --proxy, --policy */
     int none;                         /* O_NONE */
-    char **args;                      /* positional arguments after the subcommand */
+    const char *directory, *directory_ca, *eab_kid, *eab_hmac_file; /* O_ACME */
+    const char *account, *challenge, *dns_hook, *acme_profile;      /* O_ACME */
+    const char **domains;                                           /* O_ACME: every --domain */
+    int ndomains;
+    const char *http; /* O_SERVE: --http ADDR:PORT (ACME http-01) */
+    char **args;      /* positional arguments after the subcommand */
     int nargs;
 } opts;
 

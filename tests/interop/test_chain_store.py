@@ -93,6 +93,7 @@ class ChainStore(TgCase):
         want = self.rows()
         con = self.db()
         con.executescript("""
+            DROP TABLE acme_challenges; DROP TABLE acme_certs; DROP TABLE acme_accounts;
             DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;
             DROP TABLE group_denied; DROP TABLE groups;
             DROP TABLE proxies;
@@ -107,7 +108,7 @@ class ChainStore(TgCase):
         con.close()
         self.ok("cert", "list")
         con = self.db()
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 9)
         con.close()
         self.assertEqual(self.rows(), want)
 

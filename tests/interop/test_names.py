@@ -342,6 +342,7 @@ class Names(tglib.TgCase):
         # back to the version-2 shape, with the joined text an older tlsgate wrote
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         con.executescript("""
+            DROP TABLE acme_challenges; DROP TABLE acme_certs; DROP TABLE acme_accounts;
             DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;
             DROP TABLE group_denied; DROP TABLE groups;
             DROP TABLE proxies;
@@ -371,7 +372,7 @@ class Names(tglib.TgCase):
                           {"type": "IP", "value": "10.0.0.1"}])
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 9)
             self.assertEqual(con.execute(
                 "SELECT count(*) FROM certs WHERE san_list IS NULL").fetchone()[0], 0)
             self.assertEqual(con.execute(
