@@ -910,6 +910,36 @@ static int run_order(tg_keyring *kr, const char *name, volatile int *stopping, i
     return rc;
 }
 
+/* http-01 and tls-alpn-01 are answered by a running serve (http-01: on its --http
+ * listener): without one, an order would only wait for validations that fail. */
+static int serve_ready(tg_keyring *kr, const char *type, tg_err *err)
+{
+    if (strcmp(type, "dns-01") == 0) return 0;
+    json_t *state = NULL, *l;
+    size_t i;
+    int running = tg_keyring_serve_state(kr, &state, err) == 0 &&
+                  json_is_true(json_object_get(state, "running"));
+    int http = 0;
+    json_array_foreach(json_object_get(state, "listeners"), i, l)
+    {
+        const char *k = json_string_value(json_object_get(l, "kind"));
+        if (k && strcmp(k, "acme-http") == 0) http = 1;
+    }
+    json_decref(state);
+    tg_err_clear(err);
+    if (!running)
+        return tg_err_fset(err, TG_E_CONFLICT, "challenge",
+                           "%s is answered by tlsgate serve, which is not running for this "
+                           "store: start serve%s and try again",
+                           type, strcmp(type, "http-01") == 0 ? " --http ADDR:PORT" : "");
+    if (strcmp(type, "http-01") == 0 && !http)
+        return tg_err_fset(err, TG_E_CONFLICT, "challenge",
+                           "http-01 is answered on serve's plain-HTTP listener, and this serve "
+                           "has none: restart serve with --http ADDR:PORT (port 80 of the "
+                           "domains' address) and try again");
+    return 0;
+}
+
 static int domains_check(const tg_acme_order_opts *o, tg_err *err)
 {
     if (o->ndomains == 0)
@@ -945,17 +975,7 @@ int tg_acme_order(tg_keyring *kr, const tg_acme_order_opts *o, json_t **out, tg_
                                o->domains[i]);
     if (o->profile && (strlen(o->profile) > 64 || tg_text_check(o->profile, NULL, NULL) != 0))
         return tg_err_fset(err, TG_E_INVALID, "profile", "the profile name is not usable");
-    if (strcmp(type, "dns-01") != 0) {
-        json_t *state = NULL;
-        int running = tg_keyring_serve_state(kr, &state, err) == 0 &&
-                      json_is_true(json_object_get(state, "running"));
-        json_decref(state);
-        if (!running)
-            return tg_err_fset(err, TG_E_CONFLICT, "challenge",
-                               "%s is answered by tlsgate serve, which is not running for this "
-                               "store: start serve (with --http for http-01) and order again",
-                               type);
-    }
+    if ((rc = serve_ready(kr, type, err)) != 0) return rc;
     json_t *doc =
         json_pack("{s:[],s:s,s:n,s:s,s:i,s:n,s:i}", "domains", "challenge", type, "profile",
                   "state", "ordering", "failures", 0, "last_error", "next_try", 0);
@@ -979,7 +999,12 @@ int tg_acme_order(tg_keyring *kr, const tg_acme_order_opts *o, json_t **out, tg_
 
 int tg_acme_renew(tg_keyring *kr, const char *name, json_t **out, tg_err *err)
 {
-    return run_order(kr, name, NULL, 1, out, err);
+    json_t *doc = NULL;
+    int rc = tg_keyring_acme_cert_get(kr, name, &doc, err);
+    const char *type = rc == 0 ? json_string_value(json_object_get(doc, "challenge")) : NULL;
+    if (rc == 0) rc = serve_ready(kr, type ? type : "http-01", err);
+    json_decref(doc);
+    return rc == 0 ? run_order(kr, name, NULL, 1, out, err) : rc;
 }
 
 /* ---- the renewal job in serve ---- */

@@ -368,6 +368,30 @@ class AcmeTest(PebbleCase):
         self.wait_for(lambda: self.try_served("alpn.example.com", root), 5,
                       "serve offers alpn.example.com")
 
+        # dns-01 through a hook (argv; the record in its environment), a wildcard name
+        hook = self.write("dns-hook", f"""#!/usr/bin/env python3
+import json, os, sys, urllib.request
+name = os.environ["TLSGATE_ACME_TXT_NAME"] + "."
+if sys.argv[-1] == "add":
+    path, doc = "/set-txt", {{"host": name, "value": os.environ["TLSGATE_ACME_TXT_VALUE"]}}
+else:
+    path, doc = "/clear-txt", {{"host": name}}
+with open({self.path("hook.log")!r}, "a") as f:
+    f.write(sys.argv[-1] + " " + name + "\\n")
+urllib.request.urlopen(urllib.request.Request(
+    "http://127.0.0.1:{self.chall_mgmt}" + path, data=json.dumps(doc).encode(),
+    method="POST"), timeout=5).read()
+""")
+        os.chmod(hook, 0o755)
+        doc = self.ok("--json", "acme", "order", "wild", "--domain", "*.wild.example.com",
+                      "--challenge", "dns-01", "--dns-hook", hook).json()
+        self.assertEqual(doc["state"], "valid", doc)
+        self.assertEqual(self.rd(self.path("hook.log")).split("\n")[:2],
+                         ["add _acme-challenge.wild.example.com.",
+                          "remove _acme-challenge.wild.example.com."])
+        self.wait_for(lambda: self.try_served("x.wild.example.com", root), 5,
+                      "serve offers x.wild.example.com")
+
         # a renewal whose challenge cannot succeed: counted, the old certificate serves on
         self.chall("/add-a", {"host": "web.example.com.", "addresses": ["127.0.0.2"]})
         r = self.fails(tglib.IO, "acme", "renew", "web")
