@@ -34,8 +34,8 @@ static void print_kv(json_t *doc, const char *const *keys)
 
 static void print_account(json_t *doc)
 {
-    static const char *const keys[] = {"name",    "directory",    "url",     "email",
-                                       "eab_kid", "certificates", "created", NULL};
+    static const char *const keys[] = {"name",    "directory",         "url",     "email",
+                                       "eab_kid", "certificate_count", "created", NULL};
     print_kv(doc, keys);
 }
 
@@ -48,16 +48,16 @@ static void print_accounts(json_t *rows)
     {
         printf("%-20s %-50s %lld\n", json_string_value(json_object_get(r, "name")),
                json_string_value(json_object_get(r, "directory")),
-               (long long)json_integer_value(json_object_get(r, "certificates")));
+               (long long)json_integer_value(json_object_get(r, "certificate_count")));
     }
 }
 
 static void print_cert(json_t *doc)
 {
-    static const char *const keys[] = {"name",    "account",   "domains",  "challenge",
-                                       "profile", "state",     "failures", "last_error",
-                                       "issued",  "not_after", "renew_at", "next_try",
-                                       "ari",     "replaced",  NULL};
+    static const char *const keys[] = {
+        "name",     "account",       "domains",    "challenge", "profile",
+        "state",    "failure_count", "last_error", "issued",    "not_after",
+        "renew_at", "next_try",      "ari",        "replaced",  NULL};
     print_kv(doc, keys);
 }
 
@@ -72,7 +72,7 @@ static void print_certs(json_t *rows)
         printf("%-24s %-16s %-12s %-8lld %s\n", json_string_value(json_object_get(r, "name")),
                json_string_value(json_object_get(r, "state")),
                json_string_value(json_object_get(r, "challenge")),
-               (long long)json_integer_value(json_object_get(r, "failures")), d ? d : "");
+               (long long)json_integer_value(json_object_get(r, "failure_count")), d ? d : "");
         free(d);
     }
 }
@@ -180,7 +180,7 @@ static int acme_show_cmd(cli *c, tg_keyring *kr, opts *o)
 {
     if (o->nargs != 1) return cli_usage(c, "acme show needs the certificate's name");
     json_t *doc = NULL;
-    int rc = tg_keyring_acme_cert_get(kr, o->args[0], &doc, &c->err);
+    int rc = tg_keyring_acme_cert_show(kr, o->args[0], &doc, &c->err);
     if (rc == 0) cli_emit(c, doc, print_cert);
     return positional(c, rc);
 }

@@ -877,15 +877,15 @@ static int run_order(tg_keyring *kr, const char *name, volatile int *stopping, i
         json_object_del(doc, "updated_unix");
         if (rc == 0 && tg_keyring_acme_current(kr, name, &old, NULL) == 0) {
             json_object_set_new(doc, "state", json_string("valid"));
-            json_object_set_new(doc, "failures", json_integer(0));
+            json_object_set_new(doc, "failure_count", json_integer(0));
             json_object_set_new(doc, "last_error", json_null());
             json_object_set_new(doc, "next_try", json_integer(0));
             json_object_set_new(doc, "replaced", replaces ? json_string(replaces) : json_null());
             json_object_set_new(doc, "issued", json_integer(now));
             schedule(&c, doc, old, now);
         } else if (rc != 0) {
-            int f = (int)json_integer_value(json_object_get(doc, "failures")) + 1;
-            json_object_set_new(doc, "failures", json_integer(f));
+            int f = (int)json_integer_value(json_object_get(doc, "failure_count")) + 1;
+            json_object_set_new(doc, "failure_count", json_integer(f));
             json_object_set_new(doc, "last_error", json_string(err->msg));
             json_object_set_new(
                 doc, "next_try",
@@ -900,7 +900,7 @@ static int run_order(tg_keyring *kr, const char *name, volatile int *stopping, i
             rc = tg_err_set(err, e2.code, "%s", e2.msg);
     }
     tg_cert_free(old);
-    if (rc == 0) rc = tg_keyring_acme_cert_get(kr, name, out, err);
+    if (rc == 0) rc = tg_keyring_acme_cert_show(kr, name, out, err);
     json_decref(res);
     json_decref(doc);
     json_decref(acc);
@@ -978,7 +978,7 @@ int tg_acme_order(tg_keyring *kr, const tg_acme_order_opts *o, json_t **out, tg_
     if ((rc = serve_ready(kr, type, err)) != 0) return rc;
     json_t *doc =
         json_pack("{s:[],s:s,s:n,s:s,s:i,s:n,s:i}", "domains", "challenge", type, "profile",
-                  "state", "ordering", "failures", 0, "last_error", "next_try", 0);
+                  "state", "ordering", "failure_count", 0, "last_error", "next_try", 0);
     if (doc == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     for (size_t i = 0; i < o->ndomains; i++)
         json_array_append_new(json_object_get(doc, "domains"), json_string(o->domains[i]));
@@ -1083,8 +1083,11 @@ static long long acme_one(enroll_ctx *x, const char *name, long long now)
         tg_log(TG_LOG_INFO, "ACME: renewing '%s'", name);
         if (run_order(x->kr, name, x->stopping, 1, &res, &err) == 0) {
             tg_log(TG_LOG_INFO, "ACME: '%s' renewed", name);
+            json_decref(res);
             json_decref(doc);
-            doc = res;
+            doc = NULL;
+            tg_err e2 = {0};
+            if (tg_keyring_acme_cert_get(x->kr, name, &doc, &e2) != 0) return now + 60;
             renew_at = int_of(doc, "renew_at");
             ari_next = int_of(doc, "ari_next");
             next_try = 0;
@@ -1096,6 +1099,7 @@ static long long acme_one(enroll_ctx *x, const char *name, long long now)
             tg_err e2 = {0};
             if (tg_keyring_acme_cert_get(x->kr, name, &doc, &e2) == 0)
                 next_try = int_of(doc, "next_try");
+            json_decref(doc);
             return next_try > now ? next_try : now + ACME_BACKOFF_MIN;
         }
     }

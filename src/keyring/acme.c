@@ -101,11 +101,53 @@ int tg_keyring_acme_account_update(tg_keyring *kr, const char *name, const json_
     return rc;
 }
 
-/* The document with the name and times added (what list and show print). */
-static json_t *shown(const tg_store_acme *a, const char *account, tg_err *err)
+/* Times are stored as unix seconds (0 or absent: none); the faces show them as
+ * docs/json.md has it: X (RFC 3339) beside X_unix, both null when there is none. Every
+ * document has every member. */
+static const char *const time_members[] = {"issued", "not_after", "renew_at", "next_try",
+                                           "ari_next"};
+static const char *const text_members[] = {"profile", "last_error", "order", "replaced"};
+
+static void time_pair(json_t *doc, const char *name)
+{
+    long long t = (long long)json_integer_value(json_object_get(doc, name));
+    if (t > 0) {
+        kr_json_time(doc, name, t);
+        return;
+    }
+    char unix_name[64];
+    snprintf(unix_name, sizeof(unix_name), "%s_unix", name);
+    json_object_set_new(doc, name, json_null());
+    json_object_set_new(doc, unix_name, json_null());
+}
+
+static void face_times(json_t *doc)
+{
+    for (size_t i = 0; i < sizeof(time_members) / sizeof(time_members[0]); i++)
+        time_pair(doc, time_members[i]);
+    for (size_t i = 0; i < sizeof(text_members) / sizeof(text_members[0]); i++)
+        if (!json_is_string(json_object_get(doc, text_members[i])))
+            json_object_set_new(doc, text_members[i], json_null());
+    json_t *ari = json_object_get(doc, "ari");
+    if (json_is_object(ari)) {
+        time_pair(ari, "start");
+        time_pair(ari, "end");
+        if (!json_is_string(json_object_get(ari, "explanation")))
+            json_object_set_new(ari, "explanation", json_null());
+    } else {
+        json_object_set_new(doc, "ari", json_null());
+    }
+    if (!json_is_array(json_object_get(doc, "dns_hook")))
+        json_object_set_new(doc, "dns_hook", json_array());
+}
+
+/* The document with the name and times added (what list and show print; face: the
+ * stored times as the faces show them). */
+static json_t *shown(const tg_store_acme *a, const char *account, int face, tg_err *err)
 {
     json_t *doc = row_doc(a, err);
     if (doc == NULL) return NULL;
+    if (face && account != NULL) face_times(doc);
     json_object_set_new(doc, "name", kr_json_text(a->name));
     if (account != NULL) json_object_set_new(doc, "account", kr_json_text(account));
     kr_json_time(doc, "created", a->created);
@@ -120,10 +162,11 @@ int tg_keyring_acme_account_get(tg_keyring *kr, const char *name, json_t **doc, 
     if (key) *key = NULL;
     tg_store_acme a = {0};
     int rc = row_get(kr, TG_STORE_ACME_ACCOUNTS, name, &a, err);
-    if (rc == 0 && (*doc = shown(&a, NULL, err)) == NULL) rc = err->code ? err->code : TG_E_STORE;
+    if (rc == 0 && (*doc = shown(&a, NULL, 1, err)) == NULL)
+        rc = err->code ? err->code : TG_E_STORE;
     if (rc == 0 && key) rc = kr_key_load(kr, a.ref_id, key, err);
     if (rc == 0)
-        json_object_set_new(*doc, "certificates",
+        json_object_set_new(*doc, "certificate_count",
                             json_integer(tg_store_acme_account_uses(kr->st, a.id)));
     if (rc != 0) {
         json_decref(*doc);
@@ -151,10 +194,10 @@ static int list_one(const tg_store_acme *a, void *arg)
             tg_store_acme_clear(&acc);
         }
     }
-    json_t *doc = shown(a, l->certs ? account : NULL, l->err);
+    json_t *doc = shown(a, l->certs ? account : NULL, 1, l->err);
     if (doc == NULL) return TG_E_STORE;
     if (!l->certs)
-        json_object_set_new(doc, "certificates",
+        json_object_set_new(doc, "certificate_count",
                             json_integer(tg_store_acme_account_uses(l->kr->st, a->id)));
     json_array_append_new(l->arr, doc);
     return 0;
@@ -229,16 +272,26 @@ int tg_keyring_acme_cert_put(tg_keyring *kr, const char *name, const char *accou
     return kr_finish(kr, rc, err);
 }
 
-int tg_keyring_acme_cert_get(tg_keyring *kr, const char *name, json_t **doc, tg_err *err)
+static int cert_get(tg_keyring *kr, const char *name, int face, json_t **doc, tg_err *err)
 {
     *doc = NULL;
     tg_store_acme a = {0}, acc = {0};
     int rc = row_get(kr, TG_STORE_ACME_CERTS, name, &a, err);
     if (rc == 0) rc = tg_store_acme_get(kr->st, TG_STORE_ACME_ACCOUNTS, a.ref_id, &acc, err);
-    if (rc == 0 && (*doc = shown(&a, acc.name, err)) == NULL) rc = TG_E_STORE;
+    if (rc == 0 && (*doc = shown(&a, acc.name, face, err)) == NULL) rc = TG_E_STORE;
     tg_store_acme_clear(&a);
     tg_store_acme_clear(&acc);
     return rc;
+}
+
+int tg_keyring_acme_cert_get(tg_keyring *kr, const char *name, json_t **doc, tg_err *err)
+{
+    return cert_get(kr, name, 0, doc, err);
+}
+
+int tg_keyring_acme_cert_show(tg_keyring *kr, const char *name, json_t **doc, tg_err *err)
+{
+    return cert_get(kr, name, 1, doc, err);
 }
 
 int tg_keyring_acme_cert_list(tg_keyring *kr, json_t **out, tg_err *err)

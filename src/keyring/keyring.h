@@ -616,7 +616,10 @@ int tg_keyring_acme_account_delete(tg_keyring *kr, const char *name, tg_err *err
  * else inserted or replaced) under account. */
 int tg_keyring_acme_cert_put(tg_keyring *kr, const char *name, const char *account,
                              const json_t *doc, int create, tg_err *err);
+/* The stored document (times as unix seconds, 0: none) with name and account added. */
 int tg_keyring_acme_cert_get(tg_keyring *kr, const char *name, json_t **doc, tg_err *err);
+/* The document the faces show (acme show; docs/json.md "ACME"). */
+int tg_keyring_acme_cert_show(tg_keyring *kr, const char *name, json_t **doc, tg_err *err);
 int tg_keyring_acme_cert_list(tg_keyring *kr, json_t **out, tg_err *err);
 /* ACME stops keeping name (the certificate itself stays in the keyring). */
 int tg_keyring_acme_cert_delete(tg_keyring *kr, const char *name, tg_err *err);

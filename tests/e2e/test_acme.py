@@ -397,7 +397,7 @@ urllib.request.urlopen(urllib.request.Request(
         r = self.fails(tglib.IO, "acme", "renew", "web")
         self.assertIn("could not validate", r.err)
         st = self.ok("--json", "acme", "show", "web").json()
-        self.assertEqual(st["failures"], 1, st)
+        self.assertEqual(st["failure_count"], 1, st)
         self.assertIn("web.example.com", st["last_error"])
         self.assertEqual(self.served("web.example.com", root).serial_number, c1.serial_number)
         self.chall("/clear-a", {"host": "web.example.com."})
@@ -413,8 +413,16 @@ urllib.request.urlopen(urllib.request.Request(
         self.assertIn(old_id, self.resp.replaces, self.resp.replaces)
         st = self.ok("--json", "acme", "show", "web").json()
         self.assertEqual(st["state"], "valid", st)
-        self.assertEqual(st["failures"], 0, st)
+        self.assertEqual(st["failure_count"], 0, st)
         self.assertEqual(st["replaced"], old_id, st)
+        # docs/json.md: timestamps in pairs, every member present
+        self.assertGreater(st["issued_unix"], 0)
+        self.assertTrue(st["issued"].endswith("Z"), st)
+        if st["ari"] is not None:  # null until serve has read the new one's window
+            self.assertEqual(set(st["ari"]), {"start", "start_unix", "end", "end_unix",
+                                              "explanation"}, st)
+        self.assertIsNone(st["next_try"])
+        self.assertEqual(set(st), set(self.ok("--json", "acme", "list").json()[0]))
         self.assertEqual(self.serve_proc.poll(), None)
         sys.stderr.write(f"[{time.monotonic() - t0:.1f} s] ")
 
