@@ -993,7 +993,12 @@ int tg_acme_order(tg_keyring *kr, const tg_acme_order_opts *o, json_t **out, tg_
     }
     rc = tg_keyring_acme_cert_put(kr, o->name, account, doc, 1, err);
     json_decref(doc);
-    if (rc == 0) rc = run_order(kr, o->name, NULL, 0, out, err);
+    if (rc != 0) return rc;
+    rc = run_order(kr, o->name, NULL, 0, out, err);
+    if (rc != 0 && rc != TG_E_IO) { /* refused before the CA saw an order: nothing kept */
+        tg_err ignored = {0};
+        tg_keyring_acme_cert_delete(kr, o->name, &ignored);
+    }
     return rc;
 }
 
