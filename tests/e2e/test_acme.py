@@ -20,9 +20,11 @@ What is checked:
   * failures: a challenge that cannot succeed (the name resolves elsewhere) fails the
     renewal with the CA's problem in the sentence, counted in the stored state, and the
     old certificate keeps serving; nonce rejections (PEBBLE_WFE_NONCEREJECT) are retried;
-  * ARI: a window in the past makes serve's enrollment thread renew without a restart:
-    serve then serves a new certificate (another serial) and the newOrder carried
-    `replaces` = the old certificate's ARI id.
+  * ARI: a window in the past makes serve's enrollment thread renew without a restart;
+    while the validation fails it retries with backoff (counted, logged, the old
+    certificate serving); once the name resolves to serve again the renewal succeeds:
+    serve serves a new certificate (another serial) and the newOrder carried `replaces`
+    = the old certificate's ARI id.
 """
 import base64
 import datetime
@@ -102,7 +104,7 @@ class Responder:
 
     def __init__(self, tls, pebble_port):
         self.pebble = pebble_port
-        self.window = None  # (start, end) datetimes; None: far in the future
+        self.past = set()  # ARI certIDs whose window is in the past (others: far ahead)
         self.replaces = []
         self.ari_hits = 0
         self.lock = threading.Lock()
@@ -157,11 +159,14 @@ class Responder:
                 self.send(status, data, hdrs)
 
             def ari(self):
+                cert_id = self.path[len("/renewal-info/"):]
+                now = datetime.datetime.now(datetime.timezone.utc)
                 with outer.lock:
                     outer.ari_hits += 1
-                    w = outer.window
-                now = datetime.datetime.now(datetime.timezone.utc)
-                if w is None:
+                    past = cert_id in outer.past
+                if past:
+                    w = (now - datetime.timedelta(hours=2), now - datetime.timedelta(hours=1))
+                else:
                     w = (now + datetime.timedelta(days=300), now + datetime.timedelta(days=301))
                 fmt = "%Y-%m-%dT%H:%M:%SZ"
                 body = json.dumps({"suggestedWindow": {"start": w[0].strftime(fmt),
@@ -321,6 +326,10 @@ class PebbleCase(tglib.TgCase):
         except AssertionError:
             return None
 
+    def state_if(self, name, pred):
+        st = self.ok("--json", "acme", "show", name).json()
+        return st if pred(st) else None
+
     def renewed(self, name, root, old_serial):
         c = self.try_served(name, root)
         return c if c is not None and c.serial_number != old_serial else None
@@ -400,14 +409,20 @@ urllib.request.urlopen(urllib.request.Request(
         self.assertEqual(st["failure_count"], 1, st)
         self.assertIn("web.example.com", st["last_error"])
         self.assertEqual(self.served("web.example.com", root).serial_number, c1.serial_number)
-        self.chall("/clear-a", {"host": "web.example.com."})
 
-        # ARI: a window in the past; serve's enrollment thread renews without a restart
+        # ARI: web's window is in the past, so serve's enrollment thread renews it without a
+        # restart; while the validation still fails it retries with backoff, counting
         old_id = self.ari_id(c1)
-        now = datetime.datetime.now(datetime.timezone.utc)
         with self.resp.lock:
-            self.resp.window = (now - datetime.timedelta(hours=2), now - datetime.timedelta(hours=1))
-        c2 = self.wait_for(lambda: self.renewed("web.example.com", root, c1.serial_number), 40,
+            self.resp.past.add(old_id)
+        st = self.wait_for(lambda: self.state_if("web", lambda d: d["failure_count"] >= 2), 30,
+                           "serve tries to renew web and fails")
+        self.assertEqual(st["state"], "renewal-failing", st)
+        self.assertIsNotNone(st["next_try_unix"], st)
+        self.assertIn("renewing 'web' failed", self.rd(self.path("serve.log")))
+        self.assertEqual(self.served("web.example.com", root).serial_number, c1.serial_number)
+        self.chall("/clear-a", {"host": "web.example.com."})  # the name resolves to serve again
+        c2 = self.wait_for(lambda: self.renewed("web.example.com", root, c1.serial_number), 45,
                            "serve renews web through ARI")
         self.assertNotEqual(c2.serial_number, c1.serial_number)
         self.assertIn(old_id, self.resp.replaces, self.resp.replaces)
