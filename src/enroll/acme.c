@@ -24,6 +24,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,7 +260,9 @@ static int is_problem(const enroll_http_resp *r, const char *type)
 static void keep_nonce(acme *c, const enroll_http_resp *r)
 {
     const char *n = enroll_http_header_get(r, "Replay-Nonce");
-    if (n == NULL || strlen(n) > 256) return;
+    if (n == NULL || strlen(n) == 0 || strlen(n) > 256 ||
+        strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(n))
+        return; /* RFC 8555 §6.5.1: base64url, else not a nonce */
     free(c->nonce);
     c->nonce = tg_strdup(n);
 }
@@ -386,6 +389,7 @@ int tg_acme_account_create(tg_keyring *kr, const tg_acme_account_opts *o, json_t
     const char *name = o->name ? o->name : "default";
     json_t *have = NULL, *doc = NULL;
     tg_err ignore = {0};
+    if (tg_keyring_acme_name_check(1, name, err) != 0) return err->code;
     if (tg_keyring_acme_account_get(kr, name, &have, NULL, &ignore) == 0) {
         json_decref(have);
         return tg_err_fset(err, TG_E_CONFLICT, "name",
@@ -477,18 +481,29 @@ static int run_hook(const json_t *hook, const char *action, const char *domain, 
     snprintf(e2, sizeof(e2), "TLSGATE_ACME_TXT_NAME=_acme-challenge.%s", domain);
     snprintf(e3, sizeof(e3), "TLSGATE_ACME_TXT_VALUE=%s", value);
     snprintf(e4, sizeof(e4), "TLSGATE_ACME_ACTION=%s", action);
-    pid_t pid = fork();
-    if (pid < 0) return tg_err_set(err, TG_E_IO, "the dns-01 hook could not start");
-    if (pid == 0) {
-        int fd = open("/dev/null", O_RDONLY);
-        if (fd >= 0) dup2(fd, 0);
-        setenv("TLSGATE_ACME_DOMAIN", e1 + 20, 1);
-        setenv("TLSGATE_ACME_TXT_NAME", e2 + 22, 1);
-        setenv("TLSGATE_ACME_TXT_VALUE", e3 + 23, 1);
-        setenv("TLSGATE_ACME_ACTION", e4 + 20, 1);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
+    /* the environment is built here: the child of a threaded process (serve) may only exec */
+    size_t ne = 0;
+    while (environ[ne] != NULL && ne < 4096)
+        ne++;
+    char **envp = calloc(ne + 5, sizeof(*envp));
+    if (envp == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < ne; i++)
+        if (strncmp(environ[i], "TLSGATE_ACME_", 13) != 0) envp[k++] = environ[i];
+    envp[k++] = e1;
+    envp[k++] = e2;
+    envp[k++] = e3;
+    envp[k++] = e4;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    pid_t pid;
+    int src = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    free(envp);
+    if (src != 0)
+        return tg_err_fset(err, TG_E_IO, "dns_hook", "the dns-01 hook %s could not start: %s",
+                           argv[0], strerror(src));
     int status = 0;
     for (int i = 0; i < ACME_HOOK_SECS * 10; i++) {
         pid_t w = waitpid(pid, &status, WNOHANG);
@@ -965,6 +980,11 @@ int tg_acme_order(tg_keyring *kr, const tg_acme_order_opts *o, json_t **out, tg_
         strcmp(type, "dns-01") != 0)
         return tg_err_fset(err, TG_E_USAGE, "challenge",
                            "the challenge is http-01, tls-alpn-01 or dns-01, not '%s'", type);
+    if (o->ndns_hook > 0 &&
+        (o->dns_hook[0] == NULL || o->dns_hook[0][0] != '/' || strlen(o->dns_hook[0]) > 1024))
+        return tg_err_fset(err, TG_E_USAGE, "dns_hook",
+                           "the dns-01 hook is given by its absolute path (serve runs it too, "
+                           "from its own directory)");
     if ((strcmp(type, "dns-01") == 0) != (o->ndns_hook > 0))
         return tg_err_fset(err, TG_E_USAGE, "dns_hook",
                            "dns-01 needs a hook command, and only dns-01 takes one");

@@ -19,8 +19,14 @@ static const char *const tables[] = {"ACME account", "ACME certificate"};
 
 static int name_check(int table, const char *name, tg_err *err)
 {
-    return kr_conf_name_check(table == TG_STORE_ACME_ACCOUNTS ? "ACME account" : "certificate",
-                              name, err);
+    /* a certificate's name is the keyring's (the certificate lands under it) */
+    return table == TG_STORE_ACME_ACCOUNTS ? kr_conf_name_check("CA account", name, err)
+                                           : tg_keyring_name_check(name, err);
+}
+
+int tg_keyring_acme_name_check(int account, const char *name, tg_err *err)
+{
+    return name_check(account ? TG_STORE_ACME_ACCOUNTS : TG_STORE_ACME_CERTS, name, err);
 }
 
 static int row_get(tg_keyring *kr, int table, const char *name, tg_store_acme *a, tg_err *err)

@@ -599,6 +599,8 @@ int tg_keyring_name_check(const char *name, tg_err *err);
  * Accounts and certificates are documents (docs/json.md, "ACME"); the keyring keeps
  * them whole and adds name, account and times when it shows them. */
 #define TG_ACME_DOC_MAX 65536 /* bytes of one stored document */
+/* The name rule of ACME accounts (account 1) and of certificates ACME keeps (0). */
+int tg_keyring_acme_name_check(int account, const char *name, tg_err *err);
 /* A new account: key (EC P-256, sealed, never exportable) and doc {directory,
  * directory_ca, url, email, eab_kid, ...}. TG_E_CONFLICT when the name is taken. */
 int tg_keyring_acme_account_add(tg_keyring *kr, const char *name, const tg_key *key,

@@ -356,6 +356,18 @@ class AcmeTest(PebbleCase):
         self.serve()
         root = self.pebble_root()
 
+        # bad input: a clear sentence, its exit status, nothing stored
+        before = self.dump()
+        self.fails(tglib.INVALID, "acme", "order", "x", "--domain", "not a name")
+        self.fails(tglib.USAGE, "acme", "order", "x", "--domain", "x.example.com",
+                   "--challenge", "http-02")
+        self.fails(tglib.USAGE, "acme", "order", "x", "--domain", "*.example.com")
+        self.fails(tglib.NOTFOUND, "acme", "order", "x", "--domain", "x.example.com",
+                   "--account", "other")
+        self.fails(tglib.INVALID, "acme", "order", "x", "--domain", "x.example.com",
+                   "--profile", "none-such")
+        self.assertEqual(self.dump(), before)
+
         # http-01
         doc = self.ok("--json", "acme", "order", "web", "--domain", "web.example.com",
                       "--domain", "www.example.com").json()
@@ -371,8 +383,9 @@ class AcmeTest(PebbleCase):
         self.assertEqual(self.ok("--json", "request", "list").json(), [])  # consumed
 
         # tls-alpn-01
-        doc = self.ok("--json", "acme", "order", "alpn", "--domain", "alpn.example.com",
-                      "--challenge", "tls-alpn-01").json()
+        doc = self.ok("--json", "acme", "order", "alpn.example.com", "--domain",
+                      "alpn.example.com", "--challenge", "tls-alpn-01").json()
+        self.assertEqual(doc["name"], "alpn.example.com")
         self.assertEqual(doc["state"], "valid", doc)
         self.wait_for(lambda: self.try_served("alpn.example.com", root), 5,
                       "serve offers alpn.example.com")
