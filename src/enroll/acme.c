@@ -376,6 +376,19 @@ static int open_account(acme *c, tg_keyring *kr, const char *account, json_t **d
         if (rc == 0 && (loc == NULL || (c->kid = tg_strdup(loc)) == NULL))
             rc = tg_err_set(err, TG_E_IO, "the ACME server named no account URL");
         enroll_http_resp_clear(&r);
+        if (rc == 0) { /* kept again, as stored (without what show adds) */
+            json_t *keep = json_deep_copy(*doc);
+            const char *shown[] = {"name",    "created",      "created_unix",
+                                   "updated", "updated_unix", "certificate_count"};
+            for (size_t i = 0; keep && i < sizeof(shown) / sizeof(shown[0]); i++)
+                json_object_del(keep, shown[i]);
+            tg_err e2 = {0};
+            if (keep) json_object_set_new(keep, "url", json_string(c->kid));
+            if (keep == NULL || tg_keyring_acme_account_update(kr, account, keep, &e2) != 0)
+                tg_log(TG_LOG_WARNING, "ACME: the account URL of '%s' could not be kept: %s",
+                       account, e2.msg);
+            json_decref(keep);
+        }
     }
     return rc;
 }

@@ -12,7 +12,9 @@ answers renewalInfo with the window the test chooses, and records each newOrder'
 `replaces`.
 
 What is checked:
-  * an account is created (the key stays in the store: no file, no exportable key);
+  * an account is created (the key stays in the store: no file, no exportable key); one
+    with external account binding (Pebble checks the MAC; a wrong key is refused); an
+    account whose stored URL was lost is found again by its key (onlyReturnExisting);
   * an order with http-01 and one with tls-alpn-01 succeed; serve serves each certificate
     by SNI and `openssl s_client -verify_return_error` verifies it against Pebble's root
     (fetched from Pebble's management port);
@@ -33,6 +35,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -52,6 +55,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
 BIN = os.path.abspath(tglib.BIN)
+EAB_KEY = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
 PEBBLE = "/usr/bin/pebble"
 CHALLTESTSRV = "/usr/bin/pebble-challtestsrv"
 
@@ -264,7 +268,8 @@ class PebbleCase(tglib.TgCase):
                            "certificate": self.tls["cert.pem"],
                            "privateKey": self.tls["key.pem"],
                            "httpPort": self.http_port, "tlsPort": self.tls_port,
-                           "ocspResponderURL": "", "externalAccountBindingRequired": False}}
+                           "ocspResponderURL": "", "externalAccountBindingRequired": False,
+                           "externalAccountMACKeys": {"kid-1": EAB_KEY}}}
         self.write("pebble.json", json.dumps(conf))
         env = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": str(self.nonce_reject),
                "PEBBLE_AUTHZREUSE": "0"}
@@ -347,6 +352,20 @@ class AcmeTest(PebbleCase):
                          "default")
         self.fails(tglib.CONFLICT, "acme", "account", "create", "--directory", self.directory,
                    "--directory-ca", self.tls["ca.pem"])
+        # external account binding (RFC 8555 §7.3.4): Pebble checks the HS256 MAC
+        hmac_file = self.write("eab.key", EAB_KEY + "\n")
+        eab = self.ok("--json", "acme", "account", "create", "--name", "eab", "--directory",
+                      self.directory, "--directory-ca", self.tls["ca.pem"], "--eab-kid", "kid-1",
+                      "--eab-hmac-file", hmac_file).json()
+        self.assertEqual(eab["eab_kid"], "kid-1")
+        bad = self.write("bad.key", b64u(b"another key of 32 bytes........") + "\n")
+        r = self.fails(tglib.IO, "acme", "account", "create", "--name", "eab2", "--directory",
+                       self.directory, "--directory-ca", self.tls["ca.pem"], "--eab-kid",
+                       "kid-1", "--eab-hmac-file", bad)
+        self.assertIn("unauthorized", r.err)
+        self.ok("acme", "account", "delete", "eab")
+        self.assertEqual([a["name"] for a in self.ok("--json", "acme", "account", "list").json()],
+                         ["default"])
 
         # serve is not running: refused at once, nothing stored
         r = self.fails(tglib.CONFLICT, "acme", "order", "web", "--domain", "web.example.com")
@@ -382,10 +401,21 @@ class AcmeTest(PebbleCase):
         self.assertFalse(shown["exportable"], shown)  # ... and never exportable
         self.assertEqual(self.ok("--json", "request", "list").json(), [])  # consumed
 
+        # the stored account URL is lost: the account is found again by its key
+        # (onlyReturnExisting) and kept
+        con = sqlite3.connect(os.path.join(self.home, "store.db"), timeout=10)
+        con.execute("UPDATE acme_accounts SET doc = json_remove(doc, '$.url')")
+        con.commit()
+        con.close()
+        self.assertIsNone(self.ok("--json", "acme", "account", "show", "default").json()
+                          .get("url"))
+
         # tls-alpn-01
         doc = self.ok("--json", "acme", "order", "alpn.example.com", "--domain",
                       "alpn.example.com", "--challenge", "tls-alpn-01").json()
         self.assertEqual(doc["name"], "alpn.example.com")
+        self.assertEqual(self.ok("--json", "acme", "account", "show", "default").json()["url"],
+                         acc["url"])
         self.assertEqual(doc["state"], "valid", doc)
         self.wait_for(lambda: self.try_served("alpn.example.com", root), 5,
                       "serve offers alpn.example.com")
