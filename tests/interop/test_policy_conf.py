@@ -556,6 +556,7 @@ class PolicyConf(TgCase):
             DROP TABLE policy_entries; DROP TABLE policies;
             DROP TABLE default_domains; DROP TABLE categories;
             DELETE FROM settings WHERE k IN ('default_domains', 'categories_stamp');
+            DROP TABLE acme_challenges; DROP TABLE acme_certs; DROP TABLE acme_accounts;
             PRAGMA user_version = 5;
         """)
         con.commit()
@@ -564,7 +565,7 @@ class PolicyConf(TgCase):
         self.assertEqual(self.ok("--json", "proxy", "client", "show", "web").json(), want)
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 9)
             self.assertIn("policy_id", [r[1] for r in con.execute("PRAGMA table_info(proxies)")])
             n = con.execute("SELECT count(*) FROM default_domains").fetchone()[0]
         finally:

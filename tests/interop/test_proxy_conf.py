@@ -343,6 +343,7 @@ class ProxyConf(TgCase):
             DROP TABLE proxies;
             DROP TABLE policy_entries; DROP TABLE policies;
             DROP TABLE default_domains; DROP TABLE categories;
+            DROP TABLE acme_challenges; DROP TABLE acme_certs; DROP TABLE acme_accounts;
             PRAGMA user_version = 4;
         """)
         con.commit()
@@ -351,7 +352,7 @@ class ProxyConf(TgCase):
         self.assertEqual(self.ok("--json", "proxy", "client", "list").json(), [])
         con = sqlite3.connect(os.path.join(self.home, "store.db"))
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 9)
             cols = [r[1] for r in con.execute("PRAGMA table_info(proxies)")]
             self.assertEqual(cols, ["id", "name", "kind", "signing_cert_id", "truststore_id",
                                     "config", "created", "updated", "policy_id"])

@@ -370,6 +370,7 @@ class Users(TgCase):
             DROP TABLE users;
             ALTER TABLE users7 RENAME TO users;
             DROP TABLE group_denied; DROP TABLE groups;
+            DROP TABLE acme_challenges; DROP TABLE acme_certs; DROP TABLE acme_accounts;
             PRAGMA user_version = 7;
         """)
         con.commit()
@@ -379,7 +380,7 @@ class Users(TgCase):
         self.ok("user", "group", "ian", "g")
         con = self.db()
         try:
-            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 8)
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 9)
         finally:
             con.close()
 
