@@ -56,6 +56,7 @@ from cryptography.x509.oid import NameOID  # noqa: E402
 
 BIN = os.path.abspath(tglib.BIN)
 EAB_KEY = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 PEBBLE = "/usr/bin/pebble"
 CHALLTESTSRV = "/usr/bin/pebble-challtestsrv"
 
@@ -218,6 +219,7 @@ class PebbleCase(tglib.TgCase):
         self.directory = f"https://127.0.0.1:{self.resp.port}/dir"
 
     def tearDown(self):
+        problems = []
         try:
             self.resp.close()
         except Exception:
@@ -226,11 +228,21 @@ class PebbleCase(tglib.TgCase):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
-                    p.wait(timeout=10)
+                    p.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+                    problems.append(f"{p.args[0]} did not stop on SIGTERM")
+        serve = getattr(self, "serve_proc", None)
+        if serve is not None:
+            log = self.rd(self.path("serve.log"))
+            if serve.returncode != 0:
+                problems.append(f"serve exited {serve.returncode}: {log[-2000:]}")
+            if any(m in log for m in SANITIZER_MARKS):
+                problems.append(f"sanitizer report: {log[-4000:]}")
         super().tearDown()
+        if problems:
+            self.fail("; ".join(problems))
 
     def spawn(self, argv, name, env=None):
         e = dict(os.environ)
