@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define ACME_HTTP_HEAD_MAX 4096
 #define ACME_HTTP_SECS     10
@@ -44,6 +45,7 @@ struct hconn {
     struct bufferevent *bev;
     struct event *deadline;
     acme_http *h;
+    size_t dropped; /* bytes read and dropped after the answer */
 };
 
 static void conn_free(hconn *c)
@@ -65,9 +67,25 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     conn_free(arg);
 }
 
+/* After the answer: what the client still sends is read and dropped until it closes (at
+ * most ACME_HTTP_LINGER bytes, and never past the deadline), so that closing with unread
+ * input does not reset the connection before the client has read the answer. */
+#define ACME_HTTP_LINGER (64 * 1024)
+
+static void on_drop(struct bufferevent *bev, void *arg)
+{
+    hconn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    c->dropped += evbuffer_get_length(in);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    if (c->dropped > ACME_HTTP_LINGER) conn_free(c);
+}
+
 static void on_written(struct bufferevent *bev, void *arg)
 {
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) conn_free(arg);
+    if (evbuffer_get_length(bufferevent_get_output(bev)) != 0) return;
+    shutdown(bufferevent_getfd(bev), SHUT_WR);
+    on_drop(bev, arg);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -88,8 +106,8 @@ static void answer(hconn *c, int status, const char *body)
                                         : "Bad Request",
                         status == 200 ? "application/octet-stream" : "text/plain", strlen(body),
                         body);
-    bufferevent_disable(c->bev, EV_READ);
-    bufferevent_setcb(c->bev, NULL, on_written, on_event, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    bufferevent_setcb(c->bev, on_drop, on_written, on_event, c);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)

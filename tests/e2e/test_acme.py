@@ -387,6 +387,24 @@ class AcmeTest(PebbleCase):
         self.serve()
         root = self.pebble_root()
 
+        # serve's http-01 listener answers only pending tokens on the one path
+        def http(req):
+            with socket.create_connection(("127.0.0.1", self.http_port), timeout=5) as so:
+                so.sendall(req)
+                data = b""
+                while True:
+                    chunk = so.recv(65536)
+                    if not chunk:
+                        return data
+                    data += chunk
+        self.assertTrue(http(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 404"))
+        self.assertTrue(http(b"GET /.well-known/acme-challenge/nothere HTTP/1.1\r\n"
+                             b"Host: x\r\n\r\n").startswith(b"HTTP/1.1 404"))
+        self.assertTrue(http(b"GET /.well-known/acme-challenge/../x HTTP/1.1\r\n\r\n")
+                        .startswith(b"HTTP/1.1 404"))
+        self.assertTrue(http(b"GET / HTTP/1.1\r\nX: " + b"a" * 6000 + b"\r\n\r\n")
+                        .startswith(b"HTTP/1.1 400"))
+
         # bad input: a clear sentence, its exit status, nothing stored
         before = self.dump()
         self.fails(tglib.INVALID, "acme", "order", "x", "--domain", "not a name")
