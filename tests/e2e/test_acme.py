@@ -7,15 +7,16 @@ serve's --http listener (http-01), tlsPort at serve's TLS listener (tls-alpn-01)
 
 Debian's Pebble 2.4 predates ARI (RFC 9773): every ACME request goes through a small
 HTTPS responder in this file that forwards to Pebble unchanged (Host kept, so Pebble's
-URLs and the JWS "url" headers name the responder), adds `renewalInfo` to the directory,
-answers renewalInfo with the window the test chooses, and records each newOrder's
-`replaces`.
+URLs and the JWS "url" headers name the responder), adds `renewalInfo` and two profiles
+(`meta.profiles`) to the directory, answers renewalInfo with the window the test chooses,
+and records each newOrder's `replaces` and `profile`.
 
 What is checked:
   * an account is created (the key stays in the store: no file, no exportable key); one
     with external account binding (Pebble checks the MAC; a wrong key is refused); an
     account whose stored URL was lost is found again by its key (onlyReturnExisting);
-  * an order with http-01 and one with tls-alpn-01 succeed; serve serves each certificate
+  * an order with http-01, one with tls-alpn-01 (asking for a profile the directory
+    lists) and one with dns-01 through a hook (a wildcard) succeed; serve serves each certificate
     by SNI and `openssl s_client -verify_return_error` verifies it against Pebble's root
     (fetched from Pebble's management port);
   * `acme order` refuses at once when serve is not running (nothing ordered);
@@ -111,6 +112,7 @@ class Responder:
         self.pebble = pebble_port
         self.past = set()  # ARI certIDs whose window is in the past (others: far ahead)
         self.replaces = []
+        self.profiles = []
         self.ari_hits = 0
         self.lock = threading.Lock()
         outer = self
@@ -139,6 +141,7 @@ class Responder:
                         payload = json.loads(b64u_dec(json.loads(body)["payload"]))
                         with outer.lock:
                             outer.replaces.append(payload.get("replaces"))
+                            outer.profiles.append(payload.get("profile"))
                     except (ValueError, KeyError):
                         pass
                 req = urllib.request.Request(
@@ -160,6 +163,8 @@ class Responder:
                 if self.path == "/dir" and status == 200:
                     d = json.loads(data)
                     d["renewalInfo"] = f"https://{self.headers.get('Host')}/renewal-info/"
+                    d.setdefault("meta", {})["profiles"] = {"classic": "the usual",
+                                                            "shortlived": "6 days"}
                     data = json.dumps(d).encode()
                 self.send(status, data, hdrs)
 
@@ -442,8 +447,10 @@ class AcmeTest(PebbleCase):
 
         # tls-alpn-01
         doc = self.ok("--json", "acme", "order", "alpn.example.com", "--domain",
-                      "alpn.example.com", "--challenge", "tls-alpn-01").json()
+                      "alpn.example.com", "--challenge", "tls-alpn-01", "--profile",
+                      "shortlived").json()
         self.assertEqual(doc["name"], "alpn.example.com")
+        self.assertEqual((doc["profile"], self.resp.profiles[-1]), ("shortlived", "shortlived"))
         self.assertEqual(self.ok("--json", "acme", "account", "show", "default").json()["url"],
                          acc["url"])
         self.assertEqual(doc["state"], "valid", doc)
