@@ -229,6 +229,12 @@ int tg_ssl_picked(SSL *ssl)
     return s ? s->how : TG_PICK_NONE;
 }
 
+int tg_ssl_acme(SSL *ssl)
+{
+    served *s = SSL_get_ex_data(ssl, ex_served);
+    return s != NULL && s->acme;
+}
+
 const char *tg_ssl_pick_how(SSL *ssl)
 {
     static const char *const words[] = {[TG_PICK_NONE] = "",
