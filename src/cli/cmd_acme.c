@@ -15,6 +15,12 @@ static int positional(cli *c, int rc)
     return rc;
 }
 
+static const char *str(json_t *doc, const char *key)
+{
+    const char *s = json_string_value(json_object_get(doc, key));
+    return s ? s : "-";
+}
+
 static void print_kv(json_t *doc, const char *const *keys)
 {
     for (size_t i = 0; keys[i]; i++) {
@@ -46,8 +52,7 @@ static void print_accounts(json_t *rows)
     printf("%-20s %-50s %s\n", "NAME", "DIRECTORY", "CERTIFICATES");
     json_array_foreach(rows, i, r)
     {
-        printf("%-20s %-50s %lld\n", json_string_value(json_object_get(r, "name")),
-               json_string_value(json_object_get(r, "directory")),
+        printf("%-20s %-50s %lld\n", str(r, "name"), str(r, "directory"),
                (long long)json_integer_value(json_object_get(r, "certificate_count")));
     }
 }
@@ -69,9 +74,8 @@ static void print_certs(json_t *rows)
     json_array_foreach(rows, i, r)
     {
         char *d = json_dumps(json_object_get(r, "domains"), JSON_COMPACT);
-        printf("%-24s %-16s %-12s %-8lld %s\n", json_string_value(json_object_get(r, "name")),
-               json_string_value(json_object_get(r, "state")),
-               json_string_value(json_object_get(r, "challenge")),
+        printf("%-24s %-16s %-12s %-8lld %s\n", str(r, "name"), str(r, "state"),
+               str(r, "challenge"),
                (long long)json_integer_value(json_object_get(r, "failure_count")), d ? d : "");
         free(d);
     }
