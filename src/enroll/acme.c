@@ -911,7 +911,7 @@ static int run_order(tg_keyring *kr, const char *name, volatile int *stopping, i
             json_object_set_new(doc, "replaced", replaces ? json_string(replaces) : json_null());
             json_object_set_new(doc, "issued", json_integer(now));
             schedule(&c, doc, old, now);
-        } else if (rc != 0) {
+        } else if (rc != 0 && !(stopping && *stopping)) { /* a stop is no failure */
             int f = (int)json_integer_value(json_object_get(doc, "failure_count")) + 1;
             json_object_set_new(doc, "failure_count", json_integer(f));
             json_object_set_new(doc, "last_error", json_string(err->msg));
