@@ -63,7 +63,8 @@ static char *b64url_str(const char *s)
     return b64url((const unsigned char *)s, strlen(s));
 }
 
-/* Decodes base64url (or standard base64) text, whitespace trimmed at the ends. */
+/* Decodes base64url (or standard base64) text, whitespace trimmed at the ends, into a
+ * secret for tg_free_secret (the scratch copy is wiped too). */
 static int b64url_decode(const char *in, unsigned char **out, size_t *outlen)
 {
     while (*in == ' ' || *in == '\n' || *in == '\r' || *in == '\t')
@@ -84,9 +85,9 @@ static int b64url_decode(const char *in, unsigned char **out, size_t *outlen)
     size_t pad = (4 - n % 4) % 4;
     memset(t + n, '=', pad);
     int len = EVP_DecodeBlock(b, (unsigned char *)t, (int)(n + pad));
-    free(t);
+    tg_free_secret(t, n + 4); /* an EAB key's text */
     if (len < 0 || pad == 3) {
-        free(b);
+        tg_free_secret(b, n + 4);
         return -1;
     }
     *out = b;
