@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const tables[] = {"ACME account", "ACME certificate"};
 
@@ -398,7 +399,9 @@ int tg_keyring_acme_challenge_add(tg_keyring *kr, const char *type, const char *
             rc = tg_cert_to_der(cert, &c.der, &c.derlen, err);
     }
     if (rc == 0 && (rc = tg_store_begin(kr->st, err)) == 0) {
-        if (key != NULL) rc = kr_key_put(kr, key, 0, &c.key_id, NULL, err);
+        /* what an order killed on its way left behind goes now (an order lasts minutes) */
+        rc = tg_store_chal_purge(kr->st, (long long)time(NULL) - TG_ACME_CHALLENGE_STALE, err);
+        if (rc == 0 && key != NULL) rc = kr_key_put(kr, key, 0, &c.key_id, NULL, err);
         if (rc == 0) rc = tg_store_chal_add(kr->st, &c, err);
         rc = kr_finish(kr, rc, err);
     }

@@ -598,7 +598,8 @@ int tg_keyring_name_check(const char *name, tg_err *err);
 /* ---- ACME (issue 11, E5): what src/enroll's client keeps (acme.c) ----
  * Accounts and certificates are documents (docs/json.md, "ACME"); the keyring keeps
  * them whole and adds name, account and times when it shows them. */
-#define TG_ACME_DOC_MAX 65536 /* bytes of one stored document */
+#define TG_ACME_DOC_MAX         65536 /* bytes of one stored document */
+#define TG_ACME_CHALLENGE_STALE 3600  /* seconds after which a challenge left behind goes */
 /* The name rule of ACME accounts (account 1) and of certificates ACME keeps (0). */
 int tg_keyring_acme_name_check(int account, const char *name, tg_err *err);
 /* A new account: key (EC P-256, sealed, never exportable) and doc {directory,

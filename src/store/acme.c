@@ -244,3 +244,38 @@ int tg_store_chal_delete(tg_store *st, const char *token, tg_err *err)
     sqlite3_bind_text(s, 1, token, -1, SQLITE_STATIC);
     return tg_db_done(st, s, err, "deleting an ACME challenge");
 }
+
+#define PURGE_MAX 32
+
+typedef struct stale {
+    char token[PURGE_MAX][160];
+    int64_t key[PURGE_MAX];
+    int n;
+} stale;
+
+static int stale_row(sqlite3_stmt *s, void *arg, tg_err *err)
+{
+    (void)err;
+    stale *t = arg;
+    const unsigned char *tok = sqlite3_column_text(s, 0);
+    if (tok == NULL || strlen((const char *)tok) >= sizeof(t->token[0])) return 0;
+    snprintf(t->token[t->n], sizeof(t->token[0]), "%s", (const char *)tok);
+    t->key[t->n++] = sqlite3_column_int64(s, 1);
+    return t->n == PURGE_MAX ? 1 : 0;
+}
+
+int tg_store_chal_purge(tg_store *st, long long before, tg_err *err)
+{
+    stale t = {.n = 0};
+    sqlite3_stmt *s = tg_db_prep(
+        st, "SELECT token, key_id FROM acme_challenges WHERE created < ? ORDER BY created LIMIT 32",
+        err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, before);
+    int rc = tg_db_each(st, s, stale_row, &t, err, "finding stale ACME challenges");
+    for (int i = 0; rc == 0 && i < t.n; i++) {
+        rc = tg_store_chal_delete(st, t.token[i], err);
+        if (rc == 0 && t.key[i] > 0) rc = tg_store_key_gc(st, t.key[i], err);
+    }
+    return rc;
+}

@@ -467,6 +467,9 @@ int tg_store_chal_by_token(tg_store *st, const char *token, tg_store_chal *out, 
 int tg_store_chal_by_domain(tg_store *st, const char *domain, const char *type, tg_store_chal *out,
                             tg_err *err);
 int tg_store_chal_delete(tg_store *st, const char *token, tg_err *err);
+/* Removes up to 32 challenges written before `before` (left by an order that was killed),
+ * their keys with them; a later call takes the rest. */
+int tg_store_chal_purge(tg_store *st, long long before, tg_err *err);
 
 /* ---- sealing (exposed for tests) ---- */
 #define TG_SEAL_OVERHEAD (1 + 12 + 16)

@@ -20,12 +20,12 @@ What is checked:
     by SNI and `openssl s_client -verify_return_error` verifies it against Pebble's root
     (fetched from Pebble's management port);
   * `acme order` refuses at once when serve is not running (nothing ordered);
-  * failures: a challenge that cannot succeed (the name resolves elsewhere) fails the
+  * failures: a challenge that cannot succeed (the name does not resolve) fails the
     renewal with the CA's problem in the sentence, counted in the stored state, and the
     old certificate keeps serving; nonce rejections (PEBBLE_WFE_NONCEREJECT) are retried;
   * ARI: a window in the past makes serve's enrollment thread renew without a restart;
     while the validation fails it retries with backoff (counted, logged, the old
-    certificate serving); once the name resolves to serve again the renewal succeeds:
+    certificate serving); once the name resolves again the renewal succeeds:
     serve serves a new certificate (another serial) and the newOrder carried `replaces`
     = the old certificate's ARI id.
 """
@@ -440,6 +440,10 @@ class AcmeTest(PebbleCase):
         # (onlyReturnExisting) and kept
         con = sqlite3.connect(os.path.join(self.home, "store.db"), timeout=10)
         con.execute("UPDATE acme_accounts SET doc = json_remove(doc, '$.url')")
+        # and a challenge left by an order that was killed two hours ago
+        con.execute("INSERT INTO acme_challenges(token, domain, type, keyauth, created) "
+                    "VALUES ('stale', 'old.example.com', 'http-01', 'stale.x', ?)",
+                    (int(time.time()) - 7200,))
         con.commit()
         con.close()
         self.assertIsNone(self.ok("--json", "acme", "account", "show", "default").json()
@@ -453,6 +457,9 @@ class AcmeTest(PebbleCase):
         self.assertEqual((doc["profile"], self.resp.profiles[-1]), ("shortlived", "shortlived"))
         self.assertEqual(self.ok("--json", "acme", "account", "show", "default").json()["url"],
                          acc["url"])
+        con = sqlite3.connect(os.path.join(self.home, "store.db"), timeout=10)
+        self.assertEqual(con.execute("SELECT count(*) FROM acme_challenges").fetchone()[0], 0)
+        con.close()
         self.assertEqual(doc["state"], "valid", doc)
         self.wait_for(lambda: self.try_served("alpn.example.com", root), 5,
                       "serve offers alpn.example.com")
@@ -482,7 +489,7 @@ urllib.request.urlopen(urllib.request.Request(
                       "serve offers x.wild.example.com")
 
         # a renewal whose challenge cannot succeed: counted, the old certificate serves on
-        self.chall("/add-a", {"host": "web.example.com.", "addresses": ["127.0.0.2"]})
+        self.chall("/set-servfail", {"host": "web.example.com."})  # the name cannot resolve
         r = self.fails(tglib.IO, "acme", "renew", "web")
         self.assertIn("could not validate", r.err)
         st = self.ok("--json", "acme", "show", "web").json()
@@ -501,7 +508,7 @@ urllib.request.urlopen(urllib.request.Request(
         self.assertIsNotNone(st["next_try_unix"], st)
         self.assertIn("renewing 'web' failed", self.rd(self.path("serve.log")))
         self.assertEqual(self.served("web.example.com", root).serial_number, c1.serial_number)
-        self.chall("/clear-a", {"host": "web.example.com."})  # the name resolves to serve again
+        self.chall("/clear-servfail", {"host": "web.example.com."})  # it resolves to serve again
         c2 = self.wait_for(lambda: self.renewed("web.example.com", root, c1.serial_number), 45,
                            "serve renews web through ARI")
         self.assertNotEqual(c2.serial_number, c1.serial_number)
