@@ -36,6 +36,7 @@
 #define ACME_ORDER_SECS  300 /* an order from newOrder to the certificate, at most */
 #define ACME_POLL_MAX    10  /* seconds between polls, at most */
 #define ACME_HOOK_SECS   120 /* a dns-01 hook's run, at most */
+#define ACME_NONCE_TRIES 3   /* a request refused for its nonce is sent again, this often */
 #define ACME_ARI_DEFAULT 21600
 #define ACME_BACKOFF_MIN 10
 #define ACME_BACKOFF_MAX 86400
@@ -281,13 +282,14 @@ static int get_nonce(acme *c, tg_err *err)
     return c->nonce ? 0 : tg_err_set(err, TG_E_IO, "the ACME server gave no Replay-Nonce");
 }
 
-/* One signed POST (payload NULL: POST-as-GET); a badNonce is retried once with the fresh
- * nonce the refusal carried. HTTP errors become the problem's sentence. use_jwk: the
- * header carries the key (newAccount), else the account URL. */
+/* One signed POST (payload NULL: POST-as-GET). A badNonce is sent again with the fresh
+ * nonce the refusal carried (RFC 8555 §6.5; ACME_NONCE_TRIES in all). HTTP errors become
+ * the problem's sentence. use_jwk: the header carries the key (newAccount), else the
+ * account URL. */
 static int post(acme *c, const char *url, const char *payload, int use_jwk, const char *accept,
                 const char *what, enroll_http_resp *r, tg_err *err)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; attempt < ACME_NONCE_TRIES; attempt++) {
         if (c->stopping && *c->stopping) return tg_err_set(err, TG_E_IO, "serve is stopping");
         int rc = c->nonce ? 0 : get_nonce(c, err);
         if (rc != 0) return rc;
@@ -314,7 +316,7 @@ static int post(acme *c, const char *url, const char *payload, int use_jwk, cons
         if (rc != 0) return rc;
         keep_nonce(c, r);
         if (r->status < 400) return 0;
-        if (attempt == 0 && r->status == 400 &&
+        if (attempt + 1 < ACME_NONCE_TRIES && r->status == 400 &&
             is_problem(r, "urn:ietf:params:acme:error:badNonce")) {
             enroll_http_resp_clear(r);
             continue;
@@ -323,7 +325,7 @@ static int post(acme *c, const char *url, const char *payload, int use_jwk, cons
         enroll_http_resp_clear(r);
         return rc;
     }
-    return tg_err_set(err, TG_E_IO, "%s: the ACME server refused the nonce twice", what);
+    return tg_err_set(err, TG_E_INTERNAL, "%s: no attempt was made", what);
 }
 
 static json_t *body_json(const enroll_http_resp *r, const char *what, tg_err *err)

@@ -530,7 +530,7 @@ urllib.request.urlopen(urllib.request.Request(
 
 
 class NonceRejectTest(PebbleCase):
-    """Pebble refuses 30 % of the nonces: a refusal is retried once with the fresh nonce
+    """Pebble refuses 30 % of the nonces: a refusal is retried (3 tries) with the fresh nonce
     it carried; an exchange refused twice fails its command whole (nothing half stored),
     and trying again gets the certificate."""
 
