@@ -367,13 +367,37 @@ int tg_keyring_acme_install(tg_keyring *kr, const char *name, const char *chain_
                             json_t **out, tg_err *err)
 {
     *out = NULL;
+    /* the CA's answer must be a certificate for the key made for its request: anything
+     * else would enter the keyring without its key, or take NAME's place unservable */
+    char rname[TG_NAME_MAX + 1];
+    request_name(name, rname, sizeof(rname));
+    tg_store_req req = {0};
+    tg_store_key key = {0};
+    tg_bundle b = {0};
+    unsigned char spki[32];
+    int rc = tg_store_req_by_name(kr->st, rname, &req, err);
+    if (rc == 0) rc = tg_store_key_get(kr->st, req.key_id, &key, err);
+    if (rc == 0)
+        rc = tg_bundle_decode((const unsigned char *)chain_pem, len, "the CA's certificate chain",
+                              NULL, &b, err);
+    if (rc == 0 &&
+        (b.ncerts == 0 || b.nkeys != 0 || tg_cert_spki_sha256(b.certs[0], spki, err) != 0 ||
+         memcmp(spki, key.spki_sha256, 32) != 0))
+        rc = tg_err_set(err, TG_E_IO,
+                        "the CA's answer is not a certificate for the key of '%s''s request", name);
+    tg_bundle_clear(&b);
+    tg_store_req_clear(&req);
+    if (rc != 0)
+        return rc == TG_E_NOTFOUND
+                   ? tg_err_set(err, TG_E_STORE, "the request of '%s' is gone", name)
+                   : rc;
     tg_input in = {.data = (const unsigned char *)chain_pem, .len = len, .label = "the ACME chain"};
     tg_import imp = {.inputs = &in, .ninputs = 1, .name = name, .no_export = 1};
     tg_store_cert have = {0};
     int exists = tg_store_cert_by_name(kr->st, name, &have, NULL) == 0;
     tg_store_cert_clear(&have);
-    int rc = exists ? tg_keyring_cert_replace(kr, name, &imp, out, err)
-                    : tg_keyring_cert_import(kr, &imp, out, err);
+    rc = exists ? tg_keyring_cert_replace(kr, name, &imp, out, err)
+                : tg_keyring_cert_import(kr, &imp, out, err);
     if (rc == 0) tg_keyring_acme_csr_discard(kr, name); /* its key now belongs to NAME */
     return rc;
 }
