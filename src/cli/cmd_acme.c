@@ -9,10 +9,18 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The name is an argument, not an option: no option is added to its sentence. */
 static int positional(cli *c, int rc)
 {
     if (rc != 0 && strcmp(c->err.field, "name") == 0) c->err.field[0] = '\0';
     return rc;
+}
+
+/* The same for an account named by an argument (account show, delete). */
+static int positional_account(cli *c, int rc)
+{
+    if (rc != 0 && strcmp(c->err.field, "account") == 0) c->err.field[0] = '\0';
+    return positional(c, rc);
 }
 
 static const char *str(json_t *doc, const char *key)
@@ -129,7 +137,7 @@ static int account_show(cli *c, tg_keyring *kr, opts *o)
     json_t *doc = NULL;
     int rc = tg_keyring_acme_account_get(kr, o->args[0], &doc, NULL, &c->err);
     if (rc == 0) cli_emit(c, doc, print_account);
-    return positional(c, rc);
+    return positional_account(c, rc);
 }
 
 static int account_delete(cli *c, tg_keyring *kr, opts *o)
@@ -138,7 +146,7 @@ static int account_delete(cli *c, tg_keyring *kr, opts *o)
     int rc = tg_keyring_acme_account_delete(kr, o->args[0], &c->err);
     if (rc == 0 && !c->json) printf("Deleted the ACME account '%s'\n", o->args[0]);
     if (rc == 0 && c->json) printf("{\"deleted\": true}\n");
-    return positional(c, rc);
+    return positional_account(c, rc);
 }
 
 /* ---- certificates ---- */
