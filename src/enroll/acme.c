@@ -1095,9 +1095,15 @@ static long long acme_one(enroll_ctx *x, const char *name, long long now)
                        renew_at);
             }
             ari_next = now + retry;
+            json_object_set_new(doc, "ari_failure_count", json_integer(0));
         } else {
-            tg_log(TG_LOG_WARNING, "ACME: renewal information for '%s': %s", name, err.msg);
-            ari_next = now + enroll_backoff(1, ACME_BACKOFF_MIN, ACME_ARI_DEFAULT);
+            /* the CA's renewal information is unreadable: look again later and later (the
+             * schedule stays as it was) */
+            int f = (int)int_of(doc, "ari_failure_count") + 1;
+            tg_log(TG_LOG_WARNING, "ACME: renewal information for '%s' (try %d): %s", name, f,
+                   err.msg);
+            ari_next = now + enroll_backoff(f, 60, ACME_ARI_DEFAULT);
+            json_object_set_new(doc, "ari_failure_count", json_integer(f));
             tg_err_clear(&err);
         }
         json_object_set_new(doc, "ari_next", json_integer(ari_next));

@@ -144,6 +144,8 @@ static void face_times(json_t *doc)
     } else {
         json_object_set_new(doc, "ari", json_null());
     }
+    if (!json_is_integer(json_object_get(doc, "ari_failure_count")))
+        json_object_set_new(doc, "ari_failure_count", json_integer(0));
     if (!json_is_array(json_object_get(doc, "dns_hook")))
         json_object_set_new(doc, "dns_hook", json_array());
 }
