@@ -191,6 +191,11 @@ int api_proxy_set(api_req *r);
 int api_proxy_delete(api_req *r);
 int api_proxy_stats(api_req *r);
 int api_policies_list(api_req *r);
+/* acme.c */
+int api_acme_accounts(api_req *r);
+int api_acme_account(api_req *r);
+int api_acme_certs(api_req *r);
+int api_acme_cert(api_req *r);
 int api_policy_create(api_req *r);
 int api_policy_get(api_req *r);
 int api_policy_set(api_req *r);

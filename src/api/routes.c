@@ -376,6 +376,10 @@ static const struct route {
      "categories/clear",
      api_categories_clear,
      {0, TG_CAP_INSPECTION, "category.clear"}},
+    {EVHTTP_REQ_GET, "acme/accounts", api_acme_accounts, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_GET, "acme/accounts/{}", api_acme_account, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_GET, "acme/certificates", api_acme_certs, {0, TG_CAP_READ, NULL}},
+    {EVHTTP_REQ_GET, "acme/certificates/{}", api_acme_cert, {0, TG_CAP_READ, NULL}},
 };
 
 #define PREFIX "/api/v1/"

@@ -56,6 +56,11 @@ static const char usage_text[] =
     "        [--cache N] [--quiet]           TLS front end: certificates chosen by SNI\n"
     "        [--admin ADDR:PORT|--no-admin] [--admin-cert NAME] [--log stderr|syslog|both]\n"
     "        [--log-socket PATH] [--check-every SECONDS]\n"
+    "  acme account create --directory URL [--directory-ca F] [--email E] [--name N]\n"
+    "         [--eab-kid K --eab-hmac-file F] | account list | show NAME | delete NAME\n"
+    "  acme order NAME --domain D... [--challenge http-01|tls-alpn-01|dns-01]\n"
+    "         [--dns-hook PROGRAM] [--profile P] [--account N]   order now (serve answers)\n"
+    "  acme list | show NAME | renew NAME | delete NAME\n"
     "  config show                           the configuration, and what serve runs\n"
     "  identity enroll --server URL [--ca-file F] [--secret-file F] [--serial ID]\n"
     "  identity show | renew                 the appliance's identity certificate (EST)\n"
@@ -377,6 +382,8 @@ int tg_cli_main(int argc, char **argv)
         rc = cmd_user(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "group") == 0)
         rc = cmd_group(&c, sub_argc, sub_argv);
+    else if (strcmp(cmd, "acme") == 0)
+        rc = cmd_acme(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "audit") == 0)
         rc = cmd_audit(&c, sub_argc, sub_argv);
     else if (strcmp(cmd, "identity") == 0)

@@ -89,6 +89,7 @@ void print_category_table(json_t *rows);
 void print_category_doc(json_t *doc);
 int cmd_user(cli *c, int argc, char **argv);
 int cmd_group(cli *c, int argc, char **argv);
+int cmd_acme(cli *c, int argc, char **argv);
 int cmd_audit(cli *c, int argc, char **argv);
 int cmd_config(cli *c, int argc, char **argv);
 int cmd_identity(cli *c, int argc, char **argv);

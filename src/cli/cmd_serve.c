@@ -58,7 +58,7 @@ int cmd_serve(cli *c, int argc, char **argv)
         rc = tg_api_new(&ao, &api, &c->err);
     }
     if (rc == 0) {
-        tg_enroll_opts eo = {.home = o->home, .quiet = o->quiet};
+        tg_enroll_opts eo = {.home = o->home, .quiet = o->quiet, .http = op.http};
         rc = tg_enroll_new(&eo, &enroll, &c->err);
     }
     if (rc == 0) {

@@ -84,12 +84,22 @@ enum {
     L_APPROVAL,
     L_DEVICE_DAYS,
     L_REASON,
-    L_RETRY_AFTER
+    L_RETRY_AFTER,
+    L_DIRECTORY = 600, /* ACME (numbered apart, so that other additions merge) */
+    L_DIRECTORY_CA,
+    L_EAB_KID,
+    L_EAB_HMAC_FILE,
+    L_ACCOUNT,
+    L_DOMAIN,
+    L_CHALLENGE,
+    L_DNS_HOOK,
+    L_ACME_PROFILE,
+    L_HTTP
 };
 
 static const struct {
     struct option opt;
-    unsigned bit;
+    opt_mask bit;
 } table[] = {
     {{"cn", required_argument, NULL, 'c'}, O_CN},
     {{"san", required_argument, NULL, 's'}, O_SAN},
@@ -98,7 +108,7 @@ static const struct {
     {{"locality", required_argument, NULL, L_LOCALITY}, O_SUBJ},
     {{"org", required_argument, NULL, L_ORG}, O_SUBJ},
     {{"ou", required_argument, NULL, L_OU}, O_SUBJ},
-    {{"email", required_argument, NULL, L_EMAIL}, O_SUBJ},
+    {{"email", required_argument, NULL, L_EMAIL}, O_SUBJ | O_ACME},
     {{"key", required_argument, NULL, 'k'}, O_KEYSPEC | O_KEYFILE},
     {{"days", required_argument, NULL, 'd'}, O_DAYS},
     {{"no-export", no_argument, NULL, 'X'}, O_NOEXPORT},
@@ -201,6 +211,16 @@ static const struct {
     {{"device-days", required_argument, NULL, L_DEVICE_DAYS}, O_ENROLL},
     {{"reason", required_argument, NULL, L_REASON}, O_ENROLL},
     {{"retry-after", required_argument, NULL, L_RETRY_AFTER}, O_ENROLL},
+    {{"directory", required_argument, NULL, L_DIRECTORY}, O_ACME},
+    {{"directory-ca", required_argument, NULL, L_DIRECTORY_CA}, O_ACME},
+    {{"eab-kid", required_argument, NULL, L_EAB_KID}, O_ACME},
+    {{"eab-hmac-file", required_argument, NULL, L_EAB_HMAC_FILE}, O_ACME},
+    {{"account", required_argument, NULL, L_ACCOUNT}, O_ACME},
+    {{"domain", required_argument, NULL, L_DOMAIN}, O_ACME},
+    {{"challenge", required_argument, NULL, L_CHALLENGE}, O_ACME},
+    {{"dns-hook", required_argument, NULL, L_DNS_HOOK}, O_ACME},
+    {{"profile", required_argument, NULL, L_ACME_PROFILE}, O_ACME},
+    {{"http", required_argument, NULL, L_HTTP}, O_SERVE},
     {{"json", no_argument, NULL, L_JSON}, O_ALWAYS},
     {{"home", required_argument, NULL, L_HOME}, O_ALWAYS},
 };
@@ -216,7 +236,7 @@ static int number(cli *c, const char *opt, const char *v, int *out)
     return 0;
 }
 
-int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
+int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->expiring = -1;
@@ -231,8 +251,9 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
     o->chains = calloc((size_t)argc + 1, sizeof(*o->chains));
     o->cas = calloc((size_t)argc + 1, sizeof(*o->cas));
     o->listens = calloc((size_t)argc + 1, sizeof(*o->listens));
+    o->domains = calloc((size_t)argc + 1, sizeof(*o->domains));
     if (o->sans == NULL || o->args == NULL || o->chains == NULL || o->cas == NULL ||
-        o->listens == NULL)
+        o->listens == NULL || o->domains == NULL)
         return cli_usage(c, "out of memory");
     o->serve.listen = o->listens;
     if (allowed & (O_POLICY | O_POLICYSET))
@@ -405,6 +426,36 @@ int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o)
         case L_ADMIN_CERT:
             o->admin_cert = optarg;
             break;
+        case L_DIRECTORY:
+            o->directory = optarg;
+            break;
+        case L_DIRECTORY_CA:
+            o->directory_ca = optarg;
+            break;
+        case L_EAB_KID:
+            o->eab_kid = optarg;
+            break;
+        case L_EAB_HMAC_FILE:
+            o->eab_hmac_file = optarg;
+            break;
+        case L_ACCOUNT:
+            o->account = optarg;
+            break;
+        case L_DOMAIN:
+            o->domains[o->ndomains++] = optarg;
+            break;
+        case L_CHALLENGE:
+            o->challenge = optarg;
+            break;
+        case L_DNS_HOOK:
+            o->dns_hook = optarg;
+            break;
+        case L_ACME_PROFILE:
+            o->acme_profile = optarg;
+            break;
+        case L_HTTP:
+            o->http = optarg;
+            break;
         case L_NO_ADMIN:
             o->no_admin = 1;
             break;
@@ -564,6 +615,7 @@ void opts_free(opts *o)
     free(o->chains);
     free(o->cas);
     free(o->listens);
+    free(o->domains);
     for (int w = 0; w < 2; w++)
         for (int k = 0; k < TG_POLICY_LISTS; k++)
             free(o->plists[w][k]);

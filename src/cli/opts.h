@@ -9,41 +9,45 @@
 #include "../keyring/verify.h"
 #include "../tls/tls.h"
 
-enum {
-    O_CN = 1 << 0,
-    O_SAN = 1 << 1,
-    O_SUBJ = 1 << 2, /* country state locality org ou email */
-    O_KEYSPEC = 1 << 3,
-    O_DAYS = 1 << 4,
-    O_NOEXPORT = 1 << 5,
-    O_SIGNING = 1 << 6,
-    O_NAME = 1 << 7,
-    O_KEYFILE = 1 << 8,
-    O_PASSFILE = 1 << 9,
-    O_FORMAT = 1 << 10,
-    O_WITHKEY = 1 << 11,
-    O_WITHCHAIN = 1 << 12,
-    O_OUT = 1 << 13,
-    O_EXPIRING = 1 << 14,
-    O_EXPORTX = 1 << 15, /* --p12-profile --support-bundle --no-passphrase */
-    O_INCLUDE_DEFAULTS = 1 << 16,
-    O_FORCE = 1 << 17, /* --force: an export may replace an existing file */
-    O_DESCRIPTION = 1 << 18,
-    O_PROXY = 1 << 19,     /* a proxy's settings (--signing CERT is not cert create's --signing) */
-    O_POLICY = 1 << 20,    /* a new policy's lists: --never-domain … --always-source */
-    O_POLICYSET = 1 << 21, /* changes to a policy: --add-… --remove-… --defaults */
-    O_REPLACE = 1 << 22,   /* --replace: an import replaces what is there */
-    O_VERIFY = 1 << 23,    /* --chain --ca-file --host --at --purpose --truststore */
-    O_SERVE = 1 << 24,     /* serve's listeners, threads, cache and logs */
-    O_GROUPOBJ = 1 << 25,  /* --proxy P | --policy P: what a group denies or allows */
-    O_NONE = 1 << 26,      /* --none: user group NAME --none */
-    O_ENROLL = 1 << 27,    /* identity and enroll-ca: --server --ca-file --secret-file … */
-    O_ROLE = 1 << 28,      /* --role: a user's role */
-    O_LABEL = 1 << 29,     /* --label: an API token's label */
-    O_AUDIT = 1 << 30,     /* --since --limit --offset: which audit rows */
-    O_TRUST = O_DESCRIPTION | O_INCLUDE_DEFAULTS,
-    O_ALWAYS = ~0u /* --json --home */
-};
+/* Which options a subcommand takes: a mask of these (64 bits: there is room). */
+typedef unsigned long long opt_mask;
+#define O_CN               (1ULL << 0)
+#define O_SAN              (1ULL << 1)
+#define O_SUBJ             (1ULL << 2) /* country state locality org ou email */
+#define O_KEYSPEC          (1ULL << 3)
+#define O_DAYS             (1ULL << 4)
+#define O_NOEXPORT         (1ULL << 5)
+#define O_SIGNING          (1ULL << 6)
+#define O_NAME             (1ULL << 7)
+#define O_KEYFILE          (1ULL << 8)
+#define O_PASSFILE         (1ULL << 9)
+#define O_FORMAT           (1ULL << 10)
+#define O_WITHKEY          (1ULL << 11)
+#define O_WITHCHAIN        (1ULL << 12)
+#define O_OUT              (1ULL << 13)
+#define O_EXPIRING         (1ULL << 14)
+#define O_EXPORTX          (1ULL << 15) /* --p12-profile --support-bundle --no-passphrase */
+#define O_INCLUDE_DEFAULTS (1ULL << 16)
+#define O_FORCE            (1ULL << 17) /* --force: an export may replace an existing file */
+#define O_DESCRIPTION      (1ULL << 18)
+/* a proxy's settings (--signing CERT is not cert create's --signing) */
+#define O_PROXY     (1ULL << 19)
+#define O_POLICY    (1ULL << 20) /* a new policy's lists: --never-domain … --always-source */
+#define O_POLICYSET (1ULL << 21) /* changes to a policy: --add-… --remove-… --defaults */
+#define O_REPLACE   (1ULL << 22) /* --replace: an import replaces what is there */
+#define O_VERIFY    (1ULL << 23) /* --chain --ca-file --host --at --purpose --truststore */
+#define O_SERVE     (1ULL << 24) /* serve's listeners, threads, cache and logs */
+#define O_GROUPOBJ  (1ULL << 25) /* --proxy P | --policy P: what a group denies or allows */
+#define O_NONE      (1ULL << 26) /* --none: user group NAME --none */
+#define O_ENROLL    (1ULL << 27) /* identity and enroll-ca: --server --ca-file --secret-file … */
+#define O_ROLE      (1ULL << 28) /* --role: a user's role */
+#define O_LABEL     (1ULL << 29) /* --label: an API token's label */
+#define O_AUDIT     (1ULL << 30) /* --since --limit --offset: which audit rows */
+/* ACME: --directory --directory-ca --email --eab-kid --eab-hmac-file --account --domain
+ * --challenge --dns-hook --profile */
+#define O_ACME    (1ULL << 31)
+#define O_TRUST   (O_DESCRIPTION | O_INCLUDE_DEFAULTS)
+#define O_ALWAYS  (~0ULL) /* --json --home */
 #define O_NEWCERT (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
 
 typedef struct opts {
@@ -74,19 +78,24 @@ typedef struct opts {
         const char *server, *ca_file, *secret_file, *serial; /* identity enroll */
         const char *listen, *cert, *approval, *reason;       /* enroll-ca */
         int device_days, retry_after;
-    } enroll;    /* O_ENROLL */
-    char **args; /* positional arguments after the subcommand */
+    } enroll;                                                       /* O_ENROLL */
+    const char *directory, *directory_ca, *eab_kid, *eab_hmac_file; /* O_ACME */
+    const char *account, *challenge, *dns_hook, *acme_profile;      /* O_ACME */
+    const char **domains;                                           /* O_ACME: every --domain */
+    int ndomains;
+    const char *http; /* O_SERVE: --http ADDR:PORT (ACME http-01) */
+    char **args;      /* positional arguments after the subcommand */
     int nargs;
 } opts;
 
 /* Parses argv[1..] (argv[0] is the subcommand). Returns 0 or TG_E_USAGE. */
-int opts_parse(cli *c, int argc, char **argv, unsigned allowed, opts *o);
+int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o);
 void opts_free(opts *o);
 
 /* One subcommand of a group ("cert", "request"): its options and its handler. */
 typedef struct cli_sub {
     const char *name;
-    unsigned allowed;
+    opt_mask allowed;
     int (*fn)(cli *, tg_keyring *, opts *);
 } cli_sub;
 /* Finds argv[1] among subs, parses its options, opens the keyring and runs it. */

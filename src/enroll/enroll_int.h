@@ -27,6 +27,19 @@ typedef struct enroll_job {
 } enroll_job;
 extern const enroll_job *const enroll_jobs[]; /* NULL-terminated (service.c) */
 extern const enroll_job enroll_job_rollover;  /* CA rollovers planned ahead (rollover.c) */
+extern const enroll_job enroll_job_acme;      /* acme.c */
+
+/* ---- serve's http-01 listener (acme_http.c) ---- */
+typedef struct acme_http acme_http;
+#define ENROLL_ACME_HTTP_DEFAULT "0.0.0.0:80"
+/* Listens on addr ("ADDR:PORT") on every worker of ws. */
+int acme_http_start(tg_workers *ws, const char *home, const char *addr, acme_http **out,
+                    tg_err *err);
+const char *acme_http_addr(const acme_http *h);
+/* After the loops have ended: closes the listener, frees what is left. */
+void acme_http_stop(acme_http *h);
+/* Whether the store keeps a certificate for ACME with http-01 (serve's default listener). */
+int acme_wants_http(const char *home);
 
 /* ---- HTTP over libcurl (http.c) ---- */
 #define ENROLL_HTTP_BODY_MAX    (1024 * 1024) /* bytes of an answer, default */

@@ -17,7 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-const enroll_job *const enroll_jobs[] = {&enroll_job_identity, &enroll_job_rollover, NULL};
+const enroll_job *const enroll_jobs[] = {&enroll_job_identity, &enroll_job_rollover,
+                                         &enroll_job_acme, NULL};
 
 #define NJOBS_MAX 8
 
@@ -27,6 +28,8 @@ struct tg_enroll {
     pthread_t thread;
     int running;
     volatile int stopping;
+    char *http;           /* serve --http, or NULL */
+    acme_http *acme_http; /* serve's http-01 listener, when there is one */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
@@ -69,8 +72,20 @@ static void *enroll_main(void *arg)
 
 static int svc_start(void *self, tg_workers *ws, tg_err *err)
 {
-    (void)ws;
     tg_enroll *e = self;
+    /* http-01 (README "ACME"): on --http, else on port 80 when ACME keeps a certificate
+     * with http-01; a default port that cannot be had is a warning, not a failure */
+    if (e->http != NULL || acme_wants_http(e->home)) {
+        const char *addr = e->http ? e->http : ENROLL_ACME_HTTP_DEFAULT;
+        tg_err herr = {0};
+        if (acme_http_start(ws, e->home, addr, &e->acme_http, &herr) != 0) {
+            if (e->http != NULL) return tg_err_set(err, herr.code, "--http: %s", herr.msg);
+            tg_log(TG_LOG_WARNING,
+                   "ACME http-01: no listener on %s (%s); serve --http ADDR:PORT "
+                   "names another",
+                   addr, herr.msg);
+        }
+    }
     if (enroll_jobs[0] == NULL) return 0;
     if (pthread_create(&e->thread, NULL, enroll_main, e) != 0)
         return tg_err_set(err, TG_E_INTERNAL, "the enrollment thread could not start");
@@ -81,6 +96,8 @@ static int svc_start(void *self, tg_workers *ws, tg_err *err)
 static void svc_stop(void *self)
 {
     tg_enroll *e = self;
+    acme_http_stop(e->acme_http);
+    e->acme_http = NULL;
     if (!e->running) return;
     pthread_mutex_lock(&e->mu);
     e->stopping = 1;
@@ -90,9 +107,23 @@ static void svc_stop(void *self)
     e->running = 0;
 }
 
+static void svc_listeners(void *self,
+                          void (*add)(void *ctx, const char *kind, const char *name,
+                                      const char *addr),
+                          void *ctx)
+{
+    tg_enroll *e = self;
+    const char *a = acme_http_addr(e->acme_http);
+    if (a != NULL) add(ctx, "acme-http", "http-01", a);
+}
+
 tg_service tg_enroll_service(tg_enroll *e)
 {
-    return (tg_service){.name = "enroll", .start = svc_start, .stop = svc_stop, .self = e};
+    return (tg_service){.name = "enroll",
+                        .start = svc_start,
+                        .stop = svc_stop,
+                        .listeners = svc_listeners,
+                        .self = e};
 }
 
 int tg_enroll_new(const tg_enroll_opts *o, tg_enroll **out, tg_err *err)
@@ -103,6 +134,11 @@ int tg_enroll_new(const tg_enroll_opts *o, tg_enroll **out, tg_err *err)
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
     e->quiet = o->quiet;
+    if (o->http != NULL && (e->http = strdup(o->http)) == NULL) {
+        free(e->home);
+        free(e);
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    }
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     *out = e;
@@ -116,5 +152,6 @@ void tg_enroll_free(tg_enroll *e)
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e->home);
+    free(e->http);
     free(e);
 }

@@ -735,4 +735,57 @@ int tg_keyring_enrollca_enroll(tg_keyring *kr, const unsigned char *csr, size_t 
 
 #include "verify.h"
 
+/* ---- ACME (issue 11, E5): what src/enroll's client keeps (acme.c) ----
+ * Accounts and certificates are documents (docs/json.md, "ACME"); the keyring keeps
+ * them whole and adds name, account and times when it shows them. */
+#define TG_ACME_DOC_MAX         65536 /* bytes of one stored document */
+#define TG_ACME_CHALLENGE_STALE 3600  /* seconds after which a challenge left behind goes */
+/* The name rule of ACME accounts (account 1) and of certificates ACME keeps (0). */
+int tg_keyring_acme_name_check(int account, const char *name, tg_err *err);
+/* A new account: key (EC P-256, sealed, never exportable) and doc {directory,
+ * directory_ca, url, email, eab_kid, ...}. TG_E_CONFLICT when the name is taken. */
+int tg_keyring_acme_account_add(tg_keyring *kr, const char *name, const tg_key *key,
+                                const json_t *doc, tg_err *err);
+int tg_keyring_acme_account_update(tg_keyring *kr, const char *name, const json_t *doc,
+                                   tg_err *err);
+/* The document (with name, times and how many certificates use it); the key too, unsealed,
+ * when key is non-NULL. */
+int tg_keyring_acme_account_get(tg_keyring *kr, const char *name, json_t **doc, tg_key **key,
+                                tg_err *err);
+int tg_keyring_acme_account_list(tg_keyring *kr, json_t **out, tg_err *err);
+/* Refused while certificates use the account. */
+int tg_keyring_acme_account_delete(tg_keyring *kr, const char *name, tg_err *err);
+/* Stores the ACME state of certificate name (create: refused when ACME keeps it already;
+ * else inserted or replaced) under account. */
+int tg_keyring_acme_cert_put(tg_keyring *kr, const char *name, const char *account,
+                             const json_t *doc, int create, tg_err *err);
+/* The stored document (times as unix seconds, 0: none) with name and account added. */
+int tg_keyring_acme_cert_get(tg_keyring *kr, const char *name, json_t **doc, tg_err *err);
+/* The document the faces show (acme show; docs/json.md "ACME"). */
+int tg_keyring_acme_cert_show(tg_keyring *kr, const char *name, json_t **doc, tg_err *err);
+int tg_keyring_acme_cert_list(tg_keyring *kr, json_t **out, tg_err *err);
+/* ACME stops keeping name (the certificate itself stays in the keyring). */
+int tg_keyring_acme_cert_delete(tg_keyring *kr, const char *name, tg_err *err);
+/* The keyring's certificate called name now (TG_E_NOTFOUND when none). */
+int tg_keyring_acme_current(tg_keyring *kr, const char *name, tg_cert **out, tg_err *err);
+/* A new key (EC P-256, never exportable) and request for domains (CN the first), kept as
+ * the request "NAME acme-order" until tg_keyring_acme_install; *pem: the CSR. */
+int tg_keyring_acme_csr(tg_keyring *kr, const char *name, const char *const *domains, size_t n,
+                        char **pem, tg_err *err);
+void tg_keyring_acme_csr_discard(tg_keyring *kr, const char *name);
+/* The issued chain (PEM) enters the keyring as name: imported, or put in name's place
+ * (K7) when name exists; *out as for import. */
+int tg_keyring_acme_install(tg_keyring *kr, const char *name, const char *chain_pem, size_t len,
+                            json_t **out, tg_err *err);
+/* A pending challenge for serve: type "http-01" / "dns-01" (the key authorization kept) or
+ * "tls-alpn-01" (a validation certificate and key made and sealed for domain). */
+int tg_keyring_acme_challenge_add(tg_keyring *kr, const char *type, const char *token,
+                                  const char *domain, const char *keyauth, tg_err *err);
+int tg_keyring_acme_challenge_remove(tg_keyring *kr, const char *token, tg_err *err);
+/* serve: the key authorization of an http-01 token into buf (TG_E_NOTFOUND: none). */
+int tg_keyring_acme_http_answer(tg_keyring *kr, const char *token, char *buf, size_t size);
+/* serve: the tls-alpn-01 certificate and key for domain (TG_E_NOTFOUND: none pending). */
+int tg_keyring_acme_alpn_get(tg_keyring *kr, const char *domain, tg_cert **cert, tg_key **key,
+                             tg_err *err);
+
 #endif

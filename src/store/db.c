@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TG_SCHEMA_VERSION 9
+#define TG_SCHEMA_VERSION 10
 #define TG_BUSY_MS        10000 /* README: concurrent commands wait up to 10 s */
 
 static const char *const migrations[TG_SCHEMA_VERSION] = {
@@ -188,6 +188,26 @@ static const char *const migrations[TG_SCHEMA_VERSION] = {
     "CREATE INDEX est_devices_csr ON est_devices(csr_sha256);"
     "CREATE INDEX est_devices_serial ON est_devices(serial);"
     "CREATE INDEX est_devices_device ON est_devices(device);",
+    /* 9 -> 10: ACME (issue 11, E5). An account's key is a sealed key row like any other; a
+     * certificate kept by ACME names its account; the rest of each is the keyring's JSON
+     * document (directory, contact, domains, schedule, ARI window), kept as text. Pending
+     * challenges are rows serve reads while a validation runs: the key authorization of an
+     * http-01 token, or the tls-alpn-01 certificate of a domain with its sealed key. */
+    "CREATE TABLE acme_accounts ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    "  key_id INTEGER NOT NULL REFERENCES keys(id), doc TEXT NOT NULL,"
+    "  created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE TABLE acme_certs ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    "  account_id INTEGER NOT NULL REFERENCES acme_accounts(id), doc TEXT NOT NULL,"
+    "  created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE INDEX acme_certs_account ON acme_certs(account_id);"
+    "CREATE TABLE acme_challenges ("
+    "  token TEXT PRIMARY KEY, domain TEXT NOT NULL,"
+    "  type TEXT NOT NULL CHECK (type IN ('http-01', 'tls-alpn-01', 'dns-01')),"
+    "  keyauth TEXT NOT NULL, cert_der BLOB, key_id INTEGER REFERENCES keys(id),"
+    "  created INTEGER NOT NULL);"
+    "CREATE INDEX acme_challenges_domain ON acme_challenges(domain, type);",
 };
 
 int tg_db_err(tg_store *st, tg_err *err, const char *what)
@@ -737,6 +757,7 @@ int tg_store_wipe(tg_store *st, tg_err *err)
     st->scrub = 1;
     return exec(
         st,
+        "DELETE FROM acme_challenges; DELETE FROM acme_certs; DELETE FROM acme_accounts;"
         "DELETE FROM tokens; DELETE FROM users; DELETE FROM groups;"
         "DELETE FROM proxies; DELETE FROM policies; DELETE FROM default_domains;"
         "DELETE FROM categories; DELETE FROM refs; DELETE FROM truststore_cas;"

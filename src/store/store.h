@@ -479,6 +479,53 @@ int tg_store_est_device_by_serial(tg_store *st, const char *serial, tg_store_est
                                   tg_err *err);
 int tg_store_est_device_each(tg_store *st, int (*fn)(const tg_store_est_device *d, void *arg),
                              void *arg, tg_err *err);
+/* ---- ACME (schema 9): accounts and certificates as (name, reference, the keyring's JSON
+ * document); ref_id is an account's key row, or a certificate's account row ---- */
+enum { TG_STORE_ACME_ACCOUNTS, TG_STORE_ACME_CERTS };
+typedef struct tg_store_acme {
+    int64_t id;
+    char *name;
+    int64_t ref_id;
+    char *doc;
+    long long created, updated;
+} tg_store_acme;
+void tg_store_acme_clear(tg_store_acme *a);
+/* Inserts (created, updated: now; id set); TG_E_CONFLICT on a duplicate name. */
+int tg_store_acme_add(tg_store *st, int table, tg_store_acme *a, tg_err *err);
+int tg_store_acme_update(tg_store *st, int table, int64_t id, const char *doc, tg_err *err);
+/* TG_E_NOTFOUND (no sentence) when none. */
+int tg_store_acme_by_name(tg_store *st, int table, const char *name, tg_store_acme *out,
+                          tg_err *err);
+int tg_store_acme_get(tg_store *st, int table, int64_t id, tg_store_acme *out, tg_err *err);
+int tg_store_acme_delete(tg_store *st, int table, int64_t id, tg_err *err);
+typedef int (*tg_store_acme_fn)(const tg_store_acme *a, void *arg);
+/* In name order; stops when fn returns non-zero (a negative value is returned). */
+int tg_store_acme_each(tg_store *st, int table, tg_store_acme_fn fn, void *arg, tg_err *err);
+/* How many certificates use the account (1 as well when unsure). */
+long long tg_store_acme_account_uses(tg_store *st, int64_t account_id);
+/* A pending challenge: the key authorization (http-01, dns-01) or the tls-alpn-01
+ * certificate (DER) with its sealed key row. */
+typedef struct tg_store_chal {
+    char *token, *domain;
+    char type[16];
+    char *keyauth;
+    unsigned char *der;
+    size_t derlen;
+    int64_t key_id;
+    long long created;
+} tg_store_chal;
+void tg_store_chal_clear(tg_store_chal *c);
+/* Inserts, or replaces the row of the same token. */
+int tg_store_chal_add(tg_store *st, const tg_store_chal *c, tg_err *err);
+/* TG_E_NOTFOUND (no sentence) when none. */
+int tg_store_chal_by_token(tg_store *st, const char *token, tg_store_chal *out, tg_err *err);
+/* The newest challenge of this type for the domain. */
+int tg_store_chal_by_domain(tg_store *st, const char *domain, const char *type, tg_store_chal *out,
+                            tg_err *err);
+int tg_store_chal_delete(tg_store *st, const char *token, tg_err *err);
+/* Removes up to 32 challenges written before `before` (left by an order that was killed),
+ * their keys with them; a later call takes the rest. */
+int tg_store_chal_purge(tg_store *st, long long before, tg_err *err);
 
 /* ---- sealing (exposed for tests) ---- */
 #define TG_SEAL_OVERHEAD (1 + 12 + 16)

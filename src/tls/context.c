@@ -33,7 +33,8 @@ struct tg_tlsctx {
 };
 
 typedef struct served {
-    int how; /* TG_PICK_* */
+    int how;  /* TG_PICK_* */
+    int acme; /* an ACME tls-alpn-01 validation (RFC 8737): ALPN acme-tls/1 */
 } served;
 
 static int ex_ctx = -1, ex_kr = -1, ex_served = -1;
@@ -109,11 +110,60 @@ int tg_hello_ecdsa_ok(SSL *ssl)
     return ecdsa_sigalg(ssl) && (offers_tls13(ssl) || ecdsa_cipher(ssl));
 }
 
+/* Whether the ClientHello's ALPN list offers acme-tls/1. */
+static int offers_acme_tls(SSL *ssl)
+{
+    const unsigned char *p;
+    size_t len;
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &p,
+                                   &len) ||
+        len < 2 || (size_t)((p[0] << 8) | p[1]) != len - 2)
+        return 0;
+    for (size_t i = 2; i < len;) {
+        size_t n = p[i];
+        if (i + 1 + n > len) return 0;
+        if (n == 10 && memcmp(p + i + 1, "acme-tls/1", 10) == 0) return 1;
+        i += 1 + n;
+    }
+    return 0;
+}
+
+/* RFC 8737: a validation of a name with a pending tls-alpn-01 challenge gets that
+ * challenge's certificate (read from the store, so a challenge the CLI wrote a moment ago
+ * is answered) and nothing else. 1: done (or refused: *alert set), 0: not one. */
+static int acme_hello(SSL *ssl, const char *sni, int *alert, int *rc)
+{
+    tg_keyring *kr = SSL_get_ex_data(ssl, ex_kr);
+    tg_cert *cert = NULL;
+    tg_key *key = NULL;
+    tg_err err = {0};
+    if (kr == NULL || tg_keyring_acme_alpn_get(kr, sni, &cert, &key, &err) != 0) return 0;
+    served *s = calloc(1, sizeof(*s));
+    int ok =
+        s != NULL && SSL_use_cert_and_key(ssl, tg_cert_x509(cert), tg_key_pkey(key), NULL, 1) == 1;
+    if (ok) {
+        s->how = TG_PICK_EXACT;
+        s->acme = 1;
+        served_free(NULL, SSL_get_ex_data(ssl, ex_served), NULL, 0, 0, NULL);
+        SSL_set_ex_data(ssl, ex_served, s);
+    } else {
+        free(s);
+        ERR_clear_error();
+        *alert = SSL_AD_INTERNAL_ERROR;
+    }
+    tg_cert_free(cert);
+    tg_key_free(key);
+    *rc = ok ? SSL_CLIENT_HELLO_SUCCESS : SSL_CLIENT_HELLO_ERROR;
+    return 1;
+}
+
 static int on_client_hello(SSL *ssl, int *alert, void *arg)
 {
     tg_tlsctx *t = arg;
     char sni[256];
     int has_sni = tg_hello_sni(ssl, sni, sizeof(sni));
+    int arc;
+    if (has_sni && offers_acme_tls(ssl) && acme_hello(ssl, sni, alert, &arc)) return arc;
     int ecdsa_ok = tg_hello_ecdsa_ok(ssl);
     int how = TG_PICK_NONE;
     pthread_mutex_lock(&t->sel->lock);
@@ -179,6 +229,12 @@ int tg_ssl_picked(SSL *ssl)
     return s ? s->how : TG_PICK_NONE;
 }
 
+int tg_ssl_acme(SSL *ssl)
+{
+    served *s = SSL_get_ex_data(ssl, ex_served);
+    return s != NULL && s->acme;
+}
+
 const char *tg_ssl_pick_how(SSL *ssl)
 {
     static const char *const words[] = {[TG_PICK_NONE] = "",
@@ -198,11 +254,15 @@ unsigned long long tg_tlsctx_no_cert(tg_tlsctx *t)
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg)
 {
-    (void)ssl, (void)arg;
-    static const unsigned char ours[] = "\x08http/1.1";
+    (void)arg;
+    static const unsigned char ours[] = "\x08http/1.1", acme[] = "\x0a"
+                                                                 "acme-tls/1";
+    served *s = SSL_get_ex_data(ssl, ex_served);
+    int is_acme = s != NULL && s->acme;
     unsigned char *sel = NULL;
-    if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&sel, outlen, is_acme ? acme : ours,
+                              is_acme ? sizeof(acme) - 1 : sizeof(ours) - 1, in,
+                              inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK; /* no common protocol: go on without ALPN */
     *out = sel;
     return SSL_TLSEXT_ERR_OK;

@@ -253,6 +253,10 @@ static void tls_event(struct bufferevent *bev, short what, void *arg)
         /* one writer per counter (this worker): a relaxed add, no lock, no shared line */
         int how = tg_ssl_picked(bufferevent_openssl_get_ssl(c->tls));
         atomic_fetch_add_explicit(&c->fw->handshakes[how], 1, memory_order_relaxed);
+        if (tg_ssl_acme(bufferevent_openssl_get_ssl(c->tls))) {
+            conn_free(c); /* a validation: the certificate was all it came for (RFC 8737) */
+            return;
+        }
         if (c->fw->f->backend_len > 0) {
             /* piped: an idle limit (inactivity), not a deadline */
             tg_connq_push(&c->fw->open, &c->link);

@@ -48,6 +48,8 @@ void tg_tlsctx_rotate_tickets(tg_tlsctx *t);
 void tg_ssl_served_subject(SSL *ssl, char *out, size_t size);
 const char *tg_ssl_pick_how(SSL *ssl);
 int tg_ssl_picked(SSL *ssl); /* the same as TG_PICK_* (NONE: no certificate chosen yet) */
+/* The handshake was an ACME tls-alpn-01 validation (RFC 8737): nothing follows it. */
+int tg_ssl_acme(SSL *ssl);
 /* ClientHellos refused because no certificate could be offered (no default). */
 unsigned long long tg_tlsctx_no_cert(tg_tlsctx *t);
 

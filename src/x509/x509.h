@@ -127,6 +127,11 @@ int tg_cert_is_ca(const tg_cert *cert);
 size_t tg_cert_san_count(const tg_cert *cert);
 int tg_cert_equal(const tg_cert *a, const tg_cert *b);
 void tg_cert_validity(const tg_cert *cert, long long *not_before, long long *not_after);
+/* RFC 8737: the tls-alpn-01 validation certificate for domain (self-signed, a week),
+ * with the critical acmeIdentifier extension holding digest (SHA-256 of the key
+ * authorization). */
+int tg_cert_acme_alpn(const tg_key *key, const char *domain, const unsigned char digest[32],
+                      tg_cert **out, tg_err *err);
 /* K10: the same certificate (subject, key, extensions) with a new serial and validity,
  * signed again by key. */
 int tg_cert_reissue(const tg_cert *old, const tg_key *key, int days, tg_cert **out, tg_err *err);

@@ -1454,6 +1454,18 @@ class TestApiInspection(ApiCase):
         self.assertEqual([a[0] for a in self.mine("au") if a[2] == "ok"],
                          ["policy.defaults.export"])
 
+    def test_acme_reads(self):
+        """The ACME resources read what acme account list/show and acme list/show print
+        (orders and renewals against a CA are tests/e2e/test_acme.py's)."""
+        self.start()
+        au = self.user("au", "Auditor")
+        self.assertEqual(self.jcall("GET", "/api/v1/acme/accounts", au), (200, []))
+        self.assertEqual(self.jcall("GET", "/api/v1/acme/certificates", au), (200, []))
+        self.assert_error(self.jcall("GET", "/api/v1/acme/accounts/default", au), 404,
+                          "not_found")
+        self.assert_error(self.jcall("GET", "/api/v1/acme/certificates/web", au), 404,
+                          "not_found")
+
 
 if __name__ == "__main__":
     tglib.main()

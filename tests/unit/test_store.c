@@ -204,6 +204,8 @@ static void migrations(void **state)
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h,
+                                  "DROP TABLE acme_challenges; DROP TABLE acme_certs;"
+                                  "DROP TABLE acme_accounts;"
                                   "DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;"
                                   "DROP TABLE identity_conf; DROP TABLE sealed_values;"
                                   "DROP TABLE est_secrets; DROP TABLE est_devices;"

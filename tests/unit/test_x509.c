@@ -371,6 +371,42 @@ static void cipher_lists(void **state)
     assert_int_equal(tg_tls_ciphers_check(big, NULL), TG_E_INVALID);
 }
 
+/* RFC 8737 §3: the tls-alpn-01 certificate names the domain and carries the critical
+ * acmeIdentifier extension whose value is the DER OCTET STRING of the digest. */
+static void acme_alpn_certificate(void **state)
+{
+    (void)state;
+    tg_err err = {0};
+    tg_keyspec ks;
+    tg_key *key = NULL;
+    tg_cert *cert = NULL;
+    unsigned char digest[32];
+    for (int i = 0; i < 32; i++)
+        digest[i] = (unsigned char)(i * 7);
+    assert_int_equal(tg_keyspec_parse("ec:p256", &ks, &err), 0);
+    assert_int_equal(tg_key_generate(&ks, &key, &err), 0);
+    assert_int_equal(tg_cert_acme_alpn(key, "a.example.com", digest, &cert, &err), 0);
+    assert_true(tg_cert_matches_key(cert, key));
+    assert_int_equal(tg_cert_san_count(cert), 1);
+    unsigned char *der = NULL;
+    size_t len = 0;
+    assert_int_equal(tg_cert_to_der(cert, &der, &len, &err), 0);
+    /* OID 1.3.6.1.5.5.7.1.31, critical TRUE, OCTET STRING { OCTET STRING (32) digest } */
+    static const unsigned char ext[] = {0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01,
+                                        0x1f, 0x01, 0x01, 0xff, 0x04, 0x22, 0x04, 0x20};
+    unsigned char *at = NULL;
+    for (size_t i = 0; i + sizeof(ext) + 32 <= len && at == NULL; i++)
+        if (memcmp(der + i, ext, sizeof(ext)) == 0) at = der + i;
+    assert_non_null(at);
+    assert_memory_equal(at + sizeof(ext), digest, 32);
+    tg_certinfo info;
+    assert_int_equal(tg_cert_info(cert, &info, &err), 0);
+    tg_certinfo_clear(&info);
+    free(der);
+    tg_cert_free(cert);
+    tg_key_free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +419,7 @@ int main(void)
         cmocka_unit_test(p12_wrong_password),
         cmocka_unit_test(kdf_budget),
         cmocka_unit_test(cipher_lists),
+        cmocka_unit_test(acme_alpn_certificate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
