@@ -12,15 +12,18 @@
 # openssl: `openssl ca -batch` in a loop over COUNT requests made beforehand, one process
 # per certificate (how a script drives it), with an EC P-384 CA as tlsgate's; its database
 # is the index.txt file.
+# ACME: bench/acme_orders.py runs ACME_COUNT `tlsgate acme order` commands one after
+# another against Pebble (PEBBLE_VA_NOSLEEP=1; http-01 answered by serve), each a new name.
 # Figures: certificates per second (wall) and, for tlsgate, the server's CPU per
 # certificate (utime+stime from /proc/PID/stat); medians of ROUNDS interleaved rounds
-# (../shared/tools/README.md). The results replace the section "Enrollment CA
+# (../shared/tools/README.md); ACME orders per minute and the order command's CPU each. The results replace the section "Enrollment CA
 # (bench/enroll.sh)" of bench/RESULTS.md (RESULTS=- to skip).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${1:-$here/../build/tlsgate}
 COUNT=${COUNT:-300}
+ACME_COUNT=${ACME_COUNT:-20}
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-19445}
 RESULTS=${RESULTS:-$here/RESULTS.md}
@@ -110,6 +113,12 @@ for r in $(seq "$ROUNDS"); do
     : > "$work/ossl/index.txt"
 done
 
+kill "$est_pid" 2>/dev/null; wait "$est_pid" 2>/dev/null || true
+est_pid=
+read -r an asecs acpu < <(python3 "$here/acme_orders.py" "$BIN" "$ACME_COUNT" | tail -1)
+apm=$(echo "$an * 60 / $asecs" | bc -l | xargs printf '%.1f')
+acpu_each=$(echo "$acpu / $an" | bc -l | xargs printf '%.0f')
+
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 rate() { printf '%s\n' "${rows[@]}" | awk -v w="$1" '$1==w {printf "%.1f\n", $3/$4}' | median; }
 cpu() { printf '%s\n' "${rows[@]}" | awk '$1=="tlsgate" {printf "%.0f\n", $5*1000/$3}' | median; }
@@ -130,7 +139,11 @@ serve\` on CPU 0, /simplereenroll over one keep-alive mutual-TLS connection from
 | tlsgate enroll-ca (EST) | $tg | $tgcpu µs |
 | \`openssl ca\` in a loop | $os | (a process each) |
 
-tlsgate issues ${ratio}× as many per second. Every round (who, round, certificates,
+ACME against Pebble (bench/acme_orders.py): $an orders in $asecs s, **$apm orders per
+minute**, $acpu_each ms of the order command's CPU each (a new key, account lookup, order,
+one http-01 authorization answered by serve, finalize, download, import).
+
+tlsgate issues ${ratio}× as many per second as openssl ca. Every round (who, round, certificates,
 seconds, server CPU ms):
 
 \`\`\`
