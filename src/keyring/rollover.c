@@ -116,6 +116,7 @@ static int load_cas(tg_keyring *kr, cas *l, tg_err *err)
         cas_free(l);
         return rc;
     }
+    if (l->n == 0) return 0; /* no CA (and qsort must not be handed a null array) */
     qsort(l->v, l->n, sizeof(*l->v), by_family);
     for (size_t i = 0; i < l->n;) {
         size_t j = i;
@@ -127,8 +128,8 @@ static int load_cas(tg_keyring *kr, cas *l, tg_err *err)
         i = j + 1;
     }
     /* a renewal with another key also ends a CA's turn: the CAs by predecessor, searched */
-    predref *by_pred = l->n ? malloc(l->n * sizeof(*by_pred)) : NULL;
-    if (l->n && by_pred == NULL) {
+    predref *by_pred = malloc(l->n * sizeof(*by_pred));
+    if (by_pred == NULL) {
         cas_free(l);
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
