@@ -163,8 +163,7 @@ class TestPackage(unittest.TestCase):
         with open(CONF) as f:
             self.conf_text = f.read()
         with open(CONF, "a") as f:
-            f.write(f"\n# test_package\nlisten = 127.0.0.1:{port}\nadmin = 127.0.0.1:{admin}\n"
-                    "threads = 1\n")
+            f.write(f"\n# test_package\nlisten = 127.0.0.1:{port}\nadmin = 127.0.0.1:{admin}\n")
         return port
 
     def healthz(self, port, limit=20):
