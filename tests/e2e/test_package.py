@@ -16,7 +16,8 @@ place would leave artefacts in it), `dpkg-buildpackage -us -uc -b` must build th
     the user, the group and the configuration file.
 
 Needs root (it installs a package); skipped otherwise, and when a tlsgate package is
-installed here already (the test does not replace an operator's).
+installed here already, or the user tlsgate, /var/lib/tlsgate or /etc/tlsgate/tlsgate.conf
+exist (make install and a service set up by hand): the purge would remove an operator's.
 """
 import grp
 import os
@@ -43,6 +44,7 @@ STORE = "/var/lib/tlsgate"
 
 
 def run(*cmd, check=True, timeout=120, **kw):
+    kw.setdefault("stdin", subprocess.DEVNULL)  # dpkg never waits for an answer
     p = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, **kw)
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stdout[-3000:]}\n"
@@ -54,6 +56,14 @@ def installed():
     p = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "tlsgate"], capture_output=True,
                        text=True)
     return p.returncode == 0 and "installed" in p.stdout and "not-installed" not in p.stdout
+
+
+def user_exists():
+    try:
+        pwd.getpwnam("tlsgate")
+        return True
+    except KeyError:
+        return False
 
 
 def systemd_runs():
@@ -82,9 +92,15 @@ class TestPackage(unittest.TestCase):
         if installed():
             self.skipTest("a tlsgate package is installed here already; this test installs "
                           "and purges its own (dpkg -P tlsgate first)")
+        # a purge deletes the store, the user and the configuration file: never an operator's
+        # (make install and a service set up by hand)
+        for what, there in (("the user tlsgate", user_exists()), (STORE, os.path.exists(STORE)),
+                            (CONF, os.path.exists(CONF))):
+            if there:
+                self.skipTest(f"{what} exists here already, and purging the test's package "
+                              f"would remove it")
         self.dir = tempfile.mkdtemp(prefix="tg-pkg-")
         self.proc = None
-        self.conf_text = None
         self.t0 = time.monotonic()
 
     def tearDown(self):
@@ -160,8 +176,6 @@ class TestPackage(unittest.TestCase):
         """A free port for the front end and one for the admin listener, in the conffile
         (the ports below 1024 and 8443/9443 may be taken or privileged here)."""
         port, admin = tglib.free_port(), tglib.free_port()
-        with open(CONF) as f:
-            self.conf_text = f.read()
         with open(CONF, "a") as f:
             f.write(f"\n# test_package\nlisten = 127.0.0.1:{port}\nadmin = 127.0.0.1:{admin}\n")
         return port
