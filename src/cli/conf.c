@@ -251,7 +251,11 @@ int cli_conf_apply(cli *c, const char *path, opts *o, cli_conf **out)
     if (cf == NULL) return tg_err_set(&c->err, TG_E_INTERNAL, "out of memory");
     size_t len = 0;
     int rc = tg_file_read(path, TG_CONF_MAX_BYTES, &cf->text, &len, &c->err);
-    if (rc == TG_E_INVALID && strstr(c->err.msg, "too large") != NULL) {
+    if (rc == TG_E_NOTFOUND) { /* only --config's: the default's absence was checked */
+        tg_err_clear(&c->err);
+        rc = tg_err_set(&c->err, TG_E_NOTFOUND,
+                        "the configuration file %s does not exist (serve --config FILE)", path);
+    } else if (rc == TG_E_INVALID && strstr(c->err.msg, "too large") != NULL) {
         tg_err_clear(&c->err);
         rc = tg_err_set(&c->err, TG_E_INVALID, "%s: the configuration file is larger than %u bytes",
                         path, TG_CONF_MAX_BYTES);

@@ -208,7 +208,7 @@ class TestRefusals(ConfCase):
         missing = self.path("nowhere.conf")
         r = self.tg("serve", "--config", missing, "--no-admin", home=self.home)
         self.assertEqual(r.rc, tglib.NOTFOUND, r)
-        self.assertIn(missing, r.err)
+        self.assertIn(f"the configuration file {missing} does not exist", r.err)
         self.assertFalse(os.path.exists(self.home), "a refused serve created the store")
         r = self.tg("serve", "--config", "", "--no-admin", home=self.home)
         self.assertEqual(r.rc, tglib.USAGE, r)
