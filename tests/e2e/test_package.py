@@ -11,7 +11,8 @@ place would leave artefacts in it), `dpkg-buildpackage -us -uc -b` must build th
   * the service runs: with systemd as PID 1 through systemctl, else the unit's ExecStart
     line as the unit's User and Group (this machine may be a container); the configuration
     file gives it a free port; `curl -k https://127.0.0.1:PORT/healthz` answers, a reload
-    (SIGHUP) is survived, it stops on SIGTERM with status 0;
+    (SIGHUP) is survived, it stops on SIGTERM with status 0; `tlsgate serve` without
+    --config reads that file too;
   * `dpkg -r` keeps the store (and the user and the conffile); `dpkg -P` removes the store,
     the user, the group and the configuration file.
 
@@ -236,6 +237,17 @@ class TestPackage(unittest.TestCase):
         self.assertNotIn("error", self.proc_err().lower().replace("errors", ""),
                          self.proc_err())
 
+    def default_conf(self, port):
+        """Without --config, serve reads /etc/tlsgate/tlsgate.conf (the path compiled in)."""
+        home = os.path.join(self.dir, "home")
+        with open(os.path.join(self.dir, "serve.err"), "wb") as errf:
+            self.proc = subprocess.Popen(["/usr/bin/tlsgate", "--home", home, "serve", "--quiet"],
+                                         stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
+                                         cwd=self.dir)
+        self.healthz(port)
+        self.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.proc.wait(30), 0, self.proc_err())
+
     def test_package(self):
         deb = self.build()
         self.log("built")
@@ -247,6 +259,7 @@ class TestPackage(unittest.TestCase):
         unit = self.check_installed()
         port = self.give_port()
         self.run_service(unit, port)
+        self.default_conf(port)
         self.log("served")
         # the store was made by the service, as its user
         uid = pwd.getpwnam("tlsgate").pw_uid
