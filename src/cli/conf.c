@@ -190,12 +190,13 @@ static int parse(cli *c, cli_conf *cf, const char *path, size_t len)
         int k = 0;
         while (k < K_N && strcmp(key, keys[k]) != 0)
             k++;
-        if (k == K_N)
-            return bad(c, path, ln,
-                       "unknown key '%.60s' (keys: listen, backend, threads, cache, admin, "
-                       "admin-cert, no-admin, log, log-socket, check-every, no-tickets, http, "
-                       "quiet)",
-                       key);
+        if (k == K_N) {
+            char known[160] = "";
+            for (int i = 0; i < K_N; i++)
+                snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
+                         i ? ", " : "", keys[i]);
+            return bad(c, path, ln, "unknown key '%.60s' (keys: %s)", key, known);
+        }
         if (*value == '\0') return bad(c, path, ln, "%s needs a value", key);
         int rc = judge(c, cf, path, ln, k, value);
         if (rc != 0) return rc;
