@@ -13,7 +13,8 @@ place would leave artefacts in it), `dpkg-buildpackage -us -uc -b` must build th
     file gives it a free port; `curl -k https://127.0.0.1:PORT/healthz` answers, a reload
     (SIGHUP) is survived, it stops on SIGTERM with status 0; `tlsgate serve` without
     --config reads that file too;
-  * `dpkg -r` keeps the store (and the user and the conffile); `dpkg -P` removes the store,
+  * `dpkg -r` keeps the store (and the user and the conffile), and installing again finds
+    them; `dpkg -P` removes the store,
     the user, the group and the configuration file.
 
 Needs root (it installs a package); skipped otherwise, and when a tlsgate package is
@@ -271,6 +272,14 @@ class TestPackage(unittest.TestCase):
         self.assertIn("store.db", os.listdir(STORE), "dpkg -r removed the store")
         self.assertEqual(pwd.getpwnam("tlsgate").pw_uid, uid)
         self.assertTrue(os.path.exists(CONF), "dpkg -r removed the conffile")
+        # installing again finds them as they were
+        run("apt-get", "install", "-y", "-q", "--no-install-recommends", deb, env=env,
+            timeout=300)
+        self.assertIn("store.db", os.listdir(STORE))
+        st = os.stat(STORE)
+        self.assertEqual((stat.S_IMODE(st.st_mode), st.st_uid), (0o700, uid))
+        with open(CONF) as f:
+            self.assertIn("# test_package", f.read(), "the edited conffile was replaced")
         # purge removes them
         run("dpkg", "-P", "tlsgate", timeout=120)
         self.assertFalse(os.path.exists(STORE), "dpkg -P kept the store")
