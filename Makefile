@@ -5,7 +5,7 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 HOME_DIR ?= $(CURDIR)/var
 CTEST_FLAGS ?= --output-on-failure -j $(JOBS)
 
-.PHONY: all bootstrap build run test unit asan bench format clean valgrind
+.PHONY: all bootstrap build run test unit asan bench format clean valgrind install
 
 all: build
 
@@ -17,6 +17,15 @@ $(BUILD)/CMakeCache.txt:
 
 build: bootstrap $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
+
+# The binary, the systemd unit, the configuration file (kept when there is one) and the man
+# pages, through CMake's install rules (the Debian package, debian/rules, uses the same).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: build
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
 # The main job on the embedded default store (var/ in this checkout unless TLSGATE_HOME is set).
 run: build

@@ -1,7 +1,7 @@
 /*
  * cmd_serve.c — "tlsgate serve": the TLS front end (src/tls) on the keyring's store.
  */
-#include "opts.h"
+#include "conf.h"
 #include "../api/api.h"
 #include "../enroll/enroll.h"
 #include "../proxy/proxy.h"
@@ -16,6 +16,9 @@ int cmd_serve(cli *c, int argc, char **argv)
     tg_serve_opts *o = &op.serve;
     if (rc == 0 && op.nargs > 0)
         rc = cli_usage(c, "serve takes no arguments, only options ('%s')", op.args[0]);
+    /* the configuration file fills what the flags left unset, before anything starts */
+    cli_conf *conf = NULL;
+    if (rc == 0) rc = cli_conf_apply(c, op.config, &op, &conf);
     unsigned sinks = 0;
     if (rc == 0 && op.log != NULL) rc = tg_log_sinks_parse(op.log, &sinks, &c->err);
     if (rc == 0 && op.log_socket != NULL && op.log_socket[0] != '/')
@@ -74,5 +77,6 @@ int cmd_serve(cli *c, int argc, char **argv)
     tg_proxies_free(proxies);
     tg_log_close();
     opts_free(&op);
+    cli_conf_free(conf);
     return rc;
 }

@@ -94,7 +94,8 @@ enum {
     L_CHALLENGE,
     L_DNS_HOOK,
     L_ACME_PROFILE,
-    L_HTTP
+    L_HTTP,
+    L_CONFIG = 650 /* serve's configuration file (numbered apart, so that other additions merge) */
 };
 
 static const struct {
@@ -221,6 +222,7 @@ static const struct {
     {{"dns-hook", required_argument, NULL, L_DNS_HOOK}, O_ACME},
     {{"profile", required_argument, NULL, L_ACME_PROFILE}, O_ACME},
     {{"http", required_argument, NULL, L_HTTP}, O_SERVE},
+    {{"config", required_argument, NULL, L_CONFIG}, O_SERVE},
     {{"json", no_argument, NULL, L_JSON}, O_ALWAYS},
     {{"home", required_argument, NULL, L_HOME}, O_ALWAYS},
 };
@@ -456,6 +458,9 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
         case L_HTTP:
             o->http = optarg;
             break;
+        case L_CONFIG:
+            o->config = optarg;
+            break;
         case L_NO_ADMIN:
             o->no_admin = 1;
             break;
@@ -467,14 +472,17 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
             break;
         case L_CHECK_EVERY:
             if (number(c, "--check-every", optarg, &o->serve.check_every) != 0) return TG_E_USAGE;
+            o->serve_given |= SG_CHECK_EVERY;
             break;
         case L_THREADS:
             if (number(c, "--threads", optarg, &o->serve.threads) != 0) return TG_E_USAGE;
+            o->serve_given |= SG_THREADS;
             break;
         case L_CACHE: {
             int v;
             if (number(c, "--cache", optarg, &v) != 0) return TG_E_USAGE;
             o->serve.cache = v;
+            o->serve_given |= SG_CACHE;
             break;
         }
         case L_PCAP_MAX:

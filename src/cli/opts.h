@@ -50,6 +50,11 @@ typedef unsigned long long opt_mask;
 #define O_ALWAYS  (~0ULL) /* --json --home */
 #define O_NEWCERT (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
 
+/* serve's numbers given on the command line (0 is a value of its own there) */
+#define SG_THREADS     1u
+#define SG_CACHE       2u
+#define SG_CHECK_EVERY 4u
+
 typedef struct opts {
     tg_newcert spec;
     const char **sans;
@@ -83,8 +88,10 @@ typedef struct opts {
     const char *account, *challenge, *dns_hook, *acme_profile;      /* O_ACME */
     const char **domains;                                           /* O_ACME: every --domain */
     int ndomains;
-    const char *http; /* O_SERVE: --http ADDR:PORT (ACME http-01) */
-    char **args;      /* positional arguments after the subcommand */
+    const char *http;     /* O_SERVE: --http ADDR:PORT (ACME http-01) */
+    const char *config;   /* O_SERVE: --config FILE (conf.c) */
+    unsigned serve_given; /* O_SERVE: SG_* bits, the numbers given on the command line */
+    char **args;          /* positional arguments after the subcommand */
     int nargs;
 } opts;
 
