@@ -2,7 +2,7 @@
  * cli.c — entry point of the command line: global options, dispatch, error reporting
  * and the commands that are not about one kind of object (init, factory-reset).
  */
-#include "cli_int.h"
+#include "opts.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -16,82 +16,6 @@
 #ifndef TG_VERSION
 #define TG_VERSION "0.1.0"
 #endif
-
-static const char usage_text[] =
-    "usage: tlsgate [--home DIR] [--json] COMMAND [ARGS]\n"
-    "\n"
-    "  init                                  create the store (done on first use too)\n"
-    "  cert create NAME --cn CN [options]    self-signed certificate\n"
-    "  cert import FILE... [--name N] [--key FILE] [--password-file F]\n"
-    "  cert list [--expiring DAYS]           the certificates table\n"
-    "  cert show NAME                        everything about one certificate\n"
-    "  cert export NAME --format pem|der|p7b|p8|pkcs1|p12 [--with-key] [--with-chain]\n"
-    "                   [--p12-profile modern|legacy-des|legacy-rc2] [--no-passphrase]\n"
-    "                   [--support-bundle] [--passphrase-file F] --out FILE [--force]\n"
-    "  cert default NAME                     certificate for clients without (matching) SNI\n"
-    "  cert replace NAME FILE [--key FILE]   put FILE in NAME's place; old one -> NAME_REPLACED\n"
-    "  cert delete NAME\n"
-    "  request create NAME --cn CN [options] [--signing]\n"
-    "  request list | show NAME | export NAME [--out F [--force]] | delete NAME\n"
-    "  verify LEAF --ca-file FILE [--chain FILE] [--host NAME] [--at UNIX_TIME]\n"
-    "         [--purpose server|client]      check path and host name (exit 1: invalid)\n"
-    "  ca import FILE... [--name N] | list | show NAME | export NAME --format … --out F\n"
-    "  ca replace NAME FILE | delete NAME | reissue NAME --days N [--name NEW]\n"
-    "  ca rollover-plan                      every CA's dates and automatic rollover\n"
-    "  ca rollover-lead DAYS                 reissue CAs this long before expiry (0: off)\n"
-    "  truststore create NAME [--description D] [--include-defaults]\n"
-    "  truststore add|remove NAME CA... | list | show NAME | delete NAME | update-defaults\n"
-    "  proxy client create NAME --signing CERT --truststore TS --listen ADDR:PORT [proxy options]\n"
-    "  proxy client list | show NAME | set NAME [proxy options] | delete NAME\n"
-    "  policy create NAME [--description T] [--never-domain D]... [--never-category C]...\n"
-    "         [--never-source CIDR]... [--always-source CIDR]... [--no-defaults]\n"
-    "  policy set NAME [--description T] [--add-never-domain D|--remove-never-domain D]...\n"
-    "         (likewise -never-category, -never-source, -always-source) "
-    "[--defaults|--no-defaults]\n"
-    "  policy list | show NAME | delete NAME | export NAME --out F [--force]\n"
-    "  policy import FILE [--name NEW] [--replace]\n"
-    "  policy defaults show | export --out F [--force] | import FILE | reset\n"
-    "  category import FILE [--replace] | list | show HOST | clear\n"
-    "  serve [--listen ADDR:PORT]... [--backend ADDR:PORT] [--threads N] [--no-tickets]\n"
-    "        [--cache N] [--quiet]           TLS front end: certificates chosen by SNI\n"
-    "        [--admin ADDR:PORT|--no-admin] [--admin-cert NAME] [--log stderr|syslog|both]\n"
-    "        [--log-socket PATH] [--check-every SECONDS]\n"
-    "  acme account create --directory URL [--directory-ca F] [--email E] [--name N]\n"
-    "         [--eab-kid K --eab-hmac-file F] | account list | show NAME | delete NAME\n"
-    "  acme order NAME --domain D... [--challenge http-01|tls-alpn-01|dns-01]\n"
-    "         [--dns-hook PROGRAM] [--profile P] [--account N]   order now (serve answers)\n"
-    "  acme list | show NAME | renew NAME | delete NAME\n"
-    "  config show                           the configuration, and what serve runs\n"
-    "  identity enroll --server URL [--ca-file F] [--secret-file F] [--serial ID]\n"
-    "  identity show | renew                 the appliance's identity certificate (EST)\n"
-    "  enroll-ca init [--cn CN] [--key SPEC] [--days N] [--device-days N]\n"
-    "            [--approval secret|manual]  tlsgate as the enrollment CA of a fleet\n"
-    "  enroll-ca serve --listen ADDR:PORT [--cert NAME] | secret [--label L] [--days N]\n"
-    "  enroll-ca set [--device-days N] [--approval secret|manual] [--retry-after S]\n"
-    "  enroll-ca show | list | approve ID | revoke ID|DEVICE|SERIAL [--reason R]\n"
-    "  user add NAME --role ROLE [--password-file F] | passwd NAME | del NAME | list\n"
-    "  user role NAME ROLE | disable NAME | enable NAME\n"
-    "  user token NAME [--label L] [--days N] | tokens NAME | revoke NAME TOKEN_ID\n"
-    "  user group NAME GROUP | group NAME --none   a user's group (none: unlimited)\n"
-    "  group create NAME | delete NAME | list | show NAME\n"
-    "  group deny NAME --proxy P | --policy P | allow NAME --proxy P | --policy P\n"
-    "  audit [--since RFC3339|UNIX] [--limit N] [--offset N]   the audit log, newest first\n"
-    "  refresh                               recompute every certificate's chain status\n"
-    "  factory-reset --yes                   wipe everything, recreate the default certificate\n"
-    "\n"
-    "subject options: --cn --san DNS:…|IP:…|email:… (repeatable) --country --state --locality\n"
-    "                 --org --ou --email --key rsa:2048|rsa:3072|rsa:4096|ec:p256|ec:p384\n"
-    "                 --days N --no-export\n"
-    "proxy options:   --signing CERT --truststore TS --listen ADDR:PORT\n"
-    "                 --mode explicit|transparent --ports 443,8443,10000-10100\n"
-    "                 --service https|imaps|pop3s|smtps|other --description TEXT\n"
-    "                 --protocols 1.2,1.3 --ciphers LIST|--no-ciphers --min-key-bits N\n"
-    "                 --max-conns N --over-max bypass|block, --policy NAME|--no-policy\n"
-    "                 --no-sni decrypt|bypass|block --ech decrypt|bypass|block\n"
-    "                 --non-tls bypass|block --fail-open SECS, and the switches --block-invalid\n"
-    "                 --block-expired --http2-downgrade --tcp-reset --log --keylog (off: --no-…)\n"
-    "The store lives in --home, else $TLSGATE_HOME, else $XDG_DATA_HOME/tlsgate\n"
-    "(~/.local/share/tlsgate). Passwords come from a file, $TLSGATE_PASSWORD or the terminal.\n";
 
 int cli_usage(cli *c, const char *fmt, ...)
 {
@@ -265,10 +189,17 @@ static void print_init(json_t *doc)
            json_string_value(json_object_get(doc, "default_certificate")));
 }
 
+const cli_sub init_cmd = {
+    "init", 0, NULL, "", "create the store, its default certificate and the first administrator",
+    "init"};
+
 static int cmd_init(cli *c, int argc, char **argv)
 {
-    (void)argv;
-    if (argc > 1) return cli_usage(c, "init takes no arguments");
+    opts o;
+    int bad = opts_parse(c, argc, argv, init_cmd.allowed, &o);
+    if (bad == 0 && o.nargs != 0) bad = cli_usage(c, "init takes no arguments");
+    opts_free(&o);
+    if (bad != 0) return bad;
     tg_keyring *kr = cli_open(c);
     if (kr == NULL) return c->err.code;
     json_t *doc = NULL;
@@ -301,15 +232,22 @@ static int cmd_init(cli *c, int argc, char **argv)
     return rc;
 }
 
+const cli_sub reset_cmd = {"factory-reset",
+                           O_YES,
+                           NULL,
+                           "",
+                           "delete every object and user (not the audit log), recreate the default",
+                           "factory-reset --yes"};
+
 static int cmd_factory_reset(cli *c, int argc, char **argv)
 {
-    int yes = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--yes") == 0)
-            yes = 1;
-        else
-            return cli_usage(c, "factory-reset: unknown argument '%s'", argv[i]);
-    }
+    opts o;
+    int bad = opts_parse(c, argc, argv, reset_cmd.allowed, &o);
+    if (bad == 0 && o.nargs != 0)
+        bad = cli_usage(c, "factory-reset: unknown argument '%s'", o.args[0]);
+    int yes = o.yes;
+    opts_free(&o);
+    if (bad != 0) return bad;
     if (!yes)
         return cli_usage(c, "factory-reset deletes every key, certificate and request; add --yes "
                             "to confirm");
@@ -326,6 +264,54 @@ static int cmd_factory_reset(cli *c, int argc, char **argv)
     return rc;
 }
 
+static int cmd_version(cli *c, int argc, char **argv)
+{
+    (void)c;
+    (void)argc;
+    (void)argv;
+    printf("tlsgate %s\n", TG_VERSION);
+    return 0;
+}
+
+/* The commands, in the order help lists them; the dispatcher and help read this table. */
+const cli_cmd cli_commands[] = {
+    {"init", cmd_init, "create the store (done on first use too)", NULL, &init_cmd},
+    {"cert", cmd_cert, "certificates and their keys", &cert_group, NULL},
+    {"request", cmd_request, "certificate requests (CSRs)", &request_group, NULL},
+    {"ca", cmd_ca, "CA certificates and their rollover", &ca_group, NULL},
+    {"truststore", cmd_truststore, "named sets of CA certificates", &truststore_group, NULL},
+    {"verify", cmd_verify, "check a certificate's path and host name (exit 1: invalid)", NULL,
+     &verify_cmd},
+    {"refresh", cmd_refresh, "recompute every certificate's chain status", NULL, &refresh_cmd},
+    {"proxy", cmd_proxy, "client inspection proxies", &proxy_group, NULL},
+    {"policy", cmd_policy, "decryption policies", &policy_group, NULL},
+    {"category", cmd_category, "the domain-to-category map policies refer to", &category_group,
+     NULL},
+    {"serve", cmd_serve, "the TLS front end, the client proxies and the management API", NULL,
+     &serve_cmd},
+    {"config", cmd_config, "the configuration, and what serve runs", &config_group, NULL},
+    {"acme", cmd_acme, "certificates ordered and renewed with ACME", &acme_group, NULL},
+    {"identity", cmd_identity, "the appliance's identity certificate (EST)", &identity_group, NULL},
+    {"enroll-ca", cmd_enrollca, "tlsgate as the enrollment CA (EST) of a fleet", &enrollca_group,
+     NULL},
+    {"user", cmd_user, "the appliance's users and their API tokens", &users_group, NULL},
+    {"group", cmd_group, "user groups: what their users may not change", &group_group, NULL},
+    {"audit", cmd_audit, "the audit log, newest first", NULL, &audit_cmd},
+    {"factory-reset", cmd_factory_reset, "wipe everything, recreate the default certificate", NULL,
+     &reset_cmd},
+};
+const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]);
+
+/* Whether the words after the command ask for help (before any "--"). */
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) return 0;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+    }
+    return 0;
+}
+
 int tg_cli_main(int argc, char **argv)
 {
     /* Any command may unseal keys: no core dump may ever hold them. */
@@ -340,67 +326,44 @@ int tg_cli_main(int argc, char **argv)
         else if (strncmp(argv[i], "--home=", 7) == 0)
             c.home = argv[i] + 7;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage_text, stdout);
+            cli_help_usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("tlsgate %s\n", TG_VERSION);
             return 0;
         } else {
-            fprintf(stderr, "tlsgate: unknown option '%s'\n%s", argv[i], usage_text);
+            fprintf(stderr, "tlsgate: unknown option '%s'\n\n", argv[i]);
+            cli_help_usage(stderr);
             return -TG_E_USAGE;
         }
     }
     if (i >= argc) {
-        fputs(usage_text, stderr);
+        cli_help_usage(stderr);
         return -TG_E_USAGE;
     }
     const char *cmd = argv[i];
     int sub_argc = argc - i;
     char **sub_argv = argv + i;
     int rc;
-    if (strcmp(cmd, "init") == 0)
-        rc = cmd_init(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "cert") == 0)
-        rc = cmd_cert(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "request") == 0)
-        rc = cmd_request(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "verify") == 0)
-        rc = cmd_verify(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "ca") == 0)
-        rc = cmd_ca(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "truststore") == 0)
-        rc = cmd_truststore(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "proxy") == 0)
-        rc = cmd_proxy(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "policy") == 0)
-        rc = cmd_policy(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "category") == 0)
-        rc = cmd_category(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "serve") == 0)
-        rc = cmd_serve(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "user") == 0)
-        rc = cmd_user(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "group") == 0)
-        rc = cmd_group(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "acme") == 0)
-        rc = cmd_acme(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "audit") == 0)
-        rc = cmd_audit(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "identity") == 0)
-        rc = cmd_identity(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "enroll-ca") == 0)
-        rc = cmd_enrollca(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "config") == 0)
-        rc = cmd_config(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "refresh") == 0)
-        rc = cmd_refresh(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "factory-reset") == 0)
-        rc = cmd_factory_reset(&c, sub_argc, sub_argv);
-    else if (strcmp(cmd, "help") == 0) {
-        fputs(usage_text, stdout);
-        return 0;
-    } else
-        rc = cli_usage(&c, "unknown command '%s' (tlsgate --help lists them)", cmd);
+    const cli_cmd *found = NULL;
+    for (size_t k = 0; k < cli_ncommands; k++)
+        if (strcmp(cmd, cli_commands[k].name) == 0) found = &cli_commands[k];
+    if (strcmp(cmd, "help") == 0) return cli_help(sub_argc - 1, sub_argv + 1);
+    if (strcmp(cmd, "version") == 0) return cmd_version(&c, sub_argc, sub_argv);
+    if (found != NULL && wants_help(sub_argc, sub_argv)) return cli_help_for(sub_argc, sub_argv);
+    if (found != NULL) {
+        rc = found->run(&c, sub_argc, sub_argv);
+    } else {
+        const char *names[64];
+        size_t n = 0;
+        for (size_t k = 0; k < cli_ncommands && n < 64; k++)
+            names[n++] = cli_commands[k].name;
+        const char *near = cli_nearest(cmd, names, n);
+        if (near != NULL)
+            rc = cli_usage(&c, "unknown command '%s' (did you mean '%s'?)", cmd, near);
+        else
+            rc = cli_usage(&c, "unknown command '%s' (tlsgate --help lists them)", cmd);
+    }
     fflush(stdout);
     json_decref(c.audit);
     if (rc > 0) return rc; /* a verdict (verify: 1 = invalid), not an error */

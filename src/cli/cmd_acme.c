@@ -207,26 +207,38 @@ static int acme_delete_cmd(cli *c, tg_keyring *kr, opts *o)
     return positional(c, rc);
 }
 
+static const cli_sub accounts[] = {
+    {"create", O_ACME | O_NAME, account_create, "", "register an account with an ACME directory",
+     "acme account create --directory https://acme.example/directory --email ops@example.com"},
+    {"list", 0, account_list, "", "the ACME accounts", "acme account list"},
+    {"show", 0, account_show, "NAME", "one ACME account", "acme account show default"},
+    {"delete", 0, account_delete, "NAME", "forget an ACME account", "acme account delete default"},
+};
+static const cli_group accounts_group = CLI_GROUP(accounts);
+
+static const cli_sub subs[] = {
+    {"order", O_ACME, acme_order_cmd, "NAME",
+     "order a certificate now (serve answers the challenges and renews it)",
+     "acme order www --domain www.example.com --challenge http-01"},
+    {"renew", 0, acme_renew_cmd, "NAME", "renew an ACME certificate now", "acme renew www"},
+    {"list", 0, acme_list_cmd, "", "the certificates ACME renews", "acme list"},
+    {"show", 0, acme_show_cmd, "NAME", "one ACME certificate's order", "acme show www"},
+    {"delete", 0, acme_delete_cmd, "NAME", "ACME no longer renews it (the certificate stays)",
+     "acme delete www"},
+    {"account", 0, NULL, "", "ACME accounts", NULL, &accounts_group},
+};
+const cli_group acme_group = CLI_GROUP(subs);
+
 int cmd_acme(cli *c, int argc, char **argv)
 {
-    static const cli_sub accounts[] = {
-        {"create", O_ACME | O_NAME, account_create},
-        {"list", 0, account_list},
-        {"show", 0, account_show},
-        {"delete", 0, account_delete},
-    };
-    static const cli_sub subs[] = {
-        {"order", O_ACME, acme_order_cmd}, {"renew", 0, acme_renew_cmd},
-        {"list", 0, acme_list_cmd},        {"show", 0, acme_show_cmd},
-        {"delete", 0, acme_delete_cmd},
-    };
     if (argc >= 2 && strcmp(argv[1], "account") == 0) {
         char *av[argc];
         av[0] = "acme account";
         for (int i = 2; i < argc; i++)
             av[i - 1] = argv[i];
         av[argc - 1] = NULL;
-        return cli_dispatch(c, argc - 1, av, accounts, sizeof(accounts) / sizeof(accounts[0]));
+        return cli_dispatch(c, argc - 1, av, accounts, accounts_group.n);
     }
-    return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
+    /* (the last entry, account, is a kind: handled above) */
+    return cli_dispatch(c, argc, argv, subs, acme_group.n - 1);
 }

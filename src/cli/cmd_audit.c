@@ -6,10 +6,17 @@
 
 #include <stdio.h>
 
+const cli_sub audit_cmd = {"audit",
+                           O_AUDIT,
+                           NULL,
+                           "",
+                           "the audit log, newest first",
+                           "audit --since 2026-01-01T00:00:00Z --limit 50"};
+
 int cmd_audit(cli *c, int argc, char **argv)
 {
     opts o;
-    int rc = opts_parse(c, argc, argv, O_AUDIT, &o);
+    int rc = opts_parse(c, argc, argv, audit_cmd.allowed, &o);
     if (rc == 0 && o.nargs != 0) rc = cli_usage(c, "audit takes no arguments, only options");
     tg_audit_filter f = {.limit = o.limit, .offset = o.offset};
     if (rc == 0 && o.since != NULL) rc = tg_keyring_time_parse(o.since, "since", &f.since, &c->err);

@@ -131,19 +131,30 @@ static int ca_rollover_lead(cli *c, tg_keyring *kr, opts *o)
     return rc;
 }
 
+static const cli_sub subs[] = {
+    {"import", O_NAME | O_PASSFILE | O_NOEXPORT, ca_import, "FILE...",
+     "import CA certificates (the root before the chain)",
+     "ca import root.pem --name example-root"},
+    {"list", 0, ca_list, "", "the CA certificates table", "ca list"},
+    {"show", 0, ca_show, "NAME", "everything about one CA certificate", "ca show example-root"},
+    {"export", O_FORMAT | O_WITHKEY | O_WITHCHAIN | O_PASSFILE | O_OUT | O_EXPORTX | O_FORCE,
+     ca_export, "NAME", "write a CA certificate (or its key) to a file",
+     "ca export example-root --format pem --out root.pem"},
+    {"replace", O_PASSFILE | O_NOEXPORT, ca_replace, "NAME FILE", "put FILE in NAME's place",
+     "ca replace example-root new-root.pem"},
+    {"delete", 0, ca_delete, "NAME", "delete a CA certificate (refused while referenced)",
+     "ca delete example-root"},
+    {"reissue", O_DAYS | O_NAME, ca_reissue, "NAME",
+     "root CA rollover: the same key, subject and extensions, a new validity",
+     "ca reissue example-root --days 3650 --name example-root-2"},
+    {"rollover-plan", 0, ca_rollover_plan, "", "every CA's dates and automatic rollover",
+     "ca rollover-plan"},
+    {"rollover-lead", 0, ca_rollover_lead, "DAYS",
+     "reissue CAs this long before they expire (0: off)", "ca rollover-lead 365"},
+};
+const cli_group ca_group = CLI_GROUP(subs);
+
 int cmd_ca(cli *c, int argc, char **argv)
 {
-    static const cli_sub subs[] = {
-        {"import", O_NAME | O_PASSFILE | O_NOEXPORT, ca_import},
-        {"list", 0, ca_list},
-        {"show", 0, ca_show},
-        {"export", O_FORMAT | O_WITHKEY | O_WITHCHAIN | O_PASSFILE | O_OUT | O_EXPORTX | O_FORCE,
-         ca_export},
-        {"replace", O_PASSFILE | O_NOEXPORT, ca_replace},
-        {"delete", 0, ca_delete},
-        {"reissue", O_DAYS | O_NAME, ca_reissue},
-        {"rollover-plan", 0, ca_rollover_plan},
-        {"rollover-lead", 0, ca_rollover_lead},
-    };
     return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
 }

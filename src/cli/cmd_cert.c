@@ -148,18 +148,29 @@ static int cert_delete(cli *c, tg_keyring *kr, opts *o)
     return rc;
 }
 
+static const cli_sub subs[] = {
+    {"create", O_NEWCERT | O_SIGNING, cert_create, "NAME",
+     "create a self-signed certificate (--signing: a signing certificate)",
+     "cert create www --cn www.example.com --san DNS:www.example.com --key ec:p256"},
+    {"import", O_NAME | O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_import, "FILE...",
+     "import certificates and keys in any format (DER, PEM, PKCS#7, PKCS#8, PKCS#12)",
+     "cert import site.p12 --name www --password-file pass.txt"},
+    {"list", O_EXPIRING, cert_list, "", "the certificates table", "cert list --expiring 30"},
+    {"show", 0, cert_show, "NAME", "everything about one certificate", "cert show www"},
+    {"export", O_FORMAT | O_WITHKEY | O_WITHCHAIN | O_PASSFILE | O_OUT | O_EXPORTX | O_FORCE,
+     cli_cert_export, "NAME", "write a certificate, its chain or its key to a file",
+     "cert export www --format pem --with-chain --out www.pem"},
+    {"default", 0, cert_default, "NAME", "the certificate for clients without (matching) SNI",
+     "cert default www"},
+    {"replace", O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_replace, "NAME FILE",
+     "put FILE in NAME's place; the old one becomes NAME_REPLACED",
+     "cert replace www renewed.pem --key renewed.key"},
+    {"delete", 0, cert_delete, "NAME", "delete a certificate (refused while referenced)",
+     "cert delete www"},
+};
+const cli_group cert_group = CLI_GROUP(subs);
+
 int cmd_cert(cli *c, int argc, char **argv)
 {
-    static const cli_sub subs[] = {
-        {"create", O_NEWCERT | O_SIGNING, cert_create},
-        {"import", O_NAME | O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_import},
-        {"list", O_EXPIRING, cert_list},
-        {"show", 0, cert_show},
-        {"export", O_FORMAT | O_WITHKEY | O_WITHCHAIN | O_PASSFILE | O_OUT | O_EXPORTX | O_FORCE,
-         cli_cert_export},
-        {"default", 0, cert_default},
-        {"replace", O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_replace},
-        {"delete", 0, cert_delete},
-    };
     return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
 }

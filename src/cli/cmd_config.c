@@ -8,19 +8,22 @@
 #include <stdio.h>
 #include <string.h>
 
+static int config_show(cli *c, tg_keyring *kr, opts *o)
+{
+    if (o->nargs != 0) return cli_usage(c, "config show takes no arguments");
+    json_t *doc = NULL;
+    int rc = tg_keyring_config(kr, &doc, &c->err);
+    if (rc == 0) cli_emit(c, doc, print_config);
+    return rc;
+}
+
+static const cli_sub subs[] = {
+    {"show", 0, config_show, "", "the configuration, and what the running serve listens on",
+     "config show --json"},
+};
+const cli_group config_group = CLI_GROUP(subs);
+
 int cmd_config(cli *c, int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "show") != 0)
-        return cli_usage(c, "config needs a subcommand: config show [--json]");
-    opts o;
-    int rc = opts_parse(c, argc - 1, argv + 1, 0, &o);
-    if (rc == 0 && o.nargs != 0) rc = cli_usage(c, "config show takes no arguments");
-    tg_keyring *kr = rc == 0 ? cli_open(c) : NULL;
-    if (rc == 0 && kr == NULL) rc = c->err.code;
-    json_t *doc = NULL;
-    if (rc == 0) rc = tg_keyring_config(kr, &doc, &c->err);
-    if (rc == 0) cli_emit(c, doc, print_config);
-    tg_keyring_close(kr);
-    opts_free(&o);
-    return rc;
+    return cli_dispatch(c, argc, argv, subs, config_group.n);
 }

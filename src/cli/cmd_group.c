@@ -82,12 +82,18 @@ static int group_allow(cli *c, tg_keyring *kr, opts *o)
     return set_denied(c, kr, o, 0);
 }
 
+static const cli_sub subs[] = {
+    {"create", 0, group_create, "NAME", "create a user group", "group create ops"},
+    {"delete", 0, group_delete, "NAME", "delete a user group", "group delete ops"},
+    {"list", 0, group_list, "", "the user groups", "group list"},
+    {"show", 0, group_show, "NAME", "one group and what it may not change", "group show ops"},
+    {"deny", O_GROUPOBJ, group_deny, "NAME",
+     "the group's users may not change this proxy or policy", "group deny ops --proxy office"},
+    {"allow", O_GROUPOBJ, group_allow, "NAME", "lift a deny", "group allow ops --policy strict"},
+};
+const cli_group group_group = CLI_GROUP(subs);
+
 int cmd_group(cli *c, int argc, char **argv)
 {
-    static const cli_sub subs[] = {
-        {"create", 0, group_create},      {"delete", 0, group_delete},
-        {"list", 0, group_list},          {"show", 0, group_show},
-        {"deny", O_GROUPOBJ, group_deny}, {"allow", O_GROUPOBJ, group_allow},
-    };
     return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
 }

@@ -139,14 +139,19 @@ static int identity_show(cli *c, tg_keyring *kr, opts *o)
     return rc;
 }
 
+static const cli_sub identity_subs[] = {
+    {"enroll", O_ENROLL, identity_enroll, "",
+     "enroll the appliance's identity certificate with an EST server",
+     "identity enroll --server https://est.example.com --ca-file est-ca.pem --secret-file s.txt"},
+    {"renew", 0, identity_renew, "", "renew the identity certificate now", "identity renew"},
+    {"show", 0, identity_show, "", "the appliance's identity certificate", "identity show"},
+};
+const cli_group identity_group = CLI_GROUP(identity_subs);
+
 int cmd_identity(cli *c, int argc, char **argv)
 {
-    static const cli_sub subs[] = {
-        {"enroll", O_ENROLL, identity_enroll},
-        {"renew", 0, identity_renew},
-        {"show", 0, identity_show},
-    };
-    return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
+    const cli_sub *subs = identity_subs;
+    return cli_dispatch(c, argc, argv, subs, identity_group.n);
 }
 
 /* ---- enroll-ca ---- */
@@ -313,17 +318,26 @@ static int ca_serve(cli *c, tg_keyring *kr, opts *o)
     return rc;
 }
 
+static const cli_sub enrollca_subs[] = {
+    {"init", O_CN | O_KEYSPEC | O_DAYS | O_ENROLL, ca_init, "",
+     "make tlsgate the enrollment CA of a fleet",
+     "enroll-ca init --cn \"Fleet CA\" --key ec:p256 --approval secret"},
+    {"set", O_ENROLL, ca_set, "", "change the enrollment CA's settings",
+     "enroll-ca set --device-days 90"},
+    {"show", 0, ca_show, "", "the enrollment CA and its settings", "enroll-ca show"},
+    {"list", 0, ca_list, "", "enrolled devices and pending requests", "enroll-ca list"},
+    {"secret", O_LABEL | O_DAYS, ca_secret, "", "a one-time bootstrap secret, shown once",
+     "enroll-ca secret --label rack-7 --days 7"},
+    {"approve", 0, ca_approve, "ID", "issue a pending request", "enroll-ca approve 12"},
+    {"revoke", O_ENROLL, ca_revoke, "ID|DEVICE|SERIAL",
+     "reject a pending request or revoke a device's certificates",
+     "enroll-ca revoke 12 --reason keyCompromise"},
+    {"serve", O_ENROLL, ca_serve, "", "the EST server, until SIGTERM",
+     "enroll-ca serve --listen 0.0.0.0:8443"},
+};
+const cli_group enrollca_group = CLI_GROUP(enrollca_subs);
+
 int cmd_enrollca(cli *c, int argc, char **argv)
 {
-    static const cli_sub subs[] = {
-        {"init", O_CN | O_KEYSPEC | O_DAYS | O_ENROLL, ca_init},
-        {"set", O_ENROLL, ca_set},
-        {"show", 0, ca_show},
-        {"list", 0, ca_list},
-        {"secret", O_LABEL | O_DAYS, ca_secret},
-        {"approve", 0, ca_approve},
-        {"revoke", O_ENROLL, ca_revoke},
-        {"serve", O_ENROLL, ca_serve},
-    };
-    return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
+    return cli_dispatch(c, argc, argv, enrollca_subs, enrollca_group.n);
 }

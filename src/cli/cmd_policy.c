@@ -161,30 +161,44 @@ static int def_reset(cli *c, tg_keyring *kr, opts *o)
     return rc;
 }
 
+static const cli_sub defaults[] = {
+    {"show", 0, def_show, "", "the default never-decrypt list", "policy defaults show"},
+    {"export", O_OUT | O_FORCE, def_export, "", "write the default list as JSON",
+     "policy defaults export --out defaults.json"},
+    {"import", 0, def_import, "FILE", "replace the default list",
+     "policy defaults import defaults.json"},
+    {"reset", 0, def_reset, "", "back to the built-in default list", "policy defaults reset"},
+};
+static const cli_group defaults_group = CLI_GROUP(defaults);
+
+static const cli_sub subs[] = {
+    {"create", O_POLICY | O_DESCRIPTION, pol_create, "NAME",
+     "a decryption policy: what a client proxy never (or always) decrypts",
+     "policy create strict --never-domain bank.example --never-category health"},
+    {"set", O_POLICYSET | O_DESCRIPTION, pol_set, "NAME",
+     "change a policy: removals first, then additions",
+     "policy set strict --add-never-domain mail.example --no-defaults"},
+    {"show", 0, pol_show, "NAME", "one policy", "policy show strict"},
+    {"list", 0, pol_list, "", "the policies", "policy list"},
+    {"delete", 0, pol_delete, "NAME", "delete a policy", "policy delete strict"},
+    {"export", O_OUT | O_FORCE, pol_export, "NAME", "write a policy as JSON",
+     "policy export strict --out strict.json"},
+    {"import", O_NAME | O_REPLACE, pol_import, "FILE", "import a policy written by export",
+     "policy import strict.json --name strict-2"},
+    {"defaults", 0, NULL, "", "the default never-decrypt list every policy includes", NULL,
+     &defaults_group},
+};
+const cli_group policy_group = CLI_GROUP(subs);
+
 int cmd_policy(cli *c, int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "defaults") == 0) {
-        static const cli_sub defaults[] = {
-            {"show", 0, def_show},
-            {"export", O_OUT | O_FORCE, def_export},
-            {"import", 0, def_import},
-            {"reset", 0, def_reset},
-        };
         static char group[] = "policy defaults"; /* how the shared dispatcher names it */
         argv[1] = group;
-        return cli_dispatch(c, argc - 1, argv + 1, defaults,
-                            sizeof(defaults) / sizeof(defaults[0]));
+        return cli_dispatch(c, argc - 1, argv + 1, defaults, defaults_group.n);
     }
-    static const cli_sub subs[] = {
-        {"create", O_POLICY | O_DESCRIPTION, pol_create},
-        {"set", O_POLICYSET | O_DESCRIPTION, pol_set},
-        {"show", 0, pol_show},
-        {"list", 0, pol_list},
-        {"delete", 0, pol_delete},
-        {"export", O_OUT | O_FORCE, pol_export},
-        {"import", O_NAME | O_REPLACE, pol_import},
-    };
-    return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
+    /* (the last entry, defaults, is a kind: handled above) */
+    return cli_dispatch(c, argc, argv, subs, policy_group.n - 1);
 }
 
 /* ---- categories ---- */
@@ -232,13 +246,16 @@ static int cat_clear(cli *c, tg_keyring *kr, opts *o)
     return rc;
 }
 
+static const cli_sub cat_subs[] = {
+    {"import", O_REPLACE, cat_import, "FILE", "import a domain-to-category map",
+     "category import categories.csv --replace"},
+    {"list", 0, cat_list, "", "the categories and their domain counts", "category list"},
+    {"show", 0, cat_show, "HOST", "the category of a host", "category show www.example.com"},
+    {"clear", 0, cat_clear, "", "forget every category", "category clear"},
+};
+const cli_group category_group = CLI_GROUP(cat_subs);
+
 int cmd_category(cli *c, int argc, char **argv)
 {
-    static const cli_sub subs[] = {
-        {"import", O_REPLACE, cat_import},
-        {"list", 0, cat_list},
-        {"show", 0, cat_show},
-        {"clear", 0, cat_clear},
-    };
-    return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
+    return cli_dispatch(c, argc, argv, cat_subs, category_group.n);
 }

@@ -70,22 +70,34 @@ static int proxy_stats(cli *c, tg_keyring *kr, opts *o)
     return rc;
 }
 
+static const cli_sub client[] = {
+    {"create", O_PROXY | O_DESCRIPTION, client_create, "NAME",
+     "a client inspection proxy's configuration",
+     "proxy client create office --signing inspect-ca --truststore corp --listen 0.0.0.0:3128"},
+    {"list", 0, client_list, "", "the client proxies", "proxy client list"},
+    {"show", 0, client_show, "NAME", "one client proxy", "proxy client show office"},
+    {"set", O_PROXY | O_DESCRIPTION, client_set, "NAME",
+     "change a client proxy (--no-... switches one off)",
+     "proxy client set office --block-expired --policy strict"},
+    {"delete", 0, client_delete, "NAME", "delete a client proxy", "proxy client delete office"},
+};
+static const cli_group client_group = CLI_GROUP(client);
+
+static const cli_sub subs[] = {
+    {"client", 0, NULL, "", "client inspection proxies", NULL, &client_group},
+    {"stats", 0, proxy_stats, "[NAME]", "the counters the running serve last wrote",
+     "proxy stats office"},
+};
+const cli_group proxy_group = CLI_GROUP(subs);
+
 int cmd_proxy(cli *c, int argc, char **argv)
 {
-    static const cli_sub stats[] = {{"stats", 0, proxy_stats}};
-    if (argc >= 2 && strcmp(argv[1], "stats") == 0) return cli_dispatch(c, argc, argv, stats, 1);
-    static const cli_sub client[] = {
-        {"create", O_PROXY | O_DESCRIPTION, client_create},
-        {"list", 0, client_list},
-        {"show", 0, client_show},
-        {"set", O_PROXY | O_DESCRIPTION, client_set},
-        {"delete", 0, client_delete},
-    };
+    if (argc >= 2 && strcmp(argv[1], "stats") == 0) return cli_dispatch(c, argc, argv, &subs[1], 1);
     if (argc < 2) return cli_usage(c, "proxy needs a kind or stats: proxy client …, proxy stats");
     if (strcmp(argv[1], "client") != 0)
         return cli_usage(c, "unknown kind of proxy '%s'; only client proxies can be configured",
                          argv[1]);
     static char group[] = "proxy client"; /* how the shared dispatcher names the group */
     argv[1] = group;
-    return cli_dispatch(c, argc - 1, argv + 1, client, sizeof(client) / sizeof(client[0]));
+    return cli_dispatch(c, argc - 1, argv + 1, client, client_group.n);
 }

@@ -63,14 +63,19 @@ static int req_delete(cli *c, tg_keyring *kr, opts *o)
     return rc;
 }
 
+static const cli_sub subs[] = {
+    {"create", O_NEWCERT | O_SIGNING, req_create, "NAME",
+     "create a key and a certificate request (CSR; --signing: for a CA certificate)",
+     "request create www --cn www.example.com --san DNS:www.example.com"},
+    {"list", 0, req_list, "", "requests, pending and completed", "request list"},
+    {"show", 0, req_show, "NAME", "everything about one request", "request show www"},
+    {"export", O_OUT | O_FORCE, req_export, "NAME", "write the request as PEM",
+     "request export www --out www.csr"},
+    {"delete", 0, req_delete, "NAME", "delete a request", "request delete www"},
+};
+const cli_group request_group = CLI_GROUP(subs);
+
 int cmd_request(cli *c, int argc, char **argv)
 {
-    static const cli_sub subs[] = {
-        {"create", O_NEWCERT | O_SIGNING, req_create},
-        {"list", 0, req_list},
-        {"show", 0, req_show},
-        {"export", O_OUT | O_FORCE, req_export},
-        {"delete", 0, req_delete},
-    };
     return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
 }

@@ -9,10 +9,17 @@
 #include <stdio.h>
 #include <string.h>
 
+const cli_sub serve_cmd = {"serve",
+                           O_SERVE,
+                           NULL,
+                           "",
+                           "the TLS front end (SNI), the client proxies and the management API",
+                           "serve --listen 0.0.0.0:443 --backend 127.0.0.1:8080 --log syslog"};
+
 int cmd_serve(cli *c, int argc, char **argv)
 {
     opts op;
-    int rc = opts_parse(c, argc, argv, O_SERVE, &op);
+    int rc = opts_parse(c, argc, argv, serve_cmd.allowed, &op);
     tg_serve_opts *o = &op.serve;
     if (rc == 0 && op.nargs > 0)
         rc = cli_usage(c, "serve takes no arguments, only options ('%s')", op.args[0]);

@@ -81,17 +81,23 @@ static int ts_update_defaults(cli *c, tg_keyring *kr, opts *o)
     return rc;
 }
 
+static const cli_sub subs[] = {
+    {"create", O_TRUST, ts_create, "NAME", "a named set of CA certificates",
+     "truststore create corp --description \"corporate roots\" --include-defaults"},
+    {"add", 0, ts_add, "NAME CA...", "add CA certificates to a trust store",
+     "truststore add corp example-root"},
+    {"remove", 0, ts_remove, "NAME CA...", "remove CA certificates from a trust store",
+     "truststore remove corp example-root"},
+    {"list", 0, ts_list, "", "the trust stores", "truststore list"},
+    {"show", 0, ts_show, "NAME", "one trust store and its CA certificates", "truststore show corp"},
+    {"delete", 0, ts_delete, "NAME", "delete a trust store", "truststore delete corp"},
+    {"update-defaults", 0, ts_update_defaults, "", "reload the system's public roots",
+     "truststore update-defaults"},
+};
+const cli_group truststore_group = CLI_GROUP(subs);
+
 int cmd_truststore(cli *c, int argc, char **argv)
 {
-    static const cli_sub subs[] = {
-        {"create", O_TRUST, ts_create},
-        {"add", 0, ts_add},
-        {"remove", 0, ts_remove},
-        {"list", 0, ts_list},
-        {"show", 0, ts_show},
-        {"delete", 0, ts_delete},
-        {"update-defaults", 0, ts_update_defaults},
-    };
     return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
 }
 
@@ -101,14 +107,20 @@ static void print_refresh(json_t *doc)
            (long long)json_integer_value(json_object_get(doc, "changed")));
 }
 
+const cli_sub refresh_cmd = {"refresh", 0, NULL, "", "recompute every certificate's chain status",
+                             "refresh"};
+
 int cmd_refresh(cli *c, int argc, char **argv)
 {
-    (void)argv;
-    if (argc > 1) return cli_usage(c, "refresh takes no arguments");
+    opts o;
+    int rc = opts_parse(c, argc, argv, refresh_cmd.allowed, &o);
+    if (rc == 0 && o.nargs != 0) rc = cli_usage(c, "refresh takes no arguments");
+    opts_free(&o);
+    if (rc != 0) return rc;
     tg_keyring *kr = cli_open(c);
     if (kr == NULL) return c->err.code;
     json_t *doc = NULL;
-    int rc = tg_keyring_refresh(kr, &doc, &c->err);
+    rc = tg_keyring_refresh(kr, &doc, &c->err);
     if (rc == 0) cli_emit(c, doc, print_refresh);
     cli_audit(c, kr, "refresh", NULL, rc, NULL);
     tg_keyring_close(kr);

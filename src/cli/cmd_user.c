@@ -182,20 +182,25 @@ static int user_group(cli *c, tg_keyring *kr, opts *o)
     return positional(c, rc, "group");
 }
 
+static const cli_sub subs[] = {
+    {"add", O_ROLE | O_PASSFILE, user_add, "NAME", "add a user",
+     "user add alice --role auditor --password-file pw.txt"},
+    {"passwd", O_PASSFILE, user_passwd, "NAME", "set a user's password", "user passwd alice"},
+    {"del", 0, user_del, "NAME", "delete a user", "user del alice"},
+    {"list", 0, user_list, "", "the users", "user list"},
+    {"role", 0, user_role, "NAME ROLE", "change a user's role", "user role alice auditor"},
+    {"disable", 0, user_disable, "NAME", "a user may no longer log in", "user disable alice"},
+    {"enable", 0, user_enable, "NAME", "a disabled user may log in again", "user enable alice"},
+    {"token", O_LABEL | O_DAYS, user_token, "NAME", "a new API bearer token, printed once",
+     "user token alice --label ci --days 30"},
+    {"tokens", 0, user_tokens, "NAME", "a user's API tokens", "user tokens alice"},
+    {"revoke", 0, user_revoke, "NAME TOKEN_ID", "revoke an API token", "user revoke alice 3"},
+    {"group", O_NONE, user_group, "NAME [GROUP]", "a user's group (--none: unlimited)",
+     "user group alice ops"},
+};
+const cli_group users_group = CLI_GROUP(subs);
+
 int cmd_user(cli *c, int argc, char **argv)
 {
-    static const cli_sub subs[] = {
-        {"add", O_ROLE | O_PASSFILE, user_add},
-        {"passwd", O_PASSFILE, user_passwd},
-        {"del", 0, user_del},
-        {"list", 0, user_list},
-        {"role", 0, user_role},
-        {"disable", 0, user_disable},
-        {"enable", 0, user_enable},
-        {"token", O_LABEL | O_DAYS, user_token},
-        {"tokens", 0, user_tokens},
-        {"revoke", 0, user_revoke},
-        {"group", O_NONE, user_group},
-    };
     return cli_dispatch(c, argc, argv, subs, sizeof(subs) / sizeof(subs[0]));
 }

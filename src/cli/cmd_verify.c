@@ -27,12 +27,20 @@ static void print_verify(json_t *doc)
            json_string_value(json_object_get(doc, "reason")));
 }
 
+const cli_sub verify_cmd = {
+    "verify",
+    O_VERIFY,
+    NULL,
+    "LEAF",
+    "check a certificate's path and host name, browser-strict (exit 1: invalid)",
+    "verify www.pem --ca-file root.pem --chain intermediate.pem --host www.example.com"};
+
 int cmd_verify(cli *c, int argc, char **argv)
 {
     opts o;
     tg_input *leaf_in = NULL, *chain_in = NULL, *ca_in = NULL;
     tg_verify_opts *v = &o.verify;
-    int rc = opts_parse(c, argc, argv, O_VERIFY, &o);
+    int rc = opts_parse(c, argc, argv, verify_cmd.allowed, &o);
     if (rc != 0) goto end;
     if (o.nargs > 1) {
         rc = cli_usage(c,

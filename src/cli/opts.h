@@ -9,6 +9,8 @@
 #include "../keyring/verify.h"
 #include "../tls/tls.h"
 
+#include <stdio.h>
+
 /* Which options a subcommand takes: a mask of these (64 bits: there is room). */
 typedef unsigned long long opt_mask;
 #define O_CN               (1ULL << 0)
@@ -46,6 +48,7 @@ typedef unsigned long long opt_mask;
 /* ACME: --directory --directory-ca --email --eab-kid --eab-hmac-file --account --domain
  * --challenge --dns-hook --profile */
 #define O_ACME    (1ULL << 31)
+#define O_YES     (1ULL << 32) /* --yes: factory-reset's confirmation */
 #define O_TRUST   (O_DESCRIPTION | O_INCLUDE_DEFAULTS)
 #define O_ALWAYS  (~0ULL) /* --json --home */
 #define O_NEWCERT (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
@@ -79,6 +82,7 @@ typedef struct opts {
     long long limit, offset;          /* O_AUDIT */
     const char *gproxy, *gpolicy;     /* O_GROUPOBJ: --proxy, --policy */
     int none;                         /* O_NONE */
+    int yes;                          /* O_YES */
     struct {
         const char *server, *ca_file, *secret_file, *serial; /* identity enroll */
         const char *listen, *cert, *approval, *reason;       /* enroll-ca */
@@ -99,12 +103,66 @@ typedef struct opts {
 int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o);
 void opts_free(opts *o);
 
-/* One subcommand of a group ("cert", "request"): its options and its handler. */
+/* One option of the parser's table: the getopt entry, the group it belongs to, and what
+ * help shows of it (help.c): its value's name (NULL: a switch) and a short description. */
+typedef struct opt_entry {
+    struct option opt;
+    opt_mask bit;
+    const char *arg, *desc;
+} opt_entry;
+/* The parser's table itself (*n: its length); help walks it with a subcommand's mask. */
+const opt_entry *opts_table(size_t *n);
+
+struct cli_group;
+/* One subcommand of a group ("cert", "request"): its options and its handler, and what help
+ * shows of it: its positional arguments, a one-line summary and one example (the command
+ * line after "tlsgate "). A kind with subcommands of its own ("proxy client") has kind
+ * set instead of fn. */
 typedef struct cli_sub {
     const char *name;
     opt_mask allowed;
     int (*fn)(cli *, tg_keyring *, opts *);
+    const char *args, *summary, *example;
+    const struct cli_group *kind;
 } cli_sub;
+typedef struct cli_group {
+    const cli_sub *subs;
+    size_t n;
+} cli_group;
+#define CLI_GROUP(subs)                                                                            \
+    {                                                                                              \
+        (subs), sizeof(subs) / sizeof((subs)[0])                                                   \
+    }
+
+/* The tables of each command (cmd_*.c): the dispatcher and help read the same ones. */
+extern const cli_group cert_group, request_group, ca_group, truststore_group, proxy_group,
+    policy_group, category_group, users_group, group_group, acme_group, identity_group,
+    enrollca_group, config_group;
+/* Commands without subcommands: their options and help. */
+extern const cli_sub init_cmd, verify_cmd, serve_cmd, audit_cmd, refresh_cmd, reset_cmd;
+
+/* The commands (cli.c): a group of subcommands, or one without (self: its options and help). */
+typedef struct cli_cmd {
+    const char *name;
+    int (*run)(cli *, int, char **);
+    const char *summary;
+    const cli_group *group;
+    const cli_sub *self;
+} cli_cmd;
+extern const cli_cmd cli_commands[];
+extern const size_t cli_ncommands;
+
+/* help.c: "tlsgate help [--json|--man|--bash-completion] [CMD [SUB...]]" (words: what follows
+ * "help"); returns the exit status. */
+int cli_help(int argc, char **argv);
+/* "tlsgate CMD ... --help": help for the subcommand named by the words of argv (options are
+ * skipped); returns the exit status. */
+int cli_help_for(int argc, char **argv);
+/* The command list (tlsgate --help, and on a usage error). */
+void cli_help_usage(FILE *f);
+/* help.c: "did you mean": the candidate nearest to word (edit distance <= 2, or the only one
+ * word is a prefix of), else NULL. */
+const char *cli_nearest(const char *word, const char *const *names, size_t n);
 /* Finds argv[1] among subs, parses its options, opens the keyring and runs it. */
 /* cert export and ca export (the same options). */
 int cli_cert_export(cli *c, tg_keyring *kr, opts *o);
