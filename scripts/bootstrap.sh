@@ -12,13 +12,14 @@ console_modules() {
     (cd "$ROOT/tests/e2e/console" && npm ci --no-audit --no-fund --loglevel=error)
 }
 # debhelper, dpkg-dev, fakeroot, lintian, adduser: the Debian package (debian/) that
-# tests/e2e/test_package.py builds, checks and installs.
+# tests/e2e/test_package.py builds, checks and installs. man-db, groff-base:
+# tests/interop/test_help.py renders the man page and runs the completion.
 PKGS="build-essential cmake pkg-config libssl-dev openssl libsqlite3-dev sqlite3 libjansson-dev
 libevent-dev libcurl4-openssl-dev libcmocka-dev python3 python3-cryptography
 default-jre-headless gnutls-bin libnss3-tools clang libclang-rt-14-dev valgrind
 publicsuffix ca-certificates curl tshark iptables iproute2 chromium python3-prometheus-client
 nodejs python3-jsonschema pebble
-debhelper dpkg-dev fakeroot lintian adduser"
+debhelper dpkg-dev fakeroot lintian adduser man-db groff-base"
 # The console's browser tests (tests/e2e/console) run node with playwright-core from npm.
 # Debian's npm, unless an npm is there already (a nodejs from elsewhere brings its own, and
 # Debian's npm would not install beside it).
