@@ -351,6 +351,9 @@ int tg_cli_main(int argc, char **argv)
     if (strcmp(cmd, "help") == 0) return cli_help(sub_argc - 1, sub_argv + 1);
     if (strcmp(cmd, "version") == 0) return cmd_version(&c, sub_argc, sub_argv);
     if (found != NULL && wants_help(sub_argc, sub_argv)) return cli_help_for(sub_argc, sub_argv);
+    /* the words as given, for the hint after a usage error (some commands rename argv[1]) */
+    char *words[sub_argc + 1];
+    memcpy(words, sub_argv, sizeof(words));
     if (found != NULL) {
         rc = found->run(&c, sub_argc, sub_argv);
     } else {
@@ -383,7 +386,7 @@ int tg_cli_main(int argc, char **argv)
             fprintf(stderr, "tlsgate: %s (%s)\n", c.err.msg, flag);
         else
             fprintf(stderr, "tlsgate: %s\n", c.err.msg);
-        if (c.err.code == TG_E_USAGE) fputs("(tlsgate --help shows the commands)\n", stderr);
+        if (c.err.code == TG_E_USAGE) cli_help_hint(stderr, sub_argc, words);
         return -c.err.code;
     }
     return 0;

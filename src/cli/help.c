@@ -94,7 +94,7 @@ static void suggest(FILE *f, const char *word, const char *before, const cli_gro
 
 /* Follows words (options skipped) from the top; returns 0, or 2 after saying on standard
  * error which word is unknown. */
-static int resolve(int argc, char **argv, node *nd)
+static int resolve(int argc, char **argv, node *nd, int quiet)
 {
     memset(nd, 0, sizeof(*nd));
     char before[256] = "";
@@ -105,6 +105,7 @@ static int resolve(int argc, char **argv, node *nd)
         const cli_sub *s = NULL;
         if (nd->depth == 0) {
             const cli_cmd *cmd = find_cmd(w);
+            if (cmd == NULL && quiet) return 2;
             if (cmd == NULL) {
                 fprintf(stderr, "tlsgate: unknown command '%s'", w);
                 suggest(stderr, w, "", NULL);
@@ -115,7 +116,8 @@ static int resolve(int argc, char **argv, node *nd)
             nd->group = cmd->group;
             nd->leaf = cmd->self;
         } else {
-            s = find_sub(nd->group, w);
+            s = nd->group ? find_sub(nd->group, w) : NULL;
+            if (s == NULL && quiet) return 2;
             if (s == NULL) {
                 fprintf(stderr, "tlsgate: unknown subcommand '%s %s'", before, w);
                 char b[260];
@@ -290,8 +292,24 @@ static int show(const node *nd)
 int cli_help_for(int argc, char **argv)
 {
     node nd;
-    int rc = resolve(argc, argv, &nd);
+    int rc = resolve(argc, argv, &nd, 0);
     return rc != 0 ? rc : show(&nd);
+}
+
+void cli_help_hint(FILE *f, int argc, char **argv)
+{
+    node nd;
+    char path[256];
+    int rc = resolve(argc, argv, &nd, 1);
+    if (nd.depth == 0) {
+        fputs("(tlsgate --help shows the commands)\n", f);
+        return;
+    }
+    path_text(&nd, path, sizeof(path));
+    if (rc == 0 && nd.leaf != NULL)
+        fprintf(f, "(tlsgate help %s shows its usage and options)\n", path);
+    else
+        fprintf(f, "(tlsgate help %s shows its subcommands)\n", path);
 }
 
 /* ---- walking every leaf ---- */

@@ -158,6 +158,8 @@ int cli_help(int argc, char **argv);
 /* "tlsgate CMD ... --help": help for the subcommand named by the words of argv (options are
  * skipped); returns the exit status. */
 int cli_help_for(int argc, char **argv);
+/* After a usage error: where help for the words of argv is ("tlsgate help cert create"). */
+void cli_help_hint(FILE *f, int argc, char **argv);
 /* The command list (tlsgate --help, and on a usage error). */
 void cli_help_usage(FILE *f);
 /* help.c: "did you mean": the candidate nearest to word (edit distance <= 2, or the only one
