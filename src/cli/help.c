@@ -174,11 +174,22 @@ static const opt_entry *global_option(const char *name)
 
 /* Writes text from column col, wrapped at 80 columns: a new line starts at column indent
  * (after cont, " \\" for a command line). */
+/* The length of the next word of text; on a command line an option and its value are one
+ * ("--key ec:p256": never broken between them). */
+static size_t unit(const char *text, int cmdline)
+{
+    size_t w = strcspn(text, " ");
+    if (cmdline && strncmp(text, "--", 2) == 0 && text[w] == ' ' && text[w + 1] != '-' &&
+        text[w + 1] != '\0')
+        w += 1 + strcspn(text + w + 1, " ");
+    return w;
+}
+
 static void wrap(FILE *f, const char *text, int col, int indent, const char *cont)
 {
     int start = col, room = 80 - (int)strlen(cont);
     while (*text) {
-        size_t w = strcspn(text, " ");
+        size_t w = unit(text, cont[0] != '\0');
         if (col > start && col + 1 + (int)w > room) {
             fprintf(f, "%s\n%*s", cont, indent, "");
             col = start = indent;
@@ -251,6 +262,13 @@ static void print_group(FILE *f, const node *nd)
                  s->args && s->args[0] ? " " : "");
         if (s->args) snprintf(left + strlen(left), sizeof(left) - strlen(left), "%s", s->args);
         print_row(f, left, s->summary);
+    }
+    fputs("\nexamples:\n", f);
+    for (size_t i = 0; i < nd->group->n; i++) {
+        const cli_sub *s = &nd->group->subs[i];
+        if (s->example == NULL) continue;
+        fputs("  tlsgate ", f);
+        wrap(f, s->example, 10, 6, " \\");
     }
     fprintf(f,
             "\n'tlsgate help %s SUBCOMMAND' shows a subcommand's options\n(or 'tlsgate %s "
@@ -470,7 +488,7 @@ static void man_visit(const node *nd, void *ctx)
         /* lines of at most 64 columns, continued with a backslash */
         int col = 7;
         for (const char *p = s->example; *p;) {
-            size_t w = strcspn(p, " ");
+            size_t w = unit(p, 1);
             if (col + 1 + (int)w > 64) {
                 fputs(" \\e\n    ", f);
                 col = 4;
@@ -478,7 +496,7 @@ static void man_visit(const node *nd, void *ctx)
                 fputc(' ', f);
                 col++;
             }
-            char word[256];
+            char word[512];
             snprintf(word, sizeof(word), "%.*s", (int)w, p);
             roff(f, word);
             col += (int)w;
