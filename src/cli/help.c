@@ -187,6 +187,7 @@ static size_t unit(const char *text, int cmdline)
 
 static void wrap(FILE *f, const char *text, int col, int indent, const char *cont)
 {
+    if (text == NULL) text = ""; /* an entry without its help text (test_help refuses it) */
     int start = col, room = 80 - (int)strlen(cont);
     while (*text) {
         size_t w = unit(text, cont[0] != '\0');
@@ -371,7 +372,7 @@ static json_t *opts_json(opt_mask allowed)
     size_t n = leaf_options(allowed, o, 160);
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s?, s:s}", "name", o[i]->opt.name, "arg",
+        json_array_append_new(a, json_pack("{s:s, s:s?, s:s?}", "name", o[i]->opt.name, "arg",
                                            o[i]->arg, "description", o[i]->desc));
     return a;
 }
@@ -381,7 +382,7 @@ static json_t *group_json(const cli_group *g, const char *path);
 static json_t *node_json(const char *name, const char *path, const char *summary,
                          const cli_group *g, const cli_sub *leaf)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s}", "name", name, "path", path, "summary", summary);
+    json_t *o = json_pack("{s:s, s:s, s:s?}", "name", name, "path", path, "summary", summary);
     if (leaf != NULL) {
         json_object_set_new(o, "args", json_string(leaf->args ? leaf->args : ""));
         json_object_set_new(o, "options", opts_json(leaf->allowed));
@@ -414,7 +415,7 @@ static int help_json(void)
     for (size_t i = 0; i < sizeof(globals) / sizeof(globals[0]); i++) {
         const opt_entry *e = global_option(globals[i]);
         if (e != NULL)
-            json_array_append_new(g, json_pack("{s:s, s:s?, s:s}", "name", e->opt.name, "arg",
+            json_array_append_new(g, json_pack("{s:s, s:s?, s:s?}", "name", e->opt.name, "arg",
                                                e->arg, "description", e->desc));
     }
     json_t *doc =
@@ -430,6 +431,7 @@ static int help_json(void)
 /* Roff text: backslashes and '-' escaped, a leading '.' or '\'' made harmless. */
 static void roff(FILE *f, const char *s)
 {
+    if (s == NULL) s = "";
     if (*s == '.' || *s == '\'') fputs("\\&", f);
     for (; *s; s++) {
         if (*s == '\\')

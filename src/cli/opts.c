@@ -481,7 +481,7 @@ static const opt_entry table[] = {
      O_SERVE,
      "FILE",
      "the configuration file (flags override it)"},
-    {{"yes", no_argument, NULL, L_YES}, O_YES, NULL, "confirm"},
+    {{"yes", no_argument, NULL, L_YES}, O_YES, NULL, "confirm: everything is deleted"},
     {{"json", no_argument, NULL, L_JSON}, O_ALWAYS, NULL, "output as JSON"},
     {{"home", required_argument, NULL, L_HOME}, O_ALWAYS, "DIR", "the store directory"},
 };
