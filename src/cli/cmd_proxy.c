@@ -94,9 +94,15 @@ int cmd_proxy(cli *c, int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "stats") == 0) return cli_dispatch(c, argc, argv, &subs[1], 1);
     if (argc < 2) return cli_usage(c, "proxy needs a kind or stats: proxy client …, proxy stats");
-    if (strcmp(argv[1], "client") != 0)
+    if (strcmp(argv[1], "client") != 0) {
+        const char *names[] = {subs[0].name, subs[1].name};
+        const char *near = cli_nearest(argv[1], names, 2);
+        if (near != NULL)
+            return cli_usage(c, "unknown kind of proxy '%s' (did you mean 'proxy %s'?)", argv[1],
+                             near);
         return cli_usage(c, "unknown kind of proxy '%s'; only client proxies can be configured",
                          argv[1]);
+    }
     static char group[] = "proxy client"; /* how the shared dispatcher names the group */
     argv[1] = group;
     return cli_dispatch(c, argc - 1, argv + 1, client, client_group.n);
