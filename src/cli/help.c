@@ -371,9 +371,20 @@ static json_t *opts_json(opt_mask allowed)
     const opt_entry *o[160];
     size_t n = leaf_options(allowed, o, 160);
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s?, s:s?}", "name", o[i]->opt.name, "arg",
-                                           o[i]->arg, "description", o[i]->desc));
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_pack("{s:s, s:s?, s:s?}", "name", o[i]->opt.name, "arg", o[i]->arg,
+                              "description", o[i]->desc);
+        if (o[i]->values != NULL) {
+            json_t *v = json_array();
+            for (const char *p = o[i]->values; *p;) {
+                size_t w = strcspn(p, " ");
+                json_array_append_new(v, json_stringn(p, w));
+                p += w + (p[w] == ' ');
+            }
+            json_object_set_new(e, "values", v);
+        }
+        json_array_append_new(a, e);
+    }
     return a;
 }
 
@@ -600,7 +611,14 @@ static void bash_visit(const node *nd, void *ctx)
     if (nd->leaf != NULL) {
         fprintf(f, "    \"%s\"|\"%s \"*) opts=\"", path, path);
         bash_opts(f, nd->leaf);
-        fputs("\"; words=\"\" ;;\n", f);
+        fputs("\"; words=\"\"\n", f);
+        const opt_entry *o[160];
+        size_t n = leaf_options(nd->leaf->allowed, o, 160);
+        for (size_t i = 0; i < n; i++)
+            if (o[i]->values != NULL)
+                fprintf(f, "        [[ $prev == --%s ]] && vals=\"%s\"\n", o[i]->opt.name,
+                        o[i]->values);
+        fputs("        ;;\n", f);
     } else if (nd->group != NULL) {
         fprintf(f, "    \"%s\") opts=\"--help\"; words=\"", path);
         for (size_t i = 0; i < nd->group->n; i++)
@@ -634,7 +652,8 @@ static int help_bash(void)
           "# the tables the parser uses.\n"
           "_tlsgate()\n"
           "{\n"
-          "    local cur=${COMP_WORDS[COMP_CWORD]} path=\"\" w i opts words\n"
+          "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}\n"
+          "    local path=\"\" w i opts words vals=\"\"\n"
           "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
           "        w=${COMP_WORDS[i]}\n"
           "        case $w in\n"
@@ -658,6 +677,16 @@ static int help_bash(void)
     fputs("\" ;;\n", f);
     walk(bash_visit, f);
     fputs("    *) opts=\"\"; words=\"\" ;;\n"
+          "    esac\n"
+          "    # the value of an option: its choices, else files (complete -o default)\n"
+          "    case $prev in\n"
+          "    ",
+          f);
+    bash_valued(f);
+    fputs(")\n"
+          "        COMPREPLY=($(compgen -W \"$vals\" -- \"$cur\"))\n"
+          "        return\n"
+          "        ;;\n"
           "    esac\n"
           "    if [[ $cur == -* ]]; then\n"
           "        COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"

@@ -104,11 +104,12 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o);
 void opts_free(opts *o);
 
 /* One option of the parser's table: the getopt entry, the group it belongs to, and what
- * help shows of it (help.c): its value's name (NULL: a switch) and a short description. */
+ * help shows of it (help.c): its value's name (NULL: a switch), a short description and,
+ * for a value from a fixed set, its choices (space-separated: bash completion offers them). */
 typedef struct opt_entry {
     struct option opt;
     opt_mask bit;
-    const char *arg, *desc;
+    const char *arg, *desc, *values;
 } opt_entry;
 /* The parser's table itself (*n: its length); help walks it with a subcommand's mask. */
 const opt_entry *opts_table(size_t *n);

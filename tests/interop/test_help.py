@@ -12,7 +12,8 @@
   * each example begins with its subcommand's words and uses only options it accepts;
   * a mistyped command or subcommand: exit 2 and "did you mean";
   * the man page renders without warnings (MANWIDTH=80 man --warnings -l);
-  * the bash completion script parses (bash -n) and completes `tlsgate ce` to cert.
+  * the bash completion script parses (bash -n), completes `tlsgate ce` to cert, and an
+    option's value from its choices (--format p: pem, p7b, ...).
 """
 import json
 import os
@@ -135,6 +136,20 @@ class HelpCase(unittest.TestCase):
             self.assertEqual(r.returncode, 2, (l["path"], other, r.stderr))
             self.assertIn("option '--%s' %s" % (other, UNKNOWN), r.stderr, l["path"])
 
+    def test_values_are_accepted(self):
+        """An option's listed choices: the parser takes each (the command may fail later)."""
+        seen = 0
+        for l in self.leaves:
+            if l["path"] in SERVERS:
+                continue
+            for o in l["options"]:
+                for v in o.get("values", []):
+                    r = self.run_bin(*l["path"].split(), "--" + o["name"], v)
+                    self.assertNotIn(UNKNOWN, r.stderr)
+                    self.assertNotIn("needs a value", r.stderr)
+                    seen += 1
+        self.assertGreater(seen, 20)
+
     def test_examples_parse(self):
         globals_ = {o["name"] for o in self.doc["global_options"]}
         for l in self.leaves:
@@ -195,6 +210,11 @@ class HelpCase(unittest.TestCase):
         self.assertIn("create", complete("proxy", "client", ""))
         self.assertIn("--expiring", complete("cert", "list", "--"))
         self.assertIn("--cn", complete("cert", "create", "www", "--c"))
+        # an option's choices, and nothing (files: complete -o default) for a file option
+        self.assertEqual(complete("cert", "export", "www", "--format", "p"),
+                         ["pem", "p7b", "p8", "pkcs1", "p12"])
+        self.assertEqual(complete("serve", "--log", ""), ["stderr", "syslog", "both"])
+        self.assertEqual(complete("cert", "import", "--key", ""), [])
 
 
 if __name__ == "__main__":
