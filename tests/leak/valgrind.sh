@@ -22,6 +22,12 @@ run() { # expected-status command...
 cd "$T"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -subj "/CN=VG Root" -days 30 2>/dev/null
 run 0 init
+run 0 help --json
+run 0 help --man
+run 0 help --bash-completion
+run 0 proxy client create --help
+run 2 cret list
+run 2 cert create --nope
 run 0 cert create vg --cn vg.example.com --san DNS:a.example.com --key ec:p256 --days 30
 run 0 request create vgreq --cn req.example.com --key rsa:2048
 run 0 request export vgreq --out req.pem
