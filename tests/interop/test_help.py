@@ -215,6 +215,12 @@ class HelpCase(unittest.TestCase):
                          ["pem", "p7b", "p8", "pkcs1", "p12"])
         self.assertEqual(complete("serve", "--log", ""), ["stderr", "syslog", "both"])
         self.assertEqual(complete("cert", "import", "--key", ""), [])
+        # as bash calls it: COMP_LINE, whose words bash would split at ':'
+        prog = ('source "$1"; COMP_LINE="$2"; COMP_POINT=${#2}; COMP_WORDS=(); COMP_CWORD=0; '
+                '_tlsgate; printf "%s\\n" "${COMPREPLY[@]}"')
+        r = subprocess.run(["bash", "-c", prog, "x", script, "tlsgate cert create w --key rsa:3"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.stdout.split(), ["3072"], r.stderr)
 
 
 if __name__ == "__main__":
