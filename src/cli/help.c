@@ -12,6 +12,9 @@
 #ifndef TG_VERSION
 #define TG_VERSION "0.1.0"
 #endif
+#ifndef TG_CONF_DEFAULT
+#define TG_CONF_DEFAULT "/etc/tlsgate/tlsgate.conf"
+#endif
 
 #define MAXDEPTH 4
 
@@ -579,8 +582,8 @@ static int help_man(void)
         ".TP\n.B TLSGATE_PASSWORD\na password or passphrase, when no \\fB\\-\\-password\\-file\\fR "
         "is given (else the terminal asks)\n"
         ".SH FILES\n"
-        ".TP\n.I /etc/tlsgate/tlsgate.conf\nthe configuration \\fBserve\\fR reads; its flags "
-        "override it\n"
+        ".TP\n.I " TG_CONF_DEFAULT "\nthe configuration \\fBserve\\fR reads (\\fB\\-\\-config\\fR "
+        "\\fIFILE\\fR instead); its flags override it\n"
         ".TP\n.I /var/lib/tlsgate\nthe store of the installed service (\\fBtlsgate.service\\fR)\n"
         ".TP\n.I ~/.local/share/tlsgate\nthe store of a user without \\fBTLSGATE_HOME\\fR\n"
         ".SH SEE ALSO\n"
