@@ -217,7 +217,7 @@ static const cli_sub accounts[] = {
 static const cli_group accounts_group = CLI_GROUP(accounts);
 
 static const cli_sub subs[] = {
-    {"order", O_ACME, acme_order_cmd, "NAME",
+    {"order", O_ACMEORD, acme_order_cmd, "NAME",
      "order a certificate now (serve answers the challenges and renews it)",
      "acme order www --domain www.example.com --challenge http-01"},
     {"renew", 0, acme_renew_cmd, "NAME", "renew an ACME certificate now", "acme renew www"},

@@ -319,20 +319,20 @@ static int ca_serve(cli *c, tg_keyring *kr, opts *o)
 }
 
 static const cli_sub enrollca_subs[] = {
-    {"init", O_CN | O_KEYSPEC | O_DAYS | O_ENROLL, ca_init, "",
+    {"init", O_CN | O_KEYSPEC | O_DAYS | O_ECASET, ca_init, "",
      "make tlsgate the enrollment CA of a fleet",
      "enroll-ca init --cn \"Fleet CA\" --key ec:p256 --approval secret"},
-    {"set", O_ENROLL, ca_set, "", "change the enrollment CA's settings",
+    {"set", O_ECASET, ca_set, "", "change the enrollment CA's settings",
      "enroll-ca set --device-days 90"},
     {"show", 0, ca_show, "", "the enrollment CA and its settings", "enroll-ca show"},
     {"list", 0, ca_list, "", "enrolled devices and pending requests", "enroll-ca list"},
     {"secret", O_LABEL | O_DAYS, ca_secret, "", "a one-time bootstrap secret, shown once",
      "enroll-ca secret --label rack-7 --days 7"},
     {"approve", 0, ca_approve, "ID", "issue a pending request", "enroll-ca approve 12"},
-    {"revoke", O_ENROLL, ca_revoke, "ID|DEVICE|SERIAL",
+    {"revoke", O_REASON, ca_revoke, "ID|DEVICE|SERIAL",
      "reject a pending request or revoke a device's certificates",
      "enroll-ca revoke 12 --reason keyCompromise"},
-    {"serve", O_ENROLL, ca_serve, "", "the EST server, until SIGTERM",
+    {"serve", O_ESTD, ca_serve, "", "the EST server, until SIGTERM",
      "enroll-ca serve --listen 0.0.0.0:8443"},
 };
 const cli_group enrollca_group = CLI_GROUP(enrollca_subs);

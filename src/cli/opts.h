@@ -41,14 +41,18 @@ typedef unsigned long long opt_mask;
 #define O_SERVE     (1ULL << 24) /* serve's listeners, threads, cache and logs */
 #define O_GROUPOBJ  (1ULL << 25) /* --proxy P | --policy P: what a group denies or allows */
 #define O_NONE      (1ULL << 26) /* --none: user group NAME --none */
-#define O_ENROLL    (1ULL << 27) /* identity and enroll-ca: --server --ca-file --secret-file … */
+#define O_ENROLL    (1ULL << 27) /* identity enroll: --server --ca-file --secret-file --serial */
 #define O_ROLE      (1ULL << 28) /* --role: a user's role */
 #define O_LABEL     (1ULL << 29) /* --label: an API token's label */
 #define O_AUDIT     (1ULL << 30) /* --since --limit --offset: which audit rows */
-/* ACME: --directory --directory-ca --email --eab-kid --eab-hmac-file --account --domain
- * --challenge --dns-hook --profile */
+/* acme account create: --directory --directory-ca --email --eab-kid --eab-hmac-file */
 #define O_ACME    (1ULL << 31)
 #define O_YES     (1ULL << 32) /* --yes: factory-reset's confirmation */
+#define O_ESTD    (1ULL << 33) /* enroll-ca serve: --listen --cert */
+#define O_ECASET  (1ULL << 34) /* enroll-ca init|set: --approval --device-days --retry-after */
+#define O_REASON  (1ULL << 35) /* enroll-ca revoke: --reason */
+#define O_ACMEORD (1ULL << 36) /* acme order: --account --domain --challenge --dns-hook --profile  \
+                                */
 #define O_TRUST   (O_DESCRIPTION | O_INCLUDE_DEFAULTS)
 #define O_ALWAYS  (~0ULL) /* --json --home */
 #define O_NEWCERT (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
