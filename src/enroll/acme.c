@@ -1070,7 +1070,7 @@ static long long acme_one(enroll_ctx *x, const char *name, long long now)
     if (!issued) goto end; /* a first order is the CLI's (acme order, acme renew) */
     if (ari_next > 0 && ari_next <= now) {
         acme c = {.stopping = x->stopping};
-        json_t *acc = NULL;
+        json_t *acc = NULL, *chg = json_object();
         tg_cert *cur = NULL;
         char *id = NULL, *ex = NULL;
         long long s = 0, e = 0, retry = ACME_ARI_DEFAULT;
@@ -1087,15 +1087,15 @@ static long long acme_one(enroll_ctx *x, const char *name, long long now)
                 unsigned long long rnd = 0;
                 tg_random(&rnd, sizeof(rnd), NULL);
                 renew_at = e > s ? s + (long long)(rnd % (unsigned long long)(e - s)) : s;
-                json_object_set_new(doc, "renew_at", json_integer(renew_at));
-                json_object_set_new(doc, "ari",
+                json_object_set_new(chg, "renew_at", json_integer(renew_at));
+                json_object_set_new(chg, "ari",
                                     json_pack("{s:I,s:I,s:o}", "start", s, "end", e, "explanation",
                                               ex ? json_string(ex) : json_null()));
                 tg_log(TG_LOG_INFO, "ACME: '%s' renewal window from the CA: renewing at %lld", name,
                        renew_at);
             }
             ari_next = now + retry;
-            json_object_set_new(doc, "ari_failure_count", json_integer(0));
+            json_object_set_new(chg, "ari_failure_count", json_integer(0));
         } else {
             /* the CA's renewal information is unreadable: look again later and later (the
              * schedule stays as it was) */
@@ -1103,21 +1103,14 @@ static long long acme_one(enroll_ctx *x, const char *name, long long now)
             tg_log(TG_LOG_WARNING, "ACME: renewal information for '%s' (try %d): %s", name, f,
                    err.msg);
             ari_next = now + enroll_backoff(f, 60, ACME_ARI_DEFAULT);
-            json_object_set_new(doc, "ari_failure_count", json_integer(f));
+            json_object_set_new(chg, "ari_failure_count", json_integer(f));
             tg_err_clear(&err);
         }
-        json_object_set_new(doc, "ari_next", json_integer(ari_next));
-        const char *acct = json_string_value(json_object_get(doc, "account"));
-        char *accname = acct ? tg_strdup(acct) : NULL;
-        json_object_del(doc, "name");
-        json_object_del(doc, "account");
-        json_object_del(doc, "created");
-        json_object_del(doc, "created_unix");
-        json_object_del(doc, "updated");
-        json_object_del(doc, "updated_unix");
+        json_object_set_new(chg, "ari_next", json_integer(ari_next));
+        /* only what this look learnt: a renewal may have changed the rest meanwhile */
         tg_err e2 = {0};
-        if (accname) tg_keyring_acme_cert_put(x->kr, name, accname, doc, 0, &e2);
-        free(accname);
+        tg_keyring_acme_cert_merge(x->kr, name, chg, &e2);
+        json_decref(chg);
         free(id);
         free(ex);
         tg_cert_free(cur);

@@ -281,6 +281,26 @@ int tg_keyring_acme_cert_put(tg_keyring *kr, const char *name, const char *accou
     return kr_finish(kr, rc, err);
 }
 
+int tg_keyring_acme_cert_merge(tg_keyring *kr, const char *name, const json_t *changes, tg_err *err)
+{
+    int rc = tg_store_begin(kr->st, err);
+    if (rc != 0) return rc;
+    tg_store_acme a = {0};
+    json_t *doc = NULL;
+    char *text = NULL;
+    rc = row_get(kr, TG_STORE_ACME_CERTS, name, &a, err);
+    if (rc == 0 && (doc = json_loads(a.doc, 0, NULL)) == NULL)
+        rc = tg_err_set(err, TG_E_STORE, "the ACME document of '%s' is damaged", name);
+    if (rc == 0 && json_object_update(doc, (json_t *)changes) != 0)
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc == 0) rc = doc_text(doc, &text, err);
+    if (rc == 0) rc = tg_store_acme_update(kr->st, TG_STORE_ACME_CERTS, a.id, text, err);
+    free(text);
+    json_decref(doc);
+    tg_store_acme_clear(&a);
+    return kr_finish(kr, rc, err);
+}
+
 static int cert_get(tg_keyring *kr, const char *name, int face, json_t **doc, tg_err *err)
 {
     *doc = NULL;

@@ -759,6 +759,11 @@ int tg_keyring_acme_account_delete(tg_keyring *kr, const char *name, tg_err *err
  * else inserted or replaced) under account. */
 int tg_keyring_acme_cert_put(tg_keyring *kr, const char *name, const char *account,
                              const json_t *doc, int create, tg_err *err);
+/* Sets the members of changes in NAME's stored document, read and written in one
+ * transaction: a job that learnt one thing (serve's ARI look) does not write back a copy
+ * read before another process changed the rest (a renewal's failure count). */
+int tg_keyring_acme_cert_merge(tg_keyring *kr, const char *name, const json_t *changes,
+                               tg_err *err);
 /* The stored document (times as unix seconds, 0: none) with name and account added. */
 int tg_keyring_acme_cert_get(tg_keyring *kr, const char *name, json_t **doc, tg_err *err);
 /* The document the faces show (acme show; docs/json.md "ACME"). */
