@@ -21,7 +21,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
 import tglib  # noqa: E402
-from test_serve import Serve, ServeCase  # noqa: E402
+from test_serve import SLOW, Serve, ServeCase  # noqa: E402
 
 BIN = os.path.abspath(tglib.BIN)
 
@@ -100,7 +100,7 @@ class TestValues(ConfCase):
             "quiet = no\n")
         srv = self.serve_conf(conf, port=p1)
         self.assertTrue(accepts(p2), "the second listen line")
-        self.assertTrue(accepts(admin), "the admin listener of the file")
+        self.wait_for("the admin listener of the file", lambda: accepts(admin), 10 * SLOW)
         st = self.state(lambda s: any(str(admin) in ln["address"] for ln in s["listeners"]))
         self.assertEqual((st["threads"], st["cache"], st["check_every"], st["session_tickets"]),
                          (3, 77, 60, False), st)
@@ -143,7 +143,9 @@ class TestOverride(ConfCase):
         port, admin = tglib.free_port(), tglib.free_port()
         conf = self.conf(f"listen = 127.0.0.1:{port}\nno-admin = yes\nthreads = 1\n")
         srv = self.serve_conf(conf, "--admin", f"127.0.0.1:{admin}", "--quiet", port=port)
-        self.assertTrue(accepts(admin), "--admin did not win over the file's no-admin")
+        # the admin listener starts on a thread of its own, a moment after the front end
+        self.wait_for("--admin winning over the file's no-admin", lambda: accepts(admin),
+                      10 * SLOW)
         self.assert_clean_exit(srv, "serve --config --admin")
 
 
