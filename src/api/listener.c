@@ -57,28 +57,8 @@ static void say(tg_api *a, const char *fmt, ...)
 
 static SSL_CTX *ctx_new(tg_api *a, tg_err *err)
 {
-    tg_served s;
-    if (tg_keyring_serve_named(a->kr, a->cert, &s, err) != 0) return NULL;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    int ok = ctx != NULL && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) &&
-             SSL_CTX_use_certificate(ctx, tg_cert_x509(s.cert)) == 1 &&
-             SSL_CTX_use_PrivateKey(ctx, tg_key_pkey(s.key)) == 1;
-    for (size_t i = 0; ok && i < s.nchain; i++) {
-        tg_cert *link = NULL;
-        ok = tg_cert_from_der(s.chain[i].der, s.chain[i].derlen, &link, NULL) == 0 &&
-             SSL_CTX_add1_chain_cert(ctx, tg_cert_x509(link)) == 1;
-        tg_cert_free(link);
-    }
-    if (ok) {
-        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    } else {
-        tg_err_set(err, TG_E_INTERNAL, "cannot use the certificate '%s' for the admin listener",
-                   s.name ? s.name : "default");
-        SSL_CTX_free(ctx);
-        ctx = NULL;
-    }
-    tg_served_clear(&s);
+    SSL_CTX *ctx = tg_https_ctx(a->kr, a->cert, "admin listener", err);
+    if (ctx != NULL) SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     return ctx;
 }
 

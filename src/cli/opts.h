@@ -46,13 +46,14 @@ typedef unsigned long long opt_mask;
 #define O_LABEL     (1ULL << 29) /* --label: an API token's label */
 #define O_AUDIT     (1ULL << 30) /* --since --limit --offset: which audit rows */
 /* acme account create: --directory --directory-ca --email --eab-kid --eab-hmac-file */
-#define O_ACME    (1ULL << 31)
-#define O_YES     (1ULL << 32) /* --yes: factory-reset's confirmation */
-#define O_ESTD    (1ULL << 33) /* enroll-ca serve: --listen --cert */
-#define O_ECASET  (1ULL << 34) /* enroll-ca init|set: --approval --device-days --retry-after */
-#define O_REASON  (1ULL << 35) /* enroll-ca revoke: --reason */
-#define O_ACMEORD (1ULL << 36) /* acme order: --account --domain --challenge --dns-hook --profile  \
-                                */
+#define O_ACME   (1ULL << 31)
+#define O_YES    (1ULL << 32) /* --yes: factory-reset's confirmation */
+#define O_ESTD   (1ULL << 33) /* enroll-ca serve: --listen --cert */
+#define O_ECASET (1ULL << 34) /* enroll-ca init|set: --approval --device-days --retry-after */
+#define O_REASON (1ULL << 35) /* enroll-ca revoke: --reason */
+#define O_ACMEORD                                                                                  \
+    (1ULL << 36) /* acme order: --account --domain --challenge --dns-hook --profile                \
+                  */
 #define O_TRUST   (O_DESCRIPTION | O_INCLUDE_DEFAULTS)
 #define O_ALWAYS  (~0ULL) /* --json --home */
 #define O_NEWCERT (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)

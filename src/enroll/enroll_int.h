@@ -86,6 +86,10 @@ long long enroll_retry_after(const enroll_http_resp *r, long long now);
 long long enroll_backoff(int failures, long long base, long long cap);
 
 /* ---- EST (RFC 7030) client (est.c) ---- */
+/* base64 with line breaks and blanks allowed (MIME, as EST sends it) to bytes; *out is
+ * the caller's to free. TG_E_INVALID ("WHAT is not base64") otherwise. */
+int enroll_unbase64(const unsigned char *in, size_t len, const char *what, unsigned char **out,
+                    size_t *outlen, tg_err *err);
 /* server's URL for an operation ("cacerts", "simpleenroll"): a server without a path gets
  * /.well-known/est/ before it, one with a path (a label) the operation after it. */
 int est_url(const char *server, const char *op, char *out, size_t size, tg_err *err);

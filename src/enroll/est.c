@@ -33,8 +33,8 @@ int est_url(const char *server, const char *op, char *out, size_t size, tg_err *
 }
 
 /* base64 (line breaks allowed) to bytes; *out the caller's to free. */
-static int unbase64(const unsigned char *in, size_t len, unsigned char **out, size_t *outlen,
-                    tg_err *err)
+int enroll_unbase64(const unsigned char *in, size_t len, const char *what, unsigned char **out,
+                    size_t *outlen, tg_err *err)
 {
     *out = malloc(len / 4 * 3 + 4);
     EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
@@ -49,7 +49,7 @@ static int unbase64(const unsigned char *in, size_t len, unsigned char **out, si
     if (!ok) {
         free(*out);
         *out = NULL;
-        return tg_err_set(err, TG_E_INVALID, "the enrollment server's answer is not base64");
+        return tg_err_set(err, TG_E_INVALID, "%s is not base64", what);
     }
     *outlen = (size_t)(n1 + n2);
     return 0;
@@ -82,7 +82,7 @@ static int certs_of(const enroll_http_resp *r, const char *what, tg_bundle *b, t
                           what, type ? type : "no content type");
     unsigned char *der = NULL;
     size_t n = 0;
-    int rc = unbase64(r->body, r->len, &der, &n, err);
+    int rc = enroll_unbase64(r->body, r->len, "the enrollment server's answer", &der, &n, err);
     if (rc == 0) rc = tg_bundle_decode(der, n, what, NULL, b, err);
     free(der);
     if (rc == 0 && (b->ncerts == 0 || b->nkeys != 0)) {

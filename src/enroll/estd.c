@@ -49,34 +49,23 @@ static int always(int ok, X509_STORE_CTX *x)
 
 static SSL_CTX *ctx_new(tg_keyring *kr, const char *cert, tg_err *err)
 {
-    tg_served s, ca;
-    if (tg_keyring_serve_named(kr, cert, &s, err) != 0) return NULL;
-    int have_ca = tg_keyring_serve_named(kr, TG_ENROLL_CA_NAME, &ca, NULL) == 0;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    int ok = ctx != NULL && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) &&
-             SSL_CTX_use_certificate(ctx, tg_cert_x509(s.cert)) == 1 &&
-             SSL_CTX_use_PrivateKey(ctx, tg_key_pkey(s.key)) == 1;
-    for (size_t i = 0; ok && i < s.nchain; i++) {
-        tg_cert *link = NULL;
-        ok = tg_cert_from_der(s.chain[i].der, s.chain[i].derlen, &link, NULL) == 0 &&
-             SSL_CTX_add1_chain_cert(ctx, tg_cert_x509(link)) == 1;
-        tg_cert_free(link);
-    }
+    SSL_CTX *ctx = tg_https_ctx(kr, cert, "EST server", err);
+    if (ctx == NULL) return NULL;
     /* a client learns which certificate to offer: one of the enrollment CA's */
-    if (ok && have_ca) ok = SSL_CTX_add_client_CA(ctx, tg_cert_x509(ca.cert)) == 1;
-    if (ok) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, always);
-        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
-        /* no resumption: a re-enrollment's client certificate is judged on every request */
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    } else {
-        tg_err_set(err, TG_E_INTERNAL, "cannot use the certificate '%s' for the EST server",
-                   s.name ? s.name : "default");
-        SSL_CTX_free(ctx);
-        ctx = NULL;
+    tg_served ca;
+    if (tg_keyring_serve_named(kr, TG_ENROLL_CA_NAME, &ca, NULL) == 0) {
+        int ok = SSL_CTX_add_client_CA(ctx, tg_cert_x509(ca.cert)) == 1;
+        tg_served_clear(&ca);
+        if (!ok) {
+            SSL_CTX_free(ctx);
+            tg_err_set(err, TG_E_INTERNAL, "cannot name the enrollment CA to clients");
+            return NULL;
+        }
     }
-    if (have_ca) tg_served_clear(&ca);
-    tg_served_clear(&s);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, always);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    /* no resumption: a re-enrollment's client certificate is judged on every request */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     return ctx;
 }
 
@@ -118,24 +107,11 @@ static int body_der(struct evhttp_request *req, unsigned char **der, size_t *len
     size_t n = evbuffer_get_length(in);
     if (n == 0 || n > EST_BODY_MAX) return -1;
     unsigned char *text = malloc(n);
-    unsigned char *out = malloc(n / 4 * 3 + 4);
-    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-    int n1 = 0, n2 = 0;
-    int ok = text && out && ctx && evbuffer_copyout(in, text, n) == (ev_ssize_t)n;
-    if (ok) {
-        EVP_DecodeInit(ctx);
-        ok = EVP_DecodeUpdate(ctx, out, &n1, text, (int)n) >= 0 &&
-             EVP_DecodeFinal(ctx, out + n1, &n2) == 1 && n1 + n2 > 0;
-    }
-    EVP_ENCODE_CTX_free(ctx);
+    int rc = text && evbuffer_copyout(in, text, n) == (ev_ssize_t)n
+                 ? enroll_unbase64(text, n, "the request", der, len, NULL)
+                 : -1;
     free(text);
-    if (!ok) {
-        free(out);
-        return -1;
-    }
-    *der = out;
-    *len = (size_t)(n1 + n2);
-    return 0;
+    return rc == 0 && *len > 0 ? 0 : -1;
 }
 
 /* "Basic base64(user:password)" → the password (a new secret, or NULL). */

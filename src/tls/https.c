@@ -192,6 +192,32 @@ int tg_https_new(struct event_base *base, const tg_https_opts *o, SSL_CTX *ctx, 
     return 0;
 }
 
+SSL_CTX *tg_https_ctx(tg_keyring *kr, const char *cert, const char *what, tg_err *err)
+{
+    tg_served s;
+    if (tg_keyring_serve_named(kr, cert, &s, err) != 0) return NULL;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    int ok = ctx != NULL && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) &&
+             SSL_CTX_use_certificate(ctx, tg_cert_x509(s.cert)) == 1 &&
+             SSL_CTX_use_PrivateKey(ctx, tg_key_pkey(s.key)) == 1;
+    for (size_t i = 0; ok && i < s.nchain; i++) {
+        tg_cert *link = NULL;
+        ok = tg_cert_from_der(s.chain[i].der, s.chain[i].derlen, &link, NULL) == 0 &&
+             SSL_CTX_add1_chain_cert(ctx, tg_cert_x509(link)) == 1;
+        tg_cert_free(link);
+    }
+    if (ok) {
+        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    } else {
+        tg_err_set(err, TG_E_INTERNAL, "cannot use the certificate '%s' for the %s",
+                   s.name ? s.name : "default", what);
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+    }
+    tg_served_clear(&s);
+    return ctx;
+}
+
 void tg_https_set_ctx(tg_https *h, SSL_CTX *ctx)
 {
     SSL_CTX_free(h->ctx); /* open connections keep theirs: SSL objects hold their context */

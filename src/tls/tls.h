@@ -252,6 +252,10 @@ typedef struct tg_https_opts {
     void *arg;
     void (*conn_free)(void *data); /* frees a connection's tg_https_conn_data, or NULL */
 } tg_https_opts;
+/* A server context with the certificate cert (NULL: the default certificate), its key and
+ * stored chain, TLS 1.2 and up, no renegotiation; what names the listener in a refusal.
+ * The caller adds what is its own (session cache, client certificates). */
+SSL_CTX *tg_https_ctx(tg_keyring *kr, const char *cert, const char *what, tg_err *err);
 /* Listens now; ctx (taken) makes every connection's TLS state. */
 int tg_https_new(struct event_base *base, const tg_https_opts *o, SSL_CTX *ctx, tg_https **out,
                  tg_err *err);
