@@ -19,10 +19,14 @@ static int upload(api_req *r, int ca, const char *name)
 {
     static const char *const cert_files[] = {"file", "key", NULL};
     static const char *const ca_files[] = {"file", NULL};
-    static const char *const import_texts[] = {"name", "password", "no_export", NULL};
+    static const char *const import_texts[] = {"name", "password", "no_export", "as_server", NULL};
+    static const char *const ca_import_texts[] = {"name", "password", "no_export", NULL};
     static const char *const replace_texts[] = {"password", "no_export", NULL};
     api_form f;
-    int rc = api_form_read(r, &f, ca ? ca_files : cert_files, name ? replace_texts : import_texts);
+    int rc = api_form_read(r, &f, ca ? ca_files : cert_files,
+                           name ? replace_texts
+                           : ca ? ca_import_texts
+                                : import_texts);
     if (rc != 0) return rc;
     tg_input *in = NULL, *key = NULL;
     size_t n = 0, nkey = 0;
@@ -32,6 +36,7 @@ static int upload(api_req *r, int ca, const char *name)
     if (rc == 0) rc = api_form_inputs(r, &f, "key", &key, &nkey);
     if (rc == 0) rc = api_form_text(r, &f, "name", &imp.name);
     if (rc == 0) rc = api_form_bool(r, &f, "no_export", &imp.no_export);
+    if (rc == 0 && !ca && !name) rc = api_form_bool(r, &f, "as_server", &imp.as_server);
     /* the CLI's arguments: at least one file, one for a replacement, one --key */
     if (rc == 0 && n == 0)
         rc = api_fail(r, TG_E_USAGE, "file", "%s needs %s file (a part 'file')",
@@ -57,7 +62,9 @@ static int upload(api_req *r, int ca, const char *name)
     free(in);
     free(key);
     api_form_free(&f);
-    return api_done(r, rc, name ? 200 : 201, doc);
+    /* 201 when something was created; a repeated import (nothing new) is 200 */
+    int created = name == NULL && json_integer_value(json_object_get(doc, "new")) > 0;
+    return api_done(r, rc, created ? 201 : 200, doc);
 }
 
 int api_cert_import(api_req *r)

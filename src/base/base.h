@@ -51,6 +51,13 @@ void tg_err_clear(tg_err *err);
 /* Reads a whole regular file of at most max bytes into a new NUL-terminated buffer
  * (caller frees with tg_free_secret if it may hold a secret, else free). */
 int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outlen, tg_err *err);
+/* How long reading standard input may take, in all (a deadline, not an idle timer). */
+#define TG_STDIN_DEADLINE_MS 120000
+/* Reads descriptor fd to its end: at most max bytes, within deadline_ms in all; label names
+ * it in errors ("standard input"). The buffer is NUL-terminated, as tg_file_read's. An
+ * empty input is TG_E_INVALID. */
+int tg_fd_read_all(int fd, const char *label, size_t max, int deadline_ms, unsigned char **out,
+                   size_t *outlen, tg_err *err);
 
 /* Bytes handed to a library call in place of a file: what a face (the CLI, the API) read
  * or received, and the label errors name it by (a path, an upload's field). Borrowed. */

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outlen, tg_err *err)
@@ -55,6 +57,70 @@ int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outl
         n += (size_t)r;
     }
     close(fd);
+    buf[n] = '\0';
+    *out = buf;
+    *outlen = n;
+    return 0;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int tg_fd_read_all(int fd, const char *label, size_t max, int deadline_ms, unsigned char **out,
+                   size_t *outlen, tg_err *err)
+{
+    *out = NULL;
+    *outlen = 0;
+    /* One buffer of the cap, never grown: a key read here leaves no copy behind in memory
+     * that realloc released (the pages are only touched as far as the input goes). */
+    unsigned char *buf = malloc(max + 1);
+    if (buf == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory reading %s", label);
+    long long end = now_ms() + deadline_ms;
+    size_t n = 0;
+    int rc = 0;
+    for (;;) {
+        long long left = end - now_ms();
+        if (left <= 0) {
+            rc = tg_err_set(err, TG_E_INVALID,
+                            "%s did not end within %d s; give a file, or end the input "
+                            "(Ctrl-D on a terminal)",
+                            label, deadline_ms / 1000);
+            break;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int pr = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr < 0) {
+            rc = tg_err_set(err, TG_E_INVALID, "cannot read %s: %s", label, strerror(errno));
+            break;
+        }
+        if (pr == 0) continue;
+        /* one byte past the cap tells "too large" from "exactly the cap" */
+        unsigned char extra;
+        ssize_t r = n < max ? read(fd, buf + n, max - n) : read(fd, &extra, 1);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (r < 0) {
+            rc = tg_err_set(err, TG_E_INVALID, "cannot read %s: %s", label, strerror(errno));
+            break;
+        }
+        if (r == 0) break;
+        if (n == max) {
+            rc = tg_err_set(err, TG_E_INVALID, "%s is too large (the limit is %zu bytes)", label,
+                            max);
+            break;
+        }
+        n += (size_t)r;
+    }
+    if (rc == 0 && n == 0)
+        rc = tg_err_set(err, TG_E_INVALID, "%s is empty; give the data there, or a file", label);
+    if (rc != 0) {
+        tg_free_secret(buf, n);
+        return rc;
+    }
     buf[n] = '\0';
     *out = buf;
     *outlen = n;

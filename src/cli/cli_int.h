@@ -54,9 +54,17 @@ typedef struct cli_pass {
 } cli_pass;
 const tg_passsrc *cli_pass_init(cli_pass *p, const char *file, const char *prompt, int confirm);
 
+/* Reads a file argument whole, as tg_file_read, where "-" is standard input (once per
+ * command; what names the argument for the refusal of a second "-"). */
+int cli_read(const char *path, const char *what, size_t max, unsigned char **out, size_t *len,
+             tg_err *err);
 /* Reads the files at paths into *out (cli_inputs_free wipes and frees them). */
 int cli_inputs_read(cli *c, char *const *paths, size_t n, tg_input **out);
 void cli_inputs_free(tg_input *v, size_t n);
+/* A bulk import's progress on standard error, when that is a terminal and --json is not
+ * given (else nothing is attached); cli_progress_end clears the line. */
+void cli_progress_attach(cli *c, tg_import *imp);
+void cli_progress_end(const tg_import *imp);
 
 /* A document's timestamp (docs/json.md: key and key_unix) the way tables show it,
  * "YYYY-MM-DD HH:MM:SS GMT" ("-" without one); a new string (NULL: out of memory). */

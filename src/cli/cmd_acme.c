@@ -100,9 +100,10 @@ static int account_create(cli *c, tg_keyring *kr, opts *o)
     unsigned char *ca = NULL, *hmac_text = NULL, *hmac = NULL;
     size_t calen = 0, hlen = 0, keylen = 0;
     int rc = 0;
-    if (o->directory_ca) rc = tg_file_read(o->directory_ca, TG_FILE_MAX, &ca, &calen, &c->err);
+    if (o->directory_ca)
+        rc = cli_read(o->directory_ca, "--directory-ca", TG_FILE_MAX, &ca, &calen, &c->err);
     if (rc == 0 && o->eab_hmac_file &&
-        (rc = tg_file_read(o->eab_hmac_file, 4096, &hmac_text, &hlen, &c->err)) == 0)
+        (rc = cli_read(o->eab_hmac_file, "--eab-hmac-file", 4096, &hmac_text, &hlen, &c->err)) == 0)
         rc = tg_acme_eab_key((const char *)hmac_text, &hmac, &keylen, &c->err);
     json_t *doc = NULL;
     if (rc == 0) {

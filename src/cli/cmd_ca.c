@@ -34,7 +34,9 @@ static int ca_import(cli *c, tg_keyring *kr, opts *o)
     if (rc != 0) return rc;
     tg_import imp = import_of(o, &pass, in, (size_t)o->nargs);
     json_t *doc = NULL;
+    cli_progress_attach(c, &imp);
     rc = tg_keyring_ca_import(kr, &imp, &doc, &c->err);
+    cli_progress_end(&imp);
     if (rc == 0) cli_emit(c, doc, print_import);
     cli_inputs_free(in, (size_t)o->nargs);
     return rc;

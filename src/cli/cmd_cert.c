@@ -16,6 +16,8 @@ static int one_name(cli *c, const opts *o, const char *what)
 static int cert_create(cli *c, tg_keyring *kr, opts *o)
 {
     if (one_name(c, o, "create") != 0) return TG_E_USAGE;
+    if (o->spec.subject.cn == NULL)
+        return cli_usage(c, "cert create needs --cn NAME (the subject's common name)");
     o->spec.name = o->args[0];
     json_t *doc = NULL;
     int rc = tg_keyring_cert_create(kr, &o->spec, &doc, &c->err);
@@ -36,9 +38,12 @@ static int cert_import(cli *c, tg_keyring *kr, opts *o)
                      .name = o->name,
                      .key = key,
                      .pass = src,
-                     .no_export = o->spec.no_export};
+                     .no_export = o->spec.no_export,
+                     .as_server = o->as_server};
     json_t *doc = NULL;
+    cli_progress_attach(c, &imp);
     if (rc == 0) rc = tg_keyring_cert_import(kr, &imp, &doc, &c->err);
+    cli_progress_end(&imp);
     if (rc == 0) cli_emit(c, doc, print_import);
     cli_inputs_free(in, in ? (size_t)o->nargs : 0);
     cli_inputs_free(key, key ? 1 : 0);
@@ -152,7 +157,7 @@ static const cli_sub subs[] = {
     {"create", O_NEWCERT | O_SIGNING, cert_create, "NAME",
      "create a self-signed certificate (--signing: a signing certificate)",
      "cert create www --cn www.example.com --san DNS:www.example.com --key ec:p256"},
-    {"import", O_NAME | O_KEYFILE | O_PASSFILE | O_NOEXPORT, cert_import, "FILE...",
+    {"import", O_NAME | O_KEYFILE | O_PASSFILE | O_NOEXPORT | O_ASSERVER, cert_import, "FILE...",
      "import certificates and keys in any format (DER, PEM, PKCS#7, PKCS#8, PKCS#12)",
      "cert import site.p12 --name www --password-file pass.txt"},
     {"list", O_EXPIRING, cert_list, "", "the certificates table", "cert list --expiring 30"},

@@ -19,7 +19,7 @@ static int one(cli *c, const opts *o, const char *group, const char *what, const
 static int read_input(cli *c, const char *path, size_t max, char **data, size_t *len)
 {
     unsigned char *buf = NULL;
-    int rc = tg_file_read(path, max, &buf, len, &c->err);
+    int rc = cli_read(path, "the input file", max, &buf, len, &c->err);
     *data = (char *)buf;
     return rc;
 }

@@ -251,7 +251,7 @@ int cli_conf_apply(cli *c, const char *path, opts *o, cli_conf **out)
     cli_conf *cf = calloc(1, sizeof(*cf));
     if (cf == NULL) return tg_err_set(&c->err, TG_E_INTERNAL, "out of memory");
     size_t len = 0;
-    int rc = tg_file_read(path, TG_CONF_MAX_BYTES, &cf->text, &len, &c->err);
+    int rc = cli_read(path, "--config", TG_CONF_MAX_BYTES, &cf->text, &len, &c->err);
     if (rc == TG_E_NOTFOUND) { /* only --config's: the default's absence was checked */
         tg_err_clear(&c->err);
         rc = tg_err_set(&c->err, TG_E_NOTFOUND,

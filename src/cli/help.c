@@ -569,7 +569,7 @@ static int help_man(void)
         ".TP\n3\ninvalid input: a file, field or value is malformed or breaks a rule\n"
         ".TP\n4\nnot found: no object of that name, or a missing file\n"
         ".TP\n5\nconflict: the name is taken, the object is referenced, protected or not\n"
-        "exportable, nothing new to import, an export's \\fB\\-\\-out\\fR exists\n"
+        "exportable, an export's \\fB\\-\\-out\\fR exists\n"
         ".TP\n6\npassword: wrong, missing or too short\n"
         ".TP\n7\nstore: the store is busy, damaged, or its master key is missing or wrong\n"
         ".TP\n8\ni/o: an output file cannot be written, a port cannot be listened on\n"

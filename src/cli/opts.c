@@ -96,7 +96,8 @@ enum {
     L_ACME_PROFILE,
     L_HTTP,
     L_CONFIG = 650, /* serve's configuration file (numbered apart, so that other additions merge) */
-    L_YES = 700     /* factory-reset */
+    L_YES = 700,    /* factory-reset */
+    L_AS_SERVER = 750 /* cert import */
 };
 
 /* The parser's table; help (help.c) shows it: the value's name and the description. */
@@ -509,6 +510,10 @@ static const opt_entry table[] = {
      "FILE",
      "the configuration file (flags override it)"},
     {{"yes", no_argument, NULL, L_YES}, O_YES, NULL, "confirm: everything is deleted"},
+    {{"as-server", no_argument, NULL, L_AS_SERVER},
+     O_ASSERVER,
+     NULL,
+     "file a self-signed CA certificate that names servers as a server certificate"},
     {{"json", no_argument, NULL, L_JSON}, O_ALWAYS, NULL, "output as JSON"},
     {{"home", required_argument, NULL, L_HOME}, O_ALWAYS, "DIR", "the store directory"},
 };
@@ -752,6 +757,9 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
             break;
         case L_CONFIG:
             o->config = optarg;
+            break;
+        case L_AS_SERVER:
+            o->as_server = 1;
             break;
         case L_NO_ADMIN:
             o->no_admin = 1;

@@ -52,11 +52,12 @@ typedef unsigned long long opt_mask;
 #define O_ECASET (1ULL << 34) /* enroll-ca init|set: --approval --device-days --retry-after */
 #define O_REASON (1ULL << 35) /* enroll-ca revoke: --reason */
 #define O_ACMEORD                                                                                  \
-    (1ULL << 36) /* acme order: --account --domain --challenge --dns-hook --profile                \
-                  */
-#define O_TRUST   (O_DESCRIPTION | O_INCLUDE_DEFAULTS)
-#define O_ALWAYS  (~0ULL) /* --json --home */
-#define O_NEWCERT (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
+    (1ULL << 36)                /* acme order: --account --domain --challenge --dns-hook --profile \
+                                 */
+#define O_ASSERVER (1ULL << 38) /* cert import: --as-server */
+#define O_TRUST    (O_DESCRIPTION | O_INCLUDE_DEFAULTS)
+#define O_ALWAYS   (~0ULL) /* --json --home */
+#define O_NEWCERT  (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
 
 /* serve's numbers given on the command line (0 is a value of its own there) */
 #define SG_THREADS     1u
@@ -69,7 +70,7 @@ typedef struct opts {
     const char *name, *keyfile, *passfile, *format, *out;
     const char *profile, *description;
     int include_defaults;
-    int with_key, with_chain, expiring, support_bundle, no_passphrase, force;
+    int with_key, with_chain, expiring, support_bundle, no_passphrase, force, as_server;
     tg_proxy_opts proxy;   /* O_PROXY (and --description); switches start as TG_UNSET */
     tg_policy_opts policy; /* O_POLICY, O_POLICYSET (and --description) */
     const char **plists[2][TG_POLICY_LISTS]; /* room for policy.add and policy.remove */

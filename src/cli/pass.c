@@ -70,7 +70,7 @@ static int get(void *arg, int confirm, char *buf, size_t bufsize, size_t *len, t
         unsigned char *data;
         size_t n;
         tg_err why = {0};
-        int rc = tg_file_read(p->file, TG_PASS_MAX * 4, &data, &n, &why);
+        int rc = cli_read(p->file, "the password file", TG_PASS_MAX * 4, &data, &n, &why);
         /* A missing file is "not found" like any other; anything else about it (a FIFO,
          * a directory, too large) is a password problem (exit 6). */
         if (rc == TG_E_NOTFOUND) return tg_err_set(err, rc, "%s", why.msg);

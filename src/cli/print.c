@@ -505,6 +505,9 @@ void print_import(json_t *doc)
     json_array_foreach(json_object_get(doc, "skipped"), i, v)
         printf("%s: skipped, %s\n", json_string_value(json_object_get(v, "name")),
                json_string_value(json_object_get(v, "reason")));
+    printf("%lld new, %lld already present\n",
+           (long long)json_integer_value(json_object_get(doc, "new")),
+           (long long)json_integer_value(json_object_get(doc, "already_present")));
 }
 
 /* ---- users, tokens, the audit log ---- */

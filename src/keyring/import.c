@@ -125,7 +125,8 @@ static void mark_leaves(tg_keyring *kr, loaded *l)
 
 typedef struct outcome {
     json_t *imported, *skipped;
-    int new_ca; /* a CA certificate arrived: every chain status may change */
+    int new_ca;    /* a CA certificate arrived: every chain status may change */
+    int as_server; /* --as-server filed a certificate */
 } outcome;
 
 /* One entry of an import's "imported" list: every entry has the same members
@@ -138,15 +139,35 @@ static json_t *import_entry(const char *name, const char *action, int ca, int pr
                      "key_made_non_exportable", tightened, "request", "predecessor", "warnings");
 }
 
-static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, int *keys_used,
-                     outcome *o, int64_t *new_id, tg_err *err)
+/* A self-signed CA certificate that names servers: how it was filed, and the other way. */
+static void ca_server_warning(json_t *entry, const tg_store_cert *row, const char *first)
 {
+    char msg[900];
+    snprintf(msg, sizeof(msg),
+             "this is a self-signed CA certificate (CA:TRUE, as `openssl req -x509` makes by "
+             "default) that also names servers (%s): it was filed as a CA certificate (listed "
+             "by `tlsgate ca list`, named by the CA rule, trusted as a root for chains) and its "
+             "names are served by SNI all the same. To file it as a server certificate instead "
+             "(listed by `tlsgate cert list`, never an issuer), delete it (`tlsgate ca delete "
+             "'%s'`) and import it again with --as-server, or make it without CA:TRUE "
+             "(`openssl req -x509 -addext basicConstraints=critical,CA:FALSE …`)",
+             first, row->name);
+    json_array_append_new(json_object_get(entry, "warnings"), json_string(msg));
+}
+
+static int store_one(tg_keyring *kr, const loaded *l, item *it, const tg_import *imp,
+                     int *keys_used, outcome *o, int64_t *new_id, tg_err *err)
+{
+    int exportable = !imp->no_export;
     const char *name = it->explicit_name ? it->name : NULL;
     tg_store_cert row = {0}, prev = {0}, dup = {0};
     tg_store_req req = {0};
     int rc = kr_cert_row(it->cert, &row, err);
     if (rc != 0) return rc;
     int tightened = 0;
+    char server[256] = "";
+    int ca_server = !imp->ca_only && row.is_ca && row.self_signed &&
+                    kr_sans_name_server(row.san_list, server, sizeof(server));
     if (tg_store_cert_by_sha256(kr->st, row.sha256, &dup, NULL) == 0) {
         /* Already here: a chain certificate is simply shared; a leaf may gain its key, or
          * lose the right to export the one it has (--no-export: the stricter flag wins). */
@@ -169,6 +190,10 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
         }
         *new_id = dup.id;
         goto end;
+    }
+    if (ca_server && imp->as_server) { /* filed as what its names say it is for */
+        row.is_ca = 0;
+        o->as_server = 1;
     }
     tg_key *k = bundle_key_for(l, it, keys_used);
     if (k != NULL) {
@@ -240,6 +265,7 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, int exportable, 
         tg_sanlist_free(&sans);
     }
     if (renew) json_object_set_new(entry, "predecessor", kr_json_text(prev.name));
+    if (ca_server && row.is_ca) ca_server_warning(entry, &row, server);
     json_array_append_new(o->imported, entry);
     if (row.is_ca) o->new_ca = 1;
     *new_id = row.id;
@@ -310,7 +336,10 @@ static int assign_names(loaded *l, const char *name, tg_err *err)
 static void outcome_end(int rc, outcome *o, json_t **out)
 {
     if (rc == 0) {
-        *out = json_pack("{s:o, s:o}", "imported", o->imported, "skipped", o->skipped);
+        /* counts first: a script reads "new" and "already_present" without walking lists */
+        *out = json_pack("{s:I, s:I, s:o, s:o}", "new", (json_int_t)json_array_size(o->imported),
+                         "already_present", (json_int_t)json_array_size(o->skipped), "imported",
+                         o->imported, "skipped", o->skipped);
     } else {
         json_decref(o->imported);
         json_decref(o->skipped);
@@ -323,8 +352,10 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
     memset(l, 0, sizeof(*l));
     if (imp->ninputs == 0) return tg_err_set(err, TG_E_USAGE, "no file to import");
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < imp->ninputs; i++)
+    for (size_t i = 0; rc == 0 && i < imp->ninputs; i++) {
         rc = load_input(l, &imp->inputs[i], imp->pass, 0, err);
+        if (imp->progress) imp->progress(imp->progress_arg, "reading", i + 1, imp->ninputs);
+    }
     if (rc == 0 && imp->key != NULL) rc = load_input(l, imp->key, imp->pass, 1, err);
     if (rc != 0) return rc;
     mark_leaves(kr, l);
@@ -400,15 +431,7 @@ static int import_keys_only(tg_keyring *kr, const tg_import *imp, loaded *l, out
         tg_store_cert_clear(&c);
         if (rc != 0) return rc;
     }
-    if (json_array_size(o->imported) == 0) {
-        json_t *first = json_array_get(o->skipped, 0);
-        return tg_err_set(err, TG_E_CONFLICT,
-                          "nothing new to import: the private key%s already in the store, with "
-                          "%s",
-                          l->nkeys > 1 ? "s are" : " is",
-                          json_string_value(json_object_get(first, "name")));
-    }
-    return 0;
+    return 0; /* nothing new is no failure: the report says "0 new" (issue 14, item 3) */
 }
 
 int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_err *err)
@@ -429,20 +452,21 @@ int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, t
         rc = import_keys_only(kr, imp, &l, &o, err);
     } else {
         /* Chain certificates first, so that a leaf's issuer is in place when it arrives. */
+        size_t stored = 0;
         for (int pass = 0; rc == 0 && pass < 2; pass++)
             for (size_t i = 0; rc == 0 && i < l.nitems; i++) {
                 if (l.items[i].leaf != pass) continue;
                 int64_t id;
-                rc = store_one(kr, &l, &l.items[i], !imp->no_export, used, &o, &id, err);
+                rc = store_one(kr, &l, &l.items[i], imp, used, &o, &id, err);
+                if (imp->progress) imp->progress(imp->progress_arg, "storing", ++stored, l.nitems);
             }
         if (rc == 0 && o.new_ca) rc = kr_refresh_tx(kr, NULL, err);
-        if (rc == 0 && json_array_size(o.imported) == 0) {
-            json_t *first = json_array_get(o.skipped, 0);
-            rc = tg_err_set(err, TG_E_CONFLICT,
-                            "nothing new to import: the certificate%s already in the store%s%s",
-                            l.nitems > 1 ? "s are" : " is", first ? " as " : "",
-                            first ? json_string_value(json_object_get(first, "name")) : "");
-        }
+        if (rc == 0 && imp->as_server && !o.as_server)
+            rc = tg_err_fset(err, TG_E_INVALID, "as_server",
+                             "--as-server files a new self-signed CA certificate that names "
+                             "servers (DNS or IP SANs) as a server certificate, and the files "
+                             "hold none (one already in the store keeps its filing: delete it "
+                             "first)");
     }
     rc = kr_finish(kr, rc, err);
 end:
@@ -507,7 +531,7 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     for (size_t i = 0; rc == 0 && i < l.nitems; i++) {
         if (&l.items[i] == leaf) continue;
         int64_t id;
-        rc = store_one(kr, &l, &l.items[i], !imp->no_export, used, &o, &id, err);
+        rc = store_one(kr, &l, &l.items[i], imp, used, &o, &id, err);
     }
     int64_t new_id = 0;
     size_t before = json_array_size(o.imported);
@@ -515,7 +539,7 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     leaf->name = tg_strdup(name);
     leaf->explicit_name = 1;
     if (rc == 0 && leaf->name == NULL) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    if (rc == 0) rc = store_one(kr, &l, leaf, !imp->no_export, used, &o, &new_id, err);
+    if (rc == 0) rc = store_one(kr, &l, leaf, imp, used, &o, &new_id, err);
     if (rc == 0 && json_array_size(o.imported) == before)
         rc = tg_err_set(err, TG_E_CONFLICT, "the replacement certificate is already in the store");
     if (rc == 0) rc = tg_store_ref_move(kr->st, old.id, new_id, err);

@@ -523,6 +523,22 @@ int kr_fill_old_rows(tg_keyring *kr, tg_err *err)
     return rc;
 }
 
+int kr_sans_name_server(const char *json, char *first, size_t size)
+{
+    tg_sanlist sans;
+    if (json == NULL || kr_sans_decode(json, &sans) != 0) return 0;
+    int found = 0;
+    for (size_t i = 0; i < sans.n && !found; i++) {
+        const tg_san *v = &sans.v[i];
+        found = v->type == TG_SAN_IP || (v->type == TG_SAN_DNS && tg_san_host_name(v->value));
+        if (found && first != NULL)
+            snprintf(first, size, "%s:%.*s", v->type == TG_SAN_IP ? "IP" : "DNS",
+                     (int)tg_utf8_cut(v->value, strlen(v->value), 200), v->value);
+    }
+    tg_sanlist_free(&sans);
+    return found;
+}
+
 static json_t *warnings(const tg_store_cert *c, long long now)
 {
     json_t *w = json_array();
@@ -540,6 +556,9 @@ static json_t *warnings(const tg_store_cert *c, long long now)
         json_array_append_new(w, json_string(buf));
     }
     if (c->self_signed && !c->is_ca) json_array_append_new(w, json_string("self-signed"));
+    /* issue 14, item 6: what `openssl req -x509` makes by default, filed as a CA */
+    if (c->self_signed && c->is_ca && kr_sans_name_server(c->san_list, NULL, 0))
+        json_array_append_new(w, json_string("a CA certificate that names servers"));
     /* the chain status (C2), unless the certificate's own validity already said it */
     if (c->status[0] && strcmp(c->status, "valid") != 0 &&
         !(c->not_after <= now && strcmp(c->status, "expired") == 0) &&

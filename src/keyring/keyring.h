@@ -61,8 +61,18 @@ typedef struct tg_import {
     const tg_passsrc *pass;
     int no_export; /* keys imported now never leave the store (default: exportable) */
     int ca_only;   /* tlsgate ca import: every certificate must be a CA */
+    /* A self-signed CA certificate that names servers (DNS or IP SANs: what `openssl req
+     * -x509` makes by default) is filed as a server certificate, not as a CA: listed with
+     * the certificates, named by the leaf rule, never an issuer or trust anchor here.
+     * Without it such a certificate is filed as a CA, with a warning that says so. */
+    int as_server;
+    /* Called (when set) as the work goes on: phase "reading" counts inputs decoded,
+     * "storing" certificates stored; done of total. For a face's progress display only. */
+    void (*progress)(void *arg, const char *phase, size_t done, size_t total);
+    void *progress_arg;
 } tg_import;
-/* K4, K5. *out: {"imported":[{name, kind, private_key, request, predecessor}], "skipped":[…]} */
+/* K4, K5. *out: {"new", "already_present", "imported":[{name, kind, private_key, request,
+ * predecessor}], "skipped":[…]} (docs/json.md); nothing new is no failure ("new": 0). */
 int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_err *err);
 /* K7: FILE (with --key) takes NAME's place and references; the old one becomes NAME_REPLACED. */
 int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *imp, json_t **out,

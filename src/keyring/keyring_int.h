@@ -41,6 +41,9 @@ const char *kr_name_derive(const char *base, char *out, size_t outsize);
 char *kr_sans_encode(const tg_sanlist *l);
 /* The stored form back into a list (a NULL or damaged column gives an empty list and -1). */
 int kr_sans_decode(const char *json, tg_sanlist *out);
+/* Whether a stored SAN list names a server (a DNS host name or an IP address); the first
+ * such SAN as "DNS:name" / "IP:addr" in first (when given). */
+int kr_sans_name_server(const char *json, char *first, size_t size);
 /* The document form: [{"type", "value"}, ...]; *bad_hosts counts dNSNames that are not
  * host names (kept, but never served). */
 json_t *kr_sans_doc(const char *json, size_t *bad_hosts);

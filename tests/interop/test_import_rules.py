@@ -3,7 +3,8 @@ and 16), each checked against material made by the openssl CLI:
 
   * --no-export on a key that is already stored makes it non-exportable (the stricter
     flag wins, never the reverse) and the output says so; an export is then refused;
-  * importing a key that is already there is "nothing new" (exit 5), not success;
+  * importing a key that is already there adds nothing: since issue 14 (item 3) that is
+    a success saying "0 new, 1 already present", and the store is unchanged;
   * `cert import ROOT --name X` names the CA certificate X (it was ignored);
   * `verify LEAF --ca-file LEAF` (a leaf trusted directly) is a verdict, not "out of
     memory";
@@ -83,14 +84,16 @@ class ImportRules(tglib.TgCase):
                 self.assertFalse(self.show(c["name"])["exportable"], c["name"])
 
     # -- item 15b: a key already present is nothing new ---------------------------------
-    def test_reimporting_a_present_key_is_a_conflict(self):
+    def test_reimporting_a_present_key_adds_nothing(self):
         cert, key = self.leaf()
         self.ok("cert", "import", cert, key)
         before = self.dump()
-        r = self.fails(CONFLICT, "cert", "import", key)
-        self.assertIn("nothing new", r.err)
+        r = self.nothing_new("cert", "import", key, present=1)
+        self.assertIn("already has this private key", r.out)
         self.assertEqual(self.dump(), before)
-        self.fails(CONFLICT, "--json", "cert", "import", key)
+        doc = self.ok("--json", "cert", "import", key).json()
+        self.assertEqual((doc["new"], doc["already_present"], doc["imported"]), (0, 1, []))
+        self.assertEqual(self.dump(), before)
 
     # -- item 15a: --name for a single CA certificate -----------------------------------
     def test_name_for_a_root_given_to_cert_import(self):

@@ -5,6 +5,7 @@ Every test gets its own TLSGATE_HOME. Outputs are checked with tools we did not 
 """
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -75,15 +76,18 @@ class TgCase(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def tg(self, *args, env=None, stdin=None, home=None, timeout=120):
+    def tg(self, *args, env=None, stdin=None, input=None, home=None, timeout=120):
+        """Runs tlsgate; stdin: a file object for its standard input, or input: text fed to
+        it (else standard input is empty)."""
         e = dict(os.environ)
         e.pop("TLSGATE_PASSWORD", None)
         e["TLSGATE_HOME"] = home or self.home
         if env:
             e.update(env)
+        kw = {"input": input} if input is not None else \
+            {"stdin": subprocess.DEVNULL if stdin is None else stdin}
         proc = subprocess.run([BIN, *args], capture_output=True, text=True, env=e,
-                              stdin=subprocess.DEVNULL if stdin is None else stdin,
-                              timeout=timeout)
+                              timeout=timeout, **kw)
         return Result(proc)
 
     def ok(self, *args, **kw):
@@ -96,6 +100,17 @@ class TgCase(unittest.TestCase):
         self.assertEqual(r.rc, status, f"tlsgate {' '.join(args)}: wanted exit {status}: {r}")
         self.assertTrue(r.err.startswith("tlsgate: ") and len(r.err.strip()) > 20,
                         f"no clear message: {r.err!r}")
+        return r
+
+    def nothing_new(self, *args, present=None, **kw):
+        """An import of what the store already holds: exit 0, "0 new, N already present"
+        (issue 14, item 3); present: the N expected, when the caller knows it."""
+        r = self.tg(*args, **kw)
+        self.assertEqual(r.rc, 0, f"tlsgate {' '.join(args)}: a repeated import must succeed: {r}")
+        m = re.search(r"^0 new, (\d+) already present$", r.out, re.M)
+        self.assertTrue(m, f"no '0 new, N already present' line: {r.out!r}")
+        if present is not None:
+            self.assertEqual(int(m.group(1)), present, r.out)
         return r
 
     def sh(self, *cmd, check=True, **kw):
