@@ -38,6 +38,7 @@ cleanup() {
 trap cleanup EXIT
 export TLSGATE_HOME=$work/ca
 
+"$BIN" init >/dev/null # only init (and serve) make a store
 "$BIN" enroll-ca init >/dev/null
 "$BIN" cert create est-server --cn localhost --san IP:127.0.0.1 --key ec:p256 >/dev/null
 "$BIN" cert export est-server --format pem --out "$work/est.pem" >/dev/null

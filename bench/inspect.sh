@@ -192,6 +192,7 @@ case " $PEERS " in *" tg "*)
     TG=$tmp/tlsgate
     cp "$BIN" "$TG" # a rebuild during the run does not disturb it
     {
+        "$TG" init # only init (and serve) make a store
         "$TG" cert create inspect --signing --cn "Bench CA" --key ec:p256
         "$TG" ca import "$tmp/root.pem" --name origin-root
         "$TG" truststore create bench

@@ -49,11 +49,34 @@ const char *cli_home(cli *c)
     return c->home ? c->home : default_home();
 }
 
-tg_keyring *cli_open(cli *c)
+tg_keyring *cli_create(cli *c)
 {
     tg_keyring *kr = NULL;
     if (tg_keyring_open(cli_home(c), &kr, &c->err) != 0) return NULL;
     return kr;
+}
+
+/* Where the store directory came from, for the sentence that says it is not there. */
+static const char *home_source(cli *c)
+{
+    if (c->home != NULL) return "--home";
+    const char *h = getenv("TLSGATE_HOME");
+    if (h && *h) return "$TLSGATE_HOME";
+    return "the default: $XDG_DATA_HOME/tlsgate, else ~/.local/share/tlsgate";
+}
+
+tg_keyring *cli_open(cli *c)
+{
+    tg_keyring *kr = NULL;
+    int rc = tg_keyring_open_existing(cli_home(c), &kr, &c->err);
+    if (rc == TG_E_NOTFOUND && kr == NULL && strncmp(c->err.msg, "there is no store", 17) == 0) {
+        tg_err_clear(&c->err);
+        tg_err_set(&c->err, TG_E_NOTFOUND,
+                   "there is no store in %s (%s): run 'tlsgate init' to create one there, or "
+                   "give the directory of the existing store with --home DIR",
+                   cli_home(c), home_source(c));
+    }
+    return rc == 0 ? kr : NULL;
 }
 
 void cli_emit(cli *c, json_t *doc, void (*human)(json_t *doc))
@@ -200,7 +223,7 @@ static int cmd_init(cli *c, int argc, char **argv)
     if (bad == 0 && o.nargs != 0) bad = cli_usage(c, "init takes no arguments");
     opts_free(&o);
     if (bad != 0) return bad;
-    tg_keyring *kr = cli_open(c);
+    tg_keyring *kr = cli_create(c);
     if (kr == NULL) return c->err.code;
     json_t *doc = NULL;
     char *password = NULL;
@@ -275,7 +298,7 @@ static int cmd_version(cli *c, int argc, char **argv)
 
 /* The commands, in the order help lists them; the dispatcher and help read this table. */
 const cli_cmd cli_commands[] = {
-    {"init", cmd_init, "create the store (done on first use too)", NULL, &init_cmd},
+    {"init", cmd_init, "create the store (only init and serve create one)", NULL, &init_cmd},
     {"cert", cmd_cert, "certificates and their keys", &cert_group, NULL},
     {"request", cmd_request, "certificate requests (CSRs)", &request_group, NULL},
     {"ca", cmd_ca, "CA certificates and their rollover", &ca_group, NULL},

@@ -28,8 +28,11 @@ void cli_audit(cli *c, tg_keyring *kr, const char *action, const char *object, i
  * be of letters, digits, '-' and '_'. Takes ownership of doc. */
 void cli_json_secret(json_t *doc, const char *key, const char *secret);
 
-/* Opens the keyring at cli->home (records an error and returns NULL on failure). */
+/* Opens the keyring at cli->home (records an error and returns NULL on failure): a store
+ * that exists, else TG_E_NOTFOUND with a sentence saying where it looked and what to run.
+ * Only init and serve create one (cli_create). */
 tg_keyring *cli_open(cli *c);
+tg_keyring *cli_create(cli *c);
 /* The store directory: --home, $TLSGATE_HOME, else the per-user default. */
 const char *cli_home(cli *c);
 /* Prints doc as JSON (with --json) or through the given human printer; takes ownership. */

@@ -43,8 +43,8 @@ int cmd_serve(cli *c, int argc, char **argv)
         tg_log_open(&lo);
     }
     if (rc == 0) {
-        /* opening the keyring first creates the store on first use (K1) */
-        tg_keyring *kr = cli_open(c);
+        /* serve, like init, creates the store on first use (K1; issue 14, item 4) */
+        tg_keyring *kr = cli_create(c);
         if (kr == NULL) rc = c->err.code;
         tg_keyring_close(kr);
     }

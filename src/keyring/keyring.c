@@ -299,7 +299,7 @@ static int ensure_init(tg_keyring *kr, int *created, tg_err *err)
     return kr_finish(kr, rc, err);
 }
 
-int tg_keyring_open(const char *home, tg_keyring **out, tg_err *err)
+static int keyring_open(const char *home, int create, tg_keyring **out, tg_err *err)
 {
     *out = NULL;
     tg_keyring *kr = calloc(1, sizeof(*kr));
@@ -307,7 +307,8 @@ int tg_keyring_open(const char *home, tg_keyring **out, tg_err *err)
         free(kr);
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
-    int rc = tg_store_open(home, &kr->st, err);
+    int rc =
+        create ? tg_store_open(home, &kr->st, err) : tg_store_open_existing(home, &kr->st, err);
     if (rc == 0) rc = kr_fill_old_rows(kr, err);
     if (rc == 0) rc = ensure_init(kr, &kr->created, err);
     if (rc == 0) rc = kr_defaults_ensure(kr, err);
@@ -317,6 +318,16 @@ int tg_keyring_open(const char *home, tg_keyring **out, tg_err *err)
     }
     *out = kr;
     return 0;
+}
+
+int tg_keyring_open(const char *home, tg_keyring **out, tg_err *err)
+{
+    return keyring_open(home, 1, out, err);
+}
+
+int tg_keyring_open_existing(const char *home, tg_keyring **out, tg_err *err)
+{
+    return keyring_open(home, 0, out, err);
 }
 
 void tg_keyring_close(tg_keyring *kr)

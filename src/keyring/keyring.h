@@ -27,6 +27,9 @@ typedef struct tg_keyring tg_keyring;
 
 /* Opens the store in home and initialises it on first use (K1). */
 int tg_keyring_open(const char *home, tg_keyring **out, tg_err *err);
+/* Opens a store that exists (issue 14, item 4: only init and serve make one); without
+ * one, TG_E_NOTFOUND and nothing is created. */
+int tg_keyring_open_existing(const char *home, tg_keyring **out, tg_err *err);
 void tg_keyring_close(tg_keyring *kr);
 /* {"home", "store", "created": bool, "default": name} */
 int tg_keyring_init(tg_keyring *kr, json_t **out, tg_err *err);

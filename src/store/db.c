@@ -659,10 +659,18 @@ static int tighten(const char *home, tg_err *err)
     return rc;
 }
 
-int tg_store_open(const char *home, tg_store **out, tg_err *err)
+static int store_open(const char *home, int create, tg_store **out, tg_err *err)
 {
     *out = NULL;
-    int rc = tg_mkdir_p(home, 0700, err);
+    int rc = 0;
+    if (!create) { /* no directory made; sqlite3 below is not allowed to create the file */
+        char *db = join_path(home, "store.db");
+        struct stat sb;
+        int missing = db != NULL && stat(db, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR);
+        free(db);
+        if (missing) return tg_err_set(err, TG_E_NOTFOUND, "there is no store in %s", home);
+    }
+    if (create) rc = tg_mkdir_p(home, 0700, err);
     if (rc == 0) rc = tighten(home, err);
     if (rc != 0) return rc;
     tg_store *st = calloc(1, sizeof(*st));
@@ -682,9 +690,9 @@ int tg_store_open(const char *home, tg_store **out, tg_err *err)
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
     mode_t old = umask(077);
-    int src =
-        sqlite3_open_v2(st->dbpath, &st->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int src = sqlite3_open_v2(
+        st->dbpath, &st->db,
+        SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, NULL);
     umask(old);
     if (src != SQLITE_OK) {
         rc = tg_err_set(err, TG_E_STORE, "cannot open the store %s: %s", st->dbpath,
@@ -705,6 +713,16 @@ int tg_store_open(const char *home, tg_store **out, tg_err *err)
     }
     *out = st;
     return 0;
+}
+
+int tg_store_open(const char *home, tg_store **out, tg_err *err)
+{
+    return store_open(home, 1, out, err);
+}
+
+int tg_store_open_existing(const char *home, tg_store **out, tg_err *err)
+{
+    return store_open(home, 0, out, err);
 }
 
 void tg_store_close(tg_store *st)

@@ -79,11 +79,14 @@ class Busy(tglib.TgCase):
         for attempt in range(5):
             home = os.path.join(self.dir, f"h{attempt}")
             e["TLSGATE_HOME"] = home
-            ps = [subprocess.Popen([tglib.BIN, "cert", "list"], env=e, stdout=subprocess.PIPE,
+            # only init creates a store (issue 14, item 4): four at once on one home
+            ps = [subprocess.Popen([tglib.BIN, "init"], env=e, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True) for _ in range(4)]
             for p in ps:
                 out, err = p.communicate(timeout=60)
                 self.assertEqual(p.returncode, 0, f"attempt {attempt}: {err}")
+            r = self.ok("--json", "cert", "list", home=home)
+            self.assertIn("appliance default", [c["name"] for c in r.json()])
 
 
 if __name__ == "__main__":

@@ -12,8 +12,12 @@ made and read back by openssl where the outcome is a file:
   * --at takes RFC 3339 as well as Unix seconds (the same verdicts);
   * a missing required option is status 2 for every command that has one;
   * `openssl req -x509` (CA:TRUE by default) with server names: the import says how it
-    was filed and how to file it otherwise; --as-server files it as a server certificate.
+    was filed and how to file it otherwise; --as-server files it as a server certificate;
+  * no silent stores (item 4): every command's own help example, run where there is no
+    store, exits 4 naming the directory and `tlsgate init`, and creates nothing; init
+    creates the store.
 """
+import shlex
 import json
 import os
 import pty
@@ -299,6 +303,58 @@ class Conventions(tglib.TgCase):
         self.assertEqual(self.dump(), before)
         # a CA's import keeps its own meaning: no such option there
         self.fails(USAGE, "ca", "import", self.root(), "--as-server")
+
+
+class NoSilentStore(tglib.TgCase):
+    auto_init = False
+
+    def examples(self):
+        """Every (sub)command's example line from the parser's own tables."""
+        doc = json.loads(self.sh(BIN, "help", "--json").stdout)
+
+        def walk(c):
+            subs = c.get("subcommands") or []
+            if not subs:
+                yield c
+            for s in subs:
+                yield from walk(s)
+        for top in doc["commands"]:
+            yield from walk(top)
+
+    def test_only_init_creates_a_store(self):
+        missing = os.path.join(self.dir, "typo", "store")
+        env = dict(os.environ, TLSGATE_HOME=missing)
+        ran = 0
+        for c in self.examples():
+            words = shlex.split(c["example"])
+            # init creates (below); serve creates too; verify with --ca-file needs none
+            if words[0] in ("init", "serve", "verify"):
+                continue
+            with self.subTest(example=c["example"]):
+                for args in (words, ["--json", *words]):
+                    p = subprocess.run([BIN, *args], capture_output=True, text=True, env=env,
+                                       cwd=self.dir, stdin=subprocess.DEVNULL, timeout=60)
+                    self.assertEqual(p.returncode, tglib.NOTFOUND, (args, p.stderr))
+                    self.assertIn(f"there is no store in {missing} ($TLSGATE_HOME)", p.stderr)
+                    self.assertIn("tlsgate init", p.stderr)
+                    self.assertEqual(p.stdout, "")
+                ran += 1
+            self.assertFalse(os.path.exists(os.path.dirname(missing)), c["example"])
+        self.assertGreater(ran, 50)
+        # --home names the option the directory came from
+        p = subprocess.run([BIN, "--home", missing, "cert", "list"], capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(p.returncode, tglib.NOTFOUND, p.stderr)
+        self.assertIn(f"there is no store in {missing} (--home)", p.stderr)
+        # init makes it, owner-only; then the same commands find it
+        p = subprocess.run([BIN, "init"], capture_output=True, text=True, env=env,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.stat(missing).st_mode & 0o777, 0o700)
+        p = subprocess.run([BIN, "--json", "cert", "list"], capture_output=True, text=True,
+                           env=env, stdin=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("appliance default", [c["name"] for c in json.loads(p.stdout)])
 
 
 if __name__ == "__main__":

@@ -57,9 +57,10 @@ class Users(TgCase):
         self.assertFalse(self.users()["admin"]["must_change"])
         self.check_hash("admin", PW)
 
-    def test_first_use_then_init(self):
-        # a store made by another command first has no user until init
-        self.ok("cert", "list")
+    def test_no_user_then_init(self):
+        # a store without users (here: after a factory reset) has none until init
+        self.ok("init")
+        self.ok("factory-reset", "--yes")
         self.assertEqual(self.users(), {})
         doc = self.ok("--json", "init").json()
         self.assertEqual(doc["first_admin"], "admin")

@@ -21,6 +21,7 @@ run() { # expected-status command...
 }
 cd "$T"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -subj "/CN=VG Root" -days 30 2>/dev/null
+run 4 --home "$T/none" cert list
 run 0 init
 run 0 help --json
 run 0 help --man
@@ -38,7 +39,10 @@ run 0 cert show vg
 run 0 request list
 printf 'valgrind-pass\n' > pass.txt
 run 0 cert export vg --format p12 --with-key --with-chain --passphrase-file pass.txt --out vg.p12
+run 0 --home "$T/home2" init
 run 0 --home "$T/home2" cert import vg.p12 --name vg-copy --password-file pass.txt
+run 0 --home "$T/home2" cert import - --password-file pass.txt <vg.p12
+run 2 --home "$T/home2" cert import - --key - <signed.pem
 run 0 cert export vgreq --format pem --with-chain --out chain.pem
 run 5 cert export vgreq --format pem --out chain.pem
 run 0 cert export vgreq --format pem --out chain.pem --force
@@ -139,6 +143,7 @@ run 1 verify ca.pem --ca-file ca.pem --at 2026-01-01T00:00:00Z
 run 2 serve --threads 65 --no-admin
 # enrollment (issue 11): the CA's commands, and a device enrolling against it (the EST
 # server itself runs without valgrind; ASan covers it in the suite)
+run 0 --home "$T/ca" init
 run 0 --home "$T/ca" enroll-ca init --approval secret
 run 5 --home "$T/ca" enroll-ca init
 run 0 --home "$T/ca" cert create est --cn localhost --san IP:127.0.0.1 --key ec:p256
