@@ -23,19 +23,26 @@ static size_t width(const char *s)
     return w;
 }
 
+/* A copy of s cut at a code point boundary to w columns (w >= 1), the cut marked with an
+ * ellipsis. */
+static char *cut(const char *s, size_t w)
+{
+    if (width(s) <= w) return tg_strdup(s);
+    size_t cps = 0, i = 0;
+    for (; s[i] && cps + 1 < w; i++)
+        if (((unsigned char)s[i + 1] & 0xc0) != 0x80) cps++;
+    char *t = malloc(i + sizeof("…"));
+    if (t != NULL) snprintf(t, i + sizeof("…"), "%.*s…", (int)i, s);
+    return t;
+}
+
 static void cell(const char *s, size_t w, int last)
 {
     size_t n = width(s);
-    if (n > w) {
-        /* cut at a code point boundary and mark the cut */
-        size_t cps = 0, i = 0;
-        for (; s[i] && cps < w - 1; i++)
-            if (((unsigned char)s[i + 1] & 0xc0) != 0x80) cps++;
-        printf("%.*s…", (int)i, s);
-        n = w;
-    } else {
-        fputs(s, stdout);
-    }
+    char *t = n > w ? cut(s, w) : NULL;
+    fputs(t ? t : s, stdout);
+    free(t);
+    if (n > w) n = w;
     if (!last) printf("%*s", (int)(w - n + 2), "");
 }
 
@@ -169,18 +176,6 @@ static char *status_text(json_t *row)
     return tg_strdup(buf);
 }
 
-/* A copy of s cut to w columns, the cut marked with an ellipsis. */
-static char *cut(const char *s, size_t w)
-{
-    if (width(s) <= w) return tg_strdup(s);
-    size_t cps = 0, i = 0;
-    for (; s[i] && cps + 1 < w; i++)
-        if (((unsigned char)s[i + 1] & 0xc0) != 0x80) cps++;
-    char *t = malloc(i + sizeof("…"));
-    if (t != NULL) snprintf(t, i + sizeof("…"), "%.*s…", (int)i, s);
-    return t;
-}
-
 /* The first alternative name's value and how many more: "www.example.com +3"; with w > 0
  * the value is cut so that the whole fits in w columns and the count stays. */
 static char *san_text(json_t *sans, size_t w)
@@ -303,6 +298,16 @@ static size_t shrink(const column *cols, size_t ncols, const int *on, const size
     return line;
 }
 
+/* The shown column with the highest drop (ncols: none can go). */
+static size_t droppable(const column *cols, size_t ncols, const int *on)
+{
+    size_t drop = ncols;
+    for (size_t c = 0; c < ncols; c++)
+        if (on[c] && cols[c].drop > 0 && (drop == ncols || cols[c].drop > cols[drop].drop))
+            drop = c;
+    return drop;
+}
+
 /* A table fitted to width (0: every column in full): the cuttable columns are cut down to
  * what they want; when that is not enough, the droppable columns go (highest drop first);
  * when that is not enough either, the cuttable ones are cut down to their min. A column that is
@@ -327,20 +332,17 @@ static void fit_table(json_t *rows, const column *cols, size_t ncols, size_t fit
             size_t n = cells[r * ncols + c] ? width(cells[r * ncols + c]) : 0;
             if (n > nat[c]) nat[c] = n;
         }
-    /* first the droppable columns give way to the cut ones' want, then those are cut to
-     * their min */
-    for (int floor_min = 0; fit > 0 && floor_min < 2; floor_min++) {
-        for (;;) {
-            size_t line = shrink(cols, ncols, on, nat, w, fit, floor_min), drop = ncols;
-            for (c = 0; c < ncols; c++)
-                if (on[c] && cols[c].drop > 0 && (drop == ncols || cols[c].drop > cols[drop].drop))
-                    drop = c;
-            if (line <= fit) floor_min = 2;
-            if (line <= fit || drop == ncols || floor_min) break;
+    if (fit == 0)
+        memcpy(w, nat, sizeof(w));
+    else {
+        /* the droppable columns give way while the cut ones are at their want; when that
+         * is not enough, those are cut down to their min */
+        size_t drop;
+        while (shrink(cols, ncols, on, nat, w, fit, 0) > fit &&
+               (drop = droppable(cols, ncols, on)) < ncols)
             on[drop] = 0;
-        }
+        if (shrink(cols, ncols, on, nat, w, fit, 0) > fit) shrink(cols, ncols, on, nat, w, fit, 1);
     }
-    if (fit == 0) memcpy(w, nat, sizeof(w));
     size_t last = 0;
     for (c = 0; c < ncols; c++)
         if (on[c]) last = c;
