@@ -72,7 +72,16 @@ void cli_progress_end(const tg_import *imp);
 /* A document's timestamp (docs/json.md: key and key_unix) the way tables show it,
  * "YYYY-MM-DD HH:MM:SS GMT" ("-" without one); a new string (NULL: out of memory). */
 char *cli_time_text(json_t *doc, const char *key);
-void print_cert_table(json_t *rows);
+/* How cert list and ca list print their rows (print_cert_list). */
+typedef struct cli_listview {
+    int ca;             /* ca list: the CA columns */
+    int wide;           /* --wide: every column, nothing cut */
+    int expiring;       /* --expiring DAYS (-1: not given) */
+    const char *filter; /* --filter TEXT (NULL: not given) */
+    size_t total;       /* the rows before the filter */
+} cli_listview;
+/* The table fitted to the terminal (or every column with wide), then a total line. */
+void print_cert_list(json_t *rows, const cli_listview *v);
 void print_cert_doc(json_t *doc);
 void print_request_table(json_t *rows);
 void print_request_doc(json_t *doc);

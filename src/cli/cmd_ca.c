@@ -45,10 +45,7 @@ static int ca_import(cli *c, tg_keyring *kr, opts *o)
 static int ca_list(cli *c, tg_keyring *kr, opts *o)
 {
     if (o->nargs != 0) return cli_usage(c, "ca list takes no arguments");
-    json_t *rows = NULL;
-    int rc = tg_keyring_ca_list(kr, &rows, &c->err);
-    if (rc == 0) cli_emit(c, rows, print_cert_table);
-    return rc;
+    return cli_cert_list(c, kr, o, 1);
 }
 
 static int ca_show(cli *c, tg_keyring *kr, opts *o)
@@ -137,7 +134,7 @@ static const cli_sub subs[] = {
     {"import", O_NAME | O_PASSFILE | O_NOEXPORT, ca_import, "FILE...",
      "import CA certificates (the root before the chain)",
      "ca import root.pem --name example-root"},
-    {"list", 0, ca_list, "", "the CA certificates table", "ca list"},
+    {"list", O_LISTX, ca_list, "", "the CA certificates table", "ca list --wide"},
     {"show", 0, ca_show, "NAME", "everything about one CA certificate", "ca show example-root"},
     {"export", O_FORMAT | O_WITHKEY | O_WITHCHAIN | O_PASSFILE | O_OUT | O_EXPORTX | O_FORCE,
      ca_export, "NAME", "write a CA certificate (or its key) to a file",

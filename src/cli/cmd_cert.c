@@ -119,13 +119,27 @@ int cli_ca_export(cli *c, tg_keyring *kr, opts *o)
     return export_one(c, kr, o, 1);
 }
 
+int cli_cert_list(cli *c, tg_keyring *kr, opts *o, int ca)
+{
+    const char *filter = o->filter && o->filter[0] ? o->filter : NULL;
+    tg_list q = {
+        .kind = ca ? TG_LIST_CAS : TG_LIST_CERTS, .expiring_days = o->expiring, .filter = filter};
+    cli_listview v = {.ca = ca, .wide = o->wide, .expiring = o->expiring, .filter = filter};
+    json_t *rows = NULL;
+    int rc = tg_keyring_cert_list(kr, &q, &rows, &v.total, &c->err);
+    if (rc != 0 || c->json) {
+        cli_emit(c, rows, NULL);
+        return rc;
+    }
+    print_cert_list(rows, &v);
+    json_decref(rows);
+    return 0;
+}
+
 static int cert_list(cli *c, tg_keyring *kr, opts *o)
 {
     if (o->nargs != 0) return cli_usage(c, "cert list takes no names (cert show NAME shows one)");
-    json_t *rows = NULL;
-    int rc = tg_keyring_cert_list(kr, o->expiring, &rows, &c->err);
-    if (rc == 0) cli_emit(c, rows, print_cert_table);
-    return rc;
+    return cli_cert_list(c, kr, o, 0);
 }
 
 static int cert_show(cli *c, tg_keyring *kr, opts *o)
@@ -160,7 +174,9 @@ static const cli_sub subs[] = {
     {"import", O_NAME | O_KEYFILE | O_PASSFILE | O_NOEXPORT | O_ASSERVER, cert_import, "FILE...",
      "import certificates and keys in any format (DER, PEM, PKCS#7, PKCS#8, PKCS#12)",
      "cert import site.p12 --name www --password-file pass.txt"},
-    {"list", O_EXPIRING, cert_list, "", "the certificates table", "cert list --expiring 30"},
+    {"list", O_EXPIRING | O_LISTX, cert_list, "",
+     "the certificates table (not the CA certificates: ca list)",
+     "cert list --expiring 30 --filter shop"},
     {"show", 0, cert_show, "NAME", "everything about one certificate", "cert show www"},
     {"export", O_FORMAT | O_WITHKEY | O_WITHCHAIN | O_PASSFILE | O_OUT | O_EXPORTX | O_FORCE,
      cli_cert_export, "NAME", "write a certificate, its chain or its key to a file",

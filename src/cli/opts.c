@@ -97,6 +97,8 @@ enum {
     L_HTTP,
     L_CONFIG = 650, /* serve's configuration file (numbered apart, so that other additions merge) */
     L_YES = 700,    /* factory-reset */
+    L_WIDE = 710,   /* the certificates tables (numbered apart, so that other additions merge) */
+    L_FILTER,
     L_AS_SERVER = 750 /* cert import */
 };
 
@@ -514,6 +516,14 @@ static const opt_entry table[] = {
      O_ASSERVER,
      NULL,
      "file a self-signed CA certificate that names servers as a server certificate"},
+    {{"wide", no_argument, NULL, L_WIDE},
+     O_LISTX,
+     NULL,
+     "every column, nothing cut (else the table fits the terminal)"},
+    {{"filter", required_argument, NULL, L_FILTER},
+     O_LISTX,
+     "TEXT",
+     "only those whose name, common name or an alternative name contains TEXT (any case)"},
     {{"json", no_argument, NULL, L_JSON}, O_ALWAYS, NULL, "output as JSON"},
     {{"home", required_argument, NULL, L_HOME}, O_ALWAYS, "DIR", "the store directory"},
 };
@@ -891,6 +901,12 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
         }
         case L_YES:
             o->yes = 1;
+            break;
+        case L_WIDE:
+            o->wide = 1;
+            break;
+        case L_FILTER:
+            o->filter = optarg;
             break;
         case L_JSON:
             c->json = 1;

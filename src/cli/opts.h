@@ -46,14 +46,14 @@ typedef unsigned long long opt_mask;
 #define O_LABEL     (1ULL << 29) /* --label: an API token's label */
 #define O_AUDIT     (1ULL << 30) /* --since --limit --offset: which audit rows */
 /* acme account create: --directory --directory-ca --email --eab-kid --eab-hmac-file */
-#define O_ACME   (1ULL << 31)
-#define O_YES    (1ULL << 32) /* --yes: factory-reset's confirmation */
-#define O_ESTD   (1ULL << 33) /* enroll-ca serve: --listen --cert */
-#define O_ECASET (1ULL << 34) /* enroll-ca init|set: --approval --device-days --retry-after */
-#define O_REASON (1ULL << 35) /* enroll-ca revoke: --reason */
-#define O_ACMEORD                                                                                  \
-    (1ULL << 36)                /* acme order: --account --domain --challenge --dns-hook --profile \
+#define O_ACME    (1ULL << 31)
+#define O_YES     (1ULL << 32)  /* --yes: factory-reset's confirmation */
+#define O_ESTD    (1ULL << 33)  /* enroll-ca serve: --listen --cert */
+#define O_ECASET  (1ULL << 34)  /* enroll-ca init|set: --approval --device-days --retry-after */
+#define O_REASON  (1ULL << 35)  /* enroll-ca revoke: --reason */
+#define O_ACMEORD (1ULL << 36)  /* acme order: --account --domain --challenge --dns-hook --profile \
                                  */
+#define O_LISTX    (1ULL << 37) /* cert list, ca list: --wide --filter */
 #define O_ASSERVER (1ULL << 38) /* cert import: --as-server */
 #define O_TRUST    (O_DESCRIPTION | O_INCLUDE_DEFAULTS)
 #define O_ALWAYS   (~0ULL) /* --json --home */
@@ -89,6 +89,8 @@ typedef struct opts {
     const char *gproxy, *gpolicy;     /* O_GROUPOBJ: --proxy, --policy */
     int none;                         /* O_NONE */
     int yes;                          /* O_YES */
+    int wide;                         /* O_LISTX: --wide */
+    const char *filter;               /* O_LISTX: --filter TEXT */
     struct {
         const char *server, *ca_file, *secret_file, *serial; /* identity enroll */
         const char *listen, *cert, *approval, *reason;       /* enroll-ca */
@@ -176,6 +178,8 @@ const char *cli_nearest(const char *word, const char *const *names, size_t n);
 /* cert export and ca export (the same options). */
 int cli_cert_export(cli *c, tg_keyring *kr, opts *o);
 int cli_ca_export(cli *c, tg_keyring *kr, opts *o);
+/* cert list (ca 0) and ca list (ca 1): the same options (cmd_cert.c). */
+int cli_cert_list(cli *c, tg_keyring *kr, opts *o, int ca);
 int cli_dispatch(cli *c, int argc, char **argv, const cli_sub *subs, size_t nsubs);
 
 #endif

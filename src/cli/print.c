@@ -1,12 +1,16 @@
 /*
  * print.c — the human forms of the keyring's documents: tables and detail views.
- * Column widths are fitted to the content, with long cells cut at a fixed width.
+ * Column widths are fitted to the content, with long cells cut at a fixed width; the
+ * certificates tables are fitted to the terminal instead (their names never cut).
  */
 #include "cli_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
 
 #define CELL_MAX 48
 
@@ -19,19 +23,26 @@ static size_t width(const char *s)
     return w;
 }
 
+/* A copy of s cut at a code point boundary to w columns (w >= 1), the cut marked with an
+ * ellipsis. */
+static char *cut(const char *s, size_t w)
+{
+    if (width(s) <= w) return tg_strdup(s);
+    size_t cps = 0, i = 0;
+    for (; s[i] && cps + 1 < w; i++)
+        if (((unsigned char)s[i + 1] & 0xc0) != 0x80) cps++;
+    char *t = malloc(i + sizeof("…"));
+    if (t != NULL) snprintf(t, i + sizeof("…"), "%.*s…", (int)i, s);
+    return t;
+}
+
 static void cell(const char *s, size_t w, int last)
 {
     size_t n = width(s);
-    if (n > w) {
-        /* cut at a code point boundary and mark the cut */
-        size_t cps = 0, i = 0;
-        for (; s[i] && cps < w - 1; i++)
-            if (((unsigned char)s[i + 1] & 0xc0) != 0x80) cps++;
-        printf("%.*s…", (int)i, s);
-        n = w;
-    } else {
-        fputs(s, stdout);
-    }
+    char *t = n > w ? cut(s, w) : NULL;
+    fputs(t ? t : s, stdout);
+    free(t);
+    if (n > w) n = w;
     if (!last) printf("%*s", (int)(w - n + 2), "");
 }
 
@@ -79,7 +90,11 @@ typedef struct column {
     const char *title, *key;
     int kind; /* 0 string, 1 bool Yes/No, 2 list, 3 default marker, 4 number, 5 bool No/Yes,
                * 6 time (from key's *_unix twin), 7 optional text (blank when null),
-               * 8 port ranges */
+               * 8 port ranges, 9 expiry date and days left, 10 status word, 11 first
+               * alternative name and the count of the others */
+    int min;  /* fitted tables: the narrowest a cut may leave it (0: never cut) */
+    int want; /* fitted tables: the narrowest before a droppable column goes */
+    int drop; /* fitted tables: left out, highest first, when the line is too long */
 } column;
 
 /* Port ranges [[first, last], …] as the option writes them: "443-444,8443". */
@@ -111,6 +126,74 @@ char *cli_time_text(json_t *doc, const char *key)
     return tg_strdup(buf);
 }
 
+static long long num(json_t *doc, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(doc, key));
+}
+
+/* Expiry as "YYYY-MM-DD (30d)", or "YYYY-MM-DD (expired)" (days_left as the keyring
+ * rounds it: 0 or less once expired). */
+static char *expires_text(json_t *row)
+{
+    char *t = cli_time_text(row, "not_after"), buf[64];
+    long long days = num(row, "days_left");
+    if (t == NULL) return NULL;
+    if (days > 0)
+        snprintf(buf, sizeof(buf), "%.10s (%lldd)", t, days);
+    else
+        snprintf(buf, sizeof(buf), "%.10s (expired)", t);
+    free(t);
+    return tg_strdup(buf);
+}
+
+/* The validity in one word (NULL: valid and more than 30 days left, K9's warning). */
+static const char *validity_word(json_t *row)
+{
+    long long days = num(row, "days_left");
+    if (days <= 0) return "expired";
+    if (num(row, "not_before_unix") > (long long)time(NULL)) return "not-yet-valid";
+    return days <= 30 ? "expiring" : NULL;
+}
+
+/* The warnings in a word: the validity's (whose warning comes first in the list), "ok",
+ * the one other warning, or how many there are; "expiring +2": two more. */
+static char *status_text(json_t *row)
+{
+    json_t *w = json_object_get(row, "warnings");
+    const char *state = validity_word(row);
+    size_t n = json_array_size(w), others = n - (state && n > 0 ? 1 : 0);
+    char buf[96];
+    if (state != NULL && others > 0)
+        snprintf(buf, sizeof(buf), "%s +%zu", state, others);
+    else if (state != NULL)
+        snprintf(buf, sizeof(buf), "%s", state);
+    else if (others == 1 && json_is_string(json_array_get(w, 0)))
+        snprintf(buf, sizeof(buf), "%s", json_string_value(json_array_get(w, 0)));
+    else if (others > 1)
+        snprintf(buf, sizeof(buf), "%zu warnings", others);
+    else
+        snprintf(buf, sizeof(buf), "ok");
+    return tg_strdup(buf);
+}
+
+/* The first alternative name's value and how many more: "www.example.com +3"; with w > 0
+ * the value is cut so that the whole fits in w columns and the count stays. */
+static char *san_text(json_t *sans, size_t w)
+{
+    size_t n = json_array_size(sans);
+    if (n == 0) return tg_strdup("-");
+    const char *first = json_string_value(json_object_get(json_array_get(sans, 0), "value"));
+    char more[32] = "";
+    if (n > 1) snprintf(more, sizeof(more), " +%zu", n - 1);
+    size_t room = w > strlen(more) ? w - strlen(more) : 0;
+    char *v = w == 0 || room < 2 ? tg_strdup(first ? first : "?") : cut(first ? first : "?", room);
+    if (v == NULL) return NULL;
+    char *t = malloc(strlen(v) + strlen(more) + 1);
+    if (t != NULL) sprintf(t, "%s%s", v, more);
+    free(v);
+    return t;
+}
+
 static char *cell_text(json_t *row, const column *col)
 {
     json_t *v = json_object_get(row, col->key);
@@ -129,6 +212,12 @@ static char *cell_text(json_t *row, const column *col)
         return tg_strdup(json_is_string(v) ? json_string_value(v) : "");
     case 8:
         return ports_text(v);
+    case 9:
+        return expires_text(row);
+    case 10:
+        return status_text(row);
+    case 11:
+        return san_text(v, 0);
     case 4: {
         char buf[32];
         snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
@@ -171,16 +260,188 @@ static void table(json_t *rows, const column *cols, size_t ncols, const char *em
     free(cells);
 }
 
-void print_cert_table(json_t *rows)
+/* The width to fit: the terminal's when standard output is one, else $COLUMNS, else 80. */
+static size_t term_width(void)
 {
-    static const column cols[] = {
-        {"Friendly Name", "name", 0},       {"Issued To", "issued_to", 0},
-        {"Issued By", "issued_by", 0},      {"Expiration", "not_after", 6},
-        {"Days Left", "days_left", 4},      {"Alternative Name(s)", "alternative_names", 2},
-        {"Private Key?", "private_key", 1}, {"Default", "default", 3},
+    struct winsize ws;
+    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *e = getenv("COLUMNS");
+    char *end;
+    long n = e ? strtol(e, &end, 10) : 0;
+    return e && *e && *end == '\0' && n > 0 && n <= 10000 ? (size_t)n : 80;
+}
+
+/* The widths of the columns that are on (w, from their natural widths nat) with the widest
+ * cuttable one giving up a column at a time, down to its want (floor_min: its min), until
+ * the line fits; returns the line's length. */
+static size_t shrink(const column *cols, size_t ncols, const int *on, const size_t *nat, size_t *w,
+                     size_t fit, int floor_min)
+{
+    size_t line = 0, shown = 0, c;
+    for (c = 0; c < ncols; c++) {
+        w[c] = nat[c];
+        if (on[c]) line += w[c], shown++;
+    }
+    line += shown > 1 ? 2 * (shown - 1) : 0;
+    while (line > fit) {
+        size_t best = ncols;
+        for (c = 0; c < ncols; c++) {
+            size_t floor =
+                (size_t)(floor_min || cols[c].want < cols[c].min ? cols[c].min : cols[c].want);
+            if (on[c] && cols[c].min > 0 && w[c] > floor && (best == ncols || w[c] > w[best]))
+                best = c;
+        }
+        if (best == ncols) break;
+        w[best]--, line--;
+    }
+    return line;
+}
+
+/* The shown column with the highest drop (ncols: none can go). */
+static size_t droppable(const column *cols, size_t ncols, const int *on)
+{
+    size_t drop = ncols;
+    for (size_t c = 0; c < ncols; c++)
+        if (on[c] && cols[c].drop > 0 && (drop == ncols || cols[c].drop > cols[drop].drop))
+            drop = c;
+    return drop;
+}
+
+/* A table fitted to width (0: every column in full): the cuttable columns are cut down to
+ * what they want; when that is not enough, the droppable columns go (highest drop first);
+ * when that is not enough either, the cuttable ones are cut down to their min. A column that is
+ * never cut (the name) can still make the line longer than width. */
+static void fit_table(json_t *rows, const column *cols, size_t ncols, size_t fit)
+{
+    size_t nrows = json_array_size(rows), nat[16] = {0}, w[16], c, r;
+    int on[16];
+    char **cells = calloc(nrows * ncols + 1, sizeof(*cells));
+    if (cells == NULL || ncols > 16) {
+        free(cells);
+        return;
+    }
+    for (c = 0; c < ncols; c++) {
+        nat[c] = width(cols[c].title);
+        on[c] = 1;
+    }
+    for (r = 0; r < nrows; r++)
+        for (c = 0; c < ncols; c++) {
+            char *t = cell_text(json_array_get(rows, r), &cols[c]);
+            cells[r * ncols + c] = t ? t : tg_strdup("");
+            size_t n = cells[r * ncols + c] ? width(cells[r * ncols + c]) : 0;
+            if (n > nat[c]) nat[c] = n;
+        }
+    if (fit == 0)
+        memcpy(w, nat, sizeof(w));
+    else {
+        /* the droppable columns give way while the cut ones are at their want; when that
+         * is not enough, those are cut down to their min */
+        size_t drop;
+        while (shrink(cols, ncols, on, nat, w, fit, 0) > fit &&
+               (drop = droppable(cols, ncols, on)) < ncols)
+            on[drop] = 0;
+        if (shrink(cols, ncols, on, nat, w, fit, 0) > fit) shrink(cols, ncols, on, nat, w, fit, 1);
+    }
+    size_t last = 0;
+    for (c = 0; c < ncols; c++)
+        if (on[c]) last = c;
+    for (c = 0; c < ncols; c++)
+        if (on[c]) cell(cols[c].title, w[c], c == last);
+    putchar('\n');
+    for (r = 0; r < nrows; r++) {
+        char **row = &cells[r * ncols];
+        last = 0; /* the row's last cell with text: no blanks at the end of a line */
+        for (c = 0; c < ncols; c++)
+            if (on[c] && row[c] && row[c][0]) last = c;
+        for (c = 0; c < ncols; c++) {
+            char *s = NULL;
+            if (on[c] && cols[c].kind == 11 && row[c] && width(row[c]) > w[c])
+                s = san_text(json_object_get(json_array_get(rows, r), cols[c].key), w[c]);
+            if (on[c] && c <= last) cell(s ? s : row[c] ? row[c] : "", w[c], c == last);
+            free(s);
+            free(row[c]);
+        }
+        putchar('\n');
+    }
+    free(cells);
+}
+
+/* After the table: how many, of how many the filter saw, and how many need attention. */
+static void list_total(json_t *rows, const cli_listview *v)
+{
+    const char *noun = v->ca ? "CA certificate" : "certificate";
+    size_t n = json_array_size(rows), expiring = 0, expired = 0, i;
+    char within[64] = "";
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        long long d = num(row, "days_left");
+        if (d <= 0)
+            expired++;
+        else if (d <= 30)
+            expiring++;
+    }
+    if (v->expiring >= 0)
+        snprintf(within, sizeof(within), " expiring within %d day%s", v->expiring,
+                 v->expiring == 1 ? "" : "s");
+    if (n == 0 && v->filter == NULL)
+        printf("No %ss%s.%s\n", noun, within,
+               v->ca || v->expiring >= 0 ? "" : " (CA certificates: tlsgate ca list)");
+    else if (n == 0)
+        printf("No %ss%s match '%s' (%zu in all).\n", noun, within, v->filter, v->total);
+    else {
+        if (v->filter != NULL)
+            printf("%zu of %zu %s%s%s match%s '%s'", n, v->total, noun, v->total == 1 ? "" : "s",
+                   within, n == 1 ? "es" : "", v->filter);
+        else
+            printf("%zu %s%s%s", n, noun, n == 1 ? "" : "s", within);
+        printf(" (%zu expiring within 30 days, %zu expired)\n", expiring, expired);
+    }
+}
+
+void print_cert_list(json_t *rows, const cli_listview *v)
+{
+    /* --wide: every fact of the row, uncut */
+    static const column wide[] = {
+        {"Friendly Name", "name", 0},
+        {"Type", "type", 0},
+        {"Issued To", "issued_to", 0},
+        {"Issued By", "issued_by", 0},
+        {"Expiration", "not_after", 6},
+        {"Days Left", "days_left", 4},
+        {"Alternative Name(s)", "alternative_names", 2},
+        {"Private Key?", "private_key", 1},
+        {"Signing", "signing", 1},
+        {"Default", "default", 3},
         {"Warnings", "warnings", 2},
     };
-    table(rows, cols, sizeof(cols) / sizeof(cols[0]), "No certificates.");
+    static const column certs[] = {
+        {"Name", "name", 0, 0, 0},
+        {"Type", "type", 0, 0, 0},
+        {"Expires", "not_after", 9, 0, 0},
+        {"Status", "warnings", 10, 6, 11, 0},
+        {"Alt names", "alternative_names", 11, 10, 24, 0},
+        {"Key", "private_key", 1, 0, 0, 1},
+        {"Def", "default", 3, 0, 0, 2},
+    };
+    static const column cas[] = {
+        {"Name", "name", 0, 0, 0},
+        {"Type", "type", 0, 0, 0},
+        {"Subject", "issued_to", 0, 10, 20, 0},
+        {"Expires", "not_after", 9, 0, 0},
+        {"Key", "private_key", 1, 0, 1},
+        {"Signing", "signing", 1, 0, 2},
+    };
+    if (json_array_size(rows) > 0) {
+        if (v->wide)
+            fit_table(rows, wide, sizeof(wide) / sizeof(wide[0]), 0);
+        else if (v->ca)
+            fit_table(rows, cas, sizeof(cas) / sizeof(cas[0]), term_width());
+        else
+            fit_table(rows, certs, sizeof(certs) / sizeof(certs[0]), term_width());
+    }
+    list_total(rows, v);
 }
 
 void print_request_table(json_t *rows)
@@ -589,11 +850,6 @@ static const char *str_or(json_t *doc, const char *key, const char *none)
 {
     const char *s = json_string_value(json_object_get(doc, key));
     return s ? s : none;
-}
-
-static long long num(json_t *doc, const char *key)
-{
-    return (long long)json_integer_value(json_object_get(doc, key));
 }
 
 static void config_serve(json_t *srv)

@@ -21,11 +21,6 @@ int tg_keyring_ca_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_
     return tg_keyring_cert_import(kr, &ca, out, err);
 }
 
-int tg_keyring_ca_list(tg_keyring *kr, json_t **out, tg_err *err)
-{
-    return kr_cert_rows(kr, 1, 0, out, err);
-}
-
 int tg_keyring_ca_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err)
 {
     tg_store_cert c;

@@ -81,9 +81,22 @@ int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, t
 int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *imp, json_t **out,
                             tg_err *err);
 
-/* K9: every certificate in name order, or those expiring within days (>= 0), soonest first. Array
- * of rows. */
-int tg_keyring_cert_list(tg_keyring *kr, int expiring_days, json_t **out, tg_err *err);
+/* K9: the certificates table (cert list, ca list): an array of rows in name order, or,
+ * with expiring_days >= 0, those that expire within that many days, soonest first. */
+typedef enum {
+    TG_LIST_CERTS, /* the certificates that are not CAs (cert list) */
+    TG_LIST_CAS,   /* CA certificates only (ca list) */
+    TG_LIST_ALL    /* both */
+} tg_list_kind;
+typedef struct tg_list {
+    tg_list_kind kind;
+    int expiring_days;  /* -1: every row */
+    const char *filter; /* NULL or "": every row; else those whose name, common name or a SAN
+                         * value contains it (ASCII case ignored; at most TG_QUERY_MAX bytes) */
+} tg_list;
+/* *total (may be NULL): the rows kind and expiring_days select before the filter. */
+int tg_keyring_cert_list(tg_keyring *kr, const tg_list *q, json_t **out, size_t *total,
+                         tg_err *err);
 /* One page of the certificates table (or of the CA certificates: ca set), for faces that
  * page: {"items": [rows as cert list], "total": N, "next": name (absent on the last
  * page)}; the next page starts after "next". limit 1..TG_PAGE_MAX (0: TG_PAGE_DEFAULT);
@@ -130,7 +143,6 @@ int tg_keyring_ca_export(tg_keyring *kr, const char *name, const tg_export *exp,
                          unsigned char **out, size_t *outlen, tg_err *err);
 int tg_keyring_ca_delete(tg_keyring *kr, const char *name, tg_err *err);
 int tg_keyring_ca_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_err *err);
-int tg_keyring_ca_list(tg_keyring *kr, json_t **out, tg_err *err);
 int tg_keyring_ca_show(tg_keyring *kr, const char *name, json_t **out, tg_err *err);
 int tg_keyring_ca_check(tg_keyring *kr, const char *name, tg_err *err);
 int tg_keyring_ca_replace(tg_keyring *kr, const char *name, const tg_import *imp, json_t **out,

@@ -15,19 +15,54 @@ typedef struct listctx {
     int64_t def;
     long long now;
     int failed;
+    const char *filter; /* NULL: every row */
+    size_t total;       /* rows before the filter */
 } listctx;
+
+/* Whether s contains needle, ASCII letters without regard to case (as the store's query). */
+static int contains(const char *s, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; s != NULL && *s; s++)
+        if (strncasecmp(s, needle, n) == 0) return 1;
+    return 0;
+}
+
+static int matches(const tg_store_cert *c, json_t *row, const char *filter)
+{
+    if (contains(c->name, filter) || contains(c->subject_cn, filter)) return 1;
+    size_t i;
+    json_t *san;
+    json_array_foreach(json_object_get(row, "alternative_names"), i, san)
+    {
+        if (contains(json_string_value(json_object_get(san, "value")), filter)) return 1;
+    }
+    return 0;
+}
 
 /* A row that cannot be built stops the list with an error: a list never drops a row. */
 static int add_row(const tg_store_cert *c, void *arg)
 {
     listctx *l = arg;
-    l->failed = json_array_append_new(l->rows, kr_cert_list_row(c, l->def, l->now)) != 0;
+    json_t *row = kr_cert_list_row(c, l->def, l->now);
+    l->total++;
+    if (row != NULL && l->filter != NULL && !matches(c, row, l->filter)) {
+        json_decref(row);
+        return 0;
+    }
+    l->failed = json_array_append_new(l->rows, row) != 0;
     return l->failed;
 }
 
-int kr_cert_rows(tg_keyring *kr, int only_ca, long long before, json_t **out, tg_err *err)
+int kr_cert_rows(tg_keyring *kr, int only_ca, long long before, const char *filter, json_t **out,
+                 size_t *total, tg_err *err)
 {
-    listctx l = {json_array(), tg_store_ref_get(kr->st, TG_REF_DEFAULT), (long long)time(NULL)};
+    listctx l = {json_array(),
+                 tg_store_ref_get(kr->st, TG_REF_DEFAULT),
+                 (long long)time(NULL),
+                 0,
+                 filter,
+                 0};
     if (l.rows == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     int rc = tg_store_cert_each(kr->st, only_ca, before, add_row, &l, err);
     if (rc == 0 && l.failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
@@ -36,6 +71,7 @@ int kr_cert_rows(tg_keyring *kr, int only_ca, long long before, json_t **out, tg
         return rc;
     }
     *out = l.rows;
+    if (total != NULL) *total = l.total;
     return 0;
 }
 
@@ -65,15 +101,29 @@ static void sort_soonest(json_t *rows)
     free(v);
 }
 
-int tg_keyring_cert_list(tg_keyring *kr, int expiring_days, json_t **out, tg_err *err)
+/* The search text of a list or a page: printable, and short (NULL: none given). */
+static int query_check(const char *q, tg_err *err)
 {
+    if (q && (strlen(q) > TG_QUERY_MAX || tg_text_check(q, NULL, NULL) != 0))
+        return tg_err_fset(err, TG_E_INVALID, "query",
+                           "a search is printable text of at most %d bytes", TG_QUERY_MAX);
+    return 0;
+}
+
+int tg_keyring_cert_list(tg_keyring *kr, const tg_list *q, json_t **out, size_t *total, tg_err *err)
+{
+    int expiring_days = q->expiring_days;
+    const char *filter = q->filter && q->filter[0] ? q->filter : NULL;
+    int rc;
     if (expiring_days < -1)
         return tg_err_fset(err, TG_E_INVALID, "expiring",
                            "the expiry window needs a number of days, 0 or more");
+    if ((rc = query_check(filter, err)) != 0) return rc;
     if (expiring_days > TG_DAYS_MAX) expiring_days = TG_DAYS_MAX;
     long long before =
         expiring_days >= 0 ? (long long)time(NULL) + (long long)expiring_days * 86400 + 1 : 0;
-    int rc = kr_cert_rows(kr, 0, before, out, err);
+    int only_ca = q->kind == TG_LIST_CAS ? 1 : q->kind == TG_LIST_CERTS ? -1 : 0;
+    rc = kr_cert_rows(kr, only_ca, before, filter, out, total, err);
     if (rc == 0 && expiring_days >= 0) sort_soonest(*out);
     return rc;
 }
@@ -90,9 +140,8 @@ int tg_keyring_cert_page(tg_keyring *kr, const tg_page *pg, json_t **out, tg_err
         return tg_err_fset(err, TG_E_INVALID, "expiring",
                            "the expiry window is a number of days from 0 to %d", TG_DAYS_MAX);
     const char *q = pg->query && pg->query[0] ? pg->query : NULL;
-    if (q && (strlen(q) > TG_QUERY_MAX || tg_text_check(q, NULL, NULL) != 0))
-        return tg_err_fset(err, TG_E_INVALID, "query",
-                           "a search is printable text of at most %d bytes", TG_QUERY_MAX);
+    int rc = query_check(q, err);
+    if (rc != 0) return rc;
     if (pg->after && (strlen(pg->after) > TG_NAME_MAX * 4 || tg_text_check(pg->after, NULL, NULL)))
         return tg_err_fset(err, TG_E_INVALID, "after",
                            "the page cursor is a certificate name from the previous page");
@@ -111,7 +160,7 @@ int tg_keyring_cert_page(tg_keyring *kr, const tg_page *pg, json_t **out, tg_err
         json_decref(doc);
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
-    int rc = tg_store_cert_page(kr->st, &sp, add_row, &l, &total, err);
+    rc = tg_store_cert_page(kr->st, &sp, add_row, &l, &total, err);
     if (rc == 0 && l.failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (rc == 0 && json_array_size(l.rows) > (size_t)limit) {
         json_array_remove(l.rows, (size_t)limit);

@@ -398,7 +398,7 @@ int tg_store_cert_each(tg_store *st, int only_ca, long long before, tg_store_cer
 {
     sqlite3_stmt *s = tg_db_prep(st,
                                  "SELECT " CERT_COLS " FROM certs WHERE (?1 = 0 OR not_after < ?1)"
-                                 " AND (?2 = 0 OR is_ca = 1) ORDER BY name",
+                                 " AND (?2 = 0 OR is_ca = (?2 > 0)) ORDER BY name",
                                  err);
     if (s) {
         sqlite3_bind_int64(s, 1, before);
@@ -408,7 +408,7 @@ int tg_store_cert_each(tg_store *st, int only_ca, long long before, tg_store_cer
 }
 
 #define PAGE_FILTER                                                                                \
-    " WHERE (?1 = 0 OR not_after < ?1) AND (?2 = 0 OR is_ca = 1) AND (?4 IS NULL OR"               \
+    " WHERE (?1 = 0 OR not_after < ?1) AND (?2 = 0 OR is_ca = (?2 > 0)) AND (?4 IS NULL OR"        \
     " instr(lower(name), lower(?4)) > 0 OR instr(lower(subject_cn), lower(?4)) > 0 OR"             \
     " instr(lower(san_list), lower(?4)) > 0)"
 

@@ -90,9 +90,9 @@ int tg_store_cert_successor(tg_store *st, int64_t id, tg_store_cert *out, tg_err
 int tg_store_cert_set_key(tg_store *st, int64_t id, int64_t key_id, tg_err *err);
 int tg_store_cert_rename(tg_store *st, int64_t id, const char *name, tg_err *err);
 int tg_store_cert_delete(tg_store *st, int64_t id, tg_err *err);
-/* Calls fn for every certificate (only CA certificates when only_ca; only those with
- * notAfter < before when before > 0) in name order, DER omitted; stops when fn returns
- * non-zero. */
+/* Calls fn for every certificate (only_ca > 0: only CA certificates; only_ca < 0: only
+ * those that are not CAs; only those with notAfter < before when before > 0) in name
+ * order, DER omitted; stops when fn returns non-zero. */
 typedef int (*tg_store_cert_fn)(const tg_store_cert *c, void *arg);
 int tg_store_cert_each(tg_store *st, int only_ca, long long before, tg_store_cert_fn fn, void *arg,
                        tg_err *err);

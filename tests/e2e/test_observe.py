@@ -185,7 +185,8 @@ class TestMetrics(ApiCase):
         self.assertEqual(m[(api, (("code", "401"),))], 2, text)
         self.assertNotIn((api, (("code", "500"),)), m)
         # certificates: counts as the CLI lists them, the earliest expiry of a servable one
-        rows = self.ok("--json", "cert", "list").json()
+        # (cert list leaves the CA certificates to ca list)
+        rows = self.ok("--json", "cert", "list").json() + self.ok("--json", "ca", "list").json()
         by_status = {k[1][0][1]: v for k, v in m.items() if k[0] == "tlsgate_certificates"}
         self.assertEqual(sum(by_status.values()), len(rows), text)
         self.assertEqual(by_status.get("valid"), len(rows), text)
@@ -221,7 +222,8 @@ class TestConfigShow(ApiCase):
         doc = self.ok("--json", "config", "show").json()
         self.assertEqual(doc["serve"], {"running": False})
         self.assertEqual(doc["default_certificate"], "appliance default")
-        self.assertEqual(doc["certificates"], len(self.ok("--json", "cert", "list").json()))
+        self.assertEqual(doc["certificates"], len(self.ok("--json", "cert", "list").json()) +
+                         len(self.ok("--json", "ca", "list").json()))
         self.assertEqual([t["name"] for t in doc["truststores"]], ["web"])
         self.assertEqual([p["name"] for p in doc["client_proxies"]], ["outbound"])
         self.assertEqual(doc["client_proxies"][0]["listen"], f"127.0.0.1:{pport}")

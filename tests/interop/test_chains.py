@@ -173,7 +173,9 @@ class Chains(TgCase):
         self.assertIn(c["int_cn"], chain_lines[1])
         self.assertIn(c["root_cn"], chain_lines[2])
 
-        # C1: the type in every view
+        # C1: the type in every view (the CA certificates are ca list's, not cert list's)
+        self.assertEqual(set(rows), {name, "appliance default"})
+        rows.update({r["name"]: r for r in self.ok("--json", "ca", "list").json()})
         for n, t in ((name, "identity"), (c["int_cn"], "intermediate"), (c["root_cn"], "root")):
             self.assertEqual(rows[n]["type"], t)
             self.assertEqual(self.show(n)["type"], t)

@@ -159,6 +159,8 @@ class JsonDocs(TgCase):
         docs["ca list"] = self.j("ca", "list")
         for row in docs["ca list"]:
             docs["ca show " + row["name"]] = self.j("ca", "show", row["name"])
+            # cert show shows a CA certificate too (cert list leaves them to ca list)
+            docs["cert show " + row["name"]] = self.j("cert", "show", row["name"])
         docs["request list"] = self.j("request", "list")
         for row in docs["request list"]:
             docs["request show " + row["name"]] = self.j("request", "show", row["name"])
@@ -244,8 +246,11 @@ class JsonDocs(TgCase):
                 self.assertIn("name", shared)
                 for k in shared:
                     self.assertEqual(row[k], shown[k], f"{list_label} / show {row['name']}: {k}")
+        # cert list leaves the CA certificates to ca list
+        self.assertEqual({r["type"] for r in self.docs["cert list"]}, {"identity"})
+        self.assertEqual({r["type"] for r in self.docs["ca list"]}, {"root", "intermediate"})
         # a certificate's list row is a subset of its show document
-        for row in self.docs["cert list"]:
+        for row in self.docs["cert list"] + self.docs["ca list"]:
             self.assertLessEqual(set(row), set(self.docs["cert show " + row["name"]]), row["name"])
         proxies = self.docs["proxy client list"]
         self.assertEqual(proxies, [self.docs["proxy client show"]])
@@ -257,7 +262,7 @@ class JsonDocs(TgCase):
 
     def test_dates_agree_with_openssl(self):
         seen = 0
-        for row in self.docs["cert list"]:
+        for row in self.docs["cert list"] + self.docs["ca list"]:
             name = row["name"]
             pem = self.ok("cert", "export", name, "--format", "pem", "--out", "-").out
             self.write("x.pem", pem)

@@ -520,7 +520,8 @@ class Lifecycle(TgCase):
                 bundle = self.write(order + ".pem", content)
                 self.ok("cert", "import", bundle, home=home)
                 listed = {c["name"]: c for c in
-                          self.ok("--json", "cert", "list", home=home).json()}
+                          self.ok("--json", "cert", "list", home=home).json() +
+                          self.ok("--json", "ca", "list", home=home).json()}
                 by_fp = {c["sha256"].upper(): c for c in listed.values()}
                 leaf_entry = by_fp[self.fingerprint(leaf)]
                 ca_entry = by_fp[self.fingerprint(ca_pem)]
@@ -546,7 +547,8 @@ class Lifecycle(TgCase):
                 self.nothing_new("cert", "import", bundle, home=home, present=2)
                 self.assertEqual(self.dump(home=home), before)
                 self.assertEqual({c["name"]: c for c in
-                                  self.ok("--json", "cert", "list", home=home).json()}, listed)
+                                  self.ok("--json", "cert", "list", home=home).json() +
+                                  self.ok("--json", "ca", "list", home=home).json()}, listed)
 
     def test_8_list_expiring(self):
         now = time.time()

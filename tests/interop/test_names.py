@@ -121,7 +121,7 @@ class Names(tglib.TgCase):
             self.assertLessEqual(len(n.encode()), 128, repr(n))
             self.assertEqual(self.show(n)["name"], n)
         r = self.ok("cert", "list")
-        self.assertEqual(len(r.out.strip().splitlines()), len(names) + 1)
+        self.assertEqual(len(r.out.strip().splitlines()), len(names) + 2)  # a head, a total
 
     # ---- item 10: names given ----
 
@@ -247,7 +247,7 @@ class Names(tglib.TgCase):
         self.assertTrue(any("UTF-8" in w for w in bad["warnings"]), bad)
         r = self.tgb("cert", "list")
         self.assertEqual(r.rc, OK, r)
-        self.assertEqual(len(r.out.strip().splitlines()), 3)
+        self.assertEqual(len(r.out.strip().splitlines()), 4)  # a head, two rows, a total
 
     # ---- item 14a: many certificates with one CN ----
 
@@ -418,6 +418,9 @@ class Names(tglib.TgCase):
         self.assertEqual(line.count(", ") + 1, n)
         self.assertIn(f"DNS:h{n - 1}.{pad}.example.com", line)
         r = self.ok("cert", "list", timeout=limit)
+        self.assertIn("h0.", r.out)
+        self.assertIn(f" +{n - 1}", r.out)  # the first and the count of the others
+        r = self.ok("cert", "list", "--wide", timeout=limit)
         self.assertIn("DNS:h0.", r.out)
         r = self.ok("--json", "cert", "list", timeout=limit)
         row = [x for x in r.json() if x["name"] == "many"][0]

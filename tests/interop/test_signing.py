@@ -123,16 +123,19 @@ class Signing(TgCase):
 
     def test_lists_say_private_key(self):
         self.create("listed")
-        for cmd in (("ca", "list"), ("cert", "list")):
-            rows = self.ok("--json", *cmd).json()
-            r = self.row(rows, "listed")
-            self.assertTrue(r["private_key"])
-            self.assertTrue(r["signing"])
-            self.assertEqual(r["type"], "root")
-            table = self.ok(*cmd).out
+        rows = self.ok("--json", "ca", "list").json()
+        r = self.row(rows, "listed")
+        self.assertTrue(r["private_key"])
+        self.assertTrue(r["signing"])
+        self.assertEqual(r["type"], "root")
+        for wide in ((), ("--wide",)):
+            table = self.ok("ca", "list", *wide).out
             line = [ln for ln in table.splitlines() if ln.startswith("listed")]
             self.assertEqual(len(line), 1, table)
             self.assertIn("Yes", line[0])
+        # a signing certificate is a CA: ca list's, not cert list's
+        self.assertNotIn("listed", [r["name"] for r in self.ok("--json", "cert", "list").json()])
+        self.assertNotIn("listed", self.ok("cert", "list").out)
         doc = self.ok("--json", "ca", "show", "listed").json()
         self.assertTrue(doc["private_key"])
         self.assertTrue(doc["signing"])
