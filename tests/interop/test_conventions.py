@@ -98,6 +98,15 @@ class Conventions(tglib.TgCase):
         self.ok("cert", "import", self.path("b.p12"), "--password-file", "-",
                 input="p12-secret\n")
         self.assertTrue(self.show("b.example.com")["private_key"])
+        # one password from standard input serves every file that needs one
+        cert3, key3 = self.leaf("c.example.com")
+        self.sh("openssl", "pkcs12", "-export", "-in", cert3, "-inkey", key3, "-out", "c.p12",
+                "-passout", "pass:p12-secret")
+        self.ok("cert", "delete", "b.example.com")
+        r = self.ok("cert", "import", self.path("b.p12"), self.path("c.p12"), "--password-file",
+                    "-", input="p12-secret\n")
+        self.assertIn("2 new, 0 already present", r.out)
+        self.assertTrue(self.show("c.example.com")["private_key"])
 
     def test_stdin_refusals_change_nothing(self):
         cert, key = self.leaf()
