@@ -91,6 +91,48 @@ void cli_emit(cli *c, json_t *doc, void (*human)(json_t *doc))
     json_decref(doc);
 }
 
+/* One element of a streamed array, laid out as json_dumpf lays out the whole array with
+ * JSON_INDENT(2): every line of the element indented two more columns. */
+static int indented(const char *buf, size_t size, void *arg)
+{
+    (void)arg;
+    for (const char *p = buf, *end = buf + size, *nl; p < end; p = nl + 1) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL) {
+            fwrite(p, 1, (size_t)(end - p), stdout);
+            break;
+        }
+        fwrite(p, 1, (size_t)(nl - p), stdout);
+        fputs("\n  ", stdout);
+    }
+    return 0;
+}
+
+int cli_json_stream_row(json_t *row, void *arg)
+{
+    cli_json_stream *js = arg;
+    fputs(js->n++ ? ",\n  " : "[\n  ", stdout);
+    if (json_dump_callback(row, indented, NULL, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+        return js->failed = 1;
+    return 0;
+}
+
+void cli_json_stream_begin(cli_json_stream *js)
+{
+    static char buf[1 << 16]; /* rows are written a piece at a time: buffer them well */
+    setvbuf(stdout, buf, _IOFBF, sizeof(buf));
+    *js = (cli_json_stream){0};
+}
+
+void cli_json_stream_end(cli_json_stream *js, int rc)
+{
+    if (rc == 0)
+        fputs(js->n ? "\n]\n" : "[]\n", stdout);
+    else if (js->n)
+        fputs("\n", stdout); /* the error follows on standard error */
+    fflush(stdout);
+}
+
 void cli_emit_export(cli *c, const char *name, const char *out, size_t len)
 {
     if (!c->json) return;

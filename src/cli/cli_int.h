@@ -35,6 +35,17 @@ tg_keyring *cli_open(cli *c);
 tg_keyring *cli_create(cli *c);
 /* The store directory: --home, $TLSGATE_HOME, else the per-user default. */
 const char *cli_home(cli *c);
+/* A JSON array written as its elements arrive (a list of 100,000 never held at once):
+ * begin, cli_json_stream_row for each (the emit callback of the keyring's *_each
+ * functions), end with the command's outcome. The text is what cli_emit prints for the
+ * whole array. A failure part-way leaves the array unfinished: the exit status says so. */
+typedef struct cli_json_stream {
+    size_t n;
+    int failed;
+} cli_json_stream;
+void cli_json_stream_begin(cli_json_stream *js);
+int cli_json_stream_row(json_t *row, void *arg);
+void cli_json_stream_end(cli_json_stream *js, int rc);
 /* Prints doc as JSON (with --json) or through the given human printer; takes ownership. */
 void cli_emit(cli *c, json_t *doc, void (*human)(json_t *doc));
 /* With --json, the summary of an export written to a file: {"name" (the object, or null),

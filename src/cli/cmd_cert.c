@@ -125,12 +125,17 @@ int cli_cert_list(cli *c, tg_keyring *kr, opts *o, int ca)
     tg_list q = {
         .kind = ca ? TG_LIST_CAS : TG_LIST_CERTS, .expiring_days = o->expiring, .filter = filter};
     cli_listview v = {.ca = ca, .wide = o->wide, .expiring = o->expiring, .filter = filter};
-    json_t *rows = NULL;
-    int rc = tg_keyring_cert_list(kr, &q, &rows, &v.total, &c->err);
-    if (rc != 0 || c->json) {
-        cli_emit(c, rows, NULL);
+    if (c->json) { /* streamed: a row at a time (issue 13, item 3) */
+        cli_json_stream js;
+        cli_json_stream_begin(&js);
+        int rc = tg_keyring_cert_list_each(kr, &q, cli_json_stream_row, &js, NULL, &c->err);
+        if (rc == 0 && js.failed) rc = tg_err_set(&c->err, TG_E_INTERNAL, "out of memory");
+        cli_json_stream_end(&js, rc);
         return rc;
     }
+    json_t *rows = NULL;
+    int rc = tg_keyring_cert_list(kr, &q, &rows, &v.total, &c->err);
+    if (rc != 0) return rc;
     print_cert_list(rows, &v);
     json_decref(rows);
     return 0;

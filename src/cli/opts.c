@@ -675,7 +675,7 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
             px->non_tls = optarg;
             break;
         case L_FAIL_OPEN: {
-            int v;
+            int v = 0; /* set by number(); -O3 cannot see it */
             if (number(c, "--fail-open", optarg, &v) != 0) return TG_E_USAGE;
             px->fail_open_set = 1;
             px->fail_open = v;
@@ -789,7 +789,7 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
             o->serve_given |= SG_THREADS;
             break;
         case L_CACHE: {
-            int v;
+            int v = 0; /* set by number(); -O3 cannot see it */
             if (number(c, "--cache", optarg, &v) != 0) return TG_E_USAGE;
             o->serve.cache = v;
             o->serve_given |= SG_CACHE;
@@ -824,7 +824,7 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
             break;
         case L_MIN_KEY_BITS:
         case L_MAX_CONNS: {
-            int v;
+            int v = 0; /* set by number(); -O3 cannot see it */
             const char *opt = ch == L_MIN_KEY_BITS ? "--min-key-bits" : "--max-conns";
             if (number(c, opt, optarg, &v) != 0) return TG_E_USAGE;
             if (ch == L_MIN_KEY_BITS) {
@@ -892,7 +892,7 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
             break;
         case L_LIMIT:
         case L_OFFSET: {
-            int v;
+            int v = 0; /* set by number(); -O3 cannot see it */
             if (number(c, ch == L_LIMIT ? "--limit" : "--offset", optarg, &v) != 0)
                 return TG_E_USAGE;
             /* a limit of 0 is not "the default": the keyring refuses it (exit 3) */

@@ -97,6 +97,11 @@ typedef struct tg_list {
 /* *total (may be NULL): the rows kind and expiring_days select before the filter. */
 int tg_keyring_cert_list(tg_keyring *kr, const tg_list *q, json_t **out, size_t *total,
                          tg_err *err);
+/* The same rows, in the same order, handed to emit one at a time (borrowed: emit keeps a
+ * reference if it wants one) and never held together: a list of 100,000 in constant
+ * memory. emit returns non-zero to stop (no error is recorded then). */
+int tg_keyring_cert_list_each(tg_keyring *kr, const tg_list *q, int (*emit)(json_t *row, void *arg),
+                              void *arg, size_t *total, tg_err *err);
 /* One page of the certificates table (or of the CA certificates: ca set), for faces that
  * page: {"items": [rows as cert list], "total": N, "next": name (absent on the last
  * page)}; the next page starts after "next". limit 1..TG_PAGE_MAX (0: TG_PAGE_DEFAULT);

@@ -11,7 +11,9 @@
 #include <time.h>
 
 typedef struct listctx {
-    json_t *rows;
+    json_t *rows;                        /* the rows kept (NULL: each goes to emit) */
+    int (*emit)(json_t *row, void *arg); /* a streamed list's consumer (row borrowed) */
+    void *emit_arg;
     int64_t def;
     long long now;
     int failed;
@@ -50,6 +52,12 @@ static int add_row(const tg_store_cert *c, void *arg)
         json_decref(row);
         return 0;
     }
+    if (l->emit != NULL) {
+        if (row == NULL) return l->failed = 1;
+        int stop = l->emit(row, l->emit_arg);
+        json_decref(row);
+        return stop;
+    }
     l->failed = json_array_append_new(l->rows, row) != 0;
     return l->failed;
 }
@@ -57,12 +65,10 @@ static int add_row(const tg_store_cert *c, void *arg)
 int kr_cert_rows(tg_keyring *kr, int only_ca, long long before, const char *filter, json_t **out,
                  size_t *total, tg_err *err)
 {
-    listctx l = {json_array(),
-                 tg_store_ref_get(kr->st, TG_REF_DEFAULT),
-                 (long long)time(NULL),
-                 0,
-                 filter,
-                 0};
+    listctx l = {.rows = json_array(),
+                 .def = tg_store_ref_get(kr->st, TG_REF_DEFAULT),
+                 .now = (long long)time(NULL),
+                 .filter = filter};
     if (l.rows == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     int rc = tg_store_cert_each(kr->st, only_ca, before, add_row, &l, err);
     if (rc == 0 && l.failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
@@ -110,21 +116,52 @@ static int query_check(const char *q, tg_err *err)
     return 0;
 }
 
-int tg_keyring_cert_list(tg_keyring *kr, const tg_list *q, json_t **out, size_t *total, tg_err *err)
+/* A list's question checked and turned into the store's terms. */
+static int list_query(const tg_list *q, const char **filter, long long *before, int *only_ca,
+                      tg_err *err)
 {
     int expiring_days = q->expiring_days;
-    const char *filter = q->filter && q->filter[0] ? q->filter : NULL;
     int rc;
+    *filter = q->filter && q->filter[0] ? q->filter : NULL;
     if (expiring_days < -1)
         return tg_err_fset(err, TG_E_INVALID, "expiring",
                            "the expiry window needs a number of days, 0 or more");
-    if ((rc = query_check(filter, err)) != 0) return rc;
+    if ((rc = query_check(*filter, err)) != 0) return rc;
     if (expiring_days > TG_DAYS_MAX) expiring_days = TG_DAYS_MAX;
-    long long before =
-        expiring_days >= 0 ? (long long)time(NULL) + (long long)expiring_days * 86400 + 1 : 0;
-    int only_ca = q->kind == TG_LIST_CAS ? 1 : q->kind == TG_LIST_CERTS ? -1 : 0;
-    rc = kr_cert_rows(kr, only_ca, before, filter, out, total, err);
-    if (rc == 0 && expiring_days >= 0) sort_soonest(*out);
+    *before = expiring_days >= 0 ? (long long)time(NULL) + (long long)expiring_days * 86400 + 1 : 0;
+    *only_ca = q->kind == TG_LIST_CAS ? 1 : q->kind == TG_LIST_CERTS ? -1 : 0;
+    return 0;
+}
+
+int tg_keyring_cert_list(tg_keyring *kr, const tg_list *q, json_t **out, size_t *total, tg_err *err)
+{
+    const char *filter;
+    long long before;
+    int only_ca;
+    int rc = list_query(q, &filter, &before, &only_ca, err);
+    if (rc == 0) rc = kr_cert_rows(kr, only_ca, before, filter, out, total, err);
+    if (rc == 0 && q->expiring_days >= 0) sort_soonest(*out);
+    return rc;
+}
+
+int tg_keyring_cert_list_each(tg_keyring *kr, const tg_list *q, int (*emit)(json_t *row, void *arg),
+                              void *arg, size_t *total, tg_err *err)
+{
+    const char *filter;
+    long long before;
+    int only_ca;
+    int rc = list_query(q, &filter, &before, &only_ca, err);
+    if (rc != 0) return rc;
+    listctx l = {.emit = emit,
+                 .emit_arg = arg,
+                 .def = tg_store_ref_get(kr->st, TG_REF_DEFAULT),
+                 .now = (long long)time(NULL),
+                 .filter = filter};
+    rc = q->expiring_days >= 0
+             ? tg_store_cert_each_by_expiry(kr->st, only_ca, before, add_row, &l, err)
+             : tg_store_cert_each(kr->st, only_ca, before, add_row, &l, err);
+    if (rc == 0 && l.failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc == 0 && total != NULL) *total = l.total;
     return rc;
 }
 
@@ -152,7 +189,9 @@ int tg_keyring_cert_page(tg_keyring *kr, const tg_page *pg, json_t **out, tg_err
                         .after = pg->after,
                         .query = q,
                         .limit = limit + 1}; /* one more row says whether a next page exists */
-    listctx l = {json_array(), tg_store_ref_get(kr->st, TG_REF_DEFAULT), (long long)time(NULL)};
+    listctx l = {.rows = json_array(),
+                 .def = tg_store_ref_get(kr->st, TG_REF_DEFAULT),
+                 .now = (long long)time(NULL)};
     json_t *doc = json_object();
     long long total = 0;
     if (l.rows == NULL || doc == NULL) {

@@ -407,6 +407,20 @@ int tg_store_cert_each(tg_store *st, int only_ca, long long before, tg_store_cer
     return cert_each(st, s, 0, fn, arg, err);
 }
 
+int tg_store_cert_each_by_expiry(tg_store *st, int only_ca, long long before, tg_store_cert_fn fn,
+                                 void *arg, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st,
+                                 "SELECT " CERT_COLS " FROM certs WHERE (?1 = 0 OR not_after < ?1)"
+                                 " AND (?2 = 0 OR is_ca = (?2 > 0)) ORDER BY not_after, name",
+                                 err);
+    if (s) {
+        sqlite3_bind_int64(s, 1, before);
+        sqlite3_bind_int(s, 2, only_ca);
+    }
+    return cert_each(st, s, 0, fn, arg, err);
+}
+
 #define PAGE_FILTER                                                                                \
     " WHERE (?1 = 0 OR not_after < ?1) AND (?2 = 0 OR is_ca = (?2 > 0)) AND (?4 IS NULL OR"        \
     " instr(lower(name), lower(?4)) > 0 OR instr(lower(subject_cn), lower(?4)) > 0 OR"             \
