@@ -91,45 +91,64 @@ void cli_emit(cli *c, json_t *doc, void (*human)(json_t *doc))
     json_decref(doc);
 }
 
-/* One element of a streamed array, laid out as json_dumpf lays out the whole array with
- * JSON_INDENT(2): every line of the element indented two more columns. */
-static int indented(const char *buf, size_t size, void *arg)
+/* A streamed array's text goes through one buffer of its own: jansson hands its dump
+ * over in pieces of a few bytes, and a stdio call for each cost more than the rows. */
+static struct {
+    char buf[1 << 16];
+    size_t n;
+} stream_out;
+
+static void stream_flush(void)
 {
-    (void)arg;
-    for (const char *p = buf, *end = buf + size, *nl; p < end; p = nl + 1) {
-        nl = memchr(p, '\n', (size_t)(end - p));
-        if (nl == NULL) {
-            fwrite(p, 1, (size_t)(end - p), stdout);
-            break;
-        }
-        fwrite(p, 1, (size_t)(nl - p), stdout);
-        fputs("\n  ", stdout);
-    }
-    return 0;
+    if (stream_out.n) fwrite(stream_out.buf, 1, stream_out.n, stdout);
+    stream_out.n = 0;
 }
 
+static void stream_put(const char *p, size_t n)
+{
+    if (stream_out.n + n > sizeof(stream_out.buf)) stream_flush();
+    if (n > sizeof(stream_out.buf)) {
+        fwrite(p, 1, n, stdout);
+        return;
+    }
+    memcpy(stream_out.buf + stream_out.n, p, n);
+    stream_out.n += n;
+}
+
+/* One element on a line of its own: a list of 100,000 reads as JSON and as lines alike,
+ * and is written straight into the buffer (json_dumpb), a copy less than a layout. */
 int cli_json_stream_row(json_t *row, void *arg)
 {
     cli_json_stream *js = arg;
-    fputs(js->n++ ? ",\n  " : "[\n  ", stdout);
-    if (json_dump_callback(row, indented, NULL, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
-        return js->failed = 1;
+    stream_put(js->n++ ? ",\n" : "[\n", 2);
+    size_t room = sizeof(stream_out.buf) - stream_out.n;
+    size_t need = json_dumpb(row, stream_out.buf + stream_out.n, room, JSON_PRESERVE_ORDER);
+    if (need == 0) return js->failed = 1;
+    if (need <= room) {
+        stream_out.n += need;
+        return 0;
+    }
+    /* it did not fit: what json_dumpb wrote past n is dropped, the row written again */
+    char *text = json_dumps(row, JSON_PRESERVE_ORDER);
+    if (text == NULL) return js->failed = 1;
+    stream_put(text, strlen(text));
+    free(text);
     return 0;
 }
 
 void cli_json_stream_begin(cli_json_stream *js)
 {
-    static char buf[1 << 16]; /* rows are written a piece at a time: buffer them well */
-    setvbuf(stdout, buf, _IOFBF, sizeof(buf));
     *js = (cli_json_stream){0};
+    stream_out.n = 0;
 }
 
 void cli_json_stream_end(cli_json_stream *js, int rc)
 {
     if (rc == 0)
-        fputs(js->n ? "\n]\n" : "[]\n", stdout);
+        stream_put(js->n ? "\n]\n" : "[]\n", 3);
     else if (js->n)
-        fputs("\n", stdout); /* the error follows on standard error */
+        stream_put("\n", 1); /* the error follows on standard error */
+    stream_flush();
     fflush(stdout);
 }
 

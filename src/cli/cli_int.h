@@ -37,8 +37,8 @@ tg_keyring *cli_create(cli *c);
 const char *cli_home(cli *c);
 /* A JSON array written as its elements arrive (a list of 100,000 never held at once):
  * begin, cli_json_stream_row for each (the emit callback of the keyring's *_each
- * functions), end with the command's outcome. The text is what cli_emit prints for the
- * whole array. A failure part-way leaves the array unfinished: the exit status says so. */
+ * functions), end with the command's outcome. "[", then each element on one line, then
+ * "]". A failure part-way leaves the array unfinished: the exit status says so. */
 typedef struct cli_json_stream {
     size_t n;
     int failed;
