@@ -282,6 +282,9 @@ static int conf_apply(pconf *c, const tg_proxy_opts *o, tg_err *err)
         return tg_err_fset(err, TG_E_USAGE, foreign,
                            "'%s' is a setting of %s proxies, not of %s proxies", foreign,
                            c->server ? "client" : "server", c->server ? "server" : "client");
+    if (o->no_truststore && o->truststore != NULL)
+        return tg_err_fset(err, TG_E_USAGE, "truststore",
+                           "give a trust store or ask for none, not both");
     int was_mode = c->mode;
     if (o->description != NULL && ((rc = kr_description_check(o->description, err)) != 0 ||
                                    (rc = replace_text(&c->description, o->description, err)) != 0))
@@ -800,9 +803,6 @@ static int resolve(tg_keyring *kr, const tg_proxy_opts *o, tg_store_proxy *p, tg
         tg_store_policy_clear(&y);
     }
     if (o->no_policy) p->policy_id = 0;
-    if (o->no_truststore && o->truststore != NULL)
-        return tg_err_fset(err, TG_E_USAGE, "truststore",
-                           "give a trust store or ask for none, not both");
     if (o->no_truststore) p->truststore_id = 0;
     return 0;
 }
