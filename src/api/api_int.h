@@ -190,6 +190,11 @@ int api_proxy_get(api_req *r);
 int api_proxy_set(api_req *r);
 int api_proxy_delete(api_req *r);
 int api_proxy_stats(api_req *r);
+int api_srvproxies_list(api_req *r);
+int api_srvproxy_create(api_req *r);
+int api_srvproxy_get(api_req *r);
+int api_srvproxy_set(api_req *r);
+int api_srvproxy_delete(api_req *r);
 int api_policies_list(api_req *r);
 /* acme.c */
 int api_acme_accounts(api_req *r);

@@ -1,6 +1,6 @@
 /*
- * inspect.c — the inspection configuration through the API (docs/api.md): client proxies,
- * decryption policies, the default never-decrypt list and the domain-to-category map. Each
+ * inspect.c — the inspection configuration through the API (docs/api.md): client and server
+ * proxies, decryption policies, the default never-decrypt list and the domain-to-category map. Each
  * handler calls the keyring function the CLI command calls (src/cli/cmd_proxy.c,
  * cmd_policy.c) with JSON members named as the CLI's options ('-' as '_'); files arrive as
  * uploads (upload.c) and leave as the file's bytes. No rule of its own: what the keyring
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KIND "client" /* server proxies are not configurable yet */
+#define KIND "client"
 
 /* ---- client proxies ---- */
 
@@ -132,6 +132,139 @@ int api_proxy_delete(api_req *r)
 {
     int rc = may_change(r, "proxy", r->params[0]);
     if (rc == 0) rc = tg_keyring_proxy_delete(r->kr, KIND, r->params[0], &r->err);
+    return api_done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
+}
+
+/* ---- server proxies (issue 12) ---- */
+
+/* A server proxy's lists as the CLI's options name them (one value at a time): the list
+ * whole (create, or set replacing it), add_… and remove_… (set). */
+static const char *const srv_lists[] = {"cert", "dest", "source_except"};
+
+typedef struct srvproxy_in {
+    tg_proxy_opts o;
+    const char **room[9];
+} srvproxy_in;
+
+static void srvproxy_in_free(srvproxy_in *p)
+{
+    for (int k = 0; k < 9; k++)
+        free(p->room[k]);
+}
+
+/* The members of create and set: the CLI's O_SPROXY (and set's O_SPROXYSET) options and
+ * --description; switches not given stay TG_UNSET. */
+static int srvproxy_opts_of(api_req *r, int create, srvproxy_in *p)
+{
+    static const char *const create_allowed[] = {
+        "name",  "description",   "truststore",      "listen",    "upstream",   "mode",
+        "ports", "service",       "protocols",       "ciphers",   "no_ciphers", "cert",
+        "dest",  "source_except", "http2_downgrade", "tcp_reset", "log",        NULL};
+    static const char *const set_allowed[] = {"description",
+                                              "truststore",
+                                              "no_truststore",
+                                              "listen",
+                                              "upstream",
+                                              "mode",
+                                              "ports",
+                                              "service",
+                                              "protocols",
+                                              "ciphers",
+                                              "no_ciphers",
+                                              "cert",
+                                              "add_cert",
+                                              "remove_cert",
+                                              "dest",
+                                              "add_dest",
+                                              "remove_dest",
+                                              "source_except",
+                                              "add_source_except",
+                                              "remove_source_except",
+                                              "http2_downgrade",
+                                              "tcp_reset",
+                                              "log",
+                                              NULL};
+    static const struct {
+        const char *name;
+        size_t off;
+    } strs[] = {
+        {"description", offsetof(tg_proxy_opts, description)},
+        {"truststore", offsetof(tg_proxy_opts, truststore)},
+        {"listen", offsetof(tg_proxy_opts, listen)},
+        {"upstream", offsetof(tg_proxy_opts, upstream)},
+        {"mode", offsetof(tg_proxy_opts, mode)},
+        {"ports", offsetof(tg_proxy_opts, ports)},
+        {"service", offsetof(tg_proxy_opts, service)},
+        {"protocols", offsetof(tg_proxy_opts, protocols)},
+        {"ciphers", offsetof(tg_proxy_opts, ciphers)},
+    };
+    memset(p, 0, sizeof(*p));
+    tg_proxy_opts *o = &p->o;
+    o->block_invalid = o->block_expired = o->keylog = TG_UNSET;
+    o->http2_downgrade = o->tcp_reset = o->log = TG_UNSET;
+    int rc = api_members_only(r, create ? create_allowed : set_allowed);
+    for (size_t i = 0; rc == 0 && i < sizeof(strs) / sizeof(strs[0]); i++)
+        rc = api_member_str(r, strs[i].name, 0, (const char **)((char *)o + strs[i].off));
+    if (rc == 0) rc = api_member_bool(r, "http2_downgrade", &o->http2_downgrade);
+    if (rc == 0) rc = api_member_bool(r, "tcp_reset", &o->tcp_reset);
+    if (rc == 0) rc = api_member_bool(r, "log", &o->log);
+    if (rc == 0) rc = api_member_bool(r, "no_ciphers", &o->no_ciphers);
+    if (rc == 0) rc = api_member_bool(r, "no_truststore", &o->no_truststore);
+    tg_textlist *lists[9] = {&o->certs,         &o->add_certs,         &o->remove_certs,
+                             &o->dest,          &o->add_dest,          &o->remove_dest,
+                             &o->source_except, &o->add_source_except, &o->remove_source_except};
+    static const char *const prefix[] = {"", "add_", "remove_"};
+    for (int k = 0; rc == 0 && k < 9; k++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s%s", prefix[k % 3], srv_lists[k / 3]);
+        rc = api_member_strs(r, name, &p->room[k], &lists[k]->n);
+        lists[k]->v = p->room[k];
+    }
+    return rc;
+}
+
+int api_srvproxies_list(api_req *r)
+{
+    json_t *doc = NULL;
+    int rc = tg_keyring_proxy_list(r->kr, "server", &doc, &r->err);
+    return api_done(r, rc, 200, doc);
+}
+
+int api_srvproxy_create(api_req *r)
+{
+    srvproxy_in p;
+    const char *name = NULL;
+    int rc = srvproxy_opts_of(r, 1, &p);
+    if (rc == 0) rc = api_member_str(r, "name", 1, &name);
+    if (rc == 0) rc = may_change(r, "proxy", name);
+    json_t *doc = NULL;
+    if (rc == 0) rc = tg_keyring_proxy_create(r->kr, "server", name, &p.o, &doc, &r->err);
+    srvproxy_in_free(&p);
+    return api_done(r, rc, 201, doc);
+}
+
+int api_srvproxy_get(api_req *r)
+{
+    json_t *doc = NULL;
+    int rc = tg_keyring_proxy_show(r->kr, "server", r->params[0], &doc, &r->err);
+    return api_done(r, rc, 200, doc);
+}
+
+int api_srvproxy_set(api_req *r)
+{
+    srvproxy_in p = {0};
+    int rc = may_change(r, "proxy", r->params[0]);
+    if (rc == 0) rc = srvproxy_opts_of(r, 0, &p);
+    json_t *doc = NULL;
+    if (rc == 0) rc = tg_keyring_proxy_set(r->kr, "server", r->params[0], &p.o, &doc, &r->err);
+    srvproxy_in_free(&p);
+    return api_done(r, rc, 200, doc);
+}
+
+int api_srvproxy_delete(api_req *r)
+{
+    int rc = may_change(r, "proxy", r->params[0]);
+    if (rc == 0) rc = tg_keyring_proxy_delete(r->kr, "server", r->params[0], &r->err);
     return api_done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
 }
 

@@ -109,6 +109,8 @@ int cmd_request(cli *c, int argc, char **argv);
 int cmd_proxy(cli *c, int argc, char **argv);
 void print_proxy_table(json_t *rows);
 void print_proxy_doc(json_t *doc);
+void print_srvproxy_table(json_t *rows);
+void print_srvproxy_doc(json_t *doc);
 void print_proxy_stats(json_t *doc);
 int cmd_policy(cli *c, int argc, char **argv);
 int cmd_category(cli *c, int argc, char **argv);

@@ -99,7 +99,11 @@ enum {
     L_YES = 700,    /* factory-reset */
     L_WIDE = 710,   /* the certificates tables (numbered apart, so that other additions merge) */
     L_FILTER,
-    L_AS_SERVER = 750 /* cert import */
+    L_AS_SERVER = 750, /* cert import */
+    L_SRV_CERT = 800,  /* server proxies: L_SRV_CERT + 3*list (+1 add, +2 remove) */
+    L_SRV_LISTS_END = L_SRV_CERT + 9,
+    L_UPSTREAM = 810,
+    L_NO_TRUSTSTORE
 };
 
 /* The parser's table; help (help.c) shows it: the value's name and the description. */
@@ -183,43 +187,46 @@ static const opt_entry table[] = {
      "CERT",
      "the signing certificate that mints the proxy's certificates"},
     {{"truststore", required_argument, NULL, L_TRUSTSTORE},
-     O_PROXY,
+     O_PROXY | O_SPROXY,
      "TS",
      "the trust store that judges servers' certificates"},
     {{"truststore", required_argument, NULL, L_TRUSTSTORE},
      O_VERIFY,
      "TS",
      "verify against this stored trust store (instead of --ca-file)"},
-    {{"listen", required_argument, NULL, L_LISTEN}, O_PROXY, "ADDR:PORT", "the proxy's address"},
+    {{"listen", required_argument, NULL, L_LISTEN},
+     O_PROXY | O_SPROXY,
+     "ADDR:PORT",
+     "the proxy's address"},
     {{"listen", required_argument, NULL, L_LISTEN},
      O_SERVE,
      "ADDR:PORT",
      "an address to listen on (repeatable)"},
     {{"mode", required_argument, NULL, L_MODE},
-     O_PROXY,
+     O_PROXY | O_SPROXY,
      "MODE",
      "explicit or transparent",
      "explicit transparent"},
     {{"ports", required_argument, NULL, L_PORTS},
-     O_PROXY,
+     O_PROXY | O_SPROXY,
      "LIST",
      "transparent mode's ports: 443,8443,10000-10100"},
     {{"service", required_argument, NULL, L_SERVICE},
-     O_PROXY,
+     O_PROXY | O_SPROXY,
      "SERVICE",
      "https, imaps, pop3s, smtps or other",
      "https imaps pop3s smtps other"},
     {{"protocols", required_argument, NULL, L_PROTOCOLS},
-     O_PROXY,
+     O_PROXY | O_SPROXY,
      "LIST",
      "TLS versions towards servers: 1.2,1.3 (a contiguous range)",
      "1.2,1.3 1.3 1.0,1.1,1.2,1.3"},
     {{"ciphers", required_argument, NULL, L_CIPHERS},
-     O_PROXY,
+     O_PROXY | O_SPROXY,
      "LIST",
      "OpenSSL cipher list towards servers (TLS 1.2)"},
     {{"no-ciphers", no_argument, NULL, L_NO_CIPHERS},
-     O_PROXY,
+     O_PROXY | O_SPROXY,
      NULL,
      "back to the default cipher list"},
     {{"over-max", required_argument, NULL, L_OVER_MAX},
@@ -252,20 +259,23 @@ static const opt_entry table[] = {
      NULL,
      "turn --block-expired off"},
     {{"http2-downgrade", no_argument, NULL, L_SWITCH + 4},
-     O_PROXY,
+     O_PROXY | O_SPROXY,
      NULL,
      "offer clients HTTP/1.1 only"},
     {{"no-http2-downgrade", no_argument, NULL, L_SWITCH + 5},
-     O_PROXY,
+     O_PROXY | O_SPROXY,
      NULL,
      "turn --http2-downgrade off"},
     {{"tcp-reset", no_argument, NULL, L_SWITCH + 6},
-     O_PROXY,
+     O_PROXY | O_SPROXY,
      NULL,
      "end refused connections with a TCP reset"},
-    {{"no-tcp-reset", no_argument, NULL, L_SWITCH + 7}, O_PROXY, NULL, "turn --tcp-reset off"},
-    {{"log", no_argument, NULL, L_SWITCH + 8}, O_PROXY, NULL, "log each connection"},
-    {{"no-log", no_argument, NULL, L_SWITCH + 9}, O_PROXY, NULL, "turn --log off"},
+    {{"no-tcp-reset", no_argument, NULL, L_SWITCH + 7},
+     O_PROXY | O_SPROXY,
+     NULL,
+     "turn --tcp-reset off"},
+    {{"log", no_argument, NULL, L_SWITCH + 8}, O_PROXY | O_SPROXY, NULL, "log each connection"},
+    {{"no-log", no_argument, NULL, L_SWITCH + 9}, O_PROXY | O_SPROXY, NULL, "turn --log off"},
     {{"keylog", no_argument, NULL, L_SWITCH + 10},
      O_PROXY,
      NULL,
@@ -295,6 +305,51 @@ static const opt_entry table[] = {
      O_PROXY,
      "SECS",
      "after a client rejects the forged certificate, pass that host through for SECS (0: off)"},
+    {{"cert", required_argument, NULL, L_SRV_CERT + 0},
+     O_SPROXY,
+     "CERT",
+     "a protected server's certificate, chosen by SNI (repeatable, up to 1,000; on set: the "
+     "new list whole)"},
+    {{"add-cert", required_argument, NULL, L_SRV_CERT + 1},
+     O_SPROXYSET,
+     "CERT",
+     "add a certificate (repeatable)"},
+    {{"remove-cert", required_argument, NULL, L_SRV_CERT + 2},
+     O_SPROXYSET,
+     "CERT",
+     "remove a certificate (repeatable)"},
+    {{"dest", required_argument, NULL, L_SRV_CERT + 3},
+     O_SPROXY,
+     "CIDR",
+     "a protected servers' network, IPv4 or IPv6 (repeatable; on set: the new list whole)"},
+    {{"add-dest", required_argument, NULL, L_SRV_CERT + 4},
+     O_SPROXYSET,
+     "CIDR",
+     "add a destination network (repeatable)"},
+    {{"remove-dest", required_argument, NULL, L_SRV_CERT + 5},
+     O_SPROXYSET,
+     "CIDR",
+     "remove a destination network (repeatable)"},
+    {{"source-except", required_argument, NULL, L_SRV_CERT + 6},
+     O_SPROXY,
+     "CIDR",
+     "clients whose flows pass untouched (repeatable; on set: the new list whole)"},
+    {{"add-source-except", required_argument, NULL, L_SRV_CERT + 7},
+     O_SPROXYSET,
+     "CIDR",
+     "add a source exception (repeatable)"},
+    {{"remove-source-except", required_argument, NULL, L_SRV_CERT + 8},
+     O_SPROXYSET,
+     "CIDR",
+     "remove a source exception (repeatable)"},
+    {{"upstream", required_argument, NULL, L_UPSTREAM},
+     O_SPROXY,
+     "ADDR:PORT",
+     "explicit mode: the real server the proxy forwards to"},
+    {{"no-truststore", no_argument, NULL, L_NO_TRUSTSTORE},
+     O_SPROXYSET,
+     NULL,
+     "stop verifying the real servers (no trust store)"},
     {{"never-domain", required_argument, NULL, L_LIST + TG_NEVER_DOMAINS},
      O_POLICY,
      "DOMAIN",
@@ -572,6 +627,10 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
                 if (o->plists[w][k] == NULL) return cli_usage(c, "out of memory");
                 (w ? o->policy.remove : o->policy.add)[k].v = o->plists[w][k];
             }
+    if (allowed & (O_SPROXY | O_SPROXYSET))
+        for (int k = 0; k < 9; k++)
+            if ((o->slists[k] = calloc((size_t)argc + 1, sizeof(char *))) == NULL)
+                return cli_usage(c, "out of memory");
     struct option longs[NOPTS + 1];
     size_t n = 0;
     for (size_t i = 0; i < NOPTS; i++)
@@ -695,6 +754,12 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
             break;
         case L_TRUSTSTORE:
             px->truststore = o->verify.truststore = optarg;
+            break;
+        case L_UPSTREAM:
+            px->upstream = optarg;
+            break;
+        case L_NO_TRUSTSTORE:
+            px->no_truststore = 1;
             break;
         case L_LISTEN:
             px->listen = o->listens[o->serve.nlisten++] = optarg;
@@ -921,6 +986,17 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
                 *switches[(ch - L_SWITCH) / 2] = (ch - L_SWITCH) % 2 == 0;
                 break;
             }
+            if (ch >= L_SRV_CERT && ch < L_SRV_LISTS_END) {
+                /* the whole lists get v only when given: v NULL is "not given" on set */
+                tg_textlist *sl[9] = {
+                    &px->certs,         &px->add_certs,         &px->remove_certs,
+                    &px->dest,          &px->add_dest,          &px->remove_dest,
+                    &px->source_except, &px->add_source_except, &px->remove_source_except};
+                int k = ch - L_SRV_CERT;
+                sl[k]->v = o->slists[k];
+                o->slists[k][sl[k]->n++] = optarg;
+                break;
+            }
             if (ch >= L_LIST && ch < L_DEFAULTS) {
                 int w = ch >= L_REMOVE;
                 int k = (ch - L_LIST) % TG_POLICY_LISTS;
@@ -946,6 +1022,8 @@ void opts_free(opts *o)
     for (int w = 0; w < 2; w++)
         for (int k = 0; k < TG_POLICY_LISTS; k++)
             free(o->plists[w][k]);
+    for (int k = 0; k < 9; k++)
+        free(o->slists[k]);
 }
 
 /* Subcommands that only read are not audited; every other one is (a change, or an export:

@@ -46,18 +46,23 @@ typedef unsigned long long opt_mask;
 #define O_LABEL     (1ULL << 29) /* --label: an API token's label */
 #define O_AUDIT     (1ULL << 30) /* --since --limit --offset: which audit rows */
 /* acme account create: --directory --directory-ca --email --eab-kid --eab-hmac-file */
-#define O_ACME    (1ULL << 31)
-#define O_YES     (1ULL << 32)  /* --yes: factory-reset's confirmation */
-#define O_ESTD    (1ULL << 33)  /* enroll-ca serve: --listen --cert */
-#define O_ECASET  (1ULL << 34)  /* enroll-ca init|set: --approval --device-days --retry-after */
-#define O_REASON  (1ULL << 35)  /* enroll-ca revoke: --reason */
-#define O_ACMEORD (1ULL << 36)  /* acme order: --account --domain --challenge --dns-hook --profile \
+#define O_ACME   (1ULL << 31)
+#define O_YES    (1ULL << 32) /* --yes: factory-reset's confirmation */
+#define O_ESTD   (1ULL << 33) /* enroll-ca serve: --listen --cert */
+#define O_ECASET (1ULL << 34) /* enroll-ca init|set: --approval --device-days --retry-after */
+#define O_REASON (1ULL << 35) /* enroll-ca revoke: --reason */
+#define O_ACMEORD                                                                                  \
+    (1ULL << 36)                /* acme order: --account --domain --challenge --dns-hook --profile \
                                  */
 #define O_LISTX    (1ULL << 37) /* cert list, ca list: --wide --filter */
 #define O_ASSERVER (1ULL << 38) /* cert import: --as-server */
-#define O_TRUST    (O_DESCRIPTION | O_INCLUDE_DEFAULTS)
-#define O_ALWAYS   (~0ULL) /* --json --home */
-#define O_NEWCERT  (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
+/* a server proxy's own settings (--cert --dest --source-except --upstream --no-truststore);
+ * the settings both kinds share are entries of O_PROXY | O_SPROXY */
+#define O_SPROXY    (1ULL << 39)
+#define O_SPROXYSET (1ULL << 40) /* changes to a server proxy's lists: --add-… --remove-… */
+#define O_TRUST     (O_DESCRIPTION | O_INCLUDE_DEFAULTS)
+#define O_ALWAYS    (~0ULL) /* --json --home */
+#define O_NEWCERT   (O_CN | O_SAN | O_SUBJ | O_KEYSPEC | O_DAYS | O_NOEXPORT)
 
 /* serve's numbers given on the command line (0 is a value of its own there) */
 #define SG_THREADS     1u
@@ -71,8 +76,9 @@ typedef struct opts {
     const char *profile, *description;
     int include_defaults;
     int with_key, with_chain, expiring, support_bundle, no_passphrase, force, as_server;
-    tg_proxy_opts proxy;   /* O_PROXY (and --description); switches start as TG_UNSET */
-    tg_policy_opts policy; /* O_POLICY, O_POLICYSET (and --description) */
+    tg_proxy_opts proxy;    /* O_PROXY (and --description); switches start as TG_UNSET */
+    const char **slists[9]; /* O_SPROXY, O_SPROXYSET: room for proxy.certs … remove_… */
+    tg_policy_opts policy;  /* O_POLICY, O_POLICYSET (and --description) */
     const char **plists[2][TG_POLICY_LISTS]; /* room for policy.add and policy.remove */
     int replace;
     tg_verify_opts verify;            /* O_VERIFY: files are cli_inputs_read by cmd_verify */

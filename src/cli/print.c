@@ -570,6 +570,107 @@ void print_proxy_table(json_t *rows)
           "No client proxies (tlsgate proxy client create NAME …).");
 }
 
+static void entries(json_t *doc, const char *title, const char *key);
+
+/* How many certificates of a server proxy's document have a key in each state. */
+static void key_counts(json_t *doc, size_t counts[3])
+{
+    static const char *const states[] = {"ok", "missing", "broken"};
+    json_t *c;
+    size_t i;
+    counts[0] = counts[1] = counts[2] = 0;
+    json_array_foreach(json_object_get(doc, "certificates"), i, c)
+    {
+        const char *k = json_string_value(json_object_get(c, "key"));
+        for (size_t s = 0; k != NULL && s < 3; s++)
+            if (strcmp(k, states[s]) == 0) counts[s]++;
+    }
+}
+
+void print_srvproxy_table(json_t *rows)
+{
+    static const column cols[] = {
+        {"Name", "name", 0},
+        {"Mode", "mode", 0},
+        {"Destinations", "dest", 2},
+        {"Ports", "ports", 8},
+        {"Certs", "certs", 0},
+        {"Keys", "keys", 0},
+        {"Trust store", "truststore", 0},
+    };
+    json_t *row;
+    size_t i;
+    json_array_foreach(rows, i, row)
+    {
+        size_t k[3];
+        char certs[24], keys[64];
+        key_counts(row, k);
+        snprintf(certs, sizeof(certs), "%zu",
+                 json_array_size(json_object_get(row, "certificates")));
+        if (k[1] == 0 && k[2] == 0)
+            snprintf(keys, sizeof(keys), "ok");
+        else
+            snprintf(keys, sizeof(keys), "%zu missing, %zu broken", k[1], k[2]);
+        json_object_set_new(row, "certs", json_string(certs));
+        json_object_set_new(row, "keys", json_string(keys));
+        if (!json_is_string(json_object_get(row, "truststore")))
+            json_object_set_new(row, "truststore", json_string("(not verified)"));
+        if (json_array_size(json_object_get(row, "dest")) == 0)
+            json_object_set(row, "dest", json_object_get(row, "upstream"));
+    }
+    table(rows, cols, sizeof(cols) / sizeof(cols[0]),
+          "No server proxies (tlsgate proxy server create NAME …).");
+}
+
+void print_srvproxy_doc(json_t *doc)
+{
+    field(doc, "Server proxy:", "name");
+    text_field(doc, "Description:", "description");
+    field(doc, "Mode:", "mode");
+    json_t *ts = json_object_get(doc, "truststore");
+    printf("%-22s %s\n",
+           "Verify servers:", json_is_string(ts) ? json_string_value(ts) : "no (no trust store)");
+    if (json_is_string(json_object_get(doc, "listen"))) {
+        field(doc, "Listen:", "listen");
+        field(doc, "Upstream:", "upstream");
+    }
+    char *ports = ports_text(json_object_get(doc, "ports"));
+    printf("%-22s %s\n", "Ports:", ports ? ports : "-");
+    free(ports);
+    field(doc, "Service:", "service");
+    field(doc, "TLS versions:", "protocols");
+    json_t *ciphers = json_object_get(doc, "ciphers");
+    printf("%-22s %s\n", "TLS 1.2 ciphers:",
+           json_is_string(ciphers) ? json_string_value(ciphers) : "library defaults");
+    field(doc, "HTTP/2 downgrade:", "http2_downgrade");
+    field(doc, "TCP reset:", "tcp_reset");
+    field(doc, "Log:", "log");
+    time_field(doc, "Created:", "created");
+    time_field(doc, "Updated:", "updated");
+    if (json_array_size(json_object_get(doc, "dest")) > 0 ||
+        !json_is_string(json_object_get(doc, "listen")))
+        entries(doc, "Destinations", "dest");
+    entries(doc, "Source exceptions", "source_except");
+    json_t *certs = json_object_get(doc, "certificates"), *c;
+    size_t i, k[3];
+    key_counts(doc, k);
+    printf("Certificates (%zu; keys: %zu ok, %zu missing, %zu broken):\n", json_array_size(certs),
+           k[0], k[1], k[2]);
+    json_array_foreach(certs, i, c)
+    {
+        char *sans = san_text(json_object_get(c, "sans"), 0);
+        const char *key = json_string_value(json_object_get(c, "key"));
+        json_t *cn = json_object_get(c, "cn");
+        printf("  %s  [key %s]  %s%s%s\n", json_string_value(json_object_get(c, "name")),
+               key ? key : "?", json_is_string(cn) ? json_string_value(cn) : "",
+               json_is_string(cn) && sans && *sans ? "; " : "", sans ? sans : "");
+        free(sans);
+    }
+    if (k[1] + k[2] > 0)
+        printf("A certificate whose key is missing or broken is not served: import its key "
+               "alone (tlsgate cert import KEYFILE) to repair it.\n");
+}
+
 void print_proxy_stats(json_t *doc)
 {
     static const column cols[] = {

@@ -411,19 +411,34 @@ static int import_keys_only(tg_keyring *kr, const tg_import *imp, loaded *l, out
                 "it together with its certificate",
                 l->keyfiles[k]);
         int64_t key_id = c.key_id;
-        int tightened = 0;
-        if (key_id == 0) {
+        int tightened = 0, repaired = 0;
+        if (key_id != 0 && strcmp(kr_key_state(kr, &c), "broken") == 0) {
+            /* the repair of a key row that no longer opens (or is not this certificate's):
+             * seal the key given again into it, or link the certificate to the right row */
+            tg_store_key have;
+            unsigned char *der = NULL;
+            size_t len = 0;
+            if (tg_store_key_get(kr->st, key_id, &have, NULL) == 0 &&
+                memcmp(have.spki_sha256, spki, 32) == 0) {
+                if ((rc = tg_key_to_der(l->keys[k], &der, &len, err)) == 0)
+                    rc = tg_store_key_reseal(kr->st, key_id, der, len, err);
+                tg_free_secret(der, len);
+            } else if ((rc = kr_key_put(kr, l->keys[k], !imp->no_export, &key_id, NULL, err)) == 0)
+                rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
+            repaired = 1;
+        } else if (key_id == 0) {
             if ((rc = kr_key_put(kr, l->keys[k], !imp->no_export, &key_id, NULL, err)) == 0)
                 rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
         } else if (!!imp->no_export) {
             rc = kr_key_forbid_export(kr, key_id, &tightened, err);
         }
-        if (c.key_id == 0 || tightened)
-            json_array_append_new(
-                o->imported,
-                import_entry(c.name,
-                             tightened ? "private key made non-exportable" : "private key added",
-                             c.is_ca, 1, tightened));
+        if (c.key_id == 0 || tightened || repaired)
+            json_array_append_new(o->imported,
+                                  import_entry(c.name,
+                                               repaired    ? "private key repaired"
+                                               : tightened ? "private key made non-exportable"
+                                                           : "private key added",
+                                               c.is_ca, 1, tightened));
         else
             json_array_append_new(o->skipped,
                                   json_pack("{s:o, s:s}", "name", kr_json_text(c.name), "reason",

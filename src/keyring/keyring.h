@@ -292,7 +292,10 @@ int tg_keyring_config(tg_keyring *kr, json_t **out, tg_err *err);
 #define TG_FAIL_OPEN_LOW     10      /* fail_open_secs: 0 (off) or LOW..HIGH */
 #define TG_FAIL_OPEN_HIGH    86400
 #define TG_UNTRUSTED_CA_NAME "untrusted-signing-ca"
-#define TG_PROXY_CA_COPIES   4 /* rollover copies of a signing CA handed to the engine */
+#define TG_PROXY_CA_COPIES   4    /* rollover copies of a signing CA handed to the engine */
+#define TG_SRV_CERTS_MAX     1000 /* certificates of one server proxy (chosen by SNI) */
+#define TG_SRV_DEST_MAX      256  /* destination networks of one server proxy */
+#define TG_SRV_EXCEPT_MAX    1000 /* source exception networks of one server proxy */
 
 /* A port list in canonical form: ranges sorted by their low end, overlapping and
  * adjacent ones merged, lo <= hi (a single port is lo == hi). */
@@ -314,6 +317,11 @@ unsigned tg_ports_overlap(const tg_portlist *a, const tg_portlist *b);
  * getaddrinfo and writes its canonical form ("192.0.2.1:3128", "[2001:db8::1]:3128"). */
 int tg_listen_parse(const char *s, char *out, size_t outsize, tg_err *err);
 
+/* A list of texts as given (an option repeated, a JSON array). */
+typedef struct tg_textlist {
+    const char *const *v;
+    size_t n;
+} tg_textlist;
 /* A proxy's settings as given. NULL strings, TG_UNSET switches and numbers whose _set is
  * 0 are not given: create takes their defaults, set leaves them as they are. */
 #define TG_UNSET (-1)
@@ -339,9 +347,18 @@ typedef struct tg_proxy_opts {
     int min_key_bits_set, max_conns_set, fail_open_set;
     long min_key_bits, max_conns;
     long fail_open; /* seconds: 0 (off) or TG_FAIL_OPEN_LOW..TG_FAIL_OPEN_HIGH */
+    /* A server proxy's own (issue 12): certificates by name, destination and source
+     * exception networks (CIDR). certs/dest/source_except: create's lists, or on set the
+     * new list whole (v NULL: not given); add_…/remove_…: set's changes, applied after. */
+    tg_textlist certs, add_certs, remove_certs;
+    tg_textlist dest, add_dest, remove_dest;
+    tg_textlist source_except, add_source_except, remove_source_except;
+    const char *upstream; /* explicit mode: the real server, ADDR:PORT */
+    int no_truststore;    /* set: no trust store (the real server is not verified) */
 } tg_proxy_opts;
-/* kind: "client" (server proxies are not configurable yet). Every write is one
- * transaction; *out is the proxy's document (as show). */
+/* kind: "client" or "server"; each refuses the other's settings. Every write is one
+ * transaction; *out is the proxy's document (as show). A server proxy's document lists
+ * its certificates with their names, SANs and key state ("ok", "missing", "broken"). */
 int tg_keyring_proxy_create(tg_keyring *kr, const char *kind, const char *name,
                             const tg_proxy_opts *o, json_t **out, tg_err *err);
 /* Changes only the settings given, with the rules of create (overlaps with the other
@@ -371,6 +388,14 @@ typedef struct tg_proxy_rt {
      * `ca reissue` rollover, K10), newest first; at most TG_PROXY_CA_COPIES. */
     tg_cert **copies;
     size_t ncopies;
+    /* A server proxy's (issue 12; the fields above but conf, anchors and nanchors are
+     * empty): its certificates in its order, each as serve loads it (certificate, key,
+     * stored chain), for the engine to choose from by SNI as serve does; those whose key
+     * is missing or broken are left out and listed in unusable: [{"name", "key"}]. The
+     * anchors are the trust store's, none when the real servers are not verified. */
+    tg_served *certs;
+    size_t ncerts;
+    json_t *unusable;
 } tg_proxy_rt;
 /* Every proxy of kind, in name order (*n may be 0); all or nothing: a proxy that cannot
  * be loaded fails the call, naming it. */
@@ -429,10 +454,6 @@ enum {
     {                                                                                              \
         "never_domains", "never_categories", "never_sources", "always_sources"                     \
     }
-typedef struct tg_textlist {
-    const char *const *v;
-    size_t n;
-} tg_textlist;
 /* A policy's settings as given: NULL and TG_UNSET are not given. */
 typedef struct tg_policy_opts {
     const char *description;

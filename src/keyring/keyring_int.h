@@ -105,11 +105,34 @@ int kr_ts_anchors(tg_keyring *kr, const char *name, int allow_empty, tg_cert ***
                   tg_err *err);
 /* The proxy's document (show --json) from its row (TG_E_STORE when its stored
  * configuration is damaged). */
-int kr_proxy_doc(const tg_store_proxy *p, json_t **out, tg_err *err);
+int kr_proxy_doc(tg_keyring *kr, const tg_store_proxy *p, json_t **out, tg_err *err);
 /* Certificate to took certificate from's place (K5 renewal, K7 replacement): the proxies
  * that sign with from sign with to if it can sign (a CA whose key is held); if it
- * cannot, strict refuses (TG_E_CONFLICT, naming the proxy) and otherwise they stay. */
+ * cannot, strict refuses (TG_E_CONFLICT, naming the proxy) and otherwise they stay. The
+ * server proxies that show from show to if it is not a CA (else strict refuses too). */
 int kr_proxy_follow(tg_keyring *kr, int64_t from, int64_t to, int strict, tg_err *err);
+/* proxy_server.c: a server proxy's networks and certificates (issue 12). */
+typedef struct kr_cidrs {
+    tg_cidr *v; /* sorted, each once */
+    size_t n, cap;
+} kr_cidrs;
+void kr_cidrs_clear(kr_cidrs *l);
+/* whole (v non-NULL) replaces the list, then remove (each must be there: TG_E_NOTFOUND),
+ * then add; at most max entries; what names the list in sentences ("destinations"). */
+int kr_cidrs_edit(kr_cidrs *l, const tg_textlist *whole, const tg_textlist *add,
+                  const tg_textlist *remove, size_t max, const char *what, tg_err *err);
+json_t *kr_cidrs_json(const kr_cidrs *l);
+/* Whether a network of a overlaps one of b; the first pair's text into out. */
+int kr_cidrs_overlap(const kr_cidrs *a, const kr_cidrs *b, char *out, size_t size);
+/* Writes p's certificate rows from o (create: o->certs; set: only when o changes them),
+ * each an existing non-CA certificate, 1..TG_SRV_CERTS_MAX after duplicates are dropped. */
+int kr_srv_certs_write(tg_keyring *kr, const tg_store_proxy *p, const tg_proxy_opts *o, int create,
+                       tg_err *err);
+/* [{"name", "cn", "sans", "key"}] in the proxy's order. */
+int kr_srv_certs_doc(tg_keyring *kr, int64_t proxy_id, json_t **out, tg_err *err);
+/* "ok", "missing" (no key row) or "broken" (the row does not match the certificate's
+ * public key, or its sealed blob does not open). */
+const char *kr_key_state(tg_keyring *kr, const tg_store_cert *c);
 /* The name rule of proxies and policies (letters, digits, '_', '-', ' ' not at either end,
  * at most TG_PROXY_NAME_MAX); what ("proxy", "policy") names the kind in the sentence. */
 int kr_conf_name_check(const char *what, const char *name, tg_err *err);

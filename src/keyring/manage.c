@@ -283,6 +283,14 @@ static int cert_delete(tg_keyring *kr, const char *name, int ca_only, tg_err *er
         tg_store_proxy_clear(&p);
         goto end;
     }
+    if (tg_store_proxy_by_server_cert(kr->st, c.id, &p, NULL) == 0) {
+        rc = tg_err_set(err, TG_E_CONFLICT,
+                        "'%s' is a certificate of server proxy '%s': remove it from the proxy "
+                        "(proxy server set '%s' --remove-cert '%s') or delete the proxy first",
+                        name, p.name, p.name, name);
+        tg_store_proxy_clear(&p);
+        goto end;
+    }
     if ((rc = tg_store_cert_delete(kr->st, c.id, err)) == 0 && c.key_id != 0)
         rc = tg_store_key_gc(kr->st, c.key_id, err);
     /* its children lost an issuer (a chain member need not be a CA: v1 certificates) */

@@ -48,13 +48,20 @@ typedef struct pconf {
     long min_key_bits, max_conns, fail_open;
     unsigned protocols; /* bit i: TLS 1.i */
     char *ciphers;      /* owned; NULL: none */
+    int server;         /* a server proxy (issue 12): the fields below, not the client's */
+    kr_cidrs dest, except;
+    char upstream[TG_LISTEN_MAX];
 } pconf;
 
 static void conf_clear(pconf *c)
 {
+    int server = c->server;
     free(c->description);
     free(c->ciphers);
+    kr_cidrs_clear(&c->dest);
+    kr_cidrs_clear(&c->except);
     memset(c, 0, sizeof(*c));
+    c->server = server;
 }
 
 static int choose(const char *const *names, size_t n, const char *v, const char *what, int *out,
@@ -179,6 +186,13 @@ static int count_given(const tg_proxy_opts *o)
                          o->tcp_reset,     o->log,           o->keylog};
     int n =
         o->no_ciphers + o->min_key_bits_set + o->max_conns_set + o->no_policy + o->fail_open_set;
+    const tg_textlist *lists[] = {
+        &o->certs,         &o->add_certs,         &o->remove_certs,
+        &o->dest,          &o->add_dest,          &o->remove_dest,
+        &o->source_except, &o->add_source_except, &o->remove_source_except};
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        n += lists[i]->v != NULL || lists[i]->n > 0;
+    n += o->upstream != NULL || o->no_truststore;
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
         n += texts[i] != NULL;
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -186,12 +200,92 @@ static int count_given(const tg_proxy_opts *o)
     return n;
 }
 
+/* The settings of the other kind, refused rather than ignored: the first given. */
+static const char *foreign_setting(const pconf *c, const tg_proxy_opts *o)
+{
+    if (c->server) {
+        const struct {
+            int given;
+            const char *name;
+        } client_only[] = {{o->signing != NULL, "signing"},
+                           {o->over_max != NULL, "over_max"},
+                           {o->policy != NULL || o->no_policy, "policy"},
+                           {o->no_sni != NULL, "no_sni"},
+                           {o->ech != NULL, "ech"},
+                           {o->non_tls != NULL, "non_tls"},
+                           {o->block_invalid != TG_UNSET, "block_invalid"},
+                           {o->block_expired != TG_UNSET, "block_expired"},
+                           {o->keylog != TG_UNSET, "keylog"},
+                           {o->min_key_bits_set, "min_key_bits"},
+                           {o->max_conns_set, "max_conns"},
+                           {o->fail_open_set, "fail_open_secs"}};
+        for (size_t i = 0; i < sizeof(client_only) / sizeof(client_only[0]); i++)
+            if (client_only[i].given) return client_only[i].name;
+        return NULL;
+    }
+    const struct {
+        int given;
+        const char *name;
+    } server_only[] = {
+        {o->certs.v != NULL || o->add_certs.n || o->remove_certs.n, "certs"},
+        {o->dest.v != NULL || o->add_dest.n || o->remove_dest.n, "dest"},
+        {o->source_except.v != NULL || o->add_source_except.n || o->remove_source_except.n,
+         "source_except"},
+        {o->upstream != NULL, "upstream"},
+        {o->no_truststore, "no_truststore"}};
+    for (size_t i = 0; i < sizeof(server_only) / sizeof(server_only[0]); i++)
+        if (server_only[i].given) return server_only[i].name;
+    return NULL;
+}
+
+/* A server proxy's mode and the settings that go with it: transparent intercepts
+ * connections to its destinations (no listen address, no upstream), explicit listens on
+ * its own address and forwards to one upstream (no destinations). Changing the mode drops
+ * the other mode's settings; giving them with it is refused. */
+static int server_modes(pconf *c, const tg_proxy_opts *o, int was_mode, tg_err *err)
+{
+    int rc = 0;
+    if (c->mode != was_mode) {
+        if (c->mode == 1) c->listen[0] = c->upstream[0] = '\0';
+        if (c->mode == 0) c->dest.n = 0;
+    }
+    if (o->upstream != NULL &&
+        (rc = tg_listen_parse(o->upstream, c->upstream, sizeof(c->upstream), err)) != 0)
+        return rc;
+    if ((rc = kr_cidrs_edit(&c->dest, &o->dest, &o->add_dest, &o->remove_dest, TG_SRV_DEST_MAX,
+                            "destinations", err)) != 0 ||
+        (rc = kr_cidrs_edit(&c->except, &o->source_except, &o->add_source_except,
+                            &o->remove_source_except, TG_SRV_EXCEPT_MAX, "source exceptions",
+                            err)) != 0)
+        return rc;
+    if (c->mode == 1 && (o->listen != NULL || o->upstream != NULL))
+        return tg_err_fset(err, TG_E_USAGE, o->listen ? "listen" : "upstream",
+                           "a transparent server proxy intercepts the connections to its "
+                           "destinations and has no listen address or upstream; those are "
+                           "explicit mode's (--mode explicit)");
+    if (c->mode == 0 && (o->dest.n > 0 || o->add_dest.n > 0))
+        return tg_err_fset(err, TG_E_USAGE, "dest",
+                           "an explicit server proxy forwards what reaches its listen address "
+                           "to its upstream and has no destinations; those are transparent "
+                           "mode's (--mode transparent)");
+    return 0;
+}
+
 /* Applies the settings o gives to c (the defaults or the stored configuration), each
- * checked. The references (signing, truststore) are resolved in the transaction, not
- * here: nothing here reads the store. */
+ * checked. The references (signing, truststore, certificates) are resolved in the
+ * transaction, not here: nothing here reads the store. */
 static int conf_apply(pconf *c, const tg_proxy_opts *o, tg_err *err)
 {
     int rc = 0;
+    const char *foreign = foreign_setting(c, o);
+    if (foreign != NULL)
+        return tg_err_fset(err, TG_E_USAGE, foreign,
+                           "'%s' is a setting of %s proxies, not of %s proxies", foreign,
+                           c->server ? "client" : "server", c->server ? "server" : "client");
+    if (o->no_truststore && o->truststore != NULL)
+        return tg_err_fset(err, TG_E_USAGE, "truststore",
+                           "give a trust store or ask for none, not both");
+    int was_mode = c->mode;
     if (o->description != NULL && ((rc = kr_description_check(o->description, err)) != 0 ||
                                    (rc = replace_text(&c->description, o->description, err)) != 0))
         return rc;
@@ -258,7 +352,7 @@ static int conf_apply(pconf *c, const tg_proxy_opts *o, tg_err *err)
                  {"keylog", o->keylog, &c->keylog}};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
         if ((rc = flag(flags[i].what, flags[i].v, flags[i].field, err)) != 0) return rc;
-    return 0;
+    return c->server ? server_modes(c, o, was_mode, err) : 0;
 }
 
 /* ---- the stored document ---- */
@@ -272,6 +366,14 @@ static json_t *conf_json(const pconf *c)
     json_t *protocols = json_array();
     for (int i = 0; i < NVERSIONS && protocols != NULL; i++)
         if (c->protocols & (1u << i)) json_array_append_new(protocols, json_string(versions[i]));
+    if (c->server) /* issue 12: a server proxy's own form ("" for a setting of the other mode) */
+        return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:s?, s:b, s:b, s:b}",
+                         "description", c->description ? c->description : "", "mode",
+                         modes[c->mode], "listen", c->listen, "upstream", c->upstream, "dest",
+                         kr_cidrs_json(&c->dest), "ports", ports, "service", services[c->service],
+                         "source_except", kr_cidrs_json(&c->except), "protocols", protocols,
+                         "ciphers", c->ciphers, "http2_downgrade", c->http2_downgrade, "tcp_reset",
+                         c->tcp_reset, "log", c->log);
     json_t *doc = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:o, s:s?, s:b, s:I, s:s, s:b, s:b}",
         "description", c->description ? c->description : "", "listen", c->listen, "mode",
@@ -302,9 +404,12 @@ static char *conf_encode(const pconf *c)
 
 /* The stored document back into C, every value checked again as on input: a row edited
  * behind our back is refused rather than run. */
+static int server_decode(const tg_store_proxy *p, pconf *c, tg_err *err);
+
 static int conf_decode(const tg_store_proxy *p, pconf *c, tg_err *err)
 {
     memset(c, 0, sizeof(*c));
+    if (strcmp(p->kind, "server") == 0) return server_decode(p, c, err);
     json_t *doc = json_loads(p->config, 0, NULL), *protocols = NULL, *ciphers = NULL;
     const char *description = NULL, *listen = NULL, *mode = NULL, *ports = NULL, *service = NULL,
                *over = NULL, *no_sni = hello_actions[0], *ech = hello_actions[ECH_DEFAULT],
@@ -370,7 +475,110 @@ static int conf_decode(const tg_store_proxy *p, pconf *c, tg_err *err)
     return 0;
 }
 
-int kr_proxy_doc(const tg_store_proxy *p, json_t **doc_out, tg_err *err)
+/* A JSON array of strings as a text list (its strings belong to the array). */
+static int textlist_of(json_t *a, tg_textlist *l, const char ***room)
+{
+    size_t n = json_array_size(a);
+    *room = calloc(n + 1, sizeof(**room));
+    if (*room == NULL) return TG_E_INTERNAL;
+    for (size_t i = 0; i < n; i++)
+        if (((*room)[i] = json_string_value(json_array_get(a, i))) == NULL) return TG_E_STORE;
+    l->v = *room;
+    l->n = n;
+    return 0;
+}
+
+static int server_decode(const tg_store_proxy *p, pconf *c, tg_err *err)
+{
+    c->server = 1;
+    json_t *doc = json_loads(p->config, 0, NULL), *protocols = NULL, *ciphers = NULL, *dest = NULL,
+           *except = NULL;
+    const char *description = NULL, *listen = NULL, *upstream = NULL, *mode = NULL, *ports = NULL,
+               *service = NULL;
+    const char **droom = NULL, **eroom = NULL;
+    int rc = TG_E_STORE;
+    tg_err why = {0};
+    tg_proxy_opts o = {.block_invalid = TG_UNSET,
+                       .block_expired = TG_UNSET,
+                       .keylog = TG_UNSET,
+                       .http2_downgrade = TG_UNSET,
+                       .tcp_reset = TG_UNSET,
+                       .log = TG_UNSET};
+    if (doc != NULL &&
+        json_unpack(doc, "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:b, s:b, s:b}",
+                    "description", &description, "mode", &mode, "listen", &listen, "upstream",
+                    &upstream, "dest", &dest, "ports", &ports, "service", &service, "source_except",
+                    &except, "protocols", &protocols, "ciphers", &ciphers, "http2_downgrade",
+                    &c->http2_downgrade, "tcp_reset", &c->tcp_reset, "log", &c->log) == 0 &&
+        json_is_array(protocols) && json_is_array(dest) && json_is_array(except) &&
+        (json_is_null(ciphers) || json_is_string(ciphers)) &&
+        textlist_of(dest, &o.dest, &droom) == 0 &&
+        textlist_of(except, &o.source_except, &eroom) == 0) {
+        char list[64] = "";
+        size_t i;
+        json_t *v;
+        json_array_foreach(protocols, i, v)
+        {
+            const char *s = json_string_value(v);
+            snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "," : "",
+                     s ? s : "?");
+        }
+        o.description = description;
+        o.mode = mode;
+        o.listen = listen[0] ? listen : NULL;
+        o.upstream = upstream[0] ? upstream : NULL;
+        o.ports = ports;
+        o.service = service;
+        o.protocols = list;
+        o.ciphers = json_string_value(ciphers);
+        /* from the zero mode (explicit) to the stored one: dest is taken after the change */
+        rc = conf_apply(c, &o, &why) == 0 ? 0 : TG_E_STORE;
+    }
+    free(droom);
+    free(eroom);
+    json_decref(doc);
+    if (rc != 0) {
+        conf_clear(c);
+        return tg_err_set(err, TG_E_STORE,
+                          "the stored configuration of server proxy '%s' is damaged%s%s; delete "
+                          "the proxy and create it again",
+                          p->name, why.msg[0] ? ": " : "", why.msg);
+    }
+    return 0;
+}
+
+/* A server proxy's document: the order documented in docs/json.md. */
+static int server_doc(tg_keyring *kr, const tg_store_proxy *p, const pconf *c, json_t *settings,
+                      json_t *ranges, json_t **doc, tg_err *err)
+{
+    json_t *certs = NULL;
+    int rc = kr_srv_certs_doc(kr, p->id, &certs, err);
+    if (rc != 0) return rc;
+    json_t *out = json_pack(
+        "{s:o, s:s, s:o, s:o?, s:b, s:o, s:O, s:o?, s:o?, s:O, s:O, s:O, s:O, s:O, s:O, s:O, "
+        "s:O, s:O}",
+        "name", kr_json_text(p->name), "kind", p->kind, "description", kr_json_opt(c->description),
+        "truststore", p->truststore_name ? kr_json_text(p->truststore_name) : NULL,
+        "verify_upstream", p->truststore_id != 0, "certificates", certs, "mode",
+        json_object_get(settings, "mode"), "listen", c->listen[0] ? json_string(c->listen) : NULL,
+        "upstream", c->upstream[0] ? json_string(c->upstream) : NULL, "dest",
+        json_object_get(settings, "dest"), "ports", ranges, "service",
+        json_object_get(settings, "service"), "source_except",
+        json_object_get(settings, "source_except"), "protocols",
+        json_object_get(settings, "protocols"), "ciphers", json_object_get(settings, "ciphers"),
+        "http2_downgrade", json_object_get(settings, "http2_downgrade"), "tcp_reset",
+        json_object_get(settings, "tcp_reset"), "log", json_object_get(settings, "log"));
+    if (out != NULL && (kr_json_time(out, "created", p->created) != 0 ||
+                        kr_json_time(out, "updated", p->updated) != 0)) {
+        json_decref(out);
+        out = NULL;
+    }
+    if (out == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    *doc = out;
+    return 0;
+}
+
+int kr_proxy_doc(tg_keyring *kr, const tg_store_proxy *p, json_t **doc_out, tg_err *err)
 {
     *doc_out = NULL;
     pconf c;
@@ -383,6 +591,14 @@ int kr_proxy_doc(const tg_store_proxy *p, json_t **doc_out, tg_err *err)
     /* the documented order: name and references first, then the settings, then times.
      * Not the stored form (conf_json): there ports is the option's text and description
      * "" when there is none; here ports is the list of ranges and description null. */
+    if (c.server) {
+        rc = settings && ranges ? server_doc(kr, p, &c, settings, ranges, doc_out, err)
+                                : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        json_decref(settings);
+        json_decref(ranges);
+        conf_clear(&c);
+        return rc;
+    }
     json_t *out = json_pack("{s:o, s:s, s:o, s:o?, s:o?, s:o?}", "name", kr_json_text(p->name),
                             "kind", p->kind, "description", kr_json_opt(c.description), "signing",
                             p->signing_name ? kr_json_text(p->signing_name) : NULL, "truststore",
@@ -440,12 +656,36 @@ static int signing_get(tg_keyring *kr, const char *name, tg_store_cert *c, tg_er
     return rc;
 }
 
+/* The server proxies that show certificate from show to instead, if it is not a CA. */
+static int server_follow(tg_keyring *kr, int64_t from, int64_t to, int strict, tg_err *err)
+{
+    tg_store_proxy p;
+    if (tg_store_proxy_by_server_cert(kr->st, from, &p, NULL) != 0) return 0;
+    tg_store_cert c;
+    int rc = tg_store_cert_get(kr->st, to, &c, err), moved = 0;
+    if (rc == 0) {
+        if (!c.is_ca)
+            rc = tg_store_proxy_certs_move(kr->st, from, to, &moved, err);
+        else if (strict)
+            rc = tg_err_set(err, TG_E_CONFLICT,
+                            "server proxy '%s' shows the certificate being replaced to its "
+                            "clients: its replacement must not be a CA certificate (or remove "
+                            "it from the proxy first)",
+                            p.name);
+        tg_store_cert_clear(&c);
+    }
+    tg_store_proxy_clear(&p);
+    return rc;
+}
+
 int kr_proxy_follow(tg_keyring *kr, int64_t from, int64_t to, int strict, tg_err *err)
 {
+    int rc = server_follow(kr, from, to, strict, err);
+    if (rc != 0) return rc;
     tg_store_proxy p;
     if (tg_store_proxy_by_cert(kr->st, from, &p, NULL) != 0) return 0;
     tg_store_cert c;
-    int rc = tg_store_cert_get(kr->st, to, &c, err);
+    rc = tg_store_cert_get(kr->st, to, &c, err);
     if (rc == 0) {
         if (c.is_ca && c.key_id != 0)
             rc = tg_store_proxy_move_signing(kr->st, from, to, err);
@@ -477,13 +717,23 @@ static int cross_one(const tg_store_proxy *p, void *arg)
     if (p->id == x->self) return 0;
     pconf other;
     if ((x->rc = conf_decode(p, &other, x->err)) != 0) return 1;
-    if (strcmp(other.listen, x->c->listen) == 0) {
+    char nets[2 * TG_CIDR_TEXT_MAX + 8];
+    unsigned port = 0;
+    if (other.listen[0] != '\0' && strcmp(other.listen, x->c->listen) == 0) {
         x->rc = tg_err_set(x->err, TG_E_CONFLICT,
                            "%s proxy '%s' already listens on %s: %s proxy '%s' needs another "
                            "listen address or port",
                            p->kind, p->name, other.listen, x->kind, x->name);
+    } else if (other.server && x->c->server && other.mode == 1 && x->c->mode == 1 &&
+               (port = tg_ports_overlap(&other.ports, &x->c->ports)) != 0 &&
+               kr_cidrs_overlap(&x->c->dest, &other.dest, nets, sizeof(nets))) {
+        x->rc = tg_err_set(x->err, TG_E_CONFLICT,
+                           "the destinations of server proxy '%s' overlap those of server proxy "
+                           "'%s' (%s) at port %u: a server's address and port belong to one "
+                           "server proxy only",
+                           x->name, p->name, nets, port);
     } else if (strcmp(p->kind, "client") == 0 && strcmp(x->kind, "client") == 0) {
-        unsigned port = tg_ports_overlap(&other.ports, &x->c->ports);
+        port = tg_ports_overlap(&other.ports, &x->c->ports);
         if (port != 0)
             x->rc = tg_err_set(x->err, TG_E_CONFLICT,
                                "the ports of client proxy '%s' overlap those of client proxy "
@@ -506,10 +756,9 @@ static int cross_check(tg_keyring *kr, const char *kind, const char *name, int64
 
 static int kind_check(const char *kind, tg_err *err)
 {
-    if (kind != NULL && strcmp(kind, "client") == 0) return 0;
-    if (kind != NULL && strcmp(kind, "server") == 0)
-        return tg_err_set(err, TG_E_USAGE, "server proxies cannot be configured yet");
-    return tg_err_set(err, TG_E_USAGE, "unknown kind of proxy '%s'; use client", kind ? kind : "");
+    if (kind != NULL && (strcmp(kind, "client") == 0 || strcmp(kind, "server") == 0)) return 0;
+    return tg_err_set(err, TG_E_USAGE, "unknown kind of proxy '%s'; use client or server",
+                      kind ? kind : "");
 }
 
 static int proxy_get(tg_keyring *kr, const char *kind, const char *name, tg_store_proxy *p,
@@ -554,6 +803,7 @@ static int resolve(tg_keyring *kr, const tg_proxy_opts *o, tg_store_proxy *p, tg
         tg_store_policy_clear(&y);
     }
     if (o->no_policy) p->policy_id = 0;
+    if (o->no_truststore) p->truststore_id = 0;
     return 0;
 }
 
@@ -569,10 +819,32 @@ static int create_prepare(const char *kind, const char *name, const tg_proxy_opt
                           tg_err *err)
 {
     int rc;
-    if ((rc = kind_check(kind, err)) != 0 || (rc = kr_conf_name_check("proxy", name, err)) != 0 ||
-        (rc = conf_apply(c, o, err)) != 0)
+    if ((rc = kind_check(kind, err)) != 0 || (rc = kr_conf_name_check("proxy", name, err)) != 0)
         return rc;
-    if (o->signing == NULL || o->truststore == NULL || o->listen == NULL)
+    c->server = strcmp(kind, "server") == 0;
+    if (c->server) c->mode = 1; /* transparent unless told otherwise */
+    if ((rc = conf_apply(c, o, err)) != 0) return rc;
+    if (c->server && o->no_truststore)
+        return tg_err_fset(err, TG_E_USAGE, "no_truststore",
+                           "a new server proxy has no trust store unless one is given");
+    if (c->server && o->certs.n == 0 && o->add_certs.n == 0)
+        return tg_err_fset(err, TG_E_USAGE, "certs",
+                           "a server proxy needs at least one certificate: give the protected "
+                           "servers' certificates");
+    if (c->server && (o->add_certs.n || o->remove_certs.n || o->add_dest.n || o->remove_dest.n ||
+                      o->add_source_except.n || o->remove_source_except.n))
+        return tg_err_set(err, TG_E_USAGE,
+                          "a new server proxy takes its lists whole; adding and removing "
+                          "entries is for set");
+    if (c->server && c->mode == 1 && c->dest.n == 0)
+        return tg_err_fset(err, TG_E_USAGE, "dest",
+                           "a transparent server proxy needs the networks of the servers it "
+                           "protects (their addresses or CIDR ranges)");
+    if (c->server && c->mode == 0 && (c->listen[0] == '\0' || c->upstream[0] == '\0'))
+        return tg_err_fset(err, TG_E_USAGE, c->listen[0] ? "upstream" : "listen",
+                           "an explicit server proxy needs a listen address and the upstream "
+                           "server it forwards to");
+    if (!c->server && (o->signing == NULL || o->truststore == NULL || o->listen == NULL))
         return tg_err_fset(err, TG_E_USAGE,
                            !o->signing      ? "signing"
                            : !o->truststore ? "truststore"
@@ -621,9 +893,26 @@ int tg_keyring_proxy_create(tg_keyring *kr, const char *kind, const char *name,
     if (rc == 0 && (p.config = conf_encode(&c)) == NULL)
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (rc == 0) rc = tg_store_proxy_add(kr->st, &p, err);
+    if (rc == 0 && c.server) rc = kr_srv_certs_write(kr, &p, o, 1, err);
     free(p.config);
     conf_clear(&c);
     return show_after(kr, rc, kind, name, out, err);
+}
+
+/* A changed server proxy still has what its mode needs. */
+static int server_complete(const pconf *c, const char *name, tg_err *err)
+{
+    if (!c->server) return 0;
+    if (c->mode == 1 && c->dest.n == 0)
+        return tg_err_set(err, TG_E_INVALID,
+                          "transparent server proxy '%s' would have no destination left; add "
+                          "another before removing the last, or delete the proxy",
+                          name);
+    if (c->mode == 0 && (c->listen[0] == '\0' || c->upstream[0] == '\0'))
+        return tg_err_fset(err, TG_E_USAGE, c->listen[0] ? "upstream" : "listen",
+                           "an explicit server proxy needs a listen address and the upstream "
+                           "server it forwards to: give them with the mode");
+    return 0;
 }
 
 int tg_keyring_proxy_set(tg_keyring *kr, const char *kind, const char *name, const tg_proxy_opts *o,
@@ -637,12 +926,14 @@ int tg_keyring_proxy_set(tg_keyring *kr, const char *kind, const char *name, con
     tg_store_proxy p = {0};
     pconf c = {0};
     if ((rc = proxy_get(kr, kind, name, &p, err)) == 0 && (rc = conf_decode(&p, &c, err)) == 0 &&
-        (rc = conf_apply(&c, o, err)) == 0 && (rc = resolve(kr, o, &p, err)) == 0 &&
+        (rc = conf_apply(&c, o, err)) == 0 && (rc = server_complete(&c, name, err)) == 0 &&
+        (rc = resolve(kr, o, &p, err)) == 0 &&
         (rc = cross_check(kr, kind, name, p.id, &c, err)) == 0) {
         free(p.config);
         p.config = conf_encode(&c);
         rc = p.config ? tg_store_proxy_update(kr->st, &p, err)
                       : tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        if (rc == 0 && c.server) rc = kr_srv_certs_write(kr, &p, o, 0, err);
     }
     tg_store_proxy_clear(&p);
     conf_clear(&c);
@@ -650,6 +941,7 @@ int tg_keyring_proxy_set(tg_keyring *kr, const char *kind, const char *name, con
 }
 
 typedef struct listctx {
+    tg_keyring *kr;
     json_t *rows;
     tg_err *err;
     int rc;
@@ -659,7 +951,8 @@ static int add_row(const tg_store_proxy *p, void *arg)
 {
     listctx *l = arg;
     json_t *doc = NULL;
-    if ((l->rc = kr_proxy_doc(p, &doc, l->err)) == 0 && json_array_append_new(l->rows, doc) != 0)
+    if ((l->rc = kr_proxy_doc(l->kr, p, &doc, l->err)) == 0 &&
+        json_array_append_new(l->rows, doc) != 0)
         l->rc = tg_err_set(l->err, TG_E_INTERNAL, "out of memory");
     return l->rc != 0; /* a list never drops a row */
 }
@@ -669,7 +962,7 @@ int tg_keyring_proxy_list(tg_keyring *kr, const char *kind, json_t **out, tg_err
     *out = NULL;
     int rc = kind_check(kind, err);
     if (rc != 0) return rc;
-    listctx l = {json_array(), err, 0};
+    listctx l = {kr, json_array(), err, 0};
     if (l.rows == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     rc = tg_store_proxy_each(kr->st, kind, add_row, &l, err);
     if (rc == 0) rc = l.rc;
@@ -689,7 +982,7 @@ int tg_keyring_proxy_show(tg_keyring *kr, const char *kind, const char *name, js
     int rc = kind_check(kind, err);
     if (rc == 0) rc = proxy_get(kr, kind, name, &p, err);
     if (rc != 0) return rc;
-    rc = kr_proxy_doc(&p, out, err);
+    rc = kr_proxy_doc(kr, &p, out, err);
     tg_store_proxy_clear(&p);
     return rc;
 }

@@ -7,7 +7,10 @@
  * decryption policy gets the policy's lists, the default never-decrypt list merged in
  * unless the policy leaves it out (read once per call). All or nothing: a
  * proxy that cannot be loaded fails the whole call with a sentence naming it, so that
- * the engine keeps the configuration it runs rather than half of a new one.
+ * the engine keeps the configuration it runs rather than half of a new one. A server
+ * proxy (issue 12) gets its certificates as serve loads them (tg_keyring_serve_load:
+ * certificate, key, stored chain), in its order; one whose key is missing or broken is
+ * left out and named in `unusable` rather than failing the proxy: the others still serve.
  */
 #include "keyring_int.h"
 
@@ -16,7 +19,9 @@
 #include <string.h>
 
 typedef struct loadctx {
+    tg_keyring *kr;
     tg_proxy_rt *v;
+    int64_t *pid;     /* per entry: the proxy's id */
     int64_t *signing; /* per entry: the signing certificate's id */
     int64_t *policy;  /* per entry: the policy's id, 0 for none */
     char **ts;        /* per entry: the trust store's name */
@@ -36,6 +41,10 @@ void tg_proxy_rt_free(tg_proxy_rt *v, size_t n)
         kr_chain_free(v[i].anchors, v[i].nanchors);
         json_decref(v[i].policy);
         kr_chain_free(v[i].copies, v[i].ncopies);
+        for (size_t k = 0; k < v[i].ncerts; k++)
+            tg_served_clear(&v[i].certs[k]);
+        free(v[i].certs);
+        json_decref(v[i].unusable);
     }
     free(v);
 }
@@ -52,7 +61,9 @@ static int grow(loadctx *l)
     if (t != NULL) l->ts = t;
     int64_t *y = realloc(l->policy, cap * sizeof(*y));
     if (y != NULL) l->policy = y;
-    if (v == NULL || s == NULL || t == NULL || y == NULL) return TG_E_INTERNAL;
+    int64_t *d = realloc(l->pid, cap * sizeof(*d));
+    if (d != NULL) l->pid = d;
+    if (v == NULL || s == NULL || t == NULL || y == NULL || d == NULL) return TG_E_INTERNAL;
     l->cap = cap;
     return 0;
 }
@@ -70,17 +81,20 @@ static int collect(const tg_store_proxy *p, void *arg)
     memset(r, 0, sizeof(*r));
     l->signing[l->n] = p->signing_cert_id;
     l->policy[l->n] = p->policy_id;
+    l->pid[l->n] = p->id;
     l->ts[l->n] = p->truststore_name ? tg_strdup(p->truststore_name) : NULL;
     l->n++;
     if (p->truststore_name != NULL && l->ts[l->n - 1] == NULL)
         l->rc = tg_err_set(l->err, TG_E_INTERNAL, "out of memory");
+    else if (strcmp(p->kind, "server") == 0)
+        l->rc = kr_proxy_doc(l->kr, p, &r->conf, l->err); /* its trust store is optional */
     else if (p->signing_cert_id == 0 || p->truststore_name == NULL)
         l->rc = tg_err_fset(l->err, TG_E_STORE, "signing",
                             "%s proxy '%s' has no signing certificate or no trust store in the "
                             "store; give it both",
                             p->kind, p->name);
     else
-        l->rc = kr_proxy_doc(p, &r->conf, l->err);
+        l->rc = kr_proxy_doc(l->kr, p, &r->conf, l->err);
     return l->rc != 0;
 }
 
@@ -162,6 +176,35 @@ static int load_one(tg_keyring *kr, tg_proxy_rt *r, int64_t signing, const char 
     return rc;
 }
 
+/* A server proxy's certificates, each as serve loads it; the trust store's anchors. */
+static int load_server(tg_keyring *kr, tg_proxy_rt *r, int64_t pid, const char *ts, tg_err *err)
+{
+    int64_t *ids = NULL;
+    size_t n = 0;
+    int rc = tg_store_proxy_certs_get(kr->st, pid, &ids, &n, err);
+    if (rc == 0 && n > 0 && (r->certs = calloc(n, sizeof(*r->certs))) == NULL)
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc == 0 && (r->unusable = json_array()) == NULL)
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        tg_err why = {0};
+        tg_store_cert c;
+        if ((rc = tg_store_cert_get(kr->st, ids[i], &c, err)) != 0) break;
+        const char *state = kr_key_state(kr, &c);
+        if (strcmp(state, "ok") == 0 &&
+            tg_keyring_serve_load(kr, ids[i], &r->certs[r->ncerts], &why) == 0)
+            r->ncerts++;
+        else if (json_array_append_new(r->unusable,
+                                       json_pack("{s:o, s:s}", "name", kr_json_text(c.name), "key",
+                                                 strcmp(state, "ok") == 0 ? "broken" : state)) != 0)
+            rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        tg_store_cert_clear(&c);
+    }
+    free(ids);
+    if (rc == 0 && ts != NULL) rc = kr_ts_anchors(kr, ts, 1, &r->anchors, &r->nanchors, err);
+    return rc;
+}
+
 int tg_keyring_proxies_load(tg_keyring *kr, const char *kind, tg_proxy_rt **out, size_t *n,
                             tg_err *err)
 {
@@ -170,13 +213,14 @@ int tg_keyring_proxies_load(tg_keyring *kr, const char *kind, tg_proxy_rt **out,
     if (kind == NULL || (strcmp(kind, "client") != 0 && strcmp(kind, "server") != 0))
         return tg_err_set(err, TG_E_USAGE, "unknown kind of proxy '%s'; use client or server",
                           kind ? kind : "");
-    loadctx l = {.err = err};
+    loadctx l = {.kr = kr, .err = err};
     json_t *defaults = NULL;
     int rc = tg_store_proxy_each(kr->st, kind, collect, &l, err);
     if (rc == 0) rc = l.rc;
     for (size_t i = 0; rc == 0 && i < l.n; i++) {
         tg_err why = {0};
-        rc = load_one(kr, &l.v[i], l.signing[i], l.ts[i], &why);
+        rc = strcmp(kind, "server") == 0 ? load_server(kr, &l.v[i], l.pid[i], l.ts[i], &why)
+                                         : load_one(kr, &l.v[i], l.signing[i], l.ts[i], &why);
         if (rc == 0 && l.policy[i] != 0 && defaults == NULL)
             rc = kr_defaults_array(kr, &defaults, &why);
         if (rc == 0 && l.policy[i] != 0)
@@ -191,6 +235,7 @@ int tg_keyring_proxies_load(tg_keyring *kr, const char *kind, tg_proxy_rt **out,
     free(l.ts);
     free(l.signing);
     free(l.policy);
+    free(l.pid);
     if (rc != 0) {
         tg_proxy_rt_free(l.v, l.n);
         return rc;

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TG_SCHEMA_VERSION 10
+#define TG_SCHEMA_VERSION 11
 #define TG_BUSY_MS        10000 /* README: concurrent commands wait up to 10 s */
 
 static const char *const migrations[TG_SCHEMA_VERSION] = {
@@ -208,6 +208,15 @@ static const char *const migrations[TG_SCHEMA_VERSION] = {
     "  keyauth TEXT NOT NULL, cert_der BLOB, key_id INTEGER REFERENCES keys(id),"
     "  created INTEGER NOT NULL);"
     "CREATE INDEX acme_challenges_domain ON acme_challenges(domain, type);",
+    /* 10 -> 11: a server proxy's certificates (issue 12), up to 1,000 each, chosen by SNI.
+     * Child rows, not JSON: a certificate in use cannot be deleted (the keyring refuses
+     * naming the proxy, the foreign key is the backstop) and a replacement or renewal
+     * moves the references with one UPDATE. position keeps the order they were given in. */
+    "CREATE TABLE proxy_certs ("
+    "  proxy_id INTEGER NOT NULL REFERENCES proxies(id) ON DELETE CASCADE,"
+    "  cert_id INTEGER NOT NULL REFERENCES certs(id), position INTEGER NOT NULL,"
+    "  PRIMARY KEY (proxy_id, cert_id)) WITHOUT ROWID;"
+    "CREATE INDEX proxy_certs_cert ON proxy_certs(cert_id);",
 };
 
 int tg_db_err(tg_store *st, tg_err *err, const char *what)
@@ -777,7 +786,8 @@ int tg_store_wipe(tg_store *st, tg_err *err)
         st,
         "DELETE FROM acme_challenges; DELETE FROM acme_certs; DELETE FROM acme_accounts;"
         "DELETE FROM tokens; DELETE FROM users; DELETE FROM groups;"
-        "DELETE FROM proxies; DELETE FROM policies; DELETE FROM default_domains;"
+        "DELETE FROM proxy_certs; DELETE FROM proxies; DELETE FROM policies; DELETE FROM "
+        "default_domains;"
         "DELETE FROM categories; DELETE FROM refs; DELETE FROM truststore_cas;"
         "DELETE FROM truststores;"
         "UPDATE requests SET cert_id=NULL; DELETE FROM certs;"

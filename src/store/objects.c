@@ -63,6 +63,40 @@ int tg_store_key_add(tg_store *st, tg_store_key *k, const unsigned char *priv, s
     return rc;
 }
 
+int tg_store_key_reseal(tg_store *st, int64_t id, const unsigned char *priv, size_t privlen,
+                        tg_err *err)
+{
+    int rc = tg_store_data_key(st, err);
+    if (rc != 0) return rc;
+    sqlite3_stmt *s = tg_db_prep(st, "SELECT uid,spki_sha256 FROM keys WHERE id=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, id);
+    unsigned char uid[16], spki[32], aad[KEY_AAD_LEN];
+    int found = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_bytes(s, 0) == 16 &&
+                sqlite3_column_bytes(s, 1) == 32;
+    if (found) {
+        memcpy(uid, sqlite3_column_blob(s, 0), 16);
+        memcpy(spki, sqlite3_column_blob(s, 1), 32);
+    }
+    tg_db_release(st, s);
+    if (!found) return tg_err_set(err, TG_E_NOTFOUND, "the private key is not in the store");
+    key_aad(aad, st->store_id, uid, spki);
+    unsigned char *sealed = NULL;
+    size_t slen = 0;
+    if ((rc = tg_seal(st->data_key, aad, sizeof(aad), priv, privlen, &sealed, &slen, err)) != 0)
+        return rc;
+    s = tg_db_prep(st, "UPDATE keys SET sealed=? WHERE id=?", err);
+    if (s == NULL) {
+        free(sealed);
+        return TG_E_STORE;
+    }
+    sqlite3_bind_blob(s, 1, sealed, (int)slen, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, id);
+    rc = tg_db_done(st, s, err, "repairing a key");
+    free(sealed);
+    return rc;
+}
+
 static int key_row(tg_store *st, sqlite3_stmt *s, tg_store_key *out, tg_err *err)
 {
     if (s == NULL) return TG_E_STORE;

@@ -5,7 +5,8 @@
  * Invariants: names are unique across kinds; a reference is an id with a foreign key,
  * so a certificate, trust store or policy in use cannot disappear underneath a proxy (the
  * keyring refuses such a deletion first, with a sentence; the key is the backstop). The
- * config text is stored and returned as it is: its rules are the keyring's.
+ * config text is stored and returned as it is: its rules are the keyring's. A server
+ * proxy's certificates are child rows (proxy_certs, schema 11), guarded the same way.
  */
 #include "store_int.h"
 
@@ -200,4 +201,96 @@ int tg_store_proxy_each(tg_store *st, const char *kind, tg_store_proxy_fn fn, vo
         tg_db_prep(st, "SELECT " PROXY_COLS " WHERE ?1 IS NULL OR p.kind=?1 ORDER BY p.name", err);
     if (s != NULL && kind != NULL) sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
     return tg_db_each(st, s, proxy_row, &it, err, "listing proxies");
+}
+
+/* ---- a server proxy's certificates (schema 11) ---- */
+
+int tg_store_proxy_certs_set(tg_store *st, int64_t proxy_id, const int64_t *ids, size_t n,
+                             tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st, "DELETE FROM proxy_certs WHERE proxy_id=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, proxy_id);
+    int rc = tg_db_done(st, s, err, "changing a proxy's certificates");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        s = tg_db_prep(st, "INSERT INTO proxy_certs(proxy_id,cert_id,position) VALUES(?,?,?)", err);
+        if (s == NULL) return TG_E_STORE;
+        sqlite3_bind_int64(s, 1, proxy_id);
+        sqlite3_bind_int64(s, 2, ids[i]);
+        sqlite3_bind_int64(s, 3, (sqlite3_int64)i);
+        rc = tg_db_done(st, s, err, "changing a proxy's certificates");
+    }
+    return rc;
+}
+
+typedef struct idlist {
+    int64_t *v;
+    size_t n, cap;
+} idlist;
+
+static int id_row(sqlite3_stmt *s, void *arg, tg_err *err)
+{
+    idlist *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        int64_t *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = sqlite3_column_int64(s, 0);
+    return 0;
+}
+
+int tg_store_proxy_certs_get(tg_store *st, int64_t proxy_id, int64_t **ids, size_t *n, tg_err *err)
+{
+    *ids = NULL;
+    *n = 0;
+    idlist l = {0};
+    sqlite3_stmt *s =
+        tg_db_prep(st, "SELECT cert_id FROM proxy_certs WHERE proxy_id=? ORDER BY position", err);
+    if (s != NULL) sqlite3_bind_int64(s, 1, proxy_id);
+    int rc = tg_db_each(st, s, id_row, &l, err, "reading a proxy's certificates");
+    if (rc != 0) {
+        free(l.v);
+        return rc;
+    }
+    *ids = l.v;
+    *n = l.n;
+    return 0;
+}
+
+int tg_store_proxy_by_server_cert(tg_store *st, int64_t cert_id, tg_store_proxy *out, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st,
+                                 "SELECT " PROXY_COLS " WHERE p.id IN (SELECT proxy_id FROM "
+                                 "proxy_certs WHERE cert_id=?) ORDER BY p.name LIMIT 1",
+                                 err);
+    if (s) sqlite3_bind_int64(s, 1, cert_id);
+    return proxy_one(st, s, out, err);
+}
+
+int tg_store_proxy_certs_move(tg_store *st, int64_t from, int64_t to, int *moved, tg_err *err)
+{
+    *moved = 0;
+    sqlite3_stmt *s = tg_db_prep(st,
+                                 "UPDATE proxies SET updated=? WHERE id IN (SELECT proxy_id FROM "
+                                 "proxy_certs WHERE cert_id=?)",
+                                 err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)time(NULL));
+    sqlite3_bind_int64(s, 2, from);
+    int rc = tg_db_done(st, s, err, "moving a proxy's certificate");
+    if (rc != 0) return rc;
+    *moved = sqlite3_changes(st->db);
+    /* a proxy that already holds the new one keeps that row; the old one goes */
+    s = tg_db_prep(st, "UPDATE OR IGNORE proxy_certs SET cert_id=?1 WHERE cert_id=?2", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, to);
+    sqlite3_bind_int64(s, 2, from);
+    if ((rc = tg_db_done(st, s, err, "moving a proxy's certificate")) != 0) return rc;
+    s = tg_db_prep(st, "DELETE FROM proxy_certs WHERE cert_id=?", err);
+    if (s == NULL) return TG_E_STORE;
+    sqlite3_bind_int64(s, 1, from);
+    return tg_db_done(st, s, err, "moving a proxy's certificate");
 }

@@ -53,6 +53,10 @@ int tg_store_key_find(tg_store *st, const unsigned char spki_sha256[32], tg_stor
 /* Unseals the key: *priv is a secret for the caller to tg_free_secret. Fails with
  * TG_E_STORE when the row was tampered with. */
 int tg_store_key_unseal(tg_store *st, int64_t id, unsigned char **priv, size_t *len, tg_err *err);
+/* Seals priv again into row id (same uid and public key): the repair of a key row whose
+ * sealed blob no longer opens, from the key imported again. */
+int tg_store_key_reseal(tg_store *st, int64_t id, const unsigned char *priv, size_t privlen,
+                        tg_err *err);
 /* Marks the key non-exportable (K8: never the reverse). */
 int tg_store_key_forbid_export(tg_store *st, int64_t id, tg_err *err);
 /* Deletes the key if no certificate or request uses it any more. */
@@ -256,6 +260,16 @@ int tg_store_proxy_by_truststore(tg_store *st, int64_t ts_id, tg_store_proxy *ou
 int tg_store_proxy_by_policy(tg_store *st, int64_t policy_id, tg_store_proxy *out, tg_err *err);
 /* Points every proxy that signs with certificate from at certificate to (K5, K7). */
 int tg_store_proxy_move_signing(tg_store *st, int64_t from, int64_t to, tg_err *err);
+/* A server proxy's certificates (schema 11), in the order given. set replaces the list
+ * whole; get hands over *ids (malloc'd, *n may be 0). */
+int tg_store_proxy_certs_set(tg_store *st, int64_t proxy_id, const int64_t *ids, size_t n,
+                             tg_err *err);
+int tg_store_proxy_certs_get(tg_store *st, int64_t proxy_id, int64_t **ids, size_t *n, tg_err *err);
+/* The first server proxy (by name) holding certificate cert_id; TG_E_NOTFOUND if none. */
+int tg_store_proxy_by_server_cert(tg_store *st, int64_t cert_id, tg_store_proxy *out, tg_err *err);
+/* Moves every server proxy's reference from certificate from to certificate to (K5, K7);
+ * a proxy that holds both keeps one, at the old one's place. *moved: proxies changed. */
+int tg_store_proxy_certs_move(tg_store *st, int64_t from, int64_t to, int *moved, tg_err *err);
 
 /* ---- decryption policies (issue 9, item 5): a row each, their four lists as child rows
  * (policies.c) ---- */

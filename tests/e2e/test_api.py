@@ -1381,6 +1381,69 @@ class TestApiInspection(ApiCase):
         self.ok("group", "delete", "branch")
         self.assertEqual(self.jcall("POST", "/api/v1/proxies/client", im, proxy("p3"))[0], 201)
 
+    def test_server_proxies(self):
+        """proxies/server mirrors the CLI's proxy server commands, with the group check."""
+        for n in ("www", "shop"):
+            self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", self.path(f"{n}.key"),
+                    "-out", self.path(f"{n}.pem"), "-subj", f"/CN={n}.example", "-days", "30",
+                    "-addext", f"subjectAltName=DNS:{n}.example", "-addext",
+                    "basicConstraints=critical,CA:FALSE")
+        self.ok("cert", "import", self.path("www.pem"), self.path("www.key"))
+        self.ok("cert", "import", self.path("shop.pem"))  # its key is missing
+        self.ok("group", "create", "branch")
+        self.ok("group", "deny", "branch", "--proxy", "denied")
+        self.start()
+        im = self.user("im", "Inspection manager")
+        au = self.user("au", "Auditor")
+        code, doc = self.jcall("POST", "/api/v1/proxies/server", im, self.body({
+            "name": "web", "dest": ["192.0.2.10", "2001:db8::/64"], "ports": "443",
+            "cert": ["www.example", "shop.example", "www.example"], "source_except":
+            ["198.51.100.0/24"], "http2_downgrade": True, "description": "the web"}))
+        self.assertEqual(code, 201, doc)
+        cli = self.ok("--json", "proxy", "server", "show", "web").json()
+        self.assertEqual(doc, cli)
+        self.assertEqual([(c["name"], c["key"]) for c in doc["certificates"]],
+                         [("www.example", "ok"), ("shop.example", "missing")])
+        self.assertEqual(self.jcall("GET", "/api/v1/proxies/server/web", au), (200, cli))
+        self.assertEqual(self.jcall("GET", "/api/v1/proxies/server", au),
+                         (200, self.ok("--json", "proxy", "server", "list").json()))
+        self.assertEqual(self.jcall("GET", "/api/v1/proxies/client", au), (200, []))
+        code, doc = self.jcall("POST", "/api/v1/proxies/server/web/set", im, self.body({
+            "remove_cert": ["shop.example"], "add_dest": ["192.0.2.11"], "tcp_reset": True}))
+        self.assertEqual(code, 200, doc)
+        self.assertEqual(([c["name"] for c in doc["certificates"]], doc["dest"], doc["tcp_reset"]),
+                         (["www.example"], ["192.0.2.10/32", "192.0.2.11/32", "2001:db8::/64"],
+                          True))
+        # refusals: the CLI's sentences and statuses; a client proxy's member is unknown here
+        self.assert_error(self.jcall("POST", "/api/v1/proxies/server/web/set", im,
+                                     self.body({"signing": "x"})), 400, "usage")
+        self.assert_error(self.jcall("POST", "/api/v1/proxies/server/web/set", im,
+                                     self.body({"remove_cert": ["www.example"]})), 400, "invalid")
+        self.assert_error(self.jcall("POST", "/api/v1/proxies/server", im, self.body({
+            "name": "web2", "dest": ["192.0.2.0/24"], "cert": ["www.example"]})), 409, "conflict")
+        self.assert_error(self.jcall("GET", "/api/v1/proxies/server/nope", au), 404, "not_found")
+        self.assert_error(self.jcall("POST", "/api/v1/proxies/server/web/set", au,
+                                     self.body({"log": True})), 403, "forbidden")
+        # a group that denies a proxy denies it whatever its kind
+        self.ok("user", "group", "im", "branch")
+        body = {"name": "denied", "dest": ["192.0.2.99"], "cert": ["www.example"], "ports": "8443"}
+        doc = self.assert_error(self.jcall("POST", "/api/v1/proxies/server", im, self.body(body)),
+                                403, "forbidden")
+        self.assertIn("branch", doc["message"])
+        self.ok("proxy", "server", "create", "denied", "--dest", "192.0.2.99", "--cert",
+                "www.example", "--ports", "8443")
+        self.assert_error(self.jcall("POST", "/api/v1/proxies/server/denied/set", im,
+                                     self.body({"log": True})), 403, "forbidden")
+        self.assert_error(self.jcall("DELETE", "/api/v1/proxies/server/denied", im), 403,
+                          "forbidden")
+        self.assertEqual(self.jcall("DELETE", "/api/v1/proxies/server/web", im),
+                         (200, {"deleted": "web"}))
+        refused = [a for a in self.mine("im") if a[2] != "ok"]
+        self.assertIn(("proxy.server.set", "denied", "conflict"), refused)
+        self.assertIn(("proxy.server.delete", "denied", "conflict"), refused)
+        self.assertIn(("proxy.server.create", "web", "ok"), self.mine("im"))
+
     def test_defaults_categories_and_stats(self):
         self.ok("cert", "create", "sca", "--cn", "Inspect CA", "--signing")
         self.ok("truststore", "create", "up", "--include-defaults")

@@ -246,7 +246,7 @@ class ProxyConf(TgCase):
         self.refused(USAGE, "proxy", "client", "create", "a", "b")
         self.refused(USAGE, "proxy", "client", "list", "--ports", "1")
         self.refused(USAGE, "proxy", "client", "frobnicate")
-        self.refused(USAGE, "proxy", "server", "list")
+        self.refused(USAGE, "proxy", "waiter", "list")
         self.refused(USAGE, "proxy")
         # the edges themselves are fine
         self.ok("proxy", "client", "create", "y" * 128, "--signing", "inspect", "--truststore",

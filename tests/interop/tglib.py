@@ -37,13 +37,14 @@ def free_port():
 
 
 # The store's schema version (src/store/db.c, TG_SCHEMA_VERSION): an upgraded store ends there.
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 # What the migrations after version 8 created: a test that turns a store back into an older
 # one drops these first (each new migration adds its own here).
 DROP_SINCE_9 = """
     DROP TABLE identity_conf; DROP TABLE sealed_values;
     DROP TABLE est_secrets; DROP TABLE est_devices;
     DROP TABLE acme_challenges; DROP TABLE acme_certs; DROP TABLE acme_accounts;
+    DROP TABLE proxy_certs;
 """
 
 # Exit statuses (README, "Exit statuses").

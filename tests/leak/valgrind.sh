@@ -92,6 +92,22 @@ run 0 --json category list
 run 0 category show a.b.clinic.example
 run 0 category clear
 run 0 proxy client delete vgp
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.pem -subj "/CN=srv.example" -addext "subjectAltName=DNS:srv.example" -addext basicConstraints=critical,CA:FALSE -days 5 2>/dev/null
+run 0 cert import srv.pem
+run 0 proxy server create vgs --dest 192.0.2.0/24 --dest 2001:db8::/64 --cert srv.example --cert srv.example --source-except 198.51.100.7 --truststore vgts --log
+run 0 --json proxy server list
+run 0 proxy server list
+run 0 proxy server show vgs
+run 0 cert import srv.key
+run 0 proxy server set vgs --add-dest 203.0.113.0/24 --remove-dest 192.0.2.0/24 --no-truststore --tcp-reset
+run 5 proxy server create vgs2 --dest 203.0.113.9 --cert srv.example
+run 3 proxy server set vgs --remove-cert srv.example
+run 4 proxy server set vgs --remove-dest 10.0.0.0/8
+run 5 cert delete srv.example
+run 0 proxy server set vgs --mode explicit --listen 127.0.0.1:8443 --upstream 192.0.2.1:443
+run 0 --json proxy server show vgs
+run 0 proxy server delete vgs
+run 0 proxy server create --help
 run 4 proxy stats
 run 4 --json proxy stats vgp
 run 3 cert create vgbad --signing --cn "VG CA" --days 0

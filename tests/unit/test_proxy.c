@@ -1,6 +1,6 @@
 /*
- * test_proxy.c — client proxies' configuration: the port-list and listen-address parsers,
- * the rules of create/set/delete (a refusal changes nothing), the runtime view
+ * test_proxy.c — client and server proxies' configuration: the port-list and listen-address
+ * parsers, the rules of create/set/delete (a refusal changes nothing), the runtime view
  * (tg_keyring_proxies_load) and the untrusted CA.
  */
 #include <setjmp.h>
@@ -445,6 +445,172 @@ static void proxy_rules(void **state)
     kr = NULL;
 }
 
+/* ---- server proxies (issue 12) ---- */
+
+static void leaf(const char *name)
+{
+    tg_newcert spec = {
+        .name = name, .subject = {.cn = name}, .keyspec = "ec:p256", .days = 30, .days_set = 1};
+    json_t *doc = NULL;
+    assert_int_equal(tg_keyring_cert_create(kr, &spec, &doc, NULL), 0);
+    json_decref(doc);
+}
+
+static tg_proxy_opts srv(const char *const *certs, size_t ncerts, const char *const *dest,
+                         size_t ndest)
+{
+    tg_proxy_opts o = none();
+    o.certs = (tg_textlist){certs, ncerts};
+    o.dest = (tg_textlist){dest, ndest};
+    return o;
+}
+
+/* create or set (name set) of a server proxy must fail with code, saying w1 and w2, and
+ * change nothing */
+static void srv_fails(const char *create_name, const char *set_name, const tg_proxy_opts *o,
+                      int code, const char *w1, const char *w2)
+{
+    json_t *before = NULL, *after = NULL, *doc = NULL;
+    assert_int_equal(tg_keyring_proxy_list(kr, "server", &before, NULL), 0);
+    tg_err e = {0};
+    int rc = create_name ? tg_keyring_proxy_create(kr, "server", create_name, o, &doc, &e)
+                         : tg_keyring_proxy_set(kr, "server", set_name, o, &doc, &e);
+    if (rc != code) fail_msg("'%s': %d (%s), wanted %d", e.msg, rc, e.msg, code);
+    assert_null(doc);
+    if (w1 && !says(&e, w1)) fail_msg("'%s' (%s) lacks '%s'", e.msg, e.field, w1);
+    if (w2 && !says(&e, w2)) fail_msg("'%s' (%s) lacks '%s'", e.msg, e.field, w2);
+    assert_int_equal(tg_keyring_proxy_list(kr, "server", &after, NULL), 0);
+    assert_true(json_equal(before, after));
+    json_decref(before);
+    json_decref(after);
+}
+
+static const char *cert_at(json_t *doc, size_t i, const char *member)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(doc, "certificates"), i), member));
+}
+
+static void server_rules(void **state)
+{
+    (void)state;
+    assert_int_equal(tg_keyring_open(home, &kr, NULL), 0);
+    leaf("s-www");
+    leaf("s-shop");
+    signing("s-ca");
+    const char *certs[] = {"s-www", "s-shop", "s-www"};
+    const char *dest[] = {"192.0.2.10", "2001:DB8::/64"};
+    tg_proxy_opts o = srv(certs, 3, dest, 2);
+    json_t *doc = NULL;
+    tg_err e = {0};
+    if (tg_keyring_proxy_create(kr, "server", "s1", &o, &doc, &e) != 0) fail_msg("%s", e.msg);
+    assert_string_equal(json_string_value(json_object_get(doc, "kind")), "server");
+    assert_string_equal(json_string_value(json_object_get(doc, "mode")), "transparent");
+    assert_int_equal(json_array_size(json_object_get(doc, "certificates")), 2); /* once each */
+    assert_string_equal(cert_at(doc, 0, "name"), "s-www");
+    assert_string_equal(cert_at(doc, 1, "name"), "s-shop");
+    assert_string_equal(cert_at(doc, 0, "key"), "ok");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "dest"), 0)),
+                        "192.0.2.10/32");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "dest"), 1)),
+                        "2001:db8::/64");
+    assert_true(json_is_null(json_object_get(doc, "listen")));
+    assert_true(json_is_false(json_object_get(doc, "verify_upstream")));
+    ports_are(doc, "[[443, 443]]");
+    json_decref(doc);
+
+    /* refusals, none of which changes anything */
+    const char *ca[] = {"s-ca"}, *nope[] = {"nope"}, *www[] = {"s-www"};
+    const char *other[] = {"198.51.100.0/24"}, *inside[] = {"192.0.2.0/28"};
+    const char *hostbits[] = {"192.0.2.1/24"};
+    o = srv(NULL, 0, other, 1);
+    srv_fails("s2", NULL, &o, TG_E_USAGE, "--certs", "at least one certificate");
+    o = srv(www, 1, NULL, 0);
+    srv_fails("s2", NULL, &o, TG_E_USAGE, "--dest", NULL);
+    o = srv(ca, 1, other, 1);
+    srv_fails("s2", NULL, &o, TG_E_CONFLICT, "'s-ca' is a CA certificate", NULL);
+    o = srv(nope, 1, other, 1);
+    srv_fails("s2", NULL, &o, TG_E_NOTFOUND, "'nope'", NULL);
+    o = srv(www, 1, hostbits, 1);
+    srv_fails("s2", NULL, &o, TG_E_INVALID, "192.0.2.0/24", NULL);
+    o = srv(www, 1, other, 1);
+    o.listen = "127.0.0.1:4443";
+    srv_fails("s2", NULL, &o, TG_E_USAGE, "--listen", "explicit mode");
+    o.listen = NULL;
+    o.signing = "s-ca";
+    srv_fails("s2", NULL, &o, TG_E_USAGE, "--signing", "client proxies");
+    o.signing = NULL;
+    o.block_invalid = 1;
+    srv_fails("s2", NULL, &o, TG_E_USAGE, "--block-invalid", NULL);
+    o = srv(www, 1, inside, 1);
+    srv_fails("s2", NULL, &o, TG_E_CONFLICT, "server proxy 's2'", "server proxy 's1'");
+    static char many[TG_SRV_DEST_MAX + 1][32];
+    const char *mv[TG_SRV_DEST_MAX + 1];
+    for (int i = 0; i <= TG_SRV_DEST_MAX; i++) {
+        snprintf(many[i], sizeof many[i], "10.1.%d.%d", i / 256, i % 256);
+        mv[i] = many[i];
+    }
+    o = srv(www, 1, mv, TG_SRV_DEST_MAX + 1);
+    srv_fails("s2", NULL, &o, TG_E_INVALID, "at most 256", NULL);
+    o = srv(www, 1, mv, TG_SRV_DEST_MAX); /* the edge itself is fine */
+    assert_int_equal(tg_keyring_proxy_create(kr, "server", "s2", &o, &doc, NULL), 0);
+    json_decref(doc);
+    /* a client proxy's kind check: the server's settings are not the client's */
+    o = opts("s-ca", NULL, "127.0.0.1:3999", "9999");
+    o.certs = (tg_textlist){www, 1};
+    create_fails("c9", &o, TG_E_USAGE, "--certs", "server proxies");
+
+    /* set: entries one at a time; the last certificate stays */
+    o = none();
+    o.remove_certs = (tg_textlist){www, 1};
+    o.add_dest = (tg_textlist){other, 1};
+    assert_int_equal(tg_keyring_proxy_set(kr, "server", "s1", &o, &doc, NULL), 0);
+    assert_int_equal(json_array_size(json_object_get(doc, "certificates")), 1);
+    assert_int_equal(json_array_size(json_object_get(doc, "dest")), 3);
+    json_decref(doc);
+    o = none();
+    const char *shop[] = {"s-shop"};
+    o.remove_certs = (tg_textlist){shop, 1};
+    srv_fails(NULL, "s1", &o, TG_E_INVALID, "no certificate left", NULL);
+    o = none();
+    o.remove_certs = (tg_textlist){www, 1};
+    srv_fails(NULL, "s1", &o, TG_E_NOTFOUND, "not among", NULL);
+    o = none();
+    srv_fails(NULL, "s1", &o, TG_E_USAGE, "nothing to change", NULL);
+    /* explicit mode drops the destinations, and needs listen and upstream */
+    o = none();
+    o.mode = "explicit";
+    srv_fails(NULL, "s1", &o, TG_E_USAGE, "--listen", NULL);
+    o.listen = "127.0.0.1:4443";
+    o.upstream = "[2001:db8::1]:443";
+    assert_int_equal(tg_keyring_proxy_set(kr, "server", "s1", &o, &doc, NULL), 0);
+    assert_int_equal(json_array_size(json_object_get(doc, "dest")), 0);
+    assert_string_equal(json_string_value(json_object_get(doc, "upstream")), "[2001:db8::1]:443");
+    json_decref(doc);
+
+    /* in use: the certificate cannot go, the proxy's deletion frees it */
+    assert_int_equal(tg_keyring_cert_delete(kr, "s-shop", &e), TG_E_CONFLICT);
+    assert_non_null(strstr(e.msg, "server proxy 's1'"));
+
+    /* what the engine gets: each certificate as serve loads it */
+    tg_proxy_rt *v = NULL;
+    size_t n = 0;
+    assert_int_equal(tg_keyring_proxies_load(kr, "server", &v, &n, NULL), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].ncerts, 1);
+    assert_string_equal(v[0].certs[0].name, "s-shop");
+    assert_true(tg_cert_matches_key(v[0].certs[0].cert, v[0].certs[0].key));
+    assert_int_equal(json_array_size(v[0].unusable), 0);
+    assert_null(v[0].signing);
+    tg_proxy_rt_free(v, n);
+    assert_int_equal(tg_keyring_proxy_delete(kr, "server", "s1", NULL), 0);
+    assert_int_equal(tg_keyring_proxy_delete(kr, "server", "s2", NULL), 0);
+    assert_int_equal(tg_keyring_cert_delete(kr, "s-shop", NULL), 0);
+    assert_int_equal(tg_keyring_cert_delete(kr, "s-www", NULL), 0);
+    tg_keyring_close(kr);
+    kr = NULL;
+}
+
 /* A CA whose key is not in the store cannot sign. */
 static void signing_needs_key(void **state)
 {
@@ -625,7 +791,7 @@ int main(void)
         cmocka_unit_test(port_lists),        cmocka_unit_test(port_overlaps),
         cmocka_unit_test(listen_addresses),  cmocka_unit_test(proxy_rules),
         cmocka_unit_test(signing_needs_key), cmocka_unit_test(runtime_view),
-        cmocka_unit_test(untrusted_ca),
+        cmocka_unit_test(untrusted_ca),      cmocka_unit_test(server_rules),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -204,6 +204,7 @@ static void migrations(void **state)
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h,
+                                  "DROP TABLE proxy_certs;"
                                   "DROP TABLE acme_challenges; DROP TABLE acme_certs;"
                                   "DROP TABLE acme_accounts;"
                                   "DROP TABLE tokens; DROP TABLE users; DROP TABLE audit;"
