@@ -379,7 +379,7 @@ static int secret_get(void *arg, int confirm, char *buf, size_t bufsize, size_t 
 const tg_passsrc *api_secret_src(api_secret *s, const char *data, size_t len)
 {
     if (data == NULL) return NULL;
-    *s = (api_secret){.data = data, .len = len, .src = {.get = secret_get, .arg = s}};
+    *s = (api_secret){.data = data, .len = len, .src = {.get = secret_get, .arg = s, .stable = 1}};
     return &s->src;
 }
 

@@ -104,6 +104,8 @@ typedef struct tg_passsrc {
     int (*get)(void *arg, int confirm, char *buf, size_t bufsize, size_t *len, tg_err *err);
     void *arg;
     int confirm;
+    int stable; /* the same answer every time, and nobody is asked (a file, the environment,
+                 * an upload): it may be asked from several threads (one at a time) */
 } tg_passsrc;
 
 #define TG_PASS_MAX 1024

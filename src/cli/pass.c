@@ -149,6 +149,8 @@ static int get(void *arg, int confirm, char *buf, size_t bufsize, size_t *len, t
 const tg_passsrc *cli_pass_init(cli_pass *p, const char *file, const char *prompt, int confirm)
 {
     *p = (cli_pass){.file = file, .prompt = prompt};
-    p->src = (tg_passsrc){.get = get, .arg = p, .confirm = confirm};
+    const char *env = getenv("TLSGATE_PASSWORD");
+    p->src = (tg_passsrc){
+        .get = get, .arg = p, .confirm = confirm, .stable = file != NULL || env != NULL};
     return &p->src;
 }

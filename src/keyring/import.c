@@ -9,9 +9,11 @@
  */
 #include "keyring_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct item {
     tg_cert *cert; /* borrowed from the bundle */
@@ -32,6 +34,7 @@ typedef struct loaded {
     unsigned char (*keyspki)[32];
     const char **keyfiles;
     size_t nkeys;
+    size_t *keyorder; /* key indexes by (spki, index): matching by search, not by scan */
 } loaded;
 
 static void loaded_free(loaded *l)
@@ -45,27 +48,71 @@ static void loaded_free(loaded *l)
     free(l->keys);
     free(l->keyspki);
     free(l->keyfiles);
+    free(l->keyorder);
     memset(l, 0, sizeof(*l));
 }
 
-static int load_input(loaded *l, const tg_input *in, const tg_passsrc *pass, int key_only,
-                      tg_err *err)
+/* One input decoded, with what its certificates and keys are matched by; made on any
+ * thread (decode_input touches nothing shared), appended to the command's list in
+ * the order the inputs were given (append_decoded). */
+typedef struct decoded {
+    tg_bundle b;
+    unsigned char (*cspki)[32]; /* per certificate */
+    unsigned char (*kspki)[32]; /* per key */
+    int rc;
+    tg_err err;
+    tg_passsrc refuse; /* a thread's stand-in for a source that may prompt */
+    int asked;         /* ... and it was asked: decode this one again, in order */
+} decoded;
+
+static void decoded_clear(decoded *d)
+{
+    tg_bundle_clear(&d->b);
+    free(d->cspki);
+    free(d->kspki);
+    memset(d, 0, sizeof(*d));
+}
+
+static int decode_input(const tg_input *in, const tg_passsrc *pass, int key_only, decoded *d,
+                        tg_err *err)
 {
     const char *path = in->label;
-    tg_bundle b;
-    int rc = tg_bundle_decode(in->data, in->len, path, pass, &b, err);
+    memset(&d->b, 0, sizeof(d->b));
+    d->cspki = d->kspki = NULL;
+    int rc = tg_bundle_decode(in->data, in->len, path, pass, &d->b, err);
     if (rc != 0) return rc;
-    if (key_only && (b.nkeys == 0 || b.ncerts > 0) && b.nkeys != 1) {
-        tg_bundle_clear(&b);
+    if (key_only && (d->b.nkeys == 0 || d->b.ncerts > 0) && d->b.nkeys != 1)
         return tg_err_set(err, TG_E_INVALID, "%s must hold exactly one private key", path);
-    }
-    if (key_only && b.nkeys == 0) {
-        tg_bundle_clear(&b);
+    if (key_only && d->b.nkeys == 0)
         return tg_err_set(err, TG_E_INVALID, "%s holds no private key", path);
+    d->cspki = calloc(d->b.ncerts + 1, sizeof(*d->cspki));
+    d->kspki = calloc(d->b.nkeys + 1, sizeof(*d->kspki));
+    if (d->cspki == NULL || d->kspki == NULL)
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    for (size_t i = 0; i < d->b.ncerts; i++) {
+        if ((rc = tg_cert_spki_sha256(d->b.certs[i], d->cspki[i], err)) != 0) return rc;
+        size_t nsans = tg_cert_san_count(d->b.certs[i]);
+        if (nsans > TG_SANS_IMPORT_MAX)
+            return tg_err_set(err, TG_E_INVALID,
+                              "%s holds a certificate with %zu subject alternative names; "
+                              "tlsgate imports certificates with at most %d",
+                              path, nsans, TG_SANS_IMPORT_MAX);
     }
+    for (size_t i = 0; i < d->b.nkeys; i++)
+        if ((rc = tg_key_check_strength(d->b.keys[i], err)) != 0 ||
+            (rc = tg_key_spki_sha256(d->b.keys[i], d->kspki[i], err)) != 0)
+            return rc;
+    return 0;
+}
+
+/* Moves a decoded input into l (the bundle is l's from then on). */
+static int append_decoded(loaded *l, const tg_input *in, decoded *d, tg_err *err)
+{
+    const char *path = in->label;
+    tg_bundle b = d->b;
     tg_bundle *nb = realloc(l->bundles, (l->nbundles + 1) * sizeof(*nb));
-    item *ni = realloc(l->items, (l->nitems + b.ncerts + 1) * sizeof(*ni));
     if (nb) l->bundles = nb;
+    item *ni = realloc(l->items, (l->nitems + b.ncerts + 1) * sizeof(*ni));
     if (ni) l->items = ni;
     tg_key **nk = realloc(l->keys, (l->nkeys + b.nkeys + 1) * sizeof(*nk));
     if (nk) l->keys = nk;
@@ -73,41 +120,176 @@ static int load_input(loaded *l, const tg_input *in, const tg_passsrc *pass, int
     if (ns) l->keyspki = ns;
     const char **nf = realloc(l->keyfiles, (l->nkeys + b.nkeys + 1) * sizeof(*nf));
     if (nf) l->keyfiles = nf;
-    if (!nb || !ni || !nk || !ns || !nf) {
-        tg_bundle_clear(&b);
-        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    }
+    if (!nb || !ni || !nk || !ns || !nf) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     l->bundles[l->nbundles++] = b;
+    memset(&d->b, 0, sizeof(d->b)); /* l's now */
     for (size_t i = 0; i < b.ncerts; i++) {
         item *it = &l->items[l->nitems++];
         *it = (item){.cert = b.certs[i], .file = path, .alias = b.aliases[i]};
-        if ((rc = tg_cert_spki_sha256(it->cert, it->spki, err)) != 0) return rc;
-        size_t nsans = tg_cert_san_count(it->cert);
-        if (nsans > TG_SANS_IMPORT_MAX)
-            return tg_err_set(err, TG_E_INVALID,
-                              "%s holds a certificate with %zu subject alternative names; "
-                              "tlsgate imports certificates with at most %d",
-                              path, nsans, TG_SANS_IMPORT_MAX);
+        memcpy(it->spki, d->cspki[i], 32);
     }
     for (size_t i = 0; i < b.nkeys; i++) {
-        if ((rc = tg_key_check_strength(b.keys[i], err)) != 0 ||
-            (rc = tg_key_spki_sha256(b.keys[i], l->keyspki[l->nkeys], err)) != 0)
-            return rc;
+        memcpy(l->keyspki[l->nkeys], d->kspki[i], 32);
         l->keyfiles[l->nkeys] = path;
         l->keys[l->nkeys++] = b.keys[i];
     }
     return 0;
 }
 
+static int load_input(loaded *l, const tg_input *in, const tg_passsrc *pass, int key_only,
+                      tg_err *err)
+{
+    decoded d = {0};
+    int rc = decode_input(in, pass, key_only, &d, err);
+    if (rc == 0) rc = append_decoded(l, in, &d, err);
+    decoded_clear(&d);
+    return rc;
+}
+
+/* ---- decoding on every core (issue 13, item 3) ----
+ * A bulk import spends most of its time in OpenSSL 3.0's decoders, one file at a time;
+ * the files are independent, so threads take them in turn and the results are appended
+ * in the order given, the first failure (in that order) being the command's. A password
+ * source is shared between threads only when it answers the same every time without
+ * asking anyone (a file, the environment): a prompt would not say which file it is for. */
+#define DECODE_THREADS_MAX  8
+#define DECODE_PARALLEL_MIN 32 /* fewer inputs: one thread, no setup */
+
+typedef struct decode_job {
+    const tg_import *imp;
+    decoded *out;
+    size_t next, n;
+    pthread_mutex_t lock; /* next, and the password source */
+    tg_passsrc locked;
+    void (*progress)(void *arg, const char *phase, size_t done, size_t total);
+    size_t done;
+} decode_job;
+
+static int locked_get(void *arg, int confirm, char *buf, size_t bufsize, size_t *len, tg_err *err)
+{
+    decode_job *j = arg;
+    pthread_mutex_lock(&j->lock);
+    int rc = tg_pass_get(j->imp->pass, buf, bufsize, len, err);
+    (void)confirm;
+    pthread_mutex_unlock(&j->lock);
+    return rc;
+}
+
+static int refuse_get(void *arg, int confirm, char *buf, size_t bufsize, size_t *len, tg_err *err)
+{
+    decoded *d = arg;
+    (void)confirm, (void)buf, (void)bufsize, (void)len;
+    d->asked = 1;
+    return tg_err_set(err, TG_E_PASSWORD, "a password is asked on the main thread");
+}
+
+static void *decode_worker(void *arg)
+{
+    decode_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        size_t i = j->next < j->n ? j->next++ : j->n;
+        pthread_mutex_unlock(&j->lock);
+        if (i == j->n) break;
+        decoded *d = &j->out[i];
+        const tg_passsrc *pass = j->imp->pass;
+        if (pass != NULL && !pass->stable) { /* it may prompt: not from here */
+            d->refuse = (tg_passsrc){.get = refuse_get, .arg = d};
+            pass = &d->refuse;
+        } else if (pass != NULL) {
+            pass = &j->locked;
+        }
+        d->rc = decode_input(&j->imp->inputs[i], pass, 0, d, &d->err);
+        pthread_mutex_lock(&j->lock);
+        size_t done = ++j->done;
+        if (j->progress) j->progress(j->imp->progress_arg, "reading", done, j->n);
+        pthread_mutex_unlock(&j->lock);
+    }
+    return NULL;
+}
+
+/* Decodes every input into out[] (callers append them in order); 0, or TG_E_INTERNAL
+ * when no thread could be started (out[] is then untouched: decode serially). */
+static int decode_parallel(const tg_import *imp, decoded *out)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t n = cores < 1 ? 1 : cores > DECODE_THREADS_MAX ? DECODE_THREADS_MAX : (size_t)cores;
+    decode_job j = {.imp = imp, .out = out, .n = imp->ninputs, .progress = imp->progress};
+    j.locked = (tg_passsrc){.get = locked_get, .arg = &j};
+    pthread_mutex_init(&j.lock, NULL);
+    pthread_t t[DECODE_THREADS_MAX];
+    size_t started = 0;
+    for (; started + 1 < n; started++) /* this thread is one of them */
+        if (pthread_create(&t[started], NULL, decode_worker, &j) != 0) break;
+    decode_worker(&j);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    pthread_mutex_destroy(&j.lock);
+    return 0;
+}
+
+/* ---- matching keys and certificates by public-key hash, in O(log n) each: a bulk
+ * import of 100,000 files with a key each compared every pair before ---- */
+
+static const loaded *sorting; /* qsort has no argument: set only around the call */
+
+static int key_order(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = memcmp(sorting->keyspki[x], sorting->keyspki[y], 32);
+    return c != 0 ? c : x < y ? -1 : x > y;
+}
+
+static int keys_index(loaded *l, tg_err *err)
+{
+    free(l->keyorder);
+    l->keyorder = malloc((l->nkeys + 1) * sizeof(*l->keyorder));
+    if (l->keyorder == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    for (size_t i = 0; i < l->nkeys; i++)
+        l->keyorder[i] = i;
+    if (l->nkeys > 1) {
+        sorting = l;
+        qsort(l->keyorder, l->nkeys, sizeof(*l->keyorder), key_order);
+        sorting = NULL;
+    }
+    return 0;
+}
+
+/* The position in keyorder of the first key whose public-key hash is not below spki. */
+static size_t key_lower(const loaded *l, const unsigned char *spki)
+{
+    size_t lo = 0, hi = l->nkeys;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (memcmp(l->keyspki[l->keyorder[mid]], spki, 32) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The first key (in the order given) whose public-key hash is spki; nkeys when none. */
+static size_t key_find(const loaded *l, const unsigned char *spki)
+{
+    if (l->keyorder == NULL) { /* not indexed (yet): a scan */
+        size_t i = 0;
+        while (i < l->nkeys && memcmp(l->keyspki[i], spki, 32) != 0)
+            i++;
+        return i;
+    }
+    size_t at = key_lower(l, spki);
+    return at < l->nkeys && memcmp(l->keyspki[l->keyorder[at]], spki, 32) == 0 ? l->keyorder[at]
+                                                                               : l->nkeys;
+}
+
 /* The key among the files' keys that belongs to it (matched by public-key hash). */
 static tg_key *bundle_key_for(const loaded *l, const item *it, int *used)
 {
-    for (size_t i = 0; i < l->nkeys; i++)
-        if (memcmp(l->keyspki[i], it->spki, 32) == 0) {
-            if (used) used[i] = 1;
-            return l->keys[i];
-        }
-    return NULL;
+    size_t i = l->nkeys ? key_find(l, it->spki) : 0;
+    if (i == l->nkeys) return NULL;
+    if (used) used[i] = 1;
+    return l->keys[i];
 }
 
 /* Decides which certificates are "the" certificates (leaves) and which are chain. */
@@ -300,9 +482,14 @@ static int assign_names(loaded *l, const char *name, tg_err *err)
     for (size_t i = 0; i < l->nitems; i++) {
         item *it = &l->items[i];
         if (!it->leaf) continue;
-        size_t in_file = 0, aliased = 0;
-        for (size_t j = 0; j < l->nitems; j++)
-            if (l->items[j].leaf && l->items[j].file == it->file) {
+        /* a file's certificates are neighbours (appended file by file) */
+        size_t first = i, last = i, in_file = 0, aliased = 0;
+        while (first > 0 && l->items[first - 1].file == it->file)
+            first--;
+        while (last + 1 < l->nitems && l->items[last + 1].file == it->file)
+            last++;
+        for (size_t j = first; j <= last; j++)
+            if (l->items[j].leaf) {
                 in_file++;
                 aliased += l->items[j].alias != NULL;
             }
@@ -352,11 +539,26 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
     memset(l, 0, sizeof(*l));
     if (imp->ninputs == 0) return tg_err_set(err, TG_E_USAGE, "no file to import");
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < imp->ninputs; i++) {
-        rc = load_input(l, &imp->inputs[i], imp->pass, 0, err);
-        if (imp->progress) imp->progress(imp->progress_arg, "reading", i + 1, imp->ninputs);
+    decoded *d = imp->ninputs >= DECODE_PARALLEL_MIN ? calloc(imp->ninputs, sizeof(*d)) : NULL;
+    if (d != NULL && decode_parallel(imp, d) == 0) {
+        for (size_t i = 0; i < imp->ninputs; i++) {
+            if (rc == 0 && d[i].asked) /* encrypted, and the source may prompt: here, in order */
+                rc = load_input(l, &imp->inputs[i], imp->pass, 0, err);
+            else if (rc == 0 && (rc = d[i].rc) != 0 && err != NULL)
+                *err = d[i].err;
+            else if (rc == 0)
+                rc = append_decoded(l, &imp->inputs[i], &d[i], err);
+            decoded_clear(&d[i]);
+        }
+    } else {
+        for (size_t i = 0; rc == 0 && i < imp->ninputs; i++) {
+            rc = load_input(l, &imp->inputs[i], imp->pass, 0, err);
+            if (imp->progress) imp->progress(imp->progress_arg, "reading", i + 1, imp->ninputs);
+        }
     }
+    free(d);
     if (rc == 0 && imp->key != NULL) rc = load_input(l, imp->key, imp->pass, 1, err);
+    if (rc == 0) rc = keys_index(l, err);
     if (rc != 0) return rc;
     mark_leaves(kr, l);
     if (imp->ca_only)
@@ -382,11 +584,18 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
     }
     if ((rc = assign_names(l, imp->name, err)) != 0) return rc;
     /* Every key must belong to a certificate in the files or in the store. */
-    for (size_t k = 0; k < l->nkeys; k++) {
-        int match = 0;
-        for (size_t i = 0; i < l->nitems && !match; i++)
-            match = memcmp(l->items[i].spki, l->keyspki[k], 32) == 0;
-        if (!match && l->nitems > 0)
+    if (l->nitems > 0 && l->nkeys > 0) {
+        char *matched = calloc(l->nkeys, 1);
+        if (matched == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        for (size_t i = 0; i < l->nitems; i++) /* every key of that hash (indexed above) */
+            for (size_t r = key_lower(l, l->items[i].spki);
+                 r < l->nkeys && memcmp(l->keyspki[l->keyorder[r]], l->items[i].spki, 32) == 0; r++)
+                matched[l->keyorder[r]] = 1;
+        size_t k = 0;
+        while (k < l->nkeys && matched[k])
+            k++;
+        free(matched);
+        if (k < l->nkeys)
             return tg_err_set(err, TG_E_INVALID,
                               "the private key in %s does not belong to the certificate%s in %s; "
                               "check that you picked the matching key",

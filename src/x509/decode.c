@@ -192,6 +192,12 @@ static int decode_pem_key(tg_bundle *b, const char *name, const char *header,
     else if (encrypted)
         rc = kdf_charge(pc, NULL, 0, what); /* Proc-Type: 4,ENCRYPTED: one MD5 round */
     if (rc != 0) return rc;
+    if (strcmp(name, PEM_STRING_PKCS8INF) == 0 && !encrypted) {
+        /* the common case, a plain PKCS#8 key: the thread's decoder, not a new chain of
+         * decoders for every key (OpenSSL 3.0: most of a bulk import's time) */
+        EVP_PKEY *pkey = tg_x509_pkcs8_decode(data, (size_t)len);
+        if (pkey != NULL) return push_key(b, pkey, err);
+    }
     BIO *mem = BIO_new(BIO_s_secmem());
     if (mem == NULL || !PEM_write_bio(mem, name, header, data, len)) {
         BIO_free(mem);

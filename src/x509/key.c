@@ -207,6 +207,23 @@ void tg_x509_thread_done(void)
     pthread_setspecific(keydec_key, NULL);
 }
 
+EVP_PKEY *tg_x509_pkcs8_decode(const unsigned char *der, size_t len)
+{
+    keydec *d = keydec_get();
+    if (d == NULL) return NULL;
+    const unsigned char *p = der;
+    size_t left = len;
+    int ok = OSSL_DECODER_from_data(d->ctx, &p, &left) == 1 && d->pkey != NULL;
+    EVP_PKEY *pkey = d->pkey;
+    d->pkey = NULL;
+    if (!ok) {
+        EVP_PKEY_free(pkey);
+        ERR_clear_error();
+        return NULL;
+    }
+    return pkey;
+}
+
 int tg_key_from_der(const unsigned char *der, size_t len, tg_key **out, tg_err *err)
 {
     keydec *d = keydec_get();

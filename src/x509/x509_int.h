@@ -49,4 +49,8 @@ int tg_x509_legacy_provider(void);
  * value that is no address, or out of memory (cert.c). */
 GENERAL_NAME *tg_x509_general_name(const tg_san *san);
 
+/* A plain PKCS#8 PrivateKeyInfo (DER) decoded with the thread's reused decoder context
+ * (key.c): NULL when it is not one (the caller's general path then says why). */
+EVP_PKEY *tg_x509_pkcs8_decode(const unsigned char *der, size_t len);
+
 #endif

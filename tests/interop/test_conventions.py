@@ -218,6 +218,40 @@ class Conventions(tglib.TgCase):
         self.assertNotIn("reading", term)
         self.assertEqual(json.loads(out)["already_present"], 12)
 
+    # -- a bulk import decodes on every core: order, errors and keys as with one ----------
+    def test_bulk_import_in_parallel_keeps_the_order_and_the_rules(self):
+        pairs = [self.leaf(f"p{i:02d}.example.com") for i in range(40)]
+        # keys first, then their certificates: matched across files, whatever the order
+        files = [k for _, k in pairs] + [c for c, _ in pairs]
+        # a damaged file in the middle: the first failure in the order given, nothing stored
+        self.write("junk.pem", "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n")
+        before = self.dump()
+        r = self.fails(INVALID, "cert", "import", *files[:50], self.path("junk.pem"), *files[50:])
+        self.assertIn("junk.pem", r.err)
+        self.assertEqual(self.dump(), before)
+        # an encrypted PKCS#12 among them, its password from a file
+        c, k = self.leaf("enc.example.com")
+        self.sh("openssl", "pkcs12", "-export", "-in", c, "-inkey", k, "-out", "enc.p12",
+                "-passout", "pass:bulk-secret")
+        self.write("pw", "bulk-secret\n")
+        doc = self.ok("--json", "cert", "import", *files[:30], self.path("enc.p12"), *files[30:],
+                      "--password-file", self.path("pw")).json()
+        self.assertEqual(doc["new"], 41)
+        # reported (and stored) in the order of the files, whichever thread decoded them
+        # (the first 30 files are keys: the PKCS#12's certificate is the first certificate)
+        want = ["enc.example.com"] + [f"p{i:02d}.example.com" for i in range(40)]
+        self.assertEqual([e["name"] for e in doc["imported"]], want)
+        for cert, key in pairs + [(c, k)]:
+            name = os.path.basename(cert)[:-4]
+            show = self.show(name)
+            self.assertTrue(show["private_key"], name)
+            self.assertEqual(show["sha256"], self.fingerprint(cert))
+        # the same without a password source and no terminal: the encrypted one is refused
+        self.ok("cert", "delete", "enc.example.com")
+        before = self.dump()
+        r = self.fails(tglib.PASSWORD, "cert", "import", *files, self.path("enc.p12"))
+        self.assertEqual(self.dump(), before)
+
     # -- --at ----------------------------------------------------------------------------
     def test_at_takes_rfc3339_and_unix_seconds(self):
         cert, _ = self.leaf(days=20)
