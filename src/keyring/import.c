@@ -34,7 +34,9 @@ typedef struct loaded {
     unsigned char (*keyspki)[32];
     const char **keyfiles;
     size_t nkeys;
-    size_t *keyorder; /* key indexes by (spki, index): matching by search, not by scan */
+    size_t *keyorder;       /* key indexes by (spki, index): matching by search, not by scan */
+    unsigned char **keyder; /* per key: its PKCS#8 DER (owned, wiped when freed) */
+    size_t *keyderlen;
 } loaded;
 
 static void loaded_free(loaded *l)
@@ -49,6 +51,10 @@ static void loaded_free(loaded *l)
     free(l->keyspki);
     free(l->keyfiles);
     free(l->keyorder);
+    for (size_t i = 0; l->keyder != NULL && i < l->nkeys; i++)
+        tg_free_secret(l->keyder[i], l->keyderlen[i]);
+    free(l->keyder);
+    free(l->keyderlen);
     memset(l, 0, sizeof(*l));
 }
 
@@ -59,6 +65,8 @@ typedef struct decoded {
     tg_bundle b;
     unsigned char (*cspki)[32]; /* per certificate */
     unsigned char (*kspki)[32]; /* per key */
+    unsigned char **kder;       /* per key: its PKCS#8 DER, what the store seals */
+    size_t *kderlen, nkder;
     int rc;
     tg_err err;
     tg_passsrc refuse; /* a thread's stand-in for a source that may prompt */
@@ -68,6 +76,10 @@ typedef struct decoded {
 static void decoded_clear(decoded *d)
 {
     tg_bundle_clear(&d->b);
+    for (size_t i = 0; d->kder != NULL && i < d->nkder; i++)
+        tg_free_secret(d->kder[i], d->kderlen[i]);
+    free(d->kder);
+    free(d->kderlen);
     free(d->cspki);
     free(d->kspki);
     memset(d, 0, sizeof(*d));
@@ -79,6 +91,9 @@ static int decode_input(const tg_input *in, const tg_passsrc *pass, int key_only
     const char *path = in->label;
     memset(&d->b, 0, sizeof(d->b));
     d->cspki = d->kspki = NULL;
+    d->kder = NULL;
+    d->kderlen = NULL;
+    d->nkder = 0;
     int rc = tg_bundle_decode(in->data, in->len, path, pass, &d->b, err);
     if (rc != 0) return rc;
     if (key_only && (d->b.nkeys == 0 || d->b.ncerts > 0) && d->b.nkeys != 1)
@@ -98,9 +113,14 @@ static int decode_input(const tg_input *in, const tg_passsrc *pass, int key_only
                               "tlsgate imports certificates with at most %d",
                               path, nsans, TG_SANS_IMPORT_MAX);
     }
-    for (size_t i = 0; i < d->b.nkeys; i++)
+    d->kder = calloc(d->b.nkeys + 1, sizeof(*d->kder));
+    d->kderlen = calloc(d->b.nkeys + 1, sizeof(*d->kderlen));
+    if (d->kder == NULL || d->kderlen == NULL)
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    for (size_t i = 0; i < d->b.nkeys; i++, d->nkder++)
         if ((rc = tg_key_check_strength(d->b.keys[i], err)) != 0 ||
-            (rc = tg_key_spki_sha256(d->b.keys[i], d->kspki[i], err)) != 0)
+            (rc = tg_key_spki_sha256(d->b.keys[i], d->kspki[i], err)) != 0 ||
+            (rc = tg_key_to_der(d->b.keys[i], &d->kder[i], &d->kderlen[i], err)) != 0)
             return rc;
     return 0;
 }
@@ -120,7 +140,12 @@ static int append_decoded(loaded *l, const tg_input *in, decoded *d, tg_err *err
     if (ns) l->keyspki = ns;
     const char **nf = realloc(l->keyfiles, (l->nkeys + b.nkeys + 1) * sizeof(*nf));
     if (nf) l->keyfiles = nf;
-    if (!nb || !ni || !nk || !ns || !nf) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    unsigned char **nd = realloc(l->keyder, (l->nkeys + b.nkeys + 1) * sizeof(*nd));
+    if (nd) l->keyder = nd;
+    size_t *nl = realloc(l->keyderlen, (l->nkeys + b.nkeys + 1) * sizeof(*nl));
+    if (nl) l->keyderlen = nl;
+    if (!nb || !ni || !nk || !ns || !nf || !nd || !nl)
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     l->bundles[l->nbundles++] = b;
     memset(&d->b, 0, sizeof(d->b)); /* l's now */
     for (size_t i = 0; i < b.ncerts; i++) {
@@ -131,6 +156,10 @@ static int append_decoded(loaded *l, const tg_input *in, decoded *d, tg_err *err
     for (size_t i = 0; i < b.nkeys; i++) {
         memcpy(l->keyspki[l->nkeys], d->kspki[i], 32);
         l->keyfiles[l->nkeys] = path;
+        l->keyder[l->nkeys] = d->kder[i]; /* l's now */
+        l->keyderlen[l->nkeys] = d->kderlen[i];
+        d->kder[i] = NULL;
+        d->kderlen[i] = 0;
         l->keys[l->nkeys++] = b.keys[i];
     }
     return 0;
@@ -283,13 +312,27 @@ static size_t key_find(const loaded *l, const unsigned char *spki)
                                                                                : l->nkeys;
 }
 
-/* The key among the files' keys that belongs to it (matched by public-key hash). */
-static tg_key *bundle_key_for(const loaded *l, const item *it, int *used)
+/* The key among the files' keys that belongs to it (matched by public-key hash): its
+ * index, or nkeys when none. */
+static size_t bundle_key_index(const loaded *l, const item *it, int *used)
 {
     size_t i = l->nkeys ? key_find(l, it->spki) : 0;
-    if (i == l->nkeys) return NULL;
-    if (used) used[i] = 1;
-    return l->keys[i];
+    if (i < l->nkeys && used) used[i] = 1;
+    return i;
+}
+
+static tg_key *bundle_key_for(const loaded *l, const item *it, int *used)
+{
+    size_t i = bundle_key_index(l, it, used);
+    return i < l->nkeys ? l->keys[i] : NULL;
+}
+
+/* Seals the files' key number i (its hash and DER were made while decoding). */
+static int put_bundle_key(tg_keyring *kr, const loaded *l, size_t i, int exportable, int64_t *id,
+                          int *tightened, tg_err *err)
+{
+    return kr_key_put_encoded(kr, l->keys[i], l->keyspki[i], l->keyder[i], l->keyderlen[i],
+                              exportable, id, tightened, err);
 }
 
 /* Decides which certificates are "the" certificates (leaves) and which are chain. */
@@ -353,9 +396,9 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const tg_import 
     if (tg_store_cert_by_sha256(kr->st, row.sha256, &dup, NULL) == 0) {
         /* Already here: a chain certificate is simply shared; a leaf may gain its key, or
          * lose the right to export the one it has (--no-export: the stricter flag wins). */
-        tg_key *k = dup.key_id == 0 ? bundle_key_for(l, it, keys_used) : NULL;
-        if (k != NULL) {
-            if ((rc = kr_key_put(kr, k, exportable, &dup.key_id, &tightened, err)) == 0)
+        size_t ki = dup.key_id == 0 ? bundle_key_index(l, it, keys_used) : l->nkeys;
+        if (ki < l->nkeys) {
+            if ((rc = put_bundle_key(kr, l, ki, exportable, &dup.key_id, &tightened, err)) == 0)
                 rc = tg_store_cert_set_key(kr->st, dup.id, dup.key_id, err);
             if (rc == 0)
                 json_array_append_new(o->imported, import_entry(dup.name, "private key added",
@@ -377,9 +420,10 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const tg_import 
         row.is_ca = 0;
         o->as_server = 1;
     }
-    tg_key *k = bundle_key_for(l, it, keys_used);
-    if (k != NULL) {
-        if ((rc = kr_key_put(kr, k, exportable, &row.key_id, &tightened, err)) != 0) goto end;
+    size_t ki = bundle_key_index(l, it, keys_used);
+    if (ki < l->nkeys) {
+        if ((rc = put_bundle_key(kr, l, ki, exportable, &row.key_id, &tightened, err)) != 0)
+            goto end;
     } else {
         tg_store_key sk;
         if (tg_store_key_find(kr->st, row.spki_sha256, &sk, NULL) == 0) {

@@ -118,16 +118,15 @@ int kr_key_forbid_export(tg_keyring *kr, int64_t key_id, int *tightened, tg_err 
     return rc;
 }
 
-int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, int *tightened,
-               tg_err *err)
+int kr_key_put_encoded(tg_keyring *kr, const tg_key *key, const unsigned char spki[32],
+                       const unsigned char *der, size_t len, int exportable, int64_t *id,
+                       int *tightened, tg_err *err)
 {
     if (tightened) *tightened = 0;
     tg_store_key k = {0};
-    int rc = tg_key_check_strength(key, err);
-    if (rc == 0) rc = tg_key_spki_sha256(key, k.spki_sha256, err);
-    if (rc != 0) return rc;
+    memcpy(k.spki_sha256, spki, 32);
     tg_store_key have;
-    rc = tg_store_key_find(kr->st, k.spki_sha256, &have, err);
+    int rc = tg_store_key_find(kr->st, k.spki_sha256, &have, err);
     if (rc == 0) {
         *id = have.id;
         return exportable ? 0 : kr_key_forbid_export(kr, have.id, tightened, err);
@@ -135,12 +134,21 @@ int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, i
     if (rc != TG_E_NOTFOUND) return rc;
     tg_key_describe(key, k.descr, sizeof(k.descr));
     k.exportable = exportable;
-    unsigned char *der = NULL;
-    size_t len = 0;
-    if ((rc = tg_key_to_der(key, &der, &len, err)) != 0) return rc;
     rc = tg_store_key_add(kr->st, &k, der, len, err);
-    tg_free_secret(der, len);
     if (rc == 0) *id = k.id;
+    return rc;
+}
+
+int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, int *tightened,
+               tg_err *err)
+{
+    unsigned char spki[32], *der = NULL;
+    size_t len = 0;
+    int rc = tg_key_check_strength(key, err);
+    if (rc == 0) rc = tg_key_spki_sha256(key, spki, err);
+    if (rc == 0) rc = tg_key_to_der(key, &der, &len, err);
+    if (rc == 0) rc = kr_key_put_encoded(kr, key, spki, der, len, exportable, id, tightened, err);
+    tg_free_secret(der, len);
     return rc;
 }
 
