@@ -11,6 +11,7 @@
  */
 #include "x509_int.h"
 
+#include <pthread.h>
 #include <openssl/decoder.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -268,11 +269,8 @@ static void unload_legacy(void)
     legacy = NULL;
 }
 
-int tg_x509_legacy_provider(void)
+static void load_legacy(void)
 {
-    static int done;
-    if (done) return legacy != NULL;
-    done = 1;
     /* RC2 PKCS#12 files need the legacy provider; without it they fail as undecodable.
      * try_load keeps the default provider available beside it. */
     legacy = OSSL_PROVIDER_try_load(NULL, "legacy", 1);
@@ -280,6 +278,13 @@ int tg_x509_legacy_provider(void)
         ERR_clear_error();
     else
         atexit(unload_legacy);
+}
+
+int tg_x509_legacy_provider(void)
+{
+    /* once, whichever thread asks first (a bulk import decodes on several) */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, load_legacy);
     return legacy != NULL;
 }
 
