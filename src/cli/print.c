@@ -622,6 +622,19 @@ void print_srvproxy_table(json_t *rows)
           "No server proxies (tlsgate proxy server create NAME …).");
 }
 
+/* What both kinds of proxy say about their ports and TLS. */
+static void tls_fields(json_t *doc)
+{
+    char *ports = ports_text(json_object_get(doc, "ports"));
+    printf("%-22s %s\n", "Ports:", ports ? ports : "-");
+    free(ports);
+    field(doc, "Service:", "service");
+    field(doc, "TLS versions:", "protocols");
+    json_t *ciphers = json_object_get(doc, "ciphers");
+    printf("%-22s %s\n", "TLS 1.2 ciphers:",
+           json_is_string(ciphers) ? json_string_value(ciphers) : "library defaults");
+}
+
 void print_srvproxy_doc(json_t *doc)
 {
     field(doc, "Server proxy:", "name");
@@ -634,14 +647,7 @@ void print_srvproxy_doc(json_t *doc)
         field(doc, "Listen:", "listen");
         field(doc, "Upstream:", "upstream");
     }
-    char *ports = ports_text(json_object_get(doc, "ports"));
-    printf("%-22s %s\n", "Ports:", ports ? ports : "-");
-    free(ports);
-    field(doc, "Service:", "service");
-    field(doc, "TLS versions:", "protocols");
-    json_t *ciphers = json_object_get(doc, "ciphers");
-    printf("%-22s %s\n", "TLS 1.2 ciphers:",
-           json_is_string(ciphers) ? json_string_value(ciphers) : "library defaults");
+    tls_fields(doc);
     field(doc, "HTTP/2 downgrade:", "http2_downgrade");
     field(doc, "TCP reset:", "tcp_reset");
     field(doc, "Log:", "log");
@@ -718,14 +724,7 @@ void print_proxy_doc(json_t *doc)
     field(doc, "Trust store:", "truststore");
     field(doc, "Listen:", "listen");
     field(doc, "Mode:", "mode");
-    char *ports = ports_text(json_object_get(doc, "ports"));
-    printf("%-22s %s\n", "Ports:", ports ? ports : "-");
-    free(ports);
-    field(doc, "Service:", "service");
-    field(doc, "TLS versions:", "protocols");
-    json_t *ciphers = json_object_get(doc, "ciphers");
-    printf("%-22s %s\n", "TLS 1.2 ciphers:",
-           json_is_string(ciphers) ? json_string_value(ciphers) : "library defaults");
+    tls_fields(doc);
     count_field(doc, "Minimum key bits:", "min_key_bits", "no minimum");
     field(doc, "Block invalid:", "block_invalid");
     field(doc, "Block expired:", "block_expired");

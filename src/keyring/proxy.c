@@ -402,6 +402,19 @@ static char *conf_encode(const pconf *c)
     return text;
 }
 
+/* A stored document's "protocols" list as the option writes it: "1.2,1.3". */
+static void protocols_join(json_t *protocols, char *out, size_t size)
+{
+    size_t i;
+    json_t *v;
+    out[0] = '\0';
+    json_array_foreach(protocols, i, v)
+    {
+        const char *s = json_string_value(v);
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", i ? "," : "", s ? s : "?");
+    }
+}
+
 /* The stored document back into C, every value checked again as on input: a row edited
  * behind our back is refused rather than run. */
 static int server_decode(const tg_store_proxy *p, pconf *c, tg_err *err);
@@ -430,15 +443,8 @@ static int conf_decode(const tg_store_proxy *p, pconf *c, tg_err *err)
         json_unpack(doc, "{s?:s, s?:s, s?:s, s?:I, s?:b}", "no_sni", &no_sni, "ech", &ech,
                     "non_tls", &non_tls, "fail_open_secs", &fail_open, "keylog", &keylog) == 0 &&
         json_is_array(protocols) && (json_is_null(ciphers) || json_is_string(ciphers))) {
-        char list[64] = "";
-        size_t i;
-        json_t *v;
-        json_array_foreach(protocols, i, v)
-        {
-            const char *s = json_string_value(v);
-            snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "," : "",
-                     s ? s : "?");
-        }
+        char list[64];
+        protocols_join(protocols, list, sizeof(list));
         tg_proxy_opts o = {.description = description,
                            .listen = listen,
                            .mode = mode,
@@ -514,15 +520,8 @@ static int server_decode(const tg_store_proxy *p, pconf *c, tg_err *err)
         (json_is_null(ciphers) || json_is_string(ciphers)) &&
         textlist_of(dest, &o.dest, &droom) == 0 &&
         textlist_of(except, &o.source_except, &eroom) == 0) {
-        char list[64] = "";
-        size_t i;
-        json_t *v;
-        json_array_foreach(protocols, i, v)
-        {
-            const char *s = json_string_value(v);
-            snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "," : "",
-                     s ? s : "?");
-        }
+        char list[64];
+        protocols_join(protocols, list, sizeof(list));
         o.description = description;
         o.mode = mode;
         o.listen = listen[0] ? listen : NULL;

@@ -226,17 +226,9 @@ EVP_PKEY *tg_x509_pkcs8_decode(const unsigned char *der, size_t len)
 
 int tg_key_from_der(const unsigned char *der, size_t len, tg_key **out, tg_err *err)
 {
-    keydec *d = keydec_get();
-    if (d == NULL) return tg_ossl_err(err, TG_E_INTERNAL, "no key decoder");
-    const unsigned char *p = der;
-    size_t left = len;
-    int ok = OSSL_DECODER_from_data(d->ctx, &p, &left) == 1 && d->pkey != NULL;
-    EVP_PKEY *pkey = d->pkey;
-    d->pkey = NULL;
-    if (!ok) {
-        EVP_PKEY_free(pkey);
-        return tg_ossl_err(err, TG_E_INVALID, "the private key is not valid PKCS#8");
-    }
+    if (keydec_get() == NULL) return tg_ossl_err(err, TG_E_INTERNAL, "no key decoder");
+    EVP_PKEY *pkey = tg_x509_pkcs8_decode(der, len);
+    if (pkey == NULL) return tg_err_set(err, TG_E_INVALID, "the private key is not valid PKCS#8");
     *out = tg_key_wrap(pkey);
     return *out ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
 }
