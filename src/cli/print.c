@@ -1035,6 +1035,22 @@ void print_config(json_t *doc)
                str_or(row, "truststore", "none"), str_or(row, "policy", "none"));
         free(ports);
     }
+    printf("\nServer proxies (not run by serve yet)\n");
+    px = json_object_get(doc, "server_proxies");
+    if (json_array_size(px) == 0) printf("  none\n");
+    json_array_foreach(px, i, row)
+    {
+        char *ports = ports_text(json_object_get(row, "ports"));
+        char *dests = json_array_size(json_object_get(row, "dest"))
+                          ? joined(json_object_get(row, "dest"), ", ")
+                          : tg_strdup(str_or(row, "upstream", "?"));
+        printf("  %-22s %s, %s, ports %s, %zu certificates, trust store %s\n",
+               str_or(row, "name", "?"), str_or(row, "mode", "?"), dests ? dests : "?",
+               ports ? ports : "?", json_array_size(json_object_get(row, "certificates")),
+               str_or(row, "truststore", "none (not verified)"));
+        free(ports);
+        free(dests);
+    }
     printf("\nPolicies\n");
     json_t *pol = json_object_get(doc, "policies");
     if (json_array_size(pol) == 0) printf("  none\n");

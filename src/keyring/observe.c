@@ -272,11 +272,12 @@ int tg_keyring_config(tg_keyring *kr, json_t **out, tg_err *err)
                                               "always_source_count",
                                               "used_by",
                                               NULL};
-    json_t *tally = NULL, *ts = NULL, *proxies = NULL, *policies = NULL, *users = NULL,
-           *serve = NULL, *doc = NULL;
+    json_t *tally = NULL, *ts = NULL, *proxies = NULL, *sproxies = NULL, *policies = NULL,
+           *users = NULL, *serve = NULL, *doc = NULL;
     int rc = tg_keyring_cert_tally(kr, (long long)time(NULL), &tally, err);
     if (rc == 0) rc = tg_keyring_ts_list(kr, &ts, err);
     if (rc == 0) rc = tg_keyring_proxy_list(kr, "client", &proxies, err);
+    if (rc == 0) rc = tg_keyring_proxy_list(kr, "server", &sproxies, err);
     if (rc == 0) rc = tg_keyring_policy_list(kr, &policies, err);
     if (rc == 0) rc = tg_keyring_user_list(kr, &users, err);
     if (rc == 0) rc = tg_keyring_serve_state(kr, &serve, err);
@@ -308,11 +309,14 @@ int tg_keyring_config(tg_keyring *kr, json_t **out, tg_err *err)
         if (rc == 0) rc = tg_keyring_rollover_lead(kr, &lead, err);
         if (rc == 0 && json_object_set_new(doc, "ca_rollover_lead_days", json_integer(lead)) != 0)
             rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        if (rc == 0 && json_object_set(doc, "server_proxies", sproxies) != 0)
+            rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
         if (rc == 0) rc = config_enrollment(kr, doc, err);
     }
     json_decref(tally);
     json_decref(ts);
     json_decref(proxies);
+    json_decref(sproxies);
     json_decref(policies);
     json_decref(users);
     json_decref(serve);

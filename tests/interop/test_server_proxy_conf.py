@@ -98,6 +98,14 @@ class ServerProxyConf(TgCase):
                                      "--cert", blog)["ports"], [[993, 993]])
         rows = self.ok("--json", "proxy", "server", "list").json()
         self.assertEqual([r["name"] for r in rows], ["mail", "web"])
+        # the configuration as one document lists them (issue 12, item 6), as list does
+        conf = self.ok("--json", "config", "show").json()
+        self.assertEqual(conf["server_proxies"], rows)
+        self.assertEqual(conf["client_proxies"], [])
+        text = self.ok("config", "show").out
+        self.assertIn("Server proxies (not run by serve yet)", text)
+        self.assertRegex(text, r"web +transparent, 192\.0\.2\.10/32, 2001:db8::/64, "
+                               r"ports 443,8443, 2 certificates")
         table = self.ok("proxy", "server", "list").out
         self.assertIn("192.0.2.10/32, 2001:db8::/64", table)
         self.assertEqual(self.ok("--json", "proxy", "client", "list").json(), [])
