@@ -131,6 +131,8 @@ int cli_cert_list(cli *c, tg_keyring *kr, opts *o, int ca)
         int rc = tg_keyring_cert_list_each(kr, &q, cli_json_stream_row, &js, NULL, &c->err);
         if (rc == 0 && js.failed) rc = tg_err_set(&c->err, TG_E_INTERNAL, "out of memory");
         cli_json_stream_end(&js, rc);
+        if (rc == 0 && ferror(stdout))
+            rc = tg_err_set(&c->err, TG_E_IO, "cannot write the list to standard output");
         return rc;
     }
     json_t *rows = NULL;

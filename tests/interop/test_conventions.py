@@ -252,6 +252,13 @@ class Conventions(tglib.TgCase):
         r = self.fails(tglib.PASSWORD, "cert", "import", *files, self.path("enc.p12"))
         self.assertEqual(self.dump(), before)
 
+    # -- a streamed list that cannot be written is a failure, not a short success ---------
+    def test_list_to_a_full_device_fails(self):
+        with open("/dev/full", "w") as full:
+            r = self.tg("--json", "cert", "list", stdout=full)
+        self.assertEqual(r.rc, tglib.IO, r)
+        self.assertIn("cannot write", r.err)
+
     # -- --at ----------------------------------------------------------------------------
     def test_at_takes_rfc3339_and_unix_seconds(self):
         cert, _ = self.leaf(days=20)

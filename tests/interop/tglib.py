@@ -54,7 +54,7 @@ OK, USAGE, INVALID, NOTFOUND, CONFLICT, PASSWORD, STORE, IO, INTERNAL = 0, 2, 3,
 class Result:
     def __init__(self, proc):
         self.rc = proc.returncode
-        self.out = proc.stdout
+        self.out = proc.stdout if proc.stdout is not None else ""
         self.err = proc.stderr
 
     def json(self):
@@ -102,7 +102,7 @@ class TgCase(unittest.TestCase):
             if proc.returncode != 0:
                 raise AssertionError(f"tlsgate init for {home} failed: {proc.stderr}")
 
-    def tg(self, *args, env=None, stdin=None, input=None, home=None, timeout=120):
+    def tg(self, *args, env=None, stdin=None, input=None, home=None, timeout=120, stdout=None):
         """Runs tlsgate; stdin: a file object for its standard input, or input: text fed to
         it (else standard input is empty)."""
         e = dict(os.environ)
@@ -114,8 +114,9 @@ class TgCase(unittest.TestCase):
             self.ensure_store(args, e)
         kw = {"input": input} if input is not None else \
             {"stdin": subprocess.DEVNULL if stdin is None else stdin}
-        proc = subprocess.run([BIN, *args], capture_output=True, text=True, env=e,
-                              timeout=timeout, **kw)
+        out = {"stdout": subprocess.PIPE} if stdout is None else {"stdout": stdout}
+        proc = subprocess.run([BIN, *args], stderr=subprocess.PIPE, text=True, env=e,
+                              timeout=timeout, **kw, **out)
         return Result(proc)
 
     def ok(self, *args, **kw):
