@@ -35,6 +35,8 @@ typedef struct loaded {
     const char **keyfiles;
     size_t nkeys;
     size_t *keyorder;       /* key indexes by (spki, index): matching by search, not by scan */
+    char *keymatched;       /* per key: a certificate of these files has its public key */
+    size_t *keyinput;       /* per key: the index of the input it came from */
     unsigned char **keyder; /* per key: its PKCS#8 DER (owned, wiped when freed) */
     size_t *keyderlen;
 } loaded;
@@ -51,6 +53,8 @@ static void loaded_free(loaded *l)
     free(l->keyspki);
     free(l->keyfiles);
     free(l->keyorder);
+    free(l->keymatched);
+    free(l->keyinput);
     for (size_t i = 0; l->keyder != NULL && i < l->nkeys; i++)
         tg_free_secret(l->keyder[i], l->keyderlen[i]);
     free(l->keyder);
@@ -126,7 +130,7 @@ static int decode_input(const tg_input *in, const tg_passsrc *pass, int key_only
 }
 
 /* Moves a decoded input into l (the bundle is l's from then on). */
-static int append_decoded(loaded *l, const tg_input *in, decoded *d, tg_err *err)
+static int append_decoded(loaded *l, const tg_input *in, size_t index, decoded *d, tg_err *err)
 {
     const char *path = in->label;
     tg_bundle b = d->b;
@@ -144,7 +148,9 @@ static int append_decoded(loaded *l, const tg_input *in, decoded *d, tg_err *err
     if (nd) l->keyder = nd;
     size_t *nl = realloc(l->keyderlen, (l->nkeys + b.nkeys + 1) * sizeof(*nl));
     if (nl) l->keyderlen = nl;
-    if (!nb || !ni || !nk || !ns || !nf || !nd || !nl)
+    size_t *nx = realloc(l->keyinput, (l->nkeys + b.nkeys + 1) * sizeof(*nx));
+    if (nx) l->keyinput = nx;
+    if (!nb || !ni || !nk || !ns || !nf || !nd || !nl || !nx)
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     l->bundles[l->nbundles++] = b;
     memset(&d->b, 0, sizeof(d->b)); /* l's now */
@@ -156,6 +162,7 @@ static int append_decoded(loaded *l, const tg_input *in, decoded *d, tg_err *err
     for (size_t i = 0; i < b.nkeys; i++) {
         memcpy(l->keyspki[l->nkeys], d->kspki[i], 32);
         l->keyfiles[l->nkeys] = path;
+        l->keyinput[l->nkeys] = index;
         l->keyder[l->nkeys] = d->kder[i]; /* l's now */
         l->keyderlen[l->nkeys] = d->kderlen[i];
         d->kder[i] = NULL;
@@ -165,12 +172,12 @@ static int append_decoded(loaded *l, const tg_input *in, decoded *d, tg_err *err
     return 0;
 }
 
-static int load_input(loaded *l, const tg_input *in, const tg_passsrc *pass, int key_only,
-                      tg_err *err)
+static int load_input(loaded *l, const tg_input *in, size_t index, const tg_passsrc *pass,
+                      int key_only, tg_err *err)
 {
     decoded d = {0};
     int rc = decode_input(in, pass, key_only, &d, err);
-    if (rc == 0) rc = append_decoded(l, in, &d, err);
+    if (rc == 0) rc = append_decoded(l, in, index, &d, err);
     decoded_clear(&d);
     return rc;
 }
@@ -188,6 +195,7 @@ typedef struct decode_job {
     const tg_import *imp;
     decoded *out;
     size_t next, n;
+    size_t base, total;   /* what progress counts: a chunk's inputs within the command's */
     pthread_mutex_t lock; /* next, and the password source */
     tg_passsrc locked;
     void (*progress)(void *arg, const char *phase, size_t done, size_t total);
@@ -231,7 +239,7 @@ static void *decode_worker(void *arg)
         d->rc = decode_input(&j->imp->inputs[i], pass, 0, d, &d->err);
         pthread_mutex_lock(&j->lock);
         size_t done = ++j->done;
-        if (j->progress) j->progress(j->imp->progress_arg, "reading", done, j->n);
+        if (j->progress) j->progress(j->imp->progress_arg, "reading", j->base + done, j->total);
         pthread_mutex_unlock(&j->lock);
     }
     return NULL;
@@ -239,11 +247,16 @@ static void *decode_worker(void *arg)
 
 /* Decodes every input into out[] (callers append them in order); 0, or TG_E_INTERNAL
  * when no thread could be started (out[] is then untouched: decode serially). */
-static int decode_parallel(const tg_import *imp, decoded *out)
+static int decode_parallel(const tg_import *imp, decoded *out, size_t base, size_t total)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     size_t n = cores < 1 ? 1 : cores > DECODE_THREADS_MAX ? DECODE_THREADS_MAX : (size_t)cores;
-    decode_job j = {.imp = imp, .out = out, .n = imp->ninputs, .progress = imp->progress};
+    decode_job j = {.imp = imp,
+                    .out = out,
+                    .n = imp->ninputs,
+                    .base = base,
+                    .total = total,
+                    .progress = imp->progress};
     j.locked = (tg_passsrc){.get = locked_get, .arg = &j};
     pthread_mutex_init(&j.lock, NULL);
     pthread_t t[DECODE_THREADS_MAX];
@@ -352,6 +365,11 @@ typedef struct outcome {
     json_t *imported, *skipped;
     int new_ca;    /* a CA certificate arrived: every chain status may change */
     int as_server; /* --as-server filed a certificate */
+    /* what store_one last stored: its id, whether it has no key, whether it is new (not
+     * one the store held already), and its report entry (borrowed; NULL for a skip) */
+    int64_t last_id;
+    int last_keyless, last_fresh;
+    json_t *last_entry;
 } outcome;
 
 /* One entry of an import's "imported" list: every entry has the same members
@@ -414,6 +432,8 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const tg_import 
                                             "already in the store"));
         }
         *new_id = dup.id;
+        o->last_id = dup.id, o->last_keyless = dup.key_id == 0, o->last_fresh = 0;
+        o->last_entry = NULL;
         goto end;
     }
     if (ca_server && imp->as_server) { /* filed as what its names say it is for */
@@ -495,6 +515,8 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const tg_import 
     json_array_append_new(o->imported, entry);
     if (row.is_ca) o->new_ca = 1;
     *new_id = row.id;
+    o->last_id = row.id, o->last_keyless = row.key_id == 0, o->last_fresh = 1;
+    o->last_entry = entry;
 end:
     tg_store_cert_clear(&row);
     tg_store_cert_clear(&prev);
@@ -578,30 +600,35 @@ static void outcome_end(int rc, outcome *o, json_t **out)
 }
 
 /* Loads files and the --key file, checks keys against certificates. */
-static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err)
+/* Loads the files (imp's inputs: a command's, or one chunk of them that starts at input
+ * base of total) and the --key file, and checks keys against certificates. chunk: a key
+ * that matches no certificate of these files is no error here (the caller links it to
+ * one stored before it, or after: keymatched says which keys did match). */
+static int load_some(tg_keyring *kr, const tg_import *imp, size_t base, size_t total, int chunk,
+                     loaded *l, tg_err *err)
 {
     memset(l, 0, sizeof(*l));
     if (imp->ninputs == 0) return tg_err_set(err, TG_E_USAGE, "no file to import");
     int rc = 0;
     decoded *d = imp->ninputs >= DECODE_PARALLEL_MIN ? calloc(imp->ninputs, sizeof(*d)) : NULL;
-    if (d != NULL && decode_parallel(imp, d) == 0) {
+    if (d != NULL && decode_parallel(imp, d, base, total) == 0) {
         for (size_t i = 0; i < imp->ninputs; i++) {
             if (rc == 0 && d[i].asked) /* encrypted, and the source may prompt: here, in order */
-                rc = load_input(l, &imp->inputs[i], imp->pass, 0, err);
+                rc = load_input(l, &imp->inputs[i], base + i, imp->pass, 0, err);
             else if (rc == 0 && (rc = d[i].rc) != 0 && err != NULL)
                 *err = d[i].err;
             else if (rc == 0)
-                rc = append_decoded(l, &imp->inputs[i], &d[i], err);
+                rc = append_decoded(l, &imp->inputs[i], base + i, &d[i], err);
             decoded_clear(&d[i]);
         }
     } else {
         for (size_t i = 0; rc == 0 && i < imp->ninputs; i++) {
-            rc = load_input(l, &imp->inputs[i], imp->pass, 0, err);
-            if (imp->progress) imp->progress(imp->progress_arg, "reading", i + 1, imp->ninputs);
+            rc = load_input(l, &imp->inputs[i], base + i, imp->pass, 0, err);
+            if (imp->progress) imp->progress(imp->progress_arg, "reading", base + i + 1, total);
         }
     }
     free(d);
-    if (rc == 0 && imp->key != NULL) rc = load_input(l, imp->key, imp->pass, 1, err);
+    if (rc == 0 && imp->key != NULL) rc = load_input(l, imp->key, total, imp->pass, 1, err);
     if (rc == 0) rc = keys_index(l, err);
     if (rc != 0) return rc;
     mark_leaves(kr, l);
@@ -628,9 +655,10 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
     }
     if ((rc = assign_names(l, imp->name, err)) != 0) return rc;
     /* Every key must belong to a certificate in the files or in the store. */
+    if ((l->keymatched = calloc(l->nkeys + 1, 1)) == NULL)
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (l->nitems > 0 && l->nkeys > 0) {
-        char *matched = calloc(l->nkeys, 1);
-        if (matched == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        char *matched = l->keymatched;
         for (size_t i = 0; i < l->nitems; i++) /* every key of that hash (indexed above) */
             for (size_t r = key_lower(l, l->items[i].spki);
                  r < l->nkeys && memcmp(l->keyspki[l->keyorder[r]], l->items[i].spki, 32) == 0; r++)
@@ -638,8 +666,7 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
         size_t k = 0;
         while (k < l->nkeys && matched[k])
             k++;
-        free(matched);
-        if (k < l->nkeys)
+        if (k < l->nkeys && !chunk)
             return tg_err_set(err, TG_E_INVALID,
                               "the private key in %s does not belong to the certificate%s in %s; "
                               "check that you picked the matching key",
@@ -648,86 +675,259 @@ static int load_all(tg_keyring *kr, const tg_import *imp, loaded *l, tg_err *err
     return 0;
 }
 
+/* A key given without its certificate: linked to the stored certificate it belongs to.
+ * *found = 0 when there is none (an error when must). */
+static int link_key(tg_keyring *kr, const tg_import *imp, const tg_key *key, const char *file,
+                    outcome *o, int must, int *found, tg_err *err)
+{
+    unsigned char spki[32];
+    int rc = tg_key_spki_sha256(key, spki, err);
+    if (rc != 0) return rc;
+    tg_store_cert c;
+    *found = tg_store_cert_latest_for_spki(kr->st, spki, &c, NULL) == 0;
+    if (!*found)
+        return !must ? 0
+                     : tg_err_set(err, TG_E_INVALID,
+                                  "the private key in %s belongs to no certificate in the store; "
+                                  "import it together with its certificate",
+                                  file);
+    int64_t key_id = c.key_id;
+    int tightened = 0, repaired = 0;
+    if (key_id != 0 && strcmp(kr_key_state(kr, &c), "broken") == 0) {
+        /* the repair of a key row that no longer opens (or is not this certificate's):
+         * seal the key given again into it, or link the certificate to the right row */
+        tg_store_key have;
+        unsigned char *der = NULL;
+        size_t len = 0;
+        if (tg_store_key_get(kr->st, key_id, &have, NULL) == 0 &&
+            memcmp(have.spki_sha256, spki, 32) == 0) {
+            if ((rc = tg_key_to_der(key, &der, &len, err)) == 0)
+                rc = tg_store_key_reseal(kr->st, key_id, der, len, err);
+            tg_free_secret(der, len);
+        } else if ((rc = kr_key_put(kr, key, !imp->no_export, &key_id, NULL, err)) == 0)
+            rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
+        repaired = 1;
+    } else if (key_id == 0) {
+        if ((rc = kr_key_put(kr, key, !imp->no_export, &key_id, NULL, err)) == 0)
+            rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
+    } else if (!!imp->no_export) {
+        rc = kr_key_forbid_export(kr, key_id, &tightened, err);
+    }
+    if (c.key_id == 0 || tightened || repaired)
+        json_array_append_new(o->imported,
+                              import_entry(c.name,
+                                           repaired    ? "private key repaired"
+                                           : tightened ? "private key made non-exportable"
+                                                       : "private key added",
+                                           c.is_ca, 1, tightened));
+    else
+        json_array_append_new(o->skipped, json_pack("{s:o, s:s}", "name", kr_json_text(c.name),
+                                                    "reason", "it already has this private key"));
+    tg_store_cert_clear(&c);
+    return rc;
+}
+
 /* Keys given without any certificate: link them to the certificates they belong to. */
 static int import_keys_only(tg_keyring *kr, const tg_import *imp, loaded *l, outcome *o,
                             tg_err *err)
 {
+    int found;
     for (size_t k = 0; k < l->nkeys; k++) {
-        unsigned char spki[32];
-        int rc = tg_key_spki_sha256(l->keys[k], spki, err);
-        if (rc != 0) return rc;
-        tg_store_cert c;
-        if (tg_store_cert_latest_for_spki(kr->st, spki, &c, NULL) != 0)
-            return tg_err_set(
-                err, TG_E_INVALID,
-                "the private key in %s belongs to no certificate in the store; import "
-                "it together with its certificate",
-                l->keyfiles[k]);
-        int64_t key_id = c.key_id;
-        int tightened = 0, repaired = 0;
-        if (key_id != 0 && strcmp(kr_key_state(kr, &c), "broken") == 0) {
-            /* the repair of a key row that no longer opens (or is not this certificate's):
-             * seal the key given again into it, or link the certificate to the right row */
-            tg_store_key have;
-            unsigned char *der = NULL;
-            size_t len = 0;
-            if (tg_store_key_get(kr->st, key_id, &have, NULL) == 0 &&
-                memcmp(have.spki_sha256, spki, 32) == 0) {
-                if ((rc = tg_key_to_der(l->keys[k], &der, &len, err)) == 0)
-                    rc = tg_store_key_reseal(kr->st, key_id, der, len, err);
-                tg_free_secret(der, len);
-            } else if ((rc = kr_key_put(kr, l->keys[k], !imp->no_export, &key_id, NULL, err)) == 0)
-                rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
-            repaired = 1;
-        } else if (key_id == 0) {
-            if ((rc = kr_key_put(kr, l->keys[k], !imp->no_export, &key_id, NULL, err)) == 0)
-                rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
-        } else if (!!imp->no_export) {
-            rc = kr_key_forbid_export(kr, key_id, &tightened, err);
-        }
-        if (c.key_id == 0 || tightened || repaired)
-            json_array_append_new(o->imported,
-                                  import_entry(c.name,
-                                               repaired    ? "private key repaired"
-                                               : tightened ? "private key made non-exportable"
-                                                           : "private key added",
-                                               c.is_ca, 1, tightened));
-        else
-            json_array_append_new(o->skipped,
-                                  json_pack("{s:o, s:s}", "name", kr_json_text(c.name), "reason",
-                                            "it already has this private key"));
-        tg_store_cert_clear(&c);
+        int rc = link_key(kr, imp, l->keys[k], l->keyfiles[k], o, 1, &found, err);
         if (rc != 0) return rc;
     }
     return 0; /* nothing new is no failure: the report says "0 new" (issue 14, item 3) */
 }
 
+/* ---- a bulk import in chunks (issue 13, item 3): memory bounded by a chunk ----
+ * Beyond IMPORT_CHUNK files (and without --name and --key, which speak of the files as a
+ * whole) the files are decoded and stored a chunk at a time inside the one transaction,
+ * each chunk freed before the next is decoded. The outcome is a single load's:
+ * - a key in the same chunk as its certificates: as always;
+ * - a key in an earlier chunk: stored with its chunk's certificate, or (with none) linked
+ *   to the store's, or read again at the end; later certificates find it in the store;
+ * - a key in a later chunk than certificates of its public key: those were stored
+ *   without it and are remembered (public-key hash, id), and every key of a later
+ *   chunk is looked up among them at the end, then given to them; the report says
+ *   "private key: yes" for them, as a single load's would. */
+#define IMPORT_CHUNK 4096
+
+typedef struct keyless {
+    unsigned char spki[32];
+    int64_t id;
+    int fresh;     /* stored by this command (else it was in the store) */
+    json_t *entry; /* its "imported" report entry (borrowed from the outcome), or NULL */
+} keyless;
+
+typedef struct chunked {
+    keyless *v; /* the command's certificates stored without a key */
+    size_t n, cap;
+    unsigned char (*late)[32]; /* keys seen in chunks after the first, or linked at the end */
+    size_t nlate, latecap;
+} chunked;
+
+static int grow(void **v, size_t *cap, size_t n, size_t size, tg_err *err)
+{
+    if (n < *cap) return 0;
+    size_t c = *cap ? *cap * 2 : 256;
+    void *nv = realloc(*v, c * size);
+    if (nv == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    *v = nv;
+    *cap = c;
+    return 0;
+}
+
+static int late_add(chunked *ch, const unsigned char spki[32], tg_err *err)
+{
+    int rc = grow((void **)&ch->late, &ch->latecap, ch->nlate, sizeof(*ch->late), err);
+    if (rc == 0) memcpy(ch->late[ch->nlate++], spki, 32);
+    return rc;
+}
+
+static int keyless_order(const void *a, const void *b)
+{
+    const keyless *x = a, *y = b;
+    int c = memcmp(x->spki, y->spki, 32);
+    return c != 0 ? c : x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Stores what load_some loaded (inside the caller's transaction): chain certificates
+ * first, so that a leaf's issuer is in place when it arrives. ch (chunked imports only)
+ * collects the certificates left without a key. */
+static int store_loaded(tg_keyring *kr, const tg_import *imp, loaded *l, outcome *o, size_t *stored,
+                        size_t total, chunked *ch, tg_err *err)
+{
+    int *used = calloc(l->nkeys + 1, sizeof(*used));
+    if (used == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    int rc = 0;
+    for (int pass = 0; rc == 0 && pass < 2; pass++)
+        for (size_t i = 0; rc == 0 && i < l->nitems; i++) {
+            if (l->items[i].leaf != pass) continue;
+            int64_t id;
+            o->last_keyless = 0;
+            rc = store_one(kr, l, &l->items[i], imp, used, o, &id, err);
+            if (rc == 0 && ch != NULL && o->last_keyless &&
+                (rc = grow((void **)&ch->v, &ch->cap, ch->n, sizeof(*ch->v), err)) == 0) {
+                keyless *k = &ch->v[ch->n++];
+                memcpy(k->spki, l->items[i].spki, 32);
+                k->id = o->last_id;
+                k->fresh = o->last_fresh;
+                k->entry = o->last_entry;
+            }
+            ++*stored;
+            if (imp->progress) imp->progress(imp->progress_arg, "storing", *stored, total);
+        }
+    free(used);
+    return rc;
+}
+
+/* The end of a chunked import: certificates stored without a key get it when a key of
+ * theirs arrived in a later chunk (the key is in the store by now). */
+static int give_late_keys(tg_keyring *kr, chunked *ch, outcome *o, tg_err *err)
+{
+    if (ch->n == 0 || ch->nlate == 0) return 0;
+    qsort(ch->v, ch->n, sizeof(*ch->v), keyless_order);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < ch->nlate; i++) {
+        keyless probe = {.id = INT64_MIN};
+        memcpy(probe.spki, ch->late[i], 32);
+        size_t lo = 0, hi = ch->n; /* the first of this hash */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (keyless_order(&ch->v[mid], &probe) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == ch->n || memcmp(ch->v[lo].spki, probe.spki, 32) != 0) continue;
+        tg_store_key key;
+        if ((rc = tg_store_key_find(kr->st, probe.spki, &key, err)) != 0) break;
+        for (size_t j = lo; rc == 0 && j < ch->n && memcmp(ch->v[j].spki, probe.spki, 32) == 0;
+             j++) {
+            keyless *k = &ch->v[j];
+            if (k->id == 0) continue; /* given already (a hash listed twice) */
+            tg_store_cert c;
+            if ((rc = tg_store_cert_get(kr->st, k->id, &c, err)) != 0) break;
+            if (c.key_id == 0 && (rc = tg_store_cert_set_key(kr->st, c.id, key.id, err)) == 0) {
+                if (k->fresh && k->entry != NULL)
+                    json_object_set_new(k->entry, "private_key", json_true());
+                else
+                    json_array_append_new(o->imported,
+                                          import_entry(c.name, "private key added", c.is_ca, 1, 0));
+            }
+            tg_store_cert_clear(&c);
+            k->id = 0;
+        }
+    }
+    return rc;
+}
+
+static int import_chunked(tg_keyring *kr, const tg_import *imp, outcome *o, tg_err *err)
+{
+    size_t n = imp->ninputs, stored = 0, ndefer = 0;
+    size_t *defer = malloc(n * sizeof(*defer)); /* inputs read again at the end */
+    chunked ch = {0};
+    if (defer == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    int rc = 0;
+    for (size_t a = 0; rc == 0 && a < n; a += IMPORT_CHUNK) {
+        tg_import part = *imp;
+        part.inputs = imp->inputs + a;
+        part.ninputs = n - a < IMPORT_CHUNK ? n - a : IMPORT_CHUNK;
+        loaded l;
+        rc = load_some(kr, &part, a, n, 1, &l, err);
+        if (rc == 0) rc = store_loaded(kr, imp, &l, o, &stored, n, &ch, err);
+        for (size_t k = 0; rc == 0 && k < l.nkeys; k++) {
+            int found = 1;
+            if (!l.keymatched[k]) /* no certificate of its chunk: one stored before? */
+                rc = link_key(kr, imp, l.keys[k], l.keyfiles[k], o, 0, &found, err);
+            if (rc == 0 && !found && (ndefer == 0 || defer[ndefer - 1] != l.keyinput[k]))
+                defer[ndefer++] = l.keyinput[k];
+            else if (rc == 0 && found && a > 0) /* earlier chunks' certificates may want it */
+                rc = late_add(&ch, l.keyspki[k], err);
+        }
+        loaded_free(&l);
+    }
+    for (size_t i = 0; rc == 0 && i < ndefer; i++) { /* their certificates are stored now */
+        loaded l = {0};
+        rc = load_input(&l, &imp->inputs[defer[i]], defer[i], imp->pass, 0, err);
+        for (size_t k = 0; rc == 0 && k < l.nkeys; k++) {
+            int found;
+            if ((rc = link_key(kr, imp, l.keys[k], l.keyfiles[k], o, 0, &found, err)) == 0 &&
+                !found)
+                rc = tg_err_set(err, TG_E_INVALID,
+                                "the private key in %s belongs to no certificate in the files or "
+                                "the store; check that you picked the matching key",
+                                l.keyfiles[k]);
+            if (rc == 0) rc = late_add(&ch, l.keyspki[k], err);
+        }
+        loaded_free(&l);
+    }
+    if (rc == 0) rc = give_late_keys(kr, &ch, o, err);
+    free(ch.v);
+    free(ch.late);
+    free(defer);
+    return rc;
+}
+
 int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, tg_err *err)
 {
     *out = NULL;
-    loaded l;
+    loaded l = {0};
     outcome o = {json_array(), json_array()};
-    int *used = NULL;
-    int rc = load_all(kr, imp, &l, err);
-    if (rc != 0) goto end;
-    used = calloc(l.nkeys + 1, sizeof(*used));
-    if (used == NULL || o.imported == NULL || o.skipped == NULL) {
+    int rc = 0;
+    if (o.imported == NULL || o.skipped == NULL) {
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
         goto end;
     }
+    int in_chunks = imp->ninputs > IMPORT_CHUNK && imp->name == NULL && imp->key == NULL;
+    if (!in_chunks && (rc = load_some(kr, imp, 0, imp->ninputs, 0, &l, err)) != 0) goto end;
     if ((rc = tg_store_begin(kr->st, err)) != 0) goto end;
-    if (l.nitems == 0) {
+    if (!in_chunks && l.nitems == 0) {
         rc = import_keys_only(kr, imp, &l, &o, err);
     } else {
-        /* Chain certificates first, so that a leaf's issuer is in place when it arrives. */
         size_t stored = 0;
-        for (int pass = 0; rc == 0 && pass < 2; pass++)
-            for (size_t i = 0; rc == 0 && i < l.nitems; i++) {
-                if (l.items[i].leaf != pass) continue;
-                int64_t id;
-                rc = store_one(kr, &l, &l.items[i], imp, used, &o, &id, err);
-                if (imp->progress) imp->progress(imp->progress_arg, "storing", ++stored, l.nitems);
-            }
+        rc = in_chunks ? import_chunked(kr, imp, &o, err)
+                       : store_loaded(kr, imp, &l, &o, &stored, l.nitems, NULL, err);
         if (rc == 0 && o.new_ca) rc = kr_refresh_tx(kr, NULL, err);
         if (rc == 0 && imp->as_server && !o.as_server)
             rc = tg_err_fset(err, TG_E_INVALID, "as_server",
@@ -739,7 +939,6 @@ int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, t
     rc = kr_finish(kr, rc, err);
 end:
     outcome_end(rc, &o, out);
-    free(used);
     loaded_free(&l);
     return rc;
 }
@@ -752,7 +951,7 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     outcome o = {json_array(), json_array()};
     tg_store_cert old = {0};
     int *used = NULL;
-    int rc = load_all(kr, imp, &l, err);
+    int rc = load_some(kr, imp, 0, imp->ninputs, 0, &l, err);
     if (rc != 0) goto end;
     item *leaf = NULL;
     for (size_t i = 0; i < l.nitems; i++)
