@@ -746,10 +746,11 @@ static int import_keys_only(tg_keyring *kr, const tg_import *imp, loaded *l, out
  * - a key in the same chunk as its certificates: as always;
  * - a key in an earlier chunk: stored with its chunk's certificate, or (with none) linked
  *   to the store's, or read again at the end; later certificates find it in the store;
- * - a key in a later chunk than certificates of its public key: those were stored
- *   without it and are remembered (public-key hash, id), and every key of a later
- *   chunk is looked up among them at the end, then given to them; the report says
- *   "private key: yes" for them, as a single load's would. */
+ * - a key in another chunk than certificates of its public key: those were stored
+ *   without it and are remembered (public-key hash, id), and every key of the command
+ *   is looked up among them at the end, then given to them (also to one the store held
+ *   without a key, given again with its key in another chunk); the report says
+ *   "private key: yes" or "private key added" for them, as a single load's would. */
 #define IMPORT_CHUNK 4096
 
 typedef struct keyless {
@@ -762,7 +763,7 @@ typedef struct keyless {
 typedef struct chunked {
     keyless *v; /* the command's certificates stored without a key */
     size_t n, cap;
-    unsigned char (*late)[32]; /* keys seen in chunks after the first, or linked at the end */
+    unsigned char (*late)[32]; /* every key of the command (matched, linked or deferred) */
     size_t nlate, latecap;
 } chunked;
 
@@ -882,7 +883,7 @@ static int import_chunked(tg_keyring *kr, const tg_import *imp, outcome *o, tg_e
                 rc = link_key(kr, imp, l.keys[k], l.keyfiles[k], o, 0, &found, err);
             if (rc == 0 && !found && (ndefer == 0 || defer[ndefer - 1] != l.keyinput[k]))
                 defer[ndefer++] = l.keyinput[k];
-            else if (rc == 0 && found && a > 0) /* earlier chunks' certificates may want it */
+            else if (rc == 0 && found) /* other chunks' certificates may want it too */
                 rc = late_add(&ch, l.keyspki[k], err);
         }
         loaded_free(&l);

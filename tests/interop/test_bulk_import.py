@@ -89,9 +89,17 @@ class BulkImport(tglib.TgCase):
         doc = self.ok("--json", "cert", "import", *self.files, self.key, timeout=600).json()
         self.check_all_keyed(doc)
 
-    def test_key_before_every_chunk_then_again(self):
+    def test_keyless_then_key_before_every_chunk_then_again(self):
+        # first without the key: every certificate stored without one
+        doc = self.ok("--json", "cert", "import", *self.files, timeout=600).json()
+        self.assertEqual(doc["new"], COUNT)
+        self.assertFalse(any(e["private_key"] for e in doc["imported"]))
+        # then the key first and the same certificates: each gains it, in every chunk
         doc = self.ok("--json", "cert", "import", self.key, *self.files, timeout=600).json()
-        self.check_all_keyed(doc)
+        self.assertEqual(doc["new"], COUNT)
+        self.assertEqual({e["action"] for e in doc["imported"]}, {"private key added"})
+        self.assertTrue(all(r["private_key"] for n, r in self.listed().items()
+                            if n.endswith(".bulk.test")))
         r = self.ok("cert", "import", *self.files, self.key, timeout=600)
         # the key belongs to certificates that have it: no line of its own
         self.assertEqual(r.out.splitlines()[-1], f"0 new, {COUNT} already present")
