@@ -124,6 +124,8 @@ void tg_time_fmt(time_t t, char *buf, size_t bufsize);
 /* Formats t as RFC 3339 UTC, "YYYY-MM-DDTHH:MM:SSZ", into buf (at least 32 bytes): the
  * form of every timestamp in a JSON document (docs/json.md). */
 void tg_time_rfc3339(time_t t, char *buf, size_t bufsize);
+/* Milliseconds on CLOCK_MONOTONIC: what every deadline and interval is measured with. */
+long long tg_now_ms(void);
 void tg_hex(const unsigned char *in, size_t len, char *out /* 2*len+1 */);
 
 /* Printable text: shortest-form UTF-8 of Unicode scalar values without C0/C1 controls,

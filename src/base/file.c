@@ -11,7 +11,6 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outlen, tg_err *err)
@@ -63,13 +62,6 @@ int tg_file_read(const char *path, size_t max, unsigned char **out, size_t *outl
     return 0;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int tg_fd_read_all(int fd, const char *label, size_t max, int deadline_ms, unsigned char **out,
                    size_t *outlen, tg_err *err)
 {
@@ -79,11 +71,11 @@ int tg_fd_read_all(int fd, const char *label, size_t max, int deadline_ms, unsig
      * that realloc released (the pages are only touched as far as the input goes). */
     unsigned char *buf = malloc(max + 1);
     if (buf == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory reading %s", label);
-    long long end = now_ms() + deadline_ms;
+    long long end = tg_now_ms() + deadline_ms;
     size_t n = 0;
     int rc = 0;
     for (;;) {
-        long long left = end - now_ms();
+        long long left = end - tg_now_ms();
         if (left <= 0) {
             rc = tg_err_set(err, TG_E_INVALID,
                             "%s did not end within %d s; give a file, or end the input "

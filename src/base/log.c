@@ -43,9 +43,7 @@ static struct {
 
 static long long now_secs(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec;
+    return tg_now_ms() / 1000;
 }
 
 unsigned tg_log_default_sinks(void)

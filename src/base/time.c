@@ -1,7 +1,8 @@
 /*
  * time.c — reading a moment that a person or a program typed: Unix seconds, or an RFC 3339
  * date-time (the form the JSON documents print). One reader for every face, so that the
- * CLI's --at and the API's "at" accept the same texts.
+ * CLI's --at and the API's "at" accept the same texts. And the one monotonic clock every
+ * deadline is measured with (tg_now_ms).
  */
 #include "base.h"
 
@@ -95,4 +96,11 @@ int tg_time_parse(const char *s, long long *out)
         return 0;
     }
     return rfc3339(s, out);
+}
+
+long long tg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

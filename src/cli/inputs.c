@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* What read standard input first in this process (NULL: nothing yet). */
@@ -68,9 +67,7 @@ static long long progress_last_ms;
 static void progress_show(void *arg, const char *phase, size_t done, size_t total)
 {
     (void)arg;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    long long now = tg_now_ms();
     if (done < total && now - progress_last_ms < 100) return; /* ten lines a second at most */
     progress_last_ms = now;
     /* \r and erase-line: one line that changes; the last "storing" line is erased */

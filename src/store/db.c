@@ -588,13 +588,6 @@ static int migrate(tg_store *st, tg_err *err)
     return tg_store_commit(st, err);
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Switches the database to WAL mode, waiting for the write lock like every other
  * statement. SQLite's busy handler does not cover this one on a database that is still
  * in rollback mode (a fresh one): the switch reads the header first and then needs an
@@ -603,7 +596,7 @@ static long long now_ms(void)
  * same TG_BUSY_MS. */
 static int wal_mode(tg_store *st, tg_err *err)
 {
-    long long deadline = now_ms() + TG_BUSY_MS;
+    long long deadline = tg_now_ms() + TG_BUSY_MS;
     for (;;) {
         sqlite3_stmt *s = NULL;
         int rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
@@ -613,7 +606,7 @@ static int wal_mode(tg_store *st, tg_err *err)
         sqlite3_finalize(s);
         if (wal) return 0;
         int busy = rc == SQLITE_BUSY || rc == SQLITE_LOCKED || rc == SQLITE_ROW;
-        if (!busy || now_ms() >= deadline)
+        if (!busy || tg_now_ms() >= deadline)
             return busy ? tg_err_set(err, TG_E_STORE,
                                      "store: the store is busy (another process has held it for "
                                      "%d s); try again",

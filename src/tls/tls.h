@@ -77,8 +77,7 @@ typedef struct tg_workers_stats {
 
 #define TG_LISTEN_TRANSPARENT 1u /* IP_TRANSPARENT (TPROXY) */
 
-long long tg_now_ms(void); /* CLOCK_MONOTONIC */
-void tg_nodelay(int fd);   /* TCP_NODELAY (accepted sockets get it from the workers) */
+void tg_nodelay(int fd); /* TCP_NODELAY (accepted sockets get it from the workers) */
 /* One info line in serve's log (base/log.c: syslog and/or standard error, "tlsgate serve: "
  * first there; nothing when quiet). */
 void tg_serve_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

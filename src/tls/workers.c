@@ -115,13 +115,6 @@ struct tg_workers {
     struct event *tick_ev, *hup_ev, *term_ev, *int_ev, *drain_ev;
 };
 
-long long tg_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the log (base/log.c: syslog and/or standard error, levels, rate limit) ---- */
 
 static int log_quiet;
