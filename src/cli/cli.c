@@ -69,7 +69,7 @@ tg_keyring *cli_open(cli *c)
 {
     tg_keyring *kr = NULL;
     int rc = tg_keyring_open_existing(cli_home(c), &kr, &c->err);
-    if (rc == TG_E_NOTFOUND && kr == NULL && strncmp(c->err.msg, "there is no store", 17) == 0) {
+    if (rc == TG_E_NOTFOUND && strcmp(c->err.field, "home") == 0) { /* no store there */
         tg_err_clear(&c->err);
         tg_err_set(&c->err, TG_E_NOTFOUND,
                    "there is no store in %s (%s): run 'tlsgate init' to create one there, or "

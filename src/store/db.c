@@ -670,7 +670,9 @@ static int store_open(const char *home, int create, tg_store **out, tg_err *err)
         struct stat sb;
         int missing = db != NULL && stat(db, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR);
         free(db);
-        if (missing) return tg_err_set(err, TG_E_NOTFOUND, "there is no store in %s", home);
+        /* field "home": what a face names when it says where it looked */
+        if (missing)
+            return tg_err_fset(err, TG_E_NOTFOUND, "home", "there is no store in %s", home);
     }
     if (create) rc = tg_mkdir_p(home, 0700, err);
     if (rc == 0) rc = tighten(home, err);

@@ -18,7 +18,7 @@ typedef struct tg_store tg_store;
 /* Opens (creating when missing) the store in directory home: store.db, master.key. */
 int tg_store_open(const char *home, tg_store **out, tg_err *err);
 /* The same for a store that must exist: nothing is created (no directory, no store.db);
- * without one, TG_E_NOTFOUND. */
+ * without one, TG_E_NOTFOUND with the field "home". */
 int tg_store_open_existing(const char *home, tg_store **out, tg_err *err);
 void tg_store_close(tg_store *st);
 int tg_store_begin(tg_store *st, tg_err *err);
