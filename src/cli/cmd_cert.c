@@ -16,8 +16,6 @@ static int one_name(cli *c, const opts *o, const char *what)
 static int cert_create(cli *c, tg_keyring *kr, opts *o)
 {
     if (one_name(c, o, "create") != 0) return TG_E_USAGE;
-    if (o->spec.subject.cn == NULL)
-        return cli_usage(c, "cert create needs --cn NAME (the subject's common name)");
     o->spec.name = o->args[0];
     json_t *doc = NULL;
     int rc = tg_keyring_cert_create(kr, &o->spec, &doc, &c->err);

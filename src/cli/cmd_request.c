@@ -9,8 +9,6 @@
 static int req_create(cli *c, tg_keyring *kr, opts *o)
 {
     if (o->nargs != 1) return cli_usage(c, "request create needs exactly one request name");
-    if (o->spec.subject.cn == NULL)
-        return cli_usage(c, "request create needs --cn NAME (the subject's common name)");
     o->spec.name = o->args[0];
     json_t *doc = NULL;
     int rc = tg_keyring_request_create(kr, &o->spec, &doc, &c->err);

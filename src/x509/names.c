@@ -262,8 +262,11 @@ static int field_check(const char *label, const char *v, size_t max, tg_err *err
 
 int tg_subject_check(const tg_subject *s, tg_err *err)
 {
-    if (s->cn == NULL || s->cn[0] == '\0')
-        return tg_err_fset(err, TG_E_INVALID, "cn", "a common name is required");
+    /* not given at all: the command (or request) lacks a required input; given empty: a
+     * value that breaks the rule. The same for every face. */
+    if (s->cn == NULL) return tg_err_fset(err, TG_E_USAGE, "cn", "a common name is required");
+    if (s->cn[0] == '\0')
+        return tg_err_fset(err, TG_E_INVALID, "cn", "the common name must not be empty");
     if (s->country != NULL) {
         char cc[3] = {0};
         int ok = strlen(s->country) == 2 && isalpha((unsigned char)s->country[0]) &&

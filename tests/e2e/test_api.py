@@ -307,6 +307,11 @@ class TestApi(ApiCase):
                           400, "usage", "dayz")
         self.assert_error(self.api("POST", "/api/v1/certificates", {"cn": "x"}, token=tok),
                           400, "usage", "name")
+        # the common name: missing is a usage error, empty an invalid value (as in the CLI)
+        self.assert_error(self.api("POST", "/api/v1/certificates", {"name": "x"}, token=tok),
+                          400, "usage", "cn")
+        self.assert_error(self.api("POST", "/api/v1/certificates", {"name": "x", "cn": ""},
+                                   token=tok), 400, "invalid", "cn")
         code, _ = self.api("POST", "/api/v1/certificates", raw=b"{" + b" " * (20 << 20) + b"}",
                            token=tok, headers=["Content-Type: application/json"])
         self.assertEqual(code, 413)

@@ -79,8 +79,10 @@ static void subject_rules(void **state)
         assert_int_equal(tg_subject_check(&s, &e), TG_E_INVALID);
         assert_non_null(strstr(e.msg, "ISO 3166"));
     }
-    tg_subject nocn = {.org = "O"};
-    assert_int_equal(tg_subject_check(&nocn, NULL), TG_E_INVALID);
+    /* a missing common name is a missing required input (usage); an empty one a bad value */
+    tg_subject nocn = {.org = "O"}, emptycn = {.cn = ""};
+    assert_int_equal(tg_subject_check(&nocn, NULL), TG_E_USAGE);
+    assert_int_equal(tg_subject_check(&emptycn, NULL), TG_E_INVALID);
     char longcn[80];
     memset(longcn, 'a', sizeof longcn - 1);
     longcn[sizeof longcn - 1] = '\0';
