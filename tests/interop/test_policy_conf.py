@@ -66,15 +66,6 @@ class PolicyConf(TgCase):
     def policy(self, name):
         return self.ok("--json", "policy", "show", name).json()
 
-    def refused(self, status, *args, says=()):
-        """The command fails with status, says each phrase, and changes nothing."""
-        before = self.dump()
-        r = self.fails(status, *args)
-        for s in says:
-            self.assertIn(s, r.err)
-        self.assertEqual(self.dump(), before, f"{args} changed the store")
-        return r
-
     def check_doc(self, doc, fields=POLICY_FIELDS):
         self.assertEqual(list(doc), list(fields))  # every field, in the documented order
         for k, t in fields.items():

@@ -58,15 +58,6 @@ class ProxyConf(TgCase):
     def show(self, name):
         return self.ok("--json", "proxy", "client", "show", name).json()
 
-    def refused(self, status, *args, says=()):
-        """The command fails with status, says each phrase, and changes nothing."""
-        before = self.dump()
-        r = self.fails(status, *args)
-        for s in says:
-            self.assertIn(s, r.err)
-        self.assertEqual(self.dump(), before, f"{args} changed the store")
-        return r
-
     def check_types(self, doc):
         self.assertEqual(list(doc), list(FIELDS))  # every field, in the documented order
         for k, t in FIELDS.items():

@@ -131,6 +131,15 @@ class TgCase(unittest.TestCase):
                         f"no clear message: {r.err!r}")
         return r
 
+    def refused(self, status, *args, says=()):
+        """The command fails with status, says each phrase, and changes nothing."""
+        before = self.dump()
+        r = self.fails(status, *args)
+        for s in says:
+            self.assertIn(s, r.err)
+        self.assertEqual(self.dump(), before, f"{args} changed the store")
+        return r
+
     def nothing_new(self, *args, present=None, **kw):
         """An import of what the store already holds: exit 0, "0 new, N already present"
         (issue 14, item 3); present: the N expected, when the caller knows it."""
