@@ -675,14 +675,15 @@ static int load_some(tg_keyring *kr, const tg_import *imp, size_t base, size_t t
     return 0;
 }
 
-/* A key given without its certificate: linked to the stored certificate it belongs to.
- * *found = 0 when there is none (an error when must). */
-static int link_key(tg_keyring *kr, const tg_import *imp, const tg_key *key, const char *file,
-                    outcome *o, int must, int *found, tg_err *err)
+/* The files' key number k, given without its certificate: linked to the stored
+ * certificate it belongs to (its hash and DER were made while decoding). *found = 0 when
+ * there is none (an error when must). */
+static int link_key(tg_keyring *kr, const tg_import *imp, const loaded *l, size_t k, outcome *o,
+                    int must, int *found, tg_err *err)
 {
-    unsigned char spki[32];
-    int rc = tg_key_spki_sha256(key, spki, err);
-    if (rc != 0) return rc;
+    const unsigned char *spki = l->keyspki[k];
+    const char *file = l->keyfiles[k];
+    int rc = 0;
     tg_store_cert c;
     *found = tg_store_cert_latest_for_spki(kr->st, spki, &c, NULL) == 0;
     if (!*found)
@@ -697,18 +698,14 @@ static int link_key(tg_keyring *kr, const tg_import *imp, const tg_key *key, con
         /* the repair of a key row that no longer opens (or is not this certificate's):
          * seal the key given again into it, or link the certificate to the right row */
         tg_store_key have;
-        unsigned char *der = NULL;
-        size_t len = 0;
         if (tg_store_key_get(kr->st, key_id, &have, NULL) == 0 &&
-            memcmp(have.spki_sha256, spki, 32) == 0) {
-            if ((rc = tg_key_to_der(key, &der, &len, err)) == 0)
-                rc = tg_store_key_reseal(kr->st, key_id, der, len, err);
-            tg_free_secret(der, len);
-        } else if ((rc = kr_key_put(kr, key, !imp->no_export, &key_id, NULL, err)) == 0)
+            memcmp(have.spki_sha256, spki, 32) == 0)
+            rc = tg_store_key_reseal(kr->st, key_id, l->keyder[k], l->keyderlen[k], err);
+        else if ((rc = put_bundle_key(kr, l, k, !imp->no_export, &key_id, NULL, err)) == 0)
             rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
         repaired = 1;
     } else if (key_id == 0) {
-        if ((rc = kr_key_put(kr, key, !imp->no_export, &key_id, NULL, err)) == 0)
+        if ((rc = put_bundle_key(kr, l, k, !imp->no_export, &key_id, NULL, err)) == 0)
             rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
     } else if (!!imp->no_export) {
         rc = kr_key_forbid_export(kr, key_id, &tightened, err);
@@ -733,7 +730,7 @@ static int import_keys_only(tg_keyring *kr, const tg_import *imp, loaded *l, out
 {
     int found;
     for (size_t k = 0; k < l->nkeys; k++) {
-        int rc = link_key(kr, imp, l->keys[k], l->keyfiles[k], o, 1, &found, err);
+        int rc = link_key(kr, imp, l, k, o, 1, &found, err);
         if (rc != 0) return rc;
     }
     return 0; /* nothing new is no failure: the report says "0 new" (issue 14, item 3) */
@@ -880,7 +877,7 @@ static int import_chunked(tg_keyring *kr, const tg_import *imp, outcome *o, tg_e
         for (size_t k = 0; rc == 0 && k < l.nkeys; k++) {
             int found = 1;
             if (!l.keymatched[k]) /* no certificate of its chunk: one stored before? */
-                rc = link_key(kr, imp, l.keys[k], l.keyfiles[k], o, 0, &found, err);
+                rc = link_key(kr, imp, &l, k, o, 0, &found, err);
             if (rc == 0 && !found && (ndefer == 0 || defer[ndefer - 1] != l.keyinput[k]))
                 defer[ndefer++] = l.keyinput[k];
             else if (rc == 0 && found) /* other chunks' certificates may want it too */
@@ -893,8 +890,7 @@ static int import_chunked(tg_keyring *kr, const tg_import *imp, outcome *o, tg_e
         rc = load_input(&l, &imp->inputs[defer[i]], defer[i], imp->pass, 0, err);
         for (size_t k = 0; rc == 0 && k < l.nkeys; k++) {
             int found;
-            if ((rc = link_key(kr, imp, l.keys[k], l.keyfiles[k], o, 0, &found, err)) == 0 &&
-                !found)
+            if ((rc = link_key(kr, imp, &l, k, o, 0, &found, err)) == 0 && !found)
                 rc = tg_err_set(err, TG_E_INVALID,
                                 "the private key in %s belongs to no certificate in the files or "
                                 "the store; check that you picked the matching key",
