@@ -138,6 +138,8 @@ int kr_srv_certs_doc(tg_keyring *kr, int64_t proxy_id, json_t **out, tg_err *err
 /* "ok", "missing" (no key row) or "broken" (the row does not match the certificate's
  * public key, or its sealed blob does not open). */
 const char *kr_key_state(tg_keyring *kr, const tg_store_cert *c);
+/* The same from the rows alone (no unseal): for a caller that unseals the key next. */
+const char *kr_key_row_state(tg_keyring *kr, const tg_store_cert *c);
 /* The name rule of proxies and policies (letters, digits, '_', '-', ' ' not at either end,
  * at most TG_PROXY_NAME_MAX); what ("proxy", "policy") names the kind in the sentence. */
 int kr_conf_name_check(const char *what, const char *name, tg_err *err);

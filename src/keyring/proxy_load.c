@@ -190,7 +190,9 @@ static int load_server(tg_keyring *kr, tg_proxy_rt *r, int64_t pid, const char *
         tg_err why = {0};
         tg_store_cert c;
         if ((rc = tg_store_cert_get(kr->st, ids[i], &c, err)) != 0) break;
-        const char *state = kr_key_state(kr, &c);
+        /* the row's facts here; the unseal is serve_load's own (a key that does not open
+         * fails it, and is "broken") */
+        const char *state = kr_key_row_state(kr, &c);
         if (strcmp(state, "ok") == 0 &&
             tg_keyring_serve_load(kr, ids[i], &r->certs[r->ncerts], &why) == 0)
             r->ncerts++;

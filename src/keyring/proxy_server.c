@@ -214,13 +214,20 @@ int kr_srv_certs_write(tg_keyring *kr, const tg_store_proxy *p, const tg_proxy_o
     return rc;
 }
 
-const char *kr_key_state(tg_keyring *kr, const tg_store_cert *c)
+const char *kr_key_row_state(tg_keyring *kr, const tg_store_cert *c)
 {
     if (c->key_id == 0) return "missing";
     tg_store_key k;
     if (tg_store_key_get(kr->st, c->key_id, &k, NULL) != 0 ||
         memcmp(k.spki_sha256, c->spki_sha256, 32) != 0)
         return "broken";
+    return "ok";
+}
+
+const char *kr_key_state(tg_keyring *kr, const tg_store_cert *c)
+{
+    const char *state = kr_key_row_state(kr, c);
+    if (strcmp(state, "ok") != 0) return state;
     unsigned char *der = NULL;
     size_t len = 0;
     if (tg_store_key_unseal(kr->st, c->key_id, &der, &len, NULL) != 0) return "broken";
