@@ -48,7 +48,7 @@ static int proxy_opts_of(api_req *r, int create, tg_proxy_opts *o)
         {"ech", offsetof(tg_proxy_opts, ech)},
         {"non_tls", offsetof(tg_proxy_opts, non_tls)},
     };
-    memset(o, 0, sizeof(*o));
+    tg_proxy_opts_init(o);
     struct {
         const char *name;
         int *v;
@@ -60,8 +60,6 @@ static int proxy_opts_of(api_req *r, int create, tg_proxy_opts *o)
         {"log", &o->log},
         {"keylog", &o->keylog},
     };
-    for (size_t i = 0; i < sizeof(switches) / sizeof(switches[0]); i++)
-        *switches[i].v = TG_UNSET;
     int rc = create ? 0 : api_members_only(r, allowed + 1); /* set: the name is the path's */
     if (create) rc = api_members_only(r, allowed);
     for (size_t i = 0; rc == 0 && i < sizeof(strs) / sizeof(strs[0]); i++)
@@ -200,8 +198,7 @@ static int srvproxy_opts_of(api_req *r, int create, srvproxy_in *p)
     };
     memset(p, 0, sizeof(*p));
     tg_proxy_opts *o = &p->o;
-    o->block_invalid = o->block_expired = o->keylog = TG_UNSET;
-    o->http2_downgrade = o->tcp_reset = o->log = TG_UNSET;
+    tg_proxy_opts_init(o);
     int rc = api_members_only(r, create ? create_allowed : set_allowed);
     for (size_t i = 0; rc == 0 && i < sizeof(strs) / sizeof(strs[0]); i++)
         rc = api_member_str(r, strs[i].name, 0, (const char **)((char *)o + strs[i].off));

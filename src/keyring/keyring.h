@@ -356,6 +356,8 @@ typedef struct tg_proxy_opts {
     const char *upstream; /* explicit mode: the real server, ADDR:PORT */
     int no_truststore;    /* set: no trust store (the real server is not verified) */
 } tg_proxy_opts;
+/* Nothing given: every string NULL, every switch TG_UNSET, no number set. */
+void tg_proxy_opts_init(tg_proxy_opts *o);
 /* kind: "client" or "server"; each refuses the other's settings. Every write is one
  * transaction; *out is the proxy's document (as show). A server proxy's document lists
  * its certificates with their names, SANs and key state ("ok", "missing", "broken"). */

@@ -82,6 +82,13 @@ static int choose(const char *const *names, size_t n, const char *v, const char 
 
 /* ---- rules ---- */
 
+void tg_proxy_opts_init(tg_proxy_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->block_invalid = o->block_expired = o->http2_downgrade = TG_UNSET;
+    o->tcp_reset = o->log = o->keylog = TG_UNSET;
+}
+
 int kr_conf_name_check(const char *what, const char *name, tg_err *err)
 {
     size_t n = name ? strlen(name) : 0;
@@ -504,12 +511,8 @@ static int server_decode(const tg_store_proxy *p, pconf *c, tg_err *err)
     const char **droom = NULL, **eroom = NULL;
     int rc = TG_E_STORE;
     tg_err why = {0};
-    tg_proxy_opts o = {.block_invalid = TG_UNSET,
-                       .block_expired = TG_UNSET,
-                       .keylog = TG_UNSET,
-                       .http2_downgrade = TG_UNSET,
-                       .tcp_reset = TG_UNSET,
-                       .log = TG_UNSET};
+    tg_proxy_opts o;
+    tg_proxy_opts_init(&o);
     if (doc != NULL &&
         json_unpack(doc, "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:b, s:b, s:b}",
                     "description", &description, "mode", &mode, "listen", &listen, "upstream",

@@ -400,15 +400,11 @@ static void rollover_moves_proxies_late(void **state)
     json_decref(doc);
     assert_int_equal(tg_keyring_ts_create(kr, "follow-ts", NULL, 0, &doc, NULL), 0);
     json_decref(doc);
-    tg_proxy_opts o = {.signing = "follow",
-                       .truststore = "follow-ts",
-                       .listen = "127.0.0.1:39877",
-                       .block_invalid = TG_UNSET,
-                       .block_expired = TG_UNSET,
-                       .http2_downgrade = TG_UNSET,
-                       .tcp_reset = TG_UNSET,
-                       .log = TG_UNSET,
-                       .keylog = TG_UNSET};
+    tg_proxy_opts o;
+    tg_proxy_opts_init(&o);
+    o.signing = "follow";
+    o.truststore = "follow-ts";
+    o.listen = "127.0.0.1:39877";
     assert_int_equal(tg_keyring_proxy_create(kr, "client", "follower", &o, &doc, NULL), 0);
     json_decref(doc);
     /* now: the manual reissue leaves the proxy where it is */

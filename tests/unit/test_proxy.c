@@ -207,16 +207,12 @@ static void signing(const char *name)
 
 static tg_proxy_opts opts(const char *signer, const char *ts, const char *listen, const char *ports)
 {
-    tg_proxy_opts o = {.signing = signer,
-                       .truststore = ts,
-                       .listen = listen,
-                       .ports = ports,
-                       .block_invalid = TG_UNSET,
-                       .block_expired = TG_UNSET,
-                       .http2_downgrade = TG_UNSET,
-                       .tcp_reset = TG_UNSET,
-                       .log = TG_UNSET,
-                       .keylog = TG_UNSET};
+    tg_proxy_opts o;
+    tg_proxy_opts_init(&o);
+    o.signing = signer;
+    o.truststore = ts;
+    o.listen = listen;
+    o.ports = ports;
     return o;
 }
 
