@@ -93,7 +93,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         free(tg_subject_text(&subj));
     } else {
-        CHECK(rc == TG_E_INVALID && err.code == rc && err.msg[0] != '\0');
+        /* a missing common name is a usage error, anything else that fails invalid input */
+        CHECK(rc == (subj.cn == NULL ? TG_E_USAGE : TG_E_INVALID) && err.code == rc &&
+              err.msg[0] != '\0');
     }
 
     const char *const *sans = npieces > NFIELDS ? (const char *const *)piece + NFIELDS : NULL;
