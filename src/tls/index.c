@@ -105,18 +105,36 @@ static int by_name(const void *a, const void *b, void *arena_arg)
     return c ? c : (x->cert > y->cert) - (x->cert < y->cert);
 }
 
+tg_index *tg_index_new(void)
+{
+    return calloc(1, sizeof(tg_index));
+}
+
+int tg_index_add(tg_index *x, const tg_servable *s)
+{
+    collect(s, x);
+    return x->failed ? -1 : 0;
+}
+
+void tg_index_done(tg_index *x, int64_t default_id)
+{
+    x->default_id = default_id;
+    if (x->nnames) qsort_r(x->names, x->nnames, sizeof(*x->names), by_name, x->arena);
+}
+
 int tg_index_build(tg_keyring *kr, tg_index **out, tg_err *err)
 {
     *out = NULL;
-    tg_index *x = calloc(1, sizeof(*x));
+    tg_index *x = tg_index_new();
     if (x == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    int rc = tg_keyring_servables(kr, collect, x, &x->default_id, err);
+    int64_t def = 0;
+    int rc = tg_keyring_servables(kr, collect, x, &def, err);
     if (rc == 0 && x->failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (rc != 0) {
         tg_index_free(x);
         return rc;
     }
-    if (x->nnames) qsort_r(x->names, x->nnames, sizeof(*x->names), by_name, x->arena);
+    tg_index_done(x, def);
     *out = x;
     return 0;
 }

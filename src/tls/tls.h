@@ -215,10 +215,18 @@ typedef struct tg_serve_counters {
 /* 0, or -1 when ws has no front (then *out holds the workers' counters only). */
 int tg_serve_counters_get(tg_workers *ws, tg_serve_counters *out);
 
-/* ---- the name index, exposed for tests ---- */
+/* ---- the name index (index.c): serve's, and the server proxies' ---- */
 typedef struct tg_index tg_index;
 typedef struct tg_keyring tg_keyring;
+typedef struct tg_servable tg_servable;
+/* serve's index: every certificate of the store whose key is held. */
 int tg_index_build(tg_keyring *kr, tg_index **out, tg_err *err);
+/* An index of the caller's own certificates (a server proxy's list), chosen among exactly
+ * as serve chooses: tg_index_new, tg_index_add for each (-1: out of memory), then
+ * tg_index_done with the id picked when no name matches (0: none) before any pick. */
+tg_index *tg_index_new(void);
+int tg_index_add(tg_index *idx, const tg_servable *s);
+void tg_index_done(tg_index *idx, int64_t default_id);
 void tg_index_free(tg_index *idx);
 size_t tg_index_size(const tg_index *idx, size_t *names);
 /* The names certificate id is indexed under (a linear scan: for the daily check). */

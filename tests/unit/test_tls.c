@@ -96,6 +96,45 @@ static void pick(void **state)
     /* in ten years every certificate here has expired: still chosen by name, none valid */
     assert_int_equal(tg_index_pick(idx, "www.example.com", 1, now + 3650LL * 86400, &how), ec);
     tg_index_free(idx);
+
+    /* a caller's own list (a server proxy's): the same choice, its own default */
+    tg_san www = {TG_SAN_DNS, "www.example.com"}, star = {TG_SAN_DNS, "*.example.com"};
+    tg_servable mine[] = {{.id = 1,
+                           .sans = &star,
+                           .nsans = 1,
+                           .cn = "",
+                           .ecdsa = 1,
+                           .not_before = now - 10,
+                           .not_after = now + 1000},
+                          {.id = 2,
+                           .sans = &www,
+                           .nsans = 1,
+                           .cn = "",
+                           .ecdsa = 0,
+                           .not_before = now - 10,
+                           .not_after = now + 1000},
+                          {.id = 3,
+                           .sans = NULL,
+                           .nsans = 0,
+                           .cn = "api.example.org",
+                           .ecdsa = 1,
+                           .not_before = now - 10,
+                           .not_after = now + 1000}};
+    idx = tg_index_new();
+    assert_non_null(idx);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(tg_index_add(idx, &mine[i]), 0);
+    tg_index_done(idx, 1);
+    assert_int_equal(tg_index_size(idx, &names), 3);
+    assert_int_equal(names, 3);
+    assert_int_equal(tg_index_pick(idx, "www.example.com", 1, now, &how), 2);
+    assert_int_equal(how, TG_PICK_EXACT);
+    assert_int_equal(tg_index_pick(idx, "shop.example.com", 1, now, &how), 1);
+    assert_int_equal(how, TG_PICK_WILDCARD);
+    assert_int_equal(tg_index_pick(idx, "API.example.org", 1, now, &how), 3);
+    assert_int_equal(tg_index_pick(idx, "other.test", 1, now, &how), 1);
+    assert_int_equal(how, TG_PICK_DEFAULT);
+    tg_index_free(idx);
     tg_keyring_close(kr);
     char cmd[96];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
