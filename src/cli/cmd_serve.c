@@ -9,12 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 
-const cli_sub serve_cmd = {"serve",
-                           O_SERVE,
-                           NULL,
-                           "",
-                           "the TLS front end (SNI), the client proxies and the management API",
-                           "serve --listen 0.0.0.0:443 --backend 127.0.0.1:8080 --log syslog"};
+const cli_sub serve_cmd = {
+    "serve",
+    O_SERVE,
+    NULL,
+    "",
+    "the TLS front end (SNI), the client and server proxies and the management API",
+    "serve --listen 0.0.0.0:443 --backend 127.0.0.1:8080 --log syslog"};
 
 int cmd_serve(cli *c, int argc, char **argv)
 {
@@ -56,6 +57,8 @@ int cmd_serve(cli *c, int argc, char **argv)
         o->home = cli_home(c);
         rc = tg_proxies_new(o->home, o->quiet, &proxies, &c->err);
     }
+    if (rc == 0 && op.nintercepts > 0)
+        rc = tg_proxies_intercept(proxies, op.intercept, op.nintercepts, &c->err);
     if (rc == 0 && op.pcap != NULL) rc = tg_proxies_pcap(proxies, op.pcap, op.pcap_max_mb, &c->err);
     if (rc == 0 && op.content_log != NULL)
         rc = tg_proxies_content_log(proxies, op.content_log, op.content_max_mb, &c->err);

@@ -32,16 +32,19 @@ enum {
     K_NO_TICKETS,
     K_HTTP,
     K_QUIET,
+    K_INTERCEPT,
     K_N
 };
 static const char *const keys[K_N] = {
     "listen", "backend",    "threads",     "cache",      "admin", "admin-cert", "no-admin",
-    "log",    "log-socket", "check-every", "no-tickets", "http",  "quiet"};
+    "log",    "log-socket", "check-every", "no-tickets", "http",  "quiet",      "intercept"};
 
 struct cli_conf {
     unsigned char *text; /* the file, its keys and values cut out in place */
     const char *listen[TG_CONF_MAX_LISTEN];
     size_t nlisten;
+    const char *intercept[TG_CONF_MAX_LISTEN];
+    size_t nintercept;
     const char *value[K_N]; /* the last value of each key (NULL: not in the file) */
     int line[K_N];          /* where it was given */
     long num[K_N];          /* numbers and switches, judged */
@@ -97,6 +100,7 @@ static int judge(cli *c, cli_conf *cf, const char *path, int ln, int k, const ch
     long n = 0;
     switch (k) {
     case K_LISTEN:
+    case K_INTERCEPT:
     case K_BACKEND:
     case K_ADMIN:
     case K_HTTP:
@@ -147,6 +151,10 @@ static int judge(cli *c, cli_conf *cf, const char *path, int ln, int k, const ch
         if (cf->nlisten == TG_CONF_MAX_LISTEN)
             return bad(c, path, ln, "more than %d listen lines", TG_CONF_MAX_LISTEN);
         cf->listen[cf->nlisten++] = v;
+    } else if (k == K_INTERCEPT) {
+        if (cf->nintercept == TG_CONF_MAX_LISTEN)
+            return bad(c, path, ln, "more than %d intercept lines", TG_CONF_MAX_LISTEN);
+        cf->intercept[cf->nintercept++] = v;
     } else if (cf->value[k] != NULL) {
         return bad(c, path, ln, "%s is given twice (first on line %d); give it once", keys[k],
                    cf->line[k]);
@@ -215,6 +223,10 @@ static void merge(const cli_conf *cf, opts *o)
     if (o->serve.nlisten == 0 && cf->nlisten > 0) {
         o->serve.listen = cf->listen;
         o->serve.nlisten = cf->nlisten;
+    }
+    if (o->nintercepts == 0 && cf->nintercept > 0) {
+        o->intercept = cf->intercept;
+        o->nintercepts = cf->nintercept;
     }
     const char **strs[] = {[K_BACKEND] = &o->serve.backend,
                            [K_LOG] = &o->log,

@@ -58,6 +58,7 @@ enum {
     L_CACHE,
     L_QUIET,
     L_PCAP,
+    L_INTERCEPT,
     L_PCAP_MAX,
     L_CONTENT,
     L_CONTENT_MAX,
@@ -445,6 +446,10 @@ static const opt_entry table[] = {
      O_SERVE,
      NULL,
      "only warnings and errors: no info lines"},
+    {{"intercept", required_argument, NULL, L_INTERCEPT},
+     O_SERVE,
+     "ADDR:PORT",
+     "where transparent server proxies' flows are redirected (repeatable; 0.0.0.0:8444)"},
     {{"pcap", required_argument, NULL, L_PCAP},
      O_SERVE,
      "FILE",
@@ -616,10 +621,12 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
     o->cas = calloc((size_t)argc + 1, sizeof(*o->cas));
     o->listens = calloc((size_t)argc + 1, sizeof(*o->listens));
     o->domains = calloc((size_t)argc + 1, sizeof(*o->domains));
+    o->intercepts = calloc((size_t)argc + 1, sizeof(*o->intercepts));
     if (o->sans == NULL || o->args == NULL || o->chains == NULL || o->cas == NULL ||
-        o->listens == NULL || o->domains == NULL)
+        o->listens == NULL || o->domains == NULL || o->intercepts == NULL)
         return cli_usage(c, "out of memory");
     o->serve.listen = o->listens;
+    o->intercept = o->intercepts;
     if (allowed & (O_POLICY | O_POLICYSET))
         for (int w = 0; w < 2; w++)
             for (int k = 0; k < TG_POLICY_LISTS; k++) {
@@ -790,6 +797,9 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
             break;
         case L_PCAP:
             o->pcap = optarg;
+            break;
+        case L_INTERCEPT:
+            o->intercepts[o->nintercepts++] = optarg;
             break;
         case L_CONTENT:
             o->content_log = optarg;
@@ -1019,6 +1029,7 @@ void opts_free(opts *o)
     free(o->cas);
     free(o->listens);
     free(o->domains);
+    free(o->intercepts);
     for (int w = 0; w < 2; w++)
         for (int k = 0; k < TG_POLICY_LISTS; k++)
             free(o->plists[w][k]);

@@ -81,11 +81,14 @@ typedef struct opts {
     tg_policy_opts policy;  /* O_POLICY, O_POLICYSET (and --description) */
     const char **plists[2][TG_POLICY_LISTS]; /* room for policy.add and policy.remove */
     int replace;
-    tg_verify_opts verify;            /* O_VERIFY: files are cli_inputs_read by cmd_verify */
-    const char **chains, **cas;       /* O_VERIFY: --chain and --ca-file, in order */
-    tg_serve_opts serve;              /* O_SERVE (.listen: every --listen) */
-    const char **listens;             /* room for serve.listen */
-    const char *pcap, *content_log;   /* O_SERVE: --pcap, --content-log */
+    tg_verify_opts verify;          /* O_VERIFY: files are cli_inputs_read by cmd_verify */
+    const char **chains, **cas;     /* O_VERIFY: --chain and --ca-file, in order */
+    tg_serve_opts serve;            /* O_SERVE (.listen: every --listen) */
+    const char **listens;           /* room for serve.listen */
+    const char *pcap, *content_log; /* O_SERVE: --pcap, --content-log */
+    const char **intercepts;        /* O_SERVE: room for every --intercept */
+    const char *const *intercept;   /* O_SERVE: the --intercept list (or the file's) */
+    size_t nintercepts;
     int pcap_max_mb, content_max_mb;  /* O_SERVE: 0 when not given */
     const char *admin, *admin_cert;   /* O_SERVE: --admin ADDR:PORT, --admin-cert NAME */
     int no_admin;                     /* O_SERVE: --no-admin */

@@ -1035,7 +1035,7 @@ void print_config(json_t *doc)
                str_or(row, "truststore", "none"), str_or(row, "policy", "none"));
         free(ports);
     }
-    printf("\nServer proxies (not run by serve yet)\n");
+    printf("\nServer proxies\n");
     px = json_object_get(doc, "server_proxies");
     if (json_array_size(px) == 0) printf("  none\n");
     json_array_foreach(px, i, row)

@@ -40,6 +40,12 @@ void pxy_unref(pxy *p)
     verdicts_free(p->verdicts);
     upsess_free(p->sessions);
     sk_X509_pop_free(p->ca_copies, X509_free);
+    free(p->dest);
+    free(p->except);
+    tg_index_free(p->idx);
+    for (size_t i = 0; i < p->ncerts; i++)
+        forged_clear(&p->certs[i].f);
+    free(p->certs);
     json_decref(p->conf);
     free(p);
 }
@@ -95,8 +101,8 @@ static int ctx_common(SSL_CTX *ctx, int minv, int maxv, const char *ciphers, tg_
     return 0;
 }
 
-int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, pstats *st,
-              catmap *cats, pxy **out, tg_err *err)
+int pxy_common(tg_proxies *svc, tg_proxy_rt *rt, pstats *st, const char *client_ciphers,
+               const char *upstream_ciphers, pxy **out, tg_err *err)
 {
     *out = NULL;
     pxy *p = calloc(1, sizeof(*p));
@@ -110,12 +116,14 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
     const char *name = json_string_value(json_object_get(c, "name"));
     const char *listen = json_string_value(json_object_get(c, "listen"));
     const char *mode = json_string_value(json_object_get(c, "mode"));
-    if (name == NULL || listen == NULL || mode == NULL) {
-        rc = tg_err_set(err, TG_E_STORE, "a client proxy in the store has no name, listen or mode");
+    const char *kind = json_string_value(json_object_get(c, "kind"));
+    p->server = kind != NULL && strcmp(kind, "server") == 0;
+    if (name == NULL || mode == NULL || (listen == NULL && !p->server)) {
+        rc = tg_err_set(err, TG_E_STORE, "a proxy in the store has no name, listen or mode");
         goto end;
     }
     snprintf(p->name, sizeof(p->name), "%s", name);
-    snprintf(p->listen, sizeof(p->listen), "%s", listen);
+    snprintf(p->listen, sizeof(p->listen), "%s", listen ? listen : "");
     p->transparent = strcmp(mode, "transparent") == 0;
     size_t i;
     json_t *r;
@@ -126,20 +134,10 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
         for (long long port = lo; port >= 1 && port <= hi && port < 65536; port++)
             p->ports[port >> 3] |= (uint8_t)(1u << (port & 7));
     }
-    p->block_invalid = flag(c, "block_invalid");
-    p->block_expired = flag(c, "block_expired");
     p->http2_downgrade = flag(c, "http2_downgrade");
     p->tcp_reset = flag(c, "tcp_reset");
     p->log = flag(c, "log");
-    p->min_key_bits = (int)json_integer_value(json_object_get(c, "min_key_bits"));
-    p->no_sni = action(c, "no_sni", ACT_DECRYPT);
-    p->ech = action(c, "ech", ACT_BYPASS);
-    p->non_tls = action(c, "non_tls", ACT_BYPASS);
-    p->fail_open_secs = (int)json_integer_value(json_object_get(c, "fail_open_secs"));
     p->keylog = flag(c, "keylog");
-    p->max_conns = (int)json_integer_value(json_object_get(c, "max_conns"));
-    const char *over = json_string_value(json_object_get(c, "over_max"));
-    p->over_block = over != NULL && strcmp(over, "block") == 0;
     int minv = TLS1_2_VERSION, maxv = TLS1_3_VERSION;
     json_t *protos = json_object_get(c, "protocols");
     if (json_array_size(protos) > 0) {
@@ -155,6 +153,58 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
         if (maxv < minv) minv = TLS1_2_VERSION, maxv = TLS1_3_VERSION;
     }
     const char *ciphers = json_string_value(json_object_get(c, "ciphers"));
+    if ((p->verdicts = verdicts_new()) == NULL || (p->sessions = upsess_new()) == NULL) {
+        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+        goto end;
+    }
+    p->cctx = SSL_CTX_new(TLS_server_method());
+    p->uctx = SSL_CTX_new(TLS_client_method());
+    if (p->cctx == NULL || p->uctx == NULL) {
+        rc = tg_err_set(err, TG_E_INTERNAL, "cannot create a TLS context");
+        goto end;
+    }
+    if ((rc = ctx_common(p->cctx, minv, maxv, ciphers ? ciphers : client_ciphers, err)) != 0 ||
+        (rc = ctx_common(p->uctx, minv, maxv, ciphers ? ciphers : upstream_ciphers, err)) != 0)
+        goto end;
+    SSL_CTX_set_verify(p->uctx, SSL_VERIFY_NONE, NULL); /* flow.c verifies, x509's verifier */
+    /* sessions with upstreams are ours to keep (upsess.c), not OpenSSL's internal cache */
+    SSL_CTX_set_session_cache_mode(p->uctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+    SSL_CTX_sess_set_new_cb(p->uctx, flow_new_session);
+    SSL_CTX_set_client_hello_cb(p->cctx, flow_hello_cb, NULL);
+    SSL_CTX_set_alpn_select_cb(p->cctx, flow_alpn_cb, NULL);
+    if (p->keylog) {
+        SSL_CTX_set_app_data(p->cctx, svc);
+        SSL_CTX_set_app_data(p->uctx, svc);
+        SSL_CTX_set_keylog_callback(p->cctx, on_keylog);
+        SSL_CTX_set_keylog_callback(p->uctx, on_keylog);
+    }
+end:
+    if (rc != 0) {
+        pxy_unref(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, pstats *st,
+              catmap *cats, pxy **out, tg_err *err)
+{
+    pxy *p = NULL;
+    int rc = pxy_common(svc, rt, st, CLIENT_CIPHERS_DEFAULT, UPSTREAM_CIPHERS_DEFAULT, &p, err);
+    if (rc != 0) return rc;
+    json_t *c = rt->conf;
+    size_t i;
+    p->block_invalid = flag(c, "block_invalid");
+    p->block_expired = flag(c, "block_expired");
+    p->min_key_bits = (int)json_integer_value(json_object_get(c, "min_key_bits"));
+    p->no_sni = action(c, "no_sni", ACT_DECRYPT);
+    p->ech = action(c, "ech", ACT_BYPASS);
+    p->non_tls = action(c, "non_tls", ACT_BYPASS);
+    p->fail_open_secs = (int)json_integer_value(json_object_get(c, "fail_open_secs"));
+    p->max_conns = (int)json_integer_value(json_object_get(c, "max_conns"));
+    const char *over = json_string_value(json_object_get(c, "over_max"));
+    p->over_block = over != NULL && strcmp(over, "block") == 0;
     if ((rc = policy_build(rt->policy, cats, &p->pol, err)) != 0) goto end;
     if ((p->ca_copies = sk_X509_new_null()) == NULL) {
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
@@ -164,10 +214,6 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
         X509 *x = tg_cert_x509(rt->copies[i]);
         if (!X509_up_ref(x)) continue;
         if (!sk_X509_push(p->ca_copies, x)) X509_free(x);
-    }
-    if ((p->verdicts = verdicts_new()) == NULL || (p->sessions = upsess_new()) == NULL) {
-        rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
-        goto end;
     }
     /* anchors: the trust store, never one of our own signing CAs */
     unsigned char own[2][32];
@@ -205,31 +251,9 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
         goto end;
     }
     if ((rc = signer_new(ucc, ukk, NULL, 0, st, &p->untrusted, err)) != 0) goto end;
-    p->cctx = SSL_CTX_new(TLS_server_method());
-    p->uctx = SSL_CTX_new(TLS_client_method());
-    if (p->cctx == NULL || p->uctx == NULL) {
-        rc = tg_err_set(err, TG_E_INTERNAL, "cannot create a TLS context");
-        goto end;
-    }
-    if ((rc = ctx_common(p->cctx, minv, maxv, ciphers ? ciphers : CLIENT_CIPHERS_DEFAULT, err)) !=
-            0 ||
-        (rc = ctx_common(p->uctx, minv, maxv, ciphers ? ciphers : UPSTREAM_CIPHERS_DEFAULT, err)) !=
-            0)
-        goto end;
-    SSL_CTX_set_verify(p->uctx, SSL_VERIFY_NONE, NULL); /* flow.c verifies, before forging */
-    /* sessions with upstreams are ours to keep (upsess.c), not OpenSSL's internal cache */
-    SSL_CTX_set_session_cache_mode(p->uctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
-    SSL_CTX_sess_set_new_cb(p->uctx, flow_new_session);
+    /* forged leaves vary by upstream: nothing to resume */
     SSL_CTX_set_session_cache_mode(p->cctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(p->cctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_client_hello_cb(p->cctx, flow_hello_cb, NULL);
-    SSL_CTX_set_alpn_select_cb(p->cctx, flow_alpn_cb, NULL);
-    if (p->keylog) {
-        SSL_CTX_set_app_data(p->cctx, svc);
-        SSL_CTX_set_app_data(p->uctx, svc);
-        SSL_CTX_set_keylog_callback(p->cctx, on_keylog);
-        SSL_CTX_set_keylog_callback(p->uctx, on_keylog);
-    }
 end:
     if (rc != 0) {
         pxy_unref(p);

@@ -73,7 +73,9 @@ typedef struct flow {
     int ecdsa_ok, ech, hello_seen;
     struct bufferevent *up, *cl;
     tg_pipe *pipe;
-    forged f;
+    forged f;            /* the forged leaf, or (server proxy) the protected server's own */
+    const scert *served; /* server proxy: which of its certificates (the build outlives it) */
+    int pick_how;        /* TG_PICK_*: how it was chosen */
     int untrusted;
     int always;      /* an always-decrypt source: the policy's domains do not apply */
     tg_pcap_flow pf; /* the decrypted bytes as a synthetic TCP conversation */
@@ -147,6 +149,7 @@ static void log_flow(flow *f)
     json_object_set_new(j, "time", json_string(t));
     json_object_set_new(j, "time_unix", json_integer((json_int_t)f->start.tv_sec));
     json_object_set_new(j, "proxy", json_string(px->name));
+    json_object_set_new(j, "kind", json_string(px->server ? "server" : "client"));
     json_object_set_new(j, "client", json_string(client));
     json_object_set_new(j, "target", json_string(target));
     json_object_set_new(j, "sni", f->sni[0] ? json_string(f->sni) : json_null());
@@ -165,7 +168,17 @@ static void log_flow(flow *f)
     json_object_set_new(j, "upstream_resumed", json_boolean(f->up_resumed));
     json_object_set_new(j, "upstream_alpn", f->up_alpn[0] ? json_string(f->up_alpn) : json_null());
     json_object_set_new(j, "upstream_sha256", f->up_sha[0] ? json_string(f->up_sha) : json_null());
-    json_object_set_new(j, "forged_sha256", fsha[0] ? json_string(fsha) : json_null());
+    json_object_set_new(j, "forged_sha256",
+                        fsha[0] && !px->server ? json_string(fsha) : json_null());
+    if (px->server) { /* the protected server's own certificate, as shown to the client */
+        static const char *const how[] = {"none", "exact", "wildcard", "default"};
+        json_object_set_new(j, "certificate",
+                            f->served ? json_string(f->served->name) : json_null());
+        json_object_set_new(j, "certificate_sha256", fsha[0] ? json_string(fsha) : json_null());
+        json_object_set_new(
+            j, "certificate_pick",
+            json_string(how[f->pick_how >= 0 && f->pick_how < 4 ? f->pick_how : 0]));
+    }
     json_object_set_new(j, "bytes_from_client",
                         json_integer(f->pipe ? (json_int_t)tg_pipe_bytes(f->pipe, 0) : 0));
     json_object_set_new(j, "bytes_from_upstream",
@@ -432,7 +445,10 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
         unsigned long e = bufferevent_get_openssl_error(bev);
         char buf[120] = "the client closed the connection";
         if (e) ERR_error_string_n(e, buf, sizeof(buf));
-        fail(f, O_NONE, "client handshake failed (%s): it may not trust the signing CA", buf);
+        if (px->server)
+            fail(f, O_NONE, "client handshake failed (%s)", buf);
+        else
+            fail(f, O_NONE, "client handshake failed (%s): it may not trust the signing CA", buf);
         return;
     }
     snprintf(f->cl_version, sizeof(f->cl_version), "%s", SSL_get_version(ssl));
@@ -598,6 +614,21 @@ static int cert_never(const policy *pol, X509 *leaf, char *why, size_t size)
     return hit;
 }
 
+/* A server proxy: the protected server's own certificate for the client, by its SNI. */
+static void server_side(flow *f, struct bufferevent *bev, SSL *ssl, const char *why)
+{
+    set_reason(f, "%s", why);
+    f->served = spxy_pick(f->px, f->sni, f->ecdsa_ok, &f->pick_how);
+    if (forged_copy(&f->served->f, &f->f) != 0) {
+        block(f, "out of memory");
+        return;
+    }
+    f->state = S_CLIENT;
+    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+    bufferevent_disable(bev, EV_READ); /* nothing moves until the client is ready */
+    client_handshake(f, SSL_version(ssl));
+}
+
 static void upstream_event(struct bufferevent *bev, short what, void *arg)
 {
     flow *f = arg;
@@ -637,7 +668,7 @@ static void upstream_event(struct bufferevent *bev, short what, void *arg)
         block(f, "the upstream sent no certificate");
         return;
     }
-    if (!f->always && !f->sni[0] && px->pol != NULL) {
+    if (!px->server && !f->always && !f->sni[0] && px->pol != NULL) {
         char why[300];
         if (cert_never(px->pol, leaf, why, sizeof(why))) {
             /* the client's bytes were only peeked: drop our TLS and splice instead */
@@ -660,6 +691,10 @@ static void upstream_event(struct bufferevent *bev, short what, void *arg)
     const char *host = f->sni[0] ? f->sni : f->host;
     unsigned char vkey[32];
     int valid = -1, keyed = verdict_key(chain, host, vkey) == 0;
+    if (px->server && !px->verify) {
+        server_side(f, bev, ssl, "the real server's certificate is not verified (no trust store)");
+        return;
+    }
     if (!keyed || !verdict_get(px->verdicts, vkey, &valid, why, sizeof(why))) {
         valid = verify_upstream(f, chain, why, sizeof(why));
         if (valid == 1 && key_too_small(px, chain, why, sizeof(why))) valid = 0;
@@ -672,6 +707,17 @@ static void upstream_event(struct bufferevent *bev, short what, void *arg)
     }
     if (valid < 0) {
         block(f, "the upstream certificate could not be checked");
+        return;
+    }
+    if (!valid && px->server) { /* no forged stand-in here: the flow ends */
+        atomic_fetch_add(&px->st->invalid_upstream, 1);
+        char b[TG_ERR_MAX + 48];
+        snprintf(b, sizeof(b), "the real server's certificate is invalid: %s", why);
+        block(f, b);
+        return;
+    }
+    if (px->server) {
+        server_side(f, bev, ssl, "the real server's certificate is valid");
         return;
     }
     if (!valid) {
@@ -779,9 +825,13 @@ static void on_hello(evutil_socket_t fd, short what, void *arg)
         fail(f, O_NONE, "the client closed before its ClientHello");
         return;
     }
-    if (buf[0] != 0x16) {  /* not a TLS handshake record */
-        f->hello_seen = 1; /* logged */
-        if (f->px->non_tls == ACT_BLOCK) {
+    if (buf[0] != 0x16) {    /* not a TLS handshake record */
+        f->hello_seen = 1;   /* logged */
+        if (f->px->server) { /* cleartext (plain or STARTTLS-style) on a TLS server's port */
+            atomic_fetch_add(&f->px->st->cleartext, 1);
+            if (f->px->tcp_reset) tcp_reset(fd);
+            fail(f, O_BLOCKED, "cleartext on a TLS server's port: dropped");
+        } else if (f->px->non_tls == ACT_BLOCK) {
             if (f->px->tcp_reset) tcp_reset(fd);
             fail(f, O_BLOCKED, "not TLS on a detection port: blocked");
         } else
@@ -814,7 +864,8 @@ static void on_hello(evutil_socket_t fd, short what, void *arg)
     f->ev = NULL;
     pxy *px = f->px;
     const char *host = f->sni[0] ? f->sni : f->host;
-    int act = f->ech ? px->ech : !f->sni[0] ? px->no_sni : ACT_DECRYPT;
+    /* a server proxy holds the server's keys: it decrypts with or without SNI */
+    int act = px->server ? ACT_DECRYPT : f->ech ? px->ech : !f->sni[0] ? px->no_sni : ACT_DECRYPT;
     const char *kind = f->ech ? "a ClientHello with ECH" : "a ClientHello without SNI";
     if (act == ACT_BYPASS) {
         char why[80];
@@ -853,10 +904,36 @@ static void to_hello(flow *f)
     on_hello(f->cfd, EV_READ, f);
 }
 
+/* A server proxy's flow: its source exceptions pass untouched; the rest is decrypted. */
+static void decide_server(flow *f)
+{
+    char net[TG_CIDR_TEXT_MAX], why[TG_CIDR_TEXT_MAX + 40];
+    if (cidr_find(f->px->except, f->px->nexcept, &f->peer, net, sizeof(net))) {
+        snprintf(why, sizeof(why), "source exception %s", net);
+        splice(f, O_BYPASSED, why);
+        return;
+    }
+    to_hello(f);
+}
+
 /* The flow's target is known: decrypt or not. */
 static void decide(flow *f)
 {
     pxy *px = f->px;
+    if (px->server) {
+        decide_server(f);
+        return;
+    }
+    /* a flow a transparent server proxy protects is the server proxy's (the reference's
+     * precedence: server policies before client policies) */
+    pxy *sp = f->dstlen > 0 ? server_for(px->svc, &f->dst) : NULL;
+    if (sp != NULL) {
+        f->px = sp; /* the reference server_for gave */
+        pxy_unref(px);
+        atomic_fetch_add(&sp->st->conns, 1);
+        decide_server(f);
+        return;
+    }
     if (!pxy_port_on(px, f->port)) {
         splice(f, O_NOT_DECRYPTED, "port is not a detection port");
         return;
@@ -1004,42 +1081,50 @@ static void on_head(evutil_socket_t fd, short what, void *arg)
 
 /* ---- transparent mode: where the client was going ---- */
 
-static int original_dst(flow *f)
+/* The original destination of a redirected connection (SO_ORIGINAL_DST, or the local
+ * address under TPROXY): 0; -2 when it is listen itself (nobody redirected this: it
+ * would loop); -1 when it cannot be found. */
+static int original_dst(int fd, const char *listen, struct sockaddr_storage *ss, socklen_t *sl)
 {
-    struct sockaddr_storage ss, local;
-    socklen_t sl = sizeof(ss), ll = sizeof(local);
-    if (getsockname(f->cfd, (struct sockaddr *)&local, &ll) != 0) return -1;
+    struct sockaddr_storage local;
+    socklen_t ll = sizeof(local);
+    *sl = sizeof(*ss);
+    if (getsockname(fd, (struct sockaddr *)&local, &ll) != 0) return -1;
     int level = local.ss_family == AF_INET6 ? SOL_IPV6 : SOL_IP;
     int opt = local.ss_family == AF_INET6 ? IP6T_SO_ORIGINAL_DST : SO_ORIGINAL_DST;
-    if (getsockopt(f->cfd, level, opt, &ss, &sl) != 0) { /* TPROXY: the local address is it */
-        ss = local;
-        sl = ll;
+    if (getsockopt(fd, level, opt, ss, sl) != 0) { /* TPROXY: the local address is it */
+        *ss = local;
+        *sl = ll;
     }
-    /* the proxy's own listening address: nobody redirected this, it would loop */
     struct sockaddr_storage lst;
     int lsl = sizeof(lst);
-    if (evutil_parse_sockaddr_port(f->px->listen, (struct sockaddr *)&lst, &lsl) == 0 &&
-        evutil_sockaddr_cmp((struct sockaddr *)&ss, (struct sockaddr *)&lst, 1) == 0)
+    if (evutil_parse_sockaddr_port(listen, (struct sockaddr *)&lst, &lsl) == 0 &&
+        evutil_sockaddr_cmp((struct sockaddr *)ss, (struct sockaddr *)&lst, 1) == 0)
         return -2;
-    memcpy(&f->dst, &ss, sl);
-    f->dstlen = sl;
+    return 0;
+}
+
+/* The flow goes to dst: its host text and port. */
+static int set_dst(flow *f, const struct sockaddr_storage *dst, socklen_t len)
+{
+    if (len > sizeof(f->dst)) return -1;
+    memcpy(&f->dst, dst, len);
+    f->dstlen = len;
     char ip[INET6_ADDRSTRLEN];
-    if (!addr_split(&ss, ip, &f->port)) return -1;
+    if (!addr_split(&f->dst, ip, &f->port)) return -1;
     snprintf(f->host, sizeof(f->host), "%s", ip);
     return 0;
 }
 
-void flow_accept(tg_worker *w, int fd, const struct sockaddr *peer, int peerlen, void *arg)
+static flow *flow_new(tg_worker *w, int fd, const struct sockaddr *peer, int peerlen, pxy *px)
 {
-    pxy *px = arg;
-    tg_proxies *svc = px->svc;
     pthread_once(&ex_once, ex_init);
-    pworker *pw = pworker_of(svc, w);
+    pworker *pw = pworker_of(px->svc, w);
     flow *f = pw ? calloc(1, sizeof(*f)) : NULL;
     if (f == NULL) {
         evutil_closesocket(fd);
         tg_worker_conn_end(w, 1);
-        return;
+        return NULL;
     }
     pxy_ref(px);
     f->pw = pw;
@@ -1055,9 +1140,27 @@ void flow_accept(tg_worker *w, int fd, const struct sockaddr *peer, int peerlen,
     }
     atomic_fetch_add(&px->st->conns, 1);
     tg_connq_push(&pw->setup, &f->link);
+    return f;
+}
+
+void flow_accept(tg_worker *w, int fd, const struct sockaddr *peer, int peerlen, void *arg)
+{
+    pxy *px = arg;
+    flow *f = flow_new(w, fd, peer, peerlen, px);
+    if (f == NULL) return;
+    if (px->server) { /* explicit: a reverse proxy in front of one real server */
+        if (set_dst(f, &px->upstream, px->upstreamlen) != 0) {
+            fail(f, O_NONE, "the proxy's upstream is not an address");
+            return;
+        }
+        decide(f);
+        return;
+    }
     if (px->transparent) {
-        int rc = original_dst(f);
-        if (rc != 0) {
+        struct sockaddr_storage dst;
+        socklen_t dl;
+        int rc = original_dst(fd, px->listen, &dst, &dl);
+        if (rc != 0 || set_dst(f, &dst, dl) != 0) {
             fail(f, O_NONE,
                  rc == -2 ? "a direct connection to a transparent proxy (not "
                             "redirected): refused"
@@ -1074,4 +1177,27 @@ void flow_accept(tg_worker *w, int fd, const struct sockaddr *peer, int peerlen,
         return;
     }
     on_head(fd, EV_READ, f);
+}
+
+void flow_intake(tg_worker *w, int fd, const struct sockaddr *peer, int peerlen, void *arg)
+{
+    intake *in = arg;
+    struct sockaddr_storage dst;
+    socklen_t dl;
+    int rc = original_dst(fd, in->addr, &dst, &dl);
+    pxy *px = rc == 0 ? server_for(in->svc, &dst) : NULL;
+    if (px == NULL) { /* nothing of ours: closed, counted in the intercept's line */
+        atomic_fetch_add(rc == 0 ? &in->unmatched : &in->direct, 1);
+        evutil_closesocket(fd);
+        tg_worker_conn_end(w, 1);
+        return;
+    }
+    flow *f = flow_new(w, fd, peer, peerlen, px);
+    pxy_unref(px); /* the flow holds its own */
+    if (f == NULL) return;
+    if (set_dst(f, &dst, dl) != 0) {
+        fail(f, O_NONE, "cannot find the original destination");
+        return;
+    }
+    decide(f);
 }

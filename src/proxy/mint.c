@@ -114,7 +114,7 @@ void forged_clear(forged *f)
     memset(f, 0, sizeof(*f));
 }
 
-static int forged_copy(const forged *from, forged *to)
+int forged_copy(const forged *from, forged *to)
 {
     memset(to, 0, sizeof(*to));
     if (!X509_up_ref(from->leaf)) return -1;

@@ -195,7 +195,7 @@ void policy_free(policy *p)
     free(p);
 }
 
-static int cidrs(json_t *list, tg_cidr **out, size_t *n, tg_err *err)
+int cidr_list(json_t *list, tg_cidr **out, size_t *n, tg_err *err)
 {
     *n = 0;
     *out = calloc(json_array_size(list) + 1, sizeof(**out));
@@ -242,9 +242,10 @@ int policy_build(json_t *doc, catmap *cats, policy **out, tg_err *err)
         }
     }
     if (rc == 0)
-        rc = cidrs(json_object_get(doc, "never_sources"), &p->never_sources, &p->nnever, err);
+        rc = cidr_list(json_object_get(doc, "never_sources"), &p->never_sources, &p->nnever, err);
     if (rc == 0)
-        rc = cidrs(json_object_get(doc, "always_sources"), &p->always_sources, &p->nalways, err);
+        rc =
+            cidr_list(json_object_get(doc, "always_sources"), &p->always_sources, &p->nalways, err);
     if (rc == 0 && p->ncategories > 0) {
         catmap_ref(cats);
         p->cats = cats;
@@ -284,8 +285,8 @@ static int addr_of(const struct sockaddr_storage *ss, int *family, unsigned char
     return 0;
 }
 
-static int in_list(const tg_cidr *v, size_t n, const struct sockaddr_storage *peer, char *which,
-                   size_t size)
+int cidr_find(const tg_cidr *v, size_t n, const struct sockaddr_storage *peer, char *which,
+              size_t size)
 {
     int family;
     unsigned char addr[16];
@@ -302,11 +303,11 @@ int policy_source(const policy *p, const struct sockaddr_storage *peer, char *wh
 {
     char net[TG_CIDR_TEXT_MAX];
     if (p == NULL) return POLICY_NONE;
-    if (in_list(p->always_sources, p->nalways, peer, net, sizeof(net))) {
+    if (cidr_find(p->always_sources, p->nalways, peer, net, sizeof(net))) {
         snprintf(why, size, "policy %s: always-decrypt source %s", p->name, net);
         return POLICY_ALWAYS;
     }
-    if (in_list(p->never_sources, p->nnever, peer, net, sizeof(net))) {
+    if (cidr_find(p->never_sources, p->nnever, peer, net, sizeof(net))) {
         snprintf(why, size, "policy %s: never-decrypt source %s", p->name, net);
         return POLICY_NEVER;
     }

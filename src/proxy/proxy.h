@@ -43,6 +43,13 @@ typedef struct tg_proxies tg_proxies;
 /* The client proxies of the store in `home`, to run inside serve (quiet: no log lines). */
 int tg_proxies_new(const char *home, int quiet, tg_proxies **out, tg_err *err);
 tg_service tg_proxies_service(tg_proxies *p);
+/* Where transparent server proxies' flows are redirected to (iptables REDIRECT
+ * --to-ports, or TPROXY): ADDR:PORT each, at most TG_PROXY_INTERCEPT_MAX; without a
+ * call, TG_PROXY_INTERCEPT_DEFAULT. Listened on only while such a proxy exists. Before
+ * start. */
+#define TG_PROXY_INTERCEPT_DEFAULT "0.0.0.0:8444"
+#define TG_PROXY_INTERCEPT_MAX     8
+int tg_proxies_intercept(tg_proxies *p, const char *const *addrs, size_t n, tg_err *err);
 /* The decrypted flows of every proxy as a PCAP (pcap.h) into path ("-": standard
  * output, a stream for `tshark -r -`, not capped), at most max_mb MiB (0: the default).
  * Before start. */

@@ -23,7 +23,9 @@ struct pstats {
     atomic_ullong conns, decrypted, not_decrypted, bypassed, blocked;
     atomic_ullong cache_hits, cache_misses, mints, mint_us;
     atomic_ullong client_failures, upstream_failures, invalid_upstream;
-    atomic_int over_max; /* inside an over-max episode (logged once per crossing) */
+    atomic_ullong cleartext; /* server proxies: plain text on a TLS server's port, dropped */
+    int server;              /* the counters of a server proxy */
+    atomic_int over_max;     /* inside an over-max episode (logged once per crossing) */
     /* the proxy's leaf keys, made when it first runs and kept across its rebuilds */
     tg_key *leaf_ec, *leaf_rsa;
     tg_spki *spki_ec, *spki_rsa;
@@ -58,6 +60,8 @@ void mintcache_free(mintcache *c);
 int mint_get(mintcache *c, const signer *s, X509 *upstream, const unsigned char up_sha[32], int rsa,
              forged *out, int *hit, long long *mint_us, tg_err *err);
 void forged_clear(forged *f);
+/* to gets new references to from's leaf, key and chain: 0, or -1 (to left empty). */
+int forged_copy(const forged *from, forged *to);
 
 /* ---- failopen.c: hosts whose clients rejected the forged certificate ---- */
 enum { ACT_DECRYPT, ACT_BYPASS, ACT_BLOCK };
@@ -83,6 +87,12 @@ int policy_build(json_t *doc, catmap *cats, policy **out, tg_err *err);
 void policy_free(policy *p);
 const char *policy_name(const policy *p);
 enum { POLICY_NONE, POLICY_NEVER, POLICY_ALWAYS };
+/* A list of canonical networks (a JSON array of strings) parsed; the caller frees *out. */
+int cidr_list(json_t *list, tg_cidr **out, size_t *n, tg_err *err);
+/* 1 when addr falls in one of the networks (which: that network as text); an IPv4-mapped
+ * IPv6 address is taken as the IPv4 address it maps. */
+int cidr_find(const tg_cidr *v, size_t n, const struct sockaddr_storage *addr, char *which,
+              size_t size);
 /* What the client's address says (why: the sentence for the log). */
 int policy_source(const policy *p, const struct sockaddr_storage *peer, char *why, size_t size);
 /* 1 when host falls under a never-decrypt domain or category. */
@@ -111,8 +121,15 @@ void upsess_put(upsess *u, const char *key, SSL_SESSION *s);
 /* The upstream context's new-session callback (conf.c sets it, flow.c keys it). */
 int flow_new_session(SSL *ssl, SSL_SESSION *sess);
 
-/* ---- conf.c: one client proxy as it runs ---- */
+/* ---- conf.c: one proxy as it runs (a client proxy; sproxy.c: a server proxy's part) ---- */
 typedef struct tg_proxies tg_proxies;
+/* One certificate a server proxy shows, loaded: the leaf, its key and stored chain. */
+typedef struct scert {
+    forged f; /* not forged: the protected server's own (the same holder of references) */
+    char name[136];
+    long long not_after;
+    int expired_said; /* the error "expired, still served" is logged once per build */
+} scert;
 typedef struct pxy {
     atomic_int refs;
     tg_proxies *svc;
@@ -136,10 +153,31 @@ typedef struct pxy {
     upsess *sessions;           /* upstream sessions, for resumption */
     pstats *st;
     tg_listener *l;
+    /* a server proxy (issue 12): the fields above but signers, policy and CA copies, and */
+    int server;
+    tg_cidr *dest, *except; /* --dest (transparent), --source-except */
+    size_t ndest, nexcept;
+    struct sockaddr_storage upstream; /* explicit mode: the real server */
+    socklen_t upstreamlen;
+    int verify;    /* the real server's certificate is verified against anchors */
+    tg_index *idx; /* its certificates by name, as serve chooses (ids: position + 1) */
+    scert *certs;  /* in the proxy's order; the first is the one without a match */
+    size_t ncerts;
 } pxy;
 /* st: the proxy's counters and leaf keys (stats_for). */
 int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, pstats *st,
               catmap *cats, pxy **out, tg_err *err);
+/* The parts both kinds share: name, versions, ciphers, switches, the two contexts. */
+int pxy_common(tg_proxies *svc, tg_proxy_rt *rt, pstats *st, const char *client_ciphers,
+               const char *upstream_ciphers, pxy **out, tg_err *err);
+/* sproxy.c: a server proxy's build (rt's certificates are taken over). */
+int spxy_build(tg_proxies *svc, tg_proxy_rt *rt, pstats *st, pxy **out, tg_err *err);
+/* The certificate for a ClientHello (sni may be empty), by serve's rules; *how: TG_PICK_*. */
+const scert *spxy_pick(const pxy *p, const char *sni, int ecdsa_ok, int *how);
+/* 1 when a transparent server proxy protects dst (its networks and ports). */
+int spxy_protects(const pxy *p, const struct sockaddr_storage *dst);
+/* Logs, once per build, each certificate that has expired and is still served. */
+void spxy_expiry(pxy *p, long long now);
 void pxy_ref(pxy *p);
 void pxy_unref(pxy *p);
 int pxy_port_on(const pxy *p, unsigned port);
@@ -150,6 +188,15 @@ int flow_hello_cb(SSL *ssl, int *alert, void *arg);
 int flow_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                  const unsigned char *in, unsigned int inlen, void *arg);
 void flow_accept(tg_worker *w, int fd, const struct sockaddr *peer, int peerlen, void *arg);
+/* A flow to the intercept address (transparent server proxies): its original destination
+ * chooses the proxy; one that no proxy protects is closed and counted. */
+typedef struct intake {
+    tg_proxies *svc;
+    char addr[96];
+    tg_listener *l;
+    atomic_ullong unmatched, direct, said; /* said: unmatched+direct when last logged */
+} intake;
+void flow_intake(tg_worker *w, int fd, const struct sockaddr *peer, int peerlen, void *arg);
 int flows_evict(tg_worker *w, void *arg);
 void flow_setup_late(tg_qlink *l, void *arg); /* the expire callback of `setup` */
 void flows_close_all(tg_worker *w, void *arg);
@@ -201,7 +248,18 @@ struct tg_proxies {
     atomic_int content_full;
     long sslog_size;
     pthread_mutex_t log_lock;
+    /* server proxies: transparent ones by destination (flows look them up; swapped on
+     * reload under srv_lock), and the intercept addresses their flows are redirected to */
+    pthread_mutex_t srv_lock;
+    pxy **srv;
+    size_t nsrv;
+    char **intercept;
+    size_t nintercept;
+    struct intake **intakes; /* one per intercept address, open while a proxy needs it */
+    size_t nintakes;
 };
+/* A transparent server proxy protecting dst, referenced (pxy_unref), or NULL. */
+pxy *server_for(tg_proxies *svc, const struct sockaddr_storage *dst);
 #define TG_PROXY_STATS_MAX 1024
 pworker *pworker_of(tg_proxies *svc, tg_worker *w);
 pstats *stats_for(tg_proxies *svc, const char *name);

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ typedef struct slot {
     pthread_mutex_t lock;
     pxy *cur;
     char name[136], listen[96];
-    int transparent;
+    int transparent, server;
     tg_listener *l;
 } slot;
 
@@ -64,11 +65,22 @@ pstats *stats_for(tg_proxies *svc, const char *name)
 static json_t *stats_doc(pstats *st)
 {
     unsigned long long mints = atomic_load(&st->mints);
+    if (st->server) /* nothing is forged: no cache, no mints; cleartext is dropped */
+        return json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
+                         st->name, "kind", "server", "active", atomic_load(&st->active),
+                         "connections", (json_int_t)atomic_load(&st->conns), "decrypted",
+                         (json_int_t)atomic_load(&st->decrypted), "bypassed",
+                         (json_int_t)atomic_load(&st->bypassed), "blocked",
+                         (json_int_t)atomic_load(&st->blocked), "cleartext_dropped",
+                         (json_int_t)atomic_load(&st->cleartext), "client_failures",
+                         (json_int_t)atomic_load(&st->client_failures), "upstream_failures",
+                         (json_int_t)atomic_load(&st->upstream_failures), "upstream_invalid",
+                         (json_int_t)atomic_load(&st->invalid_upstream));
     return json_pack(
-        "{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", st->name,
-        "active", atomic_load(&st->active), "connections", (json_int_t)atomic_load(&st->conns),
-        "decrypted", (json_int_t)atomic_load(&st->decrypted), "not_decrypted",
-        (json_int_t)atomic_load(&st->not_decrypted), "bypassed",
+        "{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
+        st->name, "kind", "client", "active", atomic_load(&st->active), "connections",
+        (json_int_t)atomic_load(&st->conns), "decrypted", (json_int_t)atomic_load(&st->decrypted),
+        "not_decrypted", (json_int_t)atomic_load(&st->not_decrypted), "bypassed",
         (json_int_t)atomic_load(&st->bypassed), "blocked", (json_int_t)atomic_load(&st->blocked),
         "cache_hits", (json_int_t)atomic_load(&st->cache_hits), "cache_misses",
         (json_int_t)atomic_load(&st->cache_misses), "mints", (json_int_t)mints, "mint_us_avg",
@@ -126,7 +138,7 @@ int tg_proxy_stats_read(const char *home, const char *name, json_t **out, tg_err
     if (doc == NULL)
         return tg_err_set(err, TG_E_NOTFOUND,
                           "no proxy counters yet: they are written by 'tlsgate serve' while it "
-                          "runs client proxies");
+                          "runs proxies");
     if (name != NULL) {
         json_t *list = json_object_get(doc, "proxies"), *keep = json_array(), *v;
         size_t i;
@@ -138,8 +150,8 @@ int tg_proxy_stats_read(const char *home, const char *name, json_t **out, tg_err
         if (json_array_size(keep) == 0) {
             json_decref(keep);
             json_decref(doc);
-            return tg_err_set(err, TG_E_NOTFOUND,
-                              "serve has no counters for a client proxy named '%s'", name);
+            return tg_err_set(err, TG_E_NOTFOUND, "serve has no counters for a proxy named '%s'",
+                              name);
         }
         json_object_set_new(doc, "proxies", keep);
     }
@@ -230,6 +242,7 @@ static slot *slot_open(tg_proxies *svc, pxy *px, tg_err *err)
     snprintf(s->name, sizeof(s->name), "%s", px->name);
     snprintf(s->listen, sizeof(s->listen), "%s", px->listen);
     s->transparent = px->transparent;
+    s->server = px->server;
     s->l = tg_workers_listen(svc->ws, px->listen, px->transparent ? TG_LISTEN_TRANSPARENT : 0,
                              slot_accept, slot_release, s, err);
     if (s->l == NULL) {
@@ -265,18 +278,146 @@ static int leaf_keys(pstats *st, tg_err *err)
     return 0;
 }
 
-/* Builds every client proxy of the store and puts the builds in place. */
+/* Puts a built proxy with a listener of its own in place: its slot kept when its name,
+ * address and mode are the same (new flows get the new build), else a new listener. */
+static void place(tg_proxies *svc, pxy *px, slot **next, size_t *nnext)
+{
+    const char *kind = px->server ? "server" : "client";
+    slot *keep = NULL;
+    for (size_t j = 0; j < svc->nslots && keep == NULL; j++)
+        if (svc->slots[j] && strcmp(svc->slots[j]->name, px->name) == 0 &&
+            strcmp(svc->slots[j]->listen, px->listen) == 0 &&
+            svc->slots[j]->transparent == px->transparent)
+            keep = svc->slots[j];
+    if (keep != NULL) {
+        for (size_t j = 0; j < svc->nslots; j++)
+            if (svc->slots[j] == keep) svc->slots[j] = NULL;
+        pthread_mutex_lock(&keep->lock);
+        pxy *old = keep->cur;
+        keep->cur = px;
+        pthread_mutex_unlock(&keep->lock);
+        pxy_unref(old);
+        next[(*nnext)++] = keep;
+        return;
+    }
+    /* a new address: close the old one first so that it can be taken again */
+    for (size_t j = 0; j < svc->nslots; j++)
+        if (svc->slots[j] && (strcmp(svc->slots[j]->name, px->name) == 0 ||
+                              strcmp(svc->slots[j]->listen, px->listen) == 0)) {
+            tg_listener_close(svc->slots[j]->l);
+            svc->slots[j] = NULL;
+        }
+    tg_err err = {0};
+    slot *s = slot_open(svc, px, &err);
+    if (s == NULL) {
+        tg_serve_say("%s proxy %s not started: %s", kind, px->name, err.msg);
+        pxy_unref(px);
+        return;
+    }
+    if (px->server)
+        tg_serve_say("server proxy %s: explicit on %s, to %s", px->name, px->listen,
+                     json_string_value(json_object_get(px->conf, "upstream")));
+    else
+        tg_serve_say("client proxy %s: %s on %s", px->name,
+                     px->transparent ? "transparent" : "explicit (CONNECT)", px->listen);
+    next[(*nnext)++] = s;
+}
+
+/* The intercept listeners: open while a transparent server proxy exists, closed after. */
+static void intakes_sync(tg_proxies *svc, int want)
+{
+    if (!want) {
+        for (size_t i = 0; i < svc->nintakes; i++) {
+            tg_serve_say("intercept %s closed: no transparent server proxy", svc->intakes[i]->addr);
+            tg_listener_close(svc->intakes[i]->l);
+        }
+        free(svc->intakes);
+        svc->intakes = NULL;
+        svc->nintakes = 0;
+        return;
+    }
+    if (svc->nintakes > 0) return;
+    static const char *const dflt[] = {TG_PROXY_INTERCEPT_DEFAULT};
+    const char *const *addrs = svc->nintercept ? (const char *const *)svc->intercept : dflt;
+    size_t n = svc->nintercept ? svc->nintercept : 1;
+    if ((svc->intakes = calloc(n, sizeof(*svc->intakes))) == NULL) return;
+    for (size_t i = 0; i < n; i++) {
+        intake *in = calloc(1, sizeof(*in));
+        if (in == NULL) break;
+        in->svc = svc;
+        snprintf(in->addr, sizeof(in->addr), "%s", addrs[i]);
+        tg_err err = {0};
+        in->l = tg_workers_listen(svc->ws, in->addr, TG_LISTEN_TRANSPARENT, flow_intake, free, in,
+                                  &err);
+        if (in->l == NULL) {
+            tg_serve_say("intercept %s not opened: %s; transparent server proxies get no flows "
+                         "there",
+                         in->addr, err.msg);
+            free(in);
+            continue;
+        }
+        tg_serve_say("intercept %s: flows redirected here go to the transparent server proxies",
+                     in->addr);
+        svc->intakes[svc->nintakes++] = in;
+    }
+}
+
+/* Flows that reached an intercept address and no server proxy took. */
+static void intakes_say(tg_proxies *svc)
+{
+    for (size_t i = 0; i < svc->nintakes; i++) {
+        intake *in = svc->intakes[i];
+        unsigned long long u = atomic_load(&in->unmatched), d = atomic_load(&in->direct);
+        if (u + d == atomic_load(&in->said)) continue;
+        atomic_store(&in->said, u + d);
+        tg_serve_say("intercept %s: %llu flow(s) so far to a destination no server proxy "
+                     "protects, %llu not redirected: closed",
+                     in->addr, u, d);
+    }
+}
+
+pxy *server_for(tg_proxies *svc, const struct sockaddr_storage *dst)
+{
+    pxy *found = NULL;
+    pthread_mutex_lock(&svc->srv_lock);
+    for (size_t i = 0; i < svc->nsrv && found == NULL; i++)
+        if (spxy_protects(svc->srv[i], dst)) found = svc->srv[i];
+    if (found) pxy_ref(found);
+    pthread_mutex_unlock(&svc->srv_lock);
+    return found;
+}
+
+/* Swaps the list of transparent server proxies (takes v). */
+static void servers_set(tg_proxies *svc, pxy **v, size_t n)
+{
+    pthread_mutex_lock(&svc->srv_lock);
+    pxy **old = svc->srv;
+    size_t nold = svc->nsrv;
+    svc->srv = v;
+    svc->nsrv = n;
+    pthread_mutex_unlock(&svc->srv_lock);
+    for (size_t i = 0; i < nold; i++)
+        pxy_unref(old[i]);
+    free(old);
+}
+
+/* Builds every proxy of the store, of both kinds, and puts the builds in place. */
 static void reload(tg_proxies *svc, const char *why)
 {
     tg_err err = {0};
-    tg_proxy_rt *rts = NULL;
-    size_t n = 0;
+    tg_proxy_rt *rts = NULL, *srts = NULL;
+    size_t n = 0, ns = 0, nc;
     if (tg_keyring_proxies_load(svc->watch, "client", &rts, &n, &err) != 0) {
-        tg_serve_say("client proxies not reloaded (%s): %s", why, err.msg);
+        tg_serve_say("proxies not reloaded (%s): %s", why, err.msg);
+        return;
+    }
+    if (tg_keyring_proxies_load(svc->watch, "server", &srts, &ns, &err) != 0) {
+        tg_serve_say("proxies not reloaded (%s): %s", why, err.msg);
+        tg_proxy_rt_free(rts, n);
         return;
     }
     long long stamp = tg_keyring_categories_stamp(svc->watch);
-    if (stamp != catmap_stamp(svc->cats)) { /* the category map moved: load it again */
+    if (n > 0 && stamp != catmap_stamp(svc->cats)) { /* the category map moved: load it again */
         catmap *m = NULL;
         if (catmap_load(svc->watch, stamp, &m, &err) != 0)
             tg_serve_say("categories not reloaded: %s", err.msg);
@@ -290,67 +431,59 @@ static void reload(tg_proxies *svc, const char *why)
     tg_key *ukey = NULL;
     if (n > 0 && tg_keyring_untrusted_ca(svc->watch, &uca, &ukey, &err) != 0) {
         tg_serve_say("client proxies not started: the untrusted CA: %s", err.msg);
-        tg_proxy_rt_free(rts, n);
-        return;
-    }
-    slot **next = calloc(n + 1, sizeof(*next));
-    size_t nnext = 0;
-    for (size_t i = 0; next && i < n; i++) {
+        nc = 0; /* the server proxies still run */
+    } else
+        nc = n;
+    slot **next = calloc(nc + ns + 1, sizeof(*next));
+    pxy **srv = calloc(ns + 1, sizeof(*srv));
+    size_t nnext = 0, nsrv = 0;
+    for (size_t i = 0; next && srv && i < nc + ns; i++) {
+        tg_proxy_rt *rt = i < nc ? &rts[i] : &srts[i - nc];
+        const char *kind = i < nc ? "client" : "server";
         pxy *px = NULL;
         tg_err_clear(&err);
-        const char *nm = json_string_value(json_object_get(rts[i].conf, "name"));
+        const char *nm = json_string_value(json_object_get(rt->conf, "name"));
         pstats *st = nm ? stats_for(svc, nm) : NULL;
-        if (st == NULL || leaf_keys(st, &err) != 0 ||
-            pxy_build(svc, &rts[i], uca, ukey, st, svc->cats, &px, &err) != 0) {
-            tg_serve_say("client proxy %s not started: %s", nm ? nm : "?",
+        int rc = st == NULL ? -1
+                 : i < nc   ? (leaf_keys(st, &err) != 0
+                                   ? -1
+                                   : pxy_build(svc, rt, uca, ukey, st, svc->cats, &px, &err))
+                            : spxy_build(svc, rt, st, &px, &err);
+        if (rc != 0) {
+            tg_serve_say("%s proxy %s not started: %s", kind, nm ? nm : "?",
                          st ? err.msg : "too many proxies");
             continue;
         }
-        slot *keep = NULL;
-        for (size_t j = 0; j < svc->nslots && keep == NULL; j++)
-            if (svc->slots[j] && strcmp(svc->slots[j]->name, px->name) == 0 &&
-                strcmp(svc->slots[j]->listen, px->listen) == 0 &&
-                svc->slots[j]->transparent == px->transparent)
-                keep = svc->slots[j];
-        if (keep != NULL) { /* same listener: new flows get the new build */
-            for (size_t j = 0; j < svc->nslots; j++)
-                if (svc->slots[j] == keep) svc->slots[j] = NULL;
-            pthread_mutex_lock(&keep->lock);
-            pxy *old = keep->cur;
-            keep->cur = px;
-            pthread_mutex_unlock(&keep->lock);
-            pxy_unref(old);
-            next[nnext++] = keep;
+        st->server = px->server;
+        if (px->server && px->transparent) {
+            srv[nsrv++] = px;
             continue;
         }
-        /* a new address: close the old one first so that it can be taken again */
-        for (size_t j = 0; j < svc->nslots; j++)
-            if (svc->slots[j] && (strcmp(svc->slots[j]->name, px->name) == 0 ||
-                                  strcmp(svc->slots[j]->listen, px->listen) == 0)) {
-                tg_listener_close(svc->slots[j]->l);
-                svc->slots[j] = NULL;
-            }
-        slot *s = slot_open(svc, px, &err);
-        if (s == NULL) {
-            tg_serve_say("client proxy %s not started: %s", px->name, err.msg);
-            pxy_unref(px);
-            continue;
-        }
-        tg_serve_say("client proxy %s: %s on %s", px->name,
-                     px->transparent ? "transparent" : "explicit (CONNECT)", px->listen);
-        next[nnext++] = s;
+        place(svc, px, next, &nnext);
     }
     for (size_t j = 0; j < svc->nslots; j++)
         if (svc->slots[j]) { /* deleted, or failed to build: its listener goes */
-            tg_serve_say("client proxy %s stopped", svc->slots[j]->name);
+            tg_serve_say("proxy %s stopped", svc->slots[j]->name);
             tg_listener_close(svc->slots[j]->l);
         }
     free(svc->slots);
     svc->slots = next;
-    svc->nslots = nnext;
+    svc->nslots = next ? nnext : 0;
+    for (size_t i = 0; i < nsrv; i++) { /* transparent server proxies: said once per change */
+        int same = 0;
+        for (size_t j = 0; j < svc->nsrv && !same; j++)
+            same = strcmp(svc->srv[j]->name, srv[i]->name) == 0 &&
+                   json_equal(svc->srv[j]->conf, srv[i]->conf);
+        if (!same)
+            tg_serve_say("server proxy %s: transparent, %zu network(s), %zu certificate(s)",
+                         srv[i]->name, srv[i]->ndest, srv[i]->ncerts);
+    }
+    servers_set(svc, srv, srv ? nsrv : 0);
+    intakes_sync(svc, nsrv > 0);
     tg_cert_free(uca);
     tg_key_free(ukey);
     tg_proxy_rt_free(rts, n);
+    tg_proxy_rt_free(srts, ns);
 }
 
 /* ---- the service ---- */
@@ -429,6 +562,12 @@ static void svc_tick(void *self)
         reload(svc, "store changed");
     }
     if (svc->nslots > 0 || svc->nstats > 0) stats_write(svc);
+    long long now = (long long)time(NULL);
+    for (size_t i = 0; i < svc->nslots; i++) /* slots and srv change on this thread only */
+        if (svc->slots[i]->cur->server) spxy_expiry(svc->slots[i]->cur, now);
+    for (size_t i = 0; i < svc->nsrv; i++)
+        spxy_expiry(svc->srv[i], now);
+    intakes_say(svc);
 }
 
 static void svc_hup(void *self)
@@ -444,6 +583,8 @@ static void svc_stop(void *self)
     free(svc->slots);
     svc->slots = NULL;
     svc->nslots = 0;
+    intakes_sync(svc, 0);
+    servers_set(svc, NULL, 0);
     if (svc->nstats > 0) stats_write(svc);
     for (int i = 0; svc->pw && i < svc->npw; i++) {
         pworker *pw = &svc->pw[i];
@@ -466,6 +607,7 @@ int tg_proxies_new(const char *home, int quiet, tg_proxies **out, tg_err *err)
     if (svc != NULL) {
         pthread_mutex_init(&svc->stats_lock, NULL);
         pthread_mutex_init(&svc->log_lock, NULL);
+        pthread_mutex_init(&svc->srv_lock, NULL);
     }
     if (svc == NULL || (svc->home = strdup(home)) == NULL ||
         (svc->stats = calloc(TG_PROXY_STATS_MAX, sizeof(*svc->stats))) == NULL ||
@@ -485,9 +627,39 @@ static void svc_listeners(void *self,
                           void *ctx)
 {
     tg_proxies *svc = self;
-    for (size_t i = 0; i < svc->nslots; i++)
-        add(ctx, svc->slots[i]->transparent ? "proxy (transparent)" : "proxy", svc->slots[i]->name,
-            svc->slots[i]->listen);
+    for (size_t i = 0; i < svc->nslots; i++) {
+        const slot *s = svc->slots[i];
+        add(ctx,
+            s->server        ? "server proxy"
+            : s->transparent ? "proxy (transparent)"
+                             : "proxy",
+            s->name, s->listen);
+    }
+    for (size_t i = 0; i < svc->nintakes; i++)
+        add(ctx, "intercept", "transparent server proxies", svc->intakes[i]->addr);
+}
+
+int tg_proxies_intercept(tg_proxies *p, const char *const *addrs, size_t n, tg_err *err)
+{
+    if (n > TG_PROXY_INTERCEPT_MAX)
+        return tg_err_fset(err, TG_E_USAGE, "intercept", "at most %d intercept addresses, not %zu",
+                           TG_PROXY_INTERCEPT_MAX, n);
+    for (size_t i = 0; i < n; i++) {
+        struct sockaddr_storage ss;
+        int len = sizeof(ss);
+        if (evutil_parse_sockaddr_port(addrs[i], (struct sockaddr *)&ss, &len) != 0 ||
+            strlen(addrs[i]) >= sizeof(((intake *)0)->addr) || strrchr(addrs[i], ':') == NULL)
+            return tg_err_fset(err, TG_E_INVALID, "intercept",
+                               "--intercept takes ADDRESS:PORT (an IPv6 address in brackets), "
+                               "not '%s'",
+                               addrs[i]);
+    }
+    p->intercept = calloc(n + 1, sizeof(char *));
+    if (p->intercept == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if ((p->intercept[p->nintercept++] = strdup(addrs[i])) == NULL)
+            return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    return 0;
 }
 
 tg_service tg_proxies_service(tg_proxies *p)
@@ -519,6 +691,10 @@ void tg_proxies_free(tg_proxies *p)
     }
     free(p->stats);
     free(p->home);
+    for (size_t i = 0; i < p->nintercept; i++)
+        free(p->intercept[i]);
+    free(p->intercept);
+    pthread_mutex_destroy(&p->srv_lock);
     pthread_mutex_destroy(&p->stats_lock);
     pthread_mutex_destroy(&p->log_lock);
     free(p);

@@ -94,7 +94,7 @@ class ServerProxyConf(TgCase):
         self.assertEqual(conf["server_proxies"], rows)
         self.assertEqual(conf["client_proxies"], [])
         text = self.ok("config", "show").out
-        self.assertIn("Server proxies (not run by serve yet)", text)
+        self.assertIn("\nServer proxies\n", text)
         self.assertRegex(text, r"web +transparent, 192\.0\.2\.10/32, 2001:db8::/64, "
                                r"ports 443,8443, 2 certificates")
         table = self.ok("proxy", "server", "list").out
