@@ -76,6 +76,7 @@ typedef struct flow {
     forged f;            /* the forged leaf, or (server proxy) the protected server's own */
     const scert *served; /* server proxy: which of its certificates (the build outlives it) */
     int pick_how;        /* TG_PICK_*: how it was chosen */
+    int unlogged;        /* a server proxy's source exception: untouched, counted only */
     int untrusted;
     int always;      /* an always-decrypt source: the policy's domains do not apply */
     tg_pcap_flow pf; /* the decrypted bytes as a synthetic TCP conversation */
@@ -204,7 +205,7 @@ static void flow_free(flow *f)
         atomic_fetch_add(&st->blocked, 1);
         break;
     }
-    if (f->outcome != O_NONE || f->hello_seen) log_flow(f);
+    if ((f->outcome != O_NONE || f->hello_seen) && !f->unlogged) log_flow(f);
     if (f->pcap_on) tg_pcap_flow_close(f->pw->svc->pcap, &f->pf);
     if (f->content_fd >= 0) close(f->content_fd);
     tg_connq_remove(&f->link);
@@ -695,6 +696,12 @@ static void upstream_event(struct bufferevent *bev, short what, void *arg)
         server_side(f, bev, ssl, "the real server's certificate is not verified (no trust store)");
         return;
     }
+    if (px->server && px->nanchors == 0) {
+        atomic_fetch_add(&px->st->invalid_upstream, 1);
+        block(f, "the real server's certificate cannot be verified: the proxy's trust store has "
+                 "no certificates");
+        return;
+    }
     if (!keyed || !verdict_get(px->verdicts, vkey, &valid, why, sizeof(why))) {
         valid = verify_upstream(f, chain, why, sizeof(why));
         if (valid == 1 && key_too_small(px, chain, why, sizeof(why))) valid = 0;
@@ -910,6 +917,7 @@ static void decide_server(flow *f)
     char net[TG_CIDR_TEXT_MAX], why[TG_CIDR_TEXT_MAX + 40];
     if (cidr_find(f->px->except, f->px->nexcept, &f->peer, net, sizeof(net))) {
         snprintf(why, sizeof(why), "source exception %s", net);
+        f->unlogged = 1; /* the reference: an exception's flow is not an inspected session */
         splice(f, O_BYPASSED, why);
         return;
     }
