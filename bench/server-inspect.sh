@@ -379,7 +379,8 @@ report=$work/report.md
 {
     echo "## Server inspection (bench/server-inspect.sh)"
     echo
-    echo "Run $started, tlsgate $rev${tgver:+ ($tgver)}; machine: $machine."
+    if has tg; then who="tlsgate $rev${tgver:+ ($tgver)}"; else who="tree $rev, HAProxy alone"; fi
+    echo "Run $started, $who; machine: $machine."
     echo "Peers: $(has tg && echo "tlsgate serve (one thread, --no-tickets, server proxy in explicit mode)")$(has tg && has hp && echo "; ")$(has hp && echo "HAProxy $hpver (nbthread 1, mode tcp, no tickets, no session cache)"); origin bench/origin.c (full handshakes only, $ORIGIN_TICKETS non-resuming TLS 1.3 ticket(s))."
     echo "Load average before/after: $load0 / $load1. Whole run: $elapsed s."
     echo "Each proxy on CPU 0 terminates TLS with the protected server's own EC P-256 leaf (the same"
