@@ -1,9 +1,13 @@
 /*
- * origin.c — the TLS origin server of bench/inspect.sh (loopback only).
+ * origin.c — the TLS origin server of bench/inspect.sh and bench/server-inspect.sh
+ * (loopback only).
  *
- *   origin ROOT_CERT ROOT_KEY WILD_PORT NAME_PORT [BIG_MB [TICKETS [RESUME]]]
+ *   origin ROOT_CERT ROOT_KEY WILD_PORT NAME_PORT [BIG_MB [TICKETS [RESUME [CERT KEY]]]]
  * RESUME 1 turns on resumable stateless tickets (ORIGIN_RESUME=1 in inspect.sh): the
- * figures of proxies that keep upstream sessions.
+ * figures of proxies that keep upstream sessions. CERT and KEY (PEM files): WILD_PORT
+ * serves this certificate and key instead of the minted wildcard, and NAME_PORT mints
+ * with KEY (server-inspect.sh: the protected server holds the certificate and key its
+ * reverse proxies are given).
  *
  * Two listeners on 127.0.0.1, one thread per connection, TLS 1.2/1.3, no session cache
  * and no stateless tickets, so that every upstream handshake a proxy makes is a full one.
@@ -191,9 +195,9 @@ static int listen_on(int port)
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(
-            stderr,
-            "usage: origin ROOT_CERT ROOT_KEY WILD_PORT NAME_PORT [BIG_MB [TICKETS [RESUME]]]\n");
+        fprintf(stderr,
+                "usage: origin ROOT_CERT ROOT_KEY WILD_PORT NAME_PORT [BIG_MB [TICKETS [RESUME "
+                "[CERT KEY]]]]\n");
         return 2;
     }
     big_bytes = (argc > 5 ? atol(argv[5]) : 100) * 1000000L;
@@ -207,8 +211,18 @@ int main(int argc, char **argv)
     f = fopen(argv[2], "r");
     if (!f || !(root_key = PEM_read_PrivateKey(f, NULL, NULL, NULL))) die("root key");
     fclose(f);
-    if (!(leaf_key = EVP_EC_gen("P-256"))) die("leaf key");
-    X509 *wild = mint("*.bench.test", NULL);
+    X509 *wild = NULL;
+    if (argc > 9) {
+        f = fopen(argv[8], "r");
+        if (!f || !(wild = PEM_read_X509(f, NULL, NULL, NULL))) die("certificate");
+        fclose(f);
+        f = fopen(argv[9], "r");
+        if (!f || !(leaf_key = PEM_read_PrivateKey(f, NULL, NULL, NULL))) die("key");
+        fclose(f);
+    } else if (!(leaf_key = EVP_EC_gen("P-256"))) {
+        die("leaf key");
+    }
+    if (!wild) wild = mint("*.bench.test", NULL);
     SSL_CTX *wctx = make_ctx(wild), *nctx = make_ctx(NULL);
     struct pollfd p[2] = {{.fd = listen_on(atoi(argv[3])), .events = POLLIN},
                           {.fd = listen_on(atoi(argv[4])), .events = POLLIN}};
