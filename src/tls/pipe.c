@@ -156,6 +156,10 @@ tg_pipe *tg_pipe_new(struct bufferevent *a, struct bufferevent *b, int idle_secs
     for (int i = 0; i < 2; i++) {
         bufferevent_setcb(p->side[i], on_read, on_drained, on_event, p);
         bufferevent_set_timeouts(p->side[i], &idle, &idle);
+        /* bulk: up to TG_PIPE_CHUNK a wakeup each way (libevent's default is 16 KiB for a
+         * read, and a TLS side's reads come a record at a time below it) */
+        bufferevent_set_max_single_read(p->side[i], TG_PIPE_CHUNK);
+        bufferevent_set_max_single_write(p->side[i], TG_PIPE_CHUNK);
     }
     return p;
 }

@@ -139,7 +139,8 @@ void tg_connq_remove(tg_qlink *l);
 
 /* ---- pipe.c: two bufferevents spliced, with backpressure ---- */
 struct bufferevent;
-#define TG_PIPE_HIGH (256 * 1024) /* bytes queued towards one side before reading pauses */
+#define TG_PIPE_HIGH  (256 * 1024) /* bytes queued towards one side before reading pauses */
+#define TG_PIPE_CHUNK (64 * 1024)  /* at most this is read or written per wakeup and side */
 typedef struct tg_pipe tg_pipe;
 /* Takes a and b (both connected or connecting) and sets their callbacks and idle
  * timeouts; on_done(arg) runs once, when both sides have ended. */
