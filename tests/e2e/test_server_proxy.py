@@ -5,9 +5,9 @@ the server proxies of the store in front of a protected server.
   * transparent (root: network namespaces): a client namespace routes through the host,
     where tlsgate runs, to a server namespace running nginx (two names on one address, its
     own certificates for them, HTTP/2 on). The host's PREROUTING redirects the client's
-    TCP to the server to serve's intercept address. curl and a TLS client get each name's
-    certificate as tlsgate holds it (not nginx's, not a forged one); nginx receives the
-    requests; tshark reads the cleartext HTTP from serve's PCAP; a source exception's
+    TCP to the server to serve's intercept address. curl, openssl s_client and a TLS
+    client get each name's certificate as tlsgate holds it (not nginx's, not a forged
+    one); nginx receives the requests; tshark reads the cleartext HTTP from serve's PCAP; a source exception's
     flow shows nginx's own certificate and is not in the SSL log; plain text to the port
     is dropped and counted; a flow that a client proxy and the server proxy both match is
     the server proxy's; --http2-downgrade makes nginx see HTTP/1.1, without it HTTP/2.
@@ -404,6 +404,18 @@ class TransparentCase(ServerProxyCase):
         # two names on one address: each its own certificate, as tlsgate holds it
         self.assertEqual(self.probe("www.a.test")[0], sha256_of(www))
         self.assertEqual(self.probe("shop.a.test")[0], sha256_of(shop))
+        for name, pem in (("www.a.test", www), ("shop.a.test", shop)):
+            r = subprocess.run(["ip", "netns", "exec", self.cns, "openssl", "s_client",
+                                "-connect", f"{self.server}:443", "-servername", name,
+                                "-CAfile", self.root_pem, "-verify_return_error"],
+                               input="", capture_output=True, text=True, timeout=30 * SLOW)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            a = r.stdout.index("-----BEGIN CERTIFICATE-----")
+            b = r.stdout.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
+            leaf = x509.load_pem_x509_certificate(r.stdout[a:b].encode())
+            der = leaf.public_bytes(serialization.Encoding.DER)
+            self.assertEqual(hashlib.sha256(der).hexdigest().upper(), sha256_of(pem), name)
+            self.assertIn("Verify return code: 0 (ok)", r.stdout)
         for name in ("www", "shop"):
             r = self.curl(f"{name}.a.test", "--http1.1")
             self.assertEqual(r.returncode, 0, r.stderr + srv.stderr()[-2000:])
