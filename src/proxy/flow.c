@@ -915,6 +915,8 @@ static void to_hello(flow *f)
 static void decide_server(flow *f)
 {
     char net[TG_CIDR_TEXT_MAX], why[TG_CIDR_TEXT_MAX + 40];
+    atomic_fetch_add(&f->px->st->active, 1); /* the counters' `active` (flow_free ends it) */
+    f->active = 1;
     if (cidr_find(f->px->except, f->px->nexcept, &f->peer, net, sizeof(net))) {
         snprintf(why, sizeof(why), "source exception %s", net);
         f->unlogged = 1; /* the reference: an exception's flow is not an inspected session */
