@@ -7,6 +7,7 @@
  * before serve opens the store or binds a port, and a refused file changes nothing in opts.
  */
 #include "conf.h"
+#include "../proxy/proxy.h"
 
 #include <errno.h>
 #include <event2/util.h>
@@ -43,7 +44,7 @@ struct cli_conf {
     unsigned char *text; /* the file, its keys and values cut out in place */
     const char *listen[TG_CONF_MAX_LISTEN];
     size_t nlisten;
-    const char *intercept[TG_CONF_MAX_LISTEN];
+    const char *intercept[TG_PROXY_INTERCEPT_MAX];
     size_t nintercept;
     const char *value[K_N]; /* the last value of each key (NULL: not in the file) */
     int line[K_N];          /* where it was given */
@@ -152,8 +153,8 @@ static int judge(cli *c, cli_conf *cf, const char *path, int ln, int k, const ch
             return bad(c, path, ln, "more than %d listen lines", TG_CONF_MAX_LISTEN);
         cf->listen[cf->nlisten++] = v;
     } else if (k == K_INTERCEPT) {
-        if (cf->nintercept == TG_CONF_MAX_LISTEN)
-            return bad(c, path, ln, "more than %d intercept lines", TG_CONF_MAX_LISTEN);
+        if (cf->nintercept == TG_PROXY_INTERCEPT_MAX)
+            return bad(c, path, ln, "more than %d intercept lines", TG_PROXY_INTERCEPT_MAX);
         cf->intercept[cf->nintercept++] = v;
     } else if (cf->value[k] != NULL) {
         return bad(c, path, ln, "%s is given twice (first on line %d); give it once", keys[k],

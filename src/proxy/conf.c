@@ -1,6 +1,7 @@
 /*
- * conf.c — one client proxy as it runs: its settings from the store's document, its two
- * TLS contexts (towards clients and towards upstreams), trust anchors and signers.
+ * conf.c — one proxy as it runs: its settings from the store's document, its two TLS
+ * contexts (towards clients and towards upstreams); pxy_common is what both kinds share,
+ * pxy_build a client proxy's trust anchors and signers (sproxy.c: a server proxy's part).
  *
  * A pxy is built whole off the flows (on serve's thread 0, at start and after a change)
  * and reference-counted: the listener holds one, each flow holds one, so a changed or
@@ -17,9 +18,6 @@
 #include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define UPSTREAM_CIPHERS_DEFAULT "ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:!AESCCM:!aNULL:!DSS"
-#define CLIENT_CIPHERS_DEFAULT   "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
 
 void pxy_ref(pxy *p)
 {
@@ -191,7 +189,7 @@ int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, psta
               catmap *cats, pxy **out, tg_err *err)
 {
     pxy *p = NULL;
-    int rc = pxy_common(svc, rt, st, CLIENT_CIPHERS_DEFAULT, UPSTREAM_CIPHERS_DEFAULT, &p, err);
+    int rc = pxy_common(svc, rt, st, PROXY_CIPHERS_CLIENTS, PROXY_CIPHERS, &p, err);
     if (rc != 0) return rc;
     json_t *c = rt->conf;
     size_t i;

@@ -172,13 +172,11 @@ static void log_flow(flow *f)
     json_object_set_new(j, "forged_sha256",
                         fsha[0] && !px->server ? json_string(fsha) : json_null());
     if (px->server) { /* the protected server's own certificate, as shown to the client */
-        static const char *const how[] = {"none", "exact", "wildcard", "default"};
         json_object_set_new(j, "certificate",
                             f->served ? json_string(f->served->name) : json_null());
         json_object_set_new(j, "certificate_sha256", fsha[0] ? json_string(fsha) : json_null());
-        json_object_set_new(
-            j, "certificate_pick",
-            json_string(how[f->pick_how >= 0 && f->pick_how < 4 ? f->pick_how : 0]));
+        json_object_set_new(j, "certificate_pick",
+                            f->served ? json_string(tg_pick_word(f->pick_how)) : json_null());
     }
     json_object_set_new(j, "bytes_from_client",
                         json_integer(f->pipe ? (json_int_t)tg_pipe_bytes(f->pipe, 0) : 0));
@@ -688,10 +686,6 @@ static void upstream_event(struct bufferevent *bev, short what, void *arg)
     unsigned int shalen = 0;
     X509_digest(leaf, EVP_sha256(), sha, &shalen);
     tg_hex(sha, 32, f->up_sha);
-    char why[TG_ERR_MAX];
-    const char *host = f->sni[0] ? f->sni : f->host;
-    unsigned char vkey[32];
-    int valid = -1, keyed = verdict_key(chain, host, vkey) == 0;
     if (px->server && !px->verify) {
         server_side(f, bev, ssl, "the real server's certificate is not verified (no trust store)");
         return;
@@ -702,6 +696,10 @@ static void upstream_event(struct bufferevent *bev, short what, void *arg)
                  "no certificates");
         return;
     }
+    char why[TG_ERR_MAX];
+    const char *host = f->sni[0] ? f->sni : f->host;
+    unsigned char vkey[32];
+    int valid = -1, keyed = verdict_key(chain, host, vkey) == 0;
     if (!keyed || !verdict_get(px->verdicts, vkey, &valid, why, sizeof(why))) {
         valid = verify_upstream(f, chain, why, sizeof(why));
         if (valid == 1 && key_too_small(px, chain, why, sizeof(why))) valid = 0;

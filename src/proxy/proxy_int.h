@@ -121,6 +121,12 @@ void upsess_put(upsess *u, const char *key, SSL_SESSION *s);
 /* The upstream context's new-session callback (conf.c sets it, flow.c keys it). */
 int flow_new_session(SSL *ssl, SSL_SESSION *sess);
 
+/* The TLS 1.2 suites a proxy offers where --ciphers does not say: ECDHE with AES-GCM,
+ * ChaCha20 or AES-CBC (no RSA key exchange, CCM, 3DES, RC4 or export suites); towards a
+ * client proxy's clients the CBC suites are left out (PROXY_CIPHERS_CLIENTS). */
+#define PROXY_CIPHERS         "ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:!AESCCM:!aNULL:!DSS"
+#define PROXY_CIPHERS_CLIENTS "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
+
 /* ---- conf.c: one proxy as it runs (a client proxy; sproxy.c: a server proxy's part) ---- */
 typedef struct tg_proxies tg_proxies;
 /* One certificate a server proxy shows, loaded: the leaf, its key and stored chain. */
@@ -163,6 +169,7 @@ typedef struct pxy {
     tg_index *idx; /* its certificates by name, as serve chooses (ids: position + 1) */
     scert *certs;  /* in the proxy's order; the first is the one without a match */
     size_t ncerts;
+    long long next_expiry; /* spxy_expiry looks again from then (0: at once) */
 } pxy;
 /* st: the proxy's counters and leaf keys (stats_for). */
 int pxy_build(tg_proxies *svc, tg_proxy_rt *rt, tg_cert *uca, tg_key *ukey, pstats *st,

@@ -64,30 +64,33 @@ pstats *stats_for(tg_proxies *svc, const char *name)
 
 static json_t *stats_doc(pstats *st)
 {
-    unsigned long long mints = atomic_load(&st->mints);
-    if (st->server) /* nothing is forged: no cache, no mints; cleartext is dropped */
-        return json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
-                         st->name, "kind", "server", "active", atomic_load(&st->active),
-                         "connections", (json_int_t)atomic_load(&st->conns), "decrypted",
-                         (json_int_t)atomic_load(&st->decrypted), "bypassed",
-                         (json_int_t)atomic_load(&st->bypassed), "blocked",
-                         (json_int_t)atomic_load(&st->blocked), "cleartext_dropped",
-                         (json_int_t)atomic_load(&st->cleartext), "client_failures",
-                         (json_int_t)atomic_load(&st->client_failures), "upstream_failures",
-                         (json_int_t)atomic_load(&st->upstream_failures), "upstream_invalid",
-                         (json_int_t)atomic_load(&st->invalid_upstream));
-    return json_pack(
-        "{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
-        st->name, "kind", "client", "active", atomic_load(&st->active), "connections",
+    /* what both kinds count, then what only one kind has */
+    json_t *d = json_pack(
+        "{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", st->name, "kind",
+        st->server ? "server" : "client", "active", atomic_load(&st->active), "connections",
         (json_int_t)atomic_load(&st->conns), "decrypted", (json_int_t)atomic_load(&st->decrypted),
-        "not_decrypted", (json_int_t)atomic_load(&st->not_decrypted), "bypassed",
-        (json_int_t)atomic_load(&st->bypassed), "blocked", (json_int_t)atomic_load(&st->blocked),
-        "cache_hits", (json_int_t)atomic_load(&st->cache_hits), "cache_misses",
-        (json_int_t)atomic_load(&st->cache_misses), "mints", (json_int_t)mints, "mint_us_avg",
-        (json_int_t)(mints ? atomic_load(&st->mint_us) / mints : 0), "client_failures",
+        "bypassed", (json_int_t)atomic_load(&st->bypassed), "blocked",
+        (json_int_t)atomic_load(&st->blocked), "client_failures",
         (json_int_t)atomic_load(&st->client_failures), "upstream_failures",
         (json_int_t)atomic_load(&st->upstream_failures), "upstream_invalid",
         (json_int_t)atomic_load(&st->invalid_upstream));
+    if (d == NULL) return NULL;
+    unsigned long long mints = atomic_load(&st->mints);
+    json_t *own =
+        st->server /* nothing is forged: no cache, no mints; cleartext is dropped */
+            ? json_pack("{s:I}", "cleartext_dropped", (json_int_t)atomic_load(&st->cleartext))
+            : json_pack("{s:I, s:I, s:I, s:I, s:I}", "not_decrypted",
+                        (json_int_t)atomic_load(&st->not_decrypted), "cache_hits",
+                        (json_int_t)atomic_load(&st->cache_hits), "cache_misses",
+                        (json_int_t)atomic_load(&st->cache_misses), "mints", (json_int_t)mints,
+                        "mint_us_avg", (json_int_t)(mints ? atomic_load(&st->mint_us) / mints : 0));
+    if (own == NULL || json_object_update(d, own) != 0) {
+        json_decref(own);
+        json_decref(d);
+        return NULL;
+    }
+    json_decref(own);
+    return d;
 }
 
 void stats_write(tg_proxies *svc)

@@ -19,13 +19,11 @@
 #include "proxy_int.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <event2/util.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define SERVER_CLIENT_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:!AESCCM:!aNULL:!DSS"
-#define SERVER_UP_CIPHERS     "ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:!AESCCM:!aNULL:!DSS"
 
 /* The loaded certificate (leaf, key, chain as stored) and its index entry. */
 static int load_one(pxy *p, tg_served *sv, size_t pos, tg_err *err)
@@ -82,7 +80,8 @@ static int upstream_addr(pxy *p, const char *up, tg_err *err)
 int spxy_build(tg_proxies *svc, tg_proxy_rt *rt, pstats *st, pxy **out, tg_err *err)
 {
     pxy *p = NULL;
-    int rc = pxy_common(svc, rt, st, SERVER_CLIENT_CIPHERS, SERVER_UP_CIPHERS, &p, err);
+    /* the protected server's own clients may be older than a browser: CBC suites too */
+    int rc = pxy_common(svc, rt, st, PROXY_CIPHERS, PROXY_CIPHERS, &p, err);
     if (rc != 0) return rc;
     json_t *c = rt->conf;
     p->verify = json_is_true(json_object_get(c, "verify_upstream"));
@@ -161,9 +160,15 @@ int spxy_protects(const pxy *p, const struct sockaddr_storage *dst)
 
 void spxy_expiry(pxy *p, long long now)
 {
+    if (now < p->next_expiry) return; /* called every second: nothing has expired since */
+    long long next = LLONG_MAX;
     for (size_t i = 0; i < p->ncerts; i++) {
         scert *sc = &p->certs[i];
-        if (sc->expired_said || sc->not_after > now) continue;
+        if (sc->expired_said) continue;
+        if (sc->not_after > now) {
+            if (sc->not_after < next) next = sc->not_after;
+            continue;
+        }
         sc->expired_said = 1;
         char t[40];
         time_t na = (time_t)sc->not_after;
@@ -175,4 +180,5 @@ void spxy_expiry(pxy *p, long long now)
                "or replace it (tlsgate cert replace %s …)",
                p->name, sc->name, t, sc->name);
     }
+    p->next_expiry = next;
 }

@@ -235,13 +235,18 @@ int tg_ssl_acme(SSL *ssl)
     return s != NULL && s->acme;
 }
 
-const char *tg_ssl_pick_how(SSL *ssl)
+const char *tg_pick_word(int how)
 {
     static const char *const words[] = {[TG_PICK_NONE] = "",
                                         [TG_PICK_EXACT] = "exact",
                                         [TG_PICK_WILDCARD] = "wildcard",
                                         [TG_PICK_DEFAULT] = "default"};
-    return words[tg_ssl_picked(ssl)];
+    return how >= TG_PICK_NONE && how <= TG_PICK_DEFAULT ? words[how] : "";
+}
+
+const char *tg_ssl_pick_how(SSL *ssl)
+{
+    return tg_pick_word(tg_ssl_picked(ssl));
 }
 
 unsigned long long tg_tlsctx_no_cert(tg_tlsctx *t)

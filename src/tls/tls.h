@@ -234,6 +234,8 @@ size_t tg_index_size(const tg_index *idx, size_t *names);
 size_t tg_index_names_for(const tg_index *idx, int64_t id);
 int64_t tg_index_default(const tg_index *idx);
 enum { TG_PICK_NONE, TG_PICK_EXACT, TG_PICK_WILDCARD, TG_PICK_DEFAULT };
+/* "exact", "wildcard", "default" ("" for TG_PICK_NONE): how logs and answers name a pick. */
+const char *tg_pick_word(int how);
 /* The certificate for a ClientHello: sni may be NULL; ecdsa_ok says the client can
  * take an ECDSA certificate. Returns the certificate id (0: none) and how it matched. */
 int64_t tg_index_pick(const tg_index *idx, const char *sni, int ecdsa_ok, long long now, int *how);
