@@ -19,7 +19,6 @@ TLS origins made by tests/e2e/origins.py on 127.0.0.1.
 Run: TLSGATE_BIN=build/tlsgate /usr/bin/python3 tests/e2e/test_proxy.py
 """
 import datetime
-import json
 import re
 import os
 import shutil
@@ -169,38 +168,6 @@ class ProxyCase(ServeCase):
             pems.append(x509.load_pem_x509_certificate(text[a:b].encode()))
             text = text[b:]
         return pems, p
-
-    def wait_log(self, pred):
-        """The SSL log's lines once one satisfies pred (a flow is logged when it ends, a
-        moment after the client has its answer)."""
-        deadline = time.monotonic() + 5 * SLOW
-        while True:
-            lines = self.log_lines()
-            if any(pred(ln) for ln in lines) or time.monotonic() > deadline:
-                return lines
-            time.sleep(0.1)
-
-    def log_lines(self):
-        path = os.path.join(self.home, "ssl-log.jsonl")
-        if not os.path.exists(path):
-            return []
-        with open(path) as f:
-            # complete lines only: serve may be writing the last one as this reads it
-            return [json.loads(ln) for ln in f if ln.endswith("\n") and ln.strip()]
-
-    def stats(self, name, until=lambda st: True):
-        """The proxy's counters from `tlsgate proxy stats` once `until` holds (serve writes
-        them once a second), or the last ones read."""
-        deadline = time.monotonic() + 5 * SLOW
-        while True:
-            r = self.tg("--json", "proxy", "stats", name)
-            if r.rc == 0 and until(r.json()["proxies"][0]):
-                break
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.3)
-        self.assertEqual(r.rc, 0, r)
-        return r.json()["proxies"][0]
 
     # ---- explicit mode ----
 

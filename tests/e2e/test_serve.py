@@ -24,6 +24,7 @@ import concurrent.futures
 import datetime
 import hashlib
 import html
+import json
 import os
 import random
 import re
@@ -348,6 +349,40 @@ class ServeCase(tglib.TgCase):
         problems = self.stop(srv)
         if problems:
             self.fail(f"{context}: " + "; ".join(problems))
+
+    # ---- the proxies' outputs (tests/e2e/test_proxy.py, test_server_proxy.py) ----
+
+    def wait_log(self, pred):
+        """The SSL log's lines once one satisfies pred (a flow is logged when it ends, a
+        moment after the client has its answer)."""
+        deadline = time.monotonic() + 5 * SLOW
+        while True:
+            lines = self.log_lines()
+            if any(pred(ln) for ln in lines) or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.1)
+
+    def log_lines(self):
+        path = os.path.join(self.home, "ssl-log.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            # complete lines only: serve may be writing the last one as this reads it
+            return [json.loads(ln) for ln in f if ln.endswith("\n") and ln.strip()]
+
+    def stats(self, name, until=lambda st: True):
+        """The proxy's counters from `tlsgate proxy stats` once `until` holds (serve writes
+        them once a second), or the last ones read."""
+        deadline = time.monotonic() + 5 * SLOW
+        while True:
+            r = self.tg("--json", "proxy", "stats", name)
+            if r.rc == 0 and until(r.json()["proxies"][0]):
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        self.assertEqual(r.rc, 0, r)
+        return r.json()["proxies"][0]
 
     def healthz(self, port, sni="localhost"):
         with tls_connect(port, sni) as s:
