@@ -110,41 +110,10 @@ rm -rf "$work"
 mkdir -p "$work"
 tmp=$(mktemp -d /tmp/server-inspect.XXXXXX)
 
-# --- processes we started: stopped by PID on every exit ------------------------------------
-PIDS=()
-cleanup() {
-    local p all=()
-    for p in "${PIDS[@]+"${PIDS[@]}"}"; do all+=($(tree "$p")); done
-    for p in "${all[@]+"${all[@]}"}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${all[@]+"${all[@]}"}"; do
-        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
-        kill -9 "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
+# --- processes we started (stopped by PID on every exit) and /proc readings: bench/lib.sh ----
+. "$here/lib.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# --- helpers ---------------------------------------------------------------------------
-now() { date +%s%N; }
-TCK=$(getconf CLK_TCK)
-tree() { # PID -> PID and its descendants
-    local p=$1 c
-    echo "$p"
-    for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree "$c"; done
-}
-cpu_ticks() { # PID -> utime+stime of PID and its descendants
-    local t=0 p v
-    for p in $(tree "$1"); do
-        v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) || v=0
-        t=$((t + ${v:-0}))
-    done
-    echo "$t"
-}
-rss_kb() { local t=0 p v; for p in $(tree "$1"); do v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || v=0; t=$((t + ${v:-0})); done; echo "$t"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 name_of() { case $1 in tg) echo tlsgate ;; hp) echo HAProxy ;; direct) echo direct ;; esac; }
 port_of() { case $1 in tg) echo "$TGP" ;; hp) echo "$HPP" ;; direct) echo "$W" ;; esac; }
 wait_port() { # PORT PID WHAT LOG [SECONDS]
@@ -446,24 +415,6 @@ report=$work/report.md
 cat "$report"
 
 if [ "$RESULTS" != - ]; then
-    "$PY" - "$RESULTS" "$report" <<'EOF'
-import os, re, sys
-path, report = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n"
-head = "## Server inspection (bench/server-inspect.sh)"
-marker = "<!-- server-inspect.sh: notes -->"
-text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-start = text.find(head)
-if start < 0:
-    text = text.rstrip("\n") + "\n\n" + report + "\n" + marker + "\n"
-else:
-    nxt = re.search(r"^## ", text[start + len(head):], re.M)
-    end = start + len(head) + nxt.start() if nxt else len(text)
-    section = text[start:end]
-    notes = section[section.find(marker):] if marker in section else marker + "\n"
-    text = text[:start] + report + "\n" + notes.rstrip("\n") + "\n" + ("\n" + text[end:] if nxt else "")
-tmp = path + ".server-inspect.tmp"
-open(tmp, "w").write(text)
-os.replace(tmp, path)
-EOF
+    "$PY" "$here/results_section.py" "$RESULTS" "$report" "## Server inspection (bench/server-inspect.sh)" "<!-- server-inspect.sh: notes -->"
     log "section written to $RESULTS"
 fi

@@ -427,24 +427,6 @@ report=$work/report.md
 cat "$report"
 
 if [ "$RESULTS" != - ]; then
-    "$PY" - "$RESULTS" "$report" <<'EOF'
-import os, re, sys
-path, report = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n"
-head = "## SNI front end (bench/sni.sh)"
-marker = "<!-- sni.sh: notes -->"
-text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-start = text.find(head)
-if start < 0:
-    text = text.rstrip("\n") + "\n\n" + report + "\n" + marker + "\n"
-else:
-    nxt = re.search(r"^## ", text[start + len(head):], re.M)
-    end = start + len(head) + nxt.start() if nxt else len(text)
-    section = text[start:end]
-    notes = section[section.find(marker):] if marker in section else marker + "\n"
-    text = text[:start] + report + "\n" + notes.rstrip("\n") + "\n" + ("\n" + text[end:] if nxt else "")
-tmp = path + ".sni.tmp"
-open(tmp, "w").write(text)
-os.replace(tmp, path)
-EOF
+    "$PY" "$here/results_section.py" "$RESULTS" "$report" "## SNI front end (bench/sni.sh)" "<!-- sni.sh: notes -->"
     log "section written to $RESULTS"
 fi
