@@ -675,52 +675,103 @@ static int load_some(tg_keyring *kr, const tg_import *imp, size_t base, size_t t
     return 0;
 }
 
-/* The files' key number k, given without its certificate: linked to the stored
- * certificate it belongs to (its hash and DER were made while decoding). *found = 0 when
- * there is none (an error when must). */
-static int link_key(tg_keyring *kr, const tg_import *imp, const loaded *l, size_t k, outcome *o,
-                    int must, int *found, tg_err *err)
+typedef struct chunked chunked;
+static int keyless_has(const chunked *ch, const unsigned char spki[32], int64_t id);
+
+typedef struct spki_ids {
+    int64_t *v;
+    size_t n, cap;
+} spki_ids;
+
+static int collect_id(const tg_store_cert *c, void *arg)
+{
+    spki_ids *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        int64_t *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL) return 1;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = c->id;
+    return 0;
+}
+
+/* The key given for one stored certificate c: added, repaired, tightened, or already
+ * there (the report says which). */
+static int link_one(tg_keyring *kr, const tg_import *imp, const loaded *l, size_t k,
+                    const tg_store_cert *c, outcome *o, tg_err *err)
 {
     const unsigned char *spki = l->keyspki[k];
-    const char *file = l->keyfiles[k];
-    int rc = 0;
-    tg_store_cert c;
-    *found = tg_store_cert_latest_for_spki(kr->st, spki, &c, NULL) == 0;
-    if (!*found)
-        return !must ? 0
-                     : tg_err_set(err, TG_E_INVALID,
-                                  "the private key in %s belongs to no certificate in the store; "
-                                  "import it together with its certificate",
-                                  file);
-    int64_t key_id = c.key_id;
-    int tightened = 0, repaired = 0;
-    if (key_id != 0 && strcmp(kr_key_state(kr, &c), "broken") == 0) {
+    int64_t key_id = c->key_id;
+    int tightened = 0, repaired = 0, rc = 0;
+    if (key_id != 0 && strcmp(kr_key_state(kr, c), "broken") == 0) {
         /* the repair of a key row that no longer opens (or is not this certificate's):
          * seal the key given again into it, or link the certificate to the right row */
         tg_store_key have;
         if (tg_store_key_get(kr->st, key_id, &have, NULL) == 0 &&
             memcmp(have.spki_sha256, spki, 32) == 0)
             rc = tg_store_key_reseal(kr->st, key_id, l->keyder[k], l->keyderlen[k], err);
-        else if ((rc = put_bundle_key(kr, l, k, !imp->no_export, &key_id, NULL, err)) == 0)
-            rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
+        else if ((rc = put_bundle_key(kr, l, k, !imp->no_export, &key_id, NULL, err)) == 0 &&
+                 (rc = tg_store_cert_set_key(kr->st, c->id, key_id, err)) == 0)
+            rc = tg_store_key_gc(kr->st, c->key_id, err); /* the row it pointed at, if unused */
         repaired = 1;
     } else if (key_id == 0) {
         if ((rc = put_bundle_key(kr, l, k, !imp->no_export, &key_id, NULL, err)) == 0)
-            rc = tg_store_cert_set_key(kr->st, c.id, key_id, err);
+            rc = tg_store_cert_set_key(kr->st, c->id, key_id, err);
     } else if (!!imp->no_export) {
         rc = kr_key_forbid_export(kr, key_id, &tightened, err);
     }
-    if (c.key_id == 0 || tightened || repaired)
+    if (c->key_id == 0 || tightened || repaired)
         json_array_append_new(o->imported,
-                              import_entry(c.name,
+                              import_entry(c->name,
                                            repaired    ? "private key repaired"
                                            : tightened ? "private key made non-exportable"
                                                        : "private key added",
-                                           c.is_ca, 1, tightened));
+                                           c->is_ca, 1, tightened));
     else
-        json_array_append_new(o->skipped, json_pack("{s:o, s:s}", "name", kr_json_text(c.name),
+        json_array_append_new(o->skipped, json_pack("{s:o, s:s}", "name", kr_json_text(c->name),
                                                     "reason", "it already has this private key"));
-    tg_store_cert_clear(&c);
+    return rc;
+}
+
+/* The files' key number k, given without its certificate: linked to every stored
+ * certificate of its public key (a renewal on the same key, a copy of a CA rollover: one
+ * key mends them all; its hash and DER were made while decoding). *found = 0 when there
+ * is none (an error when must). ch (a chunked import): the certificates this command
+ * stored without a key are left to give_late_keys, which reports them as a single load
+ * would; the key is stored for it. */
+static int link_key(tg_keyring *kr, const tg_import *imp, const loaded *l, size_t k, outcome *o,
+                    const chunked *ch, int must, int *found, tg_err *err)
+{
+    spki_ids ids = {0};
+    int rc = tg_store_cert_each_spki(kr->st, l->keyspki[k], collect_id, &ids, err);
+    if (rc != 0) {
+        free(ids.v);
+        return rc;
+    }
+    *found = ids.n > 0;
+    if (!*found)
+        return !must ? 0
+                     : tg_err_set(err, TG_E_INVALID,
+                                  "the private key in %s belongs to no certificate in the store; "
+                                  "import it together with its certificate",
+                                  l->keyfiles[k]);
+    /* the rows are read first, then changed: no update under an open SELECT */
+    int later = 0;
+    for (size_t i = 0; rc == 0 && i < ids.n; i++) {
+        if (ch != NULL && keyless_has(ch, l->keyspki[k], ids.v[i])) {
+            later = 1;
+            continue;
+        }
+        tg_store_cert c;
+        if ((rc = tg_store_cert_get(kr->st, ids.v[i], &c, err)) != 0) break;
+        rc = link_one(kr, imp, l, k, &c, o, err);
+        tg_store_cert_clear(&c);
+    }
+    free(ids.v);
+    int64_t key_id;
+    if (rc == 0 && later) rc = put_bundle_key(kr, l, k, !imp->no_export, &key_id, NULL, err);
     return rc;
 }
 
@@ -730,7 +781,7 @@ static int import_keys_only(tg_keyring *kr, const tg_import *imp, loaded *l, out
 {
     int found;
     for (size_t k = 0; k < l->nkeys; k++) {
-        int rc = link_key(kr, imp, l, k, o, 1, &found, err);
+        int rc = link_key(kr, imp, l, k, o, NULL, 1, &found, err);
         if (rc != 0) return rc;
     }
     return 0; /* nothing new is no failure: the report says "0 new" (issue 14, item 3) */
@@ -757,12 +808,12 @@ typedef struct keyless {
     json_t *entry; /* its "imported" report entry (borrowed from the outcome), or NULL */
 } keyless;
 
-typedef struct chunked {
-    keyless *v; /* the command's certificates stored without a key */
-    size_t n, cap;
+struct chunked {
+    keyless *v; /* the command's certificates stored without a key (sorted: keyless_sort) */
+    size_t n, cap, sorted;
     unsigned char (*late)[32]; /* every key of the command (matched, linked or deferred) */
     size_t nlate, latecap;
-} chunked;
+};
 
 static int grow(void **v, size_t *cap, size_t n, size_t size, tg_err *err)
 {
@@ -787,6 +838,22 @@ static int keyless_order(const void *a, const void *b)
     const keyless *x = a, *y = b;
     int c = memcmp(x->spki, y->spki, 32);
     return c != 0 ? c : x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Sorts what the chunks added since the last sort (by hash, then id). */
+static void keyless_sort(chunked *ch)
+{
+    if (ch->sorted == ch->n) return;
+    qsort(ch->v, ch->n, sizeof(*ch->v), keyless_order);
+    ch->sorted = ch->n;
+}
+
+/* 1 when id (of that hash) is one of the command's certificates stored without a key. */
+static int keyless_has(const chunked *ch, const unsigned char spki[32], int64_t id)
+{
+    keyless probe = {.id = id};
+    memcpy(probe.spki, spki, 32);
+    return bsearch(&probe, ch->v, ch->sorted, sizeof(*ch->v), keyless_order) != NULL;
 }
 
 /* Stores what load_some loaded (inside the caller's transaction): chain certificates
@@ -824,7 +891,7 @@ static int store_loaded(tg_keyring *kr, const tg_import *imp, loaded *l, outcome
 static int give_late_keys(tg_keyring *kr, chunked *ch, outcome *o, tg_err *err)
 {
     if (ch->n == 0 || ch->nlate == 0) return 0;
-    qsort(ch->v, ch->n, sizeof(*ch->v), keyless_order);
+    keyless_sort(ch);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < ch->nlate; i++) {
         keyless probe = {.id = INT64_MIN};
@@ -876,8 +943,10 @@ static int import_chunked(tg_keyring *kr, const tg_import *imp, outcome *o, tg_e
         if (rc == 0) rc = store_loaded(kr, imp, &l, o, &stored, n, &ch, err);
         for (size_t k = 0; rc == 0 && k < l.nkeys; k++) {
             int found = 1;
-            if (!l.keymatched[k]) /* no certificate of its chunk: one stored before? */
-                rc = link_key(kr, imp, &l, k, o, 0, &found, err);
+            if (!l.keymatched[k]) { /* no certificate of its chunk: one stored before? */
+                keyless_sort(&ch);
+                rc = link_key(kr, imp, &l, k, o, &ch, 0, &found, err);
+            }
             if (rc == 0 && !found && (ndefer == 0 || defer[ndefer - 1] != l.keyinput[k]))
                 defer[ndefer++] = l.keyinput[k];
             else if (rc == 0 && found) /* other chunks' certificates may want it too */
@@ -890,7 +959,8 @@ static int import_chunked(tg_keyring *kr, const tg_import *imp, outcome *o, tg_e
         rc = load_input(&l, &imp->inputs[defer[i]], defer[i], imp->pass, 0, err);
         for (size_t k = 0; rc == 0 && k < l.nkeys; k++) {
             int found;
-            if ((rc = link_key(kr, imp, &l, k, o, 0, &found, err)) == 0 && !found)
+            keyless_sort(&ch);
+            if ((rc = link_key(kr, imp, &l, k, o, &ch, 0, &found, err)) == 0 && !found)
                 rc = tg_err_set(err, TG_E_INVALID,
                                 "the private key in %s belongs to no certificate in the files or "
                                 "the store; check that you picked the matching key",

@@ -521,6 +521,17 @@ int tg_store_cert_each_subject(tg_store *st, const char *subject, tg_store_cert_
     return cert_each(st, s, 1, fn, arg, err);
 }
 
+int tg_store_cert_each_spki(tg_store *st, const unsigned char spki[32], tg_store_cert_fn fn,
+                            void *arg, tg_err *err)
+{
+    sqlite3_stmt *s = tg_db_prep(st,
+                                 "SELECT " CERT_COLS " FROM certs WHERE spki_sha256=? "
+                                 "ORDER BY not_after DESC, id DESC",
+                                 err);
+    if (s) sqlite3_bind_blob(s, 1, spki, 32, SQLITE_STATIC);
+    return cert_each(st, s, 0, fn, arg, err);
+}
+
 typedef struct servable_iter {
     tg_store_servable_fn fn;
     void *arg;

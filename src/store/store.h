@@ -123,6 +123,9 @@ int tg_store_cert_each_with_der(tg_store *st, tg_store_cert_fn fn, void *arg, tg
 /* Certificates whose subject is the given DN (candidates for issuers), DER included. */
 int tg_store_cert_each_subject(tg_store *st, const char *subject, tg_store_cert_fn fn, void *arg,
                                tg_err *err);
+/* Every certificate with this public key, newest first, DER omitted. */
+int tg_store_cert_each_spki(tg_store *st, const unsigned char spki[32], tg_store_cert_fn fn,
+                            void *arg, tg_err *err);
 
 /* Certificates that can be served (a key is held), with what the name index needs,
  * strings borrowed for the duration of the call. */

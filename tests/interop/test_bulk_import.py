@@ -89,6 +89,20 @@ class BulkImport(tglib.TgCase):
         doc = self.ok("--json", "cert", "import", *self.files, self.key, timeout=600).json()
         self.check_all_keyed(doc)
 
+    def test_key_alone_in_a_later_chunk(self):
+        # exactly one chunk of certificates, then the key alone in a chunk of its own: it
+        # reaches every one of them, each reported once, as a single load reports it
+        files = self.files[:4096]
+        doc = self.ok("--json", "cert", "import", *files, self.key, timeout=600).json()
+        self.assertEqual(doc["new"], len(files))
+        names = [e["name"] for e in doc["imported"]]
+        self.assertEqual(len(names), len(set(names)), "a certificate reported twice")
+        self.assertEqual(len(names), len(files))
+        self.assertTrue(all(e["private_key"] for e in doc["imported"]))
+        out = self.path("first.pem")
+        self.ok("cert", "export", "h0000.bulk.test", "--format", "pem", "--out", out)
+        self.assertEqual(self.cert_pubkey(out), self.key_pubkey(self.key))
+
     def test_keyless_then_key_before_every_chunk_then_again(self):
         # first without the key: every certificate stored without one
         doc = self.ok("--json", "cert", "import", *self.files, timeout=600).json()

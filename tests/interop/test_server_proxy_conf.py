@@ -275,16 +275,26 @@ class ServerProxyConf(TgCase):
         doc = self.create("big", "--dest", "192.0.2.0/24", *args)
         self.assertEqual(len(doc["certificates"]), 1000)
         self.assertEqual({c["key"] for c in doc["certificates"]}, {"missing"})
-        r = self.refused(INVALID, "proxy", "server", "set", "big", "--add-cert", names[1000],
-                         says=("at most 1000 certificates",))
-        r = self.refused(INVALID, "proxy", "server", "create", "bigger", "--dest", "192.0.3.0/24",
-                         *args, "--cert", names[1000], says=("at most 1000",))
-        del r
+        self.refused(INVALID, "proxy", "server", "set", "big", "--add-cert", names[1000],
+                     says=("at most 1000 certificates",))
+        self.refused(INVALID, "proxy", "server", "create", "bigger", "--dest", "192.0.3.0/24",
+                     *args, "--cert", names[1000], says=("at most 1000",))
         # one key imported alone mends all of them (they share it)
         self.write("many.key", key.private_bytes(serialization.Encoding.PEM,
                                                  serialization.PrivateFormat.PKCS8,
                                                  serialization.NoEncryption()), "wb")
-        self.ok("cert", "import", self.path("many.key"))
+        r = self.ok("--json", "cert", "import", self.path("many.key")).json()
+        self.assertEqual([e["action"] for e in r["imported"]], ["private key added"] * 1001)
+        self.assertEqual({c["key"] for c in self.show("big")["certificates"]}, {"ok"})
+        # a certificate in the middle now exports with the key, and openssl finds the pair
+        mid = "h0500.example"
+        self.ok("cert", "export", mid, "--format", "pem", "--out", self.path("mid.pem"))
+        self.ok("cert", "export", mid, "--format", "p8", "--no-passphrase", "--out",
+                self.path("mid.key"))
+        cert_pub = self.sh("openssl", "x509", "-in", self.path("mid.pem"), "-noout", "-pubkey")
+        key_pub = self.sh("openssl", "pkey", "-in", self.path("mid.key"), "-pubout")
+        self.assertEqual(cert_pub.stdout, key_pub.stdout)
+        self.assertIn("BEGIN PUBLIC KEY", cert_pub.stdout)
 
     def test_cert_in_use_and_replace(self):
         www, shop = self.leaf("www"), self.leaf("shop")
