@@ -109,8 +109,10 @@ int kr_ts_get(tg_keyring *kr, const char *name, tg_store_ts *t, tg_err *err);
 int kr_ts_anchors(tg_keyring *kr, const char *name, int allow_empty, tg_cert ***anchors, size_t *n,
                   tg_err *err);
 /* The proxy's document (show --json) from its row (TG_E_STORE when its stored
- * configuration is damaged). */
-int kr_proxy_doc(tg_keyring *kr, const tg_store_proxy *p, json_t **out, tg_err *err);
+ * configuration is damaged). unseal: a server proxy's keys are opened to judge them
+ * (show); else judged from the stored rows alone (lists, the engine's load, which opens
+ * each key itself). */
+int kr_proxy_doc(tg_keyring *kr, const tg_store_proxy *p, int unseal, json_t **out, tg_err *err);
 /* Certificate to took certificate from's place (K5 renewal, K7 replacement): the proxies
  * that sign with from sign with to if it can sign (a CA whose key is held); if it
  * cannot, strict refuses (TG_E_CONFLICT, naming the proxy) and otherwise they stay. The
@@ -133,8 +135,8 @@ int kr_cidrs_overlap(const kr_cidrs *a, const kr_cidrs *b, char *out, size_t siz
  * each an existing non-CA certificate, 1..TG_SRV_CERTS_MAX after duplicates are dropped. */
 int kr_srv_certs_write(tg_keyring *kr, const tg_store_proxy *p, const tg_proxy_opts *o, int create,
                        tg_err *err);
-/* [{"name", "cn", "sans", "key"}] in the proxy's order. */
-int kr_srv_certs_doc(tg_keyring *kr, int64_t proxy_id, json_t **out, tg_err *err);
+/* [{"name", "cn", "sans", "key"}] in the proxy's order (unseal: as kr_proxy_doc). */
+int kr_srv_certs_doc(tg_keyring *kr, int64_t proxy_id, int unseal, json_t **out, tg_err *err);
 /* "ok", "missing" (no key row) or "broken" (the row does not match the certificate's
  * public key, or its sealed blob does not open). */
 const char *kr_key_state(tg_keyring *kr, const tg_store_cert *c);

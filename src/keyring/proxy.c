@@ -551,10 +551,10 @@ static int server_decode(const tg_store_proxy *p, pconf *c, tg_err *err)
 
 /* A server proxy's document: the order documented in docs/json.md. */
 static int server_doc(tg_keyring *kr, const tg_store_proxy *p, const pconf *c, json_t *settings,
-                      json_t *ranges, json_t **doc, tg_err *err)
+                      json_t *ranges, int unseal, json_t **doc, tg_err *err)
 {
     json_t *certs = NULL;
-    int rc = kr_srv_certs_doc(kr, p->id, &certs, err);
+    int rc = kr_srv_certs_doc(kr, p->id, unseal, &certs, err);
     if (rc != 0) return rc;
     json_t *out = json_pack(
         "{s:o, s:s, s:o, s:o?, s:b, s:o, s:O, s:o?, s:o?, s:O, s:O, s:O, s:O, s:O, s:O, s:O, "
@@ -580,7 +580,7 @@ static int server_doc(tg_keyring *kr, const tg_store_proxy *p, const pconf *c, j
     return 0;
 }
 
-int kr_proxy_doc(tg_keyring *kr, const tg_store_proxy *p, json_t **doc_out, tg_err *err)
+int kr_proxy_doc(tg_keyring *kr, const tg_store_proxy *p, int unseal, json_t **doc_out, tg_err *err)
 {
     *doc_out = NULL;
     pconf c;
@@ -594,7 +594,7 @@ int kr_proxy_doc(tg_keyring *kr, const tg_store_proxy *p, json_t **doc_out, tg_e
      * Not the stored form (conf_json): there ports is the option's text and description
      * "" when there is none; here ports is the list of ranges and description null. */
     if (c.server) {
-        rc = settings && ranges ? server_doc(kr, p, &c, settings, ranges, doc_out, err)
+        rc = settings && ranges ? server_doc(kr, p, &c, settings, ranges, unseal, doc_out, err)
                                 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
         json_decref(settings);
         json_decref(ranges);
@@ -953,7 +953,7 @@ static int add_row(const tg_store_proxy *p, void *arg)
 {
     listctx *l = arg;
     json_t *doc = NULL;
-    if ((l->rc = kr_proxy_doc(l->kr, p, &doc, l->err)) == 0 &&
+    if ((l->rc = kr_proxy_doc(l->kr, p, 0, &doc, l->err)) == 0 &&
         json_array_append_new(l->rows, doc) != 0)
         l->rc = tg_err_set(l->err, TG_E_INTERNAL, "out of memory");
     return l->rc != 0; /* a list never drops a row */
@@ -984,7 +984,7 @@ int tg_keyring_proxy_show(tg_keyring *kr, const char *kind, const char *name, js
     int rc = kind_check(kind, err);
     if (rc == 0) rc = proxy_get(kr, kind, name, &p, err);
     if (rc != 0) return rc;
-    rc = kr_proxy_doc(kr, &p, out, err);
+    rc = kr_proxy_doc(kr, &p, 1, out, err); /* one proxy: each key opened to judge it */
     tg_store_proxy_clear(&p);
     return rc;
 }

@@ -87,14 +87,14 @@ static int collect(const tg_store_proxy *p, void *arg)
     if (p->truststore_name != NULL && l->ts[l->n - 1] == NULL)
         l->rc = tg_err_set(l->err, TG_E_INTERNAL, "out of memory");
     else if (strcmp(p->kind, "server") == 0)
-        l->rc = kr_proxy_doc(l->kr, p, &r->conf, l->err); /* its trust store is optional */
+        l->rc = kr_proxy_doc(l->kr, p, 0, &r->conf, l->err); /* its trust store is optional */
     else if (p->signing_cert_id == 0 || p->truststore_name == NULL)
         l->rc = tg_err_fset(l->err, TG_E_STORE, "signing",
                             "%s proxy '%s' has no signing certificate or no trust store in the "
                             "store; give it both",
                             p->kind, p->name);
     else
-        l->rc = kr_proxy_doc(l->kr, p, &r->conf, l->err);
+        l->rc = kr_proxy_doc(l->kr, p, 0, &r->conf, l->err);
     return l->rc != 0;
 }
 

@@ -235,7 +235,7 @@ const char *kr_key_state(tg_keyring *kr, const tg_store_cert *c)
     return "ok";
 }
 
-int kr_srv_certs_doc(tg_keyring *kr, int64_t proxy_id, json_t **out, tg_err *err)
+int kr_srv_certs_doc(tg_keyring *kr, int64_t proxy_id, int unseal, json_t **out, tg_err *err)
 {
     *out = NULL;
     int64_t *ids = NULL;
@@ -249,7 +249,7 @@ int kr_srv_certs_doc(tg_keyring *kr, int64_t proxy_id, json_t **out, tg_err *err
         json_t *sans = kr_sans_doc(c.san_list, NULL);
         json_t *e = json_pack("{s:o, s:o, s:o, s:s}", "name", kr_json_text(c.name), "cn",
                               kr_json_opt(c.subject_cn), "sans", sans ? sans : json_array(), "key",
-                              kr_key_state(kr, &c));
+                              unseal ? kr_key_state(kr, &c) : kr_key_row_state(kr, &c));
         if (e == NULL || json_array_append_new(a, e) != 0)
             rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
         tg_store_cert_clear(&c);
