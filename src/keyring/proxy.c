@@ -225,7 +225,7 @@ static const char *foreign_setting(const pconf *c, const tg_proxy_opts *o)
                            {o->keylog != TG_UNSET, "keylog"},
                            {o->min_key_bits_set, "min_key_bits"},
                            {o->max_conns_set, "max_conns"},
-                           {o->fail_open_set, "fail_open_secs"}};
+                           {o->fail_open_set, "fail_open"}};
         for (size_t i = 0; i < sizeof(client_only) / sizeof(client_only[0]); i++)
             if (client_only[i].given) return client_only[i].name;
         return NULL;
@@ -234,7 +234,7 @@ static const char *foreign_setting(const pconf *c, const tg_proxy_opts *o)
         int given;
         const char *name;
     } server_only[] = {
-        {o->certs.v != NULL || o->add_certs.n || o->remove_certs.n, "certs"},
+        {o->certs.v != NULL || o->add_certs.n || o->remove_certs.n, "cert"},
         {o->dest.v != NULL || o->add_dest.n || o->remove_dest.n, "dest"},
         {o->source_except.v != NULL || o->add_source_except.n || o->remove_source_except.n,
          "source_except"},
@@ -830,7 +830,7 @@ static int create_prepare(const char *kind, const char *name, const tg_proxy_opt
         return tg_err_fset(err, TG_E_USAGE, "no_truststore",
                            "a new server proxy has no trust store unless one is given");
     if (c->server && o->certs.n == 0 && o->add_certs.n == 0)
-        return tg_err_fset(err, TG_E_USAGE, "certs",
+        return tg_err_fset(err, TG_E_USAGE, "cert",
                            "a server proxy needs at least one certificate: give the protected "
                            "servers' certificates");
     if (c->server && (o->add_certs.n || o->remove_certs.n || o->add_dest.n || o->remove_dest.n ||

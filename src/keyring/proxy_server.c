@@ -196,14 +196,11 @@ int kr_srv_certs_write(tg_keyring *kr, const tg_store_proxy *p, const tg_proxy_o
             rc = id_push(&v, &n, &cap, c.id, err);
             tg_store_cert_clear(&c);
         }
-    if (rc == 0 && n == 0)
-        rc = create ? tg_err_fset(err, TG_E_USAGE, "certs",
-                                  "a server proxy needs at least one certificate: give the "
-                                  "protected servers' certificates")
-                    : tg_err_set(err, TG_E_INVALID,
-                                 "server proxy '%s' would have no certificate left; add another "
-                                 "before removing the last, or delete the proxy",
-                                 p->name);
+    if (rc == 0 && n == 0) /* (create refused an empty list before: proxy.c) */
+        rc = tg_err_set(err, TG_E_INVALID,
+                        "server proxy '%s' would have no certificate left; add another "
+                        "before removing the last, or delete the proxy",
+                        p->name);
     if (rc == 0 && n > TG_SRV_CERTS_MAX)
         rc = tg_err_set(err, TG_E_INVALID,
                         "a server proxy holds at most %d certificates (%zu given); spread them "

@@ -520,7 +520,7 @@ static void server_rules(void **state)
     const char *other[] = {"198.51.100.0/24"}, *inside[] = {"192.0.2.0/28"};
     const char *hostbits[] = {"192.0.2.1/24"};
     o = srv(NULL, 0, other, 1);
-    srv_fails("s2", NULL, &o, TG_E_USAGE, "--certs", "at least one certificate");
+    srv_fails("s2", NULL, &o, TG_E_USAGE, "--cert", "at least one certificate");
     o = srv(www, 1, NULL, 0);
     srv_fails("s2", NULL, &o, TG_E_USAGE, "--dest", NULL);
     o = srv(ca, 1, other, 1);
@@ -554,7 +554,7 @@ static void server_rules(void **state)
     /* a client proxy's kind check: the server's settings are not the client's */
     o = opts("s-ca", NULL, "127.0.0.1:3999", "9999");
     o.certs = (tg_textlist){www, 1};
-    create_fails("c9", &o, TG_E_USAGE, "--certs", "server proxies");
+    create_fails("c9", &o, TG_E_USAGE, "--cert", "server proxies");
 
     /* set: entries one at a time; the last certificate stays */
     o = none();
