@@ -5,7 +5,11 @@
  * a key already sealed in the store, or the key of a pending request (which the
  * import then completes). A certificate for a key we hold with a later expiry than the
  * newest one we have becomes that one's successor and takes over its references.
- * All files of one command are decoded before the transaction starts and stored in it.
+ * All files of one command are decoded before the transaction starts and stored in it;
+ * beyond IMPORT_CHUNK files (below) they are decoded a chunk at a time inside it, so that
+ * memory stays bounded: such an import holds the store's write lock for its whole run, and
+ * other writers (serve's API, renewals, other commands) wait up to the store's busy
+ * timeout (10 s) and then say the store is busy. README "Limits" says so.
  */
 #include "keyring_int.h"
 
@@ -245,9 +249,9 @@ static void *decode_worker(void *arg)
     return NULL;
 }
 
-/* Decodes every input into out[] (callers append them in order); 0, or TG_E_INTERNAL
- * when no thread could be started (out[] is then untouched: decode serially). */
-static int decode_parallel(const tg_import *imp, decoded *out, size_t base, size_t total)
+/* Decodes every input into out[] (callers append them in order), on as many threads as
+ * could be started (this one among them). */
+static void decode_parallel(const tg_import *imp, decoded *out, size_t base, size_t total)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     size_t n = cores < 1 ? 1 : cores > DECODE_THREADS_MAX ? DECODE_THREADS_MAX : (size_t)cores;
@@ -267,18 +271,16 @@ static int decode_parallel(const tg_import *imp, decoded *out, size_t base, size
     for (size_t i = 0; i < started; i++)
         pthread_join(t[i], NULL);
     pthread_mutex_destroy(&j.lock);
-    return 0;
 }
 
 /* ---- matching keys and certificates by public-key hash, in O(log n) each: a bulk
  * import of 100,000 files with a key each compared every pair before ---- */
 
-static const loaded *sorting; /* qsort has no argument: set only around the call */
-
-static int key_order(const void *a, const void *b)
+static int key_order(const void *a, const void *b, void *arg)
 {
+    const loaded *l = arg;
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    int c = memcmp(sorting->keyspki[x], sorting->keyspki[y], 32);
+    int c = memcmp(l->keyspki[x], l->keyspki[y], 32);
     return c != 0 ? c : x < y ? -1 : x > y;
 }
 
@@ -289,11 +291,7 @@ static int keys_index(loaded *l, tg_err *err)
     if (l->keyorder == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     for (size_t i = 0; i < l->nkeys; i++)
         l->keyorder[i] = i;
-    if (l->nkeys > 1) {
-        sorting = l;
-        qsort(l->keyorder, l->nkeys, sizeof(*l->keyorder), key_order);
-        sorting = NULL;
-    }
+    if (l->nkeys > 1) qsort_r(l->keyorder, l->nkeys, sizeof(*l->keyorder), key_order, l);
     return 0;
 }
 
@@ -311,15 +309,11 @@ static size_t key_lower(const loaded *l, const unsigned char *spki)
     return lo;
 }
 
-/* The first key (in the order given) whose public-key hash is spki; nkeys when none. */
+/* The first key (in the order given) whose public-key hash is spki; nkeys when none.
+ * The keys are indexed (keys_index: load_some does it for every load that matches). */
 static size_t key_find(const loaded *l, const unsigned char *spki)
 {
-    if (l->keyorder == NULL) { /* not indexed (yet): a scan */
-        size_t i = 0;
-        while (i < l->nkeys && memcmp(l->keyspki[i], spki, 32) != 0)
-            i++;
-        return i;
-    }
+    if (l->nkeys == 0) return 0;
     size_t at = key_lower(l, spki);
     return at < l->nkeys && memcmp(l->keyspki[l->keyorder[at]], spki, 32) == 0 ? l->keyorder[at]
                                                                                : l->nkeys;
@@ -327,16 +321,14 @@ static size_t key_find(const loaded *l, const unsigned char *spki)
 
 /* The key among the files' keys that belongs to it (matched by public-key hash): its
  * index, or nkeys when none. */
-static size_t bundle_key_index(const loaded *l, const item *it, int *used)
+static size_t bundle_key_index(const loaded *l, const item *it)
 {
-    size_t i = l->nkeys ? key_find(l, it->spki) : 0;
-    if (i < l->nkeys && used) used[i] = 1;
-    return i;
+    return key_find(l, it->spki);
 }
 
-static tg_key *bundle_key_for(const loaded *l, const item *it, int *used)
+static tg_key *bundle_key_for(const loaded *l, const item *it)
 {
-    size_t i = bundle_key_index(l, it, used);
+    size_t i = bundle_key_index(l, it);
     return i < l->nkeys ? l->keys[i] : NULL;
 }
 
@@ -354,7 +346,7 @@ static void mark_leaves(tg_keyring *kr, loaded *l)
     for (size_t i = 0; i < l->nitems; i++) {
         int is_ca = tg_cert_is_ca(l->items[i].cert);
         tg_store_key sk;
-        int keyed = bundle_key_for(l, &l->items[i], NULL) != NULL ||
+        int keyed = bundle_key_for(l, &l->items[i]) != NULL ||
                     tg_store_key_find(kr->st, l->items[i].spki, &sk, NULL) == 0;
         l->items[i].leaf = !is_ca || keyed;
     }
@@ -391,15 +383,16 @@ static void ca_server_warning(json_t *entry, const tg_store_cert *row, const cha
              "default) that also names servers (%s): it was filed as a CA certificate (listed "
              "by `tlsgate ca list`, named by the CA rule, trusted as a root for chains) and its "
              "names are served by SNI all the same. To file it as a server certificate instead "
-             "(listed by `tlsgate cert list`, never an issuer), delete it (`tlsgate ca delete "
-             "'%s'`) and import it again with --as-server, or make it without CA:TRUE "
-             "(`openssl req -x509 -addext basicConstraints=critical,CA:FALSE …`)",
+             "(listed with the certificates, never an issuer), delete the CA certificate '%s' "
+             "and import it again as a server certificate (the command line's --as-server, the "
+             "API's as_server), or make it without CA:TRUE (`openssl req -x509 -addext "
+             "basicConstraints=critical,CA:FALSE …`)",
              first, row->name);
     json_array_append_new(json_object_get(entry, "warnings"), json_string(msg));
 }
 
-static int store_one(tg_keyring *kr, const loaded *l, item *it, const tg_import *imp,
-                     int *keys_used, outcome *o, int64_t *new_id, tg_err *err)
+static int store_one(tg_keyring *kr, const loaded *l, item *it, const tg_import *imp, outcome *o,
+                     int64_t *new_id, tg_err *err)
 {
     int exportable = !imp->no_export;
     const char *name = it->explicit_name ? it->name : NULL;
@@ -414,7 +407,7 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const tg_import 
     if (tg_store_cert_by_sha256(kr->st, row.sha256, &dup, NULL) == 0) {
         /* Already here: a chain certificate is simply shared; a leaf may gain its key, or
          * lose the right to export the one it has (--no-export: the stricter flag wins). */
-        size_t ki = dup.key_id == 0 ? bundle_key_index(l, it, keys_used) : l->nkeys;
+        size_t ki = dup.key_id == 0 ? bundle_key_index(l, it) : l->nkeys;
         if (ki < l->nkeys) {
             if ((rc = put_bundle_key(kr, l, ki, exportable, &dup.key_id, &tightened, err)) == 0)
                 rc = tg_store_cert_set_key(kr->st, dup.id, dup.key_id, err);
@@ -440,7 +433,7 @@ static int store_one(tg_keyring *kr, const loaded *l, item *it, const tg_import 
         row.is_ca = 0;
         o->as_server = 1;
     }
-    size_t ki = bundle_key_index(l, it, keys_used);
+    size_t ki = bundle_key_index(l, it);
     if (ki < l->nkeys) {
         if ((rc = put_bundle_key(kr, l, ki, exportable, &row.key_id, &tightened, err)) != 0)
             goto end;
@@ -611,12 +604,13 @@ static int load_some(tg_keyring *kr, const tg_import *imp, size_t base, size_t t
     if (imp->ninputs == 0) return tg_err_set(err, TG_E_USAGE, "no file to import");
     int rc = 0;
     decoded *d = imp->ninputs >= DECODE_PARALLEL_MIN ? calloc(imp->ninputs, sizeof(*d)) : NULL;
-    if (d != NULL && decode_parallel(imp, d, base, total) == 0) {
+    if (d != NULL) {
+        decode_parallel(imp, d, base, total);
         for (size_t i = 0; i < imp->ninputs; i++) {
             if (rc == 0 && d[i].asked) /* encrypted, and the source may prompt: here, in order */
                 rc = load_input(l, &imp->inputs[i], base + i, imp->pass, 0, err);
-            else if (rc == 0 && (rc = d[i].rc) != 0 && err != NULL)
-                *err = d[i].err;
+            else if (rc == 0 && (rc = d[i].rc) != 0) /* the first failure's own sentence */
+                rc = tg_err_fset(err, d[i].rc, d[i].err.field, "%s", d[i].err.msg);
             else if (rc == 0)
                 rc = append_decoded(l, &imp->inputs[i], base + i, &d[i], err);
             decoded_clear(&d[i]);
@@ -862,15 +856,13 @@ static int keyless_has(const chunked *ch, const unsigned char spki[32], int64_t 
 static int store_loaded(tg_keyring *kr, const tg_import *imp, loaded *l, outcome *o, size_t *stored,
                         size_t total, chunked *ch, tg_err *err)
 {
-    int *used = calloc(l->nkeys + 1, sizeof(*used));
-    if (used == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     int rc = 0;
     for (int pass = 0; rc == 0 && pass < 2; pass++)
         for (size_t i = 0; rc == 0 && i < l->nitems; i++) {
             if (l->items[i].leaf != pass) continue;
             int64_t id;
             o->last_keyless = 0;
-            rc = store_one(kr, l, &l->items[i], imp, used, o, &id, err);
+            rc = store_one(kr, l, &l->items[i], imp, o, &id, err);
             if (rc == 0 && ch != NULL && o->last_keyless &&
                 (rc = grow((void **)&ch->v, &ch->cap, ch->n, sizeof(*ch->v), err)) == 0) {
                 keyless *k = &ch->v[ch->n++];
@@ -882,7 +874,6 @@ static int store_loaded(tg_keyring *kr, const tg_import *imp, loaded *l, outcome
             ++*stored;
             if (imp->progress) imp->progress(imp->progress_arg, "storing", *stored, total);
         }
-    free(used);
     return rc;
 }
 
@@ -996,13 +987,12 @@ int tg_keyring_cert_import(tg_keyring *kr, const tg_import *imp, json_t **out, t
         rc = in_chunks ? import_chunked(kr, imp, &o, err)
                        : store_loaded(kr, imp, &l, &o, &stored, l.nitems, NULL, err);
         if (rc == 0 && o.new_ca) rc = kr_refresh_tx(kr, NULL, err);
-        if (rc == 0 && imp->as_server && !o.as_server)
-            rc = tg_err_fset(err, TG_E_INVALID, "as_server",
-                             "--as-server files a new self-signed CA certificate that names "
-                             "servers (DNS or IP SANs) as a server certificate, and the files "
-                             "hold none (one already in the store keeps its filing: delete it "
-                             "first)");
     }
+    if (rc == 0 && imp->as_server && !o.as_server) /* a key alone files nothing either */
+        rc = tg_err_fset(err, TG_E_INVALID, "as_server",
+                         "filing as a server certificate is for a new self-signed CA "
+                         "certificate that names servers (DNS or IP SANs), and the files hold "
+                         "none (one already in the store keeps its filing: delete it first)");
     rc = kr_finish(kr, rc, err);
 end:
     outcome_end(rc, &o, out);
@@ -1017,7 +1007,6 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     loaded l;
     outcome o = {json_array(), json_array()};
     tg_store_cert old = {0};
-    int *used = NULL;
     int rc = load_some(kr, imp, 0, imp->ninputs, 0, &l, err);
     if (rc != 0) goto end;
     item *leaf = NULL;
@@ -1037,8 +1026,7 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
                         name);
         goto end;
     }
-    used = calloc(l.nkeys + 1, sizeof(*used));
-    if (used == NULL || !o.imported || !o.skipped) {
+    if (!o.imported || !o.skipped) {
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
         goto end;
     }
@@ -1046,7 +1034,7 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     if ((rc = kr_cert_get(kr, name, &old, err)) != 0) goto tx;
     /* The new certificate must be servable if the old one was. */
     tg_store_key sk;
-    if (old.key_id != 0 && bundle_key_for(&l, leaf, used) == NULL &&
+    if (old.key_id != 0 && bundle_key_for(&l, leaf) == NULL &&
         tg_store_key_find(kr->st, leaf->spki, &sk, NULL) != 0) {
         rc = tg_err_fset(err, TG_E_INVALID, "key",
                          "the private key of the replacement is neither in the files nor in the "
@@ -1065,7 +1053,7 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     for (size_t i = 0; rc == 0 && i < l.nitems; i++) {
         if (&l.items[i] == leaf) continue;
         int64_t id;
-        rc = store_one(kr, &l, &l.items[i], imp, used, &o, &id, err);
+        rc = store_one(kr, &l, &l.items[i], imp, &o, &id, err);
     }
     int64_t new_id = 0;
     size_t before = json_array_size(o.imported);
@@ -1073,7 +1061,7 @@ int tg_keyring_cert_replace(tg_keyring *kr, const char *name, const tg_import *i
     leaf->name = tg_strdup(name);
     leaf->explicit_name = 1;
     if (rc == 0 && leaf->name == NULL) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    if (rc == 0) rc = store_one(kr, &l, leaf, imp, used, &o, &new_id, err);
+    if (rc == 0) rc = store_one(kr, &l, leaf, imp, &o, &new_id, err);
     if (rc == 0 && json_array_size(o.imported) == before)
         rc = tg_err_set(err, TG_E_CONFLICT, "the replacement certificate is already in the store");
     if (rc == 0) rc = tg_store_ref_move(kr->st, old.id, new_id, err);
@@ -1088,7 +1076,6 @@ tx:
 end:
     outcome_end(rc, &o, out);
     tg_store_cert_clear(&old);
-    free(used);
     loaded_free(&l);
     return rc;
 }

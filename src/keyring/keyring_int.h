@@ -23,13 +23,13 @@ int kr_cert_row(const tg_cert *cert, tg_store_cert *row, tg_err *err);
 /* Seals key into the store (or finds it there already); *id is its row. A key found
  * there is made non-exportable when exportable is 0 (the stricter flag wins); *tightened
  * (may be NULL) says whether that happened. */
+int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, int *tightened,
+               tg_err *err);
 /* kr_key_put for a key whose strength was checked and whose SubjectPublicKeyInfo hash
  * and PKCS#8 DER are already at hand (a bulk import makes them on its decoding threads). */
 int kr_key_put_encoded(tg_keyring *kr, const tg_key *key, const unsigned char spki[32],
                        const unsigned char *der, size_t len, int exportable, int64_t *id,
                        int *tightened, tg_err *err);
-int kr_key_put(tg_keyring *kr, const tg_key *key, int exportable, int64_t *id, int *tightened,
-               tg_err *err);
 /* Makes the stored key non-exportable unless it is already; *tightened says if it was. */
 int kr_key_forbid_export(tg_keyring *kr, int64_t key_id, int *tightened, tg_err *err);
 int kr_key_load(tg_keyring *kr, int64_t key_id, tg_key **out, tg_err *err);

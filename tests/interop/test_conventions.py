@@ -351,6 +351,12 @@ class Conventions(tglib.TgCase):
         r = self.fails(INVALID, "cert", "import", cert, key, "--as-server")
         self.assertIn("--as-server", r.err)
         self.assertEqual(self.dump(), before)
+        # nor does a key alone (it mends a stored certificate, filing nothing)
+        self.ok("cert", "import", cert)
+        before = self.dump()
+        r = self.fails(INVALID, "cert", "import", key, "--as-server")
+        self.assertIn("--as-server", r.err)
+        self.assertEqual(self.dump(), before)
         # a CA's import keeps its own meaning: no such option there
         self.fails(USAGE, "ca", "import", self.root(), "--as-server")
 
