@@ -597,6 +597,7 @@ const opt_entry *opts_table(size_t *n)
 
 static int number(cli *c, const char *opt, const char *v, int *out)
 {
+    *out = 0; /* set on every path: callers read it only on success */
     char *end;
     long n = strtol(v, &end, 10);
     if (*v == '\0' || *end != '\0' || n < INT_MIN || n > INT_MAX)
@@ -741,7 +742,7 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
             px->non_tls = optarg;
             break;
         case L_FAIL_OPEN: {
-            int v = 0; /* set by number(); -O3 cannot see it */
+            int v;
             if (number(c, "--fail-open", optarg, &v) != 0) return TG_E_USAGE;
             px->fail_open_set = 1;
             px->fail_open = v;
@@ -864,7 +865,7 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
             o->serve_given |= SG_THREADS;
             break;
         case L_CACHE: {
-            int v = 0; /* set by number(); -O3 cannot see it */
+            int v;
             if (number(c, "--cache", optarg, &v) != 0) return TG_E_USAGE;
             o->serve.cache = v;
             o->serve_given |= SG_CACHE;
@@ -899,7 +900,7 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
             break;
         case L_MIN_KEY_BITS:
         case L_MAX_CONNS: {
-            int v = 0; /* set by number(); -O3 cannot see it */
+            int v;
             const char *opt = ch == L_MIN_KEY_BITS ? "--min-key-bits" : "--max-conns";
             if (number(c, opt, optarg, &v) != 0) return TG_E_USAGE;
             if (ch == L_MIN_KEY_BITS) {
@@ -967,7 +968,7 @@ int opts_parse(cli *c, int argc, char **argv, opt_mask allowed, opts *o)
             break;
         case L_LIMIT:
         case L_OFFSET: {
-            int v = 0; /* set by number(); -O3 cannot see it */
+            int v;
             if (number(c, ch == L_LIMIT ? "--limit" : "--offset", optarg, &v) != 0)
                 return TG_E_USAGE;
             /* a limit of 0 is not "the default": the keyring refuses it (exit 3) */

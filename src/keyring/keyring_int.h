@@ -74,11 +74,6 @@ int kr_cert_get(tg_keyring *kr, const char *name, tg_store_cert *out, tg_err *er
 int kr_ca_get(tg_keyring *kr, const char *name, tg_store_cert *out, tg_err *err);
 /* The certificate's document for show / create. */
 json_t *kr_cert_doc(tg_keyring *kr, const tg_store_cert *c);
-/* The certificates table (only_ca as tg_store_cert_each's; notAfter < before when
- * before > 0; filter: tg_list's, NULL for every row; *total, when not NULL, the rows before
- * the filter). */
-int kr_cert_rows(tg_keyring *kr, int only_ca, long long before, const char *filter, json_t **out,
-                 size_t *total, tg_err *err);
 /* The row for the certificates table. */
 json_t *kr_cert_list_row(const tg_store_cert *c, int64_t default_id, long long now);
 /* Issuer chain of c found in the store (not including c), nearest first; ids (NULL, or

@@ -11,8 +11,7 @@
 #include <time.h>
 
 typedef struct listctx {
-    json_t *rows;                        /* the rows kept (NULL: each goes to emit) */
-    int (*emit)(json_t *row, void *arg); /* a streamed list's consumer (row borrowed) */
+    int (*emit)(json_t *row, void *arg); /* the list's consumer (row borrowed) */
     void *emit_arg;
     int64_t def;
     long long now;
@@ -52,59 +51,10 @@ static int add_row(const tg_store_cert *c, void *arg)
         json_decref(row);
         return 0;
     }
-    if (l->emit != NULL) {
-        if (row == NULL) return l->failed = 1;
-        int stop = l->emit(row, l->emit_arg);
-        json_decref(row);
-        return stop;
-    }
-    l->failed = json_array_append_new(l->rows, row) != 0;
-    return l->failed;
-}
-
-int kr_cert_rows(tg_keyring *kr, int only_ca, long long before, const char *filter, json_t **out,
-                 size_t *total, tg_err *err)
-{
-    listctx l = {.rows = json_array(),
-                 .def = tg_store_ref_get(kr->st, TG_REF_DEFAULT),
-                 .now = (long long)time(NULL),
-                 .filter = filter};
-    if (l.rows == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    int rc = tg_store_cert_each(kr->st, only_ca, before, add_row, &l, err);
-    if (rc == 0 && l.failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    if (rc != 0) {
-        json_decref(l.rows);
-        return rc;
-    }
-    *out = l.rows;
-    if (total != NULL) *total = l.total;
-    return 0;
-}
-
-static int soonest_first(const void *a, const void *b)
-{
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    json_int_t p = json_integer_value(json_object_get(x, "not_after_unix")),
-               q = json_integer_value(json_object_get(y, "not_after_unix"));
-    if (p != q) return p < q ? -1 : 1;
-    const char *m = json_string_value(json_object_get(x, "name")),
-               *n = json_string_value(json_object_get(y, "name"));
-    return strcmp(m ? m : "", n ? n : "");
-}
-
-/* K9: the scriptable expiry check lists the soonest expiry first (name order breaks ties). */
-static void sort_soonest(json_t *rows)
-{
-    size_t n = json_array_size(rows);
-    json_t **v = n ? malloc(n * sizeof(*v)) : NULL;
-    if (v == NULL) return;
-    for (size_t i = 0; i < n; i++)
-        v[i] = json_incref(json_array_get(rows, i));
-    qsort(v, n, sizeof(*v), soonest_first);
-    json_array_clear(rows);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(rows, v[i]);
-    free(v);
+    if (row == NULL) return l->failed = 1;
+    int stop = l->emit(row, l->emit_arg);
+    json_decref(row);
+    return stop;
 }
 
 /* The search text of a list or a page: printable, and short (NULL: none given). */
@@ -122,6 +72,7 @@ static int list_query(const tg_list *q, const char **filter, long long *before, 
 {
     int expiring_days = q->expiring_days;
     int rc;
+    *before = 0, *only_ca = 0; /* set on every path: callers read them only on success */
     *filter = q->filter && q->filter[0] ? q->filter : NULL;
     if (expiring_days < -1)
         return tg_err_fset(err, TG_E_INVALID, "expiring",
@@ -131,17 +82,6 @@ static int list_query(const tg_list *q, const char **filter, long long *before, 
     *before = expiring_days >= 0 ? (long long)time(NULL) + (long long)expiring_days * 86400 + 1 : 0;
     *only_ca = q->kind == TG_LIST_CAS ? 1 : q->kind == TG_LIST_CERTS ? -1 : 0;
     return 0;
-}
-
-int tg_keyring_cert_list(tg_keyring *kr, const tg_list *q, json_t **out, size_t *total, tg_err *err)
-{
-    const char *filter;
-    long long before;
-    int only_ca;
-    int rc = list_query(q, &filter, &before, &only_ca, err);
-    if (rc == 0) rc = kr_cert_rows(kr, only_ca, before, filter, out, total, err);
-    if (rc == 0 && q->expiring_days >= 0) sort_soonest(*out);
-    return rc;
 }
 
 int tg_keyring_cert_list_each(tg_keyring *kr, const tg_list *q, int (*emit)(json_t *row, void *arg),
@@ -163,6 +103,32 @@ int tg_keyring_cert_list_each(tg_keyring *kr, const tg_list *q, int (*emit)(json
     if (rc == 0 && l.failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (rc == 0 && total != NULL) *total = l.total;
     return rc;
+}
+
+typedef struct appender {
+    json_t *rows;
+    int failed;
+} appender;
+
+static int append_row(json_t *row, void *arg)
+{
+    appender *a = arg;
+    return a->failed = json_array_append(a->rows, row) != 0; /* out of memory stops it */
+}
+
+int tg_keyring_cert_list(tg_keyring *kr, const tg_list *q, json_t **out, size_t *total, tg_err *err)
+{
+    *out = NULL;
+    appender a = {json_array(), 0};
+    if (a.rows == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    int rc = tg_keyring_cert_list_each(kr, q, append_row, &a, total, err);
+    if (rc == 0 && a.failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc != 0) {
+        json_decref(a.rows);
+        return rc;
+    }
+    *out = a.rows;
+    return 0;
 }
 
 int tg_keyring_cert_page(tg_keyring *kr, const tg_page *pg, json_t **out, tg_err *err)
@@ -189,24 +155,26 @@ int tg_keyring_cert_page(tg_keyring *kr, const tg_page *pg, json_t **out, tg_err
                         .after = pg->after,
                         .query = q,
                         .limit = limit + 1}; /* one more row says whether a next page exists */
-    listctx l = {.rows = json_array(),
+    appender a = {json_array(), 0};
+    listctx l = {.emit = append_row,
+                 .emit_arg = &a,
                  .def = tg_store_ref_get(kr->st, TG_REF_DEFAULT),
                  .now = (long long)time(NULL)};
     json_t *doc = json_object();
     long long total = 0;
-    if (l.rows == NULL || doc == NULL) {
-        json_decref(l.rows);
+    if (a.rows == NULL || doc == NULL) {
+        json_decref(a.rows);
         json_decref(doc);
         return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     }
     rc = tg_store_cert_page(kr->st, &sp, add_row, &l, &total, err);
-    if (rc == 0 && l.failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    if (rc == 0 && json_array_size(l.rows) > (size_t)limit) {
-        json_array_remove(l.rows, (size_t)limit);
-        json_t *last = json_array_get(l.rows, (size_t)limit - 1);
+    if (rc == 0 && (l.failed || a.failed)) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+    if (rc == 0 && json_array_size(a.rows) > (size_t)limit) {
+        json_array_remove(a.rows, (size_t)limit);
+        json_t *last = json_array_get(a.rows, (size_t)limit - 1);
         json_object_set(doc, "next", json_object_get(last, "name"));
     }
-    if (json_object_set_new(doc, "items", l.rows) != 0 ||
+    if (json_object_set_new(doc, "items", a.rows) != 0 ||
         (rc == 0 && json_object_set_new(doc, "total", json_integer(total)) != 0))
         rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
     if (rc != 0) {

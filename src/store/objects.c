@@ -427,13 +427,16 @@ static int cert_each(tg_store *st, sqlite3_stmt *s, int with_der, tg_store_cert_
     return tg_db_each(st, s, cert_row, &it, err, "listing certificates");
 }
 
-int tg_store_cert_each(tg_store *st, int only_ca, long long before, tg_store_cert_fn fn, void *arg,
-                       tg_err *err)
+/* The certificates table's rows, in name order or soonest expiry first. */
+static int cert_each_ordered(tg_store *st, int only_ca, long long before, int by_expiry,
+                             tg_store_cert_fn fn, void *arg, tg_err *err)
 {
-    sqlite3_stmt *s = tg_db_prep(st,
-                                 "SELECT " CERT_COLS " FROM certs WHERE (?1 = 0 OR not_after < ?1)"
-                                 " AND (?2 = 0 OR is_ca = (?2 > 0)) ORDER BY name",
-                                 err);
+#define EACH_WHERE                                                                                 \
+    "SELECT " CERT_COLS " FROM certs WHERE (?1 = 0 OR not_after < ?1)"                             \
+    " AND (?2 = 0 OR is_ca = (?2 > 0)) ORDER BY "
+    sqlite3_stmt *s =
+        tg_db_prep(st, by_expiry ? EACH_WHERE "not_after, name" : EACH_WHERE "name", err);
+#undef EACH_WHERE
     if (s) {
         sqlite3_bind_int64(s, 1, before);
         sqlite3_bind_int(s, 2, only_ca);
@@ -441,18 +444,16 @@ int tg_store_cert_each(tg_store *st, int only_ca, long long before, tg_store_cer
     return cert_each(st, s, 0, fn, arg, err);
 }
 
+int tg_store_cert_each(tg_store *st, int only_ca, long long before, tg_store_cert_fn fn, void *arg,
+                       tg_err *err)
+{
+    return cert_each_ordered(st, only_ca, before, 0, fn, arg, err);
+}
+
 int tg_store_cert_each_by_expiry(tg_store *st, int only_ca, long long before, tg_store_cert_fn fn,
                                  void *arg, tg_err *err)
 {
-    sqlite3_stmt *s = tg_db_prep(st,
-                                 "SELECT " CERT_COLS " FROM certs WHERE (?1 = 0 OR not_after < ?1)"
-                                 " AND (?2 = 0 OR is_ca = (?2 > 0)) ORDER BY not_after, name",
-                                 err);
-    if (s) {
-        sqlite3_bind_int64(s, 1, before);
-        sqlite3_bind_int(s, 2, only_ca);
-    }
-    return cert_each(st, s, 0, fn, arg, err);
+    return cert_each_ordered(st, only_ca, before, 1, fn, arg, err);
 }
 
 #define PAGE_FILTER                                                                                \
