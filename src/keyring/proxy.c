@@ -817,6 +817,31 @@ static int show_after(tg_keyring *kr, int rc, const char *kind, const char *name
 }
 
 /* Everything create can check before the store is asked. */
+/* A server proxy has what its mode needs: destinations (transparent), or a listen
+ * address and an upstream (explicit). name: set's proxy, NULL on create; a list emptied
+ * by removals is refused as such, a mode given without its settings as a usage error. */
+static int server_complete(const pconf *c, const char *name, const tg_proxy_opts *o, tg_err *err)
+{
+    if (!c->server) return 0;
+    const char *with = name != NULL ? ": give them with the mode" : "";
+    if (c->mode == 1 && c->dest.n == 0)
+        return name == NULL || o->mode != NULL
+                   ? tg_err_fset(err, TG_E_USAGE, "dest",
+                                 "a transparent server proxy needs the networks of the servers "
+                                 "it protects (their addresses or CIDR ranges)%s",
+                                 with)
+                   : tg_err_set(err, TG_E_INVALID,
+                                "transparent server proxy '%s' would have no destination left; "
+                                "add another before removing the last, or delete the proxy",
+                                name);
+    if (c->mode == 0 && (c->listen[0] == '\0' || c->upstream[0] == '\0'))
+        return tg_err_fset(err, TG_E_USAGE, c->listen[0] ? "upstream" : "listen",
+                           "an explicit server proxy needs a listen address and the upstream "
+                           "server it forwards to%s",
+                           with);
+    return 0;
+}
+
 static int create_prepare(const char *kind, const char *name, const tg_proxy_opts *o, pconf *c,
                           tg_err *err)
 {
@@ -838,14 +863,7 @@ static int create_prepare(const char *kind, const char *name, const tg_proxy_opt
         return tg_err_set(err, TG_E_USAGE,
                           "a new server proxy takes its lists whole; adding and removing "
                           "entries is for set");
-    if (c->server && c->mode == 1 && c->dest.n == 0)
-        return tg_err_fset(err, TG_E_USAGE, "dest",
-                           "a transparent server proxy needs the networks of the servers it "
-                           "protects (their addresses or CIDR ranges)");
-    if (c->server && c->mode == 0 && (c->listen[0] == '\0' || c->upstream[0] == '\0'))
-        return tg_err_fset(err, TG_E_USAGE, c->listen[0] ? "upstream" : "listen",
-                           "an explicit server proxy needs a listen address and the upstream "
-                           "server it forwards to");
+    if ((rc = server_complete(c, NULL, o, err)) != 0) return rc;
     if (!c->server && (o->signing == NULL || o->truststore == NULL || o->listen == NULL))
         return tg_err_fset(err, TG_E_USAGE,
                            !o->signing      ? "signing"
@@ -902,21 +920,6 @@ int tg_keyring_proxy_create(tg_keyring *kr, const char *kind, const char *name,
 }
 
 /* A changed server proxy still has what its mode needs. */
-static int server_complete(const pconf *c, const char *name, tg_err *err)
-{
-    if (!c->server) return 0;
-    if (c->mode == 1 && c->dest.n == 0)
-        return tg_err_set(err, TG_E_INVALID,
-                          "transparent server proxy '%s' would have no destination left; add "
-                          "another before removing the last, or delete the proxy",
-                          name);
-    if (c->mode == 0 && (c->listen[0] == '\0' || c->upstream[0] == '\0'))
-        return tg_err_fset(err, TG_E_USAGE, c->listen[0] ? "upstream" : "listen",
-                           "an explicit server proxy needs a listen address and the upstream "
-                           "server it forwards to: give them with the mode");
-    return 0;
-}
-
 int tg_keyring_proxy_set(tg_keyring *kr, const char *kind, const char *name, const tg_proxy_opts *o,
                          json_t **out, tg_err *err)
 {
@@ -928,7 +931,7 @@ int tg_keyring_proxy_set(tg_keyring *kr, const char *kind, const char *name, con
     tg_store_proxy p = {0};
     pconf c = {0};
     if ((rc = proxy_get(kr, kind, name, &p, err)) == 0 && (rc = conf_decode(&p, &c, err)) == 0 &&
-        (rc = conf_apply(&c, o, err)) == 0 && (rc = server_complete(&c, name, err)) == 0 &&
+        (rc = conf_apply(&c, o, err)) == 0 && (rc = server_complete(&c, name, o, err)) == 0 &&
         (rc = resolve(kr, o, &p, err)) == 0 &&
         (rc = cross_check(kr, kind, name, p.id, &c, err)) == 0) {
         free(p.config);

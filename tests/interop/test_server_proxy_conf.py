@@ -126,6 +126,10 @@ class ServerProxyConf(TgCase):
                       "127.0.0.1:8443", "--upstream", "[2001:db8::1]:443").json()
         self.assertEqual((doc["mode"], doc["listen"], doc["upstream"], doc["dest"]),
                          ("explicit", "127.0.0.1:8443", "[2001:db8::1]:443", []))
+        # back to transparent without destinations: a usage error (the mode's settings are
+        # missing), not a list emptied by removals
+        self.refused(USAGE, "proxy", "server", "set", "web", "--mode", "transparent",
+                     says=("give them with the mode", "--dest"))
         doc = self.ok("--json", "proxy", "server", "set", "web", "--mode", "transparent",
                       "--dest", "192.0.2.10").json()
         self.assertEqual((doc["listen"], doc["upstream"], doc["dest"]),
