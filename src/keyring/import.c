@@ -672,25 +672,6 @@ static int load_some(tg_keyring *kr, const tg_import *imp, size_t base, size_t t
 typedef struct chunked chunked;
 static int keyless_has(const chunked *ch, const unsigned char spki[32], int64_t id);
 
-typedef struct spki_ids {
-    int64_t *v;
-    size_t n, cap;
-} spki_ids;
-
-static int collect_id(const tg_store_cert *c, void *arg)
-{
-    spki_ids *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        int64_t *v = realloc(l->v, cap * sizeof(*v));
-        if (v == NULL) return 1;
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n++] = c->id;
-    return 0;
-}
-
 /* The key given for one stored certificate c: added, repaired, tightened, or already
  * there (the report says which). */
 static int link_one(tg_keyring *kr, const tg_import *imp, const loaded *l, size_t k,
@@ -738,13 +719,11 @@ static int link_one(tg_keyring *kr, const tg_import *imp, const loaded *l, size_
 static int link_key(tg_keyring *kr, const tg_import *imp, const loaded *l, size_t k, outcome *o,
                     const chunked *ch, int must, int *found, tg_err *err)
 {
-    spki_ids ids = {0};
-    int rc = tg_store_cert_each_spki(kr->st, l->keyspki[k], collect_id, &ids, err);
-    if (rc != 0) {
-        free(ids.v);
-        return rc;
-    }
-    *found = ids.n > 0;
+    int64_t *ids = NULL;
+    size_t nids = 0;
+    int rc = tg_store_cert_ids_for_spki(kr->st, l->keyspki[k], &ids, &nids, err);
+    if (rc != 0) return rc;
+    *found = nids > 0;
     if (!*found)
         return !must ? 0
                      : tg_err_set(err, TG_E_INVALID,
@@ -753,17 +732,17 @@ static int link_key(tg_keyring *kr, const tg_import *imp, const loaded *l, size_
                                   l->keyfiles[k]);
     /* the rows are read first, then changed: no update under an open SELECT */
     int later = 0;
-    for (size_t i = 0; rc == 0 && i < ids.n; i++) {
-        if (ch != NULL && keyless_has(ch, l->keyspki[k], ids.v[i])) {
+    for (size_t i = 0; rc == 0 && i < nids; i++) {
+        if (ch != NULL && keyless_has(ch, l->keyspki[k], ids[i])) {
             later = 1;
             continue;
         }
         tg_store_cert c;
-        if ((rc = tg_store_cert_get(kr->st, ids.v[i], &c, err)) != 0) break;
+        if ((rc = tg_store_cert_get(kr->st, ids[i], &c, err)) != 0) break;
         rc = link_one(kr, imp, l, k, &c, o, err);
         tg_store_cert_clear(&c);
     }
-    free(ids.v);
+    free(ids);
     int64_t key_id;
     if (rc == 0 && later) rc = put_bundle_key(kr, l, k, !imp->no_export, &key_id, NULL, err);
     return rc;

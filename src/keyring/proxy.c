@@ -55,13 +55,11 @@ typedef struct pconf {
 
 static void conf_clear(pconf *c)
 {
-    int server = c->server;
     free(c->description);
     free(c->ciphers);
     kr_cidrs_clear(&c->dest);
     kr_cidrs_clear(&c->except);
     memset(c, 0, sizeof(*c));
-    c->server = server;
 }
 
 static int choose(const char *const *names, size_t n, const char *v, const char *what, int *out,
@@ -664,10 +662,10 @@ static int server_follow(tg_keyring *kr, int64_t from, int64_t to, int strict, t
     tg_store_proxy p;
     if (tg_store_proxy_by_server_cert(kr->st, from, &p, NULL) != 0) return 0;
     tg_store_cert c;
-    int rc = tg_store_cert_get(kr->st, to, &c, err), moved = 0;
+    int rc = tg_store_cert_get(kr->st, to, &c, err);
     if (rc == 0) {
         if (!c.is_ca)
-            rc = tg_store_proxy_certs_move(kr->st, from, to, &moved, err);
+            rc = tg_store_proxy_certs_move(kr->st, from, to, err);
         else if (strict)
             rc = tg_err_set(err, TG_E_CONFLICT,
                             "server proxy '%s' shows the certificate being replaced to its "

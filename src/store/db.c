@@ -278,6 +278,39 @@ int tg_db_each(tg_store *st, sqlite3_stmt *s, tg_db_row_fn row, void *arg, tg_er
     return out;
 }
 
+int tg_db_ids(tg_store *st, sqlite3_stmt *s, int64_t **ids, size_t *n, tg_err *err,
+              const char *what)
+{
+    *ids = NULL;
+    *n = 0;
+    if (s == NULL) return TG_E_STORE;
+    int64_t *v = NULL;
+    size_t k = 0, cap = 0;
+    int rc, out = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (k == cap) {
+            size_t c = cap ? cap * 2 : 16;
+            int64_t *nv = realloc(v, c * sizeof(*nv));
+            if (nv == NULL) {
+                out = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+                break;
+            }
+            v = nv;
+            cap = c;
+        }
+        v[k++] = sqlite3_column_int64(s, 0);
+    }
+    if (out == 0 && rc != SQLITE_DONE) out = tg_db_err(st, err, what);
+    tg_db_release(st, s);
+    if (out != 0) {
+        free(v);
+        return out;
+    }
+    *ids = v;
+    *n = k;
+    return 0;
+}
+
 int tg_db_done(tg_store *st, sqlite3_stmt *s, tg_err *err, const char *what)
 {
     int rc = sqlite3_step(s);

@@ -522,15 +522,13 @@ int tg_store_cert_each_subject(tg_store *st, const char *subject, tg_store_cert_
     return cert_each(st, s, 1, fn, arg, err);
 }
 
-int tg_store_cert_each_spki(tg_store *st, const unsigned char spki[32], tg_store_cert_fn fn,
-                            void *arg, tg_err *err)
+int tg_store_cert_ids_for_spki(tg_store *st, const unsigned char spki[32], int64_t **ids, size_t *n,
+                               tg_err *err)
 {
-    sqlite3_stmt *s = tg_db_prep(st,
-                                 "SELECT " CERT_COLS " FROM certs WHERE spki_sha256=? "
-                                 "ORDER BY not_after DESC, id DESC",
-                                 err);
+    sqlite3_stmt *s = tg_db_prep(
+        st, "SELECT id FROM certs WHERE spki_sha256=? ORDER BY not_after DESC, id DESC", err);
     if (s) sqlite3_bind_blob(s, 1, spki, 32, SQLITE_STATIC);
-    return cert_each(st, s, 0, fn, arg, err);
+    return tg_db_ids(st, s, ids, n, err, "finding the certificates of a key");
 }
 
 typedef struct servable_iter {
@@ -912,39 +910,12 @@ int tg_store_served_get(tg_store *st, int64_t id, tg_store_served *out, tg_err *
 
 /* ---- rows from before schema 3 ---- */
 
-typedef struct idvec {
-    int64_t *v;
-    size_t n, cap;
-} idvec;
-
-static int id_row(sqlite3_stmt *s, void *arg, tg_err *err)
-{
-    idvec *ids = arg;
-    if (ids->n == ids->cap) {
-        size_t cap = ids->cap ? ids->cap * 2 : 64;
-        int64_t *v = realloc(ids->v, cap * sizeof(*v));
-        if (v == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-        ids->v = v;
-        ids->cap = cap;
-    }
-    ids->v[ids->n++] = sqlite3_column_int64(s, 0);
-    return 0;
-}
-
 int tg_store_unfilled(tg_store *st, int requests, int64_t **ids, size_t *n, tg_err *err)
 {
-    idvec v = {0};
     sqlite3_stmt *s = requests
                           ? tg_db_prep(st, "SELECT id FROM requests WHERE san_list IS NULL", err)
                           : tg_db_prep(st, "SELECT id FROM certs WHERE san_list IS NULL", err);
-    int rc = tg_db_each(st, s, id_row, &v, err, "finding rows to fill");
-    if (rc != 0) {
-        free(v.v);
-        v.v = NULL, v.n = 0;
-    }
-    *ids = v.v;
-    *n = v.n;
-    return rc;
+    return tg_db_ids(st, s, ids, n, err, "finding rows to fill");
 }
 
 int tg_store_cert_set_facts(tg_store *st, int64_t id, const char *san_list, const char *key_type,

@@ -223,41 +223,12 @@ int tg_store_proxy_certs_set(tg_store *st, int64_t proxy_id, const int64_t *ids,
     return rc;
 }
 
-typedef struct idlist {
-    int64_t *v;
-    size_t n, cap;
-} idlist;
-
-static int id_row(sqlite3_stmt *s, void *arg, tg_err *err)
-{
-    idlist *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        int64_t *v = realloc(l->v, cap * sizeof(*v));
-        if (v == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n++] = sqlite3_column_int64(s, 0);
-    return 0;
-}
-
 int tg_store_proxy_certs_get(tg_store *st, int64_t proxy_id, int64_t **ids, size_t *n, tg_err *err)
 {
-    *ids = NULL;
-    *n = 0;
-    idlist l = {0};
     sqlite3_stmt *s =
         tg_db_prep(st, "SELECT cert_id FROM proxy_certs WHERE proxy_id=? ORDER BY position", err);
     if (s != NULL) sqlite3_bind_int64(s, 1, proxy_id);
-    int rc = tg_db_each(st, s, id_row, &l, err, "reading a proxy's certificates");
-    if (rc != 0) {
-        free(l.v);
-        return rc;
-    }
-    *ids = l.v;
-    *n = l.n;
-    return 0;
+    return tg_db_ids(st, s, ids, n, err, "reading a proxy's certificates");
 }
 
 int tg_store_proxy_by_server_cert(tg_store *st, int64_t cert_id, tg_store_proxy *out, tg_err *err)
@@ -270,9 +241,8 @@ int tg_store_proxy_by_server_cert(tg_store *st, int64_t cert_id, tg_store_proxy 
     return proxy_one(st, s, out, err);
 }
 
-int tg_store_proxy_certs_move(tg_store *st, int64_t from, int64_t to, int *moved, tg_err *err)
+int tg_store_proxy_certs_move(tg_store *st, int64_t from, int64_t to, tg_err *err)
 {
-    *moved = 0;
     sqlite3_stmt *s = tg_db_prep(st,
                                  "UPDATE proxies SET updated=? WHERE id IN (SELECT proxy_id FROM "
                                  "proxy_certs WHERE cert_id=?)",
@@ -282,7 +252,6 @@ int tg_store_proxy_certs_move(tg_store *st, int64_t from, int64_t to, int *moved
     sqlite3_bind_int64(s, 2, from);
     int rc = tg_db_done(st, s, err, "moving a proxy's certificate");
     if (rc != 0) return rc;
-    *moved = sqlite3_changes(st->db);
     /* a proxy that already holds the new one keeps that row; the old one goes */
     s = tg_db_prep(st, "UPDATE OR IGNORE proxy_certs SET cert_id=?1 WHERE cert_id=?2", err);
     if (s == NULL) return TG_E_STORE;

@@ -123,9 +123,10 @@ int tg_store_cert_each_with_der(tg_store *st, tg_store_cert_fn fn, void *arg, tg
 /* Certificates whose subject is the given DN (candidates for issuers), DER included. */
 int tg_store_cert_each_subject(tg_store *st, const char *subject, tg_store_cert_fn fn, void *arg,
                                tg_err *err);
-/* Every certificate with this public key, newest first, DER omitted. */
-int tg_store_cert_each_spki(tg_store *st, const unsigned char spki[32], tg_store_cert_fn fn,
-                            void *arg, tg_err *err);
+/* The ids of every certificate with this public key, newest first (*ids freed by the
+ * caller). */
+int tg_store_cert_ids_for_spki(tg_store *st, const unsigned char spki[32], int64_t **ids, size_t *n,
+                               tg_err *err);
 
 /* Certificates that can be served (a key is held), with what the name index needs,
  * strings borrowed for the duration of the call. */
@@ -271,8 +272,8 @@ int tg_store_proxy_certs_get(tg_store *st, int64_t proxy_id, int64_t **ids, size
 /* The first server proxy (by name) holding certificate cert_id; TG_E_NOTFOUND if none. */
 int tg_store_proxy_by_server_cert(tg_store *st, int64_t cert_id, tg_store_proxy *out, tg_err *err);
 /* Moves every server proxy's reference from certificate from to certificate to (K5, K7);
- * a proxy that holds both keeps one, at the old one's place. *moved: proxies changed. */
-int tg_store_proxy_certs_move(tg_store *st, int64_t from, int64_t to, int *moved, tg_err *err);
+ * a proxy that holds both keeps the new one at its own place (the old one's row goes). */
+int tg_store_proxy_certs_move(tg_store *st, int64_t from, int64_t to, tg_err *err);
 
 /* ---- decryption policies (issue 9, item 5): a row each, their four lists as child rows
  * (policies.c) ---- */

@@ -45,6 +45,10 @@ sqlite3_stmt *tg_db_prep(tg_store *st, const char *sql, tg_err *err);
 typedef int (*tg_db_row_fn)(sqlite3_stmt *s, void *arg, tg_err *err);
 int tg_db_each(tg_store *st, sqlite3_stmt *s, tg_db_row_fn row, void *arg, tg_err *err,
                const char *what);
+/* The first column of every row of s as ids (*ids freed by the caller; NULL when none).
+ * Releases s; what names the query in a database error. */
+int tg_db_ids(tg_store *st, sqlite3_stmt *s, int64_t **ids, size_t *n, tg_err *err,
+              const char *what);
 /* Gives a statement from tg_db_prep back (reset for reuse, or finalized). */
 void tg_db_release(tg_store *st, sqlite3_stmt *s);
 /* Steps a statement that returns no row; releases it. */
