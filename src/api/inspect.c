@@ -90,11 +90,31 @@ static int may_change(api_req *r, const char *kind, const char *name)
     return rc;
 }
 
-int api_proxies_list(api_req *r)
+/* What both kinds answer alike: the list, one proxy, its deletion. */
+static int kind_list(api_req *r, const char *kind)
 {
     json_t *doc = NULL;
-    int rc = tg_keyring_proxy_list(r->kr, KIND, &doc, &r->err);
+    int rc = tg_keyring_proxy_list(r->kr, kind, &doc, &r->err);
     return api_done(r, rc, 200, doc);
+}
+
+static int kind_get(api_req *r, const char *kind)
+{
+    json_t *doc = NULL;
+    int rc = tg_keyring_proxy_show(r->kr, kind, r->params[0], &doc, &r->err);
+    return api_done(r, rc, 200, doc);
+}
+
+static int kind_delete(api_req *r, const char *kind)
+{
+    int rc = may_change(r, "proxy", r->params[0]);
+    if (rc == 0) rc = tg_keyring_proxy_delete(r->kr, kind, r->params[0], &r->err);
+    return api_done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
+}
+
+int api_proxies_list(api_req *r)
+{
+    return kind_list(r, KIND);
 }
 
 int api_proxy_create(api_req *r)
@@ -111,9 +131,7 @@ int api_proxy_create(api_req *r)
 
 int api_proxy_get(api_req *r)
 {
-    json_t *doc = NULL;
-    int rc = tg_keyring_proxy_show(r->kr, KIND, r->params[0], &doc, &r->err);
-    return api_done(r, rc, 200, doc);
+    return kind_get(r, KIND);
 }
 
 int api_proxy_set(api_req *r)
@@ -128,9 +146,7 @@ int api_proxy_set(api_req *r)
 
 int api_proxy_delete(api_req *r)
 {
-    int rc = may_change(r, "proxy", r->params[0]);
-    if (rc == 0) rc = tg_keyring_proxy_delete(r->kr, KIND, r->params[0], &r->err);
-    return api_done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
+    return kind_delete(r, KIND);
 }
 
 /* ---- server proxies (issue 12) ---- */
@@ -222,9 +238,7 @@ static int srvproxy_opts_of(api_req *r, int create, srvproxy_in *p)
 
 int api_srvproxies_list(api_req *r)
 {
-    json_t *doc = NULL;
-    int rc = tg_keyring_proxy_list(r->kr, "server", &doc, &r->err);
-    return api_done(r, rc, 200, doc);
+    return kind_list(r, "server");
 }
 
 int api_srvproxy_create(api_req *r)
@@ -242,9 +256,7 @@ int api_srvproxy_create(api_req *r)
 
 int api_srvproxy_get(api_req *r)
 {
-    json_t *doc = NULL;
-    int rc = tg_keyring_proxy_show(r->kr, "server", r->params[0], &doc, &r->err);
-    return api_done(r, rc, 200, doc);
+    return kind_get(r, "server");
 }
 
 int api_srvproxy_set(api_req *r)
@@ -260,9 +272,7 @@ int api_srvproxy_set(api_req *r)
 
 int api_srvproxy_delete(api_req *r)
 {
-    int rc = may_change(r, "proxy", r->params[0]);
-    if (rc == 0) rc = tg_keyring_proxy_delete(r->kr, "server", r->params[0], &r->err);
-    return api_done(r, rc, 200, json_pack("{s:s}", "deleted", r->params[0]));
+    return kind_delete(r, "server");
 }
 
 /* proxy stats [NAME]: what the running serve wrote, not the store's (?name=). */
