@@ -73,7 +73,8 @@ const tg_passsrc *cli_pass_init(cli_pass *p, const char *file, const char *promp
 int cli_read(const char *path, const char *what, size_t max, unsigned char **out, size_t *len,
              tg_err *err);
 /* Reads the files at paths into *out (cli_inputs_free wipes and frees them). */
-int cli_inputs_read(cli *c, char *const *paths, size_t n, tg_input **out);
+/* what: the argument the files are, in sentences ("--key", "a certificate file"). */
+int cli_inputs_read(cli *c, char *const *paths, size_t n, const char *what, tg_input **out);
 void cli_inputs_free(tg_input *v, size_t n);
 /* A bulk import's progress on standard error, when that is a terminal and --json is not
  * given (else nothing is attached); cli_progress_end clears the line. */

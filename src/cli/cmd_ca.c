@@ -30,7 +30,7 @@ static int ca_import(cli *c, tg_keyring *kr, opts *o)
     if (o->nargs < 1) return cli_usage(c, "ca import needs at least one file");
     cli_pass pass;
     tg_input *in = NULL;
-    int rc = cli_inputs_read(c, o->args, (size_t)o->nargs, &in);
+    int rc = cli_inputs_read(c, o->args, (size_t)o->nargs, "a CA file", &in);
     if (rc != 0) return rc;
     tg_import imp = import_of(o, &pass, in, (size_t)o->nargs);
     json_t *doc = NULL;
@@ -68,7 +68,7 @@ static int ca_replace(cli *c, tg_keyring *kr, opts *o)
     if (o->nargs != 2) return cli_usage(c, "ca replace needs a CA name and a file");
     cli_pass pass;
     tg_input *in = NULL;
-    int rc = cli_inputs_read(c, &o->args[1], 1, &in);
+    int rc = cli_inputs_read(c, &o->args[1], 1, "the CA file", &in);
     if (rc != 0) return rc;
     tg_import imp = import_of(o, &pass, in, 1);
     json_t *doc = NULL;

@@ -29,8 +29,9 @@ static int cert_import(cli *c, tg_keyring *kr, opts *o)
     cli_pass pass;
     const tg_passsrc *src = cli_pass_init(&pass, o->passfile, "Password for the file: ", 0);
     tg_input *in = NULL, *key = NULL;
-    int rc = cli_inputs_read(c, o->args, (size_t)o->nargs, &in);
-    if (rc == 0 && o->keyfile != NULL) rc = cli_inputs_read(c, (char **)&o->keyfile, 1, &key);
+    int rc = cli_inputs_read(c, o->args, (size_t)o->nargs, "a certificate file", &in);
+    if (rc == 0 && o->keyfile != NULL)
+        rc = cli_inputs_read(c, (char **)&o->keyfile, 1, "--key", &key);
     tg_import imp = {.inputs = in,
                      .ninputs = (size_t)o->nargs,
                      .name = o->name,
@@ -54,8 +55,9 @@ static int cert_replace(cli *c, tg_keyring *kr, opts *o)
     cli_pass pass;
     const tg_passsrc *src = cli_pass_init(&pass, o->passfile, "Password for the file: ", 0);
     tg_input *in = NULL, *key = NULL;
-    int rc = cli_inputs_read(c, &o->args[1], 1, &in);
-    if (rc == 0 && o->keyfile != NULL) rc = cli_inputs_read(c, (char **)&o->keyfile, 1, &key);
+    int rc = cli_inputs_read(c, &o->args[1], 1, "the certificate file", &in);
+    if (rc == 0 && o->keyfile != NULL)
+        rc = cli_inputs_read(c, (char **)&o->keyfile, 1, "--key", &key);
     tg_import imp = {
         .inputs = in, .ninputs = 1, .key = key, .pass = src, .no_export = o->spec.no_export};
     json_t *doc = NULL;

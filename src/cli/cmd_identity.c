@@ -75,7 +75,7 @@ static void print_attempt(json_t *doc)
 static int read_small(cli *c, const char *path, tg_input **in)
 {
     char *paths[1] = {(char *)path};
-    return cli_inputs_read(c, paths, 1, in);
+    return cli_inputs_read(c, paths, 1, "the certificate file", in);
 }
 
 static int attempt(cli *c, tg_keyring *kr, int force)

@@ -50,9 +50,10 @@ int cmd_verify(cli *c, int argc, char **argv)
         goto end;
     }
     /* the files are read first; the keyring judges what was given */
-    if ((o.nargs == 1 && (rc = cli_inputs_read(c, o.args, 1, &leaf_in)) != 0) ||
-        (rc = cli_inputs_read(c, (char *const *)o.chains, v->nchains, &chain_in)) != 0 ||
-        (rc = cli_inputs_read(c, (char *const *)o.cas, v->ncas, &ca_in)) != 0)
+    if ((o.nargs == 1 &&
+         (rc = cli_inputs_read(c, o.args, 1, "the certificate to verify", &leaf_in)) != 0) ||
+        (rc = cli_inputs_read(c, (char *const *)o.chains, v->nchains, "--chain", &chain_in)) != 0 ||
+        (rc = cli_inputs_read(c, (char *const *)o.cas, v->ncas, "--ca-file", &ca_in)) != 0)
         goto end;
     v->leaf = leaf_in;
     v->chains = chain_in;

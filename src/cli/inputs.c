@@ -32,7 +32,7 @@ int cli_read(const char *path, const char *what, size_t max, unsigned char **out
     return tg_fd_read_all(STDIN_FILENO, "standard input", max, TG_STDIN_DEADLINE_MS, out, len, err);
 }
 
-int cli_inputs_read(cli *c, char *const *paths, size_t n, tg_input **out)
+int cli_inputs_read(cli *c, char *const *paths, size_t n, const char *what, tg_input **out)
 {
     *out = NULL;
     tg_input *v = calloc(n + 1, sizeof(*v));
@@ -40,7 +40,7 @@ int cli_inputs_read(cli *c, char *const *paths, size_t n, tg_input **out)
     for (size_t i = 0; i < n; i++) {
         unsigned char *data = NULL;
         size_t len = 0;
-        int rc = cli_read(paths[i], "an input file", TG_FILE_MAX, &data, &len, &c->err);
+        int rc = cli_read(paths[i], what, TG_FILE_MAX, &data, &len, &c->err);
         if (rc != 0) {
             cli_inputs_free(v, i);
             return rc;

@@ -61,15 +61,16 @@ static int read_tty(const char *prompt, char *buf, size_t bufsize, size_t *len, 
     return rc == 0 ? 0 : rc;
 }
 
-/* "--password-file -": standard input is read once per process, so the password it gave
- * is kept (in locked memory, wiped at exit) for every later file that needs one. */
-static char *stdin_pass;
-static size_t stdin_pass_len;
+/* --password-file: read once per command (standard input can be read only once, and a
+ * bulk import's files would each read the file again), the password kept in locked
+ * memory, wiped at exit, for every later file that needs one: the same answer each time. */
+static char *file_pass;
+static size_t file_pass_len;
 
-static void stdin_pass_wipe(void)
+static void file_pass_wipe(void)
 {
-    tg_secure_free(stdin_pass, TG_PASS_MAX);
-    stdin_pass = NULL;
+    tg_secure_free(file_pass, TG_PASS_MAX);
+    file_pass = NULL;
 }
 
 static int get(void *arg, int confirm, char *buf, size_t bufsize, size_t *len, tg_err *err)
@@ -77,13 +78,12 @@ static int get(void *arg, int confirm, char *buf, size_t bufsize, size_t *len, t
     const cli_pass *p = arg;
     *len = 0;
     buf[0] = '\0';
-    int from_stdin = p->file != NULL && strcmp(p->file, "-") == 0;
-    if (from_stdin && stdin_pass != NULL) {
-        if (stdin_pass_len + 1 > bufsize)
+    if (p->file != NULL && file_pass != NULL) {
+        if (file_pass_len + 1 > bufsize)
             return tg_err_set(err, TG_E_PASSWORD, "the password is too long (limit %zu bytes)",
                               bufsize - 1);
-        memcpy(buf, stdin_pass, stdin_pass_len + 1);
-        *len = stdin_pass_len;
+        memcpy(buf, file_pass, file_pass_len + 1);
+        *len = file_pass_len;
         return 0;
     }
     if (p->file != NULL) {
@@ -106,10 +106,10 @@ static int get(void *arg, int confirm, char *buf, size_t bufsize, size_t *len, t
         memcpy(buf, data, l + 1);
         tg_free_secret(data, n + 1);
         *len = l;
-        if (from_stdin && l < TG_PASS_MAX && (stdin_pass = tg_secure_alloc(TG_PASS_MAX)) != NULL) {
-            memcpy(stdin_pass, buf, l + 1);
-            stdin_pass_len = l;
-            atexit(stdin_pass_wipe);
+        if (l < TG_PASS_MAX && (file_pass = tg_secure_alloc(TG_PASS_MAX)) != NULL) {
+            memcpy(file_pass, buf, l + 1);
+            file_pass_len = l;
+            atexit(file_pass_wipe);
         }
         return 0;
     }

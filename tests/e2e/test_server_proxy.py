@@ -19,7 +19,6 @@ the server proxies of the store in front of a protected server.
 Run: TLSGATE_BIN=build/tlsgate /usr/bin/python3 tests/e2e/test_server_proxy.py
 """
 import datetime
-import hashlib
 import os
 import shutil
 import ssl
@@ -34,11 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
 import origins  # noqa: E402
 import tglib  # noqa: E402
-from test_serve import SLOW, ServeCase  # noqa: E402
+from test_serve import SLOW, ServeCase, leaf_fp  # noqa: E402
 from tglib import free_port  # noqa: E402
-
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import serialization  # noqa: E402
 
 DAY = datetime.timedelta(days=1)
 
@@ -56,12 +52,6 @@ print(hashlib.sha256(t.getpeercert(True)).hexdigest().upper())
 print(t.version())
 t.close()
 """
-
-
-def sha256_of(pem_path):
-    with open(pem_path, "rb") as f:
-        der = x509.load_pem_x509_certificate(f.read()).public_bytes(serialization.Encoding.DER)
-    return hashlib.sha256(der).hexdigest().upper()
 
 
 class ServerProxyCase(ServeCase):
@@ -83,6 +73,10 @@ class ServerProxyCase(ServeCase):
 
     def start(self, *args):
         return self.serve(*args, quiet=False)
+
+    def fp(self, pem_path):
+        """A PEM file's SHA-256 fingerprint, as openssl computes it."""
+        return self.x509_fp(self.rd(pem_path))
 
     def logged(self, pred):
         """The SSL log's lines that satisfy pred, once there is one (or none after 5 s)."""
@@ -109,13 +103,8 @@ class ExplicitCase(ServerProxyCase):
         self.fail("openssl s_server did not start")
 
     def shown(self, listen, sni):
-        host, port = listen.rsplit(":", 1)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        with socket.create_connection((host, int(port)), timeout=5 * SLOW) as s:
-            with ctx.wrap_socket(s, server_hostname=sni) as t:
-                return hashlib.sha256(t.getpeercert(True)).hexdigest().upper()
+        """The SHA-256 of the certificate the proxy at listen shows for sni."""
+        return leaf_fp(int(listen.rsplit(":", 1)[1]), sni)
 
     def test_replacement_under_load(self):
         cert, key = self.leaf("www", "www.a.test")
@@ -128,7 +117,7 @@ class ExplicitCase(ServerProxyCase):
         deadline = time.monotonic() + 5 * SLOW
         while time.monotonic() < deadline:
             try:
-                if self.shown(listen, "www.a.test") == sha256_of(cert):
+                if self.shown(listen, "www.a.test") == self.fp(cert):
                     break
             except OSError:
                 time.sleep(0.1)
@@ -148,18 +137,19 @@ class ExplicitCase(ServerProxyCase):
         t.start()
         try:
             time.sleep(1)
+            started = time.monotonic()  # handshakes before this saw the old certificate
             self.ok("cert", "replace", "www", new_cert, "--key", new_key)
-            replaced = time.monotonic()
+            replaced = time.monotonic()  # the replacement is committed by now
             time.sleep(2.5 * SLOW)
         finally:
             stop.set()
             t.join(30)
         self.assertEqual(errors, [], "a handshake failed while the certificate was replaced")
-        before = [fp for ts, fp in seen if ts < replaced]
-        self.assertTrue(before and all(fp == sha256_of(cert) for fp in before))
+        before = [fp for ts, fp in seen if ts < started]
+        self.assertTrue(before and all(fp == self.fp(cert) for fp in before))
         late = [fp for ts, fp in seen if ts > replaced + 1.0 * SLOW + 0.3]
         self.assertTrue(late, "no handshakes after the replacement")
-        self.assertEqual(set(late), {sha256_of(new_cert)},
+        self.assertEqual(set(late), {self.fp(new_cert)},
                          "the replacement was not served within a second")
         self.assertGreater(len(seen), 50, "too few handshakes to call it a load")
         # the old one is kept as NAME_REPLACED, the proxy moved to the new one
@@ -213,7 +203,7 @@ class ExplicitCase(ServerProxyCase):
                 fp = self.shown(listen, "www.a.test")
             except (ssl.SSLError, OSError):
                 time.sleep(0.2)
-        self.assertEqual(fp, sha256_of(good))
+        self.assertEqual(fp, self.fp(good))
         lines = self.logged(lambda ln: ln["outcome"] == "decrypted")
         self.assertEqual(lines[-1]["reason"], "the real server's certificate is valid")
         self.assertEqual(lines[-1]["certificate"], "www")
@@ -228,7 +218,7 @@ class ExplicitCase(ServerProxyCase):
                 fp = self.shown(listen, "old.a.test")
             except (ssl.SSLError, OSError):
                 time.sleep(0.2)
-        self.assertEqual(fp, sha256_of(old))
+        self.assertEqual(fp, self.fp(old))
         self.assertRegex(srv.stderr(), r"error: server proxy rev: certificate old expired on "
                                        r"\S+ and is still served")
         self.assert_clean_exit(srv, "verification")
@@ -269,7 +259,7 @@ class TransparentCase(ServerProxyCase):
     """client ns (10.N.77.2, .3) -> host (tlsgate; 10.N.77.1 | 10.N.78.1) -> server ns
     (10.N.78.2, nginx on 443)."""
 
-    def sh(self, *cmd):
+    def must(self, *cmd):
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
             self.fail(f"{' '.join(cmd)}: {r.stderr}")
@@ -288,15 +278,15 @@ class TransparentCase(ServerProxyCase):
         for ns, veth, host_ip, addrs in ((self.cns, self.cveth, self.host_c,
                                           [self.client, self.client2]),
                                          (self.sns, self.sveth, self.host_s, [self.server])):
-            self.sh("ip", "netns", "add", ns)
-            self.sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
-            self.sh("ip", "addr", "add", f"{host_ip}/24", "dev", veth)
-            self.sh("ip", "link", "set", veth, "up")
+            self.must("ip", "netns", "add", ns)
+            self.must("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            self.must("ip", "addr", "add", f"{host_ip}/24", "dev", veth)
+            self.must("ip", "link", "set", veth, "up")
             for a in addrs:
-                self.sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{a}/24", "dev", "eth0")
+                self.must("ip", "netns", "exec", ns, "ip", "addr", "add", f"{a}/24", "dev", "eth0")
             for cmd in (["ip", "link", "set", "eth0", "up"], ["ip", "link", "set", "lo", "up"],
                         ["ip", "route", "add", "default", "via", host_ip]):
-                self.sh("ip", "netns", "exec", ns, *cmd)
+                self.must("ip", "netns", "exec", ns, *cmd)
         # the protected server: nginx with certificates of its own for both names
         d = self.path("nginx")
         os.makedirs(os.path.join(d, "tmp"))
@@ -338,7 +328,7 @@ class TransparentCase(ServerProxyCase):
             subprocess.run(["iptables", "-t", "nat", "-D", *rule], capture_output=True)
         rule = ["PREROUTING", "-i", self.cveth, "-p", "tcp", "-d", self.server, "--dport", "443",
                 "-j", "REDIRECT", "--to-ports", str(port)]
-        self.sh("iptables", "-t", "nat", "-A", *rule)
+        self.must("iptables", "-t", "nat", "-A", *rule)
         self.rules = [rule]
 
     def probe(self, sni, src=""):
@@ -349,7 +339,7 @@ class TransparentCase(ServerProxyCase):
         fp, version = r.stdout.split()
         return fp, version
 
-    def curl(self, name, *extra):
+    def ns_curl(self, name, *extra):
         return subprocess.run(["ip", "netns", "exec", self.cns, "curl", "-sS", "--max-time",
                                str(10 * SLOW), "--cacert", self.root_pem, "--resolve",
                                f"{name}:443:{self.server}", *extra, f"https://{name}/"],
@@ -371,13 +361,12 @@ class TransparentCase(ServerProxyCase):
         self.redirect(ipt)
         pcap = self.path("flows.pcap")
         srv = self.start("--intercept", f"0.0.0.0:{ipt}", "--pcap", pcap)
-        deadline = time.monotonic() + 5 * SLOW
-        while time.monotonic() < deadline and f"intercept 0.0.0.0:{ipt}:" not in srv.stderr():
-            time.sleep(0.1)
+        self.wait_for("serve's intercept address", lambda: f"intercept 0.0.0.0:{ipt}:" in
+                      srv.stderr(), 5 * SLOW)
 
         # two names on one address: each its own certificate, as tlsgate holds it
-        self.assertEqual(self.probe("www.a.test")[0], sha256_of(www))
-        self.assertEqual(self.probe("shop.a.test")[0], sha256_of(shop))
+        self.assertEqual(self.probe("www.a.test")[0], self.fp(www))
+        self.assertEqual(self.probe("shop.a.test")[0], self.fp(shop))
         for name, pem in (("www.a.test", www), ("shop.a.test", shop)):
             r = subprocess.run(["ip", "netns", "exec", self.cns, "openssl", "s_client",
                                 "-connect", f"{self.server}:443", "-servername", name,
@@ -386,12 +375,10 @@ class TransparentCase(ServerProxyCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             a = r.stdout.index("-----BEGIN CERTIFICATE-----")
             b = r.stdout.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
-            leaf = x509.load_pem_x509_certificate(r.stdout[a:b].encode())
-            der = leaf.public_bytes(serialization.Encoding.DER)
-            self.assertEqual(hashlib.sha256(der).hexdigest().upper(), sha256_of(pem), name)
+            self.assertEqual(self.x509_fp(r.stdout[a:b] + "\n"), self.fp(pem), name)
             self.assertIn("Verify return code: 0 (ok)", r.stdout)
         for name in ("www", "shop"):
-            r = self.curl(f"{name}.a.test", "--http1.1")
+            r = self.ns_curl(f"{name}.a.test", "--http1.1")
             self.assertEqual(r.returncode, 0, r.stderr + srv.stderr()[-2000:])
             self.assertEqual(r.stdout, f"{name} HTTP/1.1\n")
         got = self.access()
@@ -407,7 +394,7 @@ class TransparentCase(ServerProxyCase):
         # a source exception: nginx's own handshake, untouched, not in the SSL log
         before = len(self.log_lines())
         fp, _ = self.probe("www.a.test", src=self.client2)
-        self.assertEqual(fp, sha256_of(os.path.join(self.nginx_dir, "www-srv.pem")))
+        self.assertEqual(fp, self.fp(os.path.join(self.nginx_dir, "www-srv.pem")))
         time.sleep(0.5)
         self.assertFalse([ln for ln in self.log_lines()[before:]
                           if ln["client"].startswith(self.client2 + ":")])
@@ -424,12 +411,12 @@ class TransparentCase(ServerProxyCase):
         self.assertEqual(len(self.access()), n_access, "the cleartext reached the server")
 
         # HTTP/2: passes as h2; with --http2-downgrade nginx sees HTTP/1.1
-        r = self.curl("www.a.test", "--http2")
+        r = self.ns_curl("www.a.test", "--http2")
         self.assertEqual((r.returncode, r.stdout), (0, "www HTTP/2.0\n"), r.stderr)
         self.ok("proxy", "server", "set", "web", "--http2-downgrade")
         deadline = time.monotonic() + 5 * SLOW
         while time.monotonic() < deadline:
-            r = self.curl("www.a.test", "--http2")
+            r = self.ns_curl("www.a.test", "--http2")
             if r.stdout == "www HTTP/1.1\n":
                 break
             time.sleep(0.2)
@@ -444,15 +431,13 @@ class TransparentCase(ServerProxyCase):
         self.ok("proxy", "client", "create", "cp", "--signing", "inspect", "--truststore", "web",
                 "--mode", "transparent", "--listen", f"{self.host_c}:{cport}", "--ports", "443",
                 "--log")
-        deadline = time.monotonic() + 5 * SLOW
-        while time.monotonic() < deadline and "client proxy cp: transparent" not in srv.stderr():
-            time.sleep(0.1)
+        self.wait_for("the client proxy's listener",
+                      lambda: "client proxy cp: transparent" in srv.stderr(), 5 * SLOW)
         self.redirect(cport)  # the flow now reaches the client proxy's listener
         before = len(self.log_lines())
-        self.assertEqual(self.probe("www.a.test")[0], sha256_of(www))
-        deadline = time.monotonic() + 5 * SLOW
-        while time.monotonic() < deadline and len(self.log_lines()) == before:
-            time.sleep(0.1)
+        self.assertEqual(self.probe("www.a.test")[0], self.fp(www))
+        self.wait_for("the probe's SSL log line", lambda: len(self.log_lines()) > before,
+                      5 * SLOW)
         new = self.log_lines()[before:]
         self.assertEqual([(ln["proxy"], ln["kind"], ln["outcome"]) for ln in new],
                          [("web", "server", "decrypted")], new)

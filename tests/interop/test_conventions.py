@@ -17,6 +17,7 @@ made and read back by openssl where the outcome is a file:
     store, exits 4 naming the directory and `tlsgate init`, and creates nothing; init
     creates the store.
 """
+import calendar
 import shlex
 import json
 import os
@@ -112,9 +113,10 @@ class Conventions(tglib.TgCase):
         cert, key = self.leaf()
         before = self.dump()
         r = self.fails(USAGE, "cert", "import", "-", "--key", "-", input=self.rd(cert))
-        self.assertIn("given twice", r.err)
+        self.assertIn("given twice (first for a certificate file, then for --key)", r.err)
         r = self.fails(USAGE, "verify", "-", "--ca-file", "-", input=self.rd(cert))
         self.assertIn("only once", r.err)
+        self.assertIn("first for the certificate to verify, then for --ca-file", r.err)
         r = self.fails(INVALID, "cert", "import", "-", input="")
         self.assertIn("standard input is empty", r.err)
         r = self.fails(INVALID, "cert", "import", "-", input="A" * (10 * 1024 * 1024 + 1))
@@ -262,10 +264,11 @@ class Conventions(tglib.TgCase):
     # -- --at ----------------------------------------------------------------------------
     def test_at_takes_rfc3339_and_unix_seconds(self):
         cert, _ = self.leaf(days=20)
+        # the moments around the certificate's end as openssl reads it, not as assumed
         end = self.sh("openssl", "x509", "-in", cert, "-noout", "-enddate").stdout
-        self.assertIn("notAfter=", end)
-        now = int(time.time())
-        for when, verdict in ((now + 10 * 86400, OK), (now + 40 * 86400, 1)):
+        not_after = calendar.timegm(time.strptime(end.strip().split("=", 1)[1],
+                                                  "%b %d %H:%M:%S %Y GMT"))
+        for when, verdict in ((not_after - 86400, OK), (not_after + 86400, 1)):
             rfc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
             a = self.tg("verify", cert, "--ca-file", self.root(), "--at", str(when))
             b = self.tg("verify", cert, "--ca-file", self.root(), "--at", rfc)
