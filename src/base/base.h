@@ -127,6 +127,10 @@ void tg_time_rfc3339(time_t t, char *buf, size_t bufsize);
 /* Milliseconds on CLOCK_MONOTONIC: what every deadline and interval is measured with. */
 long long tg_now_ms(void);
 void tg_hex(const unsigned char *in, size_t len, char *out /* 2*len+1 */);
+/* Room for element n of the array *vp points to (a T**, *cap elements of size bytes
+ * allocated): nothing when there is, else the allocation doubled (first when empty).
+ * 0, or -1 out of memory (the array unchanged). The one growth loop of the house. */
+int tg_grow(void *vp, size_t *cap, size_t n, size_t size, size_t first);
 
 /* Printable text: shortest-form UTF-8 of Unicode scalar values without C0/C1 controls,
  * DEL, bidi overrides and isolates (U+202A-202E, U+2066-2069) or invisible characters

@@ -1,6 +1,6 @@
 /*
- * util.c — small text helpers shared by every layer: times, hex, and the one rule for
- * printable UTF-8 text (names, descriptions) with its cleaner for derived names.
+ * util.c — small helpers shared by every layer: times, hex, array growth, and the one
+ * rule for printable UTF-8 text (names, descriptions) with its cleaner for derived names.
  */
 #include "base.h"
 
@@ -29,6 +29,21 @@ void tg_time_rfc3339(time_t t, char *buf, size_t bufsize)
     struct tm tm;
     if (gmtime_r(&t, &tm) == NULL || strftime(buf, bufsize, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         snprintf(buf, bufsize, "%lld", (long long)t);
+}
+
+int tg_grow(void *vp, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap) return 0;
+    void *old;
+    memcpy(&old, vp, sizeof(old)); /* vp is a T**: read and written as bytes */
+    size_t c = *cap ? *cap * 2 : first > 0 ? first : 1;
+    if (c < n + 1) c = n + 1;
+    if (size == 0 || c > SIZE_MAX / size) return -1;
+    void *nv = realloc(old, c * size);
+    if (nv == NULL) return -1;
+    memcpy(vp, &nv, sizeof(nv));
+    *cap = c;
+    return 0;
 }
 
 void tg_hex(const unsigned char *in, size_t len, char *out)

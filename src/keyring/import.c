@@ -788,20 +788,14 @@ struct chunked {
     size_t nlate, latecap;
 };
 
-static int grow(void **v, size_t *cap, size_t n, size_t size, tg_err *err)
+static int grow(void *v, size_t *cap, size_t n, size_t size, tg_err *err)
 {
-    if (n < *cap) return 0;
-    size_t c = *cap ? *cap * 2 : 256;
-    void *nv = realloc(*v, c * size);
-    if (nv == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    *v = nv;
-    *cap = c;
-    return 0;
+    return tg_grow(v, cap, n, size, 256) == 0 ? 0 : tg_err_set(err, TG_E_INTERNAL, "out of memory");
 }
 
 static int late_add(chunked *ch, const unsigned char spki[32], tg_err *err)
 {
-    int rc = grow((void **)&ch->late, &ch->latecap, ch->nlate, sizeof(*ch->late), err);
+    int rc = grow(&ch->late, &ch->latecap, ch->nlate, sizeof(*ch->late), err);
     if (rc == 0) memcpy(ch->late[ch->nlate++], spki, 32);
     return rc;
 }
@@ -843,7 +837,7 @@ static int store_loaded(tg_keyring *kr, const tg_import *imp, loaded *l, outcome
             o->last_keyless = 0;
             rc = store_one(kr, l, &l->items[i], imp, o, &id, err);
             if (rc == 0 && ch != NULL && o->last_keyless &&
-                (rc = grow((void **)&ch->v, &ch->cap, ch->n, sizeof(*ch->v), err)) == 0) {
+                (rc = grow(&ch->v, &ch->cap, ch->n, sizeof(*ch->v), err)) == 0) {
                 keyless *k = &ch->v[ch->n++];
                 memcpy(k->spki, l->items[i].spki, 32);
                 k->id = o->last_id;

@@ -37,13 +37,8 @@ static int cidr_push(kr_cidrs *l, const tg_cidr *c, size_t max, const char *what
     if (cidr_find(l, c) >= 0) return 0; /* given twice: once is enough */
     if (l->n >= max)
         return tg_err_set(err, TG_E_INVALID, "a server proxy holds at most %zu %s", max, what);
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 8;
-        tg_cidr *v = realloc(l->v, cap * sizeof(*v));
-        if (v == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-        l->v = v;
-        l->cap = cap;
-    }
+    if (tg_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 8) != 0)
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     l->v[l->n++] = *c;
     return 0;
 }
@@ -149,13 +144,8 @@ static long id_find(const int64_t *v, size_t n, int64_t id)
 static int id_push(int64_t **v, size_t *n, size_t *cap, int64_t id, tg_err *err)
 {
     if (id_find(*v, *n, id) >= 0) return 0; /* duplicates are discarded, the first kept */
-    if (*n == *cap) {
-        size_t c = *cap ? 2 * *cap : 16;
-        int64_t *w = realloc(*v, c * sizeof(*w));
-        if (w == NULL) return tg_err_set(err, TG_E_INTERNAL, "out of memory");
-        *v = w;
-        *cap = c;
-    }
+    if (tg_grow(v, cap, *n, sizeof(**v), 16) != 0)
+        return tg_err_set(err, TG_E_INTERNAL, "out of memory");
     (*v)[(*n)++] = id;
     return 0;
 }

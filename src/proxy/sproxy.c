@@ -171,10 +171,7 @@ void spxy_expiry(pxy *p, long long now)
         }
         sc->expired_said = 1;
         char t[40];
-        time_t na = (time_t)sc->not_after;
-        struct tm tm;
-        gmtime_r(&na, &tm);
-        strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        tg_time_rfc3339((time_t)sc->not_after, t, sizeof(t));
         tg_log(TG_LOG_ERROR,
                "server proxy %s: certificate %s expired on %s and is still served: renew "
                "or replace it (tlsgate cert replace %s …)",

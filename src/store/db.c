@@ -288,15 +288,9 @@ int tg_db_ids(tg_store *st, sqlite3_stmt *s, int64_t **ids, size_t *n, tg_err *e
     size_t k = 0, cap = 0;
     int rc, out = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (k == cap) {
-            size_t c = cap ? cap * 2 : 16;
-            int64_t *nv = realloc(v, c * sizeof(*nv));
-            if (nv == NULL) {
-                out = tg_err_set(err, TG_E_INTERNAL, "out of memory");
-                break;
-            }
-            v = nv;
-            cap = c;
+        if (tg_grow(&v, &cap, k, sizeof(*v), 16) != 0) {
+            out = tg_err_set(err, TG_E_INTERNAL, "out of memory");
+            break;
         }
         v[k++] = sqlite3_column_int64(s, 0);
     }

@@ -51,13 +51,7 @@ static int add_name(tg_index *x, const char *name, size_t len, uint32_t cert)
         x->arena = a;
         x->arenacap = cap;
     }
-    if (x->nnames == x->capnames) {
-        size_t cap = x->capnames ? x->capnames * 2 : 1024;
-        iname *v = realloc(x->names, cap * sizeof(*v));
-        if (v == NULL) return -1;
-        x->names = v;
-        x->capnames = cap;
-    }
+    if (tg_grow(&x->names, &x->capnames, x->nnames, sizeof(*x->names), 1024) != 0) return -1;
     char *dst = x->arena + x->arenalen;
     for (size_t i = 0; i < len; i++)
         dst[i] = (char)tolower((unsigned char)name[i]);
@@ -70,16 +64,8 @@ static int add_name(tg_index *x, const char *name, size_t len, uint32_t cert)
 static int collect(const tg_servable *s, void *arg)
 {
     tg_index *x = arg;
-    if (x->ncerts == x->capcerts) {
-        size_t cap = x->capcerts ? x->capcerts * 2 : 1024;
-        icert *v = realloc(x->certs, cap * sizeof(*v));
-        if (v == NULL) {
-            x->failed = 1;
-            return 1;
-        }
-        x->certs = v;
-        x->capcerts = cap;
-    }
+    if (tg_grow(&x->certs, &x->capcerts, x->ncerts, sizeof(*x->certs), 1024) != 0)
+        return x->failed = 1;
     uint32_t ci = (uint32_t)x->ncerts;
     x->certs[x->ncerts++] = (icert){s->id, s->not_before, s->not_after, s->ecdsa};
     /* Any dNSName, well-formed or not, means the CN is not a name (RFC 6125 6.4.4); only

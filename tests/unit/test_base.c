@@ -147,6 +147,30 @@ static void secure_memory(void **state)
 }
 
 /* tg_time_parse: the expected values are GNU date's (date -u -d TEXT +%s). */
+static void grow(void **state)
+{
+    (void)state;
+    long *v = NULL;
+    size_t cap = 0, n = 0;
+    for (long i = 0; i < 1000; i++) {
+        assert_int_equal(tg_grow(&v, &cap, n, sizeof(*v), 4), 0);
+        assert_true(cap > n);
+        v[n++] = i;
+    }
+    assert_int_equal(cap, 1024); /* 4, doubled eight times */
+    for (long i = 0; i < 1000; i++)
+        assert_int_equal(v[i], i);
+    /* room already there: nothing moves */
+    long *same = v;
+    assert_int_equal(tg_grow(&v, &cap, 10, sizeof(*v), 4), 0);
+    assert_ptr_equal(v, same);
+    /* an element count whose bytes overflow is refused, the array untouched */
+    size_t big = SIZE_MAX / 2;
+    assert_int_equal(tg_grow(&v, &big, big, 16, 4), -1);
+    assert_ptr_equal(v, same);
+    free(v);
+}
+
 static void time_parse(void **state)
 {
     (void)state;
@@ -194,9 +218,12 @@ static void time_parse(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(first_error_wins), cmocka_unit_test(files),
-        cmocka_unit_test(time_parse),       cmocka_unit_test(special_files),
-        cmocka_unit_test(create_files),     cmocka_unit_test(secure_memory)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(first_error_wins),
+                                       cmocka_unit_test(files),
+                                       cmocka_unit_test(grow),
+                                       cmocka_unit_test(time_parse),
+                                       cmocka_unit_test(special_files),
+                                       cmocka_unit_test(create_files),
+                                       cmocka_unit_test(secure_memory)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
