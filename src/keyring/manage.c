@@ -16,42 +16,16 @@ typedef struct listctx {
     int64_t def;
     long long now;
     int failed;
-    const char *filter; /* NULL: every row */
-    size_t total;       /* rows before the filter */
+    size_t n; /* rows emitted */
 } listctx;
-
-/* Whether s contains needle, ASCII letters without regard to case (as the store's query). */
-static int contains(const char *s, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; s != NULL && *s; s++)
-        if (strncasecmp(s, needle, n) == 0) return 1;
-    return 0;
-}
-
-static int matches(const tg_store_cert *c, json_t *row, const char *filter)
-{
-    if (contains(c->name, filter) || contains(c->subject_cn, filter)) return 1;
-    size_t i;
-    json_t *san;
-    json_array_foreach(json_object_get(row, "alternative_names"), i, san)
-    {
-        if (contains(json_string_value(json_object_get(san, "value")), filter)) return 1;
-    }
-    return 0;
-}
 
 /* A row that cannot be built stops the list with an error: a list never drops a row. */
 static int add_row(const tg_store_cert *c, void *arg)
 {
     listctx *l = arg;
     json_t *row = kr_cert_list_row(c, l->def, l->now);
-    l->total++;
-    if (row != NULL && l->filter != NULL && !matches(c, row, l->filter)) {
-        json_decref(row);
-        return 0;
-    }
     if (row == NULL) return l->failed = 1;
+    l->n++;
     int stop = l->emit(row, l->emit_arg);
     json_decref(row);
     return stop;
@@ -95,13 +69,12 @@ int tg_keyring_cert_list_each(tg_keyring *kr, const tg_list *q, int (*emit)(json
     listctx l = {.emit = emit,
                  .emit_arg = arg,
                  .def = tg_store_ref_get(kr->st, TG_REF_DEFAULT),
-                 .now = (long long)time(NULL),
-                 .filter = filter};
-    rc = q->expiring_days >= 0
-             ? tg_store_cert_each_by_expiry(kr->st, only_ca, before, add_row, &l, err)
-             : tg_store_cert_each(kr->st, only_ca, before, add_row, &l, err);
+                 .now = (long long)time(NULL)};
+    long long unfiltered = 0; /* counted only when a search narrows the list */
+    rc = tg_store_cert_list(kr->st, only_ca, before, filter, q->expiring_days >= 0, add_row, &l,
+                            filter != NULL && total != NULL ? &unfiltered : NULL, err);
     if (rc == 0 && l.failed) rc = tg_err_set(err, TG_E_INTERNAL, "out of memory");
-    if (rc == 0 && total != NULL) *total = l.total;
+    if (rc == 0 && total != NULL) *total = filter != NULL ? (size_t)unfiltered : l.n;
     return rc;
 }
 

@@ -100,10 +100,13 @@ int tg_store_cert_delete(tg_store *st, int64_t id, tg_err *err);
 typedef int (*tg_store_cert_fn)(const tg_store_cert *c, void *arg);
 int tg_store_cert_each(tg_store *st, int only_ca, long long before, tg_store_cert_fn fn, void *arg,
                        tg_err *err);
-/* The same, soonest notAfter first (name order breaks ties): the expiry check's order,
- * given by the database so that a face can stream it. */
-int tg_store_cert_each_by_expiry(tg_store *st, int only_ca, long long before, tg_store_cert_fn fn,
-                                 void *arg, tg_err *err);
+/* The certificates table as a list shows it: only_ca and before as above, query a
+ * page's search (NULL: none), in name order or soonest notAfter first (by_expiry: the
+ * expiry check's order, given by the database so that a face can stream it);
+ * *unfiltered (may be NULL) counts the rows before the search. */
+int tg_store_cert_list(tg_store *st, int only_ca, long long before, const char *query,
+                       int by_expiry, tg_store_cert_fn fn, void *arg, long long *unfiltered,
+                       tg_err *err);
 /* One page of the certificates table, for a face that must not hold every row at once
  * (the API, the console: 100,000 certificates are not one answer). only_ca and before
  * as above; after: only names sorting after it (keyset paging, NULL: from the start);

@@ -283,6 +283,14 @@ class TestApi(ApiCase):
         code, doc = self.api("GET", "/api/v1/certificates?q=P1&limit=100", token=tok)
         self.assertEqual(sorted(r["name"] for r in doc["items"]),
                          [f"page-{i:02d}" for i in [1] + list(range(10, 20))])
+        # one search rule for both faces: the CLI's --filter finds the same (the CA rows
+        # are ca list's), and a SAN's type word ("DNS") is not a value that matches
+        for q in ("P1", "dns", "page-0"):
+            code, doc = self.api("GET", f"/api/v1/certificates?q={q}&limit=1000", token=tok)
+            cli = sorted(row["name"] for cmd in ("cert", "ca")
+                         for row in self.ok("--json", cmd, "list", "--filter", q).json())
+            self.assertEqual(sorted(r["name"] for r in doc["items"]), cli, q)
+        self.assertEqual(doc["total"], 10)  # page-00 … page-09
         self.assert_error(self.api("GET", "/api/v1/certificates?limit=1001", token=tok), 400,
                           "usage", "limit")
 

@@ -149,6 +149,8 @@ class TablesTest(TgCase):
         self.assertEqual(self.names("cert", "list", "--filter", "api.example"), ["shop-api"])
         self.assertEqual(self.names("ca", "list", "--filter", "shop"), ["shop-root"])
         self.assertEqual(self.names("ca", "list", "--filter", "corp root"), ["shop-root"])
+        # a SAN's values, never its type word: every row here has DNS names
+        self.assertEqual(self.names("cert", "list", "--filter", "dns"), [])
         total = self.lines("cert", "list", "--filter", "shop")[-1]
         # www, shop-api, other and the appliance's own certificate
         self.assertEqual(total, "2 of 4 certificates match 'shop' (0 expiring within 30 days, "
