@@ -31,17 +31,27 @@ static void key_aad(unsigned char aad[sizeof(KEY_AAD) + 16 + 16 + 32], const uns
 
 /* ---- keys ---- */
 
-int tg_store_key_add(tg_store *st, tg_store_key *k, const unsigned char *priv, size_t privlen,
-                     tg_err *err)
+/* A private key sealed under the data key for the row (uid, spki): its AAD binds it there. */
+static int key_seal(tg_store *st, const unsigned char uid[16], const unsigned char spki[32],
+                    const unsigned char *priv, size_t privlen, unsigned char **sealed, size_t *slen,
+                    tg_err *err)
 {
     int rc = tg_store_data_key(st, err);
     if (rc != 0) return rc;
-    unsigned char uid[16], aad[KEY_AAD_LEN];
-    if ((rc = tg_random(uid, sizeof(uid), err)) != 0) return rc;
-    key_aad(aad, st->store_id, uid, k->spki_sha256);
+    unsigned char aad[KEY_AAD_LEN];
+    key_aad(aad, st->store_id, uid, spki);
+    return tg_seal(st->data_key, aad, sizeof(aad), priv, privlen, sealed, slen, err);
+}
+
+int tg_store_key_add(tg_store *st, tg_store_key *k, const unsigned char *priv, size_t privlen,
+                     tg_err *err)
+{
+    unsigned char uid[16];
+    int rc = tg_random(uid, sizeof(uid), err);
+    if (rc != 0) return rc;
     unsigned char *sealed = NULL;
     size_t slen = 0;
-    if ((rc = tg_seal(st->data_key, aad, sizeof(aad), priv, privlen, &sealed, &slen, err)) != 0)
+    if ((rc = key_seal(st, uid, k->spki_sha256, priv, privlen, &sealed, &slen, err)) != 0)
         return rc;
     sqlite3_stmt *s = tg_db_prep(st,
                                  "INSERT INTO keys(uid,spki_sha256,descr,exportable,sealed,created)"
@@ -66,12 +76,10 @@ int tg_store_key_add(tg_store *st, tg_store_key *k, const unsigned char *priv, s
 int tg_store_key_reseal(tg_store *st, int64_t id, const unsigned char *priv, size_t privlen,
                         tg_err *err)
 {
-    int rc = tg_store_data_key(st, err);
-    if (rc != 0) return rc;
     sqlite3_stmt *s = tg_db_prep(st, "SELECT uid,spki_sha256 FROM keys WHERE id=?", err);
     if (s == NULL) return TG_E_STORE;
     sqlite3_bind_int64(s, 1, id);
-    unsigned char uid[16], spki[32], aad[KEY_AAD_LEN];
+    unsigned char uid[16], spki[32];
     int found = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_bytes(s, 0) == 16 &&
                 sqlite3_column_bytes(s, 1) == 32;
     if (found) {
@@ -80,11 +88,10 @@ int tg_store_key_reseal(tg_store *st, int64_t id, const unsigned char *priv, siz
     }
     tg_db_release(st, s);
     if (!found) return tg_err_set(err, TG_E_NOTFOUND, "the private key is not in the store");
-    key_aad(aad, st->store_id, uid, spki);
     unsigned char *sealed = NULL;
     size_t slen = 0;
-    if ((rc = tg_seal(st->data_key, aad, sizeof(aad), priv, privlen, &sealed, &slen, err)) != 0)
-        return rc;
+    int rc = key_seal(st, uid, spki, priv, privlen, &sealed, &slen, err);
+    if (rc != 0) return rc;
     s = tg_db_prep(st, "UPDATE keys SET sealed=? WHERE id=?", err);
     if (s == NULL) {
         free(sealed);
