@@ -47,11 +47,7 @@ class Conventions(tglib.TgCase):
     # -- material made by openssl ------------------------------------------------------
     def root(self):
         if not os.path.exists(self.path("root.pem")):
-            self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", "root.key", "-out",
-                    "root.pem", "-subj", "/CN=Conventions Root", "-days", "30",
-                    "-addext", "basicConstraints=critical,CA:TRUE",
-                    "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+            self.openssl_root("root", "Conventions Root")
         return self.path("root.pem")
 
     def leaf(self, name="a.example.com", days=20):
@@ -312,10 +308,7 @@ class Conventions(tglib.TgCase):
     # -- item 6: openssl req -x509's CA:TRUE with server names ---------------------------
     def openssl_self_signed(self, name):
         """What `openssl req -x509` makes with the default configuration: CA:TRUE."""
-        self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key", "-out",
-                name + ".pem", "-subj", "/CN=" + name, "-addext",
-                "subjectAltName=DNS:" + name)
+        self.openssl_x509(name, name, "subjectAltName=DNS:" + name)
         text = self.sh("openssl", "x509", "-in", name + ".pem", "-noout", "-text").stdout
         self.assertIn("CA:TRUE", text)  # the premise: openssl's default made a CA
         return self.path(name + ".pem"), self.path(name + ".key")

@@ -28,16 +28,11 @@ subjectAltName = DNS:a.example.com
 
 
 class ImportRules(tglib.TgCase):
-    def leaf(self, cn="a.example.com", key="k.pem", cert="c.pem"):
+    def leaf(self, cn="a.example.com"):
         """An EC P-256 end-entity certificate and its key, made by openssl."""
-        self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
-                "-subj", "/CN=" + cn, "-days", "30",
-                "-addext", "basicConstraints=critical,CA:FALSE",
-                "-addext", "keyUsage=critical,digitalSignature",
-                "-addext", "extendedKeyUsage=serverAuth",
-                "-addext", "subjectAltName=DNS:" + cn)
-        return self.path(cert), self.path(key)
+        return self.openssl_x509("c", cn, "basicConstraints=critical,CA:FALSE",
+                                 "keyUsage=critical,digitalSignature",
+                                 "extendedKeyUsage=serverAuth", "subjectAltName=DNS:" + cn)
 
     def export_key(self, name):
         self.write("pw", "export passphrase\n")
@@ -97,22 +92,15 @@ class ImportRules(tglib.TgCase):
 
     # -- item 15a: --name for a single CA certificate -----------------------------------
     def test_name_for_a_root_given_to_cert_import(self):
-        self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                "ec_paramgen_curve:P-256", "-nodes", "-keyout", "rk.pem", "-out", "root.pem",
-                "-subj", "/CN=My Root", "-days", "30",
-                "-addext", "basicConstraints=critical,CA:TRUE",
-                "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        self.ok("cert", "import", self.path("root.pem"), "--name", "Corp Root")
+        root, _ = self.openssl_root("root", "My Root")
+        self.ok("cert", "import", root, "--name", "Corp Root")
         names = [c["name"] for c in self.ok("--json", "ca", "list").json()]
         self.assertIn("Corp Root", names)
         self.assertNotIn("My-Root", names)
 
     def test_name_for_several_ca_certificates_is_refused(self):
         for n in ("r1", "r2"):
-            self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", n + "k.pem", "-out",
-                    n + ".pem", "-subj", "/CN=" + n, "-days", "30",
-                    "-addext", "basicConstraints=critical,CA:TRUE")
+            self.openssl_x509(n, n, "basicConstraints=critical,CA:TRUE")
         self.ok("init")
         before = self.dump()
         r = self.fails(USAGE, "cert", "import", self.path("r1.pem"), self.path("r2.pem"),

@@ -42,12 +42,9 @@ class ServerProxyConf(TgCase):
     def leaf(self, name, key=True):
         """A self-signed end-entity certificate for name.example, imported (with its key
         unless key is False); returns the stored name."""
-        pem, k = self.path(f"{name}.pem"), self.path(f"{name}.key")
-        self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                "ec_paramgen_curve:P-256", "-nodes", "-keyout", k, "-out", pem, "-subj",
-                f"/CN={name}.example", "-days", "30", "-addext",
-                f"subjectAltName=DNS:{name}.example,DNS:*.{name}.example", "-addext",
-                "basicConstraints=critical,CA:FALSE")
+        pem, k = self.openssl_x509(name, f"{name}.example",
+                                   f"subjectAltName=DNS:{name}.example,DNS:*.{name}.example",
+                                   "basicConstraints=critical,CA:FALSE")
         self.ok("cert", "import", pem, *([k] if key else []))
         return f"{name}.example"
 

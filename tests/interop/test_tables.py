@@ -31,12 +31,8 @@ class TablesTest(TgCase):
         self.ok(*args)
 
     def import_root(self, name="corp-root"):
-        self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                "ec_paramgen_curve:P-256", "-nodes", "-keyout", "root.key", "-out", "root.pem",
-                "-subj", "/CN=Corp Root", "-days", "3650", "-addext",
-                "basicConstraints=critical,CA:TRUE", "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign")
-        self.ok("ca", "import", self.path("root.pem"), "--name", name)
+        root, _ = self.openssl_root("root", "Corp Root", days=3650)
+        self.ok("ca", "import", root, "--name", name)
 
     def names(self, *args):
         return [r["name"] for r in self.ok("--json", *args).json()]

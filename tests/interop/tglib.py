@@ -151,6 +151,21 @@ class TgCase(unittest.TestCase):
             self.assertEqual(int(m.group(1)), present, r.out)
         return r
 
+    def openssl_x509(self, stem, cn, *addext, days=30):
+        """An EC P-256 self-signed certificate made by `openssl req -x509` (each addext an
+        -addext value; none: openssl's default configuration, which makes a CA) in the
+        test's directory as STEM.pem with its key STEM.key: (cert path, key path)."""
+        exts = [a for e in addext for a in ("-addext", e)]
+        self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-nodes", "-keyout", stem + ".key", "-out",
+                stem + ".pem", "-subj", "/CN=" + cn, "-days", str(days), *exts)
+        return self.path(stem + ".pem"), self.path(stem + ".key")
+
+    def openssl_root(self, stem, cn, days=30):
+        """A root CA certificate made by openssl (see openssl_x509)."""
+        return self.openssl_x509(stem, cn, "basicConstraints=critical,CA:TRUE",
+                                 "keyUsage=critical,keyCertSign,cRLSign", days=days)
+
     def sh(self, *cmd, check=True, **kw):
         proc = subprocess.run(list(cmd), capture_output=True, text=True, cwd=self.dir, **kw)
         if check and proc.returncode != 0:
