@@ -16,6 +16,60 @@
 
 #define KIND "client"
 
+/* ---- the members both kinds read alike ---- */
+
+enum { CLIENT = 1, SERVER = 2 };
+
+/* A proxy's text members and switches, for the kinds that have them (the other members,
+ * numbers and lists, are each kind's own below). */
+static int members_of(api_req *r, int kind, tg_proxy_opts *o)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+        int kinds;
+    } strs[] = {
+        {"description", offsetof(tg_proxy_opts, description), CLIENT | SERVER},
+        {"signing", offsetof(tg_proxy_opts, signing), CLIENT},
+        {"truststore", offsetof(tg_proxy_opts, truststore), CLIENT | SERVER},
+        {"listen", offsetof(tg_proxy_opts, listen), CLIENT | SERVER},
+        {"upstream", offsetof(tg_proxy_opts, upstream), SERVER},
+        {"mode", offsetof(tg_proxy_opts, mode), CLIENT | SERVER},
+        {"ports", offsetof(tg_proxy_opts, ports), CLIENT | SERVER},
+        {"service", offsetof(tg_proxy_opts, service), CLIENT | SERVER},
+        {"protocols", offsetof(tg_proxy_opts, protocols), CLIENT | SERVER},
+        {"ciphers", offsetof(tg_proxy_opts, ciphers), CLIENT | SERVER},
+        {"over_max", offsetof(tg_proxy_opts, over_max), CLIENT},
+        {"policy", offsetof(tg_proxy_opts, policy), CLIENT},
+        {"no_sni", offsetof(tg_proxy_opts, no_sni), CLIENT},
+        {"ech", offsetof(tg_proxy_opts, ech), CLIENT},
+        {"non_tls", offsetof(tg_proxy_opts, non_tls), CLIENT},
+    };
+    static const struct {
+        const char *name;
+        size_t off;
+        int kinds;
+    } switches[] = {
+        {"block_invalid", offsetof(tg_proxy_opts, block_invalid), CLIENT},
+        {"block_expired", offsetof(tg_proxy_opts, block_expired), CLIENT},
+        {"http2_downgrade", offsetof(tg_proxy_opts, http2_downgrade), CLIENT | SERVER},
+        {"tcp_reset", offsetof(tg_proxy_opts, tcp_reset), CLIENT | SERVER},
+        {"log", offsetof(tg_proxy_opts, log), CLIENT | SERVER},
+        {"keylog", offsetof(tg_proxy_opts, keylog), CLIENT},
+        {"no_ciphers", offsetof(tg_proxy_opts, no_ciphers), CLIENT | SERVER},
+        {"no_policy", offsetof(tg_proxy_opts, no_policy), CLIENT},
+        {"no_truststore", offsetof(tg_proxy_opts, no_truststore), SERVER},
+    };
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof(strs) / sizeof(strs[0]); i++)
+        if (strs[i].kinds & kind)
+            rc = api_member_str(r, strs[i].name, 0, (const char **)((char *)o + strs[i].off));
+    for (size_t i = 0; rc == 0 && i < sizeof(switches) / sizeof(switches[0]); i++)
+        if (switches[i].kinds & kind)
+            rc = api_member_bool(r, switches[i].name, (int *)((char *)o + switches[i].off));
+    return rc;
+}
+
 /* ---- client proxies ---- */
 
 /* The members of create and set: the CLI's O_PROXY options and --description; switches
@@ -29,45 +83,10 @@ static int proxy_opts_of(api_req *r, int create, tg_proxy_opts *o)
         "max_conns",    "over_max",    "tcp_reset", "log",           "policy",
         "no_policy",    "no_sni",      "ech",       "non_tls",       "fail_open",
         "keylog",       NULL};
-    static const struct {
-        const char *name;
-        size_t off;
-    } strs[] = {
-        {"description", offsetof(tg_proxy_opts, description)},
-        {"signing", offsetof(tg_proxy_opts, signing)},
-        {"truststore", offsetof(tg_proxy_opts, truststore)},
-        {"listen", offsetof(tg_proxy_opts, listen)},
-        {"mode", offsetof(tg_proxy_opts, mode)},
-        {"ports", offsetof(tg_proxy_opts, ports)},
-        {"service", offsetof(tg_proxy_opts, service)},
-        {"protocols", offsetof(tg_proxy_opts, protocols)},
-        {"ciphers", offsetof(tg_proxy_opts, ciphers)},
-        {"over_max", offsetof(tg_proxy_opts, over_max)},
-        {"policy", offsetof(tg_proxy_opts, policy)},
-        {"no_sni", offsetof(tg_proxy_opts, no_sni)},
-        {"ech", offsetof(tg_proxy_opts, ech)},
-        {"non_tls", offsetof(tg_proxy_opts, non_tls)},
-    };
     tg_proxy_opts_init(o);
-    struct {
-        const char *name;
-        int *v;
-    } switches[] = {
-        {"block_invalid", &o->block_invalid},
-        {"block_expired", &o->block_expired},
-        {"http2_downgrade", &o->http2_downgrade},
-        {"tcp_reset", &o->tcp_reset},
-        {"log", &o->log},
-        {"keylog", &o->keylog},
-    };
-    int rc = create ? 0 : api_members_only(r, allowed + 1); /* set: the name is the path's */
-    if (create) rc = api_members_only(r, allowed);
-    for (size_t i = 0; rc == 0 && i < sizeof(strs) / sizeof(strs[0]); i++)
-        rc = api_member_str(r, strs[i].name, 0, (const char **)((char *)o + strs[i].off));
-    for (size_t i = 0; rc == 0 && i < sizeof(switches) / sizeof(switches[0]); i++)
-        rc = api_member_bool(r, switches[i].name, switches[i].v);
-    if (rc == 0) rc = api_member_bool(r, "no_ciphers", &o->no_ciphers);
-    if (rc == 0) rc = api_member_bool(r, "no_policy", &o->no_policy);
+    /* set: the name is the path's */
+    int rc = api_members_only(r, create ? allowed : allowed + 1);
+    if (rc == 0) rc = members_of(r, CLIENT, o);
     int v = 0;
     if (rc == 0 && (rc = api_member_int(r, "min_key_bits", &v, &o->min_key_bits_set)) == 0)
         o->min_key_bits = v;
@@ -198,31 +217,11 @@ static int srvproxy_opts_of(api_req *r, int create, srvproxy_in *p)
                                               "tcp_reset",
                                               "log",
                                               NULL};
-    static const struct {
-        const char *name;
-        size_t off;
-    } strs[] = {
-        {"description", offsetof(tg_proxy_opts, description)},
-        {"truststore", offsetof(tg_proxy_opts, truststore)},
-        {"listen", offsetof(tg_proxy_opts, listen)},
-        {"upstream", offsetof(tg_proxy_opts, upstream)},
-        {"mode", offsetof(tg_proxy_opts, mode)},
-        {"ports", offsetof(tg_proxy_opts, ports)},
-        {"service", offsetof(tg_proxy_opts, service)},
-        {"protocols", offsetof(tg_proxy_opts, protocols)},
-        {"ciphers", offsetof(tg_proxy_opts, ciphers)},
-    };
     memset(p, 0, sizeof(*p));
     tg_proxy_opts *o = &p->o;
     tg_proxy_opts_init(o);
     int rc = api_members_only(r, create ? create_allowed : set_allowed);
-    for (size_t i = 0; rc == 0 && i < sizeof(strs) / sizeof(strs[0]); i++)
-        rc = api_member_str(r, strs[i].name, 0, (const char **)((char *)o + strs[i].off));
-    if (rc == 0) rc = api_member_bool(r, "http2_downgrade", &o->http2_downgrade);
-    if (rc == 0) rc = api_member_bool(r, "tcp_reset", &o->tcp_reset);
-    if (rc == 0) rc = api_member_bool(r, "log", &o->log);
-    if (rc == 0) rc = api_member_bool(r, "no_ciphers", &o->no_ciphers);
-    if (rc == 0) rc = api_member_bool(r, "no_truststore", &o->no_truststore);
+    if (rc == 0) rc = members_of(r, SERVER, o);
     tg_textlist *lists[9] = {&o->certs,         &o->add_certs,         &o->remove_certs,
                              &o->dest,          &o->add_dest,          &o->remove_dest,
                              &o->source_except, &o->add_source_except, &o->remove_source_except};
