@@ -96,12 +96,8 @@ command -v taskset >/dev/null || need_pkgs+=(util-linux)
 command -v cc >/dev/null || need_pkgs+=(gcc)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 [ -f /usr/include/openssl/ssl.h ] || need_pkgs+=(libssl-dev)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-    log "installing ${need_pkgs[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q "${need_pkgs[@]}" >&2 ||
-        { apt-get update -q >&2 && apt-get install -y -q "${need_pkgs[@]}" >&2; }
-fi
+. "$here/lib.sh"
+install_missing "${need_pkgs[@]+"${need_pkgs[@]}"}"
 
 W=$PORT N=$((PORT + 1)) TGS=$((PORT + 2)) TGP=$((PORT + 3)) SSW=$((PORT + 4)) SSN=$((PORT + 5)) MPP=$((PORT + 6))
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -116,8 +112,7 @@ rm -rf "$work"
 mkdir -p "$work"
 tmp=$(mktemp -d /tmp/inspect.XXXXXX)
 
-# --- processes we started (stopped by PID on every exit) and /proc readings: bench/lib.sh ----
-. "$here/lib.sh"
+# --- processes we started (stopped by PID on every exit): bench/lib.sh's cleanup -------
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 name_of() { case $1 in tg) echo tlsgate ;; ss) echo sslsplit ;; mp) echo mitmproxy ;; direct) echo direct ;; esac; }

@@ -1,9 +1,17 @@
 # bench/lib.sh — sourced by the bench scripts that run peers side by side (inspect.sh,
-# server-inspect.sh): the processes they start, stopped by PID on every exit, and the
+# server-inspect.sh; sni.sh for install_missing): the processes they start, stopped by PID on every exit, and the
 # readings of /proc they measure with. Not run on its own.
 #
 # A script appends each PID it starts to PIDS; cleanup (the EXIT trap) stops each and its
 # descendants (TERM, up to 2 s, then KILL) and removes $tmp when it is set.
+# install_missing PKG… installs Debian packages (apt-get, non-interactive) when given any.
+
+install_missing() {
+    [ $# -gt 0 ] || return 0
+    echo "$(basename "$0"): installing $*" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q "$@" >&2 || { apt-get update -q >&2 && apt-get install -y -q "$@" >&2; }
+}
 
 PIDS=()
 cleanup() {

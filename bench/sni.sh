@@ -78,12 +78,8 @@ command -v cc >/dev/null || need_pkgs+=(gcc)
 [ -f /usr/include/openssl/ssl.h ] || need_pkgs+=(libssl-dev)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 "$PY" -c 'import cryptography' 2>/dev/null || need_pkgs+=(python3-cryptography)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-    log "installing ${need_pkgs[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q "${need_pkgs[@]}" >&2 ||
-        { apt-get update -q >&2 && apt-get install -y -q "${need_pkgs[@]}" >&2; }
-fi
+. "$here/lib.sh"
+install_missing "${need_pkgs[@]+"${need_pkgs[@]}"}"
 
 out=$here/out
 work=$out/sni-last
