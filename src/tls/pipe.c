@@ -61,7 +61,12 @@ static void move(tg_pipe *p, int from_side, struct evbuffer *in, struct evbuffer
             }
         }
     }
-    evbuffer_add_buffer(out, in);
+    /* A TLS side writes a record per chunk of its output: what one read brought in may
+     * sit in two chunks (libevent reserves two), which would go out as two half-size
+     * records, doubling the records and writes. One chunk each time (made contiguous by a
+     * copy of at most TG_PIPE_CHUNK only when it is not) keeps the records full. */
+    if (n <= TG_PIPE_CHUNK) evbuffer_pullup(in, (ev_ssize_t)n); /* (NULL: left in pieces) */
+    evbuffer_add_buffer(out, in);                               /* moves the chunk, no copy */
 }
 
 static int side_of(const tg_pipe *p, const struct bufferevent *bev)
