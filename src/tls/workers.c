@@ -18,8 +18,11 @@
  * connection first asks each registered kind (serve's front, the proxies) to evict its
  * worker's oldest unfinished connection, and is refused when none has one. accept()
  * failing (EMFILE, ENFILE) rests that worker's listeners for ACCEPT_PAUSE_MS and evicts
- * likewise; the first pause of an episode is logged, the rest counted. When the number of
- * connections falls far from its peak, freed heap goes back to the system (malloc_trim).
+ * likewise; the first pause of an episode is logged, the rest counted. When the heap holds
+ * TRIM_BYTES more free memory than at its low point since the last trim (a flood of
+ * handshakes has ended, in one go or in steps), it goes back to the system (malloc_trim).
+ * Measured in bytes, not connections: an idle connection costs 0.25 KB, a half-done
+ * handshake about 44 KB.
  *
  * Thread 0 also runs the timers (the owners' ticks every TG_SERVE_RELOAD_MS) and the
  * signals: SIGHUP goes to the owners, SIGTERM/SIGINT close every listener and give open
@@ -53,10 +56,10 @@
  * its event loop, wake-up eventfd, store connections and listeners */
 #define FD_RESERVE_BASE       64
 #define FD_RESERVE_PER_THREAD 8
-#define CONNS_MIN             16   /* fewer than this: the fd limit is too low to start */
-#define ACCEPT_PAUSE_MS       100  /* accept() failed (EMFILE...): listeners rest this long */
-#define EPISODE_END_MS        2000 /* that long without a failure ends an fd episode */
-#define TRIM_DROP             256  /* connections gone since the peak before malloc_trim */
+#define CONNS_MIN             16         /* fewer than this: the fd limit is too low to start */
+#define ACCEPT_PAUSE_MS       100        /* accept() failed (EMFILE...): listeners rest this long */
+#define EPISODE_END_MS        2000       /* that long without a failure ends an fd episode */
+#define TRIM_BYTES            (4u << 20) /* free heap grown by this much: malloc_trim */
 #define MAX_KINDS             4
 #define LISTEN_BACKLOG        1024
 
@@ -104,10 +107,11 @@ struct tg_workers {
     long nofile; /* the soft open-file limit */
     int budget;  /* descriptors for connections */
     int per;     /* descriptors a connection of the main kind holds (for the log) */
-    atomic_int used, peak, stopping;
+    atomic_int used, stopping;
     atomic_int fd_episode, cap_episode;
     atomic_llong fd_last_ms;
     atomic_ullong accept_pauses, evicted, refused;
+    size_t free_low; /* housekeeping's own (thread 0): free heap's low point since a trim */
     long long drain_deadline;
     const tg_workers_hooks *hooks;
     void (*front_count)(void *arg, tg_serve_counters *out); /* set while serve's front runs */
@@ -260,8 +264,6 @@ static int admit(tg_worker *w)
             return -1;
         }
     }
-    if (n > atomic_load_explicit(&ws->peak, memory_order_relaxed))
-        atomic_store_explicit(&ws->peak, n, memory_order_relaxed); /* a hint for trimming */
     return 0;
 }
 
@@ -535,6 +537,7 @@ tg_workers *tg_workers_new(int threads, int quiet, tg_err *err)
     }
     ws->quiet = quiet;
     ws->per = 1;
+    ws->free_low = SIZE_MAX;
     static const tg_workers_hooks none = {0};
     ws->hooks = &none;
     for (int i = 0; i < n; i++) {
@@ -604,10 +607,11 @@ static void housekeeping(tg_workers *ws)
         tg_serve_say("below the connection cap again (%llu evicted, %llu refused so far)",
                      (unsigned long long)atomic_load(&ws->evicted),
                      (unsigned long long)atomic_load(&ws->refused));
-    int peak = atomic_load(&ws->peak);
-    if (peak - n >= TRIM_DROP && n <= peak / 2) {
-        atomic_store(&ws->peak, n);
+    size_t free_now = mallinfo2().fordblks;
+    if (free_now < ws->free_low) ws->free_low = free_now;
+    if (free_now - ws->free_low >= TRIM_BYTES) {
         malloc_trim(0);
+        ws->free_low = mallinfo2().fordblks;
     }
 }
 
