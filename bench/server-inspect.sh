@@ -257,9 +257,9 @@ bulk() { # PEER ROUND
     [ "$p" = direct ] || c0=$(cpu_ticks "${PID[$p]}")
     t0=$(now)
     for i in $(seq "$BULK_CONNS"); do
-        taskset -c 1 curl -s --http1.1 --max-time 120 --cacert "$tmp/root.pem" -o /dev/null \
+        taskset -c 1 curl -sS --http1.1 --max-time 120 --cacert "$tmp/root.pem" -o /dev/null \
             -w '%{http_code} %{size_download}\n' --resolve "$WWW:$(port_of "$p"):127.0.0.1" \
-            "https://$WWW:$(port_of "$p")/big" >"$tmp/curl.$i" 2>&1 &
+            "https://$WWW:$(port_of "$p")/big" >"$tmp/curl.$i" 2>"$tmp/curl.$i.err" &
         pids+=($!)
     done
     for i in "${pids[@]}"; do wait "$i" || true; done
@@ -271,7 +271,7 @@ bulk() { # PEER ROUND
             bytes=$((bytes + size))
         else
             bad=$((bad + 1))
-            echo "bulk $(name_of "$p") round $round, curl $i: HTTP ${code:-none}, ${size:-0} bytes of $((BIG_MB * 1000000))" >>"$work/anomalies"
+            echo "bulk $(name_of "$p") round $round, curl $i: HTTP ${code:-none}, ${size:-0} bytes of $((BIG_MB * 1000000)) $(head -c 300 "$tmp/curl.$i.err")" >>"$work/anomalies"
         fi
     done
     mbs=$(awk -v b="$bytes" -v t=$((t1 - t0)) 'BEGIN { printf "%.0f", t ? b * 1000 / t : 0 }')

@@ -10,9 +10,11 @@
  * then the owner's done callback runs, exactly once. The owner frees the pipe, from
  * that callback or earlier (tg_pipe_free also aborts a pipe in flight).
  *
- * Used by serve's --backend and, later, by the inspection proxies: the sides may be
- * plain sockets or OpenSSL bufferevents (no close_notify is awaited from a side that
- * is gone).
+ * Used by serve's --backend and by the inspection proxies: the sides may be plain
+ * sockets or OpenSSL bufferevents (no close_notify is awaited from a side that is gone).
+ * When both sides are TLS connections whose handshakes are done (a decrypted flow),
+ * tg_pipe_start hands them to the pump (pump.c), which moves records with far fewer
+ * system calls than bufferevent_openssl, and frees the bufferevents.
  */
 #include "tls_int.h"
 
@@ -25,6 +27,7 @@
 
 struct tg_pipe {
     struct bufferevent *side[2];
+    tg_pump *pm; /* both sides were handed to the pump */
     int closing; /* one side is gone; the other drains its queue and ends */
     int done;    /* the done callback ran */
     void (*on_done)(void *arg);
@@ -32,6 +35,7 @@ struct tg_pipe {
     void (*tap)(void *arg, int side, const void *data, size_t len);
     void *tap_arg;
     unsigned long long bytes[2]; /* moved from each side */
+    int idle_secs;
 };
 
 /* Moves what `from` has read into `to`'s output, showing it to the tap first. */
@@ -157,6 +161,7 @@ tg_pipe *tg_pipe_new(struct bufferevent *a, struct bufferevent *b, int idle_secs
     p->side[1] = b;
     p->on_done = on_done;
     p->arg = arg;
+    p->idle_secs = idle_secs;
     struct timeval idle = {idle_secs, 0};
     for (int i = 0; i < 2; i++) {
         bufferevent_setcb(p->side[i], on_read, on_drained, on_event, p);
@@ -178,11 +183,54 @@ void tg_pipe_tap(tg_pipe *p, void (*tap)(void *arg, int side, const void *data, 
 
 unsigned long long tg_pipe_bytes(const tg_pipe *p, int side)
 {
-    return p->bytes[side != 0];
+    return p->pm ? tg_pump_bytes(p->pm, side) : p->bytes[side != 0];
+}
+
+static void pump_done(void *arg)
+{
+    tg_pipe *p = arg;
+    if (!p->done) {
+        p->done = 1;
+        p->on_done(p->arg); /* may free p */
+    }
+}
+
+/* Both sides TLS over their own sockets, handshakes done, nothing waiting to be written:
+ * the pump takes them (1), or the pipe keeps them (0). */
+static int to_pump(tg_pipe *p, int idle_secs)
+{
+    SSL *ssl[2];
+    int fd[2];
+    for (int i = 0; i < 2; i++) {
+        struct bufferevent *bev = p->side[i];
+        if (bev == NULL || (ssl[i] = bufferevent_openssl_get_ssl(bev)) == NULL ||
+            bufferevent_get_underlying(bev) != NULL || (fd[i] = bufferevent_getfd(bev)) < 0 ||
+            !SSL_is_init_finished(ssl[i]) || evbuffer_get_length(bufferevent_get_output(bev)))
+            return 0;
+    }
+    tg_pump *pm = tg_pump_new(bufferevent_get_base(p->side[0]), fd, ssl, idle_secs, pump_done, p);
+    if (pm == NULL) return 0;
+    if (p->tap) tg_pump_tap(pm, p->tap, p->tap_arg);
+    for (int i = 0; i < 2; i++) {
+        struct evbuffer *in = bufferevent_get_input(p->side[i]);
+        size_t n = evbuffer_get_length(in);
+        if (n > 0) tg_pump_carry(pm, i, evbuffer_pullup(in, -1), n);
+        /* libevent frees its bufferevent later and then the SSL object once: that is its
+         * reference; it cannot close the socket, which the pump's BIO does not tell */
+        SSL_up_ref(ssl[i]);
+        bufferevent_free(p->side[i]);
+        p->side[i] = NULL;
+    }
+    p->pm = pm;
+    return 1;
 }
 
 void tg_pipe_start(tg_pipe *p)
 {
+    if (to_pump(p, p->idle_secs)) {
+        tg_pump_start(p->pm);
+        return;
+    }
     bufferevent_enable(p->side[0], EV_READ | EV_WRITE);
     bufferevent_enable(p->side[1], EV_READ | EV_WRITE);
     /* bytes that arrived before the pipe existed (e.g. with the handshake) */
@@ -196,5 +244,6 @@ void tg_pipe_free(tg_pipe *p)
     p->done = 1; /* the owner is freeing it: no callback now */
     free_side(p, 0);
     free_side(p, 1);
+    tg_pump_free(p->pm);
     free(p);
 }

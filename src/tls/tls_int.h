@@ -53,6 +53,23 @@ int tg_ssl_acme(SSL *ssl);
 /* ClientHellos refused because no certificate could be offered (no default). */
 unsigned long long tg_tlsctx_no_cert(tg_tlsctx *t);
 
+/* ---- pump.c: two TLS connections spliced by their own I/O loop (used by pipe.c) ---- */
+typedef struct tg_pump tg_pump;
+struct event_base;
+/* Takes both connections (socket and SSL object, handshakes done) on success: their BIOs
+ * are replaced by the pump's, and tg_pump_free closes and frees them. NULL: out of memory,
+ * nothing taken. on_done(arg) runs once when the flow is over. */
+tg_pump *tg_pump_new(struct event_base *base, int fd[2], SSL *ssl[2], int idle_secs,
+                     void (*on_done)(void *arg), void *arg);
+void tg_pump_tap(tg_pump *pm, void (*tap)(void *arg, int side, const void *data, size_t len),
+                 void *arg);
+/* Plaintext read from `side` before the pump took it over, to go first to the other
+ * (-1: out of memory; the flow then ends at start). */
+int tg_pump_carry(tg_pump *pm, int side, const void *data, size_t len);
+void tg_pump_start(tg_pump *pm);
+unsigned long long tg_pump_bytes(const tg_pump *pm, int side);
+void tg_pump_free(tg_pump *pm);
+
 /* workers.c: where tg_serve_counters_get finds serve's front (server.c sets it before the
  * services start and clears it before the front is torn down). */
 void tg_workers_set_front(tg_workers *ws, void (*count)(void *arg, tg_serve_counters *out),
