@@ -89,8 +89,9 @@ static void free_side(tg_pipe *p, int i)
     ERR_clear_error();
 }
 
-static void finish(tg_pipe *p)
+static void finish(void *arg) /* (void *: also the pump's done callback) */
 {
+    tg_pipe *p = arg;
     free_side(p, 0);
     free_side(p, 1);
     if (!p->done) {
@@ -186,18 +187,9 @@ unsigned long long tg_pipe_bytes(const tg_pipe *p, int side)
     return p->pm ? tg_pump_bytes(p->pm, side) : p->bytes[side != 0];
 }
 
-static void pump_done(void *arg)
-{
-    tg_pipe *p = arg;
-    if (!p->done) {
-        p->done = 1;
-        p->on_done(p->arg); /* may free p */
-    }
-}
-
 /* Both sides TLS over their own sockets, handshakes done, nothing waiting to be written:
  * the pump takes them (1), or the pipe keeps them (0). */
-static int to_pump(tg_pipe *p, int idle_secs)
+static int to_pump(tg_pipe *p)
 {
     SSL *ssl[2];
     int fd[2];
@@ -208,7 +200,8 @@ static int to_pump(tg_pipe *p, int idle_secs)
             !SSL_is_init_finished(ssl[i]) || evbuffer_get_length(bufferevent_get_output(bev)))
             return 0;
     }
-    tg_pump *pm = tg_pump_new(bufferevent_get_base(p->side[0]), fd, ssl, idle_secs, pump_done, p);
+    /* the pump ends through finish: its sides are gone already, the done callback runs once */
+    tg_pump *pm = tg_pump_new(bufferevent_get_base(p->side[0]), fd, ssl, p->idle_secs, finish, p);
     if (pm == NULL) return 0;
     if (p->tap) tg_pump_tap(pm, p->tap, p->tap_arg);
     for (int i = 0; i < 2; i++) {
@@ -227,7 +220,7 @@ static int to_pump(tg_pipe *p, int idle_secs)
 
 void tg_pipe_start(tg_pipe *p)
 {
-    if (to_pump(p, p->idle_secs)) {
+    if (to_pump(p)) {
         tg_pump_start(p->pm);
         return;
     }

@@ -45,17 +45,14 @@
 
 typedef struct pside {
     struct tg_pump *pm;
-    int i;
     evutil_socket_t fd;
     SSL *ssl;
     struct event *rev, *wev;
-    int reading;         /* rev is added */
     unsigned char *rbuf; /* ciphertext read, not yet taken by OpenSSL: [rpos, rlen) */
     size_t rpos, rlen;
     unsigned char *wbuf; /* ciphertext for this socket, not yet sent: [wpos, wlen) */
     size_t wpos, wlen;
     int may_recv;        /* this wakeup may still call recv() */
-    int again;           /* it stopped at the budget: go on at again_ev */
     int eof;             /* recv() returned 0 */
     int failed;          /* a socket error, or TLS failed on this side */
     int ended;           /* nothing more is read from this side */
@@ -85,6 +82,7 @@ typedef struct stash {
     int n;
 } stash;
 static pthread_key_t stash_key;
+static int stash_ok; /* the key exists (else no stash: plain malloc and free) */
 static pthread_once_t stash_once = PTHREAD_ONCE_INIT;
 
 static void stash_free(void *arg)
@@ -97,13 +95,14 @@ static void stash_free(void *arg)
 
 static void stash_init(void)
 {
-    if (pthread_key_create(&stash_key, stash_free) != 0) stash_key = 0;
+    stash_ok = pthread_key_create(&stash_key, stash_free) == 0;
 }
 
 /* This thread's stash of empty buffers (freed when the thread ends); NULL: none. */
 static stash *stash_of(void)
 {
     pthread_once(&stash_once, stash_init);
+    if (!stash_ok) return NULL;
     stash *st = pthread_getspecific(stash_key);
     if (st == NULL && (st = calloc(1, sizeof(*st))) != NULL &&
         pthread_setspecific(stash_key, st) != 0) {
@@ -352,11 +351,9 @@ static int move_dir(tg_pump *pm, int d)
         }
     }
     if (moved > 0) pm->last_ms = tg_now_ms();
-    if (moved >= PUMP_BUDGET && !src->ended) { /* more may wait: back after the others */
-        src->again = 1;
-        event_active(pm->again_ev, EV_TIMEOUT, 0); /* (not rev: libevent would not insert
-                                                      an active event that is added) */
-    }
+    /* more may wait: back after the others (through again_ev, never rev: libevent does
+     * not insert an event that is active when it is added, and rev would be lost) */
+    if (moved >= PUMP_BUDGET && !src->ended) event_active(pm->again_ev, EV_TIMEOUT, 0);
     return 0;
 }
 
@@ -386,7 +383,7 @@ static void run(tg_pump *pm)
     for (int i = 0; i < 2; i++) {
         pside *a = &pm->s[i], *b = &pm->s[!i];
         if (!(a->ended || a->failed)) continue;
-        if (b->failed || !b->ssl) {
+        if (b->failed) {
             finish(pm);
             return;
         }
@@ -409,11 +406,11 @@ static void run(tg_pump *pm)
     for (int i = 0; i < 2; i++) {
         pside *s = &pm->s[i], *far = &pm->s[!i];
         int want = !s->ended && !s->failed && s->hold_len == 0 && queued(far) < PUMP_HIGH;
-        if (want && !s->reading)
+        int on = event_pending(s->rev, EV_READ, NULL) != 0; /* rev is never made active */
+        if (want && !on)
             event_add(s->rev, NULL);
-        else if (!want && s->reading)
+        else if (!want && on)
             event_del(s->rev);
-        s->reading = want;
         side_trim(s);
     }
 }
@@ -437,13 +434,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 static void on_again(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    tg_pump *pm = arg;
-    for (int i = 0; i < 2; i++)
-        if (pm->s[i].again) {
-            pm->s[i].again = 0;
-            pm->s[i].may_recv = 1;
-        }
-    run(pm);
+    run(arg); /* what is left in the read buffers and the SSL objects; more from the
+               * sockets at their read events (level-triggered) */
 }
 
 static void on_idle(evutil_socket_t fd, short what, void *arg)
@@ -475,7 +467,6 @@ tg_pump *tg_pump_new(struct event_base *base, int fd[2], SSL *ssl[2], int idle_s
     for (int i = 0; i < 2; i++) {
         pside *s = &pm->s[i];
         s->pm = pm;
-        s->i = i;
         s->fd = -1;
     }
     pm->idle_ev = evtimer_new(base, on_idle, pm);
