@@ -106,6 +106,16 @@ class ExplicitCase(ServerProxyCase):
         """The SHA-256 of the certificate the proxy at listen shows for sni."""
         return leaf_fp(int(listen.rsplit(":", 1)[1]), sni)
 
+    def shown_soon(self, listen, sni):
+        """shown(), once a handshake succeeds within 5 s (None if none did)."""
+        deadline = time.monotonic() + 5 * SLOW
+        while time.monotonic() < deadline:
+            try:
+                return self.shown(listen, sni)
+            except (ssl.SSLError, OSError):
+                time.sleep(0.2)
+        return None
+
     def test_replacement_under_load(self):
         cert, key = self.leaf("www", "www.a.test")
         self.ok("cert", "import", cert, "--key", key, "--name", "www")
@@ -196,14 +206,7 @@ class ExplicitCase(ServerProxyCase):
         self.assertIn("the real server's certificate is invalid", lines[-1]["reason"])
         # the root in the trust store: verified, decrypted
         self.ok("truststore", "add", "inner", "prot-root")
-        deadline = time.monotonic() + 5 * SLOW
-        fp = None
-        while time.monotonic() < deadline and fp is None:
-            try:
-                fp = self.shown(listen, "www.a.test")
-            except (ssl.SSLError, OSError):
-                time.sleep(0.2)
-        self.assertEqual(fp, self.fp(good))
+        self.assertEqual(self.shown_soon(listen, "www.a.test"), self.fp(good))
         lines = self.logged(lambda ln: ln["outcome"] == "decrypted")
         self.assertEqual(lines[-1]["reason"], "the real server's certificate is valid")
         self.assertEqual(lines[-1]["certificate"], "www")
@@ -211,14 +214,7 @@ class ExplicitCase(ServerProxyCase):
         # the expired certificate is still served for its name, and serve says so (the
         # real server does not hold that name: not verified any more, so that it passes)
         self.ok("proxy", "server", "set", "rev", "--no-truststore")
-        deadline = time.monotonic() + 5 * SLOW
-        fp = None
-        while time.monotonic() < deadline and fp is None:
-            try:
-                fp = self.shown(listen, "old.a.test")
-            except (ssl.SSLError, OSError):
-                time.sleep(0.2)
-        self.assertEqual(fp, self.fp(old))
+        self.assertEqual(self.shown_soon(listen, "old.a.test"), self.fp(old))
         self.assertRegex(srv.stderr(), r"error: server proxy rev: certificate old expired on "
                                        r"\S+ and is still served")
         self.assert_clean_exit(srv, "verification")
